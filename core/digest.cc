@@ -1,0 +1,80 @@
+#include "core/digest.h"
+
+#include <openssl/evp.h>
+#include <xxhash.h>
+
+namespace imgfs {
+
+std::string Digest::Hex() const {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(64, '0');
+  for (size_t i = 0; i < 32; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 15];
+  }
+  return out;
+}
+
+static int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;  // uppercase is not canonical in OCI digests
+}
+
+Result<Digest> Digest::Parse(std::string_view text) {
+  std::string_view hex = text;
+  if (auto colon = text.find(':'); colon != std::string_view::npos) {
+    if (text.substr(0, colon) != "sha256")
+      return Status::InvalidArgument("unsupported digest algorithm in '" + std::string(text) + "'");
+    hex = text.substr(colon + 1);
+  }
+  if (hex.size() != 64)
+    return Status::InvalidArgument("malformed digest '" + std::string(text) + "'");
+  Digest d;
+  for (size_t i = 0; i < 32; ++i) {
+    int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return Status::InvalidArgument("malformed digest '" + std::string(text) + "'");
+    d.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return d;
+}
+
+bool Digest::IsZero() const {
+  for (uint8_t b : bytes)
+    if (b) return false;
+  return true;
+}
+
+struct Sha256Hasher::Impl {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~Impl() { EVP_MD_CTX_free(ctx); }
+};
+
+Sha256Hasher::Sha256Hasher() : impl_(std::make_unique<Impl>()) {
+  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+}
+Sha256Hasher::~Sha256Hasher() = default;
+
+void Sha256Hasher::Update(const void* data, size_t len) {
+  EVP_DigestUpdate(impl_->ctx, data, len);
+}
+
+Digest Sha256Hasher::Finish() {
+  Digest d;
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(impl_->ctx, d.bytes.data(), &len);
+  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+  return d;
+}
+
+Digest Sha256(const void* data, size_t len) {
+  Digest d;
+  unsigned int out_len = 0;
+  EVP_Digest(data, len, d.bytes.data(), &out_len, EVP_sha256(), nullptr);
+  return d;
+}
+
+uint64_t Xxh3(const void* data, size_t len) { return XXH3_64bits(data, len); }
+
+}  // namespace imgfs
