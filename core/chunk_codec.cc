@@ -1,0 +1,54 @@
+#include "core/chunk_codec.h"
+
+#include <zstd.h>
+
+namespace imgfs {
+namespace {
+
+// One compression context per thread: creating one per chunk costs more than compressing.
+struct ZstdContexts {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  ~ZstdContexts() {
+    ZSTD_freeCCtx(cctx);
+    ZSTD_freeDCtx(dctx);
+  }
+};
+ZstdContexts& ThreadContexts() {
+  thread_local ZstdContexts contexts;
+  return contexts;
+}
+
+}  // namespace
+
+std::string EncodeChunk(std::span<const uint8_t> raw, int level) {
+  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  size_t n = ZSTD_compressCCtx(ThreadContexts().cctx, out.data(), out.size(), raw.data(),
+                               raw.size(), level);
+  if (ZSTD_isError(n) || n >= raw.size()) {
+    out.assign(reinterpret_cast<const char*>(raw.data()), raw.size());
+  } else {
+    out.resize(n);
+  }
+  return out;
+}
+
+Status DecodeChunk(std::string_view stored, uint32_t raw_length, const Digest& digest,
+                   std::string* out) {
+  if (stored.size() > raw_length)
+    return Status::Corruption("chunk " + digest.ToString() + ": stored form longer than raw");
+  if (stored.size() == raw_length) {
+    out->assign(stored);
+  } else {
+    out->resize(raw_length);
+    size_t n = ZSTD_decompressDCtx(ThreadContexts().dctx, out->data(), out->size(), stored.data(),
+                                   stored.size());
+    if (ZSTD_isError(n) || n != raw_length)
+      return Status::Corruption("chunk " + digest.ToString() + ": does not decompress");
+  }
+  if (Sha256(out->data(), out->size()) != digest)
+    return Status::Corruption("chunk " + digest.ToString() + ": content does not match digest");
+  return Status::Ok();
+}
+
+}  // namespace imgfs

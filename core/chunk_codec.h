@@ -1,0 +1,26 @@
+// How one chunk's bytes are stored: zstd-compressed, or raw when zstd does not make them
+// smaller. The stored form is what packs concatenate and what the local store keeps; a reader
+// tells the two apart by length alone (stored length == raw length means raw).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/digest.h"
+#include "core/status.h"
+
+namespace imgfs {
+
+inline constexpr int kChunkZstdLevel = 3;
+
+// Returns the stored form of `raw`. Thread-safe.
+std::string EncodeChunk(std::span<const uint8_t> raw, int level = kChunkZstdLevel);
+
+// Decodes a stored chunk into `out` (resized to raw_length) and checks that its SHA-256 equals
+// `digest`. Corruption if it does not decode to exactly raw_length bytes or the digest differs.
+Status DecodeChunk(std::string_view stored, uint32_t raw_length, const Digest& digest,
+                   std::string* out);
+
+}  // namespace imgfs

@@ -1,0 +1,32 @@
+// Where chunks live. A ChunkStore keeps chunks in their stored form (core/chunk_codec.h), keyed
+// by the SHA-256 of their uncompressed bytes; a ChunkSource is anything a chunk can be fetched
+// from (the local store, a remote pack store).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/digest.h"
+#include "core/status.h"
+
+namespace imgfs {
+
+class ChunkSource {
+ public:
+  virtual ~ChunkSource() = default;
+  // Returns the stored form of a chunk. NotFound if absent; Corruption if the local copy fails
+  // its checksum (the caller may refetch). Thread-safe.
+  virtual Result<std::string> GetStoredChunk(const Digest& digest) = 0;
+};
+
+class ChunkStore : public ChunkSource {
+ public:
+  // Thread-safe.
+  virtual Result<bool> HasChunk(const Digest& digest) = 0;
+  // Adds a chunk in stored form. The caller has verified that `stored` decodes to bytes whose
+  // SHA-256 is `digest` (the store checks it again only in debug builds). Idempotent.
+  virtual Status PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) = 0;
+};
+
+}  // namespace imgfs

@@ -1,0 +1,38 @@
+// A fixed pool of worker threads running queued tasks in FIFO order. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace imgfs {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(unsigned threads);
+  // Runs every queued task, then joins the workers.
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  // The task must not throw.
+  void Submit(std::function<void()> task);
+  // Blocks until the queue is empty and no task is running.
+  void Wait();
+
+ private:
+  void WorkerLoop();
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // a task was queued, or stopping
+  std::condition_variable idle_cv_;  // the pool may have become idle
+  std::deque<std::function<void()>> queue_;  // GUARDED_BY(mu_)
+  unsigned running_ = 0;                     // GUARDED_BY(mu_)
+  bool stopping_ = false;                    // GUARDED_BY(mu_)
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace imgfs

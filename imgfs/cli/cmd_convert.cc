@@ -1,0 +1,77 @@
+// imgfs convert SOURCE [--store DIR] [--tag NAME] [--platform OS/ARCH] [--threads N]
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+
+#include "imgfs/cli/args.h"
+#include "imgfs/cli/commands.h"
+#include "indexer/convert.h"
+
+namespace imgfs {
+namespace {
+
+// A one-line progress bar on standard error, redrawn at most ten times a second.
+class ProgressBar {
+ public:
+  void Update(uint64_t done, uint64_t total) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100) && done < total) return;
+    last_ = now;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    int pct = total ? static_cast<int>(100 * done / total) : 0;
+    int filled = pct * 30 / 100;
+    std::fprintf(stderr, "\r[%.*s%*s] %3d%% %s/%s %.0f MB/s ", filled,
+                 "==============================", 30 - filled, "", pct, HumanBytes(done).c_str(),
+                 HumanBytes(total).c_str(), secs > 0 ? done / secs / 1e6 : 0.0);
+    drawn_ = true;
+  }
+  void Clear() {
+    if (drawn_) std::fprintf(stderr, "\r%*s\r", 79, "");
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
+  bool drawn_ = false;
+};
+
+}  // namespace
+
+Result<int> RunConvert(const ArgList& argv) {
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tag", "platform", "threads"}, {"quiet"}));
+  if (args.positional.size() != 1)
+    return Status::InvalidArgument("usage: imgfs convert SOURCE [--store DIR] [--tag NAME]");
+  const std::string source = args.positional[0];
+  ConvertOptions options;
+  if (args.Has("platform")) options.build.platform = args.Get("platform");
+  if (args.Has("threads")) options.threads = static_cast<unsigned>(std::stoul(args.Get("threads")));
+  const bool tty = ::isatty(STDERR_FILENO) && !args.Has("quiet");
+  ProgressBar bar;
+  if (tty) options.build.progress = [&](uint64_t done, uint64_t total) { bar.Update(done, total); };
+
+  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
+  auto converted = ConvertImage(source, options, *store);
+  bar.Clear();
+  if (!converted.ok()) return converted.status();
+  ConvertResult& r = *converted;
+  RETURN_IF_ERROR(store->SyncChunks());
+  RETURN_IF_ERROR(store->PublishIndex(*r.index, args.Get("tag", source)));
+
+  std::printf("%s\n", r.index->digest().ToString().c_str());
+  if (tty) {
+    uint64_t input = r.image.layers_uncompressed_bytes ? r.image.layers_uncompressed_bytes
+                                                       : r.chunking.file_bytes;
+    std::fprintf(stderr,
+                 "converted %s: %llu files, %s in %.2f s (%.0f MB/s); %llu chunks, %llu new "
+                 "(%s stored)\n",
+                 source.c_str(), static_cast<unsigned long long>(r.tree.files),
+                 HumanBytes(r.tree.file_bytes).c_str(), r.seconds, input / r.seconds / 1e6,
+                 static_cast<unsigned long long>(r.index->chunk_count()),
+                 static_cast<unsigned long long>(r.chunking.new_chunks),
+                 HumanBytes(r.chunking.new_stored_bytes).c_str());
+  }
+  return 0;
+}
+
+}  // namespace imgfs

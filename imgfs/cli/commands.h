@@ -1,0 +1,26 @@
+// The imgfs subcommands. Each parses its flags and calls the libraries; it prints results on
+// standard output and returns the process exit code. Errors are printed by main, in one line.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "imgfs/local_store.h"
+
+namespace imgfs {
+
+using ArgList = std::vector<std::string>;
+
+Result<int> RunConvert(const ArgList& argv);
+Result<int> RunInspect(const ArgList& argv);
+Result<int> RunExport(const ArgList& argv);
+Result<int> RunList(const ArgList& argv);
+Result<int> RunRemove(const ArgList& argv);
+Result<int> RunGc(const ArgList& argv);
+
+// Opens --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.
+Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value);
+
+}  // namespace imgfs

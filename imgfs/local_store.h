@@ -1,0 +1,75 @@
+// The local store: RocksDB on the node holding chunks, image indexes, refs (name -> index
+// digest) and access traces. The embedded default: convert and run with no server at all.
+//
+// Column families: "chunks" (digest -> stored chunk record, in blob files), "chunk_meta"
+// (digest -> raw/stored length, so existence checks do not read chunk bytes), "indexes"
+// (index digest -> index bytes), "refs" (name -> index digest string), "traces".
+//
+// Consistency: chunks are written first; an index and its ref are published in one synced batch
+// only after every chunk it names is durable. A crash leaves at worst unreferenced chunks, which
+// GarbageCollect removes. RocksDB allows one process per store: a second gets Unavailable.
+// All methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/chunk_store.h"
+#include "core/image_index.h"
+
+namespace imgfs {
+
+struct ImageRef {
+  std::string name;
+  Digest index_digest;
+};
+
+struct StoreStats {
+  uint64_t chunks = 0;
+  uint64_t raw_bytes = 0;     // uncompressed bytes of all chunks
+  uint64_t stored_bytes = 0;  // their stored (compressed) bytes
+  uint64_t indexes = 0;
+};
+
+struct GcResult {
+  uint64_t indexes_removed = 0;
+  uint64_t chunks_removed = 0;
+  uint64_t bytes_removed = 0;  // stored bytes
+};
+
+// Default store path: $IMGFS_STORE, else /var/lib/imgfs.
+std::string DefaultStorePath();
+
+class LocalStore : public ChunkStore {
+ public:
+  static Result<std::unique_ptr<LocalStore>> Open(const std::string& path);
+  ~LocalStore() override;
+
+  // ChunkStore
+  Result<std::string> GetStoredChunk(const Digest& digest) override;
+  Result<bool> HasChunk(const Digest& digest) override;
+  Status PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) override;
+
+  // Makes every chunk written so far durable. Call before publishing an index that names them.
+  Status SyncChunks();
+  // Stores an index and points `ref_name` at it, atomically and durably.
+  Status PublishIndex(const ImageIndex& index, const std::string& ref_name);
+  Result<std::shared_ptr<const ImageIndex>> GetIndex(const Digest& digest);
+  // NAME is a ref name, a full index digest ("sha256:..."), or a unique hex prefix of one.
+  Result<Digest> Resolve(const std::string& name);
+  Result<std::vector<ImageRef>> ListRefs();
+  Result<std::vector<Digest>> ListIndexes();
+  Status DeleteRef(const std::string& name);
+  // Removes indexes no ref names, then chunks no remaining index names.
+  Result<GcResult> GarbageCollect();
+  Result<StoreStats> Stats();
+
+ private:
+  struct Impl;
+  explicit LocalStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace imgfs

@@ -1,0 +1,160 @@
+#include "indexer/chunking_writer.h"
+
+#include <cstring>
+
+#include "core/chunk_codec.h"
+
+namespace imgfs {
+namespace {
+
+constexpr size_t kSegmentSize = 4u << 20;        // bytes read per step of a large file
+constexpr uint64_t kBatchBytes = 1u << 20;       // small files are grouped up to this size
+constexpr uint64_t kMaxInflightBytes = 64u << 20;
+
+}  // namespace
+
+// Bytes of one file, cut into chunks, waiting for or done by a worker.
+struct ChunkingWriter::Segment {
+  std::unique_ptr<uint8_t[]> data;
+  size_t length = 0;
+  std::vector<uint32_t> cuts;    // chunk lengths, in order
+  std::vector<ChunkSpan> spans;  // filled by the worker
+};
+
+ChunkingWriter::ChunkingWriter(ChunkStore& store, const ChunkerParams& params, unsigned threads)
+    : store_(store), params_(params), pool_(threads) {}
+
+ChunkingWriter::~ChunkingWriter() { pool_.Wait(); }
+
+Result<std::shared_ptr<FileContent>> ChunkingWriter::AddFile(ByteSource& src, uint64_t size) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_.ok()) return error_;
+    stats_.file_bytes += size;
+  }
+  auto content = std::make_shared<FileContent>();
+  content->size = size;
+  std::vector<std::shared_ptr<Segment>> segments;
+
+  uint64_t remaining = size;
+  std::unique_ptr<uint8_t[]> carry;
+  size_t carry_len = 0;
+  while (remaining > 0 || carry_len > 0) {
+    auto seg = std::make_shared<Segment>();
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kSegmentSize, carry_len + remaining));
+    seg->data.reset(new uint8_t[want]);
+    if (carry_len) std::memcpy(seg->data.get(), carry.get(), carry_len);
+    size_t have = carry_len;
+    while (have < want) {
+      ASSIGN_OR_RETURN(size_t n, src.Read({seg->data.get() + have, want - have}));
+      if (n == 0)
+        return Status::Corruption("file content ends after " + std::to_string(size - remaining) +
+                                  " of " + std::to_string(size) + " bytes");
+      have += n;
+      remaining -= n;
+    }
+    const bool at_end = remaining == 0;
+    size_t pos = 0;
+    while (pos < have && (at_end || have - pos >= params_.max_size)) {
+      size_t len = NextChunkLength({seg->data.get() + pos, have - pos}, params_);
+      seg->cuts.push_back(static_cast<uint32_t>(len));
+      pos += len;
+    }
+    carry_len = have - pos;
+    if (carry_len) {
+      carry.reset(new uint8_t[carry_len]);
+      std::memcpy(carry.get(), seg->data.get() + pos, carry_len);
+    }
+    seg->length = pos;
+    if (pos == 0) continue;
+
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      room_cv_.wait(lock, [&] { return inflight_bytes_ < kMaxInflightBytes || !error_.ok(); });
+      if (!error_.ok()) return error_;
+      inflight_bytes_ += seg->length;
+    }
+    segments.push_back(seg);
+    pending_.push_back(seg);
+    pending_bytes_ += seg->length;
+    if (pending_bytes_ >= kBatchBytes) SubmitPending();
+  }
+  files_.emplace_back(content, std::move(segments));
+  return content;
+}
+
+void ChunkingWriter::SubmitPending() {
+  if (pending_.empty()) return;
+  pool_.Submit([this, batch = std::move(pending_)]() {
+    for (const auto& seg : batch) ProcessSegment(*seg);
+  });
+  pending_.clear();
+  pending_bytes_ = 0;
+}
+
+void ChunkingWriter::ProcessSegment(Segment& seg) {
+  ChunkingStats local;
+  size_t pos = 0;
+  seg.spans.reserve(seg.cuts.size());
+  for (uint32_t len : seg.cuts) {
+    std::span<const uint8_t> raw(seg.data.get() + pos, len);
+    pos += len;
+    Digest digest = Sha256(raw.data(), raw.size());
+    seg.spans.push_back({digest, len});
+    local.chunks++;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!seen_.insert(digest).second) continue;  // this conversion stores it already
+    }
+    auto has = store_.HasChunk(digest);
+    Status s = has.status();
+    if (s.ok() && !*has) {
+      std::string stored = EncodeChunk(raw);
+      s = store_.PutChunk(digest, len, stored);
+      local.new_chunks++;
+      local.new_raw_bytes += len;
+      local.new_stored_bytes += stored.size();
+    }
+    if (!s.ok()) {
+      RecordError(s);
+      break;
+    }
+  }
+  seg.data.reset();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inflight_bytes_ -= seg.length;
+    stats_.chunks += local.chunks;
+    stats_.new_chunks += local.new_chunks;
+    stats_.new_raw_bytes += local.new_raw_bytes;
+    stats_.new_stored_bytes += local.new_stored_bytes;
+  }
+  room_cv_.notify_all();
+}
+
+void ChunkingWriter::RecordError(const Status& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error_.ok()) error_ = s;
+}
+
+Status ChunkingWriter::Finish() {
+  SubmitPending();
+  pool_.Wait();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_.ok()) return error_;
+  }
+  for (auto& [content, segments] : files_) {
+    for (const auto& seg : segments)
+      content->chunks.insert(content->chunks.end(), seg->spans.begin(), seg->spans.end());
+  }
+  files_.clear();
+  return Status::Ok();
+}
+
+ChunkingStats ChunkingWriter::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace imgfs

@@ -1,0 +1,61 @@
+// The ContentWriter of a conversion: cuts each file into content-defined chunks on the calling
+// thread, then hashes, deduplicates, compresses and stores them on a worker pool, so layer
+// decompression and chunk work overlap.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
+
+#include "core/chunk_store.h"
+#include "core/chunker.h"
+#include "core/thread_pool.h"
+#include "indexer/content_writer.h"
+
+namespace imgfs {
+
+struct ChunkingStats {
+  uint64_t file_bytes = 0;       // bytes passed to AddFile
+  uint64_t chunks = 0;           // chunks cut (with repeats)
+  uint64_t new_chunks = 0;       // chunks the store did not have
+  uint64_t new_raw_bytes = 0;    // their uncompressed bytes
+  uint64_t new_stored_bytes = 0; // their stored bytes
+};
+
+class ChunkingWriter : public ContentWriter {
+ public:
+  ChunkingWriter(ChunkStore& store, const ChunkerParams& params, unsigned threads);
+  ~ChunkingWriter() override;
+
+  Result<std::shared_ptr<FileContent>> AddFile(ByteSource& src, uint64_t size) override;
+  Status Finish() override;
+  ChunkingStats stats() const;
+
+ private:
+  struct Segment;
+  void SubmitPending();
+  void ProcessSegment(Segment& seg);
+  void RecordError(const Status& s);
+
+  ChunkStore& store_;
+  const ChunkerParams params_;
+  ThreadPool pool_;
+
+  // Segments not yet submitted (small files are batched into one task).
+  std::vector<std::shared_ptr<Segment>> pending_;
+  uint64_t pending_bytes_ = 0;
+  // Every segment of every file, to assemble chunk lists in Finish().
+  std::vector<std::pair<std::shared_ptr<FileContent>, std::vector<std::shared_ptr<Segment>>>> files_;
+
+  mutable std::mutex mu_;
+  std::condition_variable room_cv_;                     // in-flight bytes dropped
+  uint64_t inflight_bytes_ = 0;                         // GUARDED_BY(mu_)
+  std::unordered_set<Digest, DigestHash> seen_;         // GUARDED_BY(mu_)
+  Status error_;                                        // GUARDED_BY(mu_)
+  ChunkingStats stats_;                                 // GUARDED_BY(mu_)
+};
+
+}  // namespace imgfs

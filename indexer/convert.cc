@@ -1,0 +1,55 @@
+#include "indexer/convert.h"
+
+#include <chrono>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+namespace imgfs {
+
+namespace {
+
+std::string MetadataJson(const ImageBuildInfo& info, const ChunkerParams& chunker) {
+  nlohmann::json m;
+  m["source"] = info.source;
+  m["manifest_digest"] = info.manifest_digest;
+  nlohmann::json config = nlohmann::json::parse(info.config_json, nullptr, false);
+  m["config"] = config.is_discarded() ? nlohmann::json() : config;
+  m["layers"] = {{"count", info.layer_count},
+                 {"compressed_bytes", info.layers_compressed_bytes},
+                 {"uncompressed_bytes", info.layers_uncompressed_bytes},
+                 {"file_bytes", info.layers_file_bytes},
+                 {"entries", info.entries}};
+  m["chunker"] = {{"algorithm", "fastcdc-gear-v1"},
+                  {"min", chunker.min_size},
+                  {"avg", chunker.avg_size},
+                  {"max", chunker.max_size}};
+  return m.dump();
+}
+
+}  // namespace
+
+Result<ConvertResult> ConvertImage(std::string_view source, const ConvertOptions& options,
+                                   ChunkStore& store) {
+  auto start = std::chrono::steady_clock::now();
+  unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  ConvertResult result;
+  FsTree tree;
+  ChunkingWriter writer(store, options.chunker, threads);
+  auto built = BuildImageTree(source, options.build, writer, &tree);
+  Status finished = writer.Finish();  // always drain the workers
+  if (!built.ok()) return built.status();
+  RETURN_IF_ERROR(finished);
+  result.image = std::move(built).value();
+  result.chunking = writer.stats();
+
+  ASSIGN_OR_RETURN(std::string bytes,
+                   AssembleIndex(tree, store, MetadataJson(result.image, options.chunker),
+                                 options.packing, &result.tree));
+  ASSIGN_OR_RETURN(result.index, ImageIndex::Parse(std::move(bytes)));
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace imgfs

@@ -1,0 +1,34 @@
+// Turns a merged FsTree whose file contents are chunked and stored into a serialized image
+// index: numbers inodes, lays chunks out into packs, and computes each pack's digest from the
+// stored chunk bytes.
+#pragma once
+
+#include <string>
+
+#include "core/chunk_store.h"
+#include "core/image_index.h"
+#include "indexer/fs_tree.h"
+
+namespace imgfs {
+
+struct PackingOptions {
+  // Packs are cut once they reach this many stored bytes. Large enough that one ranged request
+  // fetches a start-up's working set, small enough to keep per-pack uploads bounded.
+  uint64_t target_pack_size = 32u << 20;
+};
+
+struct TreeCounts {
+  uint64_t files = 0, dirs = 0, symlinks = 0, others = 0;  // inodes, hardlinks counted once
+  uint64_t hardlinked_entries = 0;                           // entries beyond the first link
+  uint64_t file_bytes = 0;                                   // sum of regular-file sizes
+};
+
+// Chunks are laid out in packs in the order files are first met in a depth-first walk of the
+// tree (names in byte order).
+// REQUIRES: every FileContent in the tree is complete (ContentWriter::Finish returned OK) and
+// every chunk is in `chunks`.
+Result<std::string> AssembleIndex(const FsTree& tree, ChunkSource& chunks,
+                                  const std::string& metadata_json, const PackingOptions& options,
+                                  TreeCounts* counts);
+
+}  // namespace imgfs
