@@ -1,0 +1,190 @@
+#include "indexer/decompress.h"
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace imgfs {
+namespace {
+constexpr size_t kBufferSize = 1 << 20;
+}  // namespace
+
+Result<size_t> FdRangeSource::Read(std::span<uint8_t> buf) {
+  if (pos_ >= end_ || buf.empty()) return size_t{0};
+  size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end_ - pos_));
+  ssize_t n = RetryOnEintr([&] { return ::pread(fd_->get(), buf.data(), want, pos_); });
+  if (n < 0) return Status::FromErrno(errno, "pread");
+  if (n == 0) end_ = pos_;  // the file is shorter than announced
+  pos_ += static_cast<uint64_t>(n);
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> MemorySource::Read(std::span<uint8_t> buf) {
+  size_t n = std::min(buf.size(), data_.size());
+  if (n > 0) std::memcpy(buf.data(), data_.data(), n);
+  data_ = data_.subspan(n);
+  return n;
+}
+
+Compression SniffCompression(std::span<const uint8_t> head) {
+  if (head.size() >= 2 && head[0] == 0x1f && head[1] == 0x8b) return Compression::kGzip;
+  if (head.size() >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) {
+    return Compression::kZstd;
+  }
+  return Compression::kNone;
+}
+
+struct LayerStream::Codec {
+  z_stream z{};
+  bool z_init = false;
+  bool member_active = false;
+  uint64_t members = 0;
+  ZSTD_DStream* zstd = nullptr;
+  size_t zstd_last = 1;  // last ZSTD_decompressStream hint; 0 when a frame is complete
+
+  ~Codec() {
+    if (z_init) inflateEnd(&z);
+    if (zstd) ZSTD_freeDStream(zstd);
+  }
+};
+
+LayerStream::LayerStream(std::unique_ptr<ByteSource> blob, std::optional<Compression> compression,
+                         std::function<void(uint64_t)> on_read)
+    : blob_(std::move(blob)), compression_(compression), on_read_(std::move(on_read)) {}
+
+LayerStream::~LayerStream() = default;
+
+Status LayerStream::FillInput() {
+  in_pos_ = in_len_ = 0;
+  while (in_len_ == 0 && !in_eof_) {
+    ASSIGN_OR_RETURN(size_t n, blob_->Read({in_.data(), in_.size()}));
+    if (n == 0) {
+      in_eof_ = true;
+      break;
+    }
+    in_len_ = n;
+    compressed_hash_.Update(in_.data(), n);
+    stats_.compressed_bytes += n;
+    if (on_read_) on_read_(n);
+  }
+  return Status::Ok();
+}
+
+Status LayerStream::Init() {
+  initialized_ = true;
+  in_.resize(kBufferSize);
+  RETURN_IF_ERROR(FillInput());
+  if (!compression_) compression_ = SniffCompression({in_.data(), in_len_});
+  codec_ = std::make_unique<Codec>();
+  if (*compression_ == Compression::kNone) return Status::Ok();
+  out_.resize(kBufferSize);
+  if (*compression_ == Compression::kGzip) {
+    if (inflateInit2(&codec_->z, 16 + MAX_WBITS) != Z_OK) return Status::Internal("inflateInit2 failed");
+    codec_->z_init = true;
+  } else {
+    codec_->zstd = ZSTD_createDStream();
+    if (!codec_->zstd) return Status::Internal("ZSTD_createDStream failed");
+  }
+  return Status::Ok();
+}
+
+Result<size_t> LayerStream::DecompressGzip() {
+  z_stream& z = codec_->z;
+  z.next_out = out_.data();
+  z.avail_out = static_cast<uInt>(out_.size());
+  while (true) {
+    if (in_pos_ == in_len_ && !in_eof_) RETURN_IF_ERROR(FillInput());
+    if (!codec_->member_active) {
+      if (in_pos_ == in_len_) {  // the end of the blob, between members
+        if (codec_->members == 0) return Status::Corruption("empty gzip stream");
+        return out_.size() - z.avail_out;
+      }
+      if (in_[in_pos_] != 0x1f) return Status::Corruption("trailing garbage after gzip stream");
+      if (inflateReset(&z) != Z_OK) return Status::Internal("inflateReset failed");
+      codec_->member_active = true;
+      ++codec_->members;
+    }
+    z.next_in = in_.data() + in_pos_;
+    z.avail_in = static_cast<uInt>(in_len_ - in_pos_);
+    int ret = inflate(&z, Z_NO_FLUSH);
+    in_pos_ = in_len_ - z.avail_in;
+    if (ret == Z_STREAM_END) {
+      codec_->member_active = false;
+    } else if (ret == Z_BUF_ERROR) {
+      if (in_pos_ == in_len_ && in_eof_ && z.avail_out != 0) {
+        return Status::Corruption("truncated gzip stream");
+      }
+    } else if (ret != Z_OK) {
+      return Status::Corruption(std::string("corrupt gzip stream: ") + (z.msg ? z.msg : "error"));
+    }
+    if (z.avail_out == 0) return out_.size();
+    if (z.avail_out != out_.size() && in_pos_ == in_len_ && !in_eof_) {
+      return out_.size() - z.avail_out;  // hand out what we have before blocking on more input
+    }
+  }
+}
+
+Result<size_t> LayerStream::DecompressZstd() {
+  ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+  while (true) {
+    if (in_pos_ == in_len_ && !in_eof_) RETURN_IF_ERROR(FillInput());
+    ZSTD_inBuffer in{in_.data(), in_len_, in_pos_};
+    size_t r = ZSTD_decompressStream(codec_->zstd, &out, &in);
+    if (ZSTD_isError(r)) {
+      return Status::Corruption(std::string("corrupt zstd stream: ") + ZSTD_getErrorName(r));
+    }
+    bool progressed = in.pos != in_pos_ || out.pos != 0;
+    in_pos_ = in.pos;
+    codec_->zstd_last = r;
+    if (out.pos > 0) return out.pos;
+    if (in_pos_ == in_len_ && in_eof_) {
+      if (r != 0) return Status::Corruption("truncated zstd stream");
+      return size_t{0};
+    }
+    if (!progressed && in_pos_ == in_len_ && in_eof_) return Status::Corruption("truncated zstd stream");
+  }
+}
+
+Result<std::span<const uint8_t>> LayerStream::Next() {
+  if (done_) return std::span<const uint8_t>();
+  if (!initialized_) RETURN_IF_ERROR(Init());
+  std::span<const uint8_t> piece;
+  switch (*compression_) {
+    case Compression::kNone:
+      if (in_pos_ == in_len_) RETURN_IF_ERROR(FillInput());
+      piece = {in_.data() + in_pos_, in_len_ - in_pos_};
+      in_pos_ = in_len_;
+      break;
+    case Compression::kGzip: {
+      ASSIGN_OR_RETURN(size_t n, DecompressGzip());
+      piece = {out_.data(), n};
+      break;
+    }
+    case Compression::kZstd: {
+      ASSIGN_OR_RETURN(size_t n, DecompressZstd());
+      piece = {out_.data(), n};
+      break;
+    }
+  }
+  if (piece.empty()) {
+    done_ = true;
+  } else {
+    uncompressed_hash_.Update(piece.data(), piece.size());
+    stats_.uncompressed_bytes += piece.size();
+  }
+  return piece;
+}
+
+Result<LayerStreamStats> LayerStream::Finish() {
+  while (!done_) {
+    ASSIGN_OR_RETURN(auto piece, Next());
+    (void)piece;
+  }
+  stats_.compressed_digest = compressed_hash_.Finish();
+  stats_.uncompressed_digest = uncompressed_hash_.Finish();
+  return stats_;
+}
+
+}  // namespace imgfs
