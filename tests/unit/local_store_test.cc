@@ -1,0 +1,112 @@
+#include "imgfs/local_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/chunk_codec.h"
+
+namespace imgfs {
+namespace {
+
+class LocalStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/imgfs-store-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<LocalStore> Open() {
+    auto s = LocalStore::Open(dir_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  // An index with one file made of the given chunk contents.
+  std::shared_ptr<const ImageIndex> IndexOf(LocalStore& store, std::vector<std::string> chunks) {
+    ImageIndexWriter w;
+    uint64_t pack_size = 0;
+    std::vector<uint32_t> ids;
+    std::vector<ChunkRecord> recs;
+    for (const std::string& c : chunks) {
+      std::string stored = EncodeChunk({reinterpret_cast<const uint8_t*>(c.data()), c.size()});
+      Digest d = Sha256(c);
+      EXPECT_TRUE(store.PutChunk(d, c.size(), stored).ok());
+      recs.push_back({d, uint32_t(c.size()), uint32_t(stored.size()), 0, pack_size});
+      pack_size += stored.size();
+    }
+    w.AddPack({Sha256("pack"), pack_size});
+    uint64_t size = 0;
+    for (auto& r : recs) ids.push_back(w.AddChunk(r)), size += r.length;
+    uint32_t root = w.AddInode({S_IFDIR | 0755});
+    uint32_t f = w.AddInode({S_IFREG | 0644, 0, 0, 1, size});
+    w.SetDirEntries(root, {{"f", f}});
+    w.SetFileChunks(f, ids);
+    auto bytes = w.Finish();
+    EXPECT_TRUE(bytes.ok()) << bytes.status().ToString();
+    return *ImageIndex::Parse(*bytes);
+  }
+
+  std::string dir_;
+};
+
+TEST_F(LocalStoreTest, ChunksRoundTripAndSurviveReopen) {
+  Digest d = Sha256("hello");
+  {
+    auto store = Open();
+    EXPECT_FALSE(*store->HasChunk(d));
+    ASSERT_TRUE(store->PutChunk(d, 5, "hello").ok());
+    ASSERT_TRUE(store->SyncChunks().ok());
+  }
+  auto store = Open();
+  EXPECT_TRUE(*store->HasChunk(d));
+  auto got = store->GetStoredChunk(d);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, "hello");
+  EXPECT_EQ(store->GetStoredChunk(Sha256("absent")).status().code(), Code::kNotFound);
+}
+
+TEST_F(LocalStoreTest, SecondProcessIsToldTheStoreIsBusy) {
+  auto store = Open();
+  auto second = LocalStore::Open(dir_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos) << second.status().ToString();
+}
+
+TEST_F(LocalStoreTest, PublishResolveListRemoveAndCollect) {
+  auto store = Open();
+  auto a = IndexOf(*store, {"shared-chunk", "only-in-a"});
+  auto b = IndexOf(*store, {"shared-chunk", "only-in-b"});
+  ASSERT_TRUE(store->SyncChunks().ok());
+  ASSERT_TRUE(store->PublishIndex(*a, "img-a").ok());
+  ASSERT_TRUE(store->PublishIndex(*b, "img-b").ok());
+  Digest orphan = Sha256("orphan");
+  ASSERT_TRUE(store->PutChunk(orphan, 6, "orphan").ok());
+
+  EXPECT_EQ(*store->Resolve("img-a"), a->digest());
+  EXPECT_EQ(*store->Resolve(b->digest().ToString()), b->digest());
+  EXPECT_EQ(*store->Resolve(b->digest().Hex().substr(0, 12)), b->digest());
+  EXPECT_FALSE(store->Resolve("nope").ok());
+  EXPECT_EQ(store->ListRefs()->size(), 2u);
+
+  auto gc = store->GarbageCollect();
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->chunks_removed, 1u);  // only the orphan
+  EXPECT_EQ(store->Stats()->chunks, 3u);
+
+  ASSERT_TRUE(store->DeleteRef("img-a").ok());
+  gc = store->GarbageCollect();
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->indexes_removed, 1u);
+  EXPECT_EQ(gc->chunks_removed, 1u);  // only-in-a; the shared chunk stays for img-b
+  EXPECT_TRUE(*store->HasChunk(Sha256("shared-chunk")));
+  EXPECT_FALSE(*store->HasChunk(Sha256("only-in-a")));
+  EXPECT_FALSE(store->GetIndex(a->digest()).ok());
+  EXPECT_TRUE(store->GetIndex(b->digest()).ok());
+}
+
+}  // namespace
+}  // namespace imgfs
