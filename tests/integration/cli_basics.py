@@ -33,23 +33,25 @@ def tree_counts(root):
     return files, len(inodes), dirs, dirs - 1
 
 
-def find_count(doc, words):
-    """First int value in a JSON object tree whose key contains one of `words`."""
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            k = key.lower()
-            if any(w in k for w in words) and isinstance(value, int) and not isinstance(value, bool):
-                return key, value
-        for value in doc.values():
-            found = find_count(value, words)
-            if found:
-                return found
+def find_count(doc, keys):
+    """Int value of the first of `keys` found in a JSON object tree (breadth first)."""
+    level = [doc]
+    while level:
+        for key in keys:
+            for obj in level:
+                value = obj.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return key, value
+        level = [v for obj in level for v in obj.values() if isinstance(v, dict)]
     return None
 
 
-def find_dedup(doc):
-    """Value of a key that reports sharing with the store (shared/dedup/existing/reused)."""
-    return find_count(doc, ("shared", "dedup", "existing", "reused", "known"))
+def shared_chunks(doc):
+    """Chunks of this image that the store already held ("shared_with_store": {"chunks"})."""
+    shared = doc.get("shared_with_store")
+    if isinstance(shared, dict):
+        return find_count(shared, ("chunks",))
+    return find_count(doc, ("shared_chunks", "chunks_shared", "dedup_chunks"))
 
 
 def main():
@@ -93,8 +95,8 @@ def main():
             ref, _ = itest.umoci_unpack(layout, "a", w("ref-a"))
             files, inodes, dirs, dirs_no_root = tree_counts(ref)
             problems = []
-            fc = find_count(doc, ("file",))
-            dc = find_count(doc, ("dir",))
+            fc = find_count(doc, ("files", "regular_files", "file_count"))
+            dc = find_count(doc, ("directories", "dirs", "dir_count"))
             if fc is None or fc[1] not in (files, inodes):
                 problems.append("inspect file count %s, want %d paths or %d inodes"
                                 % (fc, files, inodes))
@@ -114,7 +116,7 @@ def main():
             after = imgfs.chunk_count()
             if before is None:
                 doc = json.loads(imgfs.run("inspect", "a-again", "--json").stdout)
-                new = find_count(doc, ("new",))
+                new = find_count(doc, ("new_chunks", "new_stored_bytes_vs_store"))
                 if new is None:
                     problems.append("cannot tell the store's chunk count: neither `imgfs gc` "
                                     "nor inspect --json reports it")
@@ -130,8 +132,8 @@ def main():
             imgfs.convert("oci:%s:b" % layout, tag="b")
             doc = json.loads(imgfs.run("inspect", "b", "--json").stdout)
             problems = []
-            shared = find_dedup(doc)
-            total = find_count(doc, ("chunks", "chunk_count"))
+            shared = shared_chunks(doc)
+            total = find_count(doc, ("unique_chunks", "chunks"))
             after = imgfs.chunk_count()
             if shared is not None:
                 if shared[1] <= 0:
@@ -148,8 +150,7 @@ def main():
         def rm_and_gc():
             problems = []
             imgfs.run("rm", "a-again")
-            listing = imgfs.ls()
-            names = [l.split()[0] for l in listing.splitlines() if l.split()]
+            names = imgfs.ls_names()
             if "a-again" in names or "a" not in names or "b" not in names:
                 problems.append("after rm a-again, ls shows %r" % names)
             removed = itest.removed_chunks(imgfs.gc())
@@ -170,7 +171,7 @@ def main():
             second = itest.removed_chunks(imgfs.gc())
             if second not in (None, 0):
                 problems.append("second gc removed %d more chunks" % second)
-            if imgfs.ls().strip():
+            if imgfs.ls_names():
                 problems.append("ls after removing everything: %r" % imgfs.ls())
             return problems
 

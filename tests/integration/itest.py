@@ -115,19 +115,20 @@ class Imgfs:
         return proc.stdout + proc.stderr
 
     def chunk_count(self):
-        """Chunks in the store, from `imgfs gc` ("... N chunks ..." lines): the number that
-        follows "kept"/"live"/"total"/"store" if printed, else None."""
-        text = self.run("gc").stdout + "\n"
-        for word in ("kept", "live", "total", "store", "remaining", "holds"):
-            m = re.search(r"%s\D{0,20}?(\d+)\s+chunks?|(\d+)\s+chunks?\s+%s" % (word, word),
-                          text)
-            if m:
-                return int(m.group(1) or m.group(2))
-        return None
+        """Chunks the store holds after a gc: `imgfs gc` prints "removed I images, N chunks
+        (B); store holds J images, M chunks (B)". None if it prints no such figure."""
+        text = self.run("gc").stdout
+        m = re.search(r"(?:holds|kept|live|total|remaining)[^\n]*?(\d+)\s+chunks", text)
+        return int(m.group(1)) if m else None
+
+    def ls_names(self):
+        """Image names listed by `imgfs ls` (its first column, header row dropped)."""
+        rows = [l.split() for l in self.ls().splitlines() if l.split()]
+        return [r[0] for r in rows if r[0] != "NAME"]
 
 
 def removed_chunks(gc_output):
-    m = re.search(r"removed\s+(\d+)\s+chunks?", gc_output)
+    m = re.search(r"removed[^\n]*?(\d+)\s+chunks", gc_output)
     return int(m.group(1)) if m else None
 
 
@@ -151,7 +152,7 @@ def umoci_unpack(layout, tag, bundle):
 def tar_extract(tar_path, dest):
     os.makedirs(dest, exist_ok=True)
     subprocess.run(["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner",
-                    "--warning=no-timestamp", "-xpf", tar_path, "-C", dest], check=True)
+                    "--warning=no-timestamp", "--warning=no-unknown-keyword", "-xpf", tar_path, "-C", dest], check=True)
 
 
 class Report:
