@@ -130,20 +130,17 @@ Result<size_t> LayerStream::DecompressZstd() {
   ZSTD_outBuffer out{out_.data(), out_.size(), 0};
   while (true) {
     if (in_pos_ == in_len_ && !in_eof_) RETURN_IF_ERROR(FillInput());
+    bool at_end = in_pos_ == in_len_ && in_eof_;
+    if (at_end && codec_->zstd_last == 0) return size_t{0};  // ended on a frame boundary
     ZSTD_inBuffer in{in_.data(), in_len_, in_pos_};
     size_t r = ZSTD_decompressStream(codec_->zstd, &out, &in);
     if (ZSTD_isError(r)) {
       return Status::Corruption(std::string("corrupt zstd stream: ") + ZSTD_getErrorName(r));
     }
-    bool progressed = in.pos != in_pos_ || out.pos != 0;
     in_pos_ = in.pos;
     codec_->zstd_last = r;
     if (out.pos > 0) return out.pos;
-    if (in_pos_ == in_len_ && in_eof_) {
-      if (r != 0) return Status::Corruption("truncated zstd stream");
-      return size_t{0};
-    }
-    if (!progressed && in_pos_ == in_len_ && in_eof_) return Status::Corruption("truncated zstd stream");
+    if (at_end) return Status::Corruption("truncated zstd stream");
   }
 }
 

@@ -12,11 +12,20 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// Splits "PATH[:REF]": the whole text is the path when it exists, else the last ':' separates.
+// Splits "PATH[:REF]": the whole text is the path when it exists, else the first ':' after
+// which the text before it exists (a REF like "name:tag" contains ':' itself); else the last.
 void SplitRef(std::string_view text, std::string* path, std::string* ref) {
   *path = std::string(text);
   ref->clear();
   if (Exists(*path)) return;
+  for (size_t colon = text.find(':'); colon != std::string_view::npos;
+       colon = text.find(':', colon + 1)) {
+    if (Exists(std::string(text.substr(0, colon)))) {
+      *path = std::string(text.substr(0, colon));
+      *ref = std::string(text.substr(colon + 1));
+      return;
+    }
+  }
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) return;
   *path = std::string(text.substr(0, colon));

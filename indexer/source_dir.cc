@@ -73,6 +73,7 @@ class DirWalker {
     if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "fstat " + root_);
     TarEntry e;
     RETURN_IF_ERROR(Fill(st, root_, "", &e));
+    e.type = TarEntryType::kDirectory;
     RETURN_IF_ERROR(applier_->Apply(e, nullptr));
     return Walk(fd.get(), "", 0);
   }
