@@ -14,6 +14,7 @@ Commands:
                                               pack a rootfs dir as a one-layer image (GNU tar)
   mkimage.py tars --layout DIR --tag TAG [--compression C] LAYER.tar...
                                               one image from prepared uncompressed layer tars
+  mkimage.py pack --root PATH --out LAYER.tar  a rootfs dir as one uncompressed layer tar
   mkimage.py diff --lower A --upper B --out LAYER.tar
                                               layer tar of what B changes over A (whiteouts too)
   mkimage.py docker-archive --layout DIR --tag TAG --out FILE
@@ -636,6 +637,9 @@ def main(argv=None):
     t.add_argument("--tag", required=True)
     t.add_argument("--compression", default="gzip", choices=sorted(MT_LAYER))
     t.add_argument("tars", nargs="+")
+    k = sub.add_parser("pack")
+    k.add_argument("--root", required=True)
+    k.add_argument("--out", required=True)
     d = sub.add_parser("diff")
     d.add_argument("--lower", required=True)
     d.add_argument("--upper", required=True)
@@ -661,6 +665,8 @@ def main(argv=None):
         elif args.cmd == "tars":
             print(image_from_tars(args.layout, args.tag, args.tars,
                                   args.compression)["digest"])
+        elif args.cmd == "pack":
+            pack_rootfs_tar(args.root, args.out)
         elif args.cmd == "diff":
             changed, removed = diff_layer(args.lower, args.upper, args.out)
             print("%d changed, %d removed" % (changed, removed))

@@ -1,0 +1,87 @@
+#!/bin/bash
+# build-debian-images.sh: the family of related Debian images the cold-start benchmark uses.
+#
+#   tools/build-debian-images.sh [CACHE_DIR]     (default $IMGFS_BENCH_CACHE or
+#                                                  /var/cache/imgfs-bench)
+#
+# Three rootfs trees from debootstrap --variant=minbase bookworm:
+#   base      (minbase)
+#   python    (base + python3)
+#   scipy     (base + python3 python3-numpy python3-scipy)
+# and one OCI layout, CACHE_DIR/oci, with tags debian-base, debian-python, debian-scipy,
+# layered the way an image builder would: python = base layer + diff(base -> python),
+# scipy = those two layers + diff(python -> scipy). Diffs carry new and changed entries
+# (with their parent dirs and whole hardlink groups) and whiteouts for removed ones
+# (tools/mkimage.py diff). Each root is kept as CACHE_DIR/NAME.tar; a rerun reuses them.
+# Needs root, debootstrap, GNU tar, python3, and network to the Debian mirror on first run.
+set -euo pipefail
+
+CACHE=${1:-${IMGFS_BENCH_CACHE:-/var/cache/imgfs-bench}}
+MIRROR=${IMGFS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+HERE=$(cd "$(dirname "$0")" && pwd)
+MKIMAGE="python3 $HERE/mkimage.py"
+COMPRESSION=${IMGFS_BENCH_COMPRESSION:-gzip}
+
+declare -A INCLUDE=(
+  [base]=""
+  [python]="python3"
+  [scipy]="python3,python3-numpy,python3-scipy"
+)
+ORDER=(base python scipy)
+
+[ "$(id -u)" = 0 ] || { echo "build-debian-images: needs root" >&2; exit 1; }
+for tool in debootstrap tar python3; do
+  command -v "$tool" >/dev/null || { echo "build-debian-images: $tool missing" >&2; exit 1; }
+done
+mkdir -p "$CACHE"
+WORK=$(mktemp -d "$CACHE/work.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# The rootfs tar of one variant, made by debootstrap once.
+rootfs_tar() {
+  local name=$1 tar="$CACHE/$1.tar"
+  if [ ! -f "$tar" ]; then
+    local root="$WORK/debootstrap-$name" include=()
+    [ -n "${INCLUDE[$name]}" ] && include=(--include="${INCLUDE[$name]}")
+    echo "debootstrap $name ${INCLUDE[$name]}" >&2
+    debootstrap --variant=minbase "${include[@]}" "$SUITE" "$root" "$MIRROR" >"$WORK/$name.log" 2>&1 \
+      || { tail -5 "$WORK/$name.log" >&2; exit 1; }
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*_Packages
+    $MKIMAGE pack --root "$root" --out "$tar.tmp"
+    mv "$tar.tmp" "$tar"
+    rm -rf "$root"
+  fi
+  echo "$tar"
+}
+
+extract() {  # tar dir
+  mkdir -p "$2"
+  tar --xattrs --xattrs-include='*' --numeric-owner -xpf "$1" -C "$2"
+}
+
+start=$(date +%s)
+for name in "${ORDER[@]}"; do rootfs_tar "$name" >/dev/null; done
+echo "rootfs tars ready after $(( $(date +%s) - start ))s" >&2
+
+# Layer tars: base whole, then the diffs between consecutive roots.
+layers=("$CACHE/base.tar")
+prev=base
+extract "$CACHE/base.tar" "$WORK/root-base"
+for name in "${ORDER[@]:1}"; do
+  extract "$CACHE/$name.tar" "$WORK/root-$name"
+  echo "diff $prev -> $name: $($MKIMAGE diff --lower "$WORK/root-$prev" --upper "$WORK/root-$name" \
+        --out "$CACHE/layer-$name.tar")" >&2
+  rm -rf "$WORK/root-$prev"
+  prev=$name
+done
+rm -rf "$WORK/root-$prev"
+
+rm -rf "$CACHE/oci"
+$MKIMAGE tars --layout "$CACHE/oci" --tag debian-base --compression "$COMPRESSION" "$CACHE/base.tar"
+$MKIMAGE tars --layout "$CACHE/oci" --tag debian-python --compression "$COMPRESSION" \
+  "$CACHE/base.tar" "$CACHE/layer-python.tar"
+$MKIMAGE tars --layout "$CACHE/oci" --tag debian-scipy --compression "$COMPRESSION" \
+  "$CACHE/base.tar" "$CACHE/layer-python.tar" "$CACHE/layer-scipy.tar"
+du -sh "$CACHE/oci" >&2
+echo "images in $CACHE/oci (tags debian-base debian-python debian-scipy) after $(( $(date +%s) - start ))s" >&2
