@@ -1,0 +1,235 @@
+#include "runc-lite/cgroups.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <set>
+#include <sstream>
+
+#include "core/log.h"
+
+namespace imgfs::runc {
+namespace {
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, sep)) out.push_back(cur);
+  return out;
+}
+
+Result<std::string> ReadSmall(const std::string& path) {
+  return ReadFileToString(path, 1 << 20);
+}
+
+// Creates DIR and its parents. For cpuset (v1), copies cpus/mems down from the parent so tasks
+// can join.
+Status MkdirCgroup(const std::string& mount, const std::string& rel, bool cpuset) {
+  std::string cur = mount;
+  for (const std::string& part : Split(rel, '/')) {
+    if (part.empty()) continue;
+    if (part == "..") return Status::InvalidArgument("cgroupsPath must not contain ..");
+    std::string parent = cur;
+    cur += "/" + part;
+    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+      return Status::FromErrno(errno, "mkdir " + cur);
+    if (cpuset) {
+      for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
+        Result<std::string> mine = ReadSmall(cur + "/" + f);
+        if (mine.ok() && mine->find_first_not_of(" \n") == std::string::npos) {
+          Result<std::string> theirs = ReadSmall(parent + "/" + f);
+          if (theirs.ok()) (void)WriteCgroupValue(cur, f, *theirs);
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WriteCgroupValue(const std::string& dir, const std::string& file, const std::string& value) {
+  std::string path = dir + "/" + file;
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_WRONLY));
+  if (RetryOnEintr([&] { return ::write(fd.get(), value.data(), value.size()); }) < 0)
+    return Status::FromErrno(errno, "write " + value + " to " + path);
+  return Status::Ok();
+}
+
+Result<CgroupLayout> DetectCgroupLayout() {
+  ASSIGN_OR_RETURN(std::string info, ReadFileToString("/proc/self/mountinfo", 16 << 20));
+  CgroupLayout layout;
+  std::istringstream in(info);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::vector<std::string> pre = Split(line.substr(0, dash), ' ');
+    std::vector<std::string> post = Split(line.substr(dash + 3), ' ');
+    if (pre.size() < 5 || post.size() < 3) continue;
+    const std::string& mnt = pre[4];
+    if (post[0] == "cgroup2") {
+      if (layout.unified_mount.empty() || mnt == "/sys/fs/cgroup") layout.unified_mount = mnt;
+    } else if (post[0] == "cgroup") {
+      for (const std::string& opt : Split(post[2], ',')) {
+        static const std::set<std::string> kNotControllers = {"rw", "ro", "relatime", "noatime",
+                                                              "nosuid", "nodev", "noexec", "xattr",
+                                                              "clone_children", "nsdelegate"};
+        if (kNotControllers.count(opt) || opt.rfind("release_agent", 0) == 0) continue;
+        layout.v1.emplace(opt, mnt);
+      }
+    }
+  }
+  if (layout.v1.empty() && layout.unified_mount.empty())
+    return Status::NotFound("no cgroup filesystem is mounted");
+  return layout;
+}
+
+Status CreateCgroups(const CgroupLayout& layout, const std::string& cgroups_path,
+                     const std::string& id, ContainerState& state) {
+  std::string rel = cgroups_path.empty() ? "/runc-lite/" + id : cgroups_path;
+  if (rel[0] != '/') {
+    if (rel.find(':') != std::string::npos)
+      return Status::Unimplemented("systemd cgroup paths (\"" + rel +
+                                   "\") are not supported; use the cgroupfs driver");
+    rel = "/" + rel;
+  }
+  state.cgroup_paths.clear();
+  state.cgroup_v2 = layout.unified_only();
+  std::set<std::string> made;
+  for (const auto& [controller, mount] : layout.v1) {
+    std::string dir = mount + rel;
+    if (made.insert(dir).second)
+      RETURN_IF_ERROR(MkdirCgroup(mount, rel, mount.find("cpuset") != std::string::npos));
+    state.cgroup_paths[controller] = dir;
+  }
+  if (!layout.unified_mount.empty()) {
+    if (state.cgroup_v2) {
+      // Enable every available controller down the path so limits can be written.
+      std::string cur = layout.unified_mount;
+      Result<std::string> avail = ReadSmall(cur + "/cgroup.controllers");
+      for (const std::string& part : Split(rel, '/')) {
+        if (part.empty()) continue;
+        if (avail.ok()) {
+          for (const std::string& c : Split(*avail, ' ')) {
+            std::string name = c;
+            while (!name.empty() && name.back() == '\n') name.pop_back();
+            if (!name.empty()) (void)WriteCgroupValue(cur, "cgroup.subtree_control", "+" + name);
+          }
+        }
+        cur += "/" + part;
+        if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+          return Status::FromErrno(errno, "mkdir " + cur);
+        avail = ReadSmall(cur + "/cgroup.controllers");
+      }
+    } else {
+      RETURN_IF_ERROR(MkdirCgroup(layout.unified_mount, rel, false));
+    }
+    state.cgroup_paths["unified"] = layout.unified_mount + rel;
+  }
+  return Status::Ok();
+}
+
+Status AddPidToCgroups(const ContainerState& state, int pid, bool skip_unified) {
+  std::set<std::string> done;
+  std::string p = std::to_string(pid);
+  for (const auto& [controller, dir] : state.cgroup_paths) {
+    if (controller == "unified" && skip_unified) continue;
+    if (!done.insert(dir).second) continue;
+    RETURN_IF_ERROR(WriteCgroupValue(dir, "cgroup.procs", p));
+  }
+  return Status::Ok();
+}
+
+UniqueFd OpenUnifiedCgroup(const ContainerState& state) {
+  auto it = state.cgroup_paths.find("unified");
+  if (it == state.cgroup_paths.end()) return UniqueFd();
+  Result<UniqueFd> fd = OpenFile(it->second, O_PATH | O_DIRECTORY);
+  return fd.ok() ? std::move(*fd) : UniqueFd();
+}
+
+namespace {
+// The directory whose cgroup.procs lists every process of the container.
+std::string ProcsDir(const ContainerState& state) {
+  for (const char* c : {"pids", "freezer", "memory", "cpu", "devices"}) {
+    auto it = state.cgroup_paths.find(c);
+    if (it != state.cgroup_paths.end()) return it->second;
+  }
+  auto it = state.cgroup_paths.find("unified");
+  return it == state.cgroup_paths.end() ? "" : it->second;
+}
+}  // namespace
+
+Result<std::vector<int>> CgroupPids(const ContainerState& state) {
+  std::string dir = state.cgroup_v2 ? state.cgroup_paths.count("unified") ? state.cgroup_paths.at("unified") : "" : ProcsDir(state);
+  if (dir.empty()) return Status::NotFound("container has no cgroup");
+  std::vector<int> pids;
+  Result<std::string> text = ReadSmall(dir + "/cgroup.procs");
+  if (!text.ok()) {
+    if (text.status().error_number() == ENOENT) return pids;
+    return text.status();
+  }
+  std::istringstream in(*text);
+  int pid;
+  while (in >> pid) pids.push_back(pid);
+  return pids;
+}
+
+Status FreezeCgroup(const ContainerState& state, bool freeze) {
+  if (state.cgroup_v2) {
+    auto it = state.cgroup_paths.find("unified");
+    if (it == state.cgroup_paths.end()) return Status::NotFound("container has no cgroup");
+    RETURN_IF_ERROR(WriteCgroupValue(it->second, "cgroup.freeze", freeze ? "1" : "0"));
+    for (int i = 0; i < 1000; ++i) {
+      Result<std::string> ev = ReadSmall(it->second + "/cgroup.events");
+      if (ev.ok() && ev->find(freeze ? "frozen 1" : "frozen 0") != std::string::npos)
+        return Status::Ok();
+      ::usleep(1000);
+    }
+    return Status::Unavailable("timed out waiting for cgroup.events frozen");
+  }
+  auto it = state.cgroup_paths.find("freezer");
+  if (it == state.cgroup_paths.end()) return Status::Unimplemented("no freezer cgroup");
+  const char* want = freeze ? "FROZEN" : "THAWED";
+  for (int i = 0; i < 1000; ++i) {
+    RETURN_IF_ERROR(WriteCgroupValue(it->second, "freezer.state", want));
+    Result<std::string> st = ReadSmall(it->second + "/freezer.state");
+    if (st.ok() && st->rfind(want, 0) == 0) return Status::Ok();
+    ::usleep(1000);
+  }
+  return Status::Unavailable("timed out waiting for freezer.state " + std::string(want));
+}
+
+bool CgroupIsFrozen(const ContainerState& state) {
+  if (state.cgroup_v2) {
+    auto it = state.cgroup_paths.find("unified");
+    if (it == state.cgroup_paths.end()) return false;
+    Result<std::string> v = ReadSmall(it->second + "/cgroup.freeze");
+    return v.ok() && v->rfind("1", 0) == 0;
+  }
+  auto it = state.cgroup_paths.find("freezer");
+  if (it == state.cgroup_paths.end()) return false;
+  Result<std::string> v = ReadSmall(it->second + "/freezer.state");
+  return v.ok() && (v->rfind("FROZEN", 0) == 0 || v->rfind("FREEZING", 0) == 0);
+}
+
+Status DestroyCgroups(const ContainerState& state) {
+  std::set<std::string> dirs;
+  for (const auto& [c, dir] : state.cgroup_paths) dirs.insert(dir);
+  Status result;
+  for (const std::string& dir : dirs) {
+    int rc = -1;
+    for (int i = 0; i < 200; ++i) {
+      rc = ::rmdir(dir.c_str());
+      if (rc == 0 || errno == ENOENT || errno != EBUSY) break;
+      ::usleep(5000);
+    }
+    if (rc != 0 && errno != ENOENT && result.ok()) result = Status::FromErrno(errno, "rmdir " + dir);
+  }
+  return result;
+}
+
+}  // namespace imgfs::runc

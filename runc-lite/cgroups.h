@@ -1,0 +1,54 @@
+// Cgroups for one container, on v1, v2 and hybrid hosts.
+//
+// The layout is detected from /proc/self/mountinfo: "unified" (a cgroup2 at /sys/fs/cgroup),
+// "hybrid" (v1 controllers plus an empty cgroup2, usually /sys/fs/cgroup/unified) or "legacy".
+// On unified hosts every limit and the freezer are cgroup2 files and the init is cloned straight
+// into its cgroup (clone3 CLONE_INTO_CGROUP). Otherwise limits go to the v1 controllers, the
+// freezer is v1, and the pid is written to each hierarchy's cgroup.procs before init is released;
+// on hybrid hosts the container also gets a directory in the cgroup2 tree (as runc does), which
+// CLONE_INTO_CGROUP uses. v2 device rules need an eBPF program: runc-lite logs a warning and
+// does not enforce them. Functions are thread-compatible; the cgroup files are the shared state.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/fd.h"
+#include "core/status.h"
+#include "runc-lite/spec.h"
+#include "runc-lite/state_store.h"
+
+namespace imgfs::runc {
+
+struct CgroupLayout {
+  std::string unified_mount;                  // "" if there is no cgroup2 mount
+  std::map<std::string, std::string> v1;      // controller -> mount point (co-mounts repeat)
+  bool unified_only() const { return v1.empty() && !unified_mount.empty(); }
+};
+
+Result<CgroupLayout> DetectCgroupLayout();
+
+// Creates the container's directories for CGROUPS_PATH (default "/runc-lite/ID"; a systemd
+// "slice:prefix:name" path is refused) and fills PATHS (controller -> dir, "unified" for v2).
+Status CreateCgroups(const CgroupLayout& layout, const std::string& cgroups_path,
+                     const std::string& id, ContainerState& state);
+// Writes RESOURCES into the container's cgroup files.
+Status ApplyResources(const ContainerState& state, const Resources& resources);
+// Adds PID to every directory of STATE except SKIP_UNIFIED's unified one.
+Status AddPidToCgroups(const ContainerState& state, int pid, bool skip_unified);
+// An O_PATH fd of the container's cgroup2 directory, for CLONE_INTO_CGROUP; invalid if none.
+UniqueFd OpenUnifiedCgroup(const ContainerState& state);
+// The host pids in the container's cgroup.
+Result<std::vector<int>> CgroupPids(const ContainerState& state);
+Status FreezeCgroup(const ContainerState& state, bool freeze);
+bool CgroupIsFrozen(const ContainerState& state);
+// Removes the container's directories (they must be empty of processes); missing is fine.
+Status DestroyCgroups(const ContainerState& state);
+
+}  // namespace imgfs::runc
+
+namespace imgfs::runc {
+// Writes VALUE to DIR/FILE with one write(2) (cgroup files take one value per write).
+Status WriteCgroupValue(const std::string& dir, const std::string& file, const std::string& value);
+}  // namespace imgfs::runc

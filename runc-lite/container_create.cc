@@ -1,0 +1,253 @@
+// create, start and run.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+
+#include "core/fd.h"
+#include "runc-lite/cgroups.h"
+#include "runc-lite/container.h"
+#include "runc-lite/hooks.h"
+#include "runc-lite/runtime_log.h"
+#include "runc-lite/spawn.h"
+
+namespace imgfs::runc {
+namespace {
+
+std::string IdMapText(const std::vector<IdMapping>& maps) {
+  std::string out;
+  for (const IdMapping& m : maps)
+    out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " +
+           std::to_string(m.size) + "\n";
+  return out;
+}
+
+Status WriteProcFile(int pid, const char* file, const std::string& text) {
+  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_WRONLY));
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    return Status::FromErrno(errno, "write " + path);
+  return Status::Ok();
+}
+
+// Undoes a half-done create: kills the child, removes cgroups and the state dir.
+class CreateCleanup {
+ public:
+  CreateCleanup(const StateStore& store, ContainerState& state) : store_(store), state_(state) {}
+  ~CreateCleanup() {
+    if (done_) return;
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      RetryOnEintr([&] { return ::waitpid(pid_, nullptr, 0); });
+    }
+    (void)DestroyCgroups(state_);
+    (void)store_.Remove(state_.id);
+  }
+  void set_pid(pid_t pid) { pid_ = pid; }
+  void Dismiss() { done_ = true; }
+
+ private:
+  const StateStore& store_;
+  ContainerState& state_;
+  pid_t pid_ = -1;
+  bool done_ = false;
+};
+
+// Joins the pid namespace named by SPEC (children only) and unshares a new time namespace with
+// its offsets; both affect only the processes this runtime creates next.
+Status PrepareParentNamespaces(const Spec& spec) {
+  if (const Namespace* pid = spec.FindNamespace("pid"); pid && !pid->path.empty()) {
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(pid->path, O_RDONLY));
+    if (::setns(fd.get(), CLONE_NEWPID) != 0) return Status::FromErrno(errno, "setns " + pid->path);
+  }
+  if (const Namespace* t = spec.FindNamespace("time")) {
+    if (!t->path.empty()) {
+      ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(t->path, O_RDONLY));
+      if (::setns(fd.get(), CLONE_NEWTIME) != 0) return Status::FromErrno(errno, "setns " + t->path);
+    } else {
+      if (::unshare(CLONE_NEWTIME) != 0) return Status::FromErrno(errno, "unshare time namespace");
+      std::string offsets;
+      for (const auto& [clock, off] : spec.linux.time_offsets)
+        offsets += clock + " " + std::to_string(off.first) + " " + std::to_string(off.second) + "\n";
+      if (!offsets.empty())
+        RETURN_IF_ERROR(WriteFileAtomic("/proc/self/timens_offsets", offsets));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WritePidFile(const std::string& path, int pid) {
+  std::string tmp = path + ".runc-lite.tmp";
+  {
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    RETURN_IF_ERROR(WriteFull(fd.get(), std::to_string(pid)));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno(errno, "rename " + tmp);
+  return Status::Ok();
+}
+
+Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) {
+  RETURN_IF_ERROR(ValidateId(opts.id));
+  ASSIGN_OR_RETURN(Spec spec, LoadBundleSpec(opts.bundle));
+  ASSIGN_OR_RETURN(std::string config_text, ReadFileToString(opts.bundle + "/config.json", 16 << 20));
+  std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : opts.bundle + "/" + spec.root_path;
+  char real[PATH_MAX];
+  if (::realpath(rootfs.c_str(), real) == nullptr) return Status::FromErrno(errno, "rootfs " + rootfs);
+  rootfs = real;
+
+  RETURN_IF_ERROR(store.CreateDir(opts.id));
+  ContainerState state;
+  state.id = opts.id;
+  state.bundle = opts.bundle;
+  state.rootfs = rootfs;
+  state.created = NowRfc3339Nano();
+  state.annotations = spec.annotations;
+  state.config_json = std::move(config_text);
+  state.creating = true;
+  CreateCleanup cleanup(store, state);
+
+  std::string fifo = store.FifoPath(opts.id);
+  if (::mkfifo(fifo.c_str(), 0622) != 0) return Status::FromErrno(errno, "mkfifo " + fifo);
+  ASSIGN_OR_RETURN(CgroupLayout layout, DetectCgroupLayout());
+  RETURN_IF_ERROR(CreateCgroups(layout, spec.linux.cgroups_path, opts.id, state));
+  if (spec.linux.resources) RETURN_IF_ERROR(ApplyResources(state, *spec.linux.resources));
+  RETURN_IF_ERROR(store.Save(state));
+
+  Arena arena;
+  PlanFds fds;
+  InitPlan plan;
+  RETURN_IF_ERROR(BuildInitPlan(spec, opts, rootfs, layout, state, arena, fds, plan));
+  ASSIGN_OR_RETURN(UniqueFd fifo_fd, OpenFile(fifo, O_PATH));
+  plan.fifo_fd = fifo_fd.get();
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return Status::FromErrno(errno, "socketpair");
+  UniqueFd parent_sock(sv[0]), child_sock(sv[1]);
+  plan.sync_fd = child_sock.get();
+  UniqueFd cgroup_fd = OpenUnifiedCgroup(state);
+  RETURN_IF_ERROR(PrepareParentNamespaces(spec));
+
+  bool into_cgroup = false;
+  ASSIGN_OR_RETURN(pid_t pid, Clone3(NewNamespaceFlags(spec), cgroup_fd.get(), &into_cgroup));
+  if (pid == 0) {
+    ::close(parent_sock.get());
+    RunContainerInit(plan);
+  }
+  cleanup.set_pid(pid);
+  child_sock.Reset();
+  fds.fds.clear();
+
+  if (spec.FindNamespace("user") && spec.FindNamespace("user")->path.empty()) {
+    if (!spec.linux.uid_mappings.empty())
+      RETURN_IF_ERROR(WriteProcFile(pid, "uid_map", IdMapText(spec.linux.uid_mappings)));
+    if (!spec.linux.gid_mappings.empty())
+      RETURN_IF_ERROR(WriteProcFile(pid, "gid_map", IdMapText(spec.linux.gid_mappings)));
+  }
+  RETURN_IF_ERROR(AddPidToCgroups(state, pid, into_cgroup));
+  if (spec.process->oom_score_adj)
+    RETURN_IF_ERROR(WriteProcFile(pid, "oom_score_adj", std::to_string(*spec.process->oom_score_adj)));
+  ASSIGN_OR_RETURN(ProcStat ps, ReadProcStat(pid));
+  state.pid = pid;
+  state.start_time = ps.start_time;
+  RETURN_IF_ERROR(WriteSync(parent_sock.get(), kSyncGo));
+  if (!spec.hooks.start_container.empty()) {
+    ContainerState created = state;
+    created.creating = false;
+    RETURN_IF_ERROR(WriteSync(parent_sock.get(), kSyncStateJson,
+                              OciStateJson(created, ContainerStatus::kCreated)));
+  }
+  for (;;) {
+    SyncMsg msg;
+    Result<int> type = ReadSync(parent_sock.get(), &msg);
+    if (!type.ok()) return type.status().WithContext("container init");
+    if (*type == 0) return Status::Internal("container init exited during setup");
+    if (*type == kSyncReady) break;
+    if (*type == kSyncHooks) {
+      std::string json = OciStateJson(state, ContainerStatus::kCreating);
+      RETURN_IF_ERROR(RunHooks(spec.hooks.prestart, json).WithContext("prestart hook"));
+      RETURN_IF_ERROR(RunHooks(spec.hooks.create_runtime, json).WithContext("createRuntime hook"));
+      RETURN_IF_ERROR(
+          RunHooks(spec.hooks.create_container, json, pid).WithContext("createContainer hook"));
+      RETURN_IF_ERROR(WriteSync(parent_sock.get(), kSyncHooksDone));
+    }
+  }
+  state.creating = false;
+  RETURN_IF_ERROR(store.Save(state));
+  if (!opts.pid_file.empty()) RETURN_IF_ERROR(WritePidFile(opts.pid_file, pid));
+  cleanup.Dismiss();
+  return static_cast<int>(pid);
+}
+
+Status StartContainer(const StateStore& store, const std::string& id) {
+  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ContainerStatus st = LiveStatus(state, store);
+  if (st == ContainerStatus::kStopped) return Status::InvalidArgument("cannot start a container that has stopped");
+  if (st != ContainerStatus::kCreated)
+    return Status::InvalidArgument(std::string("cannot start an already ") + StatusName(st) + " container");
+  std::string fifo = store.FifoPath(id);
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(fifo, O_RDONLY | O_NONBLOCK));
+  for (;;) {
+    pollfd p{fd.get(), POLLIN, 0};
+    int rc = RetryOnEintr([&] { return ::poll(&p, 1, 100); });
+    if (rc < 0) return Status::FromErrno(errno, "poll exec fifo");
+    if (rc > 0) break;
+    if (LiveStatus(state, store) == ContainerStatus::kStopped)
+      return Status::InvalidArgument("cannot start a container that has stopped");
+  }
+  char c;
+  ssize_t n = RetryOnEintr([&] { return ::read(fd.get(), &c, 1); });
+  ::unlink(fifo.c_str());
+  if (n != 1) return Status::Internal("container init exited before start");
+  ASSIGN_OR_RETURN(Spec spec, ParseSpec(state.config_json));
+  if (!spec.hooks.poststart.empty()) {
+    Status hs = RunHooks(spec.hooks.poststart, OciStateJson(state, ContainerStatus::kRunning));
+    if (!hs.ok()) LogWarning("poststart hook: " + hs.ToString());
+  }
+  return Status::Ok();
+}
+
+Result<int> RunContainer(const StateStore& store, const CreateOptions& opts, bool detach) {
+  ASSIGN_OR_RETURN(int pid, CreateContainer(store, opts));
+  Status st = StartContainer(store, opts.id);
+  if (!st.ok()) {
+    (void)DeleteContainer(store, opts.id, true);
+    return st;
+  }
+  if (detach) return 0;
+  // Forward the usual termination signals to init while we wait for it (init is our child).
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  UniqueFd sig_fd(::signalfd(-1, &set, SFD_CLOEXEC));
+  UniqueFd pid_fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  int status = 0;
+  for (;;) {
+    pollfd p[2] = {{pid_fd.get(), POLLIN, 0}, {sig_fd.get(), POLLIN, 0}};
+    int rc = ::poll(p, 2, pid_fd.valid() ? -1 : 100);
+    if (rc < 0 && errno != EINTR) return Status::FromErrno(errno, "poll");
+    if (rc > 0 && (p[1].revents & POLLIN)) {
+      signalfd_siginfo si;
+      if (::read(sig_fd.get(), &si, sizeof si) == sizeof si) ::kill(pid, static_cast<int>(si.ssi_signo));
+    }
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return Status::FromErrno(errno, "waitpid");
+  }
+  (void)DeleteContainer(store, opts.id, true);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+}  // namespace imgfs::runc

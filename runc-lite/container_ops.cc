@@ -1,0 +1,176 @@
+// kill, delete, state, pause, resume, update, ps.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+
+#include "core/fd.h"
+#include "runc-lite/cgroups.h"
+#include "runc-lite/container.h"
+#include "runc-lite/hooks.h"
+#include "runc-lite/runtime_log.h"
+
+namespace imgfs::runc {
+namespace {
+
+// Signals PID only if it is still the process recorded in STATE (pidfd: no PID-reuse race).
+Status SignalInit(const ContainerState& state, int sig) {
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, state.pid, 0));
+  if (pidfd < 0) {
+    if (errno == ESRCH) return Status::NotFound("container not running");
+    if (::kill(state.pid, sig) != 0) return Status::FromErrno(errno, "kill");
+    return Status::Ok();
+  }
+  UniqueFd fd(pidfd);
+  Result<ProcStat> ps = ReadProcStat(state.pid);
+  if (!ps.ok() || ps->start_time != state.start_time) return Status::NotFound("container not running");
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) {
+    if (errno == ESRCH) return Status::NotFound("container not running");
+    return Status::FromErrno(errno, "pidfd_send_signal");
+  }
+  return Status::Ok();
+}
+
+Status SignalAll(const ContainerState& state, int sig) {
+  ASSIGN_OR_RETURN(std::vector<int> pids, CgroupPids(state));
+  for (int pid : pids) {
+    if (::kill(pid, sig) != 0 && errno != ESRCH) return Status::FromErrno(errno, "kill");
+  }
+  return Status::Ok();
+}
+
+// Waits (bounded) until no process is left in the container's cgroup and init is gone.
+void WaitEmpty(const ContainerState& state, const StateStore& store) {
+  for (int i = 0; i < 1000; ++i) {
+    Result<std::vector<int>> pids = CgroupPids(state);
+    bool init_gone = LiveStatus(state, store) == ContainerStatus::kStopped;
+    if (init_gone && (!pids.ok() || pids->empty())) return;
+    ::usleep(2000);
+  }
+}
+
+Status Destroy(const StateStore& store, const ContainerState& state) {
+  (void)FreezeCgroup(state, false);
+  Status cg = DestroyCgroups(state);
+  Result<Spec> spec = ParseSpec(state.config_json);
+  if (spec.ok() && !spec->hooks.poststop.empty()) {
+    Status hs = RunHooks(spec->hooks.poststop, OciStateJson(state, ContainerStatus::kStopped));
+    if (!hs.ok()) LogWarning("poststop hook: " + hs.ToString());
+  }
+  RETURN_IF_ERROR(store.Remove(state.id));
+  return cg;
+}
+
+}  // namespace
+
+Result<int> ParseSignal(const std::string& s) {
+  if (s.empty()) return Status::InvalidArgument("empty signal");
+  if (isdigit(static_cast<unsigned char>(s[0]))) {
+    char* end = nullptr;
+    long v = strtol(s.c_str(), &end, 10);
+    if (*end || v <= 0 || v > 64) return Status::InvalidArgument("invalid signal: " + s);
+    return static_cast<int>(v);
+  }
+  std::string name = s;
+  for (char& c : name) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  static const std::map<std::string, int> kSignals = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+      {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"IOT", SIGIOT},   {"BUS", SIGBUS},
+      {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
+      {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+      {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+      {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},
+      {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+      {"WINCH", SIGWINCH}, {"IO", SIGIO},   {"PWR", SIGPWR},   {"SYS", SIGSYS}};
+  auto it = kSignals.find(name);
+  if (it == kSignals.end()) return Status::InvalidArgument("unknown signal \"" + s + "\"");
+  return it->second;
+}
+
+Status KillContainer(const StateStore& store, const std::string& id, int sig, bool all) {
+  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ContainerStatus st = LiveStatus(state, store);
+  if (all) {
+    Result<std::vector<int>> left = CgroupPids(state);
+    if (st == ContainerStatus::kStopped && (!left.ok() || left->empty()))
+      return Status::NotFound("container not running");
+    RETURN_IF_ERROR(SignalAll(state, sig));
+    if (st == ContainerStatus::kPaused && (sig == SIGKILL || sig == SIGTERM))
+      (void)FreezeCgroup(state, false);
+    return Status::Ok();
+  }
+  if (st == ContainerStatus::kStopped) return Status::NotFound("container not running");
+  RETURN_IF_ERROR(SignalInit(state, sig));
+  if (st == ContainerStatus::kPaused && (sig == SIGKILL || sig == SIGTERM))
+    (void)FreezeCgroup(state, false);
+  return Status::Ok();
+}
+
+Status DeleteContainer(const StateStore& store, const std::string& id, bool force) {
+  Result<ContainerState> loaded = store.Load(id);
+  if (!loaded.ok()) {
+    if (force && loaded.status().code() == Code::kNotFound) return Status::Ok();
+    return loaded.status();
+  }
+  ContainerState& state = *loaded;
+  ContainerStatus st = LiveStatus(state, store);
+  if (st == ContainerStatus::kRunning || st == ContainerStatus::kPaused) {
+    if (!force)
+      return Status::InvalidArgument("cannot delete container " + id + " that is not stopped: " +
+                                     StatusName(st));
+  }
+  if (st != ContainerStatus::kStopped) {
+    (void)SignalAll(state, SIGKILL);
+    (void)SignalInit(state, SIGKILL);
+    (void)FreezeCgroup(state, false);
+    WaitEmpty(state, store);
+  } else {
+    // Orphans of an exited init (no pid namespace): kill what is left in the cgroup.
+    Result<std::vector<int>> pids = CgroupPids(state);
+    if (pids.ok() && !pids->empty()) {
+      (void)SignalAll(state, SIGKILL);
+      (void)FreezeCgroup(state, false);
+      WaitEmpty(state, store);
+    }
+  }
+  return Destroy(store, state);
+}
+
+Result<std::string> ContainerStateJson(const StateStore& store, const std::string& id) {
+  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  return OciStateJson(state, LiveStatus(state, store));
+}
+
+Status PauseContainer(const StateStore& store, const std::string& id) {
+  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ContainerStatus st = LiveStatus(state, store);
+  if (st != ContainerStatus::kRunning && st != ContainerStatus::kCreated)
+    return Status::InvalidArgument("container not running");
+  return FreezeCgroup(state, true);
+}
+
+Status ResumeContainer(const StateStore& store, const std::string& id) {
+  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  if (LiveStatus(state, store) != ContainerStatus::kPaused)
+    return Status::InvalidArgument("container not paused");
+  return FreezeCgroup(state, false);
+}
+
+Status UpdateContainer(const StateStore& store, const std::string& id, const Resources& r) {
+  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  if (LiveStatus(state, store) == ContainerStatus::kStopped)
+    return Status::InvalidArgument("container not running");
+  return ApplyResources(state, r);
+}
+
+Result<std::vector<int>> ContainerPids(const StateStore& store, const std::string& id) {
+  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  if (LiveStatus(state, store) == ContainerStatus::kStopped) return std::vector<int>{};
+  return CgroupPids(state);
+}
+
+}  // namespace imgfs::runc

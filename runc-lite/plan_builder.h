@@ -1,0 +1,53 @@
+// Turns a parsed Spec into the InitPlan / ProcessPlan that the child executes (init_plan.h).
+// Runs in the runtime before clone(); opens the fds the plan names (O_CLOEXEC, owned by the
+// returned PlanFds). Thread-compatible.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/fd.h"
+#include "core/status.h"
+#include "runc-lite/cgroups.h"
+#include "runc-lite/init_plan.h"
+#include "runc-lite/spec.h"
+#include "runc-lite/state_store.h"
+
+namespace imgfs::runc {
+
+struct CreateOptions {
+  std::string id;
+  std::string bundle;          // absolute
+  std::string pid_file;
+  std::string console_socket;
+  bool no_pivot = false;
+  int preserve_fds = 0;
+};
+
+// Fds the plan refers to; closing them is the caller's job once the child is released.
+struct PlanFds {
+  std::vector<UniqueFd> fds;
+  int Keep(UniqueFd fd) {
+    int raw = fd.get();
+    fds.push_back(std::move(fd));
+    return raw;
+  }
+};
+
+// The process part, for init (SPEC.process) and exec (an exec process + the container's spec).
+Status BuildProcessPlan(const Process& process, const Spec& spec, Arena& arena, PlanFds& fds,
+                        const std::string& console_socket, int preserve_fds, ProcessPlan& out);
+
+// Everything else for init. ROOTFS is the absolute rootfs; STATE carries the cgroup dirs.
+Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::string& rootfs,
+                     const CgroupLayout& layout, const ContainerState& state, Arena& arena,
+                     PlanFds& fds, InitPlan& out);
+
+// Clone flags for the namespaces SPEC creates (no path), except cgroup (unshared by the child
+// after it joins its cgroup) and time (unshared by the runtime before clone).
+unsigned long long NewNamespaceFlags(const Spec& spec);
+
+// Lexically cleans an absolute path ("/a/../b//c/" -> "/b/c"); never above "/".
+std::string CleanPath(const std::string& path);
+
+}  // namespace imgfs::runc

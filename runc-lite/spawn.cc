@@ -1,0 +1,67 @@
+#include "runc-lite/spawn.h"
+
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/fd.h"
+#include "runc-lite/init_plan.h"
+
+namespace imgfs::runc {
+
+Result<pid_t> Clone3(unsigned long long flags, int cgroup_fd, bool* used_cgroup_fd) {
+  clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = flags;
+  args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && cgroup_fd >= 0 && (errno == EINVAL || errno == EOPNOTSUPP || errno == EBUSY)) {
+    // Not a usable cgroup2 directory for this child: place it by cgroup.procs instead.
+    args.flags &= ~static_cast<unsigned long long>(CLONE_INTO_CGROUP);
+    args.cgroup = 0;
+    cgroup_fd = -1;
+    pid = ::syscall(SYS_clone3, &args, sizeof args);
+  }
+  if (pid < 0 && errno == ENOSYS) {
+    cgroup_fd = -1;
+    pid = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  }
+  if (pid < 0) return Status::FromErrno(errno, "clone3");
+  if (used_cgroup_fd) *used_cgroup_fd = cgroup_fd >= 0;
+  return static_cast<pid_t>(pid);
+}
+
+Result<int> ReadSync(int fd, SyncMsg* out) {
+  SyncMsg m;
+  ssize_t n = RetryOnEintr([&] { return ::recv(fd, &m, sizeof m, 0); });
+  if (n < 0) return Status::FromErrno(errno, "reading from the container process");
+  if (n == 0) return 0;
+  if (n != sizeof m) return Status::Internal("short message from the container process");
+  if (m.type == kSyncError) {
+    m.text[sizeof m.text - 1] = 0;
+    return Status::FromErrno(m.err, m.text);
+  }
+  if (out) *out = m;
+  return m.type;
+}
+
+Status WriteSync(int fd, int type, const std::string& text) {
+  SyncMsg m;
+  m.type = type;
+  if (text.size() >= sizeof m.text) return Status::InvalidArgument("sync message too long");
+  memcpy(m.text, text.data(), text.size());
+  if (RetryOnEintr([&] { return ::send(fd, &m, sizeof m, MSG_NOSIGNAL); }) < 0)
+    return Status::FromErrno(errno, "writing to the container process");
+  return Status::Ok();
+}
+
+}  // namespace imgfs::runc
