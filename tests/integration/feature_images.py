@@ -92,6 +92,7 @@ def layer1():
         dict(type="whiteout", path="w/a"),
         dict(type="whiteout", path="not/there"),
         F("d/new-before", "same layer, before the opaque marker"),
+        F("d/keep", "rewritten in the opaque layer, before its marker"),
         dict(type="opaque", path="d"),
         F("d/new-after", "same layer, after the opaque marker"),
         H("opt/shared-link", "opt/shared"),
@@ -122,6 +123,9 @@ def layer2():
         D("newdir/sub", mtime=1500000000),
         F("newdir/sub/f", "f", mtime=1500000000),
         dict(type="whiteout", path="etc/dangling"),
+        dict(type="whiteout", path="w/b"),
+        F("w/b", "whited out and re-added in the same layer"),
+        D("etc/alt", mode=0o755),   # a symlink becomes a directory
     ]
 
 
