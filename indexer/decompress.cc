@@ -83,6 +83,9 @@ Status LayerStream::Init() {
   if (*compression_ == Compression::kGzip) {
     if (inflateInit2(&codec_->z, 16 + MAX_WBITS) != Z_OK) return Status::Internal("inflateInit2 failed");
     codec_->z_init = true;
+    // The blob's SHA-256 and the diff_id already cover every byte; gzip's CRC-32 would only
+    // cost time (about 7% of inflate).
+    inflateValidate(&codec_->z, 0);
   } else {
     codec_->zstd = ZSTD_createDStream();
     if (!codec_->zstd) return Status::Internal("ZSTD_createDStream failed");
