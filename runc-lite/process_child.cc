@@ -107,8 +107,16 @@ void SetupConsole(const ProcessPlan& p, int sync_fd) noexcept {
 [[noreturn]] void FinishAndExec(const ProcessPlan& p, int sync_fd) noexcept {
   for (const auto& rl : p.rlimits) {
     rlimit64 lim{rl.soft, rl.hard};
-    if (::syscall(SYS_prlimit64, 0, rl.resource, &lim, nullptr) != 0)
-      Die(sync_fd, "setrlimit", errno);
+    if (::syscall(SYS_prlimit64, 0, rl.resource, &lim, nullptr) != 0) {
+      // Without CAP_SYS_RESOURCE the hard limit cannot be raised: clamp to the current one.
+      rlimit64 cur;
+      if (errno != EPERM || ::syscall(SYS_prlimit64, 0, rl.resource, nullptr, &cur) != 0)
+        Die(sync_fd, "setrlimit", errno);
+      lim.rlim_max = rl.hard < cur.rlim_max ? rl.hard : cur.rlim_max;
+      lim.rlim_cur = rl.soft < lim.rlim_max ? rl.soft : lim.rlim_max;
+      if (::syscall(SYS_prlimit64, 0, rl.resource, &lim, nullptr) != 0)
+        Die(sync_fd, "setrlimit", errno);
+    }
   }
   // The working directory is resolved inside the container and must be reachable from its root
   // (a leaked host fd as cwd shows up as "(unreachable)/..."; CVE-2024-21626).

@@ -93,8 +93,12 @@ Status ValidateId(const std::string& id) {
 }
 
 Status StateStore::CreateDir(const std::string& id) const {
-  if (::mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST)
-    return Status::FromErrno(errno, "mkdir " + root_);
+  for (size_t pos = 1; pos <= root_.size(); ++pos) {
+    if (pos != root_.size() && root_[pos] != '/') continue;
+    std::string prefix = root_.substr(0, pos);
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
+      return Status::FromErrno(errno, "mkdir " + prefix);
+  }
   std::string dir = Dir(id);
   if (::mkdir(dir.c_str(), 0711) != 0) {
     if (errno == EEXIST) return Status::AlreadyExists("container with id exists: " + id);
