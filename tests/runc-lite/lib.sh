@@ -1,0 +1,31 @@
+# Sourced by the runc-lite root integration tests. Provides: $R (runc-lite with a private
+# --root), $T (a temp dir removed on exit), bundle NAME ARGS... (a busybox bundle at $T/NAME),
+# jset NAME JQ (edit NAME's config.json), check/fail, and skip REASON (exit 77).
+set -uo pipefail
+skip() { echo "SKIP: $*"; exit 77; }
+[[ $(id -u) == 0 ]] || skip "needs root"
+: "${RUNC_LITE:?set RUNC_LITE to the runc-lite binary}"
+TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+T=$(mktemp -d /tmp/runc-lite-test.XXXXXX)
+ROOT=$T/state
+R="$RUNC_LITE --root $ROOT"
+FAILS=0
+cleanup() {
+  for id in $($R list -q 2>/dev/null); do $R delete -f "$id" >/dev/null 2>&1; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+bundle() {
+  local name=$1; shift
+  RUNC_LITE=$RUNC_LITE "$TEST_DIR/make_bundle.sh" "$T/$name" "$@" || exit $?
+}
+jset() {
+  local f=$T/$1/config.json
+  jq "$2" "$f" > "$f.new" && mv "$f.new" "$f"
+}
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then echo "ok   - $what"; else echo "FAIL - $what"; FAILS=$((FAILS + 1)); fi
+}
+finish() { echo "$FAILS failure(s)"; [[ $FAILS == 0 ]]; exit $?; }
+status_of() { $R state "$1" 2>/dev/null | jq -r .status; }
