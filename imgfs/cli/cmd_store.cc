@@ -57,11 +57,12 @@ Result<int> RunGc(const ArgList& argv) {
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
   ASSIGN_OR_RETURN(GcResult r, store->GarbageCollect());
   ASSIGN_OR_RETURN(StoreStats s, store->Stats());
-  std::printf("removed %llu images, %llu chunks (%s); store holds %llu images, %llu chunks (%s)\n",
+  std::printf("removed %llu images, %llu chunks (%s); store holds %llu images, %llu chunks "
+              "(%s stored, %s raw)\n",
               static_cast<unsigned long long>(r.indexes_removed),
               static_cast<unsigned long long>(r.chunks_removed), HumanBytes(r.bytes_removed).c_str(),
               static_cast<unsigned long long>(s.indexes), static_cast<unsigned long long>(s.chunks),
-              HumanBytes(s.stored_bytes).c_str());
+              HumanBytes(s.stored_bytes).c_str(), HumanBytes(s.raw_bytes).c_str());
   return 0;
 }
 
