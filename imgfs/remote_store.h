@@ -1,0 +1,60 @@
+// A remote store: where a fleet keeps image indexes, packs and access traces, each an immutable
+// object named by its SHA-256 digest under a base location:
+//   BASE/blobs/sha256/<hex>          indexes and packs (content-addressed)
+//   BASE/traces/sha256/<index hex>   the access trace recorded for an index (a hint: every chunk
+//                                    it names is still verified when fetched)
+// BASE is a file:// directory or an http(s):// URL (a server that accepts PUT, e.g. nginx with
+// dav_methods PUT). OCI registries come in a later issue behind this same interface.
+//
+// Nothing read from a remote is trusted: callers verify digests of what they fetch (the index's
+// SHA-256, each chunk's SHA-256). Implementations bound every operation by timeouts and retry
+// transient failures (connection refused/reset, 5xx, timeouts) with exponential backoff; after
+// the bound they return Unavailable (retryable). A 404 is NotFound. Thread-safe: many threads may
+// issue reads at once, and HTTP connections are reused across calls.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/digest.h"
+#include "core/status.h"
+
+namespace imgfs {
+
+struct RemoteOptions {
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds request_timeout{10000};  // one attempt, whole transfer
+  int max_attempts = 4;                              // first try included
+  std::chrono::milliseconds initial_backoff{100};    // doubled each retry
+  unsigned max_connections = 8;                      // parallel requests per host
+};
+
+class RemoteStore {
+ public:
+  virtual ~RemoteStore() = default;
+  virtual std::string Describe() const = 0;  // the base URL, for messages
+
+  // Exactly `length` bytes of blob `digest` starting at `offset` (an HTTP Range request).
+  // A short or long answer is Corruption.
+  virtual Result<std::string> ReadBlobRange(const Digest& digest, uint64_t offset,
+                                            uint64_t length) = 0;
+  // The whole blob, refused when larger than max_size. Not verified here.
+  virtual Result<std::string> ReadBlob(const Digest& digest, uint64_t max_size) = 0;
+  // Uploads a blob; a no-op when one with this digest exists already. REQUIRES: data's SHA-256
+  // is digest.
+  virtual Status WriteBlob(const Digest& digest, std::string_view data) = 0;
+  virtual Result<bool> HasBlob(const Digest& digest) = 0;
+
+  virtual Result<std::string> ReadTrace(const Digest& index_digest, uint64_t max_size) = 0;
+  virtual Status WriteTrace(const Digest& index_digest, std::string_view data) = 0;
+};
+
+// "file:///abs/dir" or "http://host:port/base" / "https://...". A bare absolute path is taken as
+// file://.
+Result<std::unique_ptr<RemoteStore>> OpenRemoteStore(const std::string& url,
+                                                     const RemoteOptions& options = {});
+
+}  // namespace imgfs
