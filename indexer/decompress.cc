@@ -7,10 +7,6 @@
 #include <cstring>
 
 namespace imgfs {
-namespace {
-constexpr size_t kBufferSize = 1 << 20;
-}  // namespace
-
 Result<size_t> FdRangeSource::Read(std::span<uint8_t> buf) {
   if (pos_ >= end_ || buf.empty()) return size_t{0};
   size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end_ - pos_));
@@ -51,8 +47,11 @@ struct LayerStream::Codec {
 };
 
 LayerStream::LayerStream(std::unique_ptr<ByteSource> blob, std::optional<Compression> compression,
-                         std::function<void(uint64_t)> on_read)
-    : blob_(std::move(blob)), compression_(compression), on_read_(std::move(on_read)) {}
+                         std::function<void(uint64_t)> on_read, size_t buffer_size)
+    : blob_(std::move(blob)),
+      compression_(compression),
+      on_read_(std::move(on_read)),
+      buffer_size_(std::max<size_t>(buffer_size, 64)) {}
 
 LayerStream::~LayerStream() = default;
 
@@ -74,12 +73,12 @@ Status LayerStream::FillInput() {
 
 Status LayerStream::Init() {
   initialized_ = true;
-  in_.resize(kBufferSize);
+  in_.resize(buffer_size_);
   RETURN_IF_ERROR(FillInput());
   if (!compression_) compression_ = SniffCompression({in_.data(), in_len_});
   codec_ = std::make_unique<Codec>();
   if (*compression_ == Compression::kNone) return Status::Ok();
-  out_.resize(kBufferSize);
+  out_.resize(buffer_size_);
   if (*compression_ == Compression::kGzip) {
     if (inflateInit2(&codec_->z, 16 + MAX_WBITS) != Z_OK) return Status::Internal("inflateInit2 failed");
     codec_->z_init = true;

@@ -58,9 +58,9 @@ struct LayerStreamStats {
 class LayerStream {
  public:
   // `compression` empty means sniff the magic bytes. `on_read` (may be empty) is told how many
-  // compressed bytes each read consumed.
+  // compressed bytes each read consumed. `buffer_size` is the read and decompress granularity.
   LayerStream(std::unique_ptr<ByteSource> blob, std::optional<Compression> compression,
-              std::function<void(uint64_t)> on_read = {});
+              std::function<void(uint64_t)> on_read = {}, size_t buffer_size = 1 << 20);
   ~LayerStream();
   LayerStream(const LayerStream&) = delete;
   LayerStream& operator=(const LayerStream&) = delete;
@@ -81,6 +81,7 @@ class LayerStream {
   std::unique_ptr<ByteSource> blob_;
   std::optional<Compression> compression_;
   std::function<void(uint64_t)> on_read_;
+  size_t buffer_size_;
   bool initialized_ = false;
   bool done_ = false;
   std::vector<uint8_t> in_;

@@ -53,7 +53,8 @@ std::string GzipCompress(const uint8_t* data, size_t size) {
 void RunLayer(const std::string& blob, imgfs::Compression c, imgfs::LayerApplier& applier) {
   auto src = std::make_unique<imgfs::MemorySource>(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size()));
-  imgfs::LayerStream stream(std::move(src), c);
+  // Small buffers: cheap per run, and entries and blocks straddle buffer boundaries.
+  imgfs::LayerStream stream(std::move(src), c, {}, 4096);
   {
     imgfs::LayerReader reader(&stream);
     imgfs::TarEntry e;
