@@ -19,6 +19,11 @@ Result<int> RunExport(const ArgList& argv);
 Result<int> RunList(const ArgList& argv);
 Result<int> RunRemove(const ArgList& argv);
 Result<int> RunGc(const ArgList& argv);
+Result<int> RunPush(const ArgList& argv);
+Result<int> RunMount(const ArgList& argv);
+Result<int> RunUmount(const ArgList& argv);
+Result<int> RunStats(const ArgList& argv);
+Result<int> RunDaemon(const ArgList& argv);
 
 // Opens --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.
 Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value);

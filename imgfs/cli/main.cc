@@ -17,6 +17,11 @@ constexpr char kUsage[] =
     "  ls                             list stored images\n"
     "  rm IMAGE...                    drop images (their chunks go at the next gc)\n"
     "  gc                             reclaim chunks no image references\n"
+    "  push IMAGE DEST                copy index, packs and trace to DEST (file:///DIR, http(s)://URL)\n"
+    "  mount IMAGE MOUNTPOINT [--remote URL] [--cache-size BYTES] [--trace record|replay|off] [-f]\n"
+    "                                 serve IMAGE read-only and lazily through FUSE\n"
+    "  umount MOUNTPOINT              stop serving a mount\n"
+    "  stats MOUNTPOINT [--json]      reads, cache hits and misses, bytes fetched, latency\n"
     "\n"
     "IMAGE is a name given with --tag or an index digest (or a unique prefix of one).\n"
     "The store is --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.\n";
@@ -38,6 +43,11 @@ int main(int argc, char** argv) {
   else if (command == "ls" || command == "list") run = imgfs::RunList;
   else if (command == "rm") run = imgfs::RunRemove;
   else if (command == "gc") run = imgfs::RunGc;
+  else if (command == "push") run = imgfs::RunPush;
+  else if (command == "mount") run = imgfs::RunMount;
+  else if (command == "umount" || command == "unmount") run = imgfs::RunUmount;
+  else if (command == "stats") run = imgfs::RunStats;
+  else if (command == "daemon") run = imgfs::RunDaemon;
   else if (command == "--version" || command == "version") {
     std::puts("imgfs 0.1.0");
     return 0;
