@@ -56,6 +56,7 @@ std::string NormalizeName(std::string_view name) {
 
 Result<std::map<std::string, Member>> ScanOuterTar(int fd, uint64_t file_size) {
   std::map<std::string, Member> members;
+  std::vector<std::pair<std::string, std::string>> links;  // name -> target, archive-relative
   uint64_t pos = 0;
   std::string long_name;
   uint8_t h[512];
@@ -102,12 +103,32 @@ Result<std::map<std::string, Member>> ScanOuterTar(int fd, uint64_t file_size) {
     } else if (type == '0' || type == '\0' || type == '7') {
       members[NormalizeName(long_name.empty() ? name : long_name)] = Member{data, size};
       long_name.clear();
+    } else if (type == '1' || type == '2') {  // docker 25 links <id>/layer.tar to blobs
+      std::string link_name = NormalizeName(long_name.empty() ? name : long_name);
+      std::string target = Field(h + 157, 100);
+      if (type == '2') {
+        size_t slash = link_name.rfind('/');
+        if (slash != std::string::npos) target = link_name.substr(0, slash + 1) + target;
+      }
+      links.emplace_back(std::move(link_name), NormalizeName(target));
+      long_name.clear();
     } else {
       long_name.clear();
     }
     pos = data + (size + 511) / 512 * 512;
   }
+  for (const auto& [name, target] : links) {
+    auto it = members.find(target);
+    if (it != members.end()) members.emplace(name, it->second);
+  }
   return members;
+}
+
+// skopeo and podman store fully qualified names ("docker.io/library/img:1"); users type "img:1".
+bool RefMatches(const std::string& stored, std::string ref) {
+  size_t slash = ref.rfind('/');
+  if (ref.find(':', slash == std::string::npos ? 0 : slash) == std::string::npos) ref += ":latest";
+  return stored == ref || stored == "docker.io/" + ref || stored == "docker.io/library/" + ref;
 }
 
 class DockerArchiveSource : public ImageSource {
@@ -167,7 +188,7 @@ Status DockerArchiveSource::Open(const std::string& ref) {
     for (const auto& m : j) {
       if (!m.is_object() || !m.contains("RepoTags") || !m["RepoTags"].is_array()) continue;
       for (const auto& t : m["RepoTags"]) {
-        if (t.is_string() && t.get<std::string>() == ref) chosen = &m;
+        if (t.is_string() && RefMatches(t.get<std::string>(), ref)) chosen = &m;
       }
     }
     if (!chosen) return Status::NotFound("\"" + ref + "\" not found in manifest.json RepoTags");

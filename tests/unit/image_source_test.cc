@@ -200,7 +200,7 @@ TEST_F(ImageSourceTest, DockerArchiveLegacyLayout) {
                                          {"diff_ids", {DigestOf(l1.tar), DigestOf(l2.tar)}}}}})
                            .dump();
   std::string manifest = json::array({{{"Config", Hex(config) + ".json"},
-                                       {"RepoTags", {"example:1"}},
+                                       {"RepoTags", {"docker.io/library/example:1"}},
                                        {"Layers", {"aaaa/layer.tar", "bbbb/layer.tar"}}}})
                              .dump();
   std::string file = dir_.path() + "/image.tar";
@@ -228,6 +228,18 @@ TEST_F(ImageSourceTest, DockerArchiveBlobsLayout) {
   WriteOuterTar(file, {{"blobs/sha256/" + Hex(config), config}, {"blobs/sha256/" + Hex(l.blob), l.blob},
                        {"manifest.json", manifest}, {"oci-layout", "{}"}});
   auto r = Build("docker-archive:" + file);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(writer_.Data(*At("hello")), "world");
+  // docker 25 also writes <id>/layer.tar as a symlink to the blob; a manifest may name it.
+  std::string via_link = json::array({{{"Config", "blobs/sha256/" + Hex(config)},
+                                       {"Layers", {"abcd/layer.tar"}}}})
+                             .dump();
+  WriteFile(file, MakeTar({File("blobs/sha256/" + Hex(config), config),
+                           File("blobs/sha256/" + Hex(l.blob), l.blob),
+                           Symlink("abcd/layer.tar", "../blobs/sha256/" + Hex(l.blob)),
+                           File("manifest.json", via_link)},
+                          /*pax=*/false));
+  r = Build("docker-archive:" + file);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(writer_.Data(*At("hello")), "world");
   // A layer blob whose content does not match its content-addressed name.
