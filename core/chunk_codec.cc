@@ -33,19 +33,22 @@ std::string EncodeChunk(std::span<const uint8_t> raw, int level) {
   return out;
 }
 
-Status DecodeChunk(std::string_view stored, uint32_t raw_length, const Digest& digest,
-                   std::string* out) {
-  if (stored.size() > raw_length)
-    return Status::Corruption("chunk " + digest.ToString() + ": stored form longer than raw");
+Status DecompressChunk(std::string_view stored, uint32_t raw_length, std::string* out) {
+  if (stored.size() > raw_length) return Status::Corruption("chunk: stored form longer than raw");
   if (stored.size() == raw_length) {
     out->assign(stored);
-  } else {
-    out->resize(raw_length);
-    size_t n = ZSTD_decompressDCtx(ThreadContexts().dctx, out->data(), out->size(), stored.data(),
-                                   stored.size());
-    if (ZSTD_isError(n) || n != raw_length)
-      return Status::Corruption("chunk " + digest.ToString() + ": does not decompress");
+    return Status::Ok();
   }
+  out->resize(raw_length);
+  size_t n = ZSTD_decompressDCtx(ThreadContexts().dctx, out->data(), out->size(), stored.data(),
+                                 stored.size());
+  if (ZSTD_isError(n) || n != raw_length) return Status::Corruption("chunk: does not decompress");
+  return Status::Ok();
+}
+
+Status DecodeChunk(std::string_view stored, uint32_t raw_length, const Digest& digest,
+                   std::string* out) {
+  RETURN_IF_ERROR(DecompressChunk(stored, raw_length, out).WithContext(digest.ToString()));
   if (Sha256(out->data(), out->size()) != digest)
     return Status::Corruption("chunk " + digest.ToString() + ": content does not match digest");
   return Status::Ok();

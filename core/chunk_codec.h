@@ -25,4 +25,8 @@ std::string EncodeChunk(std::span<const uint8_t> raw, int level = kChunkZstdLeve
 Status DecodeChunk(std::string_view stored, uint32_t raw_length, const Digest& digest,
                    std::string* out);
 
+// Decodes without the SHA-256 check, for local copies already guarded by a checksum (XXH3 in
+// the local store). Corruption if it does not decode to exactly raw_length bytes.
+Status DecompressChunk(std::string_view stored, uint32_t raw_length, std::string* out);
+
 }  // namespace imgfs

@@ -18,6 +18,8 @@ const char* const kFamilyNames[kFamilies] = {"default", "chunks", "chunk_meta",
                                              "indexes", "refs",   "traces"};
 
 constexpr size_t kChunkHeader = 8;  // XXH3-64 of the stored payload, then the payload
+// chunk_meta values: raw length u32, stored length u32, flags u8 (absent in old records = 0).
+constexpr uint8_t kCachedFlag = 1;
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return Status::Ok();
@@ -55,8 +57,8 @@ struct LocalStore::Impl {
 LocalStore::LocalStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LocalStore::~LocalStore() = default;
 
-Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bool read_only) {
+  if (!read_only && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
     return Status::FromErrno(errno, "create store " + path);
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -85,8 +87,15 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path) {
   }
   auto impl = std::make_unique<Impl>();
   rocksdb::DB* raw = nullptr;
-  RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, path, families, &impl->cf, &raw),
-                            "open store " + path));
+  if (read_only) {
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(db_options, path, families, &impl->cf, &raw);
+    if (s.IsIOError() || s.IsInvalidArgument())
+      return Status::NotFound("no store at " + path + " (" + s.ToString() + ")");
+    RETURN_IF_ERROR(FromRocks(s, "open store " + path));
+  } else {
+    RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, path, families, &impl->cf, &raw),
+                              "open store " + path));
+  }
   impl->db.reset(raw);
   return std::unique_ptr<LocalStore>(new LocalStore(std::move(impl)));
 }
@@ -108,10 +117,24 @@ Result<bool> LocalStore::HasChunk(const Digest& digest) {
   rocksdb::Status s = impl_->db->Get({}, (*impl_)[kChunkMeta], DigestKey(digest), &value);
   if (s.IsNotFound()) return false;
   RETURN_IF_ERROR(FromRocks(s, "chunk " + digest.ToString()));
-  return true;
+  return !(value.size() > 8 && (value[8] & kCachedFlag));
 }
 
 Status LocalStore::PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) {
+  return Put(digest, raw_length, stored, /*cached=*/false);
+}
+
+Status LocalStore::PutCachedChunk(const Digest& digest, uint32_t raw_length,
+                                  std::string_view stored) {
+  std::string meta;
+  rocksdb::Status s = impl_->db->Get({}, (*impl_)[kChunkMeta], DigestKey(digest), &meta);
+  if (s.ok()) return Status::Ok();  // pinned or already cached
+  if (!s.IsNotFound()) return FromRocks(s, "chunk " + digest.ToString());
+  return Put(digest, raw_length, stored, /*cached=*/true);
+}
+
+Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_view stored,
+                       bool cached) {
   std::string record;
   record.reserve(kChunkHeader + stored.size());
   PutU64(record, Xxh3(stored.data(), stored.size()));
@@ -119,13 +142,56 @@ Status LocalStore::PutChunk(const Digest& digest, uint32_t raw_length, std::stri
   std::string meta;
   PutU32(meta, raw_length);
   PutU32(meta, static_cast<uint32_t>(stored.size()));
+  PutU8(meta, cached ? kCachedFlag : 0);
   rocksdb::WriteBatch batch;
   batch.Put((*impl_)[kChunks], DigestKey(digest), record);
   batch.Put((*impl_)[kChunkMeta], DigestKey(digest), meta);
-  // No WAL: SyncChunks flushes memtables before any index may name these chunks.
+  // Pinned chunks skip the WAL: SyncChunks flushes memtables before any index may name them.
+  // Cached chunks go through the WAL: the daemon never flushes, and a lost one is refetched.
   rocksdb::WriteOptions wo;
-  wo.disableWAL = true;
+  wo.disableWAL = !cached;
   return FromRocks(impl_->db->Write(wo, &batch), "store chunk " + digest.ToString());
+}
+
+Result<uint64_t> LocalStore::EvictChunk(const Digest& digest) {
+  std::string meta;
+  rocksdb::Status s = impl_->db->Get({}, (*impl_)[kChunkMeta], DigestKey(digest), &meta);
+  if (s.IsNotFound()) return uint64_t{0};
+  RETURN_IF_ERROR(FromRocks(s, "chunk " + digest.ToString()));
+  if (meta.size() <= 8 || !(meta[8] & kCachedFlag)) return uint64_t{0};
+  rocksdb::WriteBatch batch;
+  batch.Delete((*impl_)[kChunkMeta], DigestKey(digest));
+  batch.Delete((*impl_)[kChunks], DigestKey(digest));
+  RETURN_IF_ERROR(FromRocks(impl_->db->Write({}, &batch), "evict " + digest.ToString()));
+  return uint64_t{LoadU32(reinterpret_cast<const uint8_t*>(meta.data()) + 4)};
+}
+
+Result<std::vector<LocalStore::CachedChunk>> LocalStore::ListCachedChunks() {
+  std::vector<CachedChunk> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, (*impl_)[kChunkMeta]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    rocksdb::Slice v = it->value();
+    if (it->key().size() != 32 || v.size() <= 8 || !(v[8] & kCachedFlag)) continue;
+    out.push_back({Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())),
+                   LoadU32(reinterpret_cast<const uint8_t*>(v.data()) + 4)});
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "scan chunks"));
+  return out;
+}
+
+Status LocalStore::PutTrace(const Digest& index_digest, std::string_view trace) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(impl_->db->Put(wo, (*impl_)[kTraces], DigestKey(index_digest),
+                                  rocksdb::Slice(trace.data(), trace.size())),
+                   "store trace");
+}
+
+Result<std::string> LocalStore::GetTrace(const Digest& index_digest) {
+  std::string value;
+  RETURN_IF_ERROR(FromRocks(impl_->db->Get({}, (*impl_)[kTraces], DigestKey(index_digest), &value),
+                            "trace of " + index_digest.ToString()));
+  return value;
 }
 
 Status LocalStore::SyncChunks() {

@@ -8,7 +8,8 @@
 // Consistency: chunks are written first; an index and its ref are published in one synced batch
 // only after every chunk it names is durable. A crash leaves at worst unreferenced chunks, which
 // GarbageCollect removes. RocksDB allows one process per store: a second gets Unavailable.
-// All methods are thread-safe.
+// Chunks are pinned (written by a conversion: the only copy, never evicted) or cached (fetched
+// from a remote by the daemon: evictable, refetchable). All methods are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -44,13 +45,31 @@ std::string DefaultStorePath();
 
 class LocalStore : public ChunkStore {
  public:
-  static Result<std::unique_ptr<LocalStore>> Open(const std::string& path);
+  // read_only: for commands that only read (ls, inspect, export, push); works while a daemon
+  // holds the store open for writing, and sees what was durable when it opened.
+  static Result<std::unique_ptr<LocalStore>> Open(const std::string& path, bool read_only = false);
   ~LocalStore() override;
 
   // ChunkStore
   Result<std::string> GetStoredChunk(const Digest& digest) override;
+  // True only for a pinned chunk: a conversion re-stores cached chunks as pinned.
   Result<bool> HasChunk(const Digest& digest) override;
+  // Stores a pinned chunk.
   Status PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) override;
+
+  // The daemon's cache of fetched chunks. A cached chunk never replaces a pinned one.
+  Status PutCachedChunk(const Digest& digest, uint32_t raw_length, std::string_view stored);
+  // Removes a cached chunk; pinned chunks are left alone. Returns the stored bytes freed.
+  Result<uint64_t> EvictChunk(const Digest& digest);
+  struct CachedChunk {
+    Digest digest;
+    uint32_t stored_length;
+  };
+  Result<std::vector<CachedChunk>> ListCachedChunks();
+
+  // Access traces, keyed by index digest: what a workload read at start-up.
+  Status PutTrace(const Digest& index_digest, std::string_view trace);
+  Result<std::string> GetTrace(const Digest& index_digest);
 
   // Makes every chunk written so far durable. Call before publishing an index that names them.
   Status SyncChunks();
@@ -69,6 +88,7 @@ class LocalStore : public ChunkStore {
  private:
   struct Impl;
   explicit LocalStore(std::unique_ptr<Impl> impl);
+  Status Put(const Digest& digest, uint32_t raw_length, std::string_view stored, bool cached);
   std::unique_ptr<Impl> impl_;
 };
 

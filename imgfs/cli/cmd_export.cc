@@ -9,7 +9,7 @@ Result<int> RunExport(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tar"}, {}));
   if (args.positional.size() != (args.Has("tar") ? 1u : 2u))
     return Status::InvalidArgument("usage: imgfs export IMAGE DIR | imgfs export IMAGE --tar FILE");
-  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
+  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
   if (args.Has("tar")) RETURN_IF_ERROR(ExportToTar(*index, *store, args.Get("tar")));

@@ -14,7 +14,7 @@ namespace imgfs {
 Result<int> RunInspect(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {"json"}));
   if (args.positional.size() != 1) return Status::InvalidArgument("usage: imgfs inspect IMAGE [--json]");
-  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
+  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
 

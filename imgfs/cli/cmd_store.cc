@@ -8,13 +8,14 @@
 
 namespace imgfs {
 
-Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value) {
-  return LocalStore::Open(flag_value.empty() ? DefaultStorePath() : flag_value);
+Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
+                                                      bool read_only) {
+  return LocalStore::Open(flag_value.empty() ? DefaultStorePath() : flag_value, read_only);
 }
 
 Result<int> RunList(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
-  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
+  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(std::vector<ImageRef> refs, store->ListRefs());
   std::printf("%-40s %-19s %10s %10s\n", "NAME", "DIGEST", "FILES", "SIZE");
   for (const ImageRef& r : refs) {

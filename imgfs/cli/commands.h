@@ -25,7 +25,9 @@ Result<int> RunUmount(const ArgList& argv);
 Result<int> RunStats(const ArgList& argv);
 Result<int> RunDaemon(const ArgList& argv);
 
-// Opens --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.
-Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value);
+// Opens --store DIR, else $IMGFS_STORE, else /var/lib/imgfs. Read-only opens work while a
+// daemon serves mounts from the store.
+Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
+                                                      bool read_only = false);
 
 }  // namespace imgfs
