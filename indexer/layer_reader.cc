@@ -20,6 +20,12 @@ LayerReader::~LayerReader() {
 
 long LayerReader::ReadCallback(struct archive* a, void* self, const void** buf) {  // NOLINT
   auto* r = static_cast<LayerReader*>(self);
+  if (!r->first_.empty()) {
+    *buf = r->first_.data();
+    long n = static_cast<long>(r->first_.size());  // NOLINT
+    r->first_ = {};
+    return n;
+  }
   Result<std::span<const uint8_t>> piece = r->stream_->Next();
   if (!piece.ok()) {
     r->stream_error_ = piece.status();
@@ -37,9 +43,18 @@ Status LayerReader::ArchiveError(std::string_view what) {
 }
 
 Result<bool> LayerReader::NextEntry(TarEntry* out) {
+  if (opened_ && !archive_) return false;  // the empty stream
   if (!archive_) return Status::Internal("archive_read_new failed");
   if (!opened_) {
     opened_ = true;
+    // An empty stream is an empty layer (Go's archive/tar, and so containerd, agree); libarchive
+    // would call it an unrecognized format.
+    ASSIGN_OR_RETURN(first_, stream_->Next());
+    if (first_.empty()) {
+      archive_read_free(archive_);
+      archive_ = nullptr;
+      return false;
+    }
     if (archive_read_open(archive_, this, nullptr, &LayerReader::ReadCallback, nullptr) !=
         ARCHIVE_OK) {
       return ArchiveError("reading tar");

@@ -1,6 +1,8 @@
 // The "oci:DIR[:TAG]" image source: an OCI image layout on disk.
 #include <fcntl.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "core/fd.h"
@@ -71,6 +73,11 @@ Result<Descriptor> OciLayoutSource::SelectFromIndex(const ImageIndex& index,
   std::vector<const Descriptor*> matching;
   for (const Descriptor* d : candidates) {
     if (d->platform && d->platform->Matches(wanted_)) matching.push_back(d);
+  }
+  if (matching.empty() && tag.empty() && depth == 0 &&
+      std::none_of(candidates.begin(), candidates.end(), [](auto* d) { return d->platform; })) {
+    return Status::InvalidArgument("index.json lists " + std::to_string(candidates.size()) +
+                                   " manifests; name one with oci:DIR:TAG");
   }
   if (matching.empty()) {
     return Status::NotFound("no manifest for platform " + wanted_.ToString() + " among " +

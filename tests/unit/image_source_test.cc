@@ -74,7 +74,7 @@ TEST_F(ImageSourceTest, TagSelection) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(writer_.Data(*At("which")), "b");
   ExpectError(Oci() + ":nope", "tag \"nope\" not found");
-  ExpectError(Oci(), "");  // two manifests, no tag, no platforms
+  ExpectError(Oci(), "name one with oci:DIR:TAG");  // two manifests, no tag, no platforms
 }
 
 TEST_F(ImageSourceTest, MultiPlatformNestedIndex) {
@@ -275,6 +275,16 @@ TEST_F(ImageSourceTest, RootfsDirectory) {
   EXPECT_TRUE(r->manifest_digest.empty());
   EXPECT_EQ(r->layers_file_bytes, 12u);
   EXPECT_EQ(writer_.calls(), 2);
+}
+
+TEST_F(ImageSourceTest, EmptyLayerStreams) {
+  TestLayer plain{"", "", "application/vnd.oci.image.layer.v1.tar"};
+  TestLayer gz{Gzip(""), "", "application/vnd.oci.image.layer.v1.tar+gzip"};
+  OciLayoutWriter(dir_.path()).WriteImage({Layer({File("a", "1")}), plain, gz});
+  auto r = Build(Oci());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(At("a"));
+  EXPECT_EQ(r->layer_count, 3u);
 }
 
 TEST_F(ImageSourceTest, UnknownSourceForm) { ExpectError("http://x", "unsupported image source"); }
