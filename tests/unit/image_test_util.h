@@ -34,8 +34,6 @@ struct TarItem {
   long mtime_nsec = 0;  // NOLINT
   std::map<std::string, std::string> xattrs;
   uint32_t major = 0, minor = 0;
-  // Sparse: (offset, length) data regions; `data` then holds the full logical content.
-  std::vector<std::pair<int64_t, int64_t>> sparse;
 };
 
 inline TarItem File(std::string path, std::string data, uint32_t mode = 0644) {
@@ -68,11 +66,14 @@ inline TarItem Hardlink(std::string path, std::string target) {
   return t;
 }
 
-inline std::string MakeTar(const std::vector<TarItem>& items, bool pax = true) {
+// pax: PAX (long names, xattrs, sparse, nanoseconds); otherwise ustar, or GNU tar when `gnu`.
+inline std::string MakeTar(const std::vector<TarItem>& items, bool pax = true, bool gnu = false) {
   std::string out;
   struct archive* a = archive_write_new();
   if (pax) {
     archive_write_set_format_pax(a);
+  } else if (gnu) {
+    archive_write_set_format_gnutar(a);
   } else {
     archive_write_set_format_ustar(a);
   }
@@ -108,7 +109,6 @@ inline std::string MakeTar(const std::vector<TarItem>& items, bool pax = true) {
       archive_entry_set_rdevminor(e, t.minor);
     }
     for (const auto& [k, v] : t.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
-    for (const auto& [off, len] : t.sparse) archive_entry_sparse_add_entry(e, off, len);
     archive_entry_set_size(e, t.type == 'f' ? static_cast<int64_t>(t.data.size()) : 0);
     archive_write_header(a, e);
     if (t.type == 'f' && !t.data.empty()) archive_write_data(a, t.data.data(), t.data.size());
