@@ -1,10 +1,29 @@
+// OpenRemoteStore: picks the backend from the URL scheme.
 #include "imgfs/remote_store.h"
+
+#include "imgfs/remote_backends.h"
 
 namespace imgfs {
 
 Result<std::unique_ptr<RemoteStore>> OpenRemoteStore(const std::string& url,
                                                      const RemoteOptions& options) {
-  return Status::Unimplemented("remote stores are not implemented yet: " + url);
+  if (options.max_attempts < 1 || options.max_connections < 1 ||
+      options.connect_timeout.count() <= 0 || options.request_timeout.count() <= 0 ||
+      options.initial_backoff.count() < 0)
+    return Status::InvalidArgument("remote store " + url + ": invalid RemoteOptions");
+  std::string_view u = url;
+  if (u.starts_with("file://")) {
+    std::string path(u.substr(7));
+    if (!path.starts_with("/"))
+      return Status::InvalidArgument("remote store " + url +
+                                     ": a file URL needs an absolute path (file:///DIR)");
+    return remote_internal::OpenFileRemoteStore(path);
+  }
+  if (u.starts_with("/")) return remote_internal::OpenFileRemoteStore(url);
+  if (u.starts_with("http://") || u.starts_with("https://"))
+    return remote_internal::OpenHttpRemoteStore(url, options);
+  return Status::InvalidArgument("remote store " + url +
+                                 ": expected file:///DIR, /DIR, http://... or https://...");
 }
 
 }  // namespace imgfs

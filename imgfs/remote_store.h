@@ -30,6 +30,13 @@ struct RemoteOptions {
   int max_attempts = 4;                              // first try included
   std::chrono::milliseconds initial_backoff{100};    // doubled each retry
   unsigned max_connections = 8;                      // parallel requests per host
+  std::chrono::milliseconds max_backoff{5000};       // the doubling stops here
+  // One attempt's deadline is request_timeout plus the bytes sent or expected at this rate, so
+  // a 32 MiB pack on a slow but moving link is not cut off; 0 disables the allowance.
+  uint64_t min_transfer_rate = 1u << 20;  // bytes per second
+  // An attempt moving fewer bytes per second than this for a whole request_timeout (rounded up
+  // to seconds) is abandoned as stalled, whatever its deadline.
+  uint64_t low_speed_limit = 1024;  // bytes per second
 };
 
 class RemoteStore {

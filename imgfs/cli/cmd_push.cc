@@ -1,8 +1,39 @@
-// imgfs push IMAGE DEST
+// imgfs push IMAGE DEST [--store DIR] [--trace FILE]
+#include <cstdio>
+
+#include "core/fd.h"
+#include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/push.h"
+#include "imgfs/remote_store.h"
 
 namespace imgfs {
 
-Result<int> RunPush(const ArgList& argv) { return Status::Unimplemented("push is not implemented yet"); }
+Result<int> RunPush(const ArgList& argv) {
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "trace"}, {}));
+  if (args.positional.size() != 2)
+    return Status::InvalidArgument(
+        "usage: imgfs push IMAGE DEST [--store DIR] [--trace FILE]  (DEST: file:///DIR or "
+        "http(s)://URL)");
+  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
+  ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
+  ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
+  ASSIGN_OR_RETURN(auto remote, OpenRemoteStore(args.positional[1]));
+  std::string trace;
+  if (args.Has("trace")) {
+    ASSIGN_OR_RETURN(trace, ReadFileToString(args.Get("trace"), 64u << 20));
+  }
+  PushStats stats;
+  RETURN_IF_ERROR(PushImage(*index, *store, *remote, args.Has("trace") ? &trace : nullptr, &stats));
+  std::printf("%s\n", index->digest().ToString().c_str());
+  std::fprintf(stderr, "pushed to %s: %llu packs uploaded (%s), %llu already there (%s), index %s%s\n",
+               remote->Describe().c_str(), static_cast<unsigned long long>(stats.packs_uploaded),
+               HumanBytes(stats.pack_bytes_uploaded).c_str(),
+               static_cast<unsigned long long>(stats.packs_skipped),
+               HumanBytes(stats.pack_bytes_skipped).c_str(),
+               stats.index_uploaded ? "uploaded" : "already there",
+               stats.trace_uploaded ? (", trace " + HumanBytes(stats.trace_bytes)).c_str() : "");
+  return 0;
+}
 
 }  // namespace imgfs

@@ -1,0 +1,518 @@
+// The http(s):// remote store, over libcurl (the only file that includes it).
+//
+// Objects are BASE/blobs/sha256/<hex> and BASE/traces/sha256/<hex>. Reads are GETs (ranged with
+// "Range: bytes=a-b"), existence is a HEAD, writes are PUTs with Content-Length (nginx with
+// `dav_methods PUT`, any WebDAV or object store that takes PUT).
+//
+// Connections: a pool of at most max_connections curl easy handles; each keeps its connections
+// alive between calls, so a busy reader reuses warm TCP/TLS connections. A call waits for a free
+// handle. Every attempt is bounded by connect_timeout, a deadline (request_timeout plus the size
+// at min_transfer_rate) and a low-speed cut-off; refused/reset connections, timeouts, 408, 429
+// and 5xx are retried with doubling backoff up to max_attempts, then reported as Unavailable.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "imgfs/remote_backends.h"
+
+namespace imgfs::remote_internal {
+namespace {
+
+struct EasyDeleter {
+  void operator()(CURL* h) const { curl_easy_cleanup(h); }
+};
+using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
+
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+Status GlobalInit() {
+  static std::once_flag once;
+  static CURLcode rc = CURLE_OK;
+  std::call_once(once, [] { rc = curl_global_init(CURL_GLOBAL_DEFAULT); });
+  if (rc != CURLE_OK)
+    return Status::Internal(std::string("curl_global_init: ") + curl_easy_strerror(rc));
+  return Status::Ok();
+}
+
+// At most `max` easy handles in use at once; idle ones keep their connections for reuse.
+// Thread-safe.
+class HandlePool {
+ public:
+  explicit HandlePool(unsigned max) : max_(max) {}
+
+  // Blocks while `max` handles are lent. Returns null if curl cannot make a handle.
+  EasyHandle Acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return busy_ < max_; });
+    ++busy_;
+    if (!idle_.empty()) {
+      EasyHandle h = std::move(idle_.back());
+      idle_.pop_back();
+      return h;
+    }
+    lock.unlock();
+    EasyHandle h(curl_easy_init());
+    if (!h) Release(nullptr);
+    return h;
+  }
+
+  void Release(EasyHandle h) {
+    {
+      std::lock_guard lock(mu_);
+      if (h) idle_.push_back(std::move(h));
+      --busy_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  const unsigned max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<EasyHandle> idle_;  // GUARDED_BY(mu_)
+  unsigned busy_ = 0;             // GUARDED_BY(mu_)
+};
+
+enum class Method { kGet, kHead, kPut };
+
+const char* MethodName(Method m) {
+  switch (m) {
+    case Method::kGet: return "GET";
+    case Method::kHead: return "HEAD";
+    case Method::kPut: return "PUT";
+  }
+  return "?";
+}
+
+struct Request {
+  Method method = Method::kGet;
+  std::string url;
+  bool ranged = false;     // GET of [offset, offset + length), length > 0
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  uint64_t max_body = 0;   // whole GET: more than this is ResourceExhausted
+  std::string_view upload; // PUT body
+
+  std::string Name() const {
+    std::string s = std::string(MethodName(method)) + " " + url;
+    if (ranged)
+      s += " (bytes " + std::to_string(offset) + "-" + std::to_string(offset + length - 1) + ")";
+    return s;
+  }
+};
+
+struct Response {
+  long status = 0;
+  std::string body;
+};
+
+// State of one attempt, shared with the curl callbacks.
+struct Transfer {
+  const Request* req = nullptr;
+  long status = 0;
+  bool have_content_range = false;
+  uint64_t range_first = 0, range_last = 0;
+  std::string body;
+  uint64_t stream_pos = 0;   // body bytes received from the current response
+  bool sliced = false;       // a 200 answer to a Range request: we kept our slice and stopped
+  bool too_large = false;    // more bytes than allowed: stopped
+  bool out_of_memory = false;
+  size_t upload_pos = 0;
+};
+
+bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+bool ParseU64(std::string_view s, uint64_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// "bytes FIRST-LAST/TOTAL" (TOTAL may be "*").
+void ParseContentRange(std::string_view v, Transfer* t) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+  if (!StartsWithNoCase(v, "bytes ")) return;
+  v.remove_prefix(6);
+  size_t dash = v.find('-'), slash = v.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return;
+  uint64_t first, last;
+  if (!ParseU64(v.substr(0, dash), &first) || !ParseU64(v.substr(dash + 1, slash - dash - 1), &last))
+    return;
+  t->have_content_range = true;
+  t->range_first = first;
+  t->range_last = last;
+}
+
+size_t HeaderCallback(char* data, size_t size, size_t nitems, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view line(data, size * nitems);
+  if (line.starts_with("HTTP/")) {
+    // A new response (after a redirect or a 100 Continue): forget the previous one.
+    size_t sp = line.find(' ');
+    uint64_t code = 0;
+    if (sp != std::string_view::npos && line.size() >= sp + 4) ParseU64(line.substr(sp + 1, 3), &code);
+    t->status = static_cast<long>(code);
+    t->have_content_range = false;
+    t->body.clear();
+    t->stream_pos = 0;
+  } else if (StartsWithNoCase(line, "content-range:")) {
+    ParseContentRange(line.substr(14), t);
+  }
+  return size * nitems;
+}
+
+size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * nmemb;
+  if (t->status < 200 || t->status > 299) return n;  // error pages and redirects: dropped
+  const Request& req = *t->req;
+  try {
+    if (req.ranged && t->status == 200) {
+      // The server ignored Range and sends the whole blob: keep our slice, stop once we have it.
+      const uint64_t pos = t->stream_pos, end = req.offset + req.length;
+      t->stream_pos += n;
+      uint64_t from = std::max(pos, req.offset), to = std::min<uint64_t>(pos + n, end);
+      if (from < to) t->body.append(data + (from - pos), to - from);
+      if (t->stream_pos >= end) {
+        t->sliced = true;
+        return 0;  // aborts the transfer (and its connection): the rest is not wanted
+      }
+      return n;
+    }
+    const uint64_t limit = req.ranged ? req.length : req.max_body;
+    if (t->body.size() + n > limit) {
+      t->too_large = true;
+      return 0;
+    }
+    t->body.append(data, n);
+    return n;
+  } catch (...) {
+    t->out_of_memory = true;
+    return 0;
+  }
+}
+
+size_t ReadCallback(char* buffer, size_t size, size_t nitems, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view rest = t->req->upload.substr(std::min(t->upload_pos, t->req->upload.size()));
+  size_t n = std::min(rest.size(), size * nitems);
+  std::memcpy(buffer, rest.data(), n);
+  t->upload_pos += n;
+  return n;
+}
+
+int SeekCallback(void* user, curl_off_t offset, int origin) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > t->req->upload.size())
+    return CURL_SEEKFUNC_CANTSEEK;
+  t->upload_pos = static_cast<size_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+// Curl failures that another attempt may not meet: the network or the server, not the request.
+bool IsTransientCurlError(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_QUIC_CONNECT_ERROR:
+    case CURLE_AGAIN:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Hides "user:password@" in URLs that end up in messages.
+std::string RedactUrl(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  size_t host = scheme + 3;
+  size_t end = url.find('/', host);
+  size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+  if (at == std::string::npos || at < host) return url;
+  return url.substr(0, host) + "***@" + url.substr(at + 1);
+}
+
+std::string NoProxyList() {
+  std::string list = "localhost,127.0.0.1,::1";
+  for (const char* var : {"no_proxy", "NO_PROXY"}) {
+    const char* v = std::getenv(var);
+    if (v && *v) return std::string(v) + "," + list;
+  }
+  return list;
+}
+
+class HttpRemoteStore final : public RemoteStore {
+ public:
+  HttpRemoteStore(std::string base, const RemoteOptions& options)
+      : base_(std::move(base)),
+        described_(RedactUrl(base_)),
+        options_(options),
+        pool_(options.max_connections),
+        no_proxy_(NoProxyList()) {}
+
+  std::string Describe() const override { return described_; }
+
+  Result<std::string> ReadBlobRange(const Digest& digest, uint64_t offset,
+                                    uint64_t length) override {
+    Request req;
+    req.url = UrlOf(BlobObjectName(digest));
+    if (length > kMaxReadSize || offset > UINT64_MAX - length)
+      return Status::InvalidArgument(RedactUrl(req.url) + ": range read of " +
+                                     std::to_string(length) + " bytes at " +
+                                     std::to_string(offset) + " refused");
+    if (length == 0) return std::string();
+    req.ranged = true;
+    req.offset = offset;
+    req.length = length;
+    ASSIGN_OR_RETURN(Response r, Execute(req));
+    if (r.body.size() != length)
+      return Status::Corruption(Name(req) + ": got " + std::to_string(r.body.size()) + " of " +
+                                std::to_string(length) + " bytes");
+    return std::move(r.body);
+  }
+
+  Result<std::string> ReadBlob(const Digest& digest, uint64_t max_size) override {
+    return ReadWhole(UrlOf(BlobObjectName(digest)), max_size);
+  }
+
+  Status WriteBlob(const Digest& digest, std::string_view data) override {
+#ifndef NDEBUG
+    if (Sha256(data) != digest)
+      return Status::InvalidArgument("WriteBlob " + digest.ToString() + ": data has another digest");
+#endif
+    ASSIGN_OR_RETURN(bool exists, HasBlob(digest));
+    if (exists) return Status::Ok();
+    return Put(UrlOf(BlobObjectName(digest)), data);
+  }
+
+  Result<bool> HasBlob(const Digest& digest) override {
+    Request req;
+    req.method = Method::kHead;
+    req.url = UrlOf(BlobObjectName(digest));
+    Result<Response> r = Execute(req);
+    if (r.ok()) return true;
+    if (r.status().code() == Code::kNotFound) return false;
+    return r.status();
+  }
+
+  Result<std::string> ReadTrace(const Digest& index_digest, uint64_t max_size) override {
+    return ReadWhole(UrlOf(TraceObjectName(index_digest)), max_size);
+  }
+
+  Status WriteTrace(const Digest& index_digest, std::string_view data) override {
+    return Put(UrlOf(TraceObjectName(index_digest)), data);
+  }
+
+ private:
+  std::string UrlOf(const std::string& object) const { return base_ + "/" + object; }
+  static std::string Name(const Request& req) { return RedactUrl(req.Name()); }
+
+  Result<std::string> ReadWhole(const std::string& url, uint64_t max_size) {
+    Request req;
+    req.url = url;
+    req.max_body = std::min(max_size, kMaxReadSize);
+    ASSIGN_OR_RETURN(Response r, Execute(req));
+    return std::move(r.body);
+  }
+
+  Status Put(const std::string& url, std::string_view data) {
+    Request req;
+    req.method = Method::kPut;
+    req.url = url;
+    req.upload = data;
+    return Execute(req).status();
+  }
+
+  // Runs `req` with retries. Transient failures become Unavailable once attempts run out.
+  Result<Response> Execute(const Request& req) {
+    std::chrono::milliseconds backoff = options_.initial_backoff;
+    for (int attempt = 1;; ++attempt) {
+      Result<Response> r = Attempt(req);
+      if (r.ok() || !r.status().retryable()) return r;
+      if (attempt >= options_.max_attempts) {
+        if (attempt == 1) return r;
+        return Status::Unavailable(r.status().message() + " (" + std::to_string(attempt) +
+                                   " attempts)");
+      }
+      static thread_local std::minstd_rand rng(std::random_device{}());
+      auto jitter = std::chrono::milliseconds(
+          std::uniform_int_distribution<int64_t>(0, backoff.count() / 4)(rng));
+      std::this_thread::sleep_for(backoff + jitter);
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+  }
+
+  // One attempt. Transient failures are Unavailable; everything else is final.
+  Result<Response> Attempt(const Request& req) {
+    EasyHandle h = pool_.Acquire();
+    if (!h) return Status::ResourceExhausted(Name(req) + ": curl_easy_init failed");
+    Transfer t;
+    t.req = &req;
+    char errbuf[CURL_ERROR_SIZE] = {};
+    Slist headers;
+    CURLcode rc = Setup(h.get(), req, &t, errbuf, &headers);
+    if (rc == CURLE_OK) rc = curl_easy_perform(h.get());
+    // Back to the pool even after a failure: curl closes a connection left in a bad state
+    // (an aborted transfer, a timeout) and reconnects on the handle's next use.
+    pool_.Release(std::move(h));
+    return Classify(req, rc, errbuf, std::move(t));
+  }
+
+  CURLcode Setup(CURL* h, const Request& req, Transfer* t, char* errbuf, Slist* headers) {
+    curl_easy_reset(h);  // keeps the connection cache
+    uint64_t size = req.method == Method::kPut ? req.upload.size()
+                    : req.ranged              ? req.length
+                                              : 0;
+    int64_t deadline_ms = options_.request_timeout.count();
+    if (options_.min_transfer_rate > 0)
+      deadline_ms += static_cast<int64_t>(size * 1000 / options_.min_transfer_rate);
+    long low_speed_s = static_cast<long>((options_.request_timeout.count() + 999) / 1000);
+    CURLcode rc = CURLE_OK;
+    auto set = [&](CURLoption opt, auto value) {
+      if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, value);
+    };
+    set(CURLOPT_URL, req.url.c_str());
+    set(CURLOPT_ERRORBUFFER, errbuf);
+    set(CURLOPT_NOSIGNAL, 1L);
+    set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+    set(CURLOPT_TIMEOUT_MS, static_cast<long>(deadline_ms));
+    if (options_.low_speed_limit > 0) {
+      set(CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(options_.low_speed_limit));
+      set(CURLOPT_LOW_SPEED_TIME, std::max(1L, low_speed_s));
+    }
+    set(CURLOPT_TCP_KEEPALIVE, 1L);
+    set(CURLOPT_FOLLOWLOCATION, 1L);
+    set(CURLOPT_MAXREDIRS, 5L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    set(CURLOPT_PROTOCOLS_STR, "http,https");
+    set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    set(CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    set(CURLOPT_REDIR_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    set(CURLOPT_NOPROXY, no_proxy_.c_str());
+    set(CURLOPT_USERAGENT, "imgfs/0.1");
+    set(CURLOPT_HEADERFUNCTION, &HeaderCallback);
+    set(CURLOPT_HEADERDATA, t);
+    set(CURLOPT_WRITEFUNCTION, &WriteCallback);
+    set(CURLOPT_WRITEDATA, t);
+    switch (req.method) {
+      case Method::kGet:
+        if (req.ranged) {
+          std::string range =
+              std::to_string(req.offset) + "-" + std::to_string(req.offset + req.length - 1);
+          set(CURLOPT_RANGE, range.c_str());  // curl copies option strings
+        }
+        break;
+      case Method::kHead:
+        set(CURLOPT_NOBODY, 1L);
+        break;
+      case Method::kPut: {
+        set(CURLOPT_UPLOAD, 1L);
+        set(CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.upload.size()));
+        set(CURLOPT_READFUNCTION, &ReadCallback);
+        set(CURLOPT_READDATA, t);
+        set(CURLOPT_SEEKFUNCTION, &SeekCallback);
+        set(CURLOPT_SEEKDATA, t);
+        curl_slist* l = nullptr;
+        for (const char* hdr : {"Expect:", "Content-Type: application/octet-stream"}) {
+          curl_slist* next = curl_slist_append(l, hdr);
+          if (!next) {
+            curl_slist_free_all(l);
+            return CURLE_OUT_OF_MEMORY;
+          }
+          l = next;
+        }
+        headers->reset(l);
+        set(CURLOPT_HTTPHEADER, l);
+        break;
+      }
+    }
+    return rc;
+  }
+
+  Result<Response> Classify(const Request& req, CURLcode rc, const char* errbuf, Transfer t) {
+    if (rc == CURLE_WRITE_ERROR && t.sliced) rc = CURLE_OK;
+    if (t.out_of_memory) return Status::ResourceExhausted(Name(req) + ": out of memory");
+    if (t.too_large) {
+      if (req.ranged) return Status::Corruption(Name(req) + ": server sent more bytes than asked");
+      return Status::ResourceExhausted(Name(req) + ": larger than " +
+                                       std::to_string(req.max_body) + " bytes");
+    }
+    if (rc != CURLE_OK) {
+      std::string msg = Name(req) + ": " + (*errbuf ? errbuf : curl_easy_strerror(rc));
+      if (IsTransientCurlError(rc)) return Status::Unavailable(msg);
+      if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
+        return Status::InvalidArgument(msg);
+      return Status::IOError(msg);
+    }
+    const long s = t.status;
+    std::string msg = Name(req) + ": HTTP " + std::to_string(s);
+    if (s == 404 || s == 410) return Status::NotFound(msg);
+    if (s == 408 || s == 429 || (s >= 500 && s <= 599)) return Status::Unavailable(msg);
+    if (s == 401 || s == 403) return Status::PermissionDenied(msg);
+    if (s == 416) return Status::Corruption(msg + " (blob shorter than the range)");
+    if (s < 200 || s > 299) return Status::IOError(msg);
+    if (req.ranged) {
+      if (s != 206 && s != 200) return Status::Corruption(msg + " to a Range request");
+      if (s == 206 && t.have_content_range &&
+          (t.range_first != req.offset || t.range_last != req.offset + req.length - 1))
+        return Status::Corruption(msg + ": Content-Range " + std::to_string(t.range_first) + "-" +
+                                  std::to_string(t.range_last) + " is not the range asked for");
+    }
+    return Response{s, std::move(t.body)};
+  }
+
+  const std::string base_;
+  const std::string described_;
+  const RemoteOptions options_;
+  HandlePool pool_;
+  const std::string no_proxy_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RemoteStore>> OpenHttpRemoteStore(const std::string& base_url,
+                                                         const RemoteOptions& options) {
+  RETURN_IF_ERROR(GlobalInit());
+  std::string base = base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  size_t host = base.find("://");
+  if (host == std::string::npos || host + 3 >= base.size() ||
+      base.find_first_of("?#") != std::string::npos)
+    return Status::InvalidArgument("remote store " + RedactUrl(base_url) +
+                                   ": expected http(s)://HOST[:PORT][/PATH] with no query");
+  return std::unique_ptr<RemoteStore>(new HttpRemoteStore(std::move(base), options));
+}
+
+}  // namespace imgfs::remote_internal
