@@ -54,8 +54,9 @@ void Die(int sync_fd, const char* what, int err) noexcept {
     msg.err = err;
     size_t len = 0;
     AppendStr(msg.text, &len, sizeof msg.text, what);
-    (void)!::send(sync_fd, &msg, sizeof msg, MSG_NOSIGNAL);
-  } else {
+    if (::send(sync_fd, &msg, sizeof msg, MSG_NOSIGNAL) == sizeof msg) ::_exit(127);
+  }
+  {
     // After `start` nobody listens on the sync socket: the container's stderr is all we have.
     char line[700];
     size_t len = 0;

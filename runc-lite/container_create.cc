@@ -119,9 +119,15 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
 
   std::string fifo = store.FifoPath(opts.id);
   if (::mkfifo(fifo.c_str(), 0622) != 0) return Status::FromErrno(errno, "mkfifo " + fifo);
+  // Writable by init even when it runs as an unmapped uid in a user namespace (umask-free).
+  if (::chmod(fifo.c_str(), 0622) != 0) return Status::FromErrno(errno, "chmod " + fifo);
   ASSIGN_OR_RETURN(CgroupLayout layout, DetectCgroupLayout());
   RETURN_IF_ERROR(CreateCgroups(layout, spec.linux.cgroups_path, opts.id, state));
-  if (spec.linux.resources) RETURN_IF_ERROR(ApplyResources(state, *spec.linux.resources));
+  Resources resources = spec.linux.resources.value_or(Resources{});
+  if (!resources.devices.empty() || !spec.linux.devices.empty()) {
+    for (const DeviceRule& rule : ImplicitDeviceRules(spec)) resources.devices.push_back(rule);
+  }
+  RETURN_IF_ERROR(ApplyResources(state, resources));
   RETURN_IF_ERROR(store.Save(state));
 
   Arena arena;

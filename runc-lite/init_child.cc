@@ -4,6 +4,7 @@
 #include <linux/magic.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -242,7 +243,7 @@ void WaitForStart(const InitPlan& plan) noexcept {
   do {
     fd = ::open(FdPath(path, plan.fifo_fd), O_WRONLY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) ::_exit(125);  // nobody to report to any more
+  if (fd < 0) Die(plan.sync_fd, "opening the exec fifo", errno);
   (void)child::WriteAll(fd, "0", 1);
   ::close(fd);
   ::close(plan.fifo_fd);
@@ -282,6 +283,9 @@ void RunContainerInit(const InitPlan& plan) noexcept {
   if (plan.has_user_ns) {
     if (::syscall(SYS_setresgid, 0, 0, 0) != 0 || ::syscall(SYS_setresuid, 0, 0, 0) != 0)
       Die(sync, "becoming root in the user namespace", errno);
+    // The credential change cleared "dumpable", which hands /proc/self to the host's root;
+    // init needs /proc/self/fd for the exec FIFO. execve() recomputes it.
+    (void)::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   }
   if (plan.unshare_cgroup && ::unshare(CLONE_NEWCGROUP) != 0) Die(sync, "unshare cgroup ns", errno);
   if (plan.hostname && ::sethostname(plan.hostname, child::StrLen(plan.hostname)) != 0)

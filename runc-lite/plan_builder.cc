@@ -82,6 +82,30 @@ Result<UniqueFd> ConnectConsoleSocket(const std::string& path) {
 
 }  // namespace
 
+std::vector<DeviceRule> ImplicitDeviceRules(const Spec& spec) {
+  // What runc always allows: the default nodes, ptys, and every node the spec creates.
+  std::vector<DeviceRule> rules;
+  auto allow = [&](const char* type, std::optional<int64_t> major, std::optional<int64_t> minor,
+                   const char* access) {
+    rules.push_back(DeviceRule{true, type, major, minor, access});
+  };
+  allow("c", 1, 3, "rwm");    // null
+  allow("c", 1, 5, "rwm");    // zero
+  allow("c", 1, 7, "rwm");    // full
+  allow("c", 1, 8, "rwm");    // random
+  allow("c", 1, 9, "rwm");    // urandom
+  allow("c", 5, 0, "rwm");    // tty
+  allow("c", 5, 1, "rwm");    // console
+  allow("c", 5, 2, "rwm");    // ptmx
+  allow("c", 136, std::nullopt, "rwm");  // pts/*
+  for (const Device& d : spec.linux.devices) {
+    std::string type = d.type == "u" ? "c" : d.type;
+    if (type == "p") continue;
+    rules.push_back(DeviceRule{true, type, d.major, d.minor, "rwm"});
+  }
+  return rules;
+}
+
 std::string CleanPath(const std::string& path) {
   std::vector<std::string> parts;
   std::istringstream in(path);

@@ -3,6 +3,7 @@
 // returned PlanFds). Thread-compatible.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,10 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
 // Clone flags for the namespaces SPEC creates (no path), except cgroup (unshared by the child
 // after it joins its cgroup) and time (unshared by the runtime before clone).
 unsigned long long NewNamespaceFlags(const Spec& spec);
+
+// Device cgroup rules added after linux.resources.devices, as runc does: the default devices,
+// /dev/console, ptmx and pts, and every linux.devices entry.
+std::vector<DeviceRule> ImplicitDeviceRules(const Spec& spec);
 
 // Lexically cleans an absolute path ("/a/../b//c/" -> "/b/c"); never above "/".
 std::string CleanPath(const std::string& path);

@@ -7,6 +7,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 : "${RUNC_LITE:?set RUNC_LITE to the runc-lite binary}"
 TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 T=$(mktemp -d /tmp/runc-lite-test.XXXXXX)
+chmod 755 "$T"  # user-namespaced containers must reach their rootfs
 ROOT=$T/state
 R="$RUNC_LITE --root $ROOT"
 FAILS=0
@@ -14,7 +15,7 @@ cleanup() {
   for id in $($R list -q 2>/dev/null); do $R delete -f "$id" >/dev/null 2>&1; done
   rm -rf "$T"
 }
-trap cleanup EXIT
+[[ -n ${KEEP:-} ]] || trap cleanup EXIT
 bundle() {
   local name=$1; shift
   RUNC_LITE=$RUNC_LITE "$TEST_DIR/make_bundle.sh" "$T/$name" "$@" || exit $?
