@@ -1,5 +1,6 @@
 #include "indexer/layer_apply.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace imgfs {
@@ -72,21 +73,27 @@ Result<std::vector<std::string>> CleanEntryPath(std::string_view path) {
 LayerApplier::LayerApplier(FsTree* tree, ContentWriter* writer, ApplyLimits limits)
     : tree_(tree), writer_(writer), limits_(limits) {}
 
+// A 64-bit key per (directory, name). A collision could only keep a lower-layer entry that a
+// whiteout meant to hide, which the author of the whiteout's layer could do anyway.
+uint64_t LayerApplier::TouchKey(const Inode* dir, std::string_view name) {
+  return Xxh3(name.data(), name.size()) ^
+         (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(dir)) * 0x9E3779B97F4A7C15ull);
+}
+
 void LayerApplier::MarkTouched(const Inode* dir, std::string_view name) {
-  std::string key(reinterpret_cast<const char*>(&dir), sizeof dir);
-  key.append(name);
-  touched_.insert(std::move(key));
+  touched_.insert(TouchKey(dir, name));
 }
 
 bool LayerApplier::IsTouched(const Inode* dir, std::string_view name) const {
-  std::string key(reinterpret_cast<const char*>(&dir), sizeof dir);
-  key.append(name);
-  return touched_.count(key) != 0;
+  return touched_.count(TouchKey(dir, name)) != 0;
 }
 
 void LayerApplier::Replace(Inode* parent, const std::string& name, std::shared_ptr<Inode> node) {
   auto [it, inserted] = parent->children.try_emplace(name, nullptr);
-  if (!inserted) graveyard_.push_back(std::move(it->second));
+  if (!inserted) {
+    graveyard_.push_back(std::move(it->second));
+    cached_parent_ = nullptr;  // it may have been on the cached path
+  }
   it->second = std::move(node);
 }
 
@@ -177,7 +184,13 @@ Status LayerApplier::ApplyInner(const TarEntry& entry, ByteSource* data) {
     return Status::Ok();
   }
 
-  ASSIGN_OR_RETURN(Inode * parent, ResolveDir(parts, parts.size() - 1, /*create=*/true));
+  Inode* parent = cached_parent_;
+  if (parent == nullptr || cached_parent_parts_.size() != parts.size() - 1 ||
+      !std::equal(cached_parent_parts_.begin(), cached_parent_parts_.end(), parts.begin())) {
+    ASSIGN_OR_RETURN(parent, ResolveDir(parts, parts.size() - 1, /*create=*/true));
+    cached_parent_parts_.assign(parts.begin(), parts.end() - 1);
+    cached_parent_ = parent;
+  }
   MarkTouched(parent, name);
   if (entry.type == TarEntryType::kHardlink) return ApplyHardlink(entry, parent, name);
 
@@ -274,6 +287,7 @@ void LayerApplier::EndLayer() {
     }
   }
   for (Inode* dir : opaque_dirs_) ClearLower(dir);
+  cached_parent_ = nullptr;
   touched_.clear();
   whiteouts_.clear();
   opaque_dirs_.clear();

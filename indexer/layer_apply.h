@@ -59,6 +59,7 @@ class LayerApplier {
   // !create. Marks every step as touched by this layer when `create`.
   Result<Inode*> ResolveDir(const std::vector<std::string>& components, size_t count, bool create);
   Status ApplyHardlink(const TarEntry& entry, Inode* parent, const std::string& name);
+  static uint64_t TouchKey(const Inode* dir, std::string_view name);
   void MarkTouched(const Inode* dir, std::string_view name);
   bool IsTouched(const Inode* dir, std::string_view name) const;
   void ClearLower(Inode* dir);  // removes children not touched by this layer, recursively
@@ -70,10 +71,18 @@ class LayerApplier {
   ApplyStats stats_;
   // Per layer: (directory, name) pairs this layer created or declared, deferred whiteouts, and
   // inodes dropped during the layer, kept alive so their addresses stay unique until EndLayer.
-  std::unordered_set<std::string> touched_;
+  struct IdentityHash {
+    size_t operator()(uint64_t v) const { return static_cast<size_t>(v); }
+  };
+  std::unordered_set<uint64_t, IdentityHash> touched_;
   std::vector<std::pair<Inode*, std::string>> whiteouts_;
   std::vector<Inode*> opaque_dirs_;
   std::vector<std::shared_ptr<Inode>> graveyard_;
+  // The last parent directory resolved for an entry (tar entries come grouped by directory).
+  // Valid while no existing entry is replaced and within one layer, since its steps are then
+  // already marked touched.
+  std::vector<std::string> cached_parent_parts_;
+  Inode* cached_parent_ = nullptr;
 };
 
 }  // namespace imgfs
