@@ -142,47 +142,84 @@ int OpenInRoot(int rootfd, const char* rel, int flags) noexcept {
 
 int MkdirAllInRoot(int rootfd, const char* rel, bool last_is_file) noexcept {
   char path[4096];
-  size_t len = 0;
-  path[0] = 0;
-  const char* p = rel;
-  while (*p == '/') ++p;
-  while (*p) {
-    size_t n = 0;
-    while (p[n] && p[n] != '/') ++n;
-    const char* next = p + n;
-    while (*next == '/') ++next;
-    bool last = *next == 0;
-    if (len + n + 2 >= sizeof path) {
-      errno = ENAMETOOLONG;
-      return -1;
-    }
-    size_t parent_len = len;
-    if (len) path[len++] = '/';
-    memcpy(path + len, p, n);
-    len += n;
-    path[len] = 0;
-    int fd = OpenInRoot(rootfd, path, O_PATH);
-    if (fd >= 0) {
-      ::close(fd);
-    } else if (errno == ENOENT) {
+  size_t plen = StrLen(rel);
+  if (plen >= sizeof path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(path, rel, plen + 1);
+  // A dangling symlink on the way is followed inside the root (its target is created), at most
+  // 40 times, like the kernel's own limit.
+  for (int hops = 0; hops < 40; ++hops) {
+    bool restarted = false;
+    size_t pos = 0;
+    while (path[pos] == '/') ++pos;
+    while (path[pos] && !restarted) {
+      size_t n = 0;
+      while (path[pos + n] && path[pos + n] != '/') ++n;
+      size_t end = pos + n;
+      size_t next = end;
+      while (path[next] == '/') ++next;
+      bool last = path[next] == 0;
+      char saved = path[end];
+      path[end] = 0;
+      int fd = OpenInRoot(rootfd, path, O_PATH);
+      if (fd >= 0) {
+        ::close(fd);
+        path[end] = saved;
+        pos = next;
+        continue;
+      }
+      if (errno != ENOENT) return -1;
       // Create the component inside its (root-resolved) parent.
-      char saved = path[parent_len];
-      path[parent_len] = 0;
-      int parent = OpenInRoot(rootfd, parent_len ? path : "", O_PATH | O_DIRECTORY);
-      path[parent_len] = saved;
-      if (parent < 0) return -1;
       char name[256];
       if (n >= sizeof name) {
-        ::close(parent);
         errno = ENAMETOOLONG;
         return -1;
       }
-      memcpy(name, p, n);
+      memcpy(name, path + pos, n);
       name[n] = 0;
+      char psaved = path[pos];
+      path[pos] = 0;
+      int parent = OpenInRoot(rootfd, path, O_PATH | O_DIRECTORY);
+      path[pos] = psaved;
+      if (parent < 0) return -1;
+      char target[2048];
+      ssize_t tl = ::readlinkat(parent, name, target, sizeof target - 1);
+      if (tl >= 0) {
+        // Dangling symlink: continue with PARENT/TARGET/REST (TARGET absolute = from the root).
+        target[tl] = 0;
+        char rebuilt[4096];
+        size_t len = 0;
+        rebuilt[0] = 0;
+        if (target[0] != '/') {
+          path[pos] = 0;
+          AppendStr(rebuilt, &len, sizeof rebuilt, path);
+          path[pos] = psaved;
+          AppendStr(rebuilt, &len, sizeof rebuilt, "/");
+        }
+        AppendStr(rebuilt, &len, sizeof rebuilt, target);
+        path[end] = saved;
+        if (!last) {
+          AppendStr(rebuilt, &len, sizeof rebuilt, "/");
+          AppendStr(rebuilt, &len, sizeof rebuilt, path + next);
+        }
+        ::close(parent);
+        if (len + 1 >= sizeof rebuilt) {
+          errno = ENAMETOOLONG;
+          return -1;
+        }
+        memcpy(path, rebuilt, len + 1);
+        restarted = true;
+        break;
+      }
       int rc;
       if (last && last_is_file) {
         rc = ::openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (rc >= 0) ::close(rc), rc = 0;
+        if (rc >= 0) {
+          ::close(rc);
+          rc = 0;
+        }
       } else {
         rc = ::mkdirat(parent, name, 0755);
       }
@@ -192,12 +229,13 @@ int MkdirAllInRoot(int rootfd, const char* rel, bool last_is_file) noexcept {
         errno = saved_errno;
         return -1;
       }
-    } else {
-      return -1;
+      path[end] = saved;
+      pos = next;
     }
-    p = next;
+    if (!restarted) return 0;
   }
-  return 0;
+  errno = ELOOP;
+  return -1;
 }
 
 }  // namespace imgfs::runc::child

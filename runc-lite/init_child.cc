@@ -274,6 +274,9 @@ void RunStartHooks(const InitPlan& plan, const char* state_json) noexcept {
 void RunContainerInit(const InitPlan& plan) noexcept {
   const int sync = plan.sync_fd;
   static SyncMsg state_msg;
+  // Until execve, init is an image of the runtime: keep other processes (an `exec` into a created
+  // container included) from opening /proc/<init>/exe or its memory.
+  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   Expect(sync, kSyncGo, nullptr);
   if (!plan.start_hooks.empty()) Expect(sync, kSyncStateJson, &state_msg);
   for (const NsJoin& j : plan.joins) {
@@ -283,9 +286,6 @@ void RunContainerInit(const InitPlan& plan) noexcept {
   if (plan.has_user_ns) {
     if (::syscall(SYS_setresgid, 0, 0, 0) != 0 || ::syscall(SYS_setresuid, 0, 0, 0) != 0)
       Die(sync, "becoming root in the user namespace", errno);
-    // The credential change cleared "dumpable", which hands /proc/self to the host's root;
-    // init needs /proc/self/fd for the exec FIFO. execve() recomputes it.
-    (void)::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   }
   if (plan.unshare_cgroup && ::unshare(CLONE_NEWCGROUP) != 0) Die(sync, "unshare cgroup ns", errno);
   if (plan.hostname && ::sethostname(plan.hostname, child::StrLen(plan.hostname)) != 0)

@@ -183,6 +183,7 @@ void SetupConsole(const ProcessPlan& p, int sync_fd) noexcept {
 
 void RunExecProcess(const ProcessPlan& plan, const std::vector<NsJoin>& joins,
                     int sync_fd) noexcept {
+  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // execve() restores it
   for (const NsJoin& j : joins) {
     if (::setns(j.fd, j.nstype) != 0) Die(sync_fd, "setns into the container", errno);
   }

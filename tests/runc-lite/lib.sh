@@ -28,5 +28,6 @@ check() {  # check DESCRIPTION COMMAND...
   local what=$1; shift
   if "$@"; then echo "ok   - $what"; else echo "FAIL - $what"; FAILS=$((FAILS + 1)); fi
 }
+contains() { [[ $1 == *"$2"* ]]; }
 finish() { echo "$FAILS failure(s)"; [[ $FAILS == 0 ]]; exit $?; }
 status_of() { $R state "$1" 2>/dev/null | jq -r .status; }
