@@ -27,6 +27,8 @@ class ChunkStore : public ChunkSource {
   // Adds a chunk in stored form. The caller has verified that `stored` decodes to bytes whose
   // SHA-256 is `digest` (the store checks it again only in debug builds). Idempotent.
   virtual Status PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) = 0;
+  // Removes a chunk (a conversion taking back what it stored but does not publish).
+  virtual Status DeleteChunk(const Digest& digest) = 0;
 };
 
 }  // namespace imgfs

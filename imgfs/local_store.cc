@@ -153,6 +153,21 @@ Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_vi
   return FromRocks(impl_->db->Write(wo, &batch), "store chunk " + digest.ToString());
 }
 
+Result<bool> LocalStore::HasAnyChunk(const Digest& digest) {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get({}, (*impl_)[kChunkMeta], DigestKey(digest), &value);
+  if (s.IsNotFound()) return false;
+  RETURN_IF_ERROR(FromRocks(s, "chunk " + digest.ToString()));
+  return true;
+}
+
+Status LocalStore::DeleteChunk(const Digest& digest) {
+  rocksdb::WriteBatch batch;
+  batch.Delete((*impl_)[kChunkMeta], DigestKey(digest));
+  batch.Delete((*impl_)[kChunks], DigestKey(digest));
+  return FromRocks(impl_->db->Write({}, &batch), "delete " + digest.ToString());
+}
+
 Result<uint64_t> LocalStore::EvictChunk(const Digest& digest) {
   std::string meta;
   rocksdb::Status s = impl_->db->Get({}, (*impl_)[kChunkMeta], DigestKey(digest), &meta);

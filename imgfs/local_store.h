@@ -57,6 +57,11 @@ class LocalStore : public ChunkStore {
   // Stores a pinned chunk.
   Status PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) override;
 
+  // True for a pinned or cached chunk.
+  Result<bool> HasAnyChunk(const Digest& digest);
+  // Removes a chunk whatever its kind (a corrupt local copy, a conversion's leftovers).
+  Status DeleteChunk(const Digest& digest) override;
+
   // The daemon's cache of fetched chunks. A cached chunk never replaces a pinned one.
   Status PutCachedChunk(const Digest& digest, uint32_t raw_length, std::string_view stored);
   // Removes a cached chunk; pinned chunks are left alone. Returns the stored bytes freed.

@@ -111,6 +111,10 @@ void ChunkingWriter::ProcessSegment(Segment& seg) {
     if (s.ok() && !*has) {
       std::string stored = EncodeChunk(raw);
       s = store_.PutChunk(digest, len, stored);
+      if (s.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        new_chunks_.push_back(digest);
+      }
       local.new_chunks++;
       local.new_raw_bytes += len;
       local.new_stored_bytes += stored.size();
@@ -150,6 +154,11 @@ Status ChunkingWriter::Finish() {
   }
   files_.clear();
   return Status::Ok();
+}
+
+std::vector<Digest> ChunkingWriter::new_chunks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return new_chunks_;
 }
 
 ChunkingStats ChunkingWriter::stats() const {

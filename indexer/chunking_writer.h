@@ -33,6 +33,8 @@ class ChunkingWriter : public ContentWriter {
   Result<std::shared_ptr<FileContent>> AddFile(ByteSource& src, uint64_t size) override;
   Status Finish() override;
   ChunkingStats stats() const;
+  // The chunks this writer added to the store (it did not have them before).
+  std::vector<Digest> new_chunks() const;
 
  private:
   struct Segment;
@@ -54,6 +56,7 @@ class ChunkingWriter : public ContentWriter {
   std::condition_variable room_cv_;                     // in-flight bytes dropped
   uint64_t inflight_bytes_ = 0;                         // GUARDED_BY(mu_)
   std::unordered_set<Digest, DigestHash> seen_;         // GUARDED_BY(mu_)
+  std::vector<Digest> new_chunks_;                      // GUARDED_BY(mu_)
   Status error_;                                        // GUARDED_BY(mu_)
   ChunkingStats stats_;                                 // GUARDED_BY(mu_)
 };

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <thread>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,24 @@ std::string MetadataJson(const ImageBuildInfo& info, const ChunkerParams& chunke
   return m.dump();
 }
 
+void CollectChunks(const Inode& dir, std::unordered_set<Digest, DigestHash>* out) {
+  for (const auto& [name, child] : dir.children) {
+    if (child->IsDir()) CollectChunks(*child, out);
+    else if (child->content)
+      for (const ChunkSpan& s : child->content->chunks) out->insert(s.digest);
+  }
+}
+
+void RemoveUnreferenced(const FsTree& tree, const std::vector<Digest>& added, ChunkStore& store,
+                        ChunkingStats* stats) {
+  std::unordered_set<Digest, DigestHash> live;
+  CollectChunks(*tree.root, &live);
+  for (const Digest& d : added) {
+    if (live.count(d)) continue;
+    if (store.DeleteChunk(d).ok()) stats->new_chunks--;
+  }
+}
+
 }  // namespace
 
 Result<ConvertResult> ConvertImage(std::string_view source, const ConvertOptions& options,
@@ -38,10 +57,15 @@ Result<ConvertResult> ConvertImage(std::string_view source, const ConvertOptions
   ChunkingWriter writer(store, options.chunker, threads);
   auto built = BuildImageTree(source, options.build, writer, &tree);
   Status finished = writer.Finish();  // always drain the workers
-  if (!built.ok()) return built.status();
-  RETURN_IF_ERROR(finished);
+  if (!built.ok() || !finished.ok()) {
+    // Take back every chunk this conversion added: the store is left as it was.
+    for (const Digest& d : writer.new_chunks()) (void)store.DeleteChunk(d);
+    return built.ok() ? finished : built.status();
+  }
   result.image = std::move(built).value();
   result.chunking = writer.stats();
+  // Chunks of files that later layers replaced or deleted are not part of the image.
+  RemoveUnreferenced(tree, writer.new_chunks(), store, &result.chunking);
 
   ASSIGN_OR_RETURN(std::string bytes,
                    AssembleIndex(tree, store, MetadataJson(result.image, options.chunker),

@@ -60,7 +60,7 @@ Status WriteEntry(struct archive* a, const ImageIndex& index, ChunkSource& chunk
 
 Status ExportToTar(const ImageIndex& index, ChunkSource& chunks, const std::string& file) {
   std::unique_ptr<struct archive, ArchiveDeleter> a(archive_write_new());
-  archive_write_set_format_pax_restricted(a.get());
+  archive_write_set_format_pax(a.get());  // pax, not restricted: keeps ns mtimes
   archive_write_set_bytes_per_block(a.get(), 10240);
   int rc = file == "-" ? archive_write_open_fd(a.get(), 1) : archive_write_open_filename(a.get(), file.c_str());
   if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "open " + file);

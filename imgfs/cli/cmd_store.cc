@@ -38,9 +38,10 @@ Result<int> RunRemove(const ArgList& argv) {
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
   ASSIGN_OR_RETURN(std::vector<ImageRef> refs, store->ListRefs());
   for (const std::string& name : args.positional) {
-    // By name, or every name of an image given by digest.
-    bool removed = false;
-    auto digest = store->Resolve(name);
+    // A name removes that name; a digest (or a prefix of one) removes every name of the image.
+    bool removed = false, is_name = false;
+    for (const ImageRef& r : refs) is_name |= r.name == name;
+    auto digest = is_name ? Result<Digest>(Status::NotFound(name)) : store->Resolve(name);
     for (const ImageRef& r : refs) {
       if (r.name == name || (digest.ok() && r.index_digest == *digest)) {
         RETURN_IF_ERROR(store->DeleteRef(r.name));

@@ -29,6 +29,11 @@ class MemoryStore : public ChunkStore {
     chunks_[d] = std::string(stored);
     return Status::Ok();
   }
+  Status DeleteChunk(const Digest& d) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    chunks_.erase(d);
+    return Status::Ok();
+  }
   std::mutex mu_;
   std::map<Digest, std::string> chunks_;
   int puts_ = 0;

@@ -1,0 +1,270 @@
+#include "imgfs/daemon/chunk_fetcher.h"
+
+#include <condition_variable>
+#include <vector>
+
+#include "core/chunk_codec.h"
+#include "core/log.h"
+
+namespace imgfs {
+
+struct ChunkFetcher::Flight {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Result<ChunkBytes> result{Status::Internal("fetch pending")};
+};
+
+ChunkFetcher::ChunkFetcher(LocalStore& store, const FetcherOptions& options)
+    : store_(store), options_(options) {}
+
+ChunkFetcher::~ChunkFetcher() = default;
+
+Status ChunkFetcher::LoadCacheState() {
+  ASSIGN_OR_RETURN(auto cached, store_.ListCachedChunks());
+  for (const auto& c : cached) TrackCached(c.digest, c.stored_length);
+  EvictIfNeeded();
+  return Status::Ok();
+}
+
+void ChunkFetcher::SetCacheSize(uint64_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    options_.cache_size = bytes;
+  }
+  EvictIfNeeded();
+}
+
+Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
+                                     Metrics& metrics) {
+  const ChunkRecord rec = index.Chunk(chunk);
+  const Digest& d = rec.digest;
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = memory_index_.find(d); it != memory_index_.end()) {
+      memory_.splice(memory_.begin(), memory_, it->second);
+      metrics.memory_hits++;
+      return it->second->second;
+    }
+    readers_[d]++;
+    auto [it, inserted] = in_flight_.try_emplace(d);
+    if (inserted) it->second = std::make_shared<Flight>();
+    flight = it->second;
+    leader = inserted;
+  }
+  struct ReaderGuard {
+    ChunkFetcher* self;
+    Digest d;
+    ~ReaderGuard() {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (auto it = self->readers_.find(d); it != self->readers_.end() && --it->second == 0)
+        self->readers_.erase(it);
+    }
+  } guard{this, d};
+
+  if (leader) {
+    bool corrupt = false;
+    Result<ChunkBytes> local = LoadLocal(index, chunk, metrics, &corrupt);
+    if (local.ok() || (local.status().code() != Code::kNotFound && !corrupt)) {
+      Complete(d, local);
+    } else if (!remote) {
+      Complete(d, corrupt ? local.status()
+                          : Status::NotFound("chunk " + d.ToString() +
+                                             " is not in the local store and no remote is set"));
+    } else {
+      metrics.cache_misses++;
+      // Claim the chunks that follow in the same pack, to fetch them in one range.
+      uint32_t last = chunk;
+      uint64_t end = rec.pack_offset + rec.stored_length, total = rec.stored_length;
+      for (uint32_t n = chunk + 1; n < index.chunk_count(); ++n) {
+        ChunkRecord r = index.Chunk(n);
+        if (r.pack != rec.pack || r.pack_offset != end ||
+            total + r.stored_length > options_.max_range_bytes)
+          break;
+        auto held = store_.HasAnyChunk(r.digest);
+        if (!held.ok() || *held) break;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (memory_index_.count(r.digest) || in_flight_.count(r.digest)) break;
+        in_flight_[r.digest] = std::make_shared<Flight>();
+        last = n;
+        end += r.stored_length;
+        total += r.stored_length;
+      }
+      FetchRange(index, chunk, last, *remote, metrics);
+    }
+  }
+  std::unique_lock<std::mutex> lock(flight->mu);
+  flight->cv.wait(lock, [&] { return flight->done; });
+  return flight->result;
+}
+
+Result<ChunkBytes> ChunkFetcher::LoadLocal(const ImageIndex& index, uint32_t chunk,
+                                           Metrics& metrics, bool* corrupt) {
+  const ChunkRecord rec = index.Chunk(chunk);
+  auto stored = store_.GetStoredChunk(rec.digest);
+  auto decoded = std::make_shared<std::string>();
+  Status s = stored.status();
+  if (s.ok()) s = DecompressChunk(*stored, rec.length, decoded.get());
+  if (s.code() == Code::kCorruption) {
+    IMGFS_LOG(Warning) << "dropping corrupt local copy of " << rec.digest.ToString() << ": "
+                       << s.message();
+    metrics.local_corruptions++;
+    *corrupt = true;
+    (void)store_.DeleteChunk(rec.digest);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = lru_index_.find(rec.digest); it != lru_index_.end()) {
+      cached_bytes_ -= it->second.size;
+      lru_.erase(it->second.pos);
+      lru_index_.erase(it);
+      cache_metrics_.cached_bytes = cached_bytes_;
+    }
+    return Status::Corruption("chunk " + rec.digest.ToString() + ": local copy is corrupt");
+  }
+  if (!s.ok()) return s;
+  metrics.cache_hits++;
+  Touch(rec.digest);
+  ChunkBytes bytes = std::move(decoded);
+  Remember(rec.digest, bytes);
+  return bytes;
+}
+
+void ChunkFetcher::FetchRange(const ImageIndex& index, uint32_t first, uint32_t last,
+                              RemoteStore& remote, Metrics& metrics) {
+  const ChunkRecord head = index.Chunk(first), tail = index.Chunk(last);
+  const PackRecord pack = index.Pack(head.pack);
+  const uint64_t start = head.pack_offset, length = tail.pack_offset + tail.stored_length - start;
+  auto t0 = std::chrono::steady_clock::now();
+  metrics.fetch_requests++;
+  auto data = remote.ReadBlobRange(pack.digest, start, length);
+  metrics.ObserveFetch(std::chrono::steady_clock::now() - t0);
+  if (!data.ok()) {
+    metrics.fetch_errors++;
+    Status s = data.status().WithContext("fetch pack " + pack.digest.ToString() + " from " +
+                                         remote.Describe());
+    for (uint32_t n = first; n <= last; ++n) Complete(index.Chunk(n).digest, s);
+    return;
+  }
+  metrics.bytes_fetched += data->size();
+  for (uint32_t n = first; n <= last; ++n) {
+    ChunkRecord r = index.Chunk(n);
+    std::string_view stored(data->data() + (r.pack_offset - start), r.stored_length);
+    Complete(r.digest, FetchOne(index, n, remote, metrics, stored));
+  }
+}
+
+Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chunk,
+                                          RemoteStore& remote, Metrics& metrics,
+                                          std::string_view stored) {
+  const ChunkRecord r = index.Chunk(chunk);
+  const PackRecord pack = index.Pack(r.pack);
+  std::string refetched;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (attempt > 0) {
+      auto t0 = std::chrono::steady_clock::now();
+      metrics.fetch_requests++;
+      auto again = remote.ReadBlobRange(pack.digest, r.pack_offset, r.stored_length);
+      metrics.ObserveFetch(std::chrono::steady_clock::now() - t0);
+      if (!again.ok()) {
+        metrics.fetch_errors++;
+        return again.status().WithContext("refetch chunk " + r.digest.ToString());
+      }
+      metrics.bytes_fetched += again->size();
+      refetched = std::move(*again);
+      stored = refetched;
+    }
+    auto decoded = std::make_shared<std::string>();
+    if (!DecodeChunk(stored, r.length, r.digest, decoded.get()).ok()) {
+      metrics.verify_failures++;
+      IMGFS_LOG(Warning) << "chunk " << r.digest.ToString() << " from " << remote.Describe()
+                         << " failed verification" << (attempt == 0 ? "; fetching it again" : "");
+      continue;
+    }
+    if (Status s = store_.PutCachedChunk(r.digest, r.length, stored); !s.ok()) {
+      IMGFS_LOG(Warning) << "not caching " << r.digest.ToString() << ": " << s.message();
+    } else {
+      TrackCached(r.digest, stored.size());
+    }
+    ChunkBytes bytes = std::move(decoded);
+    Remember(r.digest, bytes);
+    EvictIfNeeded();
+    return bytes;
+  }
+  return Status::Corruption("chunk " + r.digest.ToString() + " from " + remote.Describe() +
+                            " failed verification twice");
+}
+
+void ChunkFetcher::Complete(const Digest& digest, const Result<ChunkBytes>& result) {
+  std::shared_ptr<Flight> flight;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = in_flight_.find(digest);
+    if (it == in_flight_.end()) return;
+    flight = std::move(it->second);
+    in_flight_.erase(it);
+  }
+  {
+    std::lock_guard<std::mutex> lock(flight->mu);
+    flight->result = result;
+    flight->done = true;
+  }
+  flight->cv.notify_all();
+}
+
+void ChunkFetcher::Remember(const Digest& digest, const ChunkBytes& bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (memory_index_.count(digest)) return;
+  memory_.emplace_front(digest, bytes);
+  memory_index_[digest] = memory_.begin();
+  memory_bytes_ += bytes->size();
+  while (memory_bytes_ > options_.memory_cache_bytes && memory_.size() > 1) {
+    memory_bytes_ -= memory_.back().second->size();
+    memory_index_.erase(memory_.back().first);
+    memory_.pop_back();
+  }
+}
+
+void ChunkFetcher::TrackCached(const Digest& digest, uint64_t stored_size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (lru_index_.count(digest)) return;
+  lru_.push_front(digest);
+  lru_index_[digest] = {lru_.begin(), stored_size};
+  cached_bytes_ += stored_size;
+  cache_metrics_.cached_bytes = cached_bytes_;
+}
+
+void ChunkFetcher::Touch(const Digest& digest) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = lru_index_.find(digest); it != lru_index_.end())
+    lru_.splice(lru_.begin(), lru_, it->second.pos);
+}
+
+void ChunkFetcher::EvictIfNeeded() {
+  std::vector<Digest> victims;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (options_.cache_size == 0) return;
+    for (auto it = lru_.end(); cached_bytes_ > options_.cache_size && it != lru_.begin();) {
+      --it;
+      if (readers_.count(*it) || in_flight_.count(*it)) continue;  // being read: keep
+      auto entry = lru_index_.find(*it);
+      cached_bytes_ -= entry->second.size;
+      victims.push_back(*it);
+      lru_index_.erase(entry);
+      it = lru_.erase(it);
+    }
+    cache_metrics_.cached_bytes = cached_bytes_;
+  }
+  for (const Digest& v : victims) {
+    auto freed = store_.EvictChunk(v);
+    if (!freed.ok()) {
+      IMGFS_LOG(Warning) << "evict " << v.ToString() << ": " << freed.status().message();
+      continue;
+    }
+    cache_metrics_.evictions++;
+    cache_metrics_.bytes_evicted += *freed;
+  }
+}
+
+}  // namespace imgfs

@@ -1,0 +1,93 @@
+// The tiered read path for chunks: decoded chunks in memory, then the local store, then the
+// remote store. Shared by every mount of a daemon, so images share one cache.
+//
+// - Single-flight: concurrent requests for one missing chunk cause one fetch; the others wait
+//   for its result.
+// - Coalescing: a miss also claims the chunks that follow it in the same pack (contiguous, not
+//   held locally, not in flight) up to max_range_bytes, fetched with one range request.
+// - Verification: every fetched chunk's SHA-256 is checked before it is used or committed; a
+//   chunk that fails is fetched once more on its own, then reported as Corruption (EIO). Local
+//   copies are guarded by the store's XXH3 checksum; a corrupt one is dropped and refetched.
+// - Eviction: cached (fetched) chunks are kept under cache_size stored bytes, least recently
+//   used first; a chunk some request is reading at that moment is never evicted. Pinned chunks
+//   (from local conversions) are never evicted.
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/image_index.h"
+#include "imgfs/daemon/metrics.h"
+#include "imgfs/local_store.h"
+#include "imgfs/remote_store.h"
+
+namespace imgfs {
+
+struct FetcherOptions {
+  uint64_t cache_size = 0;                 // stored bytes of cached chunks; 0 = no limit
+  uint64_t max_range_bytes = 4u << 20;     // one coalesced range request
+  uint64_t memory_cache_bytes = 64u << 20; // decoded chunks kept in memory
+};
+
+using ChunkBytes = std::shared_ptr<const std::string>;
+
+class ChunkFetcher {
+ public:
+  ChunkFetcher(LocalStore& store, const FetcherOptions& options);
+  ~ChunkFetcher();
+
+  // Loads the list of cached chunks so eviction knows them after a restart.
+  Status LoadCacheState();
+  void SetCacheSize(uint64_t bytes);
+
+  // The uncompressed bytes of chunk number `chunk` of `index`. `remote` may be null (local
+  // only). Counts into `metrics` (the mount's) and the fetcher's own cache metrics.
+  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
+                         Metrics& metrics);
+
+  const Metrics& cache_metrics() const { return cache_metrics_; }
+
+ private:
+  struct Flight;
+  struct LruEntry {
+    std::list<Digest>::iterator pos;
+    uint64_t size;
+  };
+
+  Result<ChunkBytes> LoadLocal(const ImageIndex& index, uint32_t chunk, Metrics& metrics,
+                               bool* was_pinned_corrupt);
+  // Fetches chunks [first, last] of one pack, which this thread has claimed.
+  void FetchRange(const ImageIndex& index, uint32_t first, uint32_t last, RemoteStore& remote,
+                  Metrics& metrics);
+  Result<ChunkBytes> FetchOne(const ImageIndex& index, uint32_t chunk, RemoteStore& remote,
+                              Metrics& metrics, std::string_view stored_or_empty);
+  void Complete(const Digest& digest, const Result<ChunkBytes>& result);
+  void Remember(const Digest& digest, const ChunkBytes& bytes);
+  void TrackCached(const Digest& digest, uint64_t stored_size);
+  void Touch(const Digest& digest);
+  void EvictIfNeeded();
+
+  LocalStore& store_;
+  FetcherOptions options_;
+  Metrics cache_metrics_;
+
+  std::mutex mu_;  // guards everything below; never held across I/O
+  std::unordered_map<Digest, std::shared_ptr<Flight>, DigestHash> in_flight_;
+  std::unordered_map<Digest, int, DigestHash> readers_;  // requests using a chunk right now
+  // Evictable cached chunks, most recently used at the front.
+  std::list<Digest> lru_;
+  std::unordered_map<Digest, LruEntry, DigestHash> lru_index_;
+  uint64_t cached_bytes_ = 0;
+  // Decoded chunks, most recently used at the front.
+  std::list<std::pair<Digest, ChunkBytes>> memory_;
+  std::unordered_map<Digest, std::list<std::pair<Digest, ChunkBytes>>::iterator, DigestHash>
+      memory_index_;
+  uint64_t memory_bytes_ = 0;
+};
+
+}  // namespace imgfs

@@ -1,0 +1,259 @@
+#define FUSE_USE_VERSION 312
+#include "imgfs/daemon/fuse_server.h"
+
+#include <fuse_lowlevel.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+
+namespace imgfs {
+namespace {
+
+// Images are immutable: the kernel may cache names and attributes for a day.
+constexpr double kCacheTimeout = 86400.0;
+
+ImageFs& Fs(fuse_req_t req) { return *static_cast<ImageFs*>(fuse_req_userdata(req)); }
+
+// Every callback is a noexcept trampoline that always replies.
+template <typename F>
+void Guard(fuse_req_t req, F body) noexcept {
+  try {
+    body();
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+bool FillEntry(ImageFs& fs, uint64_t ino, fuse_entry_param* e) {
+  std::memset(e, 0, sizeof *e);
+  if (fs.GetAttr(ino, &e->attr) != 0) return false;
+  e->ino = ino;
+  e->generation = 1;
+  e->attr_timeout = kCacheTimeout;
+  e->entry_timeout = kCacheTimeout;
+  return true;
+}
+
+void OpInit(void*, fuse_conn_info* conn) noexcept {
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  conn->max_readahead = 1u << 20;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  Guard(req, [&] {
+    ImageFs& fs = Fs(req);
+    uint64_t ino = 0;
+    fuse_entry_param e;
+    if (int err = fs.Lookup(parent, name, &ino); err) {
+      if (err != ENOENT) return (void)fuse_reply_err(req, err);
+      // A negative entry, cached as long as positive ones: the name will never appear.
+      std::memset(&e, 0, sizeof e);
+      e.entry_timeout = kCacheTimeout;
+      return (void)fuse_reply_entry(req, &e);
+    }
+    if (!FillEntry(fs, ino, &e)) return (void)fuse_reply_err(req, EIO);
+    fuse_reply_entry(req, &e);
+  });
+}
+
+void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
+  Guard(req, [&] {
+    struct stat st;
+    if (int err = Fs(req).GetAttr(ino, &st)) return (void)fuse_reply_err(req, err);
+    fuse_reply_attr(req, &st, kCacheTimeout);
+  });
+}
+
+void OpReadLink(fuse_req_t req, fuse_ino_t ino) noexcept {
+  Guard(req, [&] {
+    std::string_view target;
+    if (int err = Fs(req).ReadLink(ino, &target)) return (void)fuse_reply_err(req, err);
+    fuse_reply_readlink(req, std::string(target).c_str());
+  });
+}
+
+void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    uint32_t count;
+    if (int err = Fs(req).DirSize(ino, &count)) return (void)fuse_reply_err(req, err);
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+    fuse_reply_open(req, fi);
+  });
+}
+
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+  ImageFs& fs = Fs(req);
+  uint32_t count;
+  if (int err = fs.DirSize(ino, &count)) return (void)fuse_reply_err(req, err);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  // Offsets: 1 = ".", 2 = "..", i + 3 = entry i.
+  for (off_t next = off; next < static_cast<off_t>(count) + 2; ++next) {
+    std::string name;
+    uint64_t child;
+    if (next == 0) name = ".", child = ino;
+    else if (next == 1) name = "..", child = fs.ParentOf(ino);
+    else {
+      std::string_view n;
+      fs.DirEntry(ino, static_cast<uint32_t>(next - 2), &n, &child);
+      name.assign(n);
+    }
+    size_t len;
+    if (plus) {
+      fuse_entry_param e;
+      if (!FillEntry(fs, child, &e)) return (void)fuse_reply_err(req, EIO);
+      if (next < 2) e.ino = 0, e.entry_timeout = 0;  // dot entries: no lookup reference
+      if (next < 2) e.attr.st_ino = child;
+      len = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &e, next + 1);
+    } else {
+      struct stat st;
+      std::memset(&st, 0, sizeof st);
+      fs.GetAttr(child, &st);
+      st.st_ino = child;
+      len = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st, next + 1);
+    }
+    if (len > size - used) break;
+    used += len;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OpReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
+  Guard(req, [&] { ReadDir(req, ino, size, off, false); });
+}
+
+void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   fuse_file_info*) noexcept {
+  Guard(req, [&] { ReadDir(req, ino, size, off, true); });
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Guard(req, [&] {
+    if (int err = Fs(req).CheckOpen(ino, fi->flags)) return (void)fuse_reply_err(req, err);
+    fi->keep_cache = 1;  // immutable: keep the page cache across opens
+    fuse_reply_open(req, fi);
+  });
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
+  Guard(req, [&] {
+    std::string data;
+    if (int err = Fs(req).Read(ino, static_cast<uint64_t>(off), size, &data))
+      return (void)fuse_reply_err(req, err);
+    fuse_reply_buf(req, data.data(), data.size());
+  });
+}
+
+void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
+  Guard(req, [&] {
+    std::string value;
+    if (int err = Fs(req).GetXattr(ino, name, &value)) return (void)fuse_reply_err(req, err);
+    if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+    if (value.size() > size) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, value.data(), value.size());
+  });
+}
+
+void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
+  Guard(req, [&] {
+    std::string names;
+    if (int err = Fs(req).ListXattr(ino, &names)) return (void)fuse_reply_err(req, err);
+    if (size == 0) return (void)fuse_reply_xattr(req, names.size());
+    if (names.size() > size) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, names.data(), names.size());
+  });
+}
+
+void OpStatFs(fuse_req_t req, fuse_ino_t) noexcept {
+  Guard(req, [&] {
+    struct statvfs st;
+    Fs(req).StatFs(&st);
+    fuse_reply_statfs(req, &st);
+  });
+}
+
+void OpAccess(fuse_req_t req, fuse_ino_t ino, int mask) noexcept {
+  Guard(req, [&] {
+    struct stat st;
+    if (int err = Fs(req).GetAttr(ino, &st)) return (void)fuse_reply_err(req, err);
+    fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+  });
+}
+
+const fuse_lowlevel_ops kOps = [] {
+  fuse_lowlevel_ops ops{};
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.getattr = OpGetAttr;
+  ops.readlink = OpReadLink;
+  ops.opendir = OpOpenDir;
+  ops.readdir = OpReadDir;
+  ops.readdirplus = OpReadDirPlus;
+  ops.open = OpOpen;
+  ops.read = OpRead;
+  ops.getxattr = OpGetXattr;
+  ops.listxattr = OpListXattr;
+  ops.statfs = OpStatFs;
+  ops.access = OpAccess;
+  return ops;
+}();
+
+}  // namespace
+
+Result<std::unique_ptr<FuseMount>> FuseMount::Start(ImageFs* fs, const std::string& mountpoint,
+                                                    std::function<void()> on_exit) {
+  std::unique_ptr<FuseMount> m(new FuseMount());
+  m->mountpoint_ = mountpoint;
+  m->on_exit_ = std::move(on_exit);
+  // default_permissions: the kernel checks modes and owners as on any filesystem;
+  // allow_other: container processes of any uid may read.
+  std::vector<std::string> argv_s = {"imgfs", "-o",
+                                     "ro,default_permissions,allow_other,fsname=imgfs,subtype=imgfs"};
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  m->session_ = fuse_session_new(&args, &kOps, sizeof kOps, fs);
+  if (!m->session_) return Status::Internal("fuse_session_new failed");
+  if (fuse_session_mount(m->session_, mountpoint.c_str()) != 0) {
+    fuse_session_destroy(m->session_);
+    m->session_ = nullptr;
+    return Status::IOError("cannot mount FUSE at " + mountpoint +
+                           " (is /dev/fuse available and the mountpoint a directory?)");
+  }
+  FuseMount* self = m.get();
+  m->loop_ = std::thread([self] {
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(cfg, 1);
+    fuse_loop_cfg_set_max_threads(cfg, 32);
+    fuse_loop_cfg_set_idle_threads(cfg, 8);
+    int rc = fuse_session_loop_mt(self->session_, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    if (rc != 0) IMGFS_LOG(Debug) << "FUSE loop for " << self->mountpoint_ << " ended: " << rc;
+    self->finished_ = true;
+    if (self->on_exit_) self->on_exit_();
+  });
+  return m;
+}
+
+void FuseMount::Unmount() {
+  if (!session_ || unmounted_.exchange(true)) return;
+  fuse_session_exit(session_);
+  fuse_session_unmount(session_);
+}
+
+FuseMount::~FuseMount() {
+  Unmount();
+  if (loop_.joinable()) loop_.join();
+  if (session_) fuse_session_destroy(session_);
+}
+
+}  // namespace imgfs

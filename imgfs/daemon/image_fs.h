@@ -1,0 +1,92 @@
+// One mounted image as a read-only filesystem, independent of FUSE: attributes, lookups,
+// directory listings, links and xattrs come from the image index alone (never the network);
+// reads map byte ranges to chunks and get them through the shared ChunkFetcher.
+//
+// Inode numbers are the index's plus one (FUSE's root is 1), stable across mounts of an image.
+// Immutable after construction except for counters; safe for concurrent calls.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "core/image_index.h"
+#include "imgfs/daemon/chunk_fetcher.h"
+#include "imgfs/daemon/metrics.h"
+#include "imgfs/remote_store.h"
+
+namespace imgfs {
+
+// Records the chunks a workload reads in the first seconds after mount, in first-read order.
+class TraceRecorder {
+ public:
+  explicit TraceRecorder(std::chrono::seconds window);
+  void Record(const Digest& digest);
+  bool WindowOver() const;
+  // One "sha256:<hex>" per line.
+  std::string Serialize() const;
+  size_t size() const;
+
+ private:
+  const std::chrono::steady_clock::time_point deadline_;
+  mutable std::mutex mu_;
+  std::unordered_set<Digest, DigestHash> seen_;  // GUARDED_BY(mu_)
+  std::vector<Digest> order_;                    // GUARDED_BY(mu_)
+};
+
+// Parses a serialized trace; unknown or malformed lines are skipped.
+std::vector<Digest> ParseTrace(std::string_view text);
+
+class ImageFs {
+ public:
+  static constexpr uint64_t kRootIno = 1;
+
+  ImageFs(std::shared_ptr<const ImageIndex> index, ChunkFetcher& fetcher, RemoteStore* remote,
+          std::shared_ptr<TraceRecorder> trace);
+
+  const ImageIndex& index() const { return *index_; }
+  Metrics& metrics() { return metrics_; }
+
+  // All return a positive errno on failure.
+  int Lookup(uint64_t parent, std::string_view name, uint64_t* ino) const;
+  int GetAttr(uint64_t ino, struct stat* st) const;
+  int ReadLink(uint64_t ino, std::string_view* target) const;
+  // Directory entries: count, and the i-th (name, inode).
+  int DirSize(uint64_t ino, uint32_t* count) const;
+  void DirEntry(uint64_t ino, uint32_t i, std::string_view* name, uint64_t* child) const;
+  uint64_t ParentOf(uint64_t dir_ino) const { return parents_[dir_ino - 1] + 1; }
+  int CheckOpen(uint64_t ino, int flags) const;
+  // Reads up to `size` bytes at `offset` into out (resized); short only at end of file.
+  int Read(uint64_t ino, uint64_t offset, size_t size, std::string* out);
+  // getxattr/listxattr semantics: with size 0 the needed size is returned in *needed.
+  int GetXattr(uint64_t ino, std::string_view name, std::string* value) const;
+  int ListXattr(uint64_t ino, std::string* names) const;
+  void StatFs(struct statvfs* st) const;
+
+  // Chunk numbers in the index for digests, in order, skipping unknown ones (for prefetch).
+  std::vector<uint32_t> ChunksOf(const std::vector<Digest>& digests) const;
+  // Fetches one chunk as a prefetch would.
+  Status Prefetch(uint32_t chunk);
+
+ private:
+  bool Valid(uint64_t ino) const { return ino >= 1 && ino <= index_->inode_count(); }
+
+  std::shared_ptr<const ImageIndex> index_;
+  ChunkFetcher& fetcher_;
+  RemoteStore* remote_;
+  std::shared_ptr<TraceRecorder> trace_;
+  Metrics metrics_;
+  uint64_t total_bytes_ = 0;
+  std::vector<uint32_t> parents_;  // index inode -> its directory's (root: itself)
+};
+
+// Maps a Status to the errno a filesystem caller sees (EIO for data problems).
+int ErrnoOf(const Status& s);
+
+}  // namespace imgfs

@@ -1,0 +1,83 @@
+#include "imgfs/daemon/metrics.h"
+
+#include <cstdio>
+
+namespace imgfs {
+
+void Metrics::ObserveFetch(std::chrono::steady_clock::duration d) {
+  double secs = std::chrono::duration<double>(d).count();
+  size_t i = 0;
+  while (i < kLatencyBounds.size() && secs > kLatencyBounds[i]) ++i;
+  latency_buckets[i]++;
+  latency_sum_us += static_cast<uint64_t>(secs * 1e6);
+}
+
+namespace {
+
+struct Counter {
+  const char* name;
+  const char* help;
+  const std::atomic<uint64_t> Metrics::*field;
+};
+
+constexpr Counter kCounters[] = {
+    {"reads", "read() calls served", &Metrics::reads},
+    {"bytes_served", "bytes returned by read()", &Metrics::bytes_served},
+    {"read_errors", "read() calls answered with an error", &Metrics::read_errors},
+    {"memory_hits", "chunks found decoded in memory", &Metrics::memory_hits},
+    {"cache_hits", "chunks found in the local store", &Metrics::cache_hits},
+    {"cache_misses", "chunks fetched from the remote", &Metrics::cache_misses},
+    {"fetch_requests", "remote range requests", &Metrics::fetch_requests},
+    {"bytes_fetched", "bytes received from the remote", &Metrics::bytes_fetched},
+    {"fetch_errors", "failed remote requests after retries", &Metrics::fetch_errors},
+    {"verify_failures", "fetched chunks that failed their digest", &Metrics::verify_failures},
+    {"local_corruptions", "local copies that failed their checksum", &Metrics::local_corruptions},
+    {"evictions", "chunks evicted from the local cache", &Metrics::evictions},
+    {"bytes_evicted", "stored bytes evicted from the local cache", &Metrics::bytes_evicted},
+    {"prefetch_total", "chunks a replayed trace asked for", &Metrics::prefetch_total},
+    {"prefetch_done", "trace chunks prefetched so far", &Metrics::prefetch_done},
+    {"cached_bytes", "stored bytes of evictable cached chunks", &Metrics::cached_bytes},
+};
+
+}  // namespace
+
+nlohmann::json Metrics::ToJson() const {
+  nlohmann::json j;
+  for (const Counter& c : kCounters) j[c.name] = (this->*c.field).load();
+  nlohmann::json hist = nlohmann::json::array();
+  for (size_t i = 0; i < latency_buckets.size(); ++i)
+    hist.push_back({{"le", i < kLatencyBounds.size() ? nlohmann::json(kLatencyBounds[i])
+                                                     : nlohmann::json("+Inf")},
+                    {"count", latency_buckets[i].load()}});
+  j["fetch_latency"] = {{"buckets", hist}, {"sum_seconds", latency_sum_us.load() / 1e6}};
+  return j;
+}
+
+std::string Metrics::ToPrometheus(const std::string& labels) const {
+  std::string out;
+  char buf[256];
+  for (const Counter& c : kCounters) {
+    std::snprintf(buf, sizeof buf, "# HELP imgfs_%s %s\n# TYPE imgfs_%s %s\nimgfs_%s%s %llu\n",
+                  c.name, c.help, c.name,
+                  std::string(c.name) == "cached_bytes" || std::string(c.name).rfind("prefetch", 0) == 0
+                      ? "gauge" : "counter",
+                  c.name, labels.c_str(), static_cast<unsigned long long>((this->*c.field).load()));
+    out += buf;
+  }
+  out += "# HELP imgfs_fetch_latency_seconds remote range request latency\n"
+         "# TYPE imgfs_fetch_latency_seconds histogram\n";
+  std::string inner = labels.size() > 2 ? labels.substr(1, labels.size() - 2) + "," : "";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < latency_buckets.size(); ++i) {
+    cumulative += latency_buckets[i].load();
+    std::string le = i < kLatencyBounds.size() ? std::to_string(kLatencyBounds[i]) : "+Inf";
+    out += "imgfs_fetch_latency_seconds_bucket{" + inner + "le=\"" + le + "\"} " +
+           std::to_string(cumulative) + "\n";
+  }
+  out += "imgfs_fetch_latency_seconds_sum" + labels + " " +
+         std::to_string(latency_sum_us.load() / 1e6) + "\n";
+  out += "imgfs_fetch_latency_seconds_count" + labels + " " + std::to_string(cumulative) + "\n";
+  return out;
+}
+
+}  // namespace imgfs

@@ -1,0 +1,44 @@
+// Counters of one daemon (or one mount): reads, bytes, cache hits and misses, fetches, a fetch
+// latency histogram, prefetch progress, evictions, errors. Lock-free; safe from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace imgfs {
+
+struct Metrics {
+  // Upper bounds of the fetch latency buckets, in seconds (Prometheus "le"); a last +Inf bucket.
+  static constexpr std::array<double, 10> kLatencyBounds = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                            0.05,  0.1,    0.25,  1.0,  5.0};
+  std::atomic<uint64_t> reads{0};              // read() calls served
+  std::atomic<uint64_t> bytes_served{0};       // bytes returned by read()
+  std::atomic<uint64_t> read_errors{0};        // read() calls answered with an error
+  std::atomic<uint64_t> memory_hits{0};        // chunks found decoded in memory
+  std::atomic<uint64_t> cache_hits{0};         // chunks found in the local store
+  std::atomic<uint64_t> cache_misses{0};       // chunks that had to be fetched
+  std::atomic<uint64_t> fetch_requests{0};     // remote range requests
+  std::atomic<uint64_t> bytes_fetched{0};      // stored bytes received from the remote
+  std::atomic<uint64_t> fetch_errors{0};       // failed remote requests (after retries)
+  std::atomic<uint64_t> verify_failures{0};    // chunks whose bytes failed their digest
+  std::atomic<uint64_t> local_corruptions{0};  // local copies failing their checksum
+  std::atomic<uint64_t> evictions{0};
+  std::atomic<uint64_t> bytes_evicted{0};
+  std::atomic<uint64_t> prefetch_total{0};     // chunks a replayed trace asked for
+  std::atomic<uint64_t> prefetch_done{0};
+  std::atomic<uint64_t> cached_bytes{0};       // stored bytes of evictable cached chunks
+  std::array<std::atomic<uint64_t>, kLatencyBounds.size() + 1> latency_buckets{};
+  std::atomic<uint64_t> latency_sum_us{0};
+
+  void ObserveFetch(std::chrono::steady_clock::duration d);
+  nlohmann::json ToJson() const;
+  // Prometheus text exposition; `labels` like {mount="/mnt/x"} or empty.
+  std::string ToPrometheus(const std::string& labels) const;
+};
+
+}  // namespace imgfs

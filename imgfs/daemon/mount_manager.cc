@@ -1,0 +1,231 @@
+#include "imgfs/daemon/mount_manager.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "core/log.h"
+
+namespace imgfs {
+
+namespace {
+constexpr uint64_t kMaxIndexSize = 1ull << 30;
+constexpr uint64_t kMaxTraceSize = 64u << 20;
+}  // namespace
+
+struct MountManager::Mounted {
+  MountRequest request;
+  std::shared_ptr<const ImageIndex> index;
+  std::unique_ptr<RemoteStore> remote;
+  std::shared_ptr<TraceRecorder> trace;
+  std::unique_ptr<ImageFs> fs;
+  std::unique_ptr<FuseMount> fuse;
+  std::vector<std::thread> workers;  // prefetchers and the trace saver
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::condition_variable cv;  // stopping was set
+  bool trace_saved = false;    // GUARDED_BY(mu)
+};
+
+Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return Status::InvalidArgument("mount request is not a JSON object");
+  MountRequest r;
+  r.image = j.value("image", "");
+  r.mountpoint = j.value("mountpoint", "");
+  r.remote = j.value("remote", "");
+  r.trace = j.value("trace", "off");
+  r.trace_seconds = j.value("trace_seconds", 30);
+  r.prefetch_threads = j.value("prefetch_threads", 8u);
+  if (r.image.empty() || r.mountpoint.empty())
+    return Status::InvalidArgument("mount needs an image and a mountpoint");
+  if (r.trace != "off" && r.trace != "record" && r.trace != "replay")
+    return Status::InvalidArgument("--trace must be record, replay or off");
+  if (r.prefetch_threads == 0 || r.prefetch_threads > 64) r.prefetch_threads = 8;
+  return r;
+}
+
+nlohmann::json MountRequest::ToJson() const {
+  return {{"image", image},         {"mountpoint", mountpoint},
+          {"remote", remote},       {"trace", trace},
+          {"trace_seconds", trace_seconds}, {"prefetch_threads", prefetch_threads}};
+}
+
+MountManager::MountManager(LocalStore& store, ChunkFetcher& fetcher)
+    : store_(store), fetcher_(fetcher) {}
+
+MountManager::~MountManager() { UnmountAll(); }
+
+Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(const std::string& image,
+                                                                     RemoteStore* remote) {
+  auto local = store_.Resolve(image);
+  if (local.ok()) return store_.GetIndex(*local);
+  if (!remote) return local.status();
+  auto parsed = Digest::Parse(image);
+  if (!parsed.ok())
+    return Status::InvalidArgument("image " + image +
+                                   " is not in the local store; name a remote image by its digest");
+  const Digest digest = *parsed;
+  ASSIGN_OR_RETURN(std::string bytes, remote->ReadBlob(digest, kMaxIndexSize));
+  if (Sha256(bytes) != digest)
+    return Status::Corruption("index " + digest.ToString() + " from " + remote->Describe() +
+                              " does not match its digest");
+  ASSIGN_OR_RETURN(auto index, ImageIndex::Parse(std::move(bytes)));
+  RETURN_IF_ERROR(store_.PublishIndex(*index, digest.ToString()));
+  return index;
+}
+
+Result<Digest> MountManager::Mount(const MountRequest& request) {
+  char real[PATH_MAX];
+  if (!::realpath(request.mountpoint.c_str(), real))
+    return Status::FromErrno(errno, "mountpoint " + request.mountpoint);
+  struct stat st;
+  if (::stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
+    return Status::InvalidArgument("mountpoint " + request.mountpoint + " is not a directory");
+  auto m = std::make_unique<Mounted>();
+  m->request = request;
+  m->request.mountpoint = real;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (mounts_.count(real)) return Status::AlreadyExists(std::string(real) + " is already mounted");
+  }
+  if (!request.remote.empty()) {
+    ASSIGN_OR_RETURN(m->remote, OpenRemoteStore(request.remote));
+  }
+  ASSIGN_OR_RETURN(m->index, ResolveImage(request.image, m->remote.get()));
+  if (request.trace == "record")
+    m->trace = std::make_shared<TraceRecorder>(std::chrono::seconds(request.trace_seconds));
+  m->fs = std::make_unique<ImageFs>(m->index, fetcher_, m->remote.get(), m->trace);
+  Mounted* raw = m.get();
+  ASSIGN_OR_RETURN(m->fuse, FuseMount::Start(m->fs.get(), real, [raw] { raw->cv.notify_all(); }));
+  if (request.trace == "replay") StartPrefetch(*m);
+  if (m->trace) {
+    // Saves the trace when the window closes (or at unmount, whichever is first).
+    m->workers.emplace_back([this, raw] {
+      std::unique_lock<std::mutex> lock(raw->mu);
+      raw->cv.wait_for(lock, std::chrono::seconds(raw->request.trace_seconds),
+                       [raw] { return raw->stopping.load(); });
+      if (raw->trace_saved) return;
+      raw->trace_saved = true;
+      Status s = store_.PutTrace(raw->index->digest(), raw->trace->Serialize());
+      if (!s.ok()) IMGFS_LOG(Warning) << "saving trace: " << s.message();
+      else IMGFS_LOG(Info) << "recorded a trace of " << raw->trace->size() << " chunks for "
+                           << raw->index->digest().ToString();
+    });
+  }
+  Digest digest = m->index->digest();
+  std::lock_guard<std::mutex> lock(mu_);
+  mounts_[real] = std::move(m);
+  return digest;
+}
+
+void MountManager::StartPrefetch(Mounted& m) {
+  std::string text;
+  if (auto local = store_.GetTrace(m.index->digest()); local.ok()) {
+    text = std::move(*local);
+  } else if (m.remote) {
+    auto remote = m.remote->ReadTrace(m.index->digest(), kMaxTraceSize);
+    if (remote.ok()) text = std::move(*remote);
+  }
+  auto chunks = std::make_shared<std::vector<uint32_t>>(m.fs->ChunksOf(ParseTrace(text)));
+  if (chunks->empty()) {
+    IMGFS_LOG(Info) << "no trace to replay for " << m.index->digest().ToString();
+    return;
+  }
+  m.fs->metrics().prefetch_total = chunks->size();
+  auto next = std::make_shared<std::atomic<size_t>>(0);
+  for (unsigned t = 0; t < m.request.prefetch_threads; ++t) {
+    m.workers.emplace_back([&m, chunks, next] {
+      for (size_t i; !m.stopping && (i = (*next)++) < chunks->size();) {
+        Status s = m.fs->Prefetch((*chunks)[i]);
+        if (!s.ok()) IMGFS_LOG(Debug) << "prefetch: " << s.message();
+        m.fs->metrics().prefetch_done++;
+      }
+    });
+  }
+}
+
+void MountManager::Stop(Mounted& m) {
+  m.stopping = true;
+  m.cv.notify_all();
+  m.fuse.reset();  // unmounts and waits for the FUSE threads
+  for (auto& t : m.workers) t.join();
+  m.workers.clear();
+}
+
+Status MountManager::Unmount(const std::string& mountpoint) {
+  char real[PATH_MAX];
+  std::string key = ::realpath(mountpoint.c_str(), real) ? real : mountpoint;
+  std::unique_ptr<Mounted> m;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = mounts_.find(key);
+    if (it == mounts_.end()) return Status::NotFound(mountpoint + " is not mounted by this daemon");
+    m = std::move(it->second);
+    mounts_.erase(it);
+  }
+  Stop(*m);
+  return Status::Ok();
+}
+
+void MountManager::UnmountAll() {
+  std::map<std::string, std::unique_ptr<Mounted>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    all.swap(mounts_);
+  }
+  for (auto& [path, m] : all) Stop(*m);
+}
+
+void MountManager::Reap() {
+  std::vector<std::unique_ptr<Mounted>> gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = mounts_.begin(); it != mounts_.end();) {
+      if (it->second->fuse->finished()) {
+        IMGFS_LOG(Info) << it->first << " was unmounted";
+        gone.push_back(std::move(it->second));
+        it = mounts_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& m : gone) Stop(*m);
+}
+
+size_t MountManager::size() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return mounts_.size();
+}
+
+nlohmann::json MountManager::StatsJson() {
+  std::lock_guard<std::mutex> lock(mu_);
+  nlohmann::json mounts = nlohmann::json::array();
+  for (auto& [path, m] : mounts_) {
+    uint64_t image_bytes = 0, stored = 0;
+    for (uint32_t i = 0; i < m->index->inode_count(); ++i) {
+      InodeAttrs a = m->index->Attrs(i);
+      if (S_ISREG(a.mode)) image_bytes += a.size;
+    }
+    for (uint32_t c = 0; c < m->index->chunk_count(); ++c) stored += m->index->Chunk(c).stored_length;
+    mounts.push_back({{"mountpoint", path},
+                      {"image", m->index->digest().ToString()},
+                      {"request", m->request.ToJson()},
+                      {"image_file_bytes", image_bytes},
+                      {"image_stored_bytes", stored},
+                      {"metrics", m->fs->metrics().ToJson()}});
+  }
+  return {{"mounts", mounts}, {"cache", fetcher_.cache_metrics().ToJson()}};
+}
+
+std::string MountManager::Prometheus() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out = fetcher_.cache_metrics().ToPrometheus("");
+  for (auto& [path, m] : mounts_)
+    out += m->fs->metrics().ToPrometheus("{mount=\"" + path + "\"}");
+  return out;
+}
+
+}  // namespace imgfs

@@ -1,0 +1,68 @@
+// The mounts one daemon serves. Every mount shares the daemon's local store and chunk cache
+// (cross-image dedup on the node); each has its own remote, metrics, trace and FUSE session.
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "imgfs/daemon/chunk_fetcher.h"
+#include "imgfs/daemon/fuse_server.h"
+#include "imgfs/daemon/image_fs.h"
+#include "imgfs/local_store.h"
+#include "imgfs/remote_store.h"
+
+namespace imgfs {
+
+struct MountRequest {
+  std::string image;       // a name in the local store, or an index digest
+  std::string mountpoint;  // an existing directory
+  std::string remote;      // URL of the remote store, or empty
+  std::string trace = "off";  // off | record | replay
+  int trace_seconds = 30;     // recording window after mount
+  unsigned prefetch_threads = 8;
+
+  static Result<MountRequest> FromJson(const nlohmann::json& j);
+  nlohmann::json ToJson() const;
+};
+
+class MountManager {
+ public:
+  MountManager(LocalStore& store, ChunkFetcher& fetcher);
+  ~MountManager();  // unmounts everything
+
+  // Resolves the image (fetching its index from the remote by digest when the local store lacks
+  // it, verified against the digest), mounts it, and starts prefetching a replayed trace.
+  // Returns the index digest.
+  Result<Digest> Mount(const MountRequest& request);
+  Status Unmount(const std::string& mountpoint);
+  void UnmountAll();
+  // Cleans up mounts whose FUSE session ended underneath (an external umount).
+  void Reap();
+  size_t size();
+
+  nlohmann::json StatsJson();
+  std::string Prometheus();
+
+ private:
+  struct Mounted;
+  Result<std::shared_ptr<const ImageIndex>> ResolveImage(const std::string& image,
+                                                         RemoteStore* remote);
+  void StartPrefetch(Mounted& m);
+  void Stop(Mounted& m);
+
+  LocalStore& store_;
+  ChunkFetcher& fetcher_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint
+};
+
+}  // namespace imgfs
