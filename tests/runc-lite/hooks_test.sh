@@ -1,0 +1,45 @@
+#!/bin/bash
+# All six hook kinds run in the order and place the OCI spec defines, each with only its own env
+# and the state on stdin; a hook that overruns its timeout fails the create.
+source "$(dirname "$0")/lib.sh"
+bundle h sh -c 'echo program >> /hooks.log'
+log=$T/h/rootfs/hooks.log
+cat > "$T/hook.sh" <<HOOK
+#!/bin/sh
+# \$1 = hook name; logs name, the state's status, whether the runtime's env leaked, and its own env.
+status=\$(/bin/busybox head -c 4096 | /usr/bin/jq -r .status)
+echo "\$1 \$status leak=\${RUNC_LITE:-none} own=\${HOOKVAR:-unset}" >> $log
+HOOK
+chmod +x "$T/hook.sh"
+cat > "$T/h/rootfs/hook.sh" <<'HOOK'
+#!/bin/sh
+echo "$1 $(head -c 4096 | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"') own=${HOOKVAR:-unset}" >> /hooks.log
+HOOK
+chmod +x "$T/h/rootfs/hook.sh"
+hk() { echo "{\"path\":\"$1\",\"args\":[\"hook.sh\",\"$2\"],\"env\":[\"HOOKVAR=$2\"]}"; }
+jset h ".hooks={
+  \"prestart\":[$(hk "$T/hook.sh" prestart)],
+  \"createRuntime\":[$(hk "$T/hook.sh" createRuntime)],
+  \"createContainer\":[$(hk "$T/hook.sh" createContainer)],
+  \"startContainer\":[$(hk /hook.sh startContainer)],
+  \"poststart\":[$(hk "$T/hook.sh" poststart)],
+  \"poststop\":[$(hk "$T/hook.sh" poststop)]}"
+cd "$T/h"
+$R create h < /dev/null
+check "create with hooks" test $? = 0
+$R start h
+sleep 0.5
+$R delete h
+order=$(cut -d' ' -f1 "$log" | tr '\n' ' ')
+check "hook order: $order" test "$order" = "prestart createRuntime createContainer startContainer program poststart poststop "
+check "each hook gets only its own env" bash -c "! grep -q 'leak=/' $log && test \$(grep -c 'own=' $log) = 6 && ! grep -q own=unset $log"
+check "state on stdin (creating/created/running/stopped)" bash -c "grep -q '^createRuntime creating' $log && grep -q '^startContainer created' $log && grep -q '^poststart running' $log && grep -q '^poststop stopped' $log"
+
+bundle slow true
+jset slow '.hooks={"createRuntime":[{"path":"/bin/sleep","args":["sleep","10"],"timeout":1}]}'
+start=$(date +%s)
+out=$(cd "$T/slow" && $R create slow 2>&1 < /dev/null)
+check "hook timeout fails the create" contains "$out" "timed out"
+check "within the timeout" test $(( $(date +%s) - start )) -lt 5
+check "failed create leaves no state" bash -c "! $R state slow 2>/dev/null"
+finish
