@@ -9,7 +9,7 @@ std::string DefaultSpecJson() {
   using nlohmann::json;
   const std::vector<std::string> caps = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
   json j = {
-      {"ociVersion", "1.2.0"},
+      {"ociVersion", "1.0.2-dev"},  // what runc 1.1 writes; crun 1.8 refuses newer
       {"process",
        {{"terminal", true},
         {"user", {{"uid", 0}, {"gid", 0}}},

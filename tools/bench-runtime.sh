@@ -1,0 +1,93 @@
+#!/bin/bash
+# bench-runtime.sh [RUNC_LITE] — start-up cost of runc-lite vs runc vs crun (not a test).
+#
+# One busybox bundle running /bin/true. Inside a private mount namespace whose /sys/fs/cgroup
+# shows only the v1 hierarchies (crun 1.8 refuses this host's hybrid layout, so all three are
+# measured there under equal conditions):
+#   1. `run` end to end: hyperfine -N, ROUNDS rounds of RUNS_PER_ROUND runs per runtime,
+#      alternating runtimes between rounds (100 runs each by default);
+#   2. the create / start / delete split (hyperfine, 30 runs each);
+#   3. peak RSS of the runtime process for `run` (/usr/bin/time -v).
+# Prints median and min-max in milliseconds side by side. Needs root, hyperfine, jq, runc,
+# crun, busybox-static.
+set -euo pipefail
+RL=$(readlink -f "${1:-$(dirname "$0")/../build/runc-lite/runc-lite}")
+ROUNDS=${ROUNDS:-10}
+RUNS_PER_ROUND=${RUNS_PER_ROUND:-10}
+for t in hyperfine jq runc crun unshare /usr/bin/time; do
+  command -v "$t" > /dev/null || { echo "missing: $t" >&2; exit 1; }
+done
+[[ -x $RL ]] || { echo "runc-lite binary not found: $RL" >&2; exit 1; }
+T=$(mktemp -d /tmp/bench-runtime.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+RUNC_LITE=$RL "$(dirname "$0")/../tests/runc-lite/make_bundle.sh" "$T/b" /bin/true
+jq '.ociVersion="1.0.2-dev"' "$T/b/config.json" > "$T/c" && mv "$T/c" "$T/b/config.json"
+
+if [[ ${BENCH_INNER:-} != 1 ]]; then
+  # Re-enter in a private mount namespace without the cgroup2 mount.
+  exec unshare -m env BENCH_INNER=1 BENCH_T="$T" ROUNDS=$ROUNDS RUNS_PER_ROUND=$RUNS_PER_ROUND \
+    bash -c 'umount /sys/fs/cgroup/unified 2>/dev/null || true; exec bash "$0" "$1"' "$0" "$RL"
+fi
+T=${BENCH_T:-$T}
+cd "$T/b"
+declare -A CMD=(
+  [runc-lite]="$RL --root $T/root-rl"
+  [runc]="runc --root $T/root-runc"
+  [crun]="crun --root $T/root-crun"
+)
+NAMES=(runc-lite runc crun)
+echo "host: $(uname -r), $(nproc) CPUs; cgroup layout inside the namespace: v1 only"
+echo "versions: $($RL --version | head -1) | $(runc --version | head -1) | $(crun --version | head -1)"
+
+stats() {  # stats FILE... -> "median min max" in ms over every "times" entry of the JSON exports
+  jq -s '[.[].results[0].times[]] | sort | [.[length/2|floor], .[0], .[-1]] | map(. * 1000)
+         | "\(.[0]*100|round/100) \(.[1]*100|round/100) \(.[2]*100|round/100)"' -r "$@"
+}
+
+echo
+echo "== run /bin/true: $((ROUNDS * RUNS_PER_ROUND)) runs each, alternating in $ROUNDS rounds =="
+for r in $(seq "$ROUNDS"); do
+  for n in "${NAMES[@]}"; do
+    hyperfine -N -w 2 --runs "$RUNS_PER_ROUND" --export-json "$T/run.$n.$r.json" \
+      "${CMD[$n]} run bench-$n" > /dev/null 2>&1
+  done
+done
+printf '%-10s %10s %20s\n' runtime median "min-max (ms)"
+for n in "${NAMES[@]}"; do
+  read -r med lo hi <<< "$(stats "$T"/run.$n.*.json)"
+  printf '%-10s %10s %20s\n' "$n" "$med" "$lo-$hi"
+done
+
+echo
+echo "== create / start / delete, 30 runs each (median, min-max ms) =="
+printf '%-10s %22s %22s %22s\n' runtime create start delete
+for n in "${NAMES[@]}"; do
+  c=${CMD[$n]}
+  id=split-$n
+  hyperfine -N --runs 30 --prepare "sh -c '$c delete -f $id >/dev/null 2>&1; true'" \
+    --export-json "$T/create-$n.json" "$c create $id" > /dev/null 2>&1
+  hyperfine -N --runs 30 --prepare "sh -c '$c delete -f $id >/dev/null 2>&1; $c create $id'" \
+    --export-json "$T/start-$n.json" "$c start $id" > /dev/null 2>&1
+  hyperfine -N --runs 30 \
+    --prepare "sh -c '$c delete -f $id >/dev/null 2>&1; $c create $id && $c start $id && sleep 0.05'" \
+    --export-json "$T/delete-$n.json" "$c delete $id" > /dev/null 2>&1
+  $c delete -f $id > /dev/null 2>&1 || true
+  row=()
+  for phase in create start delete; do
+    read -r med lo hi <<< "$(stats "$T/$phase-$n.json")"
+    row+=("$med ($lo-$hi)")
+  done
+  printf '%-10s %22s %22s %22s\n' "$n" "${row[@]}"
+done
+
+echo
+echo "== peak RSS of the runtime process for run /bin/true (max of 5) =="
+for n in "${NAMES[@]}"; do
+  peak=0
+  for i in 1 2 3 4 5; do
+    kb=$( { /usr/bin/time -v ${CMD[$n]} run rss-$n > /dev/null; } 2>&1 |
+          awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}')
+    (( kb > peak )) && peak=$kb
+  done
+  printf '%-10s %8s KiB\n' "$n" "$peak"
+done
