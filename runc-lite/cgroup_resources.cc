@@ -1,7 +1,7 @@
 // ApplyResources(): linux.resources to v1 or v2 cgroup files.
 #include <string>
 
-#include "core/log.h"
+#include "runc-lite/runtime_log.h"
 #include "runc-lite/cgroups.h"
 
 namespace imgfs::runc {
@@ -150,8 +150,8 @@ Status ApplyV2(const ContainerState& s, const Resources& r) {
   for (const DeviceRule& rule : r.devices)
     if (!(rule.allow && (rule.type.empty() || rule.type == "a"))) restrictive = true;
   if (restrictive)
-    IMGFS_LOG(Warning) << "cgroup v2 device rules need eBPF, which runc-lite does not load; "
-                          "device access is limited only by the device nodes created";
+    LogWarning("cgroup v2 device rules need eBPF, which runc-lite does not load; "
+               "device access is limited only by the device nodes created");
   for (const auto& [k, v] : r.unified) RETURN_IF_ERROR(WriteCgroupValue(*d, k, v));
   return Status::Ok();
 }

@@ -18,6 +18,7 @@ namespace {
 
 // Signals PID only if it is still the process recorded in STATE (pidfd: no PID-reuse race).
 Status SignalInit(const ContainerState& state, int sig) {
+  if (state.pid <= 0) return Status::NotFound("container not running");  // never kill(0, ...)
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, state.pid, 0));
   if (pidfd < 0) {
     if (errno == ESRCH) return Status::NotFound("container not running");
