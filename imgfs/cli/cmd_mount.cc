@@ -1,11 +1,180 @@
 // imgfs mount | umount | stats | daemon
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <thread>
+
+#include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/control_client.h"
+#include "imgfs/daemon/daemon.h"
 
 namespace imgfs {
+namespace {
 
-Result<int> RunMount(const ArgList& argv) { return Status::Unimplemented("mount is not implemented yet"); }
-Result<int> RunUmount(const ArgList& argv) { return Status::Unimplemented("umount is not implemented yet"); }
-Result<int> RunStats(const ArgList& argv) { return Status::Unimplemented("stats is not implemented yet"); }
-Result<int> RunDaemon(const ArgList& argv) { return Status::Unimplemented("daemon is not implemented yet"); }
+std::string StorePath(const Args& args) {
+  std::string s = args.Get("store");
+  return s.empty() ? DefaultStorePath() : s;
+}
+
+Result<uint64_t> ParseSize(const std::string& text) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || v < 0) return Status::InvalidArgument("bad size '" + text + "'");
+  std::string unit(end);
+  double mult = unit.empty() || unit == "B" ? 1
+              : unit == "K" || unit == "KiB" ? 1024.0
+              : unit == "M" || unit == "MiB" ? 1048576.0
+              : unit == "G" || unit == "GiB" ? 1073741824.0 : -1;
+  if (mult < 0) return Status::InvalidArgument("bad size unit in '" + text + "' (use K, M or G)");
+  return static_cast<uint64_t>(v * mult);
+}
+
+// Starts `imgfs daemon --store DIR --exit-when-idle` detached, logging to STORE/daemon.log,
+// and waits for its socket.
+Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
+  if (::mkdir(store.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::FromErrno(errno, "create store " + store);
+  std::string log = store + "/daemon.log";
+  std::string cache = std::to_string(cache_size);
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::FromErrno(errno, "fork");
+  if (pid == 0) {
+    ::setsid();
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    if (log_fd >= 0) ::dup2(log_fd, 1), ::dup2(log_fd, 2);
+    if (::fork() != 0) ::_exit(0);  // the daemon is not our child: no zombie, no session
+    const char* argv[] = {"imgfs", "daemon", "--store", store.c_str(), "--cache-size",
+                          cache.c_str(), "--exit-when-idle", nullptr};
+    ::execv("/proc/self/exe", const_cast<char**>(argv));
+    ::_exit(127);
+  }
+  int status;
+  ::waitpid(pid, &status, 0);
+  for (int i = 0; i < 150; ++i) {
+    if (ControlRequest(DaemonSocketPath(store), "GET", "/stats").ok()) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::Unavailable("the imgfs daemon did not start; see " + log);
+}
+
+Result<MountRequest> RequestFromArgs(const Args& args) {
+  if (args.positional.size() != 2)
+    return Status::InvalidArgument(
+        "usage: imgfs mount IMAGE MOUNTPOINT [--store DIR] [--remote URL] [--cache-size BYTES] "
+        "[--trace record|replay|off] [--trace-seconds N] [-f]");
+  nlohmann::json j = {{"image", args.positional[0]},
+                      {"mountpoint", args.positional[1]},
+                      {"remote", args.Get("remote")},
+                      {"trace", args.Get("trace", "off")},
+                      {"trace_seconds", std::atoi(args.Get("trace-seconds", "30").c_str())}};
+  return MountRequest::FromJson(j);
+}
+
+}  // namespace
+
+Result<int> RunMount(const ArgList& argv_in) {
+  ArgList argv = argv_in;
+  for (auto& a : argv) if (a == "-f") a = "--foreground";
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "remote", "cache-size", "trace", "trace-seconds"},
+                                        {"foreground"}));
+  ASSIGN_OR_RETURN(MountRequest request, RequestFromArgs(args));
+  uint64_t cache_size = 0;
+  if (args.Has("cache-size")) {
+    ASSIGN_OR_RETURN(cache_size, ParseSize(args.Get("cache-size")));
+  }
+  const std::string store = StorePath(args);
+  const std::string socket = DaemonSocketPath(store);
+
+  if (args.Has("foreground")) {
+    if (ControlRequest(socket, "GET", "/stats").ok())
+      return Status::AlreadyExists("a daemon already serves " + store + "; mount without -f");
+    DaemonOptions options;
+    options.store_path = store;
+    options.cache_size = cache_size;
+    options.mount = request;
+    options.exit_when_idle = true;
+    options.on_ready = [](const Result<Digest>& d) {
+      if (d.ok()) std::printf("%s\n", d->ToString().c_str()), std::fflush(stdout);
+    };
+    RETURN_IF_ERROR(RunDaemon(options));
+    return 0;
+  }
+  if (!ControlRequest(socket, "GET", "/stats").ok()) RETURN_IF_ERROR(SpawnDaemon(store, cache_size));
+  else if (args.Has("cache-size"))
+    RETURN_IF_ERROR(ControlCall(socket, "POST", "/cache", {{"cache_size", cache_size}}).status());
+  ASSIGN_OR_RETURN(nlohmann::json reply, ControlCall(socket, "POST", "/mount", request.ToJson()));
+  std::printf("%s\n", reply.value("digest", "").c_str());
+  return 0;
+}
+
+Result<int> RunUmount(const ArgList& argv) {
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
+  if (args.positional.size() != 1) return Status::InvalidArgument("usage: imgfs umount MOUNTPOINT");
+  const std::string& mp = args.positional[0];
+  auto reply = ControlCall(DaemonSocketPath(StorePath(args)), "POST", "/umount", {{"mountpoint", mp}});
+  if (reply.ok()) return 0;
+  // No daemon (killed?) or not its mount: detach whatever imgfs mount is left there.
+  if (::umount2(mp.c_str(), MNT_DETACH) == 0) return 0;
+  return reply.status();
+}
+
+Result<int> RunStats(const ArgList& argv) {
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {"json"}));
+  if (args.positional.size() != 1) return Status::InvalidArgument("usage: imgfs stats MOUNTPOINT [--json]");
+  char real[PATH_MAX];
+  std::string mp = ::realpath(args.positional[0].c_str(), real) ? real : args.positional[0];
+  ASSIGN_OR_RETURN(nlohmann::json all, ControlCall(DaemonSocketPath(StorePath(args)), "GET", "/stats"));
+  for (const auto& m : all["mounts"]) {
+    if (m.value("mountpoint", "") != mp) continue;
+    nlohmann::json out = m;
+    out["cache"] = all["cache"];
+    if (args.Has("json")) {
+      std::printf("%s\n", out.dump(2).c_str());
+      return 0;
+    }
+    const auto& x = m["metrics"];
+    auto u = [&](const char* k) { return x.value(k, uint64_t{0}); };
+    std::printf("mount        %s\nimage        %s\n", mp.c_str(), m.value("image", "").c_str());
+    std::printf("image size   %s of files, %s stored\n", HumanBytes(m.value("image_file_bytes", uint64_t{0})).c_str(),
+                HumanBytes(m.value("image_stored_bytes", uint64_t{0})).c_str());
+    std::printf("reads        %llu (%s served), %llu errors\n", (unsigned long long)u("reads"),
+                HumanBytes(u("bytes_served")).c_str(), (unsigned long long)u("read_errors"));
+    std::printf("chunks       %llu memory hits, %llu local hits, %llu misses\n",
+                (unsigned long long)u("memory_hits"), (unsigned long long)u("cache_hits"),
+                (unsigned long long)u("cache_misses"));
+    std::printf("fetched      %s in %llu requests, %llu failed, %llu failed verification\n",
+                HumanBytes(u("bytes_fetched")).c_str(), (unsigned long long)u("fetch_requests"),
+                (unsigned long long)u("fetch_errors"), (unsigned long long)u("verify_failures"));
+    std::printf("prefetch     %llu of %llu chunks\n", (unsigned long long)u("prefetch_done"),
+                (unsigned long long)u("prefetch_total"));
+    const auto& c = all["cache"];
+    std::printf("cache        %s cached, %llu evictions\n",
+                HumanBytes(c.value("cached_bytes", uint64_t{0})).c_str(),
+                (unsigned long long)c.value("evictions", uint64_t{0}));
+    return 0;
+  }
+  return Status::NotFound(mp + " is not an imgfs mount of this store's daemon");
+}
+
+Result<int> RunDaemon(const ArgList& argv) {
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "cache-size"}, {"exit-when-idle"}));
+  DaemonOptions options;
+  options.store_path = StorePath(args);
+  if (args.Has("cache-size")) {
+    ASSIGN_OR_RETURN(options.cache_size, ParseSize(args.Get("cache-size")));
+  }
+  options.exit_when_idle = args.Has("exit-when-idle");
+  RETURN_IF_ERROR(RunDaemon(options));
+  return 0;
+}
 
 }  // namespace imgfs

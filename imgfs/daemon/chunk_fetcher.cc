@@ -1,6 +1,8 @@
 #include "imgfs/daemon/chunk_fetcher.h"
 
+#include <algorithm>
 #include <condition_variable>
+#include <tuple>
 #include <vector>
 
 #include "core/chunk_codec.h"
@@ -75,29 +77,52 @@ Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, Re
                                              " is not in the local store and no remote is set"));
     } else {
       metrics.cache_misses++;
-      // Claim the chunks that follow in the same pack, to fetch them in one range.
-      uint32_t last = chunk;
-      uint64_t end = rec.pack_offset + rec.stored_length, total = rec.stored_length;
-      for (uint32_t n = chunk + 1; n < index.chunk_count(); ++n) {
-        ChunkRecord r = index.Chunk(n);
-        if (r.pack != rec.pack || r.pack_offset != end ||
-            total + r.stored_length > options_.max_range_bytes)
-          break;
-        auto held = store_.HasAnyChunk(r.digest);
-        if (!held.ok() || *held) break;
-        std::lock_guard<std::mutex> lock(mu_);
-        if (memory_index_.count(r.digest) || in_flight_.count(r.digest)) break;
-        in_flight_[r.digest] = std::make_shared<Flight>();
-        last = n;
-        end += r.stored_length;
-        total += r.stored_length;
-      }
-      FetchRange(index, chunk, last, *remote, metrics);
+      FetchRange(index, chunk, chunk, *remote, metrics);
     }
   }
   std::unique_lock<std::mutex> lock(flight->mu);
   flight->cv.wait(lock, [&] { return flight->done; });
   return flight->result;
+}
+
+void ChunkFetcher::Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks,
+                          RemoteStore* remote, Metrics& metrics) {
+  if (!remote || chunks.size() < 2) return;  // a single chunk gains nothing over Get()
+  std::vector<uint32_t> claimed;
+  for (uint32_t c : chunks) {
+    const Digest d = index.Chunk(c).digest;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (memory_index_.count(d) || in_flight_.count(d)) continue;
+    }
+    auto held = store_.HasAnyChunk(d);
+    if (!held.ok() || *held) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!in_flight_.try_emplace(d, std::make_shared<Flight>()).second) continue;
+    claimed.push_back(c);
+  }
+  std::sort(claimed.begin(), claimed.end(), [&](uint32_t a, uint32_t b) {
+    ChunkRecord x = index.Chunk(a), y = index.Chunk(b);
+    return std::tie(x.pack, x.pack_offset) < std::tie(y.pack, y.pack_offset);
+  });
+  claimed.erase(std::unique(claimed.begin(), claimed.end()), claimed.end());
+  for (size_t i = 0; i < claimed.size();) {
+    ChunkRecord first = index.Chunk(claimed[i]);
+    uint64_t end = first.pack_offset + first.stored_length, total = first.stored_length;
+    size_t j = i + 1;
+    for (; j < claimed.size(); ++j) {
+      ChunkRecord r = index.Chunk(claimed[j]);
+      // Runs must be contiguous in the pack and in the chunk table (FetchRange walks the table).
+      if (r.pack != first.pack || r.pack_offset != end || claimed[j] != claimed[j - 1] + 1 ||
+          total + r.stored_length > options_.max_range_bytes)
+        break;
+      end += r.stored_length;
+      total += r.stored_length;
+    }
+    metrics.cache_misses += j - i;
+    FetchRange(index, claimed[i], claimed[j - 1], *remote, metrics);
+    i = j;
+  }
 }
 
 Result<ChunkBytes> ChunkFetcher::LoadLocal(const ImageIndex& index, uint32_t chunk,

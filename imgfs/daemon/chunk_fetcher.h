@@ -3,8 +3,9 @@
 //
 // - Single-flight: concurrent requests for one missing chunk cause one fetch; the others wait
 //   for its result.
-// - Coalescing: a miss also claims the chunks that follow it in the same pack (contiguous, not
-//   held locally, not in flight) up to max_range_bytes, fetched with one range request.
+// - Coalescing: Ensure() fetches the missing chunks of one request (a read's chunks, a run of a
+//   trace) grouped into runs that are contiguous in a pack, one range request per run of up to
+//   max_range_bytes. Nothing beyond what was asked for is fetched.
 // - Verification: every fetched chunk's SHA-256 is checked before it is used or committed; a
 //   chunk that fails is fetched once more on its own, then reported as Corruption (EIO). Local
 //   copies are guarded by the store's XXH3 checksum; a corrupt one is dropped and refetched.
@@ -49,6 +50,11 @@ class ChunkFetcher {
   // only). Counts into `metrics` (the mount's) and the fetcher's own cache metrics.
   Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
                          Metrics& metrics);
+
+  // Makes sure the given chunks of `index` are local or in memory, fetching the missing ones in
+  // as few range requests as contiguity allows. Errors are left for Get() to report per chunk.
+  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, RemoteStore* remote,
+              Metrics& metrics);
 
   const Metrics& cache_metrics() const { return cache_metrics_; }
 

@@ -134,6 +134,16 @@ int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) 
   if (offset >= a.size || size == 0) return 0;
   const uint64_t end = std::min<uint64_t>(a.size, offset + size);
   out->reserve(end - offset);
+  if (remote_) {
+    // Missing chunks of this read come in as few range requests as their layout allows.
+    std::vector<uint32_t> wanted;
+    for (uint32_t i = index_->FindFileChunk(node, offset), n = index_->FileChunkCount(node); i < n; ++i) {
+      FileChunkRef ref = index_->FileChunk(node, i);
+      if (ref.file_offset >= end) break;
+      wanted.push_back(ref.chunk);
+    }
+    fetcher_.Ensure(*index_, wanted, remote_, metrics_);
+  }
   for (uint32_t i = index_->FindFileChunk(node, offset); offset < end; ++i) {
     FileChunkRef ref = index_->FileChunk(node, i);
     if (trace_) trace_->Record(index_->Chunk(ref.chunk).digest);
@@ -193,8 +203,15 @@ std::vector<uint32_t> ImageFs::ChunksOf(const std::vector<Digest>& digests) cons
   return out;
 }
 
-Status ImageFs::Prefetch(uint32_t chunk) {
-  return fetcher_.Get(*index_, chunk, remote_, metrics_).status();
+Status ImageFs::Prefetch(const std::vector<uint32_t>& chunks) {
+  fetcher_.Ensure(*index_, chunks, remote_, metrics_);
+  Status first;
+  for (uint32_t c : chunks) {
+    Status s = fetcher_.Get(*index_, c, remote_, metrics_).status();
+    if (first.ok() && !s.ok()) first = s;
+    metrics_.prefetch_done++;
+  }
+  return first;
 }
 
 }  // namespace imgfs

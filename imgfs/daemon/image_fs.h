@@ -71,8 +71,9 @@ class ImageFs {
 
   // Chunk numbers in the index for digests, in order, skipping unknown ones (for prefetch).
   std::vector<uint32_t> ChunksOf(const std::vector<Digest>& digests) const;
-  // Fetches one chunk as a prefetch would.
-  Status Prefetch(uint32_t chunk);
+  // Fetches chunks as a prefetch would (missing ones coalesced into range requests); returns
+  // the first error.
+  Status Prefetch(const std::vector<uint32_t>& chunks);
 
  private:
   bool Valid(uint64_t ino) const { return ino >= 1 && ino <= index_->inode_count(); }

@@ -134,13 +134,17 @@ void MountManager::StartPrefetch(Mounted& m) {
     return;
   }
   m.fs->metrics().prefetch_total = chunks->size();
+  // Workers take the trace in order, a batch at a time; a batch's missing chunks that lie
+  // together in a pack (as a trace-ordered repack lays them) come in one range request.
+  constexpr size_t kBatch = 32;
   auto next = std::make_shared<std::atomic<size_t>>(0);
   for (unsigned t = 0; t < m.request.prefetch_threads; ++t) {
     m.workers.emplace_back([&m, chunks, next] {
-      for (size_t i; !m.stopping && (i = (*next)++) < chunks->size();) {
-        Status s = m.fs->Prefetch((*chunks)[i]);
+      for (size_t i; !m.stopping && (i = next->fetch_add(kBatch)) < chunks->size();) {
+        std::vector<uint32_t> batch(chunks->begin() + i,
+                                    chunks->begin() + std::min(i + kBatch, chunks->size()));
+        Status s = m.fs->Prefetch(batch);
         if (!s.ok()) IMGFS_LOG(Debug) << "prefetch: " << s.message();
-        m.fs->metrics().prefetch_done++;
       }
     });
   }

@@ -1,0 +1,26 @@
+// Talks to the imgfs daemon of a store over its Unix socket (see imgfs/daemon/daemon.h).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace imgfs {
+
+struct ControlReply {
+  int code = 0;
+  std::string body;
+};
+
+// Unavailable when no daemon listens on the socket.
+Result<ControlReply> ControlRequest(const std::string& socket_path, const std::string& method,
+                                    const std::string& path, const std::string& body = "");
+
+// As ControlRequest, but a non-200 reply becomes a Status carrying the daemon's error message,
+// and the body is parsed as JSON.
+Result<nlohmann::json> ControlCall(const std::string& socket_path, const std::string& method,
+                                   const std::string& path, const nlohmann::json& body = {});
+
+}  // namespace imgfs
