@@ -231,29 +231,9 @@ Result<int> RunContainer(const StateStore& store, const CreateOptions& opts, boo
     return st;
   }
   if (detach) return 0;
-  // Forward the usual termination signals to init while we wait for it (init is our child).
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
-  UniqueFd sig_fd(::signalfd(-1, &set, SFD_CLOEXEC));
-  UniqueFd pid_fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  int status = 0;
-  for (;;) {
-    pollfd p[2] = {{pid_fd.get(), POLLIN, 0}, {sig_fd.get(), POLLIN, 0}};
-    int rc = ::poll(p, 2, pid_fd.valid() ? -1 : 100);
-    if (rc < 0 && errno != EINTR) return Status::FromErrno(errno, "poll");
-    if (rc > 0 && (p[1].revents & POLLIN)) {
-      signalfd_siginfo si;
-      if (::read(sig_fd.get(), &si, sizeof si) == sizeof si) ::kill(pid, static_cast<int>(si.ssi_signo));
-    }
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) return Status::FromErrno(errno, "waitpid");
-  }
+  ASSIGN_OR_RETURN(int status, WaitForwardingSignals(pid));
   (void)DeleteContainer(store, opts.id, true);
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + WTERMSIG(status);
+  return status;
 }
 
 }  // namespace imgfs::runc

@@ -116,11 +116,7 @@ Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
   }
   if (!opts.pid_file.empty()) RETURN_IF_ERROR(WritePidFile(opts.pid_file, pid));
   if (opts.detach) return 0;
-  int status = 0;
-  if (RetryOnEintr([&] { return ::waitpid(pid, &status, 0); }) < 0)
-    return Status::FromErrno(errno, "waitpid");
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + WTERMSIG(status);
+  return WaitForwardingSignals(pid);
 }
 
 }  // namespace imgfs::runc

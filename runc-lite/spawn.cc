@@ -3,7 +3,10 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,6 +41,33 @@ Result<pid_t> Clone3(unsigned long long flags, int cgroup_fd, bool* used_cgroup_
   if (pid < 0) return Status::FromErrno(errno, "clone3");
   if (used_cgroup_fd) *used_cgroup_fd = cgroup_fd >= 0;
   return static_cast<pid_t>(pid);
+}
+
+Result<int> WaitForwardingSignals(pid_t pid) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
+  sigset_t old;
+  sigprocmask(SIG_BLOCK, &set, &old);
+  UniqueFd sig_fd(::signalfd(-1, &set, SFD_CLOEXEC));
+  UniqueFd pid_fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  int status = 0;
+  for (;;) {
+    pollfd p[2] = {{pid_fd.get(), POLLIN, 0}, {sig_fd.get(), POLLIN, 0}};
+    int rc = ::poll(p, 2, pid_fd.valid() ? -1 : 100);
+    if (rc < 0 && errno != EINTR) return Status::FromErrno(errno, "poll");
+    if (rc > 0 && (p[1].revents & POLLIN)) {
+      signalfd_siginfo si;
+      if (::read(sig_fd.get(), &si, sizeof si) == sizeof si)
+        ::kill(pid, static_cast<int>(si.ssi_signo));
+    }
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return Status::FromErrno(errno, "waitpid");
+  }
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
 }
 
 Result<int> ReadSync(int fd, SyncMsg* out) {

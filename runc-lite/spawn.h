@@ -12,6 +12,10 @@ namespace imgfs::runc {
 
 Result<pid_t> Clone3(unsigned long long flags, int cgroup_fd, bool* used_cgroup_fd);
 
+// Waits for child PID, forwarding SIGINT/TERM/HUP/QUIT/USR1/USR2/WINCH received meanwhile to it.
+// Returns its exit code, or 128+signal.
+Result<int> WaitForwardingSignals(pid_t pid);
+
 // Waits for a SOCK_SEQPACKET message from a child; EOF when the child exec'd or died.
 // Returns the SyncMsg type, 0 on EOF; a kSyncError becomes an error Status.
 struct SyncMsg;

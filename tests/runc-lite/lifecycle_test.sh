@@ -33,6 +33,12 @@ check "exec --process" bash -c "$R exec --process $T/proc.json c1; test \$? = 3"
 $R exec --detach --pid-file "$T/epid" c1 sleep 100
 check "exec --detach writes the pid file" grep -qxE '[0-9]+' "$T/epid"
 check "exec'd process is in the container cgroup" grep -q "pids:/runc-lite/c1" /proc/$(cat "$T/epid")/cgroup
+$R exec c1 sh -c 'trap "exit 11" TERM; while :; do sleep 0.05; done' &
+epid=$!
+sleep 0.5
+kill -TERM $epid
+wait $epid
+check "exec forwards SIGTERM to the process" test $? = 11
 check "delete of a running container fails" bash -c "! $R delete c1 2>/dev/null"
 $R pause c1
 check "pause -> paused" test "$(status_of c1)" = paused
