@@ -118,13 +118,20 @@ class DirWalker {
         return Status::FromErrno(errno, "lstat " + full);
       }
       TarEntry e;
-      if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) ||
-          S_ISSOCK(st.st_mode)) {
-        IMGFS_LOG(Warning) << "dir source: skipping special file " << full;
+      if (S_ISSOCK(st.st_mode)) {  // tar cannot carry sockets either
+        IMGFS_LOG(Warning) << "dir source: skipping socket " << full;
         continue;
       }
       RETURN_IF_ERROR(Fill(st, full, child_rel, &e));
-      if (S_ISDIR(st.st_mode)) {
+      if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        e.type = S_ISCHR(st.st_mode)   ? TarEntryType::kCharDevice
+                 : S_ISBLK(st.st_mode) ? TarEntryType::kBlockDevice
+                                       : TarEntryType::kFifo;
+        e.rdev_major = major(st.st_rdev);
+        e.rdev_minor = minor(st.st_rdev);
+        e.size = 0;
+        RETURN_IF_ERROR(applier_->Apply(e, nullptr));
+      } else if (S_ISDIR(st.st_mode)) {
         e.type = TarEntryType::kDirectory;
         RETURN_IF_ERROR(applier_->Apply(e, nullptr));
         ASSIGN_OR_RETURN(UniqueFd sub, OpenAt(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));

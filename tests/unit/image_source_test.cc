@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <sys/sysmacros.h>
 
 #include "indexer/image_builder.h"
 #include "tests/unit/image_test_util.h"
@@ -257,6 +258,8 @@ TEST_F(ImageSourceTest, RootfsDirectory) {
   ASSERT_EQ(link((root + "/bin/busybox").c_str(), (root + "/bin/sh").c_str()), 0);
   ASSERT_EQ(symlink("/bin/busybox", (root + "/bin/ls").c_str()), 0);
   ASSERT_EQ(mkfifo((root + "/fifo").c_str(), 0600), 0);
+  bool have_dev = mknod((root + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0 &&
+                  chmod((root + "/null").c_str(), 0666) == 0;
   bool have_xattr = setxattr((root + "/etc/passwd").c_str(), "user.t", "v", 1, 0) == 0;
   struct timespec times[2] = {{0, UTIME_OMIT}, {1600000000, 123}};
   ASSERT_EQ(utimensat(AT_FDCWD, (root + "/etc/passwd").c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
@@ -271,7 +274,14 @@ TEST_F(ImageSourceTest, RootfsDirectory) {
   EXPECT_EQ(At("bin/sh"), At("bin/busybox"));
   EXPECT_EQ(At("bin/busybox")->mode, S_IFREG | 04755u);
   EXPECT_EQ(At("bin/ls")->link_target, "/bin/busybox");
-  EXPECT_FALSE(At("fifo"));
+  ASSERT_TRUE(At("fifo"));  // devices and fifos come along, as umoci unpacks them
+  EXPECT_EQ(At("fifo")->mode, S_IFIFO | 0600u);
+  if (have_dev) {
+    ASSERT_TRUE(At("null"));
+    EXPECT_EQ(At("null")->mode, S_IFCHR | 0666u);
+    EXPECT_EQ(At("null")->rdev_major, 1u);
+    EXPECT_EQ(At("null")->rdev_minor, 3u);
+  }
   EXPECT_TRUE(r->manifest_digest.empty());
   EXPECT_EQ(r->layers_file_bytes, 12u);
   EXPECT_EQ(writer_.calls(), 2);
