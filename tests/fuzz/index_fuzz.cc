@@ -32,7 +32,7 @@ static void Exercise(std::string bytes) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);
-  if (size >= 16 && (data[0] & 1)) {
+  if (size >= 32 && (data[0] & 1)) {
     uint64_t sum = imgfs::Xxh3(bytes.data(), bytes.size() - 8);
     imgfs::StoreU64(reinterpret_cast<uint8_t*>(bytes.data() + bytes.size() - 8), sum);
     // Keep the size field truthful too, or nearly every input dies on it.
