@@ -38,6 +38,8 @@ check "task exec output" contains "$out" in-exec
 check "task exec exit code" test $rc = 4
 pid=$($C task ls | awk '$1=="t2"{print $2}')
 check "task ps lists init" bash -c "$C task ps t2 | grep -q '^$pid '"
+out=$(timeout 30 script -qec "$C task exec -t --exec-id e2 t2 tty" /dev/null)
+check "task exec -t gets a pty" contains "$out" /dev/pts/
 $C task pause t2
 check "task pause" bash -c "$C task ls | grep -q 't2 .*PAUSED'"
 $C task resume t2

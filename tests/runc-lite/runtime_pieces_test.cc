@@ -1,0 +1,87 @@
+// Unit tests for the pieces that turn a spec into kernel inputs: capability masks, seccomp BPF,
+// the init plan (mounts, devices, sysctls, namespaces).
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/mount.h>
+
+#include <gtest/gtest.h>
+
+#include "runc-lite/capabilities.h"
+#include "runc-lite/plan_builder.h"
+#include "runc-lite/seccomp.h"
+
+namespace imgfs::runc {
+namespace {
+
+TEST(CapabilitiesTest, NamesToMask) {
+  Result<uint64_t> m = CapabilityMask({"CAP_KILL", "CAP_SYS_ADMIN", "cap_chown"});
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(*m, (1ULL << CAP_KILL) | (1ULL << CAP_SYS_ADMIN) | (1ULL << CAP_CHOWN));
+  EXPECT_FALSE(CapabilityMask({"KILL_EVERYONE"}).ok());
+  EXPECT_TRUE(CapabilityMask({"CAP_FROM_THE_FUTURE"}).ok()) << "unknown CAP_* skipped like runc";
+  EXPECT_GT(KnownCapabilities().size(), 36u);
+}
+
+TEST(SeccompTest, CompilesWholeProfiles) {
+  Seccomp s;
+  s.default_action = "SCMP_ACT_ERRNO";
+  s.default_errno_ret = 38;
+  s.architectures = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"};
+  s.syscalls.push_back({{"read", "write", "no_such_syscall"}, "SCMP_ACT_ALLOW", std::nullopt, {}});
+  s.syscalls.push_back({{"personality"}, "SCMP_ACT_ALLOW", std::nullopt,
+                        {{0, 0xffffffff, 0, "SCMP_CMP_EQ"}}});
+  Result<CompiledSeccomp> c = CompileSeccomp(s);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_GT(c->program.size(), 5u);
+  s.syscalls[0].action = "SCMP_ACT_NOTIFY";
+  EXPECT_EQ(CompileSeccomp(s).status().code(), Code::kUnimplemented);
+  s.syscalls[0].action = "SCMP_ACT_BOGUS";
+  EXPECT_FALSE(CompileSeccomp(s).ok());
+}
+
+TEST(PlanTest, MountsDevicesSysctlsNamespaces) {
+  Result<Spec> spec = ParseSpec(DefaultSpecJson());
+  ASSERT_TRUE(spec.ok());
+  spec->linux.sysctl["net.ipv4.ip_forward"] = "1";
+  spec->linux.namespaces.push_back({"user", ""});
+  spec->mounts.push_back({"/data/../srv", "bind", "/tmp", {"rbind", "ro", "nosuid"}});
+  CgroupLayout layout;
+  layout.unified_mount = "/sys/fs/cgroup";
+  ContainerState state;
+  state.cgroup_paths["unified"] = "/sys/fs/cgroup/x";
+  CreateOptions opts;
+  opts.id = "x";
+  opts.bundle = "/b";
+  spec->process->terminal = false;
+  Arena arena;
+  PlanFds fds;
+  InitPlan plan;
+  Status st = BuildInitPlan(*spec, opts, "/b/rootfs", layout, state, arena, fds, plan);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(NewNamespaceFlags(*spec) & CLONE_NEWUSER, static_cast<unsigned long long>(CLONE_NEWUSER));
+  EXPECT_EQ(NewNamespaceFlags(*spec) & CLONE_NEWCGROUP, 0u) << "cgroup ns is unshared by the child";
+  EXPECT_TRUE(plan.unshare_cgroup);
+  EXPECT_TRUE(plan.make_devices);
+  const MountOp& bind = plan.mounts.back();
+  EXPECT_STREQ(bind.dest, "srv");
+  EXPECT_EQ(bind.kind, MountKind::kBind);
+  EXPECT_TRUE(bind.flags & MS_RDONLY);
+  EXPECT_TRUE(bind.flags & MS_REC);
+  EXPECT_TRUE(bind.remount);
+  EXPECT_STREQ(plan.sysctls[0].rel, "sys/net/ipv4/ip_forward");
+  EXPECT_GE(plan.process.exec_candidates.size(), 5u);
+  EXPECT_STREQ(plan.process.exec_candidates[0], "/usr/local/sbin/sh");
+
+  Spec bad = *spec;
+  bad.mounts.push_back({"/proc", "tmpfs", "tmpfs", {}});
+  InitPlan p2;
+  EXPECT_FALSE(BuildInitPlan(bad, opts, "/b/rootfs", layout, state, arena, fds, p2).ok());
+  Spec tty = *spec;
+  tty.process->terminal = true;
+  InitPlan p3;
+  EXPECT_FALSE(BuildInitPlan(tty, opts, "/b/rootfs", layout, state, arena, fds, p3).ok())
+      << "terminal without a console socket";
+}
+
+}  // namespace
+}  // namespace imgfs::runc
