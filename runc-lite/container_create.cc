@@ -78,8 +78,7 @@ Status PrepareParentNamespaces(const Spec& spec) {
       std::string offsets;
       for (const auto& [clock, off] : spec.linux.time_offsets)
         offsets += clock + " " + std::to_string(off.first) + " " + std::to_string(off.second) + "\n";
-      if (!offsets.empty())
-        RETURN_IF_ERROR(WriteFileAtomic("/proc/self/timens_offsets", offsets));
+      if (!offsets.empty()) RETURN_IF_ERROR(WriteProcFile(getpid(), "timens_offsets", offsets));
     }
   }
   return Status::Ok();

@@ -31,9 +31,18 @@ Result<Process> ExecProcess(const ExecOptions& opts, const Spec& spec) {
   for (const std::string& e : opts.env) p.env.push_back(e);
   if (!opts.cwd.empty()) p.cwd = opts.cwd;
   if (!opts.user.empty()) {
+    // uid[:gid], numeric (names would need the container's /etc/passwd).
+    auto parse = [](const std::string& s, uint32_t& out) {
+      char* end = nullptr;
+      unsigned long v = strtoul(s.c_str(), &end, 10);
+      if (s.empty() || *end || v > UINT32_MAX) return false;
+      out = static_cast<uint32_t>(v);
+      return true;
+    };
     size_t colon = opts.user.find(':');
-    p.user.uid = static_cast<uint32_t>(std::stoul(opts.user.substr(0, colon)));
-    if (colon != std::string::npos) p.user.gid = static_cast<uint32_t>(std::stoul(opts.user.substr(colon + 1)));
+    if (!parse(opts.user.substr(0, colon), p.user.uid) ||
+        (colon != std::string::npos && !parse(opts.user.substr(colon + 1), p.user.gid)))
+      return Status::InvalidArgument("--user must be numeric uid[:gid]: " + opts.user);
   }
   return p;
 }

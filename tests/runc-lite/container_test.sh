@@ -59,6 +59,20 @@ run_in un
 check "user namespace: root inside" grep -q 'uid=0(root)' "$T/un.out"
 check "user namespace: uid map" grep -q '0 *100000 *65536' "$T/un.out"
 
+bundle na sleep 100
+jset na '.hostname="joined-host"'
+(cd "$T/na" && $R run -d na < /dev/null > /dev/null 2>&1)
+pa=$($R state na | jq .pid)
+bundle nb sh -c 'hostname; cat /proc/uptime; ps'
+jset nb --arg p "$pa" 'del(.hostname) | .linux.namespaces=(.linux.namespaces|map(
+    if .type=="uts" then .path="/proc/\($p)/ns/uts" elif .type=="pid" then .path="/proc/\($p)/ns/pid" else . end))
+  + [{"type":"time"}] | .linux.timeOffsets={"boottime":{"secs":864000,"nanosecs":0}}'
+run_in nb
+check "joins a uts namespace by path" grep -qx joined-host "$T/nb.out"
+check "joins a pid namespace by path (sees the other init)" grep -q 'sleep 100' "$T/nb.out"
+check "time namespace boottime offset" test "$(cut -d. -f1 < <(grep -E '^[0-9]+\.[0-9]+ ' "$T/nb.out"))" -gt 864000
+$R delete -f na
+
 bundle tn sh -c 'tty; echo tty-ok'
 jset tn '.process.terminal=true'
 timeout 20 "$RUNC_LITE_HELPERS/runc_lite_recvtty" "$T/tty.sock" > "$T/tty.out" &

@@ -20,9 +20,9 @@ bundle() {
   local name=$1; shift
   RUNC_LITE=$RUNC_LITE "$TEST_DIR/make_bundle.sh" "$T/$name" "$@" || exit $?
 }
-jset() {
-  local f=$T/$1/config.json
-  jq "$2" "$f" > "$f.new" && mv "$f.new" "$f"
+jset() {  # jset NAME [jq options...] FILTER
+  local f=$T/$1/config.json; shift
+  jq "$@" "$f" > "$f.new" && mv "$f.new" "$f"
 }
 check() {  # check DESCRIPTION COMMAND...
   local what=$1; shift
