@@ -23,6 +23,32 @@ void Number(const Inode& dir, Numbering& n) {
 
 }  // namespace
 
+Status LayOutPacks(std::vector<ChunkRecord>& records, ChunkSource& chunks,
+                   const PackingOptions& options, ImageIndexWriter& writer) {
+  Sha256Hasher pack_hash;
+  uint64_t pack_size = 0;
+  uint32_t pack_no = 0;
+  auto close_pack = [&] {
+    writer.AddPack({pack_hash.Finish(), pack_size});
+    pack_size = 0;
+    ++pack_no;
+  };
+  for (ChunkRecord& r : records) {
+    ASSIGN_OR_RETURN(std::string stored, chunks.GetStoredChunk(r.digest));
+    if (stored.empty() || stored.size() > r.length)
+      return Status::Corruption("chunk " + r.digest.ToString() + ": stored form has a bad length");
+    if (pack_size > 0 && pack_size + stored.size() > options.target_pack_size) close_pack();
+    r.stored_length = static_cast<uint32_t>(stored.size());
+    r.pack = pack_no;
+    r.pack_offset = pack_size;
+    pack_hash.Update(stored);
+    pack_size += stored.size();
+  }
+  if (pack_size > 0) close_pack();
+  for (const ChunkRecord& r : records) writer.AddChunk(r);
+  return Status::Ok();
+}
+
 Result<std::string> AssembleIndex(const FsTree& tree, ChunkSource& chunks,
                                   const std::string& metadata_json, const PackingOptions& options,
                                   TreeCounts* counts) {
@@ -45,27 +71,7 @@ Result<std::string> AssembleIndex(const FsTree& tree, ChunkSource& chunks,
         records.push_back({span.digest, span.length, 0, 0, 0});
     }
   }
-  Sha256Hasher pack_hash;
-  uint64_t pack_size = 0;
-  uint32_t pack_no = 0;
-  auto close_pack = [&] {
-    writer.AddPack({pack_hash.Finish(), pack_size});
-    pack_size = 0;
-    ++pack_no;
-  };
-  for (ChunkRecord& r : records) {
-    ASSIGN_OR_RETURN(std::string stored, chunks.GetStoredChunk(r.digest));
-    if (stored.empty() || stored.size() > r.length)
-      return Status::Corruption("chunk " + r.digest.ToString() + ": stored form has a bad length");
-    if (pack_size > 0 && pack_size + stored.size() > options.target_pack_size) close_pack();
-    r.stored_length = static_cast<uint32_t>(stored.size());
-    r.pack = pack_no;
-    r.pack_offset = pack_size;
-    pack_hash.Update(stored);
-    pack_size += stored.size();
-  }
-  if (pack_size > 0) close_pack();
-  for (const ChunkRecord& r : records) writer.AddChunk(r);
+  RETURN_IF_ERROR(LayOutPacks(records, chunks, options, writer));
 
   // Inodes, then their data.
   for (const Inode* node : n.order) {

@@ -23,6 +23,12 @@ struct TreeCounts {
   uint64_t file_bytes = 0;                                   // sum of regular-file sizes
 };
 
+// Lays `records` (digest and length set) out into packs in the order given, reading each chunk's
+// stored form from `chunks` to size it and hash its pack; fills in stored_length, pack and
+// pack_offset, and adds the packs and then the chunks to `writer` in that order.
+Status LayOutPacks(std::vector<ChunkRecord>& records, ChunkSource& chunks,
+                   const PackingOptions& options, ImageIndexWriter& writer);
+
 // Chunks are laid out in packs in the order files are first met in a depth-first walk of the
 // tree (names in byte order).
 // REQUIRES: every FileContent in the tree is complete (ContentWriter::Finish returned OK) and

@@ -15,16 +15,22 @@ Result<int> RunPush(const ArgList& argv) {
     return Status::InvalidArgument(
         "usage: imgfs push IMAGE DEST [--store DIR] [--trace FILE]  (DEST: file:///DIR or "
         "http(s)://URL)");
-  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
+  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
   ASSIGN_OR_RETURN(auto remote, OpenRemoteStore(args.positional[1]));
+  // The trace: --trace FILE, else the one recorded in the store for this image, if any.
   std::string trace;
+  bool have_trace = false;
   if (args.Has("trace")) {
     ASSIGN_OR_RETURN(trace, ReadFileToString(args.Get("trace"), 64u << 20));
+    have_trace = true;
+  } else if (auto stored = store->GetTrace(digest); stored.ok()) {
+    trace = std::move(*stored);
+    have_trace = true;
   }
   PushStats stats;
-  RETURN_IF_ERROR(PushImage(*index, *store, *remote, args.Has("trace") ? &trace : nullptr, &stats));
+  RETURN_IF_ERROR(PushImage(*index, *store, *remote, have_trace ? &trace : nullptr, &stats));
   std::printf("%s\n", index->digest().ToString().c_str());
   std::fprintf(stderr, "pushed to %s: %llu packs uploaded (%s), %llu already there (%s), index %s%s\n",
                remote->Describe().c_str(), static_cast<unsigned long long>(stats.packs_uploaded),

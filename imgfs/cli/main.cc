@@ -18,6 +18,7 @@ constexpr char kUsage[] =
     "  rm IMAGE...                    drop images (their chunks go at the next gc)\n"
     "  gc                             reclaim chunks no image references\n"
     "  push IMAGE DEST                copy index, packs and trace to DEST (file:///DIR, http(s)://URL)\n"
+    "  repack IMAGE [--tag NAME]      lay the chunks of IMAGE's recorded trace out first\n"
     "  mount IMAGE MOUNTPOINT [--remote URL] [--cache-size BYTES] [--trace record|replay|off] [-f]\n"
     "                                 serve IMAGE read-only and lazily through FUSE\n"
     "  umount MOUNTPOINT              stop serving a mount\n"
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   else if (command == "rm") run = imgfs::RunRemove;
   else if (command == "gc") run = imgfs::RunGc;
   else if (command == "push") run = imgfs::RunPush;
+  else if (command == "repack") run = imgfs::RunRepack;
   else if (command == "mount") run = imgfs::RunMount;
   else if (command == "umount" || command == "unmount") run = imgfs::RunUmount;
   else if (command == "stats") run = imgfs::RunStats;
