@@ -139,15 +139,18 @@ const std::map<std::string, Command>& Commands() {
            Print(nlohmann::json(pids).dump() + "\n");
            return 0;
          }
-         Print("PID\n");
-         for (int p : pids) Print(std::to_string(p) + "\n");
+         ASSIGN_OR_RETURN(std::string table,
+                          ContainerPsTable(c.store, c.pos[0], {c.pos.begin() + 1, c.pos.end()}));
+         Print(table);
          return 0;
        }}},
       {"list", {[](FlagSet& f) { f.String("format", "table", {"f"}); f.Bool("quiet", {"q"}); },
                 [](Ctx& c) -> Result<int> {
          ASSIGN_OR_RETURN(std::vector<std::string> ids, c.store.List());
          nlohmann::json arr = nlohmann::json::array();
-         std::string table = "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n";
+         // runc aligns with tabwriter(minwidth 12, padding 3).
+         std::vector<std::vector<std::string>> rows = {
+             {"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}};
          for (const std::string& id : ids) {
            Result<ContainerState> s = c.store.Load(id);
            if (!s.ok()) continue;
@@ -155,8 +158,16 @@ const std::map<std::string, Command>& Commands() {
            if (c.flags->GetBool("quiet")) { Print(id + "\n"); continue; }
            arr.push_back(nlohmann::json::parse(OciStateJson(*s, st)));
            int pid = st == ContainerStatus::kStopped ? 0 : s->pid;
-           table += id + "   " + std::to_string(pid) + "   " + StatusName(st) + "   " + s->bundle +
-                    "   " + s->created + "   root\n";
+           rows.push_back({id, std::to_string(pid), StatusName(st), s->bundle, s->created, "root"});
+         }
+         std::vector<size_t> width(6, 12);
+         for (const auto& row : rows)
+           for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size() + 3);
+         std::string table;
+         for (const auto& row : rows) {
+           for (size_t i = 0; i < row.size(); ++i)
+             table += i + 1 < row.size() ? row[i] + std::string(width[i] - row[i].size(), ' ')
+                                         : row[i] + "\n";
          }
          if (c.flags->GetBool("quiet")) return 0;
          Print(c.flags->GetString("format") == "json" ? arr.dump() + "\n" : table);

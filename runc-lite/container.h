@@ -32,6 +32,10 @@ Status PauseContainer(const StateStore& store, const std::string& id);
 Status ResumeContainer(const StateStore& store, const std::string& id);
 Status UpdateContainer(const StateStore& store, const std::string& id, const Resources& r);
 Result<std::vector<int>> ContainerPids(const StateStore& store, const std::string& id);
+// `ps` in runc's table format: ps(1) run with PS_ARGS (default -ef), filtered to the
+// container's processes.
+Result<std::string> ContainerPsTable(const StateStore& store, const std::string& id,
+                                     const std::vector<std::string>& ps_args);
 
 struct ExecOptions {
   std::string id;

@@ -4,7 +4,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <cstring>
+#include <sstream>
 #include <map>
 
 #include "core/fd.h"
@@ -172,6 +176,68 @@ Result<std::vector<int>> ContainerPids(const StateStore& store, const std::strin
   ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
   if (LiveStatus(state, store) == ContainerStatus::kStopped) return std::vector<int>{};
   return CgroupPids(state);
+}
+
+Result<std::string> ContainerPsTable(const StateStore& store, const std::string& id,
+                                     const std::vector<std::string>& ps_args) {
+  ASSIGN_OR_RETURN(std::vector<int> pids, ContainerPids(store, id));
+  // Resolve ps(1) before forking; the child only dup2s and execs.
+  std::string ps_path;
+  for (const char* dir : {"/usr/bin/ps", "/bin/ps", "/usr/local/bin/ps"})
+    if (::access(dir, X_OK) == 0) {
+      ps_path = dir;
+      break;
+    }
+  if (ps_path.empty()) return Status::NotFound("ps(1) not found");
+  std::vector<std::string> args = {"ps"};
+  if (ps_args.empty()) args.push_back("-ef");
+  args.insert(args.end(), ps_args.begin(), ps_args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int pfd[2];
+  if (::pipe2(pfd, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe2");
+  UniqueFd rd(pfd[0]), wr(pfd[1]);
+  pid_t child = ::fork();
+  if (child < 0) return Status::FromErrno(errno, "fork");
+  if (child == 0) {
+    ::dup2(wr.get(), 1);
+    ::execve(ps_path.c_str(), argv.data(), environ);
+    ::_exit(127);
+  }
+  wr.Reset();
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = RetryOnEintr([&] { return ::read(rd.get(), buf, sizeof buf); });
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  int status = 0;
+  RetryOnEintr([&] { return ::waitpid(child, &status, 0); });
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Status::Internal("ps " + (args.size() > 1 ? args[1] : "") + " failed");
+  // Keep the header and the lines whose PID column is one of the container's pids.
+  size_t eol = out.find('\n');
+  std::string header = out.substr(0, eol);
+  std::istringstream hs(header);
+  std::string col;
+  int pid_col = -1;
+  for (int i = 0; hs >> col; ++i)
+    if (col == "PID") pid_col = i;
+  if (pid_col < 0) return Status::InvalidArgument("ps output has no PID column");
+  std::string table = header + "\n";
+  std::istringstream lines(eol == std::string::npos ? "" : out.substr(eol + 1));
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream ls(line);
+    std::string field;
+    for (int i = 0; i <= pid_col && ls >> field; ++i) {
+    }
+    int pid = std::atoi(field.c_str());
+    if (std::find(pids.begin(), pids.end(), pid) != pids.end()) table += line + "\n";
+  }
+  return table;
 }
 
 }  // namespace imgfs::runc

@@ -22,6 +22,8 @@ check "state is running" test "$(status_of c1)" = running
 check "exec fifo is gone" test ! -e "$ROOT/c1/exec.fifo"
 check "start twice fails" bash -c "! $R start c1 2>/dev/null"
 check "ps --format json lists init" bash -c "$R ps --format json c1 | jq -e 'index($pid) != null' >/dev/null"
+check "ps (table via ps -ef) shows init" bash -c "$R ps c1 | awk 'NR>1{print \$2}' | grep -qx $pid"
+check "ps with ps(1) options" bash -c "$R ps c1 -o pid,comm | grep -q 'sh'"
 check "list shows c1" bash -c "$R list | grep -q '^c1 .*running'"
 check "list --format json" bash -c "$R list --format json | jq -e '.[0].id == \"c1\"' >/dev/null"
 check "exec returns the exit code" bash -c "$R exec c1 sh -c 'exit 9'; test \$? = 9"
