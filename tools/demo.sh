@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (a local RocksDB store, no server): build a small real
 # image (a busybox root filesystem in two layers, as an OCI layout), convert it, inspect it,
-# export it back and check the export against `umoci unpack` of the same image.
+# export it back and check the export against `umoci unpack` of the same image; then push it to a
+# directory remote and mount it lazily on a second, empty store, showing that listing the tree
+# fetches nothing and that running a program fetches only what it reads.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,4 +48,21 @@ step "imgfs export demo $WORK/export, compared with umoci unpack"
 umoci unpack --image "$WORK/layout:demo" "$WORK/umoci" >/dev/null
 python3 "$ROOT/tests/integration/treecmp.py" "$WORK/umoci/rootfs" "$WORK/export" &&
   echo "export matches umoci unpack: every byte, mode, owner, mtime, xattr, link and device"
+
+step "imgfs push demo file://$WORK/remote, then mount it by digest on an empty store"
+digest=$("$IMGFS" push demo "file://$WORK/remote" 2>/dev/null)
+export IMGFS_STORE=$WORK/node2
+mkdir -p "$WORK/mnt"
+trap '"$IMGFS" umount "$WORK/mnt" >/dev/null 2>&1 || true' EXIT
+"$IMGFS" mount "$digest" "$WORK/mnt" --remote "file://$WORK/remote"
+fetched() { "$IMGFS" stats "$WORK/mnt" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); m=j["metrics"]; print("%d bytes fetched in %d requests, %d bytes read; image: %d bytes of files" % (m["bytes_fetched"], m["fetch_requests"], m["bytes_served"], j["image_file_bytes"]))'; }
+echo "after mount:               $(fetched)"
+ls -lR "$WORK/mnt" >/dev/null
+echo "after ls -lR of the tree:  $(fetched)"
+chroot "$WORK/mnt" /bin/sh -c 'echo "  (inside the image) $(cat /etc/passwd | cut -d: -f1) runs $(busybox | head -1)"'
+echo "after running busybox:     $(fetched)"
+sh "$WORK/mnt/app/run.sh"
+echo "after reading run.sh:      $(fetched)"
+"$IMGFS" stats "$WORK/mnt"
+"$IMGFS" umount "$WORK/mnt"
 echo "files are in $WORK"
