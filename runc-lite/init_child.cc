@@ -293,8 +293,11 @@ void RunContainerInit(const InitPlan& plan) noexcept {
   if (plan.domainname && ::setdomainname(plan.domainname, child::StrLen(plan.domainname)) != 0)
     Die(sync, "setdomainname", errno);
 
-  if (::mount(nullptr, "/", nullptr, MS_REC | plan.root_propagation, nullptr) != 0)
+  if (::mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) != 0)
     Die(sync, "setting / propagation", errno);
+  // pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared").
+  if (::mount(nullptr, plan.rootfs_parent_mount, nullptr, MS_PRIVATE, nullptr) != 0)
+    Die(sync, "making the rootfs parent mount private", errno);
   if (::mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0)
     Die(sync, "bind mount of the rootfs onto itself", errno);
   int rootfd = ::open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -110,7 +110,8 @@ struct InitPlan {
   bool has_user_ns = false;
   bool wait_hooks = false;           // stop before pivot_root for createRuntime/Container hooks
   const char* rootfs = nullptr;      // absolute host path
-  unsigned long root_propagation = 0;
+  unsigned long root_propagation = 0;       // for "/" (MS_REC included when recursive)
+  const char* rootfs_parent_mount = "/";     // made private so pivot_root works under rshared
   std::vector<MountOp> mounts;
   bool make_devices = false;
   std::vector<DeviceOp> devices;

@@ -82,6 +82,30 @@ Result<UniqueFd> ConnectConsoleSocket(const std::string& path) {
 
 }  // namespace
 
+Result<std::string> MountPointOf(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string info, ReadFileToString("/proc/self/mountinfo", 16 << 20));
+  std::istringstream in(info);
+  std::string line, best = "/";
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mount_point;
+    if (!(fields >> id >> parent >> devno >> root >> mount_point)) continue;
+    // mountinfo escapes space, tab, newline and backslash as \ooo.
+    std::string mp;
+    for (size_t i = 0; i < mount_point.size(); ++i) {
+      if (mount_point[i] == '\\' && i + 3 < mount_point.size()) {
+        mp += static_cast<char>(std::stoi(mount_point.substr(i + 1, 3), nullptr, 8));
+        i += 3;
+      } else {
+        mp += mount_point[i];
+      }
+    }
+    bool prefix = mp == "/" || path == mp || path.rfind(mp + "/", 0) == 0;
+    if (prefix && mp.size() >= best.size()) best = mp;
+  }
+  return best;
+}
+
 std::vector<DeviceRule> ImplicitDeviceRules(const Spec& spec) {
   // What runc always allows: the default nodes, ptys, and every node the spec creates.
   std::vector<DeviceRule> rules;
@@ -218,7 +242,9 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
   if (!spec.hostname.empty()) out.hostname = arena.Str(spec.hostname);
   if (!spec.domainname.empty()) out.domainname = arena.Str(spec.domainname);
   const std::string& prop = spec.linux.rootfs_propagation;
-  out.root_propagation = prop.empty() ? MS_SLAVE : PropagationTable().at(prop) & ~MS_REC;
+  out.root_propagation = prop.empty() ? (MS_SLAVE | MS_REC) : PropagationTable().at(prop);
+  ASSIGN_OR_RETURN(std::string parent_mount, MountPointOf(rootfs));
+  out.rootfs_parent_mount = arena.Str(parent_mount);
 
   bool dev_is_tmpfs = false;
   for (const Mount& m : spec.mounts) {

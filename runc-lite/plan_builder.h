@@ -52,6 +52,9 @@ unsigned long long NewNamespaceFlags(const Spec& spec);
 // /dev/console, ptmx and pts, and every linux.devices entry.
 std::vector<DeviceRule> ImplicitDeviceRules(const Spec& spec);
 
+// The mount point of the mount that contains PATH (longest prefix in /proc/self/mountinfo).
+Result<std::string> MountPointOf(const std::string& path);
+
 // Lexically cleans an absolute path ("/a/../b//c/" -> "/b/c"); never above "/".
 std::string CleanPath(const std::string& path);
 

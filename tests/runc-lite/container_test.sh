@@ -59,6 +59,15 @@ run_in un
 check "user namespace: root inside" grep -q 'uid=0(root)' "$T/un.out"
 check "user namespace: uid map" grep -q '0 *100000 *65536' "$T/un.out"
 
+for prop in rshared shared rslave private; do
+  bundle p-$prop true
+  jset p-$prop --arg p $prop '.linux.rootfsPropagation=$p'
+  run_in p-$prop
+  check "rootfsPropagation $prop" test $? = 0
+done
+(cd "$T/p-private" && $R run --no-pivot nopivot < /dev/null > /dev/null 2>&1)
+check "--no-pivot" test $? = 0
+
 bundle na sleep 100
 jset na '.hostname="joined-host"'
 (cd "$T/na" && $R run -d na < /dev/null > /dev/null 2>&1)
