@@ -75,5 +75,26 @@ print('  %-14s files %6d  bytes %5d MB  unique chunks %6d  stored %5d MB  shared
 done
 
 echo
+echo "== chunk size: the family in one store per average chunk size (min = avg/4, max = 4 avg)"
+printf '%-8s %10s %26s %14s %12s\n' avg chunks "stored | raw" "index kB (3)" "scipy s"
+for avg in 16384 32768 65536 131072; do
+  rm -rf "$WORK/cs"
+  for tag in "${TAGS[@]}"; do
+    t0=$(now)
+    "$IMGFS" convert "oci:$CACHE/oci:$tag" --store "$WORK/cs" --tag "$tag" --chunk-size $avg >/dev/null
+    t1=$(now)
+  done
+  line=$("$IMGFS" gc --store "$WORK/cs")
+  chunks=$(echo "$line" | sed -E 's/.*holds [0-9]+ images, ([0-9]+) chunks.*/\1/')
+  idx=0
+  for tag in "${TAGS[@]}"; do
+    idx=$((idx + $("$IMGFS" inspect "$tag" --store "$WORK/cs" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["index_bytes"])')))
+  done
+  stored=$(echo "$line" | sed -E 's/.*chunks \(([^,]*) stored, ([^)]*) raw\).*/\1 | \2/')
+  printf '%-8s %10s %26s %14d %12.1f\n' "$avg" "$chunks" "$stored" $((idx / 1000)) "$(echo "$t1 - $t0" | bc -l)"
+done
+rm -rf "$WORK/cs"
+
+echo
 echo "== index size and load time"
 for tag in "${TAGS[@]}"; do echo "$tag:"; "$BUILD/tools/imgfs-index-bench" "$WORK/store" "$tag" 20 | sed 's/^/  /'; done

@@ -39,13 +39,22 @@ class ProgressBar {
 }  // namespace
 
 Result<int> RunConvert(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tag", "platform", "threads"}, {"quiet"}));
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tag", "platform", "threads", "chunk-size"},
+                                        {"quiet"}));
   if (args.positional.size() != 1)
     return Status::InvalidArgument("usage: imgfs convert SOURCE [--store DIR] [--tag NAME]");
   const std::string source = args.positional[0];
   ConvertOptions options;
   if (args.Has("platform")) options.build.platform = args.Get("platform");
   if (args.Has("threads")) options.threads = static_cast<unsigned>(std::stoul(args.Get("threads")));
+  if (args.Has("chunk-size")) {
+    // The average; min and max follow at a quarter and four times (the default 16K/64K/256K).
+    unsigned long avg = std::stoul(args.Get("chunk-size"));
+    if (avg < 4096 || avg > (1ul << 22) || (avg & (avg - 1)))
+      return Status::InvalidArgument("--chunk-size must be a power of two from 4096 to 4194304");
+    options.chunker = {static_cast<uint32_t>(avg / 4), static_cast<uint32_t>(avg),
+                       static_cast<uint32_t>(avg * 4)};
+  }
   const bool tty = ::isatty(STDERR_FILENO) && !args.Has("quiet");
   ProgressBar bar;
   if (tty) options.build.progress = [&](uint64_t done, uint64_t total) { bar.Update(done, total); };

@@ -287,6 +287,7 @@ void ChunkFetcher::EvictIfNeeded() {
       IMGFS_LOG(Warning) << "evict " << v.ToString() << ": " << freed.status().message();
       continue;
     }
+    if (*freed == 0) continue;  // pinned meanwhile (a conversion stored it): not evicted
     cache_metrics_.evictions++;
     cache_metrics_.bytes_evicted += *freed;
   }
