@@ -3,6 +3,7 @@
 
 #include "runc-lite/runtime_log.h"
 #include "runc-lite/cgroups.h"
+#include "runc-lite/device_filter.h"
 
 namespace imgfs::runc {
 namespace {
@@ -146,12 +147,7 @@ Status ApplyV2(const ContainerState& s, const Resources& r) {
   RETURN_IF_ERROR(throttle(r.blkio_write_bps, "wbps"));
   RETURN_IF_ERROR(throttle(r.blkio_read_iops, "riops"));
   RETURN_IF_ERROR(throttle(r.blkio_write_iops, "wiops"));
-  bool restrictive = false;
-  for (const DeviceRule& rule : r.devices)
-    if (!(rule.allow && (rule.type.empty() || rule.type == "a"))) restrictive = true;
-  if (restrictive)
-    LogWarning("cgroup v2 device rules need eBPF, which runc-lite does not load; "
-               "device access is limited only by the device nodes created");
+  if (!r.devices.empty()) RETURN_IF_ERROR(ApplyDeviceFilter(*d, r.devices));
   for (const auto& [k, v] : r.unified) RETURN_IF_ERROR(WriteCgroupValue(*d, k, v));
   return Status::Ok();
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "runc-lite/capabilities.h"
+#include "runc-lite/device_filter.h"
 #include "runc-lite/plan_builder.h"
 #include "runc-lite/seccomp.h"
 
@@ -81,6 +82,30 @@ TEST(PlanTest, MountsDevicesSysctlsNamespaces) {
   InitPlan p3;
   EXPECT_FALSE(BuildInitPlan(tty, opts, "/b/rootfs", layout, state, arena, fds, p3).ok())
       << "terminal without a console socket";
+}
+
+// The verdict of the last two instructions (mov r0, imm; exit) is the default.
+int DefaultVerdict(const std::vector<bpf_insn>& p) { return p[p.size() - 2].imm; }
+
+TEST(DeviceFilterTest, DefaultsAndRuleBlocks) {
+  EXPECT_EQ(DefaultVerdict(BuildDeviceFilter({})), 1) << "no rules: allow, like v1";
+  std::vector<DeviceRule> rules = {{false, "a", std::nullopt, std::nullopt, "rwm"},
+                                   {true, "c", 1, 3, "rwm"},
+                                   {true, "c", 136, std::nullopt, "rw"}};
+  std::vector<bpf_insn> p = BuildDeviceFilter(rules);
+  EXPECT_EQ(DefaultVerdict(p), 0) << "deny-all sets the default";
+  // 6 prologue + (type, major, minor, verdict x2) + (type, access x3, major, verdict x2) + 2.
+  EXPECT_EQ(p.size(), 6u + 5u + 7u + 2u);
+  for (const bpf_insn& i : p) {
+    if (BPF_CLASS(i.code) == BPF_JMP && BPF_OP(i.code) == BPF_JNE) {
+      EXPECT_GT(i.off, 0);
+    }
+  }
+  // Later "a" rules reset: only what follows the last one counts.
+  rules.push_back({true, "a", std::nullopt, std::nullopt, "rwm"});
+  p = BuildDeviceFilter(rules);
+  EXPECT_EQ(DefaultVerdict(p), 1);
+  EXPECT_EQ(p.size(), 8u);
 }
 
 }  // namespace
