@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""An HTTP object server on 127.0.0.1 that counts what it serves, with faults switched at run time,
+for the mount tests (a sibling of ../remote/faultserver.py, whose faults are fixed per URL).
+
+  countserver.py --root DIR --port-file FILE
+
+Objects: GET (one "Range: bytes=a-b" or none), HEAD and PUT (tmp + rename) of /PATH, served from
+DIR/PATH, HTTP/1.1 keep-alive. Control (never counted):
+
+  GET  /_stats   {"requests": [[method, path, first, last, body_bytes, status], ...]}
+                 first/last are the served byte range (-1, -1 when no body was served)
+  POST /_reset   forget the requests seen so far
+  POST /_fault   JSON, replaces the faults in force:
+                 {"corrupt": [[path, first, last], ...]}  bytes first..last of PATH are served
+                                                           inverted (same length and status)
+                 {"delay_ms": N}                           GETs of objects wait N ms first
+                 {"status": 503}                           every object request gets it
+
+The port is written to --port-file once the server listens. Runs until killed.
+"""
+
+import argparse
+import http.server
+import json
+import os
+import re
+import socketserver
+import sys
+import threading
+import time
+
+LOCK = threading.Lock()
+REQUESTS = []  # GUARDED_BY(LOCK)
+FAULTS = {}    # GUARDED_BY(LOCK)
+ROOT = None
+RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=(), length=None):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        data = b""
+        while len(data) < n:
+            part = self.rfile.read(n - len(data))
+            if not part:
+                break
+            data += part
+        return data
+
+    def record(self, first, last, nbytes, status):
+        with LOCK:
+            REQUESTS.append([self.command, self.path, first, last, nbytes, status])
+
+    def control(self):
+        global FAULTS
+        if self.path == "/_stats":
+            with LOCK:
+                body = json.dumps({"requests": REQUESTS}).encode()
+            self.reply(200, body, [("Content-Type", "application/json")])
+        elif self.path == "/_reset" and self.command == "POST":
+            self.read_body()
+            with LOCK:
+                REQUESTS.clear()
+            self.reply(204)
+        elif self.path == "/_fault" and self.command == "POST":
+            faults = json.loads(self.read_body() or b"{}")
+            with LOCK:
+                FAULTS = faults
+            self.reply(204)
+        else:
+            self.reply(404, b"no such control\n")
+
+    def handle_any(self):
+        if self.path.startswith("/_"):
+            self.control()
+            return
+        rel = self.path.lstrip("/")
+        if ".." in rel.split("/"):
+            self.reply(400, b"bad path\n")
+            return
+        with LOCK:
+            faults = dict(FAULTS)
+        if faults.get("status"):
+            if self.command == "PUT":
+                self.read_body()
+            self.record(-1, -1, 0, faults["status"])
+            self.reply(int(faults["status"]), b"fault\n")
+            return
+        path = os.path.join(ROOT, rel)
+        if self.command == "PUT":
+            data = self.read_body()
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            existed = os.path.exists(path)
+            tmp = "%s.tmp.%d" % (path, threading.get_ident())
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.rename(tmp, path)
+            self.record(-1, -1, 0, 204 if existed else 201)
+            self.reply(204 if existed else 201)
+            return
+        try:
+            f = open(path, "rb")
+        except (FileNotFoundError, IsADirectoryError):
+            self.record(-1, -1, 0, 404)
+            self.reply(404, b"no such object\n")
+            return
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if self.command == "HEAD":
+                self.record(-1, -1, 0, 200)
+                self.reply(200, length=size)
+                return
+            if faults.get("delay_ms"):
+                time.sleep(faults["delay_ms"] / 1000.0)
+            first, last, status = 0, size - 1, 200
+            rng = self.headers.get("Range")
+            if rng:
+                m = RANGE_RE.match(rng.strip())
+                if not m:
+                    self.record(-1, -1, 0, 400)
+                    self.reply(400, b"unsupported range\n")
+                    return
+                first = int(m.group(1))
+                last = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+                if first >= size:
+                    self.record(-1, -1, 0, 416)
+                    self.reply(416, headers=[("Content-Range", "bytes */%d" % size)])
+                    return
+                status = 206
+            f.seek(first)
+            data = f.read(last + 1 - first)
+        body = bytearray(data)
+        for obj, a, b in faults.get("corrupt", []):
+            if obj.lstrip("/") != rel:
+                continue
+            for i in range(max(a, first), min(b, last) + 1):
+                body[i - first] ^= 0xFF
+        headers = [("Content-Range", "bytes %d-%d/%d" % (first, last, size))] if rng else []
+        self.record(first, last, len(body), status)
+        self.reply(status, bytes(body), headers)
+
+    do_GET = handle_any
+    do_HEAD = handle_any
+    do_PUT = handle_any
+    do_POST = handle_any
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+def main():
+    global ROOT
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", required=True)
+    p.add_argument("--port-file", required=True)
+    args = p.parse_args()
+    ROOT = args.root
+    server = Server(("127.0.0.1", 0), Handler)
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(tmp, args.port_file)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
