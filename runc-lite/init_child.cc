@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -238,11 +239,19 @@ void MaskPaths(const InitPlan& plan) noexcept {
 
 // Blocks until `runc-lite start` opens the exec FIFO for reading; then tells it we are going.
 void WaitForStart(const InitPlan& plan) noexcept {
-  char path[32];
+  // Through the container's /proc, checked to be procfs (an image cannot fake the magic link).
+  int proc = OpenVerifiedProc();
+  if (proc < 0) Die(plan.sync_fd, "the exec fifo needs procfs mounted at /proc", errno);
+  char path[40];
+  size_t len = 0;
+  path[0] = 0;
+  child::AppendStr(path, &len, sizeof path, "self/fd/");
+  child::AppendNum(path, &len, sizeof path, plan.fifo_fd);
   int fd;
   do {
-    fd = ::open(FdPath(path, plan.fifo_fd), O_WRONLY | O_CLOEXEC);
+    fd = ::openat(proc, path, O_WRONLY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
+  ::close(proc);
   if (fd < 0) Die(plan.sync_fd, "opening the exec fifo", errno);
   (void)child::WriteAll(fd, "0", 1);
   ::close(fd);
@@ -252,7 +261,7 @@ void WaitForStart(const InitPlan& plan) noexcept {
 void RunStartHooks(const InitPlan& plan, const char* state_json) noexcept {
   for (const HookOp& h : plan.start_hooks) {
     int pfd[2];
-    if (::pipe2(pfd, O_CLOEXEC) != 0) ::_exit(124);
+    if (::pipe2(pfd, O_CLOEXEC) != 0) Die(-1, "pipe for a startContainer hook", errno);
     pid_t pid = ::fork();
     if (pid == 0) {
       ::dup3(pfd[0], 0, 0);
@@ -263,9 +272,27 @@ void RunStartHooks(const InitPlan& plan, const char* state_json) noexcept {
     (void)child::WriteAll(pfd[1], state_json, child::StrLen(state_json));
     ::close(pfd[1]);
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    bool done = false;
+    if (h.timeout_s > 0) {
+      // Poll so an overrunning hook can be killed; nanosleep is async-signal-safe.
+      for (long waited_ms = 0; waited_ms < h.timeout_s * 1000L; waited_ms += 10) {
+        pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+          done = true;
+          break;
+        }
+        timespec ts{0, 10 * 1000 * 1000};
+        ::nanosleep(&ts, nullptr);
+      }
+      if (!done) ::kill(pid, SIGKILL);
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ::_exit(124);
+    if (!done) {
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    if (!done && h.timeout_s > 0) Die(-1, "startContainer hook timed out", ETIMEDOUT);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      Die(-1, "startContainer hook failed", WIFEXITED(status) ? WEXITSTATUS(status) : EINTR);
   }
 }
 

@@ -42,4 +42,11 @@ out=$(cd "$T/slow" && $R create slow 2>&1 < /dev/null)
 check "hook timeout fails the create" contains "$out" "timed out"
 check "within the timeout" test $(( $(date +%s) - start )) -lt 5
 check "failed create leaves no state" bash -c "! $R state slow 2>/dev/null"
+bundle slow2 sh -c 'echo program-ran'
+jset slow2 '.hooks={"startContainer":[{"path":"/bin/sleep","args":["sleep","10"],"timeout":1}]}'
+start=$(date +%s)
+out=$(cd "$T/slow2" && $R run slow2 2>&1 < /dev/null)
+check "startContainer hook timeout stops the container" contains "$out" "startContainer hook timed out"
+check "the program did not run" bash -c "! grep -q program-ran <<< '$out'"
+check "within the timeout (startContainer)" test $(( $(date +%s) - start )) -lt 5
 finish
