@@ -347,6 +347,19 @@ TEST_F(ImageFsTest, ReadOfCorruptRemoteBytesIsEio) {
   EXPECT_EQ(ReadOk("etc/conf", 0, 5000), builder_.Contents(conf_chunks_).substr(0, 5000));
 }
 
+// A chunk neither local nor on the remote (no remote configured, or the remote lacks the pack)
+// is a data problem of an open file: read(2) must fail with EIO, not ENOENT ("No such file or
+// directory" for a file the caller has open).
+TEST_F(ImageFsTest, ReadOfAChunkFoundNowhereIsEioNotEnoent) {
+  ImageFs local(index_, *fetcher_, nullptr, nullptr);
+  std::string out;
+  EXPECT_EQ(local.Read(Ino(local, "big"), 0, 10, &out), EIO) << "no remote, chunk not local";
+
+  FakeRemote empty;  // holds no packs: every range read is NotFound
+  ImageFs fs(index_, *fetcher_, &empty, nullptr);
+  EXPECT_EQ(fs.Read(Ino(fs, "bin/tool"), 0, 10, &out), EIO) << "pack missing on the remote";
+}
+
 TEST_F(ImageFsTest, ReadWithoutRemoteServesLocalChunksOnly) {
   for (uint32_t c : tool_chunks_)
     ASSERT_TRUE(store_->PutChunk(Rec(c).digest, Rec(c).length, builder_.stored(c)).ok());
