@@ -62,7 +62,7 @@ Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
   Arena arena;
   PlanFds fds;
   ProcessPlan plan;
-  RETURN_IF_ERROR(BuildProcessPlan(process, spec, arena, fds, opts.console_socket,
+  RETURN_IF_ERROR(BuildProcessPlan(process, spec, state.rootfs, arena, fds, opts.console_socket,
                                    opts.preserve_fds, plan));
   // Join every namespace of init that differs from ours; user first, mount last.
   static const std::pair<const char*, int> kNs[] = {

@@ -331,6 +331,7 @@ void RunContainerInit(const InitPlan& plan) noexcept {
   if (rootfd < 0) Die(sync, "open rootfs", errno);
   for (const char* d : plan.mkdirs) (void)MkdirAllInRoot(rootfd, d, false);
   for (const MountOp& m : plan.mounts) DoMount(plan, rootfd, m);
+  (void)MkdirAllInRoot(rootfd, plan.process.cwd, false);  // runc creates a missing cwd too
   if (plan.make_devices) {
     for (const DeviceOp& d : plan.devices) MakeDevice(plan, rootfd, d);
     DevSymlinks(rootfd);

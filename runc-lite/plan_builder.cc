@@ -8,12 +8,14 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "runc-lite/capabilities.h"
+#include "runc-lite/child_util.h"
 #include "runc-lite/seccomp.h"
 
 namespace imgfs::runc {
@@ -78,6 +80,30 @@ Result<UniqueFd> ConnectConsoleSocket(const std::string& path) {
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return Status::FromErrno(errno, "connect to console socket " + path);
   return fd;
+}
+
+// The home directory of UID from ROOTFS/etc/passwd (resolved inside the rootfs), or "/".
+std::string HomeOf(const std::string& rootfs, uint32_t uid) {
+  int root = ::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return "/";
+  UniqueFd root_fd(root);
+  UniqueFd fd(child::OpenInRoot(root, "etc/passwd", O_RDONLY));
+  if (!fd.valid()) return "/";
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while (text.size() < (1 << 20) && (n = ::read(fd.get(), buf, sizeof buf)) > 0)
+    text.append(buf, static_cast<size_t>(n));
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::istringstream ls(line);
+    std::string field;
+    while (std::getline(ls, field, ':')) f.push_back(field);
+    if (f.size() >= 6 && f[2] == std::to_string(uid) && !f[5].empty()) return f[5];
+  }
+  return "/";
 }
 
 }  // namespace
@@ -159,8 +185,9 @@ unsigned long long NewNamespaceFlags(const Spec& spec) {
   return flags;
 }
 
-Status BuildProcessPlan(const Process& process, const Spec& spec, Arena& arena, PlanFds& fds,
-                        const std::string& console_socket, int preserve_fds, ProcessPlan& out) {
+Status BuildProcessPlan(const Process& process, const Spec& spec, const std::string& rootfs,
+                        Arena& arena, PlanFds& fds, const std::string& console_socket,
+                        int preserve_fds, ProcessPlan& out) {
   if (process.args.empty()) return Status::InvalidArgument("process.args must not be empty");
   const std::string& prog = process.args[0];
   if (prog.find('/') != std::string::npos) {
@@ -177,7 +204,11 @@ Status BuildProcessPlan(const Process& process, const Spec& spec, Arena& arena, 
     }
   }
   out.argv = arena.Argv(process.args);
-  out.envp = arena.Argv(process.env);
+  std::vector<std::string> env = process.env;
+  bool has_home = false;
+  for (const std::string& e : env) has_home = has_home || e.rfind("HOME=", 0) == 0;
+  if (!has_home) env.push_back("HOME=" + HomeOf(rootfs, process.user.uid));  // as runc does
+  out.envp = arena.Argv(env);
   out.cwd = arena.Str(process.cwd.empty() ? "/" : process.cwd);
   out.uid = process.user.uid;
   out.gid = process.user.gid;
@@ -379,8 +410,8 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
   if (::fstat(null_fd.get(), &st) != 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
     return Status::PermissionDenied("/dev/null is not the null device");
   out.null_fd = fds.Keep(std::move(null_fd));
-  return BuildProcessPlan(*spec.process, spec, arena, fds, opts.console_socket, opts.preserve_fds,
-                          out.process);
+  return BuildProcessPlan(*spec.process, spec, rootfs, arena, fds, opts.console_socket,
+                          opts.preserve_fds, out.process);
 }
 
 }  // namespace imgfs::runc

@@ -36,8 +36,10 @@ struct PlanFds {
 };
 
 // The process part, for init (SPEC.process) and exec (an exec process + the container's spec).
-Status BuildProcessPlan(const Process& process, const Spec& spec, Arena& arena, PlanFds& fds,
-                        const std::string& console_socket, int preserve_fds, ProcessPlan& out);
+// ROOTFS (host path) supplies HOME from /etc/passwd when the env has none.
+Status BuildProcessPlan(const Process& process, const Spec& spec, const std::string& rootfs,
+                        Arena& arena, PlanFds& fds, const std::string& console_socket,
+                        int preserve_fds, ProcessPlan& out);
 
 // Everything else for init. ROOTFS is the absolute rootfs; STATE carries the cgroup dirs.
 Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::string& rootfs,

@@ -31,6 +31,12 @@ check "umask" grep -qx 0077 "$out"
 check "bounding set reduced to CAP_KILL+CAP_CHOWN" grep -q 'CapBnd:.*0000000000000021' "$out"
 check "oom_score_adj" grep -qx 100 "$out"
 
+bundle hm sh -c 'echo home=$HOME; pwd'
+jset hm '.process.env=["PATH=/bin"] | .process.cwd="/new/work/dir"'
+run_in hm
+check "HOME from the container's /etc/passwd when unset" grep -qx 'home=/root' "$T/hm.out"
+check "missing cwd is created" grep -qx '/new/work/dir' "$T/hm.out"
+
 bundle sc sh -c 'mkdir /tmp/x; echo mkdir=$?; touch /tmp/y; echo touch=$?'
 jset sc '.linux.seccomp={"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}'
 run_in sc
