@@ -345,6 +345,12 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
         b.remount = (b.flags & ~MS_BIND) != 0;
         out.mounts.push_back(b);
       }
+      if (op.flags & MS_RDONLY) {  // the tmpfs itself becomes read-only once populated
+        MountOp ro = tmpfs;
+        ro.flags |= MS_REMOUNT | MS_RDONLY;
+        ro.propagation = 0;
+        out.mounts.push_back(ro);
+      }
       continue;
     }
     out.mounts.push_back(op);

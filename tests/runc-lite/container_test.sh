@@ -37,6 +37,14 @@ run_in hm
 check "HOME from the container's /etc/passwd when unset" grep -qx 'home=/root' "$T/hm.out"
 check "missing cwd is created" grep -qx '/new/work/dir' "$T/hm.out"
 
+bundle cg sh -c 'ls /sys/fs/cgroup; mkdir /sys/fs/cgroup/x 2>&1; cat /sys/fs/cgroup/pids/pids.max'
+jset cg '.linux.resources.pids={"limit":42}'
+run_in cg
+if [[ -d /sys/fs/cgroup/pids ]]; then
+  check "cgroup mount shows the container's own pids cgroup" grep -qx 42 "$T/cg.out"
+fi
+check "cgroup mount read-only" grep -q 'Read-only' "$T/cg.out"
+
 bundle sc sh -c 'mkdir /tmp/x; echo mkdir=$?; touch /tmp/y; echo touch=$?'
 jset sc '.linux.seccomp={"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}'
 run_in sc
