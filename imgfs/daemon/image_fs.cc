@@ -47,7 +47,7 @@ std::vector<Digest> ParseTrace(std::string_view text) {
 int ErrnoOf(const Status& s) {
   switch (s.code()) {
     case Code::kOk: return 0;
-    case Code::kNotFound: return ENOENT;
+    // A chunk found nowhere is a data problem of an open file, not a missing name.
     case Code::kPermissionDenied: return EACCES;
     case Code::kResourceExhausted: return ENOMEM;
     default: return EIO;

@@ -87,7 +87,8 @@ class ImageFs {
   std::vector<uint32_t> parents_;  // index inode -> its directory's (root: itself)
 };
 
-// Maps a Status to the errno a filesystem caller sees (EIO for data problems).
+// Maps a read's Status to the errno the caller sees: EIO for data problems (a chunk missing
+// everywhere, corrupt, or the remote unreachable), ENOMEM, EACCES.
 int ErrnoOf(const Status& s);
 
 }  // namespace imgfs
