@@ -304,6 +304,9 @@ void RunContainerInit(const InitPlan& plan) noexcept {
   // Until execve, init is an image of the runtime: keep other processes (an `exec` into a created
   // container included) from opening /proc/<init>/exe or its memory.
   (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // Die with the runtime until setup is reported; a runtime that died before this line shows as
+  // EOF on the sync socket below.
+  (void)::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   Expect(sync, kSyncGo, nullptr);
   if (!plan.start_hooks.empty()) Expect(sync, kSyncStateJson, &state_msg);
   for (const NsJoin& j : plan.joins) {
@@ -313,6 +316,7 @@ void RunContainerInit(const InitPlan& plan) noexcept {
   if (plan.has_user_ns) {
     if (::syscall(SYS_setresgid, 0, 0, 0) != 0 || ::syscall(SYS_setresuid, 0, 0, 0) != 0)
       Die(sync, "becoming root in the user namespace", errno);
+    (void)::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // the credential change cleared it
   }
   if (plan.unshare_cgroup && ::unshare(CLONE_NEWCGROUP) != 0) Die(sync, "unshare cgroup ns", errno);
   if (plan.hostname && ::sethostname(plan.hostname, child::StrLen(plan.hostname)) != 0)
@@ -345,6 +349,8 @@ void RunContainerInit(const InitPlan& plan) noexcept {
       ::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
     Die(sync, "remounting the rootfs read-only", errno);
   SetupConsole(plan.process, sync);
+  // From here init outlives `create`.
+  (void)::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   Send(sync, kSyncReady);
   WaitForStart(plan);
   ::close(sync);

@@ -42,6 +42,14 @@ out=$(cd "$T/slow" && $R create slow 2>&1 < /dev/null)
 check "hook timeout fails the create" contains "$out" "timed out"
 check "within the timeout" test $(( $(date +%s) - start )) -lt 5
 check "failed create leaves no state" bash -c "! $R state slow 2>/dev/null"
+bundle orphan sleep 100
+jset orphan '.hooks={"createRuntime":[{"path":"/bin/sh","args":["sh","-c","kill -9 $PPID"]}]}'
+(cd "$T/orphan" && $R create orphan < /dev/null > /dev/null 2>&1)
+sleep 0.5
+left=$(cat /sys/fs/cgroup/pids/runc-lite/orphan/cgroup.procs /sys/fs/cgroup/runc-lite/orphan/cgroup.procs 2>/dev/null | wc -l)
+check "init does not outlive a SIGKILLed create" test "$left" = 0
+check "delete --force cleans up after it" $R delete --force orphan
+
 bundle slow2 sh -c 'echo program-ran'
 jset slow2 '.hooks={"startContainer":[{"path":"/bin/sleep","args":["sleep","10"],"timeout":1}]}'
 start=$(date +%s)
