@@ -3,15 +3,26 @@
 # image (a busybox root filesystem in two layers, as an OCI layout), convert it, inspect it,
 # export it back and check the export against `umoci unpack` of the same image; then push it to a
 # directory remote and mount it lazily on a second, empty store, showing that listing the tree
-# fetches nothing and that running a program fetches only what it reads.
+# fetches nothing and that running a program fetches only what it reads; finally run a command in
+# it with runc-lite (overlay: the lazy mount below, a writable layer above) and time each step.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/tools/dev.sh" build >&2
 IMGFS=${BUILD_DIR:-$ROOT/build}/imgfs/imgfs
+RUNC_LITE=${BUILD_DIR:-$ROOT/build}/runc-lite/runc-lite
 WORK=${DEMO_DIR:-$(mktemp -d /tmp/imgfs-demo.XXXXXX)}
 export IMGFS_STORE=$WORK/store
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+declare -a TIMES=()
+timed() {  # timed LABEL CMD...: runs CMD, remembers how long it took
+  local label=$1 t0 t1
+  shift
+  t0=$(date +%s%N)
+  "$@"
+  t1=$(date +%s%N)
+  TIMES+=("$(printf '%-34s %8.1f ms' "$label" "$(echo "($t1 - $t0) / 1000000" | bc -l)")")
+}
 
 step "building a busybox image (two layers) in $WORK/layout"
 base=$WORK/rootfs-base app=$WORK/rootfs-app
@@ -35,7 +46,7 @@ python3 "$ROOT/tools/mkimage.py" tars --layout "$WORK/layout" --tag demo --compr
 ls -l "$WORK/layout/blobs/sha256"
 
 step "imgfs convert oci:$WORK/layout:demo"
-"$IMGFS" convert "oci:$WORK/layout:demo" --tag demo
+timed "imgfs convert" "$IMGFS" convert "oci:$WORK/layout:demo" --tag demo
 
 step "imgfs inspect demo"
 "$IMGFS" inspect demo
@@ -50,11 +61,16 @@ python3 "$ROOT/tests/integration/treecmp.py" "$WORK/umoci/rootfs" "$WORK/export"
   echo "export matches umoci unpack: every byte, mode, owner, mtime, xattr, link and device"
 
 step "imgfs push demo file://$WORK/remote, then mount it by digest on an empty store"
-digest=$("$IMGFS" push demo "file://$WORK/remote" 2>/dev/null)
+timed "imgfs push" "$IMGFS" push demo "file://$WORK/remote" >"$WORK/digest" 2>/dev/null
+digest=$(cat "$WORK/digest")
 export IMGFS_STORE=$WORK/node2
 mkdir -p "$WORK/mnt"
-trap '"$IMGFS" umount "$WORK/mnt" >/dev/null 2>&1 || true' EXIT
-"$IMGFS" mount "$digest" "$WORK/mnt" --remote "file://$WORK/remote"
+cleanup() {
+  umount "$WORK/ctr/rootfs" 2>/dev/null || true
+  "$IMGFS" umount "$WORK/mnt" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+timed "imgfs mount (empty store, remote)" "$IMGFS" mount "$digest" "$WORK/mnt" --remote "file://$WORK/remote"
 fetched() { "$IMGFS" stats "$WORK/mnt" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); m=j["metrics"]; print("%d bytes fetched in %d requests, %d bytes read; image: %d bytes of files" % (m["bytes_fetched"], m["fetch_requests"], m["bytes_served"], j["image_file_bytes"]))'; }
 echo "after mount:               $(fetched)"
 ls -lR "$WORK/mnt" >/dev/null
@@ -64,5 +80,28 @@ echo "after running busybox:     $(fetched)"
 sh "$WORK/mnt/app/run.sh"
 echo "after reading run.sh:      $(fetched)"
 "$IMGFS" stats "$WORK/mnt"
-"$IMGFS" umount "$WORK/mnt"
+
+step "runc-lite run in the lazily mounted image (overlay: imgfs below, a writable layer above)"
+mkdir -p "$WORK/ctr/upper" "$WORK/ctr/work" "$WORK/ctr/rootfs"
+timed "overlay mount" mount -t overlay overlay \
+  -o "lowerdir=$WORK/mnt,upperdir=$WORK/ctr/upper,workdir=$WORK/ctr/work" "$WORK/ctr/rootfs"
+(cd "$WORK/ctr" && "$RUNC_LITE" spec)
+python3 - "$WORK/ctr/config.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+c = json.load(open(path))
+c["root"] = {"path": "rootfs", "readonly": False}
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/sh", "-c",
+    "echo \"hello from $(hostname), pid $$ in its own namespace\"; echo kept > /written; /app/run.sh"]
+json.dump(c, open(path, "w"), indent=2)
+PY
+timed "runc-lite run" "$RUNC_LITE" --root "$WORK/runc-lite" run --bundle "$WORK/ctr" demo
+echo "the container's write landed in the upper layer: $(cat "$WORK/ctr/upper/written")"
+echo "after the container ran:   $(fetched)"
+umount "$WORK/ctr/rootfs"
+timed "imgfs umount" "$IMGFS" umount "$WORK/mnt"
+
+step "how long each step took"
+printf '%s\n' "${TIMES[@]}"
 echo "files are in $WORK"
