@@ -45,7 +45,7 @@ daemon_pid() {  # STORE -> pid of "imgfs daemon --store STORE ..."
 cleanup() {
   for mp in "${MOUNTS[@]}"; do
     "$IMGFS" umount "$mp" --store "${mp%/*}/store-${mp##*/mnt-}" >/dev/null 2>&1 || true
-    mountpoint -q "$mp" && umount -l "$mp"
+    if mountpoint -q "$mp"; then umount -l "$mp"; fi
   done
   for st in "${STORES[@]}"; do   # a daemon left running: by its exact command line
     pid=$(daemon_pid "$st"); [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
