@@ -22,7 +22,7 @@ trap 'rm -rf "$WORK"' EXIT
 TAGS=(debian-base debian-python debian-scipy)
 
 stats() {  # prints "median min max" of the numbers on stdin
-  sort -g | awk '{v[NR]=$1} END {printf "%.2f %.2f %.2f", v[int((NR+1)/2)], v[1], v[NR]}'
+  sort -g | awk '{v[NR]=$1} END {printf "%.2f %.2f %.2f\n", v[int((NR+1)/2)], v[1], v[NR]}'
 }
 now() { date +%s.%N; }
 
