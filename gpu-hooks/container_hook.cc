@@ -65,20 +65,47 @@ Result<UniqueFd> OpenInRoot(int root_fd, const std::string& path, uint64_t flags
   return cur;
 }
 
-// Opens directory DIR inside the root, creating missing components (0755) inside it.
-Result<UniqueFd> MkdirAllInRoot(int root_fd, const std::string& dir) {
+// PATH made absolute and free of "." and ".." lexically, ".." at the root staying at the root
+// (what RESOLVE_IN_ROOT does).
+std::string CleanInRoot(const std::string& path) {
+  std::vector<std::string> out;
+  for (const std::string& c : Components(path)) {
+    if (c == ".") continue;
+    if (c == "..") {
+      if (!out.empty()) out.pop_back();
+      continue;
+    }
+    out.push_back(c);
+  }
+  std::string r;
+  for (const std::string& c : out) r += "/" + c;
+  return r.empty() ? "/" : r;
+}
+
+// Opens directory DIR inside the root, creating missing components (0755) inside it; a
+// dangling symlink on the way is followed inside the root and its target created there.
+Result<UniqueFd> MkdirAllInRoot(int root_fd, const std::string& dir, int depth = 0) {
   auto fd = OpenInRoot(root_fd, dir, O_PATH | O_DIRECTORY);
   if (fd.ok() || fd.status().error_number() != ENOENT) return fd;
+  if (depth > 40) return Status::InvalidArgument("too many symlinks under " + dir);
   std::vector<std::string> parts = Components(dir);
   std::string prefix;
-  for (const std::string& p : parts) {
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
     std::string parent = prefix.empty() ? "/" : prefix;
     prefix += "/" + p;
     if (OpenInRoot(root_fd, prefix, O_PATH | O_DIRECTORY).ok()) continue;
     ASSIGN_OR_RETURN(UniqueFd pfd, OpenInRoot(root_fd, parent, O_PATH | O_DIRECTORY));
-    if (::mkdirat(pfd.get(), p.c_str(), 0755) != 0 && errno != EEXIST) {
-      return Status::FromErrno(errno, "mkdir " + prefix + " in the container root");
-    }
+    if (::mkdirat(pfd.get(), p.c_str(), 0755) == 0) continue;
+    if (errno != EEXIST) return Status::FromErrno(errno, "mkdir " + prefix + " in the container root");
+    char buf[4096];
+    ssize_t n = ::readlinkat(pfd.get(), p.c_str(), buf, sizeof(buf));
+    if (n < 0) return Status::FromErrno(errno, prefix + " in the container root is not a directory");
+    std::string target(buf, static_cast<size_t>(n));
+    std::string rest;
+    for (size_t j = i + 1; j < parts.size(); ++j) rest += "/" + parts[j];
+    return MkdirAllInRoot(root_fd, CleanInRoot((target.starts_with("/") ? target : parent + "/" + target) + rest),
+                          depth + 1);
   }
   return OpenInRoot(root_fd, dir, O_PATH | O_DIRECTORY);
 }

@@ -341,14 +341,25 @@ std::string DriverInfo::HostPath(std::string_view path) const {
 }
 
 std::optional<std::string> ParseDriverVersionFile(std::string_view text) {
+  // "... Kernel Module  550.54.14  ..." or "... Open Kernel Module for x86_64  570.86.15  ...":
+  // the first token after "Kernel Module" shaped like N.N[.N].
   constexpr std::string_view kMarker = "Kernel Module";
   size_t at = text.find(kMarker);
   if (at == std::string_view::npos) return std::nullopt;
-  std::string_view rest = Trim(text.substr(at + kMarker.size()));
-  size_t end = rest.find_first_of(" \t\n");
-  std::string_view v = rest.substr(0, end);
-  if (v.empty() || !(v[0] >= '0' && v[0] <= '9')) return std::nullopt;
-  return std::string(v);
+  std::string_view rest = text.substr(at + kMarker.size());
+  rest = rest.substr(0, rest.find('\n'));
+  while (!rest.empty()) {
+    rest = Trim(rest);
+    size_t end = rest.find_first_of(" \t");
+    std::string_view tok = rest.substr(0, end);
+    if (!tok.empty() && tok.find('.') != std::string_view::npos &&
+        tok.find_first_not_of("0123456789.") == std::string_view::npos && tok[0] != '.') {
+      return std::string(tok);
+    }
+    if (end == std::string_view::npos) break;
+    rest = rest.substr(end);
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> DriverVersionFromLibName(std::string_view basename) {
