@@ -64,6 +64,10 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  // Chunks of a file sit together in blob files: let the kernel read ahead.
+  db_options.advise_random_on_open = false;
+  // Reads through mappings: one copy fewer on the read path than pread into a buffer.
+  db_options.allow_mmap_reads = true;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.keep_log_file_num = 2;
 
@@ -101,15 +105,18 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
 }
 
 Result<std::string> LocalStore::GetStoredChunk(const Digest& digest) {
-  std::string value;
-  RETURN_IF_ERROR(FromRocks(impl_->db->Get({}, (*impl_)[kChunks], DigestKey(digest), &value),
+  // Our XXH3 guards the record, so RocksDB's own CRC pass over it is skipped: on the read path
+  // it cost as much as the read.
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = false;
+  rocksdb::PinnableSlice value;
+  RETURN_IF_ERROR(FromRocks(impl_->db->Get(ro, (*impl_)[kChunks], DigestKey(digest), &value),
                             "chunk " + digest.ToString()));
   if (value.size() < kChunkHeader ||
       LoadU64(reinterpret_cast<const uint8_t*>(value.data())) !=
           Xxh3(value.data() + kChunkHeader, value.size() - kChunkHeader))
     return Status::Corruption("chunk " + digest.ToString() + ": local copy fails its checksum");
-  value.erase(0, kChunkHeader);
-  return value;
+  return std::string(value.data() + kChunkHeader, value.size() - kChunkHeader);
 }
 
 Result<bool> LocalStore::HasChunk(const Digest& digest) {

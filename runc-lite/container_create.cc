@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/fd.h"
+#include "gpu-hooks/inject.h"
 #include "runc-lite/cgroups.h"
 #include "runc-lite/container.h"
 #include "runc-lite/hooks.h"
@@ -96,10 +97,22 @@ Status WritePidFile(const std::string& path, int pid) {
   return Status::Ok();
 }
 
+static Status InjectGpuEdits(std::string* config_text) {
+  nlohmann::json j = nlohmann::json::parse(*config_text, nullptr, false);
+  if (j.is_discarded()) return Status::InvalidArgument("malformed JSON");
+  ASSIGN_OR_RETURN(gpu::InjectResult injected, gpu::InjectGpus(j, "/"));
+  if (injected.requested) *config_text = j.dump();
+  return Status::Ok();
+}
+
 Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) {
   RETURN_IF_ERROR(ValidateId(opts.id));
-  ASSIGN_OR_RETURN(Spec spec, LoadBundleSpec(opts.bundle));
   ASSIGN_OR_RETURN(std::string config_text, ReadFileToString(opts.bundle + "/config.json", 16 << 20));
+  // GPUs requested through NVIDIA_VISIBLE_DEVICES, CDI annotations or CDI names become device
+  // nodes, cgroup rules, mounts and a createContainer hook in the spec itself (gpu-hooks), so
+  // everything after this point, and every later cgroup rewrite, sees them.
+  RETURN_IF_ERROR(InjectGpuEdits(&config_text).WithContext(opts.bundle + "/config.json"));
+  ASSIGN_OR_RETURN(Spec spec, ParseBundleSpec(config_text, opts.bundle + "/config.json"));
   std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : opts.bundle + "/" + spec.root_path;
   char real[PATH_MAX];
   if (::realpath(rootfs.c_str(), real) == nullptr) return Status::FromErrno(errno, "rootfs " + rootfs);

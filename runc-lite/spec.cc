@@ -342,6 +342,10 @@ Result<Process> ParseProcess(const std::string& json_text) {
 Result<Spec> LoadBundleSpec(const std::string& bundle) {
   std::string path = bundle + "/config.json";
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 16 << 20));
+  return ParseBundleSpec(text, path);
+}
+
+Result<Spec> ParseBundleSpec(const std::string& text, const std::string& path) {
   Result<Spec> spec = ParseSpec(text);
   if (!spec.ok()) return spec.status().WithContext(path);
   if (!spec->process) return Status::InvalidArgument(path + ": process is required");

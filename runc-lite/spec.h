@@ -180,6 +180,8 @@ Result<Resources> ParseResources(const std::string& json_text);
 // Parses a process.json (the `exec --process` document).
 Result<Process> ParseProcess(const std::string& json_text);
 // Reads BUNDLE/config.json and parses it.
+// A bundle config already read (path names it in errors); requires a process with args.
+Result<Spec> ParseBundleSpec(const std::string& text, const std::string& path);
 Result<Spec> LoadBundleSpec(const std::string& bundle);
 // The config.json that `runc-lite spec` writes (runc's default, rootless=false).
 std::string DefaultSpecJson();

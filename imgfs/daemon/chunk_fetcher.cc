@@ -125,13 +125,36 @@ void ChunkFetcher::Ensure(const ImageIndex& index, const std::vector<uint32_t>& 
   }
 }
 
+void ChunkFetcher::WarmLocal(std::shared_ptr<const ImageIndex> index, std::vector<uint32_t> chunks) {
+  if (chunks.empty() || warm_queued_.load() > 16) return;
+  warm_queued_++;
+  warm_pool_.Submit([this, index = std::move(index), chunks = std::move(chunks)] {
+    for (uint32_t c : chunks) {
+      const Digest d = index->Chunk(c).digest;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (memory_index_.count(d) || in_flight_.count(d)) continue;
+      }
+      // No flight is claimed: a reader racing with read-ahead at worst reads the chunk twice, and
+      // a failed read-ahead leaves the chunk to the reader's own path (refetch, errors).
+      auto stored = store_.GetStoredChunk(d);
+      if (!stored.ok()) continue;
+      auto decoded = std::make_shared<std::string>();
+      if (!DecompressChunk(*stored, index->Chunk(c).length, decoded.get()).ok()) continue;
+      Remember(d, std::move(decoded));
+    }
+    warm_queued_--;
+  });
+}
+
 Result<ChunkBytes> ChunkFetcher::LoadLocal(const ImageIndex& index, uint32_t chunk,
                                            Metrics& metrics, bool* corrupt) {
   const ChunkRecord rec = index.Chunk(chunk);
   auto stored = store_.GetStoredChunk(rec.digest);
   auto decoded = std::make_shared<std::string>();
   Status s = stored.status();
-  if (s.ok()) s = DecompressChunk(*stored, rec.length, decoded.get());
+  if (s.ok() && stored->size() == rec.length) *decoded = std::move(*stored);  // stored raw
+  else if (s.ok()) s = DecompressChunk(*stored, rec.length, decoded.get());
   if (s.code() == Code::kCorruption) {
     IMGFS_LOG(Warning) << "dropping corrupt local copy of " << rec.digest.ToString() << ": "
                        << s.message();

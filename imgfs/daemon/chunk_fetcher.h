@@ -15,6 +15,7 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -23,6 +24,7 @@
 #include <unordered_map>
 
 #include "core/image_index.h"
+#include "core/thread_pool.h"
 #include "imgfs/daemon/metrics.h"
 #include "imgfs/local_store.h"
 #include "imgfs/remote_store.h"
@@ -55,6 +57,10 @@ class ChunkFetcher {
   // as few range requests as contiguity allows. Errors are left for Get() to report per chunk.
   void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, RemoteStore* remote,
               Metrics& metrics);
+
+  // Read-ahead: loads those of `chunks` that are in the local store into memory, on background
+  // threads; never touches the remote. Dropped when too much read-ahead is already queued.
+  void WarmLocal(std::shared_ptr<const ImageIndex> index, std::vector<uint32_t> chunks);
 
   const Metrics& cache_metrics() const { return cache_metrics_; }
 
@@ -94,6 +100,9 @@ class ChunkFetcher {
   std::unordered_map<Digest, std::list<std::pair<Digest, ChunkBytes>>::iterator, DigestHash>
       memory_index_;
   uint64_t memory_bytes_ = 0;
+
+  std::atomic<int> warm_queued_{0};
+  ThreadPool warm_pool_{2};  // last member: its workers stop before the rest is destroyed
 };
 
 }  // namespace imgfs

@@ -94,7 +94,15 @@ Status RunDaemon(const DaemonOptions& options) {
   UniqueFd sigfd(::signalfd(-1, &signals, SFD_CLOEXEC));
   if (!sigfd.valid()) return Status::FromErrno(errno, "signalfd");
 
-  ASSIGN_OR_RETURN(auto store, LocalStore::Open(options.store_path));
+  // A daemon of this store that is just exiting (its last mount went away) still holds the
+  // store's lock for a moment: wait for it rather than fail the mount that started us.
+  auto opened = LocalStore::Open(options.store_path);
+  for (int i = 0; i < 100 && !opened.ok() && opened.status().code() == Code::kUnavailable; ++i) {
+    ::usleep(100 * 1000);
+    opened = LocalStore::Open(options.store_path);
+  }
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<LocalStore> store = std::move(opened).value();
   FetcherOptions fo;
   fo.cache_size = options.cache_size;
   ChunkFetcher fetcher(*store, fo);
@@ -171,8 +179,11 @@ Status RunDaemon(const DaemonOptions& options) {
       ReplyStatus(conn.get(), Status::NotFound("no such request: " + route));
     }
   }
-  mounts.UnmountAll();
+  // Stop taking requests first, so a new `imgfs mount` starts a fresh daemon instead of talking
+  // to this one while it winds down.
   ::unlink(socket_path.c_str());
+  listener.Reset();
+  mounts.UnmountAll();
   return Status::Ok();
 }
 

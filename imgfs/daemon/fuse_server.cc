@@ -2,6 +2,10 @@
 #include "imgfs/daemon/fuse_server.h"
 
 #include <fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cstdio>
 
 #include <cerrno>
 #include <cstring>
@@ -45,6 +49,9 @@ void OpInit(void*, fuse_conn_info* conn) noexcept {
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   conn->max_readahead = 1u << 20;
+  // libfuse derives the kernel's max_pages (the largest read request) from max_write: 1 MiB
+  // reads instead of 128 KiB ones cut the per-request cost eightfold on sequential reads.
+  conn->max_write = 1u << 20;
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
@@ -146,10 +153,15 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
   Guard(req, [&] {
-    std::string data;
-    if (int err = Fs(req).Read(ino, static_cast<uint64_t>(off), size, &data))
+    std::vector<ImageFs::Slice> slices;
+    if (int err = Fs(req).Read(ino, static_cast<uint64_t>(off), size, &slices))
       return (void)fuse_reply_err(req, err);
-    fuse_reply_buf(req, data.data(), data.size());
+    // Straight from the chunk buffers to the kernel, no gathering copy.
+    std::vector<iovec> iov;
+    iov.reserve(slices.size());
+    for (const auto& s : slices)
+      iov.push_back({const_cast<char*>(s.bytes->data()) + s.offset, s.length});
+    fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
   });
 }
 
@@ -187,6 +199,31 @@ void OpAccess(fuse_req_t req, fuse_ino_t ino, int mask) noexcept {
     if (int err = Fs(req).GetAttr(ino, &st)) return (void)fuse_reply_err(req, err);
     fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
   });
+}
+
+// The kernel offers FUSE 128 KiB of read-ahead and a filesystem can only lower it at INIT; the
+// mount's backing device takes a larger window from sysfs, so sequential reads arrive as 1 MiB
+// requests (max_pages is raised through max_write in OpInit).
+// The device number comes from mountinfo: a stat() of the mountpoint would be a FUSE request that
+// nobody serves yet.
+void RaiseReadAhead(const std::string& mountpoint) {
+  FILE* info = std::fopen("/proc/self/mountinfo", "re");
+  if (!info) return;
+  std::string device;
+  char line[4096];
+  while (std::fgets(line, sizeof line, info)) {
+    // "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...": the last match wins (the newest mount).
+    char dev[64], root[1024], point[2048];
+    if (std::sscanf(line, "%*d %*d %63s %1023s %2047s", dev, root, point) == 3 && mountpoint == point)
+      device = dev;
+  }
+  std::fclose(info);
+  if (device.empty()) return;
+  std::string path = "/sys/class/bdi/" + device + "/read_ahead_kb";
+  if (FILE* f = std::fopen(path.c_str(), "we")) {
+    std::fputs("2048", f);
+    std::fclose(f);
+  }
 }
 
 const fuse_lowlevel_ops kOps = [] {
@@ -229,6 +266,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Start(ImageFs* fs, const std::stri
     return Status::IOError("cannot mount FUSE at " + mountpoint +
                            " (is /dev/fuse available and the mountpoint a directory?)");
   }
+  RaiseReadAhead(mountpoint);
   FuseMount* self = m.get();
   m->loop_ = std::thread([self] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();

@@ -44,6 +44,11 @@ std::vector<Digest> ParseTrace(std::string_view text) {
   return out;
 }
 
+namespace {
+constexpr size_t kReadAheadTrigger = 64 * 1024;
+constexpr uint64_t kReadAheadBytes = 2u << 20;
+}  // namespace
+
 int ErrnoOf(const Status& s) {
   switch (s.code()) {
     case Code::kOk: return 0;
@@ -125,6 +130,15 @@ int ImageFs::CheckOpen(uint64_t ino, int flags) const {
 }
 
 int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
+  std::vector<Slice> slices;
+  out->clear();
+  int err = Read(ino, offset, size, &slices);
+  if (err) return err;
+  for (const Slice& s : slices) out->append(*s.bytes, s.offset, s.length);
+  return 0;
+}
+
+int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::vector<Slice>* out) {
   out->clear();
   if (!Valid(ino)) return ENOENT;
   const uint32_t node = static_cast<uint32_t>(ino - 1);
@@ -133,7 +147,7 @@ int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) 
   metrics_.reads++;
   if (offset >= a.size || size == 0) return 0;
   const uint64_t end = std::min<uint64_t>(a.size, offset + size);
-  out->reserve(end - offset);
+  uint64_t served = 0;
   if (remote_) {
     // Missing chunks of this read come in as few range requests as their layout allows.
     std::vector<uint32_t> wanted;
@@ -155,10 +169,24 @@ int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) 
     }
     uint64_t from = offset - ref.file_offset;
     uint64_t n = std::min<uint64_t>((*bytes)->size() - from, end - offset);
-    out->append(**bytes, from, n);
+    out->push_back({std::move(*bytes), from, n});
     offset += n;
+    served += n;
   }
-  metrics_.bytes_served += out->size();
+  metrics_.bytes_served += served;
+  // A large read is most likely sequential: warm the next chunks of this file from the local
+  // store while the kernel consumes these bytes.
+  if (size >= kReadAheadTrigger) {
+    std::vector<uint32_t> next;
+    uint64_t ahead = 0;
+    for (uint32_t i = index_->FindFileChunk(node, end - 1) + 1, n = index_->FileChunkCount(node);
+         i < n && ahead < kReadAheadBytes; ++i) {
+      uint32_t c = index_->FileChunk(node, i).chunk;
+      next.push_back(c);
+      ahead += index_->Chunk(c).length;
+    }
+    fetcher_.WarmLocal(index_, std::move(next));
+  }
   return 0;
 }
 

@@ -62,7 +62,17 @@ class ImageFs {
   void DirEntry(uint64_t ino, uint32_t i, std::string_view* name, uint64_t* child) const;
   uint64_t ParentOf(uint64_t dir_ino) const { return parents_[dir_ino - 1] + 1; }
   int CheckOpen(uint64_t ino, int flags) const;
-  // Reads up to `size` bytes at `offset` into out (resized); short only at end of file.
+  // A piece of a read: `length` bytes of a chunk's bytes starting at `offset`. Replies are built
+  // from these without copying.
+  struct Slice {
+    ChunkBytes bytes;
+    size_t offset = 0;
+    size_t length = 0;
+  };
+  // Reads up to `size` bytes at `offset` as slices of chunks, in order; short only at end of
+  // file.
+  int Read(uint64_t ino, uint64_t offset, size_t size, std::vector<Slice>* out);
+  // The same, copied into one string.
   int Read(uint64_t ino, uint64_t offset, size_t size, std::string* out);
   // getxattr/listxattr semantics: with size 0 the needed size is returned in *needed.
   int GetXattr(uint64_t ino, std::string_view name, std::string* value) const;

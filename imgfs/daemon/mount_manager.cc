@@ -161,25 +161,30 @@ void MountManager::Stop(Mounted& m) {
 Status MountManager::Unmount(const std::string& mountpoint) {
   char real[PATH_MAX];
   std::string key = ::realpath(mountpoint.c_str(), real) ? real : mountpoint;
-  std::unique_ptr<Mounted> m;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = mounts_.find(key);
-    if (it == mounts_.end()) return Status::NotFound(mountpoint + " is not mounted by this daemon");
-    m = std::move(it->second);
-    mounts_.erase(it);
-  }
-  Stop(*m);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = mounts_.find(key);
+  if (it == mounts_.end()) return Status::NotFound(mountpoint + " is not mounted by this daemon");
+  std::shared_ptr<Mounted> m = std::move(it->second);
+  mounts_.erase(it);
+  // Detach from the kernel now; the FUSE threads may be waiting on a remote fetch (bounded by
+  // its timeouts), so they are joined in the background.
+  m->stopping = true;
+  m->cv.notify_all();
+  m->fuse->Unmount();
+  retiring_.emplace_back([this, m] { Stop(*m); });
   return Status::Ok();
 }
 
 void MountManager::UnmountAll() {
   std::map<std::string, std::unique_ptr<Mounted>> all;
+  std::vector<std::thread> retiring;
   {
     std::lock_guard<std::mutex> lock(mu_);
     all.swap(mounts_);
+    retiring.swap(retiring_);
   }
   for (auto& [path, m] : all) Stop(*m);
+  for (auto& t : retiring) t.join();
 }
 
 void MountManager::Reap() {
@@ -214,14 +219,20 @@ nlohmann::json MountManager::StatsJson() {
       if (S_ISREG(a.mode)) image_bytes += a.size;
     }
     for (uint32_t c = 0; c < m->index->chunk_count(); ++c) stored += m->index->Chunk(c).stored_length;
+    nlohmann::json metrics = m->fs->metrics().ToJson();
+    for (const char* k : {"evictions", "bytes_evicted", "cached_bytes"}) metrics.erase(k);
     mounts.push_back({{"mountpoint", path},
                       {"image", m->index->digest().ToString()},
                       {"request", m->request.ToJson()},
                       {"image_file_bytes", image_bytes},
                       {"image_stored_bytes", stored},
-                      {"metrics", m->fs->metrics().ToJson()}});
+                      {"metrics", metrics}});
   }
-  return {{"mounts", mounts}, {"cache", fetcher_.cache_metrics().ToJson()}};
+  // The cache is the daemon's, shared by every mount: only its own figures.
+  const nlohmann::json all = fetcher_.cache_metrics().ToJson();
+  nlohmann::json cache;
+  for (const char* k : {"evictions", "bytes_evicted", "cached_bytes"}) cache[k] = all[k];
+  return {{"mounts", mounts}, {"cache", cache}};
 }
 
 std::string MountManager::Prometheus() {

@@ -63,6 +63,9 @@ class MountManager {
   ChunkFetcher& fetcher_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint
+  // Unmounted mounts whose threads may still be finishing a remote fetch; joined later so an
+  // unmount never waits on the network.
+  std::vector<std::thread> retiring_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace imgfs
