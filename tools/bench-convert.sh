@@ -56,6 +56,18 @@ print([m['digest'] for m in d['manifests'] if m.get('annotations',{}).get('org.o
     "$tag" "$mb" "$im" "$imn" "$imx" "$um" "$umn" "$umx" "$gm" "$gmn" "$gmx"
 done
 rm -rf "$WORK/unpack"
+# The same scipy image with its layers stored as plain tar: the converter without gzip in front.
+python3 "$ROOT/tools/bench/uncompressed_layout.py" "$CACHE/oci" debian-scipy "$WORK/plain"
+: >"$WORK/t.plain"
+for ((r = 0; r < ROUNDS; r++)); do
+  rm -rf "$WORK/store"; sync; echo 3 >/proc/sys/vm/drop_caches
+  t0=$(now); "$IMGFS" convert "oci:$WORK/plain:debian-scipy" --store "$WORK/store" >/dev/null; t1=$(now)
+  echo "$mb / ($t1 - $t0)" | bc -l >>"$WORK/t.plain"
+done
+read -r pm pmn pmx < <(stats <"$WORK/t.plain")
+printf '%-14s %9.0f | %6.0f (%4.0f-%4.0f) MB/s   (the scipy layers stored as plain tar)\n' \
+  "debian-scipy" "$mb" "$pm" "$pmn" "$pmx"
+rm -rf "$WORK/plain"
 
 echo
 echo "== dedup across the family (one store)"
