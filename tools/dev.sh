@@ -17,7 +17,7 @@ PACKAGES=(
   libarchive-dev libgtest-dev libgmock-dev libfuse3-dev fuse3 libcurl4-openssl-dev
   libcap-dev libseccomp-dev
   # the real tools tests compare against or drive
-  umoci skopeo debootstrap zstd gzip tar python3 busybox-static bc hyperfine curl attr
+  umoci skopeo debootstrap zstd gzip tar python3 busybox-static bc hyperfine curl attr jq
   runc crun containerd podman iproute2 procps psmisc
 )
 
