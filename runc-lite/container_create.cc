@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/fd.h"
@@ -100,7 +101,11 @@ Status WritePidFile(const std::string& path, int pid) {
 static Status InjectGpuEdits(std::string* config_text) {
   nlohmann::json j = nlohmann::json::parse(*config_text, nullptr, false);
   if (j.is_discarded()) return Status::InvalidArgument("malformed JSON");
-  ASSIGN_OR_RETURN(gpu::InjectResult injected, gpu::InjectGpus(j, "/"));
+  // CDI specs come from /etc/cdi and /var/run/cdi; RUNC_LITE_CDI_ROOT puts those directories
+  // under another root (tests use a fake driver tree).
+  const char* cdi_root = std::getenv("RUNC_LITE_CDI_ROOT");
+  ASSIGN_OR_RETURN(gpu::InjectResult injected,
+                   gpu::InjectGpus(j, cdi_root && *cdi_root ? cdi_root : "/"));
   if (injected.requested) *config_text = j.dump();
   return Status::Ok();
 }
