@@ -19,6 +19,7 @@ hook=$here/build/gpu-hooks/imgfs-gpu-hook
 if [ -x "$runc" ] && command -v hyperfine >/dev/null; then
   mkdir -p "$tmp/root/etc/cdi"
   "$gpu" cdi generate --root "$tmp/root" --hook-path "$hook" --output "$tmp/root/etc/cdi/nvidia.yaml"
+  export RUNC_LITE=$runc
   for kind in plain gpu; do
     "$here/tests/runc-lite/make_bundle.sh" "$tmp/$kind" /bin/true >/dev/null
     mkdir -p "$tmp/$kind/rootfs/sbin" && cp /sbin/ldconfig "$tmp/$kind/rootfs/sbin/"
