@@ -1,4 +1,5 @@
 #include "gpu-hooks/container_hook.h"
+#include "gpu-hooks/driver_params.h"
 
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -287,6 +288,8 @@ Result<ContainerHookOptions> ParseContainerHookArgs(const std::vector<std::strin
       ASSIGN_OR_RETURN(o.rootfs, value());
     } else if (a == "--no-ldconfig") {
       o.run_ldconfig = false;
+    } else if (a == "--no-mask-driver-params") {
+      o.mask_driver_params = false;
     } else if (a == "--ldconfig-timeout") {
       ASSIGN_OR_RETURN(std::string v, value());
       if (std::from_chars(v.data(), v.data() + v.size(), o.ldconfig_timeout_s).ec != std::errc() ||
@@ -331,6 +334,11 @@ Result<ContainerHookReport> RunContainerHook(const ContainerHookOptions& o) {
     if (!ExistsInRoot(root.get(), "/etc/ld.so.conf", false)) {
       RETURN_IF_ERROR(WriteInRoot(root.get(), "/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n"));
     }
+  }
+  if (o.mask_driver_params) {
+    auto masked = MaskDriverParams(o.rootfs, "/run/imgfs-gpu");
+    if (masked.ok()) report.driver_params_masked = *masked;
+    else report.warnings.push_back("driver params: " + masked.status().ToString());
   }
   if (!o.run_ldconfig) return report;
   for (const char* c : kLdconfigCandidates) {

@@ -32,6 +32,7 @@ struct ContainerHookOptions {
   std::vector<std::pair<std::string, std::string>> links;
   std::vector<std::string> folders;  // container dirs to list in ld.so.conf.d
   bool run_ldconfig = true;
+  bool mask_driver_params = true;  // /proc/driver/nvidia/params with ModifyDeviceFiles: 0
   int ldconfig_timeout_s = 30;
 };
 
@@ -39,12 +40,14 @@ struct ContainerHookReport {
   int links_created = 0;
   int links_present = 0;     // already there with the same target
   bool ldconfig_ran = false;
+  bool driver_params_masked = false;
   std::string ldconfig_path;  // inside the rootfs
   std::vector<std::string> warnings;  // e.g. "no ldconfig in the image: cache not updated"
 };
 
 // imgfs-gpu-hook's argument list (without argv[0]): --link TARGET::LINK, --folder DIR,
-// --rootfs DIR (instead of the state on stdin), --no-ldconfig, --ldconfig-timeout SECONDS.
+// --rootfs DIR (instead of the state on stdin), --no-ldconfig, --ldconfig-timeout SECONDS,
+// --no-mask-driver-params.
 Result<ContainerHookOptions> ParseContainerHookArgs(const std::vector<std::string>& args);
 
 // The rootfs from the OCI state JSON (stdin of a hook): BUNDLE/config.json's root.path, taken
