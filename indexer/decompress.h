@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "core/async_hasher.h"
 #include "core/digest.h"
 #include "core/fd.h"
 #include "core/oci_image.h"
@@ -89,8 +90,10 @@ class LayerStream {
   size_t in_len_ = 0;
   bool in_eof_ = false;
   std::vector<uint8_t> out_;
-  Sha256Hasher compressed_hash_;
-  Sha256Hasher uncompressed_hash_;
+  // Both digests are computed on their own threads: this stream's reader (inflate, tar parsing,
+  // chunk cutting) is the conversion's critical path.
+  AsyncSha256 compressed_hash_;
+  AsyncSha256 uncompressed_hash_;
   LayerStreamStats stats_;
   struct Codec;
   std::unique_ptr<Codec> codec_;
