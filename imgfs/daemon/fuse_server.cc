@@ -165,13 +165,18 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   });
 }
 
+// getxattr/listxattr: a size of 0 asks only for the size the value needs.
+void ReplyXattr(fuse_req_t req, size_t size, const std::string& value) {
+  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+  if (value.size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, value.data(), value.size());
+}
+
 void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
   Guard(req, [&] {
     std::string value;
     if (int err = Fs(req).GetXattr(ino, name, &value)) return (void)fuse_reply_err(req, err);
-    if (size == 0) return (void)fuse_reply_xattr(req, value.size());
-    if (value.size() > size) return (void)fuse_reply_err(req, ERANGE);
-    fuse_reply_buf(req, value.data(), value.size());
+    ReplyXattr(req, size, value);
   });
 }
 
@@ -179,9 +184,7 @@ void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
   Guard(req, [&] {
     std::string names;
     if (int err = Fs(req).ListXattr(ino, &names)) return (void)fuse_reply_err(req, err);
-    if (size == 0) return (void)fuse_reply_xattr(req, names.size());
-    if (names.size() > size) return (void)fuse_reply_err(req, ERANGE);
-    fuse_reply_buf(req, names.data(), names.size());
+    ReplyXattr(req, size, names);
   });
 }
 
