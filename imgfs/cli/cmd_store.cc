@@ -1,5 +1,6 @@
 // imgfs ls | rm | gc
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -10,7 +11,14 @@ namespace imgfs {
 
 Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
                                                       bool read_only) {
-  return LocalStore::Open(flag_value.empty() ? DefaultStorePath() : flag_value, read_only);
+  const std::string path = flag_value.empty() ? DefaultStorePath() : flag_value;
+  auto store = LocalStore::Open(path, read_only);
+  if (!store.ok() && store.status().code() == Code::kUnavailable &&
+      ::access((path + "/imgfs.sock").c_str(), F_OK) == 0)
+    return Status::Unavailable("the imgfs daemon serving mounts from " + path +
+                               " holds the store; unmount them (imgfs umount) or use another "
+                               "--store");
+  return store;
 }
 
 Result<int> RunList(const ArgList& argv) {
