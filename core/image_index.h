@@ -108,7 +108,6 @@ class ImageIndex {
   // Binary search of a directory; NotFound if absent.
   Result<uint32_t> Lookup(uint32_t dir_ino, std::string_view name) const;
 
-  std::span<const uint8_t> FileChunkTable(uint32_t ino) const;  // raw; use the accessors below
   uint32_t FileChunkCount(uint32_t ino) const;
   FileChunkRef FileChunk(uint32_t ino, uint32_t i) const;
   // Index of the file chunk containing byte `offset` (< size).

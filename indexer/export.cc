@@ -101,24 +101,6 @@ Status CreateEntry(const ImageIndex& index, ChunkSource& chunks, int root_fd,
 
 }  // namespace
 
-Status ReadFileRange(const ImageIndex& index, ChunkSource& chunks, uint32_t ino, uint64_t offset,
-                     uint64_t length, std::string* out) {
-  out->clear();
-  uint64_t size = index.Attrs(ino).size;
-  if (offset >= size) return Status::Ok();
-  uint64_t end = std::min(size, offset + length);
-  std::string data;
-  for (uint32_t i = index.FindFileChunk(ino, offset); offset < end; ++i) {
-    FileChunkRef ref = index.FileChunk(ino, i);
-    RETURN_IF_ERROR(ReadChunk(index, chunks, ref.chunk, &data));
-    uint64_t from = offset - ref.file_offset;
-    uint64_t n = std::min<uint64_t>(data.size() - from, end - offset);
-    out->append(data, from, n);
-    offset += n;
-  }
-  return Status::Ok();
-}
-
 Status ExportToDirectory(const ImageIndex& index, ChunkSource& chunks, const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return Status::FromErrno(errno, "create " + dir);

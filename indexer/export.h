@@ -18,8 +18,4 @@ Status ExportToDirectory(const ImageIndex& index, ChunkSource& chunks, const std
 // standard output when FILE is "-".
 Status ExportToTar(const ImageIndex& index, ChunkSource& chunks, const std::string& file);
 
-// Reads `length` bytes of file `ino` at `offset` (a helper shared by export and tests).
-Status ReadFileRange(const ImageIndex& index, ChunkSource& chunks, uint32_t ino, uint64_t offset,
-                     uint64_t length, std::string* out);
-
 }  // namespace imgfs
