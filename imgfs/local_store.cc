@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "core/byte_io.h"
+#include "imgfs/data_files.h"
 
 namespace imgfs {
 namespace {
@@ -17,9 +18,46 @@ enum Family { kDefault, kChunks, kChunkMeta, kIndexes, kRefs, kTraces, kFamilies
 const char* const kFamilyNames[kFamilies] = {"default", "chunks", "chunk_meta",
                                              "indexes", "refs",   "traces"};
 
-constexpr size_t kChunkHeader = 8;  // XXH3-64 of the stored payload, then the payload
-// chunk_meta values: raw length u32, stored length u32, flags u8 (absent in old records = 0).
+// Chunk records in "chunk_meta": raw length u32, stored length u32, flags u8, then for chunks in
+// the data files: file u32, offset u64, XXH3-64 of the stored bytes u64. Records of 8 or 9 bytes
+// (stores written before the data files) have their bytes in "chunks", behind an XXH3 header.
 constexpr uint8_t kCachedFlag = 1;
+constexpr uint8_t kInFileFlag = 2;
+constexpr size_t kMetaLength = 29;
+constexpr size_t kLegacyHeader = 8;
+
+struct ChunkMeta {
+  uint32_t raw = 0, stored = 0;
+  uint8_t flags = 0;
+  DataFiles::Extent extent;
+  uint64_t xxh3 = 0;
+  bool cached() const { return flags & kCachedFlag; }
+  bool in_file() const { return flags & kInFileFlag; }
+};
+
+std::string EncodeMeta(const ChunkMeta& m) {
+  std::string out;
+  PutU32(out, m.raw);
+  PutU32(out, m.stored);
+  PutU8(out, m.flags);
+  PutU32(out, m.extent.file);
+  PutU64(out, m.extent.offset);
+  PutU64(out, m.xxh3);
+  return out;
+}
+
+bool DecodeMeta(std::string_view v, ChunkMeta* m) {
+  if (v.size() < 8) return false;
+  const auto* p = reinterpret_cast<const uint8_t*>(v.data());
+  m->raw = LoadU32(p);
+  m->stored = LoadU32(p + 4);
+  m->flags = v.size() > 8 ? p[8] : 0;
+  if (!m->in_file()) return v.size() <= 9;
+  if (v.size() != kMetaLength) return false;
+  m->extent = {LoadU32(p + 9), LoadU64(p + 13), m->stored};
+  m->xxh3 = LoadU64(p + 21);
+  return true;
+}
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return Status::Ok();
@@ -45,6 +83,27 @@ std::string DefaultStorePath() {
 struct LocalStore::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cf;  // by Family
+  std::unique_ptr<DataFiles> data;
+
+  // NotFound when the store has no such chunk.
+  Result<ChunkMeta> GetMeta(const Digest& digest) {
+    rocksdb::PinnableSlice value;
+    RETURN_IF_ERROR(FromRocks(db->Get({}, cf[kChunkMeta], DigestKey(digest), &value),
+                              "chunk " + digest.ToString()));
+    ChunkMeta m;
+    if (!DecodeMeta({value.data(), value.size()}, &m))
+      return Status::Corruption("chunk " + digest.ToString() + ": malformed record in the store");
+    return m;
+  }
+  // Removes a chunk's records, then its bytes.
+  Status Remove(const Digest& digest, const ChunkMeta& m, const std::string& what) {
+    rocksdb::WriteBatch batch;
+    batch.Delete(cf[kChunkMeta], DigestKey(digest));
+    if (!m.in_file()) batch.Delete(cf[kChunks], DigestKey(digest));
+    RETURN_IF_ERROR(FromRocks(db->Write({}, &batch), what + " " + digest.ToString()));
+    if (m.in_file()) data->Release(m.extent);
+    return Status::Ok();
+  }
 
   ~Impl() {
     if (!db) return;
@@ -64,9 +123,7 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
-  // Chunks of a file sit together in blob files: let the kernel read ahead.
-  db_options.advise_random_on_open = false;
-  // Reads through mappings: one copy fewer on the read path than pread into a buffer.
+  // Chunk records and indexes are read through mappings.
   db_options.allow_mmap_reads = true;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.keep_log_file_num = 2;
@@ -101,30 +158,58 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
                               "open store " + path));
   }
   impl->db.reset(raw);
+  ASSIGN_OR_RETURN(impl->data, DataFiles::Open(path + "/data", read_only));
   return std::unique_ptr<LocalStore>(new LocalStore(std::move(impl)));
 }
 
-Result<std::string> LocalStore::GetStoredChunk(const Digest& digest) {
-  // Our XXH3 guards the record, so RocksDB's own CRC pass over it is skipped: on the read path
-  // it cost as much as the read.
-  rocksdb::ReadOptions ro;
-  ro.verify_checksums = false;
-  rocksdb::PinnableSlice value;
-  RETURN_IF_ERROR(FromRocks(impl_->db->Get(ro, (*impl_)[kChunks], DigestKey(digest), &value),
-                            "chunk " + digest.ToString()));
-  if (value.size() < kChunkHeader ||
-      LoadU64(reinterpret_cast<const uint8_t*>(value.data())) !=
-          Xxh3(value.data() + kChunkHeader, value.size() - kChunkHeader))
+Result<SharedBytes> LocalStore::ReadChunk(const Digest& digest) {
+  ASSIGN_OR_RETURN(ChunkMeta m, impl_->GetMeta(digest));
+  if (!m.in_file()) {
+    // Our XXH3 guards the record, so RocksDB's own CRC pass over it is skipped.
+    rocksdb::ReadOptions ro;
+    ro.verify_checksums = false;
+    rocksdb::PinnableSlice value;
+    RETURN_IF_ERROR(FromRocks(impl_->db->Get(ro, (*impl_)[kChunks], DigestKey(digest), &value),
+                              "chunk " + digest.ToString()));
+    if (value.size() < kLegacyHeader ||
+        LoadU64(reinterpret_cast<const uint8_t*>(value.data())) !=
+            Xxh3(value.data() + kLegacyHeader, value.size() - kLegacyHeader))
+      return Status::Corruption("chunk " + digest.ToString() + ": local copy fails its checksum");
+    return SharedBytes(std::string(value.data() + kLegacyHeader, value.size() - kLegacyHeader));
+  }
+  auto bytes = impl_->data->Map(m.extent);
+  if (!bytes.ok()) return bytes.status().WithContext("chunk " + digest.ToString());
+  if (Xxh3((*bytes)->data(), (*bytes)->size()) != m.xxh3)
     return Status::Corruption("chunk " + digest.ToString() + ": local copy fails its checksum");
-  return std::string(value.data() + kChunkHeader, value.size() - kChunkHeader);
+  return bytes;
+}
+
+Result<std::string> LocalStore::GetStoredChunk(const Digest& digest) {
+  ASSIGN_OR_RETURN(SharedBytes bytes, ReadChunk(digest));
+  return std::string(*bytes);
+}
+
+void LocalStore::WillNeed(const std::vector<Digest>& digests) {
+  std::vector<DataFiles::Extent> extents;
+  for (const Digest& d : digests) {
+    auto m = impl_->GetMeta(d);
+    if (m.ok() && m->in_file()) extents.push_back(m->extent);
+  }
+  impl_->data->WillNeed(std::move(extents));
 }
 
 Result<bool> LocalStore::HasChunk(const Digest& digest) {
-  std::string value;
-  rocksdb::Status s = impl_->db->Get({}, (*impl_)[kChunkMeta], DigestKey(digest), &value);
-  if (s.IsNotFound()) return false;
-  RETURN_IF_ERROR(FromRocks(s, "chunk " + digest.ToString()));
-  return !(value.size() > 8 && (value[8] & kCachedFlag));
+  auto m = impl_->GetMeta(digest);
+  if (m.status().code() == Code::kNotFound) return false;
+  RETURN_IF_ERROR(m.status());
+  return !m->cached();
+}
+
+Result<bool> LocalStore::HasAnyChunk(const Digest& digest) {
+  auto m = impl_->GetMeta(digest);
+  if (m.status().code() == Code::kNotFound) return false;
+  RETURN_IF_ERROR(m.status());
+  return true;
 }
 
 Status LocalStore::PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) {
@@ -133,69 +218,66 @@ Status LocalStore::PutChunk(const Digest& digest, uint32_t raw_length, std::stri
 
 Status LocalStore::PutCachedChunk(const Digest& digest, uint32_t raw_length,
                                   std::string_view stored) {
-  std::string meta;
-  rocksdb::Status s = impl_->db->Get({}, (*impl_)[kChunkMeta], DigestKey(digest), &meta);
-  if (s.ok()) return Status::Ok();  // pinned or already cached
-  if (!s.IsNotFound()) return FromRocks(s, "chunk " + digest.ToString());
+  auto m = impl_->GetMeta(digest);
+  if (m.ok()) return Status::Ok();  // pinned or already cached
+  if (m.status().code() != Code::kNotFound) return m.status();
   return Put(digest, raw_length, stored, /*cached=*/true);
 }
 
 Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_view stored,
                        bool cached) {
-  std::string record;
-  record.reserve(kChunkHeader + stored.size());
-  PutU64(record, Xxh3(stored.data(), stored.size()));
-  record.append(stored);
-  std::string meta;
-  PutU32(meta, raw_length);
-  PutU32(meta, static_cast<uint32_t>(stored.size()));
-  PutU8(meta, cached ? kCachedFlag : 0);
+  auto old = impl_->GetMeta(digest);
+  if (old.ok() && !old->cached() && !cached) return Status::Ok();  // pinned already
+  ChunkMeta m;
+  m.raw = raw_length;
+  m.stored = static_cast<uint32_t>(stored.size());
+  m.flags = kInFileFlag | (cached ? kCachedFlag : 0);
+  m.xxh3 = Xxh3(stored.data(), stored.size());
+  auto extent = impl_->data->Append(stored);
+  if (!extent.ok()) return extent.status().WithContext("store chunk " + digest.ToString());
+  m.extent = *extent;
   rocksdb::WriteBatch batch;
-  batch.Put((*impl_)[kChunks], DigestKey(digest), record);
-  batch.Put((*impl_)[kChunkMeta], DigestKey(digest), meta);
-  // Pinned chunks skip the WAL: SyncChunks flushes memtables before any index may name them.
-  // Cached chunks go through the WAL: the daemon never flushes, and a lost one is refetched.
+  batch.Put((*impl_)[kChunkMeta], DigestKey(digest), EncodeMeta(m));
+  if (old.ok() && !old->in_file()) batch.Delete((*impl_)[kChunks], DigestKey(digest));
+  // Pinned chunks skip the WAL: SyncChunks syncs the data files and flushes the records before
+  // any index may name them. Cached chunks go through the WAL: the daemon never flushes, and a
+  // record whose bytes did not reach the disk fails its checksum and is refetched.
   rocksdb::WriteOptions wo;
   wo.disableWAL = !cached;
-  return FromRocks(impl_->db->Write(wo, &batch), "store chunk " + digest.ToString());
-}
-
-Result<bool> LocalStore::HasAnyChunk(const Digest& digest) {
-  std::string value;
-  rocksdb::Status s = impl_->db->Get({}, (*impl_)[kChunkMeta], DigestKey(digest), &value);
-  if (s.IsNotFound()) return false;
-  RETURN_IF_ERROR(FromRocks(s, "chunk " + digest.ToString()));
-  return true;
+  if (Status s = FromRocks(impl_->db->Write(wo, &batch), "store chunk " + digest.ToString());
+      !s.ok()) {
+    impl_->data->Release(m.extent);
+    return s;
+  }
+  // A cached chunk a conversion stored again as pinned: its old copy goes.
+  if (old.ok() && old->in_file()) impl_->data->Release(old->extent);
+  return Status::Ok();
 }
 
 Status LocalStore::DeleteChunk(const Digest& digest) {
-  rocksdb::WriteBatch batch;
-  batch.Delete((*impl_)[kChunkMeta], DigestKey(digest));
-  batch.Delete((*impl_)[kChunks], DigestKey(digest));
-  return FromRocks(impl_->db->Write({}, &batch), "delete " + digest.ToString());
+  auto m = impl_->GetMeta(digest);
+  if (m.status().code() == Code::kNotFound) return Status::Ok();
+  RETURN_IF_ERROR(m.status());
+  return impl_->Remove(digest, *m, "delete");
 }
 
 Result<uint64_t> LocalStore::EvictChunk(const Digest& digest) {
-  std::string meta;
-  rocksdb::Status s = impl_->db->Get({}, (*impl_)[kChunkMeta], DigestKey(digest), &meta);
-  if (s.IsNotFound()) return uint64_t{0};
-  RETURN_IF_ERROR(FromRocks(s, "chunk " + digest.ToString()));
-  if (meta.size() <= 8 || !(meta[8] & kCachedFlag)) return uint64_t{0};
-  rocksdb::WriteBatch batch;
-  batch.Delete((*impl_)[kChunkMeta], DigestKey(digest));
-  batch.Delete((*impl_)[kChunks], DigestKey(digest));
-  RETURN_IF_ERROR(FromRocks(impl_->db->Write({}, &batch), "evict " + digest.ToString()));
-  return uint64_t{LoadU32(reinterpret_cast<const uint8_t*>(meta.data()) + 4)};
+  auto m = impl_->GetMeta(digest);
+  if (m.status().code() == Code::kNotFound) return uint64_t{0};
+  RETURN_IF_ERROR(m.status());
+  if (!m->cached()) return uint64_t{0};
+  RETURN_IF_ERROR(impl_->Remove(digest, *m, "evict"));
+  return uint64_t{m->stored};
 }
 
 Result<std::vector<LocalStore::CachedChunk>> LocalStore::ListCachedChunks() {
   std::vector<CachedChunk> out;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, (*impl_)[kChunkMeta]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    rocksdb::Slice v = it->value();
-    if (it->key().size() != 32 || v.size() <= 8 || !(v[8] & kCachedFlag)) continue;
-    out.push_back({Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())),
-                   LoadU32(reinterpret_cast<const uint8_t*>(v.data()) + 4)});
+    ChunkMeta m;
+    if (it->key().size() != 32 || !DecodeMeta(it->value().ToStringView(), &m) || !m.cached())
+      continue;
+    out.push_back({Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())), m.stored});
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "scan chunks"));
   return out;
@@ -217,6 +299,7 @@ Result<std::string> LocalStore::GetTrace(const Digest& index_digest) {
 }
 
 Status LocalStore::SyncChunks() {
+  RETURN_IF_ERROR(impl_->data->Sync());
   rocksdb::FlushOptions fo;
   fo.wait = true;
   return FromRocks(impl_->db->Flush(fo, {(*impl_)[kChunks], (*impl_)[kChunkMeta]}),
@@ -315,16 +398,21 @@ Result<GcResult> LocalStore::GarbageCollect() {
     ASSIGN_OR_RETURN(auto index, GetIndex(d));
     for (uint32_t i = 0; i < index->chunk_count(); ++i) live_chunks.insert(index->Chunk(i).digest);
   }
+  std::vector<DataFiles::Extent> live_extents;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, (*impl_)[kChunkMeta]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->key().size() != 32) continue;
     Digest d = Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data()));
-    if (live_chunks.count(d)) continue;
+    ChunkMeta m;
+    const bool well_formed = DecodeMeta(it->value().ToStringView(), &m);
+    if (live_chunks.count(d) && well_formed) {
+      if (m.in_file()) live_extents.push_back(m.extent);
+      continue;
+    }
     batch.Delete((*impl_)[kChunkMeta], it->key());
     batch.Delete((*impl_)[kChunks], it->key());
     result.chunks_removed++;
-    if (it->value().size() >= 8)
-      result.bytes_removed += LoadU32(reinterpret_cast<const uint8_t*>(it->value().data()) + 4);
+    result.bytes_removed += m.stored;
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "scan chunks"));
   it.reset();
@@ -336,6 +424,8 @@ Result<GcResult> LocalStore::GarbageCollect() {
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   for (Family f : {kChunks, kChunkMeta, kIndexes})
     RETURN_IF_ERROR(FromRocks(impl_->db->CompactRange(co, (*impl_)[f], nullptr, nullptr), "compact"));
+  // The bytes of the chunks removed, and any a crash or a failed write left behind.
+  RETURN_IF_ERROR(impl_->data->ReclaimUnreferenced(std::move(live_extents)));
   return result;
 }
 
@@ -343,11 +433,11 @@ Result<StoreStats> LocalStore::Stats() {
   StoreStats stats;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, (*impl_)[kChunkMeta]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->value().size() < 8) continue;
-    const uint8_t* v = reinterpret_cast<const uint8_t*>(it->value().data());
+    ChunkMeta m;
+    if (!DecodeMeta(it->value().ToStringView(), &m)) continue;
     stats.chunks++;
-    stats.raw_bytes += LoadU32(v);
-    stats.stored_bytes += LoadU32(v + 4);
+    stats.raw_bytes += m.raw;
+    stats.stored_bytes += m.stored;
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "scan chunks"));
   ASSIGN_OR_RETURN(std::vector<Digest> indexes, ListIndexes());

@@ -1,9 +1,11 @@
 // The local store: RocksDB on the node holding chunks, image indexes, refs (name -> index
 // digest) and access traces. The embedded default: convert and run with no server at all.
 //
-// Column families: "chunks" (digest -> stored chunk record, in blob files), "chunk_meta"
-// (digest -> raw/stored length, so existence checks do not read chunk bytes), "indexes"
-// (index digest -> index bytes), "refs" (name -> index digest string), "traces".
+// Chunk bytes live in append-only data files (imgfs/data_files.h, STORE/data/); RocksDB holds
+// the rest. Column families: "chunk_meta" (digest -> raw/stored length, kind, extent in the data
+// files, XXH3 of the stored bytes), "indexes" (index digest -> index bytes), "refs" (name ->
+// index digest string), "traces", and "chunks" (chunk bytes of stores written before the data
+// files; read, never written).
 //
 // Consistency: chunks are written first; an index and its ref are published in one synced batch
 // only after every chunk it names is durable. A crash leaves at worst unreferenced chunks, which
@@ -19,6 +21,7 @@
 
 #include "core/chunk_store.h"
 #include "core/image_index.h"
+#include "core/shared_bytes.h"
 
 namespace imgfs {
 
@@ -49,6 +52,12 @@ class LocalStore : public ChunkStore {
   // holds the store open for writing, and sees what was durable when it opened.
   static Result<std::unique_ptr<LocalStore>> Open(const std::string& path, bool read_only = false);
   ~LocalStore() override;
+
+  // The stored form of a chunk without a copy, checked against its XXH3: Corruption if it does
+  // not match. Its bytes stay valid, and in the store, while the returned value lives.
+  Result<SharedBytes> ReadChunk(const Digest& digest);
+  // Starts reading these chunks into the page cache, without waiting for them.
+  void WillNeed(const std::vector<Digest>& digests);
 
   // ChunkStore
   Result<std::string> GetStoredChunk(const Digest& digest) override;

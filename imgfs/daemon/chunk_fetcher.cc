@@ -129,19 +129,23 @@ void ChunkFetcher::WarmLocal(std::shared_ptr<const ImageIndex> index, std::vecto
   if (chunks.empty() || warm_queued_.load() > 16) return;
   warm_queued_++;
   warm_pool_.Submit([this, index = std::move(index), chunks = std::move(chunks)] {
+    std::vector<Digest> digests;
+    for (uint32_t c : chunks) digests.push_back(index->Chunk(c).digest);
+    store_.WillNeed(digests);
     for (uint32_t c : chunks) {
-      const Digest d = index->Chunk(c).digest;
+      const ChunkRecord rec = index->Chunk(c);
+      if (rec.stored_length == rec.length) continue;  // raw: read from the page cache as it is
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (memory_index_.count(d) || in_flight_.count(d)) continue;
+        if (memory_index_.count(rec.digest) || in_flight_.count(rec.digest)) continue;
       }
-      // No flight is claimed: a reader racing with read-ahead at worst reads the chunk twice, and
-      // a failed read-ahead leaves the chunk to the reader's own path (refetch, errors).
-      auto stored = store_.GetStoredChunk(d);
+      // No flight is claimed: a reader racing with read-ahead at worst decodes the chunk twice,
+      // and a failed read-ahead leaves the chunk to the reader's own path (refetch, errors).
+      auto stored = store_.ReadChunk(rec.digest);
       if (!stored.ok()) continue;
-      auto decoded = std::make_shared<std::string>();
-      if (!DecompressChunk(*stored, index->Chunk(c).length, decoded.get()).ok()) continue;
-      Remember(d, std::move(decoded));
+      std::string decoded;
+      if (!DecompressChunk(**stored, rec.length, &decoded).ok()) continue;
+      Remember(rec.digest, SharedBytes(std::move(decoded)));
     }
     warm_queued_--;
   });
@@ -150,11 +154,16 @@ void ChunkFetcher::WarmLocal(std::shared_ptr<const ImageIndex> index, std::vecto
 Result<ChunkBytes> ChunkFetcher::LoadLocal(const ImageIndex& index, uint32_t chunk,
                                            Metrics& metrics, bool* corrupt) {
   const ChunkRecord rec = index.Chunk(chunk);
-  auto stored = store_.GetStoredChunk(rec.digest);
-  auto decoded = std::make_shared<std::string>();
+  auto stored = store_.ReadChunk(rec.digest);
   Status s = stored.status();
-  if (s.ok() && stored->size() == rec.length) *decoded = std::move(*stored);  // stored raw
-  else if (s.ok()) s = DecompressChunk(*stored, rec.length, decoded.get());
+  ChunkBytes bytes;
+  if (s.ok() && (*stored)->size() == rec.length) {
+    bytes = std::move(*stored);  // stored raw: served from the mapped store, no copy
+  } else if (s.ok()) {
+    std::string decoded;
+    s = DecompressChunk(**stored, rec.length, &decoded);
+    bytes = SharedBytes(std::move(decoded));
+  }
   if (s.code() == Code::kCorruption) {
     IMGFS_LOG(Warning) << "dropping corrupt local copy of " << rec.digest.ToString() << ": "
                        << s.message();
@@ -173,8 +182,7 @@ Result<ChunkBytes> ChunkFetcher::LoadLocal(const ImageIndex& index, uint32_t chu
   if (!s.ok()) return s;
   metrics.cache_hits++;
   Touch(rec.digest);
-  ChunkBytes bytes = std::move(decoded);
-  Remember(rec.digest, bytes);
+  if (rec.stored_length != rec.length) Remember(rec.digest, bytes);
   return bytes;
 }
 
@@ -222,8 +230,8 @@ Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chun
       refetched = std::move(*again);
       stored = refetched;
     }
-    auto decoded = std::make_shared<std::string>();
-    if (!DecodeChunk(stored, r.length, r.digest, decoded.get()).ok()) {
+    std::string decoded;
+    if (!DecodeChunk(stored, r.length, r.digest, &decoded).ok()) {
       metrics.verify_failures++;
       IMGFS_LOG(Warning) << "chunk " << r.digest.ToString() << " from " << remote.Describe()
                          << " failed verification" << (attempt == 0 ? "; fetching it again" : "");
@@ -234,7 +242,7 @@ Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chun
     } else {
       TrackCached(r.digest, stored.size());
     }
-    ChunkBytes bytes = std::move(decoded);
+    ChunkBytes bytes(std::move(decoded));
     Remember(r.digest, bytes);
     EvictIfNeeded();
     return bytes;

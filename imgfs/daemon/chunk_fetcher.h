@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "core/image_index.h"
+#include "core/shared_bytes.h"
 #include "core/thread_pool.h"
 #include "imgfs/daemon/metrics.h"
 #include "imgfs/local_store.h"
@@ -37,7 +38,8 @@ struct FetcherOptions {
   uint64_t memory_cache_bytes = 64u << 20; // decoded chunks kept in memory
 };
 
-using ChunkBytes = std::shared_ptr<const std::string>;
+// A chunk's uncompressed bytes: decoded in memory, or (stored raw) mapped from the local store.
+using ChunkBytes = SharedBytes;
 
 class ChunkFetcher {
  public:
@@ -58,8 +60,9 @@ class ChunkFetcher {
   void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, RemoteStore* remote,
               Metrics& metrics);
 
-  // Read-ahead: loads those of `chunks` that are in the local store into memory, on background
-  // threads; never touches the remote. Dropped when too much read-ahead is already queued.
+  // Read-ahead of chunks in the local store, on background threads: the kernel starts reading
+  // their bytes, and compressed ones are decoded into memory. Never touches the remote. Dropped
+  // when too much read-ahead is already queued.
   void WarmLocal(std::shared_ptr<const ImageIndex> index, std::vector<uint32_t> chunks);
 
   const Metrics& cache_metrics() const { return cache_metrics_; }

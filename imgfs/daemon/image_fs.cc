@@ -46,7 +46,7 @@ std::vector<Digest> ParseTrace(std::string_view text) {
 
 namespace {
 constexpr size_t kReadAheadTrigger = 64 * 1024;
-constexpr uint64_t kReadAheadBytes = 2u << 20;
+constexpr uint64_t kReadAheadBytes = 8u << 20;
 }  // namespace
 
 int ErrnoOf(const Status& s) {
@@ -174,20 +174,31 @@ int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::vector<Slice>
     served += n;
   }
   metrics_.bytes_served += served;
-  // A large read is most likely sequential: warm the next chunks of this file from the local
-  // store while the kernel consumes these bytes.
-  if (size >= kReadAheadTrigger) {
-    std::vector<uint32_t> next;
-    uint64_t ahead = 0;
-    for (uint32_t i = index_->FindFileChunk(node, end - 1) + 1, n = index_->FileChunkCount(node);
-         i < n && ahead < kReadAheadBytes; ++i) {
-      uint32_t c = index_->FileChunk(node, i).chunk;
-      next.push_back(c);
-      ahead += index_->Chunk(c).length;
-    }
-    fetcher_.WarmLocal(index_, std::move(next));
-  }
+  // A large read is most likely sequential.
+  if (size >= kReadAheadTrigger) ReadAhead(node, end);
   return 0;
+}
+
+void ImageFs::ReadAhead(uint32_t node, uint64_t end) {
+  // The next kReadAheadBytes of the file, asked for in steps of half of that, so a sequential
+  // reader asks for each chunk once.
+  uint64_t from, to;
+  {
+    std::lock_guard<std::mutex> lock(ahead_mu_);
+    if (ahead_.size() > 4096) ahead_.clear();  // many files read at once: start over
+    uint64_t& asked = ahead_[node];
+    if (asked < end || asked > end + kReadAheadBytes) asked = end;  // a jump: start from here
+    if (asked >= end + kReadAheadBytes / 2) return;
+    from = asked;
+    to = asked = end + kReadAheadBytes;
+  }
+  std::vector<uint32_t> next;
+  for (uint32_t i = index_->FindFileChunk(node, from), n = index_->FileChunkCount(node); i < n; ++i) {
+    FileChunkRef ref = index_->FileChunk(node, i);
+    if (ref.file_offset >= to) break;
+    if (ref.file_offset + index_->Chunk(ref.chunk).length > from) next.push_back(ref.chunk);
+  }
+  fetcher_.WarmLocal(index_, std::move(next));
 }
 
 int ImageFs::GetXattr(uint64_t ino, std::string_view name, std::string* value) const {

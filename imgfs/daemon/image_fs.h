@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -87,6 +88,8 @@ class ImageFs {
 
  private:
   bool Valid(uint64_t ino) const { return ino >= 1 && ino <= index_->inode_count(); }
+  // After a large read of `node` ending at `end`: warms what a sequential reader wants next.
+  void ReadAhead(uint32_t node, uint64_t end);
 
   std::shared_ptr<const ImageIndex> index_;
   ChunkFetcher& fetcher_;
@@ -95,6 +98,8 @@ class ImageFs {
   Metrics metrics_;
   uint64_t total_bytes_ = 0;
   std::vector<uint32_t> parents_;  // index inode -> its directory's (root: itself)
+  std::mutex ahead_mu_;
+  std::unordered_map<uint32_t, uint64_t> ahead_;  // file -> offset read-ahead was asked up to
 };
 
 // Maps a read's Status to the errno the caller sees: EIO for data problems (a chunk missing

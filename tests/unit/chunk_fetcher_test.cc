@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <future>
 #include <latch>
 #include <thread>
@@ -533,6 +534,25 @@ TEST_F(ChunkFetcherTest, LocalCopyThatDoesNotDecompressIsDroppedAndRefetched) {
   uint64_t want = Rec(0).stored_length + Rec(1).stored_length + Rec(2).stored_length;
   EXPECT_EQ(fetcher->cache_metrics().cached_bytes, want);
   EXPECT_EQ(ListedCachedBytes(), want);
+}
+
+TEST_F(ChunkFetcherTest, ABitFlipInALocalDataFileIsDetectedAndRefetched) {
+  BuildMixedImage();
+  ExpectGet(*MakeFetcher(), 0, &remote_);  // chunk 0 (stored raw) is now cached on disk
+  {  // it is the first chunk of the first data file
+    std::fstream f(dir_.path() + "/data/00000001.dat",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.is_open());
+    f.seekp(10);
+    f.put(static_cast<char>(~builder_.raw(0)[10]));
+  }
+  auto fetcher = MakeFetcher();  // nothing in memory: the read goes to the store
+  ExpectGet(*fetcher, 0, &remote_);
+  EXPECT_EQ(metrics_.local_corruptions, 1u);
+  EXPECT_EQ(remote_.range_calls(), 2);
+  auto stored = store_->GetStoredChunk(Rec(0).digest);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(*stored, builder_.stored(0));
 }
 
 TEST_F(ChunkFetcherTest, CorruptLocalCopyWithoutRemoteIsCorruptionAndDropped) {

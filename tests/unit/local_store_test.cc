@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "core/chunk_codec.h"
 
@@ -67,6 +68,30 @@ TEST_F(LocalStoreTest, ChunksRoundTripAndSurviveReopen) {
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(*got, "hello");
   EXPECT_EQ(store->GetStoredChunk(Sha256("absent")).status().code(), Code::kNotFound);
+}
+
+TEST_F(LocalStoreTest, ABitFlippedOnDiskIsCorruptionNeverWrongBytes) {
+  Digest d = Sha256("hello world");
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->PutChunk(d, 11, "hello world").ok());
+    ASSERT_TRUE(store->SyncChunks().ok());
+  }
+  {  // the first chunk of the first data file starts at its first byte
+    std::fstream f(dir_ + "/data/00000001.dat", std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.is_open());
+    f.seekp(3);
+    f.put('X');
+  }
+  auto store = Open();
+  auto got = store->GetStoredChunk(d);
+  EXPECT_EQ(got.status().code(), Code::kCorruption) << got.status().ToString();
+  ASSERT_TRUE(store->DeleteChunk(d).ok());
+  EXPECT_FALSE(*store->HasAnyChunk(d));
+  ASSERT_TRUE(store->PutChunk(d, 11, "hello world").ok());
+  got = store->GetStoredChunk(d);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, "hello world");
 }
 
 TEST_F(LocalStoreTest, SecondProcessIsToldTheStoreIsBusy) {
