@@ -19,12 +19,15 @@ const char* const kFamilyNames[kFamilies] = {"default", "chunks", "chunk_meta",
                                              "indexes", "refs",   "traces"};
 
 // Chunk records in "chunk_meta": raw length u32, stored length u32, flags u8, then for chunks in
-// the data files: file u32, offset u64, XXH3-64 of the stored bytes u64. Records of 8 or 9 bytes
-// (stores written before the data files) have their bytes in "chunks", behind an XXH3 header.
+// the data files: file u32, offset u64, XXH3-64 of the stored bytes u64. Chunks stored in fewer
+// than kInFileMin bytes (most compressed ones) stay in RocksDB's "chunks", XXH3-64 first, then
+// the bytes: a 4 KiB-aligned extent would waste a third of their space, and they are decoded
+// into memory anyway. Stores written before the data files have every chunk there.
 constexpr uint8_t kCachedFlag = 1;
 constexpr uint8_t kInFileFlag = 2;
 constexpr size_t kMetaLength = 29;
-constexpr size_t kLegacyHeader = 8;
+constexpr size_t kRecordHeader = 8;
+constexpr size_t kInFileMin = 16 * 1024;
 
 struct ChunkMeta {
   uint32_t raw = 0, stored = 0;
@@ -40,6 +43,7 @@ std::string EncodeMeta(const ChunkMeta& m) {
   PutU32(out, m.raw);
   PutU32(out, m.stored);
   PutU8(out, m.flags);
+  if (!m.in_file()) return out;
   PutU32(out, m.extent.file);
   PutU64(out, m.extent.offset);
   PutU64(out, m.xxh3);
@@ -171,11 +175,11 @@ Result<SharedBytes> LocalStore::ReadChunk(const Digest& digest) {
     rocksdb::PinnableSlice value;
     RETURN_IF_ERROR(FromRocks(impl_->db->Get(ro, (*impl_)[kChunks], DigestKey(digest), &value),
                               "chunk " + digest.ToString()));
-    if (value.size() < kLegacyHeader ||
+    if (value.size() < kRecordHeader ||
         LoadU64(reinterpret_cast<const uint8_t*>(value.data())) !=
-            Xxh3(value.data() + kLegacyHeader, value.size() - kLegacyHeader))
+            Xxh3(value.data() + kRecordHeader, value.size() - kRecordHeader))
       return Status::Corruption("chunk " + digest.ToString() + ": local copy fails its checksum");
-    return SharedBytes(std::string(value.data() + kLegacyHeader, value.size() - kLegacyHeader));
+    return SharedBytes(std::string(value.data() + kRecordHeader, value.size() - kRecordHeader));
   }
   auto bytes = impl_->data->Map(m.extent);
   if (!bytes.ok()) return bytes.status().WithContext("chunk " + digest.ToString());
@@ -231,14 +235,23 @@ Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_vi
   ChunkMeta m;
   m.raw = raw_length;
   m.stored = static_cast<uint32_t>(stored.size());
-  m.flags = kInFileFlag | (cached ? kCachedFlag : 0);
+  m.flags = cached ? kCachedFlag : 0;
   m.xxh3 = Xxh3(stored.data(), stored.size());
-  auto extent = impl_->data->Append(stored);
-  if (!extent.ok()) return extent.status().WithContext("store chunk " + digest.ToString());
-  m.extent = *extent;
   rocksdb::WriteBatch batch;
+  if (stored.size() >= kInFileMin) {
+    auto extent = impl_->data->Append(stored);
+    if (!extent.ok()) return extent.status().WithContext("store chunk " + digest.ToString());
+    m.flags |= kInFileFlag;
+    m.extent = *extent;
+    if (old.ok() && !old->in_file()) batch.Delete((*impl_)[kChunks], DigestKey(digest));
+  } else {
+    std::string record;
+    record.reserve(kRecordHeader + stored.size());
+    PutU64(record, m.xxh3);
+    record.append(stored);
+    batch.Put((*impl_)[kChunks], DigestKey(digest), record);
+  }
   batch.Put((*impl_)[kChunkMeta], DigestKey(digest), EncodeMeta(m));
-  if (old.ok() && !old->in_file()) batch.Delete((*impl_)[kChunks], DigestKey(digest));
   // Pinned chunks skip the WAL: SyncChunks syncs the data files and flushes the records before
   // any index may name them. Cached chunks go through the WAL: the daemon never flushes, and a
   // record whose bytes did not reach the disk fails its checksum and is refetched.
@@ -246,7 +259,7 @@ Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_vi
   wo.disableWAL = !cached;
   if (Status s = FromRocks(impl_->db->Write(wo, &batch), "store chunk " + digest.ToString());
       !s.ok()) {
-    impl_->data->Release(m.extent);
+    if (m.in_file()) impl_->data->Release(m.extent);
     return s;
   }
   // A cached chunk a conversion stored again as pinned: its old copy goes.

@@ -61,8 +61,9 @@ summary() {
   python3 - "$@" <<'EOF'
 import statistics, sys
 label, unit, vals = sys.argv[1], sys.argv[2], [float(v) for v in sys.argv[3:]]
-print("  %-34s %10.1f %-5s (min %.1f, max %.1f, n=%d)" % (label, statistics.median(vals), unit,
-      min(vals), max(vals), len(vals)))
+fmt = "%.3f" if unit == "s" else "%.1f"  # seconds to the millisecond
+print(("  %-34s %10s %-5s (min " + fmt + ", max " + fmt + ", n=%d)") % (
+    label, fmt % statistics.median(vals), unit, min(vals), max(vals), len(vals)))
 EOF
 }
 median() { python3 -c 'import statistics,sys; print(statistics.median(map(float,sys.argv[1:])))' "$@"; }
@@ -155,6 +156,7 @@ for what in "find|wc" "find -printf (lstat)"; do
   done
   summary "$what imgfs mount" s "${fuse[@]}"
   summary "$what host fs" s "${host[@]}"
+  echo "  ratio mount/host (medians): $(python3 -c "print('%.2f' % ($(median "${fuse[@]}") / $(median "${host[@]}")))")"
 done
 pid=$(daemon_pid "$WORK/store-scipy")
 rss_metadata=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)

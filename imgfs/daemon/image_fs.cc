@@ -46,7 +46,7 @@ std::vector<Digest> ParseTrace(std::string_view text) {
 
 namespace {
 constexpr size_t kReadAheadTrigger = 64 * 1024;
-constexpr uint64_t kReadAheadBytes = 8u << 20;
+constexpr uint64_t kReadAheadBytes = 16u << 20;
 }  // namespace
 
 int ErrnoOf(const Status& s) {

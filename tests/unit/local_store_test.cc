@@ -71,10 +71,12 @@ TEST_F(LocalStoreTest, ChunksRoundTripAndSurviveReopen) {
 }
 
 TEST_F(LocalStoreTest, ABitFlippedOnDiskIsCorruptionNeverWrongBytes) {
-  Digest d = Sha256("hello world");
+  // 20000 bytes: large enough for the data files (smaller chunks stay in RocksDB).
+  const std::string bytes(20000, 'h');
+  Digest d = Sha256(bytes);
   {
     auto store = Open();
-    ASSERT_TRUE(store->PutChunk(d, 11, "hello world").ok());
+    ASSERT_TRUE(store->PutChunk(d, bytes.size(), bytes).ok());
     ASSERT_TRUE(store->SyncChunks().ok());
   }
   {  // the first chunk of the first data file starts at its first byte
@@ -88,10 +90,29 @@ TEST_F(LocalStoreTest, ABitFlippedOnDiskIsCorruptionNeverWrongBytes) {
   EXPECT_EQ(got.status().code(), Code::kCorruption) << got.status().ToString();
   ASSERT_TRUE(store->DeleteChunk(d).ok());
   EXPECT_FALSE(*store->HasAnyChunk(d));
-  ASSERT_TRUE(store->PutChunk(d, 11, "hello world").ok());
+  ASSERT_TRUE(store->PutChunk(d, bytes.size(), bytes).ok());
   got = store->GetStoredChunk(d);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  EXPECT_EQ(*got, "hello world");
+  EXPECT_TRUE(*got == bytes);
+}
+
+TEST_F(LocalStoreTest, SmallAndLargeChunksRoundTripAndAreRemoved) {
+  auto store = Open();
+  const std::string small(100, 's'), large(70000, 'l');
+  ASSERT_TRUE(store->PutCachedChunk(Sha256(small), small.size(), small).ok());
+  ASSERT_TRUE(store->PutCachedChunk(Sha256(large), large.size(), large).ok());
+  EXPECT_TRUE(*store->GetStoredChunk(Sha256(small)) == small);
+  EXPECT_TRUE(*store->GetStoredChunk(Sha256(large)) == large);
+  // Pinning a cached chunk stores it again; the cached copy's space goes.
+  ASSERT_TRUE(store->PutChunk(Sha256(large), large.size(), large).ok());
+  EXPECT_TRUE(*store->HasChunk(Sha256(large)));
+  EXPECT_TRUE(*store->GetStoredChunk(Sha256(large)) == large);
+  EXPECT_EQ(*store->EvictChunk(Sha256(large)), 0u) << "a pinned chunk was evicted";
+  EXPECT_EQ(*store->EvictChunk(Sha256(small)), small.size());
+  EXPECT_EQ(store->GetStoredChunk(Sha256(small)).status().code(), Code::kNotFound);
+  ASSERT_TRUE(store->DeleteChunk(Sha256(large)).ok());
+  EXPECT_EQ(store->GetStoredChunk(Sha256(large)).status().code(), Code::kNotFound);
+  EXPECT_EQ(store->Stats()->chunks, 0u);
 }
 
 TEST_F(LocalStoreTest, SecondProcessIsToldTheStoreIsBusy) {
