@@ -10,6 +10,7 @@
 // at min_transfer_rate) and a low-speed cut-off; refused/reset connections, timeouts, 408, 429
 // and 5xx are retried with doubling backoff up to max_attempts, then reported as Unavailable.
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -422,6 +423,7 @@ class HttpRemoteStore final : public RemoteStore {
 #endif
     set(CURLOPT_NOPROXY, no_proxy_.c_str());
     set(CURLOPT_USERAGENT, "imgfs/0.1");
+    if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
     set(CURLOPT_HEADERFUNCTION, &HeaderCallback);
     set(CURLOPT_HEADERDATA, t);
     set(CURLOPT_WRITEFUNCTION, &WriteCallback);
@@ -512,6 +514,8 @@ Result<std::unique_ptr<RemoteStore>> OpenHttpRemoteStore(const std::string& base
       base.find_first_of("?#") != std::string::npos)
     return Status::InvalidArgument("remote store " + RedactUrl(base_url) +
                                    ": expected http(s)://HOST[:PORT][/PATH] with no query");
+  if (!options.ca_file.empty() && ::access(options.ca_file.c_str(), R_OK) != 0)
+    return Status::FromErrno(errno, "CA file " + options.ca_file);
   return std::unique_ptr<RemoteStore>(new HttpRemoteStore(std::move(base), options));
 }
 

@@ -37,6 +37,8 @@ struct RemoteOptions {
   // An attempt moving fewer bytes per second than this for a whole request_timeout (rounded up
   // to seconds) is abandoned as stalled, whatever its deadline.
   uint64_t low_speed_limit = 1024;  // bytes per second
+  // https: a PEM file of the certificate authorities to trust instead of the system's.
+  std::string ca_file;
 };
 
 class RemoteStore {

@@ -18,7 +18,7 @@ PACKAGES=(
   libcap-dev libseccomp-dev
   # the real tools tests compare against or drive
   umoci skopeo debootstrap zstd gzip tar python3 busybox-static bc hyperfine curl attr jq
-  runc crun containerd podman iproute2 procps psmisc
+  runc crun containerd podman iproute2 procps psmisc nginx-light openssl
 )
 
 deps() {

@@ -66,14 +66,21 @@ Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
   return Status::Unavailable("the imgfs daemon did not start; see " + log);
 }
 
+// The daemon resolves paths from its own working directory: it gets absolute ones.
+std::string AbsolutePath(const std::string& path) {
+  char real[PATH_MAX];
+  return !path.empty() && ::realpath(path.c_str(), real) ? real : path;
+}
+
 Result<MountRequest> RequestFromArgs(const Args& args) {
   if (args.positional.size() != 2)
     return Status::InvalidArgument(
-        "usage: imgfs mount IMAGE MOUNTPOINT [--store DIR] [--remote URL] [--cache-size BYTES] "
-        "[--trace record|replay|off] [--trace-seconds N] [-f]");
+        "usage: imgfs mount IMAGE MOUNTPOINT [--store DIR] [--remote URL [--ca-file PEM]] "
+        "[--cache-size BYTES] [--trace record|replay|off] [--trace-seconds N] [-f]");
   nlohmann::json j = {{"image", args.positional[0]},
-                      {"mountpoint", args.positional[1]},
+                      {"mountpoint", AbsolutePath(args.positional[1])},
                       {"remote", args.Get("remote")},
+                      {"ca_file", AbsolutePath(args.Get("ca-file"))},
                       {"trace", args.Get("trace", "off")},
                       {"trace_seconds", std::atoi(args.Get("trace-seconds", "30").c_str())}};
   return MountRequest::FromJson(j);
@@ -84,7 +91,7 @@ Result<MountRequest> RequestFromArgs(const Args& args) {
 Result<int> RunMount(const ArgList& argv_in) {
   ArgList argv = argv_in;
   for (auto& a : argv) if (a == "-f") a = "--foreground";
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "remote", "cache-size", "trace", "trace-seconds"},
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "remote", "ca-file", "cache-size", "trace", "trace-seconds"},
                                         {"foreground"}));
   ASSIGN_OR_RETURN(MountRequest request, RequestFromArgs(args));
   uint64_t cache_size = 0;

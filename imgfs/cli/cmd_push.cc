@@ -1,4 +1,4 @@
-// imgfs push IMAGE DEST [--store DIR] [--trace FILE]
+// imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM]
 #include <cstdio>
 
 #include "core/fd.h"
@@ -10,15 +10,17 @@
 namespace imgfs {
 
 Result<int> RunPush(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "trace"}, {}));
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "trace", "ca-file"}, {}));
   if (args.positional.size() != 2)
     return Status::InvalidArgument(
-        "usage: imgfs push IMAGE DEST [--store DIR] [--trace FILE]  (DEST: file:///DIR or "
-        "http(s)://URL)");
+        "usage: imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM]  (DEST: "
+        "file:///DIR or http(s)://URL)");
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
-  ASSIGN_OR_RETURN(auto remote, OpenRemoteStore(args.positional[1]));
+  RemoteOptions options;
+  options.ca_file = args.Get("ca-file");
+  ASSIGN_OR_RETURN(auto remote, OpenRemoteStore(args.positional[1], options));
   // The trace: --trace FILE, else the one recorded in the store for this image, if any.
   std::string trace;
   bool have_trace = false;

@@ -35,6 +35,7 @@ Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
   r.image = j.value("image", "");
   r.mountpoint = j.value("mountpoint", "");
   r.remote = j.value("remote", "");
+  r.ca_file = j.value("ca_file", "");
   r.trace = j.value("trace", "off");
   r.trace_seconds = j.value("trace_seconds", 30);
   r.prefetch_threads = j.value("prefetch_threads", 8u);
@@ -48,7 +49,7 @@ Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
 
 nlohmann::json MountRequest::ToJson() const {
   return {{"image", image},         {"mountpoint", mountpoint},
-          {"remote", remote},       {"trace", trace},
+          {"remote", remote},       {"ca_file", ca_file},    {"trace", trace},
           {"trace_seconds", trace_seconds}, {"prefetch_threads", prefetch_threads}};
 }
 
@@ -91,7 +92,9 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
     if (mounts_.count(real)) return Status::AlreadyExists(std::string(real) + " is already mounted");
   }
   if (!request.remote.empty()) {
-    ASSIGN_OR_RETURN(m->remote, OpenRemoteStore(request.remote));
+    RemoteOptions options;
+    options.ca_file = request.ca_file;
+    ASSIGN_OR_RETURN(m->remote, OpenRemoteStore(request.remote, options));
   }
   ASSIGN_OR_RETURN(m->index, ResolveImage(request.image, m->remote.get()));
   if (request.trace == "record")

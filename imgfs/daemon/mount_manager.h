@@ -25,7 +25,8 @@ namespace imgfs {
 struct MountRequest {
   std::string image;       // a name in the local store, or an index digest
   std::string mountpoint;  // an existing directory
-  std::string remote;      // URL of the remote store, or empty
+  std::string remote;
+  std::string ca_file;  // https remote: CAs to trust instead of the system's      // URL of the remote store, or empty
   std::string trace = "off";  // off | record | replay
   int trace_seconds = 30;     // recording window after mount
   unsigned prefetch_threads = 8;

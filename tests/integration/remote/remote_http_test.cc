@@ -43,6 +43,7 @@ RemoteOptions FastOptions() {
   o.request_timeout = std::chrono::milliseconds(2000);
   o.max_attempts = 3;
   o.initial_backoff = std::chrono::milliseconds(50);
+  o.ca_file = Env("IMGFS_TEST_CA_FILE");  // an https server's own CA (run_remote_test.py)
   return o;
 }
 
@@ -359,6 +360,21 @@ TEST_F(NginxTest, BlobsRangesTracesAndErrors) {
   ASSERT_TRUE((*remote)->WriteTrace(d, "one").ok());
   ASSERT_TRUE((*remote)->WriteTrace(d, "two, longer").ok());  // replaces (nginx: 204)
   EXPECT_EQ(*(*remote)->ReadTrace(d, 100), "two, longer");
+}
+
+TEST_F(NginxTest, HttpsTrustsOnlyTheGivenAuthority) {
+  if (!url_.starts_with("https://")) GTEST_SKIP() << "plain http server";
+  RemoteOptions untrusting = FastOptions();
+  untrusting.ca_file.clear();  // the system's CAs do not know this server's certificate
+  auto remote = OpenRemoteStore(url_ + "/store1/", untrusting);
+  ASSERT_TRUE(remote.ok());
+  auto has = (*remote)->HasBlob(Sha256("anything"));
+  ASSERT_FALSE(has.ok()) << "a server with an unknown certificate was trusted";
+  EXPECT_NE(has.status().message().find("certificate"), std::string::npos)
+      << has.status().ToString();
+  RemoteOptions missing = FastOptions();
+  missing.ca_file = "/nonexistent/ca.pem";
+  EXPECT_FALSE(OpenRemoteStore(url_, missing).ok());
 }
 
 TEST_F(NginxTest, PushAndReadBackEveryChunk) {

@@ -4,6 +4,9 @@
   --server fault   starts faultserver.py and runs remote_http_test's FaultServerTest suite
   --server nginx   starts nginx (dav_methods PUT, its own config, logs and temp paths in a work
                    dir), runs the NginxTest suite, then `imgfs convert` + `imgfs push` to it
+  --server nginx-tls  the same over https, with a certificate authority made for the run (openssl)
+                   that only --ca-file makes trusted; then mounts the pushed image over https
+                   (needs root and /dev/fuse)
 
 Exits 77 ("SKIP: reason") when nginx is missing and cannot be installed, or does not start.
 Set IMGFS_KEEP_TMP=1 to keep the work directory.
@@ -116,7 +119,7 @@ http {{
     types {{ }}
     default_type application/octet-stream;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{tls};
         root {root};
         client_max_body_size 0;
         location / {{
@@ -129,13 +132,37 @@ http {{
 """
 
 
-def start_nginx(nginx, work, root):
+def make_tls_files(work):
+    """A CA and a server certificate for 127.0.0.1 signed by it; returns (ca, cert, key)."""
+    if not shutil.which("openssl"):
+        skip("openssl is not installed")
+    ca_key, ca = os.path.join(work, "ca.key"), os.path.join(work, "ca.pem")
+    key, csr, cert = (os.path.join(work, n) for n in ("server.key", "server.csr", "server.pem"))
+    ext = os.path.join(work, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    for cmd in (["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key,
+                 "-out", ca, "-days", "2", "-subj", "/CN=imgfs test CA"],
+                ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                 "-subj", "/CN=127.0.0.1"],
+                ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                 "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext]):
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            fail("%s: %s" % (" ".join(cmd[:2]), p.stderr.strip()[-300:]))
+    return ca, cert, key
+
+
+def start_nginx(nginx, work, root, tls=None):
     for _ in range(5):
         port = free_port()
         conf = os.path.join(work, "nginx.conf")
         user = "user root root;" if os.geteuid() == 0 else ""
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(user=user, work=work, root=root, port=port))
+            f.write(NGINX_CONF.format(
+                user=user, work=work, root=root, port=port,
+                tls="" if not tls else " ssl;\n        ssl_certificate %s;\n        "
+                "ssl_certificate_key %s" % tls))
         proc = subprocess.Popen([nginx, "-p", work, "-c", conf, "-e", os.path.join(work, "error.log")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         if wait_for_port(port, proc):
@@ -154,8 +181,9 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def cli_push(imgfs, work, url, root_dir, env):
-    """imgfs convert + push through the CLI; checks what landed on the server."""
+def cli_push(imgfs, work, url, root_dir, env, ca=None):
+    """imgfs convert + push through the CLI; checks what landed on the server. Returns the
+    image digest and the source directory."""
     src = os.path.join(work, "src")
     os.makedirs(os.path.join(src, "bin"))
     with open(os.path.join(src, "bin", "app"), "wb") as f:
@@ -173,7 +201,12 @@ def cli_push(imgfs, work, url, root_dir, env):
 
     if imgfs_cmd("convert", "dir:" + src, "--tag", "app").returncode != 0:
         fail("imgfs convert failed")
-    p = imgfs_cmd("push", "app", url)
+    tls_args = ["--ca-file", ca] if ca else []
+    if ca:
+        p = imgfs_cmd("push", "app", url)
+        if p.returncode == 0 or "certificate" not in p.stderr:
+            fail("a push to a server whose certificate nobody vouches for should fail saying so")
+    p = imgfs_cmd("push", "app", url, *tls_args)
     if p.returncode != 0:
         fail("imgfs push failed")
     digest = p.stdout.strip()
@@ -190,7 +223,7 @@ def cli_push(imgfs, work, url, root_dir, env):
             fail("blob %s on the server does not match its name" % name)
     if len(blobs) < 2:
         fail("expected the index and at least one pack on the server, found %s" % blobs)
-    p = imgfs_cmd("push", "app", url)
+    p = imgfs_cmd("push", "app", url, *tls_args)
     if p.returncode != 0 or p.stdout.strip() != digest or not re.search(
             r"(^|\s)0 packs uploaded", p.stderr):
         fail("a second push should upload nothing")
@@ -200,11 +233,29 @@ def cli_push(imgfs, work, url, root_dir, env):
     p = imgfs_cmd("push", "no-such-image", url)
     if p.returncode == 0:
         fail("pushing an unknown image should fail")
+    return digest, src
+
+
+def cli_mount(imgfs, work, url, digest, src, env, ca):
+    """Mounts a pushed image by digest over https with an empty store; compares its files."""
+    store, mnt = os.path.join(work, "store-mount"), os.path.join(work, "mnt")
+    os.makedirs(mnt)
+    cmd = [imgfs, "mount", digest, mnt, "--remote", url, "--ca-file", ca, "--store", store]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    print("+ %s -> %d\n%s%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr), flush=True)
+    if p.returncode != 0:
+        fail("imgfs mount over https failed")
+    try:
+        for rel in ("bin/app", "readme"):
+            if sha256_file(os.path.join(mnt, rel)) != sha256_file(os.path.join(src, rel)):
+                fail("%s read over https differs from the source" % rel)
+    finally:
+        subprocess.run([imgfs, "umount", mnt, "--store", store], env=env, timeout=60)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--server", choices=["fault", "nginx"], required=True)
+    p.add_argument("--server", choices=["fault", "nginx", "nginx-tls"], required=True)
     p.add_argument("--test-bin", required=True, help="the remote_http_test binary")
     p.add_argument("--imgfs", default=os.environ.get("IMGFS_BIN"))
     args = p.parse_args()
@@ -231,16 +282,27 @@ def main():
             env["IMGFS_TEST_FAULT_LOG"] = log
             run_gtest(args.test_bin, "FaultServerTest", env)
         else:
+            tls = args.server == "nginx-tls"
+            if tls and (os.geteuid() != 0 or not os.path.exists("/dev/fuse")):
+                skip("the https test mounts the pushed image: needs root and /dev/fuse")
+            if tls and not (args.imgfs and os.access(args.imgfs, os.X_OK)):
+                skip("the https test needs the imgfs binary (--imgfs)")
             nginx = find_nginx()
             root = os.path.join(work, "root")
             os.makedirs(root)
-            proc, port = start_nginx(nginx, work, root)
-            url = "http://127.0.0.1:%d" % port
+            ca, cert, key = make_tls_files(work) if tls else (None, None, None)
+            proc, port = start_nginx(nginx, work, root, (cert, key) if tls else None)
+            url = "%s://127.0.0.1:%d" % ("https" if tls else "http", port)
             env["IMGFS_TEST_NGINX_URL"] = url
             env["IMGFS_TEST_NGINX_ROOT"] = root
+            if ca:
+                env["IMGFS_TEST_CA_FILE"] = ca
             run_gtest(args.test_bin, "NginxTest", env)
             if args.imgfs and os.access(args.imgfs, os.X_OK):
-                cli_push(args.imgfs, work, url + "/cli", os.path.join(root, "cli"), env)
+                digest, src = cli_push(args.imgfs, work, url + "/cli", os.path.join(root, "cli"),
+                                       env, ca)
+                if tls:
+                    cli_mount(args.imgfs, work, url + "/cli", digest, src, env, ca)
             else:
                 print("note: no imgfs binary given; CLI push not tested", flush=True)
     finally:
