@@ -287,7 +287,7 @@ Status DataFiles::ReclaimUnreferenced(std::vector<Extent> live) {
     ::closedir(d);
   }
   std::lock_guard<std::mutex> lock(s.mu);
-  std::set<uint32_t> leased;
+  std::set<uint32_t> leased(s.unsynced);
   for (const auto& [key, n] : s.leases) leased.insert(static_cast<uint32_t>(key >> 32));
   auto it = live.begin();
   for (uint32_t id : ids) {

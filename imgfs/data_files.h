@@ -45,8 +45,9 @@ class DataFiles {
   // is deleted. The caller has already removed every reference to the extent.
   void Release(const Extent& extent);
   // Frees every byte of the files that `live` does not cover: what appends left unreferenced
-  // (a crash between a chunk's bytes and its record, a failed write). Call with no appends
-  // running; files being read are skipped.
+  // (a crash between a chunk's bytes and its record, a failed write). Files this instance
+  // appended to since its last Sync() (appends may be in flight there) and files being read are
+  // skipped.
   Status ReclaimUnreferenced(std::vector<Extent> live);
   // Makes every append so far durable (the files' data and the directory entries of new files).
   Status Sync();

@@ -290,7 +290,9 @@ Result<std::vector<LocalStore::CachedChunk>> LocalStore::ListCachedChunks() {
     ChunkMeta m;
     if (it->key().size() != 32 || !DecodeMeta(it->value().ToStringView(), &m) || !m.cached())
       continue;
-    out.push_back({Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())), m.stored});
+    const uint64_t order = m.in_file() ? (uint64_t{m.extent.file} << 40) | m.extent.offset : 0;
+    out.push_back({Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())), m.stored,
+                   order});
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "scan chunks"));
   return out;
@@ -392,10 +394,25 @@ Status LocalStore::DeleteRef(const std::string& name) {
   return FromRocks(impl_->db->Delete(wo, (*impl_)[kRefs], name), "remove " + name);
 }
 
-Result<GcResult> LocalStore::GarbageCollect() {
+Result<std::vector<std::string>> LocalStore::RemoveImage(const std::string& name) {
+  ASSIGN_OR_RETURN(std::vector<ImageRef> refs, ListRefs());
+  bool is_name = false;
+  for (const ImageRef& r : refs) is_name |= r.name == name;
+  auto digest = is_name ? Result<Digest>(Status::NotFound(name)) : Resolve(name);
+  std::vector<std::string> removed;
+  for (const ImageRef& r : refs) {
+    if (r.name != name && !(digest.ok() && r.index_digest == *digest)) continue;
+    RETURN_IF_ERROR(DeleteRef(r.name));
+    removed.push_back(r.name);
+  }
+  if (removed.empty()) return Status::NotFound("image " + name + " not found in the store");
+  return removed;
+}
+
+Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
   GcResult result;
   ASSIGN_OR_RETURN(std::vector<ImageRef> refs, ListRefs());
-  std::unordered_set<Digest, DigestHash> live_indexes;
+  std::unordered_set<Digest, DigestHash> live_indexes(keep.begin(), keep.end());
   for (const ImageRef& r : refs) live_indexes.insert(r.index_digest);
 
   std::unordered_set<Digest, DigestHash> live_chunks;
@@ -411,7 +428,7 @@ Result<GcResult> LocalStore::GarbageCollect() {
     ASSIGN_OR_RETURN(auto index, GetIndex(d));
     for (uint32_t i = 0; i < index->chunk_count(); ++i) live_chunks.insert(index->Chunk(i).digest);
   }
-  std::vector<DataFiles::Extent> live_extents;
+  std::vector<DataFiles::Extent> live_extents, dead_extents;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, (*impl_)[kChunkMeta]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->key().size() != 32) continue;
@@ -424,6 +441,7 @@ Result<GcResult> LocalStore::GarbageCollect() {
     }
     batch.Delete((*impl_)[kChunkMeta], it->key());
     batch.Delete((*impl_)[kChunks], it->key());
+    if (well_formed && m.in_file()) dead_extents.push_back(m.extent);
     result.chunks_removed++;
     result.bytes_removed += m.stored;
   }
@@ -438,6 +456,7 @@ Result<GcResult> LocalStore::GarbageCollect() {
   for (Family f : {kChunks, kChunkMeta, kIndexes})
     RETURN_IF_ERROR(FromRocks(impl_->db->CompactRange(co, (*impl_)[f], nullptr, nullptr), "compact"));
   // The bytes of the chunks removed, and any a crash or a failed write left behind.
+  for (const DataFiles::Extent& e : dead_extents) impl_->data->Release(e);
   RETURN_IF_ERROR(impl_->data->ReclaimUnreferenced(std::move(live_extents)));
   return result;
 }

@@ -78,6 +78,7 @@ class LocalStore : public ChunkStore {
   struct CachedChunk {
     Digest digest;
     uint32_t stored_length;
+    uint64_t stored_order;  // larger: stored later (0 for chunks kept in RocksDB)
   };
   Result<std::vector<CachedChunk>> ListCachedChunks();
 
@@ -95,8 +96,12 @@ class LocalStore : public ChunkStore {
   Result<std::vector<ImageRef>> ListRefs();
   Result<std::vector<Digest>> ListIndexes();
   Status DeleteRef(const std::string& name);
-  // Removes indexes no ref names, then chunks no remaining index names.
-  Result<GcResult> GarbageCollect();
+  // `imgfs rm`: a ref name removes that name; a digest (or a unique prefix of one) removes every
+  // name of that image. Returns the names removed; NotFound if none.
+  Result<std::vector<std::string>> RemoveImage(const std::string& name);
+  // Removes indexes no ref names and that are not in `keep` (images mounted right now), then
+  // chunks no remaining index names, then data-file bytes no chunk record points at.
+  Result<GcResult> GarbageCollect(const std::vector<Digest>& keep = {});
   Result<StoreStats> Stats();
 
  private:

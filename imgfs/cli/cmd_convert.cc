@@ -7,7 +7,9 @@
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
-#include "indexer/convert.h"
+#include "imgfs/cli/control_client.h"
+#include "imgfs/daemon/daemon.h"
+#include "imgfs/daemon/store_admin.h"
 
 namespace imgfs {
 namespace {
@@ -59,26 +61,34 @@ Result<int> RunConvert(const ArgList& argv) {
   ProgressBar bar;
   if (tty) options.build.progress = [&](uint64_t done, uint64_t total) { bar.Update(done, total); };
 
-  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
-  auto converted = ConvertImage(source, options, *store);
-  bar.Clear();
-  if (!converted.ok()) return converted.status();
-  ConvertResult& r = *converted;
-  RETURN_IF_ERROR(store->SyncChunks());
-  RETURN_IF_ERROR(store->PublishIndex(*r.index, args.Get("tag", source)));
-
-  std::printf("%s\n", r.index->digest().ToString().c_str());
+  const std::string tag = args.Get("tag", source);
+  auto store = OpenStoreFromFlag(args.Get("store"));
+  nlohmann::json reply;
+  if (store.ok()) {
+    auto converted = ConvertAndPublish(source, options, **store, tag);
+    bar.Clear();
+    if (!converted.ok()) return converted.status();
+    reply = ConvertReply(*converted);
+  } else {
+    const std::string socket = DaemonSocketPath(StorePath(args));
+    if (!DaemonHolds(store.status(), socket)) return store.status();
+    // The daemon serving mounts from this store holds it: it converts (no progress bar).
+    if (tty) std::fprintf(stderr, "converting in the imgfs daemon of %s\n", StorePath(args).c_str());
+    ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/convert",
+                                        ConvertRequest(source, tag, options)));
+  }
+  std::printf("%s\n", reply.value("digest", "").c_str());
   if (tty) {
-    uint64_t input = r.image.layers_uncompressed_bytes ? r.image.layers_uncompressed_bytes
-                                                       : r.chunking.file_bytes;
+    const double secs = reply.value("seconds", 0.0);
     std::fprintf(stderr,
                  "converted %s: %llu files, %s in %.2f s (%.0f MB/s); %llu chunks, %llu new "
                  "(%s stored)\n",
-                 source.c_str(), static_cast<unsigned long long>(r.tree.files),
-                 HumanBytes(r.tree.file_bytes).c_str(), r.seconds, input / r.seconds / 1e6,
-                 static_cast<unsigned long long>(r.index->chunk_count()),
-                 static_cast<unsigned long long>(r.chunking.new_chunks),
-                 HumanBytes(r.chunking.new_stored_bytes).c_str());
+                 source.c_str(), static_cast<unsigned long long>(reply.value("files", 0ull)),
+                 HumanBytes(reply.value("file_bytes", uint64_t{0})).c_str(), secs,
+                 secs > 0 ? reply.value("input_bytes", 0.0) / secs / 1e6 : 0.0,
+                 static_cast<unsigned long long>(reply.value("chunks", 0ull)),
+                 static_cast<unsigned long long>(reply.value("new_chunks", 0ull)),
+                 HumanBytes(reply.value("new_stored_bytes", uint64_t{0})).c_str());
   }
   return 0;
 }

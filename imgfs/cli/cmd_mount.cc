@@ -16,12 +16,13 @@
 #include "imgfs/daemon/daemon.h"
 
 namespace imgfs {
-namespace {
 
 std::string StorePath(const Args& args) {
   std::string s = args.Get("store");
   return s.empty() ? DefaultStorePath() : s;
 }
+
+namespace {
 
 Result<uint64_t> ParseSize(const std::string& text) {
   char* end = nullptr;

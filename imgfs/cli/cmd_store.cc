@@ -6,6 +6,8 @@
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/control_client.h"
+#include "imgfs/daemon/daemon.h"
 
 namespace imgfs {
 
@@ -14,11 +16,15 @@ Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_va
   const std::string path = flag_value.empty() ? DefaultStorePath() : flag_value;
   auto store = LocalStore::Open(path, read_only);
   if (!store.ok() && store.status().code() == Code::kUnavailable &&
-      ::access((path + "/imgfs.sock").c_str(), F_OK) == 0)
+      ::access(DaemonSocketPath(path).c_str(), F_OK) == 0)
     return Status::Unavailable("the imgfs daemon serving mounts from " + path +
                                " holds the store; unmount them (imgfs umount) or use another "
                                "--store");
   return store;
+}
+
+bool DaemonHolds(const Status& open_error, const std::string& socket) {
+  return open_error.code() == Code::kUnavailable && ControlRequest(socket, "GET", "/stats").ok();
 }
 
 Result<int> RunList(const ArgList& argv) {
@@ -43,30 +49,42 @@ Result<int> RunList(const ArgList& argv) {
 Result<int> RunRemove(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
   if (args.positional.empty()) return Status::InvalidArgument("usage: imgfs rm IMAGE...");
-  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
-  ASSIGN_OR_RETURN(std::vector<ImageRef> refs, store->ListRefs());
+  auto store = OpenStoreFromFlag(args.Get("store"));
+  const std::string socket = DaemonSocketPath(StorePath(args));
   for (const std::string& name : args.positional) {
-    // A name removes that name; a digest (or a prefix of one) removes every name of the image.
-    bool removed = false, is_name = false;
-    for (const ImageRef& r : refs) is_name |= r.name == name;
-    auto digest = is_name ? Result<Digest>(Status::NotFound(name)) : store->Resolve(name);
-    for (const ImageRef& r : refs) {
-      if (r.name == name || (digest.ok() && r.index_digest == *digest)) {
-        RETURN_IF_ERROR(store->DeleteRef(r.name));
-        std::printf("removed %s\n", r.name.c_str());
-        removed = true;
-      }
+    std::vector<std::string> removed;
+    if (store.ok()) {
+      ASSIGN_OR_RETURN(removed, (*store)->RemoveImage(name));
+    } else if (DaemonHolds(store.status(), socket)) {
+      ASSIGN_OR_RETURN(nlohmann::json reply, ControlCall(socket, "POST", "/rm", {{"image", name}}));
+      removed = reply.value("removed", std::vector<std::string>{});
+    } else {
+      return store.status();
     }
-    if (!removed) return Status::NotFound("image " + name + " not found in the store");
+    for (const std::string& r : removed) std::printf("removed %s\n", r.c_str());
   }
   return 0;
 }
 
 Result<int> RunGc(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
-  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
-  ASSIGN_OR_RETURN(GcResult r, store->GarbageCollect());
-  ASSIGN_OR_RETURN(StoreStats s, store->Stats());
+  auto store = OpenStoreFromFlag(args.Get("store"));
+  const std::string socket = DaemonSocketPath(StorePath(args));
+  GcResult r;
+  StoreStats s;
+  if (store.ok()) {
+    ASSIGN_OR_RETURN(r, (*store)->GarbageCollect());
+    ASSIGN_OR_RETURN(s, (*store)->Stats());
+  } else if (DaemonHolds(store.status(), socket)) {
+    // The daemon keeps what its mounts use, named or not.
+    ASSIGN_OR_RETURN(nlohmann::json j, ControlCall(socket, "POST", "/gc"));
+    r = {j.value("indexes_removed", uint64_t{0}), j.value("chunks_removed", uint64_t{0}),
+         j.value("bytes_removed", uint64_t{0})};
+    s = {j.value("chunks", uint64_t{0}), j.value("raw_bytes", uint64_t{0}),
+         j.value("stored_bytes", uint64_t{0}), j.value("indexes", uint64_t{0})};
+  } else {
+    return store.status();
+  }
   std::printf("removed %llu images, %llu chunks (%s); store holds %llu images, %llu chunks "
               "(%s stored, %s raw)\n",
               static_cast<unsigned long long>(r.indexes_removed),

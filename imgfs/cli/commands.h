@@ -31,4 +31,11 @@ Result<int> RunDaemon(const ArgList& argv);
 Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
                                                       bool read_only = false);
 
+struct Args;
+// The store a command works on: --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.
+std::string StorePath(const Args& args);
+// Whether a failure to open the store for writing is because a running daemon holds it (then
+// convert, rm and gc go through the daemon's socket).
+bool DaemonHolds(const Status& open_error, const std::string& socket);
+
 }  // namespace imgfs

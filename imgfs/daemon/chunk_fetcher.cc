@@ -24,9 +24,21 @@ ChunkFetcher::~ChunkFetcher() = default;
 
 Status ChunkFetcher::LoadCacheState() {
   ASSIGN_OR_RETURN(auto cached, store_.ListCachedChunks());
-  for (const auto& c : cached) TrackCached(c.digest, c.stored_length);
+  std::stable_sort(cached.begin(), cached.end(),
+                   [](const auto& a, const auto& b) { return a.stored_order < b.stored_order; });
+  for (const auto& c : cached) TrackCached(c.digest, c.stored_length);  // the last is the newest
   EvictIfNeeded();
   return Status::Ok();
+}
+
+Status ChunkFetcher::ReloadCacheState() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lru_.clear();
+    lru_index_.clear();
+    cached_bytes_ = 0;
+  }
+  return LoadCacheState();
 }
 
 void ChunkFetcher::SetCacheSize(uint64_t bytes) {

@@ -46,8 +46,11 @@ class ChunkFetcher {
   ChunkFetcher(LocalStore& store, const FetcherOptions& options);
   ~ChunkFetcher();
 
-  // Loads the list of cached chunks so eviction knows them after a restart.
+  // Loads the list of cached chunks so eviction knows them after a restart, oldest first by
+  // the order they were stored in.
   Status LoadCacheState();
+  // Forgets what eviction knew and loads it again (after a garbage collection).
+  Status ReloadCacheState();
   void SetCacheSize(uint64_t bytes);
 
   // The uncompressed bytes of chunk number `chunk` of `index`. `remote` may be null (local

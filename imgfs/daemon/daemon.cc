@@ -7,11 +7,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <list>
+#include <thread>
 
 #include "core/fd.h"
 #include "core/log.h"
 #include "imgfs/daemon/chunk_fetcher.h"
+#include "imgfs/daemon/store_admin.h"
 
 namespace imgfs {
 namespace {
@@ -108,6 +112,23 @@ Status RunDaemon(const DaemonOptions& options) {
   ChunkFetcher fetcher(*store, fo);
   RETURN_IF_ERROR(fetcher.LoadCacheState());
   MountManager mounts(*store, fetcher);
+  StoreAdmin admin(*store, fetcher, [&] { return mounts.MountedIndexes(); });
+  // Store jobs (convert, rm, gc) run on their own threads and answer their own connection.
+  struct Job {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
+  };
+  std::list<Job> jobs;
+  auto reap_jobs = [&](bool all) {
+    for (auto it = jobs.begin(); it != jobs.end();) {
+      if (!all && !it->done->load()) {
+        ++it;
+        continue;
+      }
+      it->thread.join();
+      it = jobs.erase(it);
+    }
+  };
   const std::string socket_path = DaemonSocketPath(options.store_path);
   ASSIGN_OR_RETURN(UniqueFd listener, Listen(socket_path));
 
@@ -129,7 +150,8 @@ Status RunDaemon(const DaemonOptions& options) {
     pollfd fds[2] = {{listener.get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}};
     int n = ::poll(fds, 2, 500);
     mounts.Reap();
-    if (options.exit_when_idle && had_mount && mounts.size() == 0) break;
+    reap_jobs(false);
+    if (options.exit_when_idle && had_mount && mounts.size() == 0 && jobs.empty()) break;
     if (n <= 0) continue;
     if (fds[1].revents & POLLIN) {
       IMGFS_LOG(Info) << "signal received; unmounting and exiting";
@@ -172,6 +194,14 @@ Status RunDaemon(const DaemonOptions& options) {
       Reply(conn.get(), 200, "application/json", mounts.StatsJson().dump(2) + "\n");
     } else if (route == "GET /metrics") {
       Reply(conn.get(), 200, "text/plain; version=0.0.4", mounts.Prometheus());
+    } else if (StoreAdmin::Handles(route)) {
+      Job& job = jobs.emplace_back();
+      job.thread = std::thread([&admin, route, body, done = job.done, fd = std::move(conn)] {
+        auto result = admin.Run(route, body);
+        if (result.ok()) Reply(fd.get(), 200, "application/json", result->dump() + "\n");
+        else ReplyStatus(fd.get(), result.status());
+        done->store(true);
+      });
     } else if (route == "POST /shutdown") {
       Reply(conn.get(), 200, "application/json", "{}\n");
       running = false;
@@ -183,6 +213,8 @@ Status RunDaemon(const DaemonOptions& options) {
   // to this one while it winds down.
   ::unlink(socket_path.c_str());
   listener.Reset();
+  if (!jobs.empty()) IMGFS_LOG(Info) << "waiting for " << jobs.size() << " store job(s) to finish";
+  reap_jobs(true);
   mounts.UnmountAll();
   return Status::Ok();
 }

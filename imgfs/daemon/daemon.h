@@ -1,11 +1,14 @@
 // The imgfs daemon: one process per store, holding the store open, serving any number of mounts
 // from one shared cache, and answering requests on a Unix socket (STORE/imgfs.sock) in a small
 // HTTP/1.0 subset:
-//   POST /mount   {"image","mountpoint","remote","trace","trace_seconds"}  -> {"digest"}
+//   POST /mount   {"image","mountpoint","remote","ca_file","trace","trace_seconds"} -> {"digest"}
 //   POST /umount  {"mountpoint"}
 //   POST /cache   {"cache_size": BYTES}
 //   GET  /stats   per-mount and cache counters as JSON
 //   GET  /metrics Prometheus text exposition (curl --unix-socket STORE/imgfs.sock http://x/metrics)
+//   POST /convert {"source","tag","platform",...} -> {"digest",...}   (imgfs/daemon/store_admin.h:
+//   POST /rm      {"image"} -> {"removed": [names]}                   what `imgfs convert`, `rm` and
+//   POST /gc      -> counts                                           `gc` do while a daemon runs)
 //   POST /shutdown
 // Errors answer 4xx/5xx with {"error": "one line"}.
 #pragma once

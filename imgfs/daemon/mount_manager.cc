@@ -212,6 +212,13 @@ size_t MountManager::size() {
   return mounts_.size();
 }
 
+std::vector<Digest> MountManager::MountedIndexes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Digest> out;
+  for (const auto& [mountpoint, m] : mounts_) out.push_back(m->index->digest());
+  return out;
+}
+
 nlohmann::json MountManager::StatsJson() {
   std::lock_guard<std::mutex> lock(mu_);
   nlohmann::json mounts = nlohmann::json::array();

@@ -49,6 +49,8 @@ class MountManager {
   // Cleans up mounts whose FUSE session ended underneath (an external umount).
   void Reap();
   size_t size();
+  // The index digests of the images mounted now.
+  std::vector<Digest> MountedIndexes();
 
   nlohmann::json StatsJson();
   std::string Prometheus();

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/chunk_codec.h"
+#include "tests/unit/daemon_test_util.h"
 
 namespace imgfs {
 namespace {
@@ -113,6 +114,31 @@ TEST_F(LocalStoreTest, SmallAndLargeChunksRoundTripAndAreRemoved) {
   ASSERT_TRUE(store->DeleteChunk(Sha256(large)).ok());
   EXPECT_EQ(store->GetStoredChunk(Sha256(large)).status().code(), Code::kNotFound);
   EXPECT_EQ(store->Stats()->chunks, 0u);
+}
+
+TEST_F(LocalStoreTest, CollectionKeepsWhatItIsToldIsInUse) {
+  auto store = Open();
+  const std::string big = testing::NoiseBytes(30000, 1);  // incompressible: in a data file
+  auto a = IndexOf(*store, {"in-use", big});
+  ASSERT_TRUE(store->SyncChunks().ok());
+  ASSERT_TRUE(store->PublishIndex(*a, "a").ok());
+  auto removed = store->RemoveImage("a");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, std::vector<std::string>{"a"});
+  EXPECT_EQ(store->RemoveImage("a").status().code(), Code::kNotFound);
+  auto gc = store->GarbageCollect({a->digest()});  // mounted: kept though unnamed
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->indexes_removed, 0u);
+  EXPECT_EQ(gc->chunks_removed, 0u);
+  EXPECT_TRUE(store->GetStoredChunk(Sha256(big)).ok());
+  store.reset();  // as `imgfs gc` would: a process that is not appending to the data file
+  store = Open();
+  gc = store->GarbageCollect();
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->indexes_removed, 1u);
+  EXPECT_EQ(gc->chunks_removed, 2u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/data/00000001.dat"))
+      << "a data file with nothing left in it was kept";
 }
 
 TEST_F(LocalStoreTest, SecondProcessIsToldTheStoreIsBusy) {

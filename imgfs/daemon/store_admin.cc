@@ -1,0 +1,102 @@
+#include "imgfs/daemon/store_admin.h"
+
+#include <unistd.h>
+
+#include <climits>
+
+#include "core/log.h"
+
+namespace imgfs {
+namespace {
+
+// "kind:path[:tag]" with a relative path made absolute: the daemon has its own working directory.
+std::string AbsoluteSource(const std::string& source) {
+  size_t colon = source.find(':');
+  if (colon == std::string::npos || colon + 1 >= source.size() || source[colon + 1] == '/')
+    return source;
+  char cwd[PATH_MAX];
+  if (!::getcwd(cwd, sizeof cwd)) return source;
+  return source.substr(0, colon + 1) + cwd + "/" + source.substr(colon + 1);
+}
+
+}  // namespace
+
+Result<ConvertResult> ConvertAndPublish(const std::string& source, const ConvertOptions& options,
+                                        LocalStore& store, const std::string& tag) {
+  ASSIGN_OR_RETURN(ConvertResult r, ConvertImage(source, options, store));
+  RETURN_IF_ERROR(store.SyncChunks());
+  RETURN_IF_ERROR(store.PublishIndex(*r.index, tag));
+  return r;
+}
+
+nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
+                              const ConvertOptions& options) {
+  return {{"source", AbsoluteSource(source)},
+          {"tag", tag},
+          {"platform", options.build.platform},
+          {"threads", options.threads},
+          {"chunk_min", options.chunker.min_size},
+          {"chunk_avg", options.chunker.avg_size},
+          {"chunk_max", options.chunker.max_size}};
+}
+
+nlohmann::json ConvertReply(const ConvertResult& r) {
+  return {{"digest", r.index->digest().ToString()},
+          {"files", r.tree.files},
+          {"file_bytes", r.tree.file_bytes},
+          {"input_bytes", r.image.layers_uncompressed_bytes ? r.image.layers_uncompressed_bytes
+                                                            : r.chunking.file_bytes},
+          {"seconds", r.seconds},
+          {"chunks", r.index->chunk_count()},
+          {"new_chunks", r.chunking.new_chunks},
+          {"new_stored_bytes", r.chunking.new_stored_bytes}};
+}
+
+StoreAdmin::StoreAdmin(LocalStore& store, ChunkFetcher& fetcher,
+                       std::function<std::vector<Digest>()> mounted)
+    : store_(store), fetcher_(fetcher), mounted_(std::move(mounted)) {}
+
+bool StoreAdmin::Handles(const std::string& route) {
+  return route == "POST /convert" || route == "POST /rm" || route == "POST /gc";
+}
+
+Result<nlohmann::json> StoreAdmin::Run(const std::string& route, const nlohmann::json& body) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (route == "POST /convert") return Convert(body);
+  if (route == "POST /rm") return Remove(body);
+  if (route == "POST /gc") return CollectGarbage();
+  return Status::NotFound("no such request: " + route);
+}
+
+Result<nlohmann::json> StoreAdmin::Convert(const nlohmann::json& body) {
+  const std::string source = body.value("source", "");
+  if (source.empty()) return Status::InvalidArgument("convert needs a source");
+  ConvertOptions options;
+  options.build.platform = body.value("platform", options.build.platform);
+  options.threads = body.value("threads", 0u);
+  options.chunker.min_size = body.value("chunk_min", options.chunker.min_size);
+  options.chunker.avg_size = body.value("chunk_avg", options.chunker.avg_size);
+  options.chunker.max_size = body.value("chunk_max", options.chunker.max_size);
+  IMGFS_LOG(Info) << "converting " << source << " for the CLI";
+  ASSIGN_OR_RETURN(ConvertResult r,
+                   ConvertAndPublish(source, options, store_, body.value("tag", source)));
+  return ConvertReply(r);
+}
+
+Result<nlohmann::json> StoreAdmin::Remove(const nlohmann::json& body) {
+  ASSIGN_OR_RETURN(std::vector<std::string> removed, store_.RemoveImage(body.value("image", "")));
+  return nlohmann::json{{"removed", removed}};
+}
+
+Result<nlohmann::json> StoreAdmin::CollectGarbage() {
+  ASSIGN_OR_RETURN(GcResult r, store_.GarbageCollect(mounted_()));
+  // Cached chunks may have gone: the eviction bookkeeping starts over from the store.
+  RETURN_IF_ERROR(fetcher_.ReloadCacheState());
+  ASSIGN_OR_RETURN(StoreStats s, store_.Stats());
+  return nlohmann::json{{"indexes_removed", r.indexes_removed}, {"chunks_removed", r.chunks_removed},
+                        {"bytes_removed", r.bytes_removed},     {"chunks", s.chunks},
+                        {"raw_bytes", s.raw_bytes},             {"stored_bytes", s.stored_bytes},
+                        {"indexes", s.indexes}};
+}
+
+}  // namespace imgfs

@@ -1,0 +1,50 @@
+// Writing to a store that a daemon holds: RocksDB admits one writing process, so `imgfs convert`,
+// `rm` and `gc` on a store whose daemon serves mounts are done by the daemon itself (POST /convert,
+// /rm, /gc on its socket), one at a time, each on its own thread so that mounts, reads and stats
+// go on meanwhile. Garbage collection keeps the images mounted right now, named or not.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "imgfs/daemon/chunk_fetcher.h"
+#include "imgfs/local_store.h"
+#include "indexer/convert.h"
+
+namespace imgfs {
+
+// Converts SOURCE into the store and publishes it under `tag` (the CLI's path and the daemon's).
+Result<ConvertResult> ConvertAndPublish(const std::string& source, const ConvertOptions& options,
+                                        LocalStore& store, const std::string& tag);
+
+// A convert request as JSON: the source (paths made absolute), tag and the options that travel.
+nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
+                              const ConvertOptions& options);
+// What a conversion reports, as JSON.
+nlohmann::json ConvertReply(const ConvertResult& r);
+
+class StoreAdmin {
+ public:
+  // `mounted` lists the index digests of the daemon's mounts at the moment it is called.
+  StoreAdmin(LocalStore& store, ChunkFetcher& fetcher,
+             std::function<std::vector<Digest>()> mounted);
+
+  static bool Handles(const std::string& route);
+  // Runs "POST /convert", "POST /rm" or "POST /gc"; blocks while another one runs.
+  Result<nlohmann::json> Run(const std::string& route, const nlohmann::json& body);
+
+ private:
+  Result<nlohmann::json> Convert(const nlohmann::json& body);
+  Result<nlohmann::json> Remove(const nlohmann::json& body);
+  Result<nlohmann::json> CollectGarbage();
+
+  LocalStore& store_;
+  ChunkFetcher& fetcher_;
+  std::function<std::vector<Digest>()> mounted_;
+  std::mutex mu_;  // one job at a time: a collection must not run beside a conversion
+};
+
+}  // namespace imgfs
