@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include <cstdio>
-
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <string>
@@ -45,9 +45,21 @@ bool FillEntry(ImageFs& fs, uint64_t ino, fuse_entry_param* e) {
   return true;
 }
 
+// Whether the kernel opens directories without asking (FUSE_NO_OPENDIR_SUPPORT, Linux 5.1+):
+// OpOpenDir then answers ENOSYS once and the kernel stops sending OPENDIR and RELEASEDIR, two
+// of the five requests a cold directory walk used to cost per directory (find over the scipy
+// image: 0.31 -> 0.25 s, host 0.21 s). What is lost is the kernel's cache of directory listings
+// (cache_readdir), which only helps a directory listed twice; dentries and attributes stay cached.
+// A kernel property, the same for every mount of the daemon.
+std::atomic<bool> g_no_opendir{false};
+
 void OpInit(void*, fuse_conn_info* conn) noexcept {
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+    conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+    g_no_opendir = true;
+  }
   conn->max_readahead = 1u << 20;
   // libfuse derives the kernel's max_pages (the largest read request) from max_write: 1 MiB
   // reads instead of 128 KiB ones cut the per-request cost eightfold on sequential reads.
@@ -91,6 +103,7 @@ void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
     uint32_t count;
     if (int err = Fs(req).DirSize(ino, &count)) return (void)fuse_reply_err(req, err);
+    if (g_no_opendir) return (void)fuse_reply_err(req, ENOSYS);  // no per-open state to keep
     fi->cache_readdir = 1;
     fi->keep_cache = 1;
     fuse_reply_open(req, fi);

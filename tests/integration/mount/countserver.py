@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """An HTTP object server on 127.0.0.1 that counts what it serves, with faults switched at run time,
-for the mount tests (a sibling of ../remote/faultserver.py, whose faults are fixed per URL).
+for the mount tests (../objserver.py does the serving, as for ../remote/faultserver.py, whose
+faults are fixed per URL).
 
   countserver.py --root DIR --port-file FILE
 
@@ -20,47 +21,22 @@ The port is written to --port-file once the server listens. Runs until killed.
 """
 
 import argparse
-import http.server
 import json
 import os
-import re
-import socketserver
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import objserver  # noqa: E402
 
 LOCK = threading.Lock()
 REQUESTS = []  # GUARDED_BY(LOCK)
 FAULTS = {}    # GUARDED_BY(LOCK)
 ROOT = None
-RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, status, body=b"", headers=(), length=None):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def read_body(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        data = b""
-        while len(data) < n:
-            part = self.rfile.read(n - len(data))
-            if not part:
-                break
-            data += part
-        return data
-
+class Handler(objserver.ObjectHandler):
     def record(self, first, last, nbytes, status):
         with LOCK:
             REQUESTS.append([self.command, self.path, first, last, nbytes, status])
@@ -102,15 +78,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         path = os.path.join(ROOT, rel)
         if self.command == "PUT":
-            data = self.read_body()
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            existed = os.path.exists(path)
-            tmp = "%s.tmp.%d" % (path, threading.get_ident())
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.rename(tmp, path)
-            self.record(-1, -1, 0, 204 if existed else 201)
-            self.reply(204 if existed else 201)
+            self.record(-1, -1, 0, self.put_object(path))
             return
         try:
             f = open(path, "rb")
@@ -126,21 +94,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             if faults.get("delay_ms"):
                 time.sleep(faults["delay_ms"] / 1000.0)
-            first, last, status = 0, size - 1, 200
-            rng = self.headers.get("Range")
-            if rng:
-                m = RANGE_RE.match(rng.strip())
-                if not m:
-                    self.record(-1, -1, 0, 400)
-                    self.reply(400, b"unsupported range\n")
-                    return
-                first = int(m.group(1))
-                last = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
-                if first >= size:
-                    self.record(-1, -1, 0, 416)
-                    self.reply(416, headers=[("Content-Range", "bytes */%d" % size)])
-                    return
-                status = 206
+            asked = self.byte_range(size)
+            if isinstance(asked, int):  # refused, and answered
+                self.record(-1, -1, 0, asked)
+                return
+            first, last = asked or (0, size - 1)
             f.seek(first)
             data = f.read(last + 1 - first)
         body = bytearray(data)
@@ -149,7 +107,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 continue
             for i in range(max(a, first), min(b, last) + 1):
                 body[i - first] ^= 0xFF
-        headers = [("Content-Range", "bytes %d-%d/%d" % (first, last, size))] if rng else []
+        status = 206 if asked else 200
+        headers = [("Content-Range", "bytes %d-%d/%d" % (first, last, size))] if asked else []
         self.record(first, last, len(body), status)
         self.reply(status, bytes(body), headers)
 
@@ -159,16 +118,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_POST = handle_any
 
 
-class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
 def main():
     global ROOT
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -176,16 +125,7 @@ def main():
     p.add_argument("--port-file", required=True)
     args = p.parse_args()
     ROOT = args.root
-    server = Server(("127.0.0.1", 0), Handler)
-    tmp = args.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(str(server.server_address[1]))
-    os.rename(tmp, args.port_file)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return objserver.serve(Handler, args.port_file)
 
 
 if __name__ == "__main__":

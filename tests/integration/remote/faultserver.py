@@ -21,18 +21,18 @@ The port is written to --port-file once the server listens. Runs until killed.
 """
 
 import argparse
-import http.server
 import os
 import re
-import socketserver
 import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import objserver  # noqa: E402
+
 LOCK = threading.Lock()
 COUNTS = {}
 ARGS = None
-RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
 def count(key):
@@ -41,12 +41,7 @@ def count(key):
         return COUNTS[key]
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):  # quiet: the request log is --log
-        pass
-
+class Handler(objserver.ObjectHandler):
     def parse(self):
         m = re.match(r"^/s/([A-Za-z0-9_.-]+)/([A-Za-z0-9]+)/(.+)$", self.path)
         if not m or ".." in m.group(3).split("/"):
@@ -60,32 +55,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                   obj))
         return token, scenario, obj
 
-    def reply(self, status, body=b"", headers=()):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def drain_body(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        data = b""
-        while len(data) < n:
-            chunk = self.rfile.read(n - len(data))
-            if not chunk:
-                break
-            data += chunk
-        return data
-
     def misbehave(self, token, scenario):
         """Returns True when the request was answered (or dropped) by a fault."""
         n = count((token, scenario))
         m = re.match(r"^(503|reset)x?(\d+)$", scenario)
         if m and n <= int(m.group(2)):
             if self.command == "PUT":
-                self.drain_body()
+                self.read_body()
             if m.group(1) == "503":
                 self.reply(503, b"busy\n")
             else:
@@ -110,14 +86,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         path = os.path.join(ARGS.root, obj)
         if self.command == "PUT":
-            data = self.drain_body()
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            existed = os.path.exists(path)
-            tmp = "%s.tmp.%d" % (path, threading.get_ident())
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.rename(tmp, path)
-            self.reply(204 if existed else 201)
+            self.put_object(path)
             return
         try:
             with open(path, "rb") as f:
@@ -127,20 +96,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if scenario == "wrong":
             data = bytes(b ^ 0xFF for b in data)
-        rng = self.headers.get("Range")
-        if self.command == "HEAD" or not rng or scenario == "norange":
+        if self.command == "HEAD" or scenario == "norange":
             self.reply(200, data)
             return
-        m = RANGE_RE.match(rng.strip())
-        if not m:
-            self.reply(400, b"unsupported range\n")
+        asked = self.byte_range(len(data))
+        if asked is None:
+            self.reply(200, data)
             return
-        first = int(m.group(1))
-        last = int(m.group(2)) if m.group(2) else len(data) - 1
-        if first >= len(data):
-            self.reply(416, headers=[("Content-Range", "bytes */%d" % len(data))])
+        if isinstance(asked, int):  # refused, and answered
             return
-        last = min(last, len(data) - 1)
+        first, last = asked
         body = data[first:last + 1]
         shown_first = first
         if scenario == "short":
@@ -164,16 +129,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_PUT = handle_any
 
 
-class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        # Clients that hang up (timeouts, a Range slice cut short) are expected here.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
 def main():
     global ARGS
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -181,16 +136,7 @@ def main():
     p.add_argument("--log", required=True)
     p.add_argument("--port-file", required=True)
     ARGS = p.parse_args()
-    server = Server(("127.0.0.1", 0), Handler)
-    tmp = ARGS.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(str(server.server_address[1]))
-    os.rename(tmp, ARGS.port_file)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return objserver.serve(Handler, ARGS.port_file)
 
 
 if __name__ == "__main__":
