@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """faults: a mount under a small cache, a remote serving wrong bytes, a remote that goes away,
-and a daemon killed with SIGKILL.
+damaged bytes in the local store, and a daemon killed with SIGKILL.
 
   eviction      --cache-size 8M, a 96 MiB random file read whole: every byte right,
                 evictions > 0, cached_bytes <= cap + one chunk; the first 8 MiB read again
@@ -16,6 +16,11 @@ and a daemon killed with SIGKILL.
   umount-busy   a read waits on a remote that answers after 30 s: `imgfs umount` must return
                 within 15 s (not after the fetch's retries), the reader gets an error, nothing
                 stays mounted.
+  local-damage  one byte of the store's first data file is flipped while no daemon runs. Cached
+                chunks (fetched from the remote): the file still reads right, the damaged copy
+                counted (local_corruptions >= 1) and fetched again. Converted chunks (no remote):
+                exactly one file fails with EIO, every other file reads right, none returns
+                wrong bytes.
   kill-9        the daemon is killed with SIGKILL: the mountpoint answers ENOTCONN, `imgfs umount`
                 detaches it, and a new mount at the same place serves the image again.
 """
@@ -236,6 +241,61 @@ def main():
                 srv3.stop()
             return diffs
 
+        def flip_byte(store, offset=100):
+            # The first chunk appended to a store's first data file starts at byte 0 and is at
+            # least 16 KiB long (random data: stored raw, so in the data files).
+            path = os.path.join(store, "data", "00000001.dat")
+            with open(path, "r+b") as f:
+                f.seek(offset)
+                b = f.read(1)
+                f.seek(offset)
+                f.write(bytes([b[0] ^ 0xFF]))
+
+        def local_damage():
+            diffs = []
+            rel = "data/c.bin"
+            store = s.store("damage")
+            mp, _ = s.mount(digest, store, remote=url)
+            ml.check(ml.sha256_file(os.path.join(mp, rel)) == ml.sha256_file(os.path.join(src, rel)),
+                     "c.bin differs before any damage")
+            s.umount(mp)  # the daemon exits; the cached chunks stay in the store
+            flip_byte(store)
+            srv.reset()
+            mp, _ = s.mount(digest, store, remote=url)
+            if ml.sha256_file(os.path.join(mp, rel)) != ml.sha256_file(os.path.join(src, rel)):
+                diffs.append("c.bin read wrong after one of its cached chunks was damaged")
+            st = s.stats(mp)
+            if st["local_corruptions"] < 1:
+                diffs.append("local_corruptions=%d after a damaged cached chunk was read"
+                             % st["local_corruptions"])
+            if not srv.pack_gets():
+                diffs.append("the damaged cached chunk was not fetched again")
+            s.umount(mp)
+
+            pinned = s.store("damage-local")
+            s.convert("dir:" + src, pinned, "faults")
+            flip_byte(pinned)
+            mp, _ = s.mount("faults", pinned)
+            failed = []
+            for name in sorted(os.listdir(os.path.join(src, "data"))):
+                rel = "data/" + name
+                try:
+                    if ml.sha256_file(os.path.join(mp, rel)) != ml.sha256_file(
+                            os.path.join(src, rel)):
+                        diffs.append("%s read WRONG bytes from a damaged local store" % rel)
+                except OSError as e:
+                    if e.errno != errno.EIO:
+                        diffs.append("%s failed with %s, expected EIO"
+                                     % (rel, errno.errorcode.get(e.errno, e.errno)))
+                    failed.append(rel)
+            if len(failed) != 1:
+                diffs.append("%d files failed to read after one damaged converted chunk: %s"
+                             % (len(failed), failed))
+            print("  damaged converted chunk: %s fails with EIO, the others read right"
+                  % ", ".join(failed))
+            s.umount(mp)
+            return diffs
+
         def kill9():
             store = s.store("kill9")
             # A local store with the image in it (converted, chunks pinned).
@@ -283,6 +343,7 @@ def main():
         ml.run_case(report, "wrong-bytes", wrong_bytes)
         ml.run_case(report, "remote-down", remote_down)
         ml.run_case(report, "umount-busy", umount_busy)
+        ml.run_case(report, "local-damage", local_damage)
         ml.run_case(report, "kill-9", kill9)
     report.exit()
 
