@@ -5,6 +5,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <csetjmp>
+#include <csignal>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -15,6 +18,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "core/digest.h"
 #include "core/fd.h"
 #include "core/log.h"
 
@@ -45,6 +49,41 @@ uint32_t ParseFileName(const char* name) {
 
 // An extent's identity while it is leased: offsets are never reused within a file.
 uint64_t KeyOf(uint32_t file, uint64_t offset) { return (uint64_t{file} << 32) | (offset / kAlign); }
+
+// SIGBUS while reading a mapping (an I/O error, a file truncated underneath) jumps back into
+// HashMapped on the thread that faulted; any other SIGBUS gets the handler that was there before.
+thread_local sigjmp_buf* t_bus_guard = nullptr;
+struct sigaction g_previous_bus;
+
+void OnBus(int sig, siginfo_t* info, void* context) {
+  if (sigjmp_buf* guard = t_bus_guard) siglongjmp(*guard, 1);
+  if (g_previous_bus.sa_flags & SA_SIGINFO) return g_previous_bus.sa_sigaction(sig, info, context);
+  if (g_previous_bus.sa_handler != SIG_DFL && g_previous_bus.sa_handler != SIG_IGN)
+    return g_previous_bus.sa_handler(sig);
+  ::signal(SIGBUS, SIG_DFL);
+  ::raise(SIGBUS);
+}
+
+// The XXH3-64 of mapped bytes; false if reading them raised SIGBUS.
+bool HashMapped(const char* data, size_t length, uint64_t* hash) {
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = OnBus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGBUS, &sa, &g_previous_bus);
+  });
+  sigjmp_buf guard;
+  if (sigsetjmp(guard, 1) != 0) {
+    t_bus_guard = nullptr;
+    return false;
+  }
+  t_bus_guard = &guard;
+  *hash = Xxh3(data, length);
+  t_bus_guard = nullptr;
+  return true;
+}
 
 }  // namespace
 
@@ -213,7 +252,7 @@ Result<DataFiles::Extent> DataFiles::Append(std::string_view bytes) {
   return Extent{f->id, at, static_cast<uint32_t>(bytes.size())};
 }
 
-Result<SharedBytes> DataFiles::Map(const Extent& e) {
+Result<SharedBytes> DataFiles::Map(const Extent& e, uint64_t xxh3) {
   State& s = *state_;
   const uint64_t key = KeyOf(e.file, e.offset);
   std::shared_ptr<File> f;
@@ -236,6 +275,14 @@ Result<SharedBytes> DataFiles::Map(const Extent& e) {
                                 std::to_string(e.length) + " lies past the end of " +
                                 s.PathOf(e.file));
   }
+  uint64_t hash = 0;
+  if (!HashMapped(f->map + e.offset, e.length, &hash))
+    return Status::Corruption("reading extent " + std::to_string(e.offset) + "+" +
+                              std::to_string(e.length) + " of " + s.PathOf(e.file) +
+                              " faulted (an I/O error, or the file was cut short)");
+  if (hash != xxh3)
+    return Status::Corruption("extent " + std::to_string(e.offset) + "+" + std::to_string(e.length) +
+                              " of " + s.PathOf(e.file) + " fails its checksum");
   return SharedBytes(std::move(lease), std::string_view(f->map + e.offset, e.length));
 }
 

@@ -5,6 +5,8 @@
 //   can be asked to read ahead the chunks a reader will want next (WillNeed).
 // - Extents start on 4 KiB boundaries, so a removed chunk's blocks are punched out whole
 //   (fallocate PUNCH_HOLE) and a file whose chunks are all gone is deleted.
+// - Mapped bytes are read first under a SIGBUS guard, while their XXH3 is checked: a media
+//   error or a file truncated underneath becomes an error for that chunk, not a dead process.
 // - A mapped extent is leased: Release() of an extent somebody still reads is deferred until the
 //   last view of it is gone, so a reply being built never sees a hole.
 // - Appends become durable with Sync().
@@ -36,9 +38,10 @@ class DataFiles {
 
   // Appends bytes to the current file; a new file starts every 256 MiB.
   Result<Extent> Append(std::string_view bytes);
-  // The bytes of an extent, valid (and not punched) while the returned value lives. Corruption
-  // if the file is missing or shorter than the extent.
-  Result<SharedBytes> Map(const Extent& extent);
+  // The bytes of an extent, valid (and not punched) while the returned value lives, once their
+  // XXH3-64 is checked to be `xxh3`. Corruption if it is not, if the file is missing or shorter
+  // than the extent, or if reading it faults.
+  Result<SharedBytes> Map(const Extent& extent, uint64_t xxh3);
   // Starts reading these extents into the page cache, without waiting for them.
   void WillNeed(std::vector<Extent> extents);
   // Frees an extent's space (at once, or when its last view is gone); a file left with no data

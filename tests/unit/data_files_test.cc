@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <optional>
 
+#include "core/digest.h"
 #include "tests/unit/daemon_test_util.h"
 
 namespace imgfs {
@@ -34,10 +36,11 @@ class DataFilesTest : public ::testing::Test {
     if (::stat(FilePath(id).c_str(), &st) != 0) return std::nullopt;
     return uint64_t(st.st_blocks) * 512;
   }
-  std::string Bytes(DataFiles& files, const DataFiles::Extent& e) {
-    auto got = files.Map(e);
+  // Whether the extent maps to exactly `want` (Map checks the XXH3 of `want`).
+  bool Reads(DataFiles& files, const DataFiles::Extent& e, const std::string& want) {
+    auto got = files.Map(e, Xxh3(want.data(), want.size()));
     EXPECT_TRUE(got.ok()) << got.status().ToString();
-    return got.ok() ? std::string(**got) : std::string();
+    return got.ok() && **got == want;
   }
   // Three extents of 40000 bytes written by one instance, which is then closed: file 1 is no
   // longer the one appended to.
@@ -66,13 +69,13 @@ TEST_F(DataFilesTest, AppendsAreAlignedAndReadBackAfterReopen) {
     if (i > 0) EXPECT_GE(written[i].offset, written[i - 1].offset + 40000);
   }
   auto reader = Open(/*read_only=*/true);
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(Bytes(*reader, written[i]) == NoiseBytes(40000, i)) << i;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(Reads(*reader, written[i], NoiseBytes(40000, i))) << i;
   // A new writer appends to a new file, never after what an earlier one left.
   auto writer = Open();
   auto e = writer->Append("more");
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->file, 2u);
-  EXPECT_TRUE(Bytes(*writer, *e) == "more");
+  EXPECT_TRUE(Reads(*writer, *e, "more"));
 }
 
 TEST_F(DataFilesTest, BadExtentsAreCorruption) {
@@ -80,8 +83,24 @@ TEST_F(DataFilesTest, BadExtentsAreCorruption) {
   auto files = Open();
   DataFiles::Extent past = written[2];
   past.length += 8192;
-  EXPECT_EQ(files->Map(past).status().code(), Code::kCorruption);
-  EXPECT_EQ(files->Map({7, 0, 10}).status().code(), Code::kCorruption) << "missing file";
+  EXPECT_EQ(files->Map(past, 0).status().code(), Code::kCorruption);
+  EXPECT_EQ(files->Map({7, 0, 10}, 0).status().code(), Code::kCorruption) << "missing file";
+  const std::string want = NoiseBytes(40000, 0);
+  EXPECT_EQ(files->Map(written[0], Xxh3(want.data(), want.size()) + 1).status().code(),
+            Code::kCorruption)
+      << "bytes that do not match their checksum";
+}
+
+TEST_F(DataFilesTest, AFileCutShortUnderAReaderIsAnErrorNotACrash) {
+  auto written = WriteThree();
+  auto files = Open();
+  const std::string want = NoiseBytes(40000, 2);
+  ASSERT_TRUE(Reads(*files, written[2], want));  // mapped, its size known
+  ASSERT_EQ(::truncate(FilePath(1).c_str(), 4096), 0);
+  auto got = files->Map(written[2], Xxh3(want.data(), want.size()));  // SIGBUS inside
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kCorruption);
+  EXPECT_NE(got.status().message().find("faulted"), std::string::npos) << got.status().ToString();
 }
 
 TEST_F(DataFilesTest, ReleasedExtentsFreeTheirBlocksAndAnEmptyFileGoes) {
@@ -91,8 +110,8 @@ TEST_F(DataFilesTest, ReleasedExtentsFreeTheirBlocksAndAnEmptyFileGoes) {
   files->Release(written[1]);
   ASSERT_TRUE(Allocated(1).has_value());
   EXPECT_LE(*Allocated(1), before - 36864) << "the middle extent's whole blocks were not freed";
-  EXPECT_TRUE(Bytes(*files, written[0]) == NoiseBytes(40000, 0)) << "a neighbour was damaged";
-  EXPECT_TRUE(Bytes(*files, written[2]) == NoiseBytes(40000, 2)) << "a neighbour was damaged";
+  EXPECT_TRUE(Reads(*files, written[0], NoiseBytes(40000, 0))) << "a neighbour was damaged";
+  EXPECT_TRUE(Reads(*files, written[2], NoiseBytes(40000, 2))) << "a neighbour was damaged";
   files->Release(written[0]);
   files->Release(written[2]);
   EXPECT_FALSE(Allocated(1).has_value()) << "a file with nothing left in it was kept";
@@ -106,7 +125,7 @@ TEST_F(DataFilesTest, TheFileBeingAppendedToIsKeptWhenEmpty) {
   EXPECT_TRUE(Allocated(e->file).has_value());
   auto next = files->Append("next");
   ASSERT_TRUE(next.ok());
-  EXPECT_TRUE(Bytes(*files, *next) == "next");
+  EXPECT_TRUE(Reads(*files, *next, "next"));
 }
 
 TEST_F(DataFilesTest, ReleaseWaitsForTheLastViewOfAnExtent) {
@@ -115,7 +134,8 @@ TEST_F(DataFilesTest, ReleaseWaitsForTheLastViewOfAnExtent) {
   files->Release(written[0]);
   files->Release(written[2]);
   {
-    auto view = files->Map(written[1]);
+    const std::string want = NoiseBytes(40000, 1);
+    auto view = files->Map(written[1], Xxh3(want.data(), want.size()));
     ASSERT_TRUE(view.ok());
     auto copy = *view;  // a second view of the same extent
     files->Release(written[1]);
@@ -133,7 +153,7 @@ TEST_F(DataFilesTest, ReclaimFreesWhatNothingReferences) {
   ASSERT_TRUE(files->ReclaimUnreferenced({written[1]}).ok());
   ASSERT_TRUE(Allocated(1).has_value());
   EXPECT_LE(*Allocated(1), 45056u) << "more than the live extent's blocks are allocated";
-  EXPECT_TRUE(Bytes(*files, written[1]) == NoiseBytes(40000, 1));
+  EXPECT_TRUE(Reads(*files, written[1], NoiseBytes(40000, 1)));
   ASSERT_TRUE(files->ReclaimUnreferenced({}).ok());
   EXPECT_FALSE(Allocated(1).has_value());
 }
@@ -143,7 +163,7 @@ TEST_F(DataFilesTest, WillNeedAcceptsAnythingWithoutFailing) {
   auto files = Open();
   written.push_back({9, 0, 100});  // no such file: ignored
   files->WillNeed(written);
-  EXPECT_TRUE(Bytes(*files, written[0]) == NoiseBytes(40000, 0));
+  EXPECT_TRUE(Reads(*files, written[0], NoiseBytes(40000, 0)));
 }
 
 }  // namespace

@@ -18,7 +18,8 @@ damaged bytes in the local store, and a daemon killed with SIGKILL.
                 stays mounted.
   local-damage  one byte of the store's first data file is flipped while no daemon runs. Cached
                 chunks (fetched from the remote): the file still reads right, the damaged copy
-                counted (local_corruptions >= 1) and fetched again. Converted chunks (no remote):
+                counted (local_corruptions >= 1) and fetched again; then the data file is cut
+                short under the running daemon: the daemon lives, the file reads right again. Converted chunks (no remote):
                 exactly one file fails with EIO, every other file reads right, none returns
                 wrong bytes.
   kill-9        the daemon is killed with SIGKILL: the mountpoint answers ENOTCONN, `imgfs umount`
@@ -270,6 +271,21 @@ def main():
                              % st["local_corruptions"])
             if not srv.pack_gets():
                 diffs.append("the damaged cached chunk was not fetched again")
+            # Cut short under the running daemon: reading its mapping faults (SIGBUS), which must
+            # become a refetch, not a dead daemon.
+            before = s.stats(mp)["local_corruptions"]
+            os.truncate(os.path.join(store, "data", "00000001.dat"), 4096)
+            path = os.path.join(mp, rel)
+            ml.drop_file_cache(path)
+            try:
+                if ml.sha256_file(path) != ml.sha256_file(os.path.join(src, rel)):
+                    diffs.append("c.bin read wrong after its data file was cut short")
+            except OSError as e:
+                diffs.append("c.bin failed after its data file was cut short: %s" % e)
+            if not s.daemon_pid(store):
+                diffs.append("the daemon died when its data file was cut short")
+            elif s.stats(mp)["local_corruptions"] <= before:
+                diffs.append("a data file cut short was not noticed (local_corruptions unchanged)")
             s.umount(mp)
 
             pinned = s.store("damage-local")
