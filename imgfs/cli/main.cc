@@ -1,5 +1,6 @@
 // imgfs: convert OCI images into deduplicated chunks and serve them lazily.
 #include <cstdio>
+#include <csignal>
 #include <cstring>
 #include <string>
 
@@ -30,6 +31,8 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Writes to a daemon that went away (its socket) or to a closed pipe are errors we report.
+  std::signal(SIGPIPE, SIG_IGN);
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") ||
       !std::strcmp(argv[1], "help")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);

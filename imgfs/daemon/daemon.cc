@@ -89,6 +89,9 @@ Result<UniqueFd> Listen(const std::string& path) {
 std::string DaemonSocketPath(const std::string& store_path) { return store_path + "/imgfs.sock"; }
 
 Status RunDaemon(const DaemonOptions& options) {
+  // A client that hangs up before its answer (Ctrl-C of `imgfs convert`) must cost a failed
+  // write, not the daemon and every mount it serves.
+  ::signal(SIGPIPE, SIG_IGN);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

@@ -6,13 +6,16 @@ A mounted from store S: a conversion of B into S (from a relative dir: path) suc
 being read and `imgfs stats` answers; B mounts and reads back byte for byte; a conversion of a
 missing source fails with one line naming it; `imgfs rm A` + `imgfs gc` keep A's chunks because
 A is mounted (every file of A still reads right after its page cache is dropped); `rm B` + `gc`
-removes B's own chunks. After A's last unmount the daemon exits, and a direct `imgfs gc`
+removes B's own chunks. Clients that hang up before their answer (20 stats requests closed at
+once, an `imgfs convert` killed mid-way) do not take the daemon down: it stays, keeps serving A,
+and finishes that conversion. After A's last unmount the daemon exits, and a direct `imgfs gc`
 removes A.
 """
 
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -128,6 +131,36 @@ def main():
             diffs += same_tree(mp_a, src_a, rels_a)
             return diffs
 
+        def clients_gone():
+            diffs = []
+            pid = s.daemon_pid(store)
+            for _ in range(20):  # ask, and hang up before the answer
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.connect(os.path.join(store, "imgfs.sock"))
+                c.sendall(b"GET /stats HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
+                c.close()
+            src_c = s.path("src-c")
+            make_tree(src_c, 3, 160)
+            p = subprocess.Popen([s.binary, "convert", "dir:" + src_c, "--tag", "c", "--store",
+                                  store], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)
+            p.kill()  # like Ctrl-C: the daemon's answer will find nobody
+            p.wait()
+            deadline = time.time() + 120
+            while time.time() < deadline and s.daemon_pid(store) == pid and not re.search(
+                    r"^c\s", s.run("ls", store=store).stdout, re.M):
+                time.sleep(0.2)
+            time.sleep(1)  # the answer to the killed client has been written by now
+            if s.daemon_pid(store) != pid:
+                diffs.append("the daemon died when its clients hung up")
+                return diffs
+            if not re.search(r"^c\s", s.run("ls", store=store).stdout, re.M):
+                diffs.append("the conversion whose client was killed did not finish")
+            diffs += same_tree(mp_a, src_a, ["bin/tool"])
+            s.run("rm", "c", store=store)
+            s.run("gc", store=store)
+            return diffs
+
         def gc_after_unmount():
             s.umount(mp_a)  # the last mount: the daemon exits
             images, chunks = gc_counts(s.run("gc", store=store).stdout)
@@ -143,6 +176,7 @@ def main():
         ml.run_case(report, "convert while mounted", convert_while_mounted)
         ml.run_case(report, "convert error", convert_error)
         ml.run_case(report, "gc keeps mounted images", gc_keeps_mounted)
+        ml.run_case(report, "clients gone", clients_gone)
         ml.run_case(report, "gc after unmount", gc_after_unmount)
     report.exit()
 
