@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cstring>
 #include <list>
 #include <thread>
@@ -46,7 +47,14 @@ Result<HttpRequest> ReadRequest(int fd) {
   size_t length = 0;
   for (size_t pos = head.find("\r\n"); pos != std::string::npos; pos = head.find("\r\n", pos + 2)) {
     std::string line = head.substr(pos + 2, head.find("\r\n", pos + 2) - pos - 2);
-    if (strncasecmp(line.c_str(), "content-length:", 15) == 0) length = std::stoul(line.substr(15));
+    if (strncasecmp(line.c_str(), "content-length:", 15) == 0) {
+      std::string_view v(line);
+      v.remove_prefix(v.find_first_not_of(' ', 15) == std::string_view::npos ? v.size()
+                                                                             : v.find_first_not_of(' ', 15));
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), length);
+      if (ec != std::errc() || end != v.data() + v.size())
+        return Status::InvalidArgument("malformed Content-Length");
+    }
   }
   if (length > kMaxRequest) return Status::ResourceExhausted("request too large");
   req.body = data.substr(header_end + 4);
@@ -176,40 +184,50 @@ Status RunDaemon(const DaemonOptions& options) {
       continue;
     }
     const std::string route = req->method + " " + req->path;
-    if (route == "POST /mount") {
-      auto request = MountRequest::FromJson(body);
-      Result<Digest> d = request.ok() ? mounts.Mount(*request) : Result<Digest>(request.status());
-      if (d.ok()) {
-        had_mount = true;
-        Reply(conn.get(), 200, "application/json",
-              nlohmann::json({{"digest", d->ToString()}}).dump() + "\n");
+    try {  // a field of the wrong JSON type throws; it is the client's error, not the daemon's end
+      if (route == "POST /mount") {
+        auto request = MountRequest::FromJson(body);
+        Result<Digest> d = request.ok() ? mounts.Mount(*request) : Result<Digest>(request.status());
+        if (d.ok()) {
+          had_mount = true;
+          Reply(conn.get(), 200, "application/json",
+                nlohmann::json({{"digest", d->ToString()}}).dump() + "\n");
+        } else {
+          ReplyStatus(conn.get(), d.status());
+        }
+      } else if (route == "POST /umount") {
+        Status s = mounts.Unmount(body.value("mountpoint", ""));
+        if (s.ok()) Reply(conn.get(), 200, "application/json", "{}\n");
+        else ReplyStatus(conn.get(), s);
+      } else if (route == "POST /cache") {
+        fetcher.SetCacheSize(body.value("cache_size", uint64_t{0}));
+        Reply(conn.get(), 200, "application/json", "{}\n");
+      } else if (route == "GET /stats") {
+        Reply(conn.get(), 200, "application/json", mounts.StatsJson().dump(2) + "\n");
+      } else if (route == "GET /metrics") {
+        Reply(conn.get(), 200, "text/plain; version=0.0.4", mounts.Prometheus());
+      } else if (StoreAdmin::Handles(route)) {
+        Job& job = jobs.emplace_back();
+        job.thread = std::thread([&admin, route, body, done = job.done, fd = std::move(conn)] {
+          Result<nlohmann::json> result{Status::Internal("not run")};
+          try {
+            result = admin.Run(route, body);
+          } catch (const std::exception& e) {
+            result = Status::InvalidArgument(std::string("malformed request: ") + e.what());
+          }
+          if (result.ok()) Reply(fd.get(), 200, "application/json", result->dump() + "\n");
+          else ReplyStatus(fd.get(), result.status());
+          done->store(true);
+        });
+      } else if (route == "POST /shutdown") {
+        Reply(conn.get(), 200, "application/json", "{}\n");
+        running = false;
       } else {
-        ReplyStatus(conn.get(), d.status());
+        ReplyStatus(conn.get(), Status::NotFound("no such request: " + route));
       }
-    } else if (route == "POST /umount") {
-      Status s = mounts.Unmount(body.value("mountpoint", ""));
-      if (s.ok()) Reply(conn.get(), 200, "application/json", "{}\n");
-      else ReplyStatus(conn.get(), s);
-    } else if (route == "POST /cache") {
-      fetcher.SetCacheSize(body.value("cache_size", uint64_t{0}));
-      Reply(conn.get(), 200, "application/json", "{}\n");
-    } else if (route == "GET /stats") {
-      Reply(conn.get(), 200, "application/json", mounts.StatsJson().dump(2) + "\n");
-    } else if (route == "GET /metrics") {
-      Reply(conn.get(), 200, "text/plain; version=0.0.4", mounts.Prometheus());
-    } else if (StoreAdmin::Handles(route)) {
-      Job& job = jobs.emplace_back();
-      job.thread = std::thread([&admin, route, body, done = job.done, fd = std::move(conn)] {
-        auto result = admin.Run(route, body);
-        if (result.ok()) Reply(fd.get(), 200, "application/json", result->dump() + "\n");
-        else ReplyStatus(fd.get(), result.status());
-        done->store(true);
-      });
-    } else if (route == "POST /shutdown") {
-      Reply(conn.get(), 200, "application/json", "{}\n");
-      running = false;
-    } else {
-      ReplyStatus(conn.get(), Status::NotFound("no such request: " + route));
+    } catch (const std::exception& e) {
+      if (conn.valid())
+        ReplyStatus(conn.get(), Status::InvalidArgument(std::string("malformed request: ") + e.what()));
     }
   }
   // Stop taking requests first, so a new `imgfs mount` starts a fresh daemon instead of talking

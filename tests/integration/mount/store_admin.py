@@ -8,7 +8,8 @@ missing source fails with one line naming it; `imgfs rm A` + `imgfs gc` keep A's
 A is mounted (every file of A still reads right after its page cache is dropped); `rm B` + `gc`
 removes B's own chunks. Clients that hang up before their answer (20 stats requests closed at
 once, an `imgfs convert` killed mid-way) do not take the daemon down: it stays, keeps serving A,
-and finishes that conversion. After A's last unmount the daemon exits, and a direct `imgfs gc`
+and finishes that conversion; nor do malformed requests (fields of the wrong JSON type, a bad
+Content-Length), which get a 400 with a one-line error. After A's last unmount the daemon exits, and a direct `imgfs gc`
 removes A.
 """
 
@@ -161,6 +162,40 @@ def main():
             s.run("gc", store=store)
             return diffs
 
+        def malformed_requests():
+            diffs = []
+            pid = s.daemon_pid(store)
+
+            def ask(head, body):
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.settimeout(30)
+                c.connect(os.path.join(store, "imgfs.sock"))
+                c.sendall(head + body)
+                out = b""
+                while True:
+                    part = c.recv(65536)
+                    if not part:
+                        break
+                    out += part
+                c.close()
+                return out
+
+            for route, body in ((b"POST /cache", b'{"cache_size": "big"}'),
+                                (b"POST /convert", b'{"source": 5, "tag": [1, 2]}'),
+                                (b"POST /mount", b'{"image": 5, "mountpoint": "/x"}'),
+                                (b"POST /rm", b'{"image": {"a": 1}}')):
+                out = ask(route + b" HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % len(body), body)
+                if not out.startswith(b"HTTP/1.0 400") or b'"error"' not in out:
+                    diffs.append("%s with %s answered %r" % (route, body, out[:120]))
+            out = ask(b"GET /stats HTTP/1.0\r\nContent-Length: lots\r\n\r\n", b"")
+            if not out.startswith(b"HTTP/1.0 400"):
+                diffs.append("a bad Content-Length answered %r" % out[:120])
+            if s.daemon_pid(store) != pid:
+                diffs.append("the daemon died on a malformed request")
+            else:
+                diffs += same_tree(mp_a, src_a, ["etc/conf"])
+            return diffs
+
         def gc_after_unmount():
             s.umount(mp_a)  # the last mount: the daemon exits
             images, chunks = gc_counts(s.run("gc", store=store).stdout)
@@ -177,6 +212,7 @@ def main():
         ml.run_case(report, "convert error", convert_error)
         ml.run_case(report, "gc keeps mounted images", gc_keeps_mounted)
         ml.run_case(report, "clients gone", clients_gone)
+        ml.run_case(report, "malformed requests", malformed_requests)
         ml.run_case(report, "gc after unmount", gc_after_unmount)
     report.exit()
 
