@@ -14,9 +14,19 @@ namespace imgfs {
 Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
                                                       bool read_only) {
   const std::string path = flag_value.empty() ? DefaultStorePath() : flag_value;
+  const std::string socket = DaemonSocketPath(path);
   auto store = LocalStore::Open(path, read_only);
+  // Held by another process. A daemon that answers takes convert, rm and gc (DaemonHolds); one
+  // that is just exiting after its last unmount (`imgfs umount X && imgfs gc`) lets go in a
+  // moment: wait for it, up to 10 s.
+  for (int i = 0; i < 100 && !store.ok() && store.status().code() == Code::kUnavailable &&
+                  !ControlRequest(socket, "GET", "/stats").ok();
+       ++i) {
+    ::usleep(100 * 1000);
+    store = LocalStore::Open(path, read_only);
+  }
   if (!store.ok() && store.status().code() == Code::kUnavailable &&
-      ::access(DaemonSocketPath(path).c_str(), F_OK) == 0)
+      ::access(socket.c_str(), F_OK) == 0)
     return Status::Unavailable("the imgfs daemon serving mounts from " + path +
                                " holds the store; unmount them (imgfs umount) or use another "
                                "--store");

@@ -9,8 +9,8 @@ A is mounted (every file of A still reads right after its page cache is dropped)
 removes B's own chunks. Clients that hang up before their answer (20 stats requests closed at
 once, an `imgfs convert` killed mid-way) do not take the daemon down: it stays, keeps serving A,
 and finishes that conversion; nor do malformed requests (fields of the wrong JSON type, a bad
-Content-Length), which get a 400 with a one-line error. After A's last unmount the daemon exits, and a direct `imgfs gc`
-removes A.
+Content-Length), which get a 400 with a one-line error. After A's last unmount the daemon exits, and an `imgfs gc` run
+at once (while the daemon may still be letting go of the store) removes A.
 """
 
 import os
@@ -197,7 +197,8 @@ def main():
             return diffs
 
         def gc_after_unmount():
-            s.umount(mp_a)  # the last mount: the daemon exits
+            # The last mount: the daemon exits, and gc right away must wait for it to let go.
+            s.umount(mp_a, wait_daemon=False)
             images, chunks = gc_counts(s.run("gc", store=store).stdout)
             diffs = []
             if images != 1 or chunks == 0:
