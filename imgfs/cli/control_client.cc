@@ -27,13 +27,16 @@ Result<ControlReply> ControlRequest(const std::string& socket_path, const std::s
   char buf[65536];
   for (;;) {
     ssize_t n = RetryOnEintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+    if (n < 0 && errno == ECONNRESET)  // it was exiting (its last mount went away) as we asked
+      return Status::Unavailable("the imgfs daemon at " + socket_path + " went away");
     if (n < 0) return Status::FromErrno(errno, "read from daemon");
     if (n == 0) break;
     resp.append(buf, static_cast<size_t>(n));
   }
   size_t sp = resp.find(' '), end = resp.find("\r\n\r\n");
   if (sp == std::string::npos || end == std::string::npos)
-    return Status::Unavailable("the imgfs daemon closed the connection without an answer");
+    return Status::Unavailable("the imgfs daemon at " + socket_path +
+                               " closed the connection without an answer");
   return ControlReply{std::atoi(resp.c_str() + sp + 1), resp.substr(end + 4)};
 }
 
