@@ -3,8 +3,9 @@
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
-#include "imgfs/daemon/image_fs.h"
-#include "indexer/repack.h"
+#include "imgfs/cli/control_client.h"
+#include "imgfs/daemon/daemon.h"
+#include "imgfs/daemon/store_admin.h"
 
 namespace imgfs {
 
@@ -13,22 +14,22 @@ Result<int> RunRepack(const ArgList& argv) {
   if (args.positional.size() != 1)
     return Status::InvalidArgument("usage: imgfs repack IMAGE [--tag NAME] [--store DIR]");
   const std::string& name = args.positional[0];
-  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
-  ASSIGN_OR_RETURN(Digest digest, store->Resolve(name));
-  ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
-  auto trace = store->GetTrace(digest);
-  if (!trace.ok())
-    return Status::NotFound("no access trace recorded for " + name +
-                            " (mount it with --trace record first)");
-  std::vector<Digest> order = ParseTrace(*trace);
-  ASSIGN_OR_RETURN(std::string bytes, RepackIndex(*index, order, *store, PackingOptions{}));
-  ASSIGN_OR_RETURN(auto repacked, ImageIndex::Parse(std::move(bytes)));
-  // The trace names chunks, not positions: it holds for the new layout as it is.
-  RETURN_IF_ERROR(store->PutTrace(repacked->digest(), *trace));
-  RETURN_IF_ERROR(store->PublishIndex(*repacked, args.Get("tag", name)));
-  std::printf("%s\n", repacked->digest().ToString().c_str());
-  std::fprintf(stderr, "repacked %s: %zu traced chunks first, %u chunks in %u packs\n", name.c_str(),
-               order.size(), repacked->chunk_count(), repacked->pack_count());
+  const std::string tag = args.Get("tag", name);
+  auto store = OpenStoreFromFlag(args.Get("store"));
+  nlohmann::json reply;
+  if (store.ok()) {
+    ASSIGN_OR_RETURN(RepackResult r, RepackAndPublish(**store, name, tag));
+    reply = RepackReply(r);
+  } else {
+    const std::string socket = DaemonSocketPath(StorePath(args));
+    if (!DaemonHolds(store.status(), socket)) return store.status();
+    ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/repack", {{"image", name}, {"tag", tag}}));
+  }
+  std::printf("%s\n", reply.value("digest", "").c_str());
+  std::fprintf(stderr, "repacked %s: %llu traced chunks first, %llu chunks in %llu packs\n",
+               name.c_str(), static_cast<unsigned long long>(reply.value("traced_chunks", 0ull)),
+               static_cast<unsigned long long>(reply.value("chunks", 0ull)),
+               static_cast<unsigned long long>(reply.value("packs", 0ull)));
   return 0;
 }
 

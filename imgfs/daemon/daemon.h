@@ -8,7 +8,8 @@
 //   GET  /metrics Prometheus text exposition (curl --unix-socket STORE/imgfs.sock http://x/metrics)
 //   POST /convert {"source","tag","platform",...} -> {"digest",...}   (imgfs/daemon/store_admin.h:
 //   POST /rm      {"image"} -> {"removed": [names]}                   what `imgfs convert`, `rm` and
-//   POST /gc      -> counts                                           `gc` do while a daemon runs)
+//   POST /gc      -> counts                                           `gc`, `repack` do while a
+//   POST /repack  {"image","tag"} -> {"digest",...}                   daemon runs)
 //   POST /shutdown
 // Errors answer 4xx/5xx with {"error": "one line"}.
 #pragma once

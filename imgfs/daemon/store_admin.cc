@@ -5,6 +5,8 @@
 #include <climits>
 
 #include "core/log.h"
+#include "imgfs/daemon/image_fs.h"
+#include "indexer/repack.h"
 
 namespace imgfs {
 namespace {
@@ -27,6 +29,30 @@ Result<ConvertResult> ConvertAndPublish(const std::string& source, const Convert
   RETURN_IF_ERROR(store.SyncChunks());
   RETURN_IF_ERROR(store.PublishIndex(*r.index, tag));
   return r;
+}
+
+Result<RepackResult> RepackAndPublish(LocalStore& store, const std::string& image,
+                                      const std::string& tag) {
+  ASSIGN_OR_RETURN(Digest digest, store.Resolve(image));
+  ASSIGN_OR_RETURN(auto index, store.GetIndex(digest));
+  auto trace = store.GetTrace(digest);
+  if (!trace.ok())
+    return Status::NotFound("no access trace recorded for " + image +
+                            " (mount it with --trace record first)");
+  std::vector<Digest> order = ParseTrace(*trace);
+  ASSIGN_OR_RETURN(std::string bytes, RepackIndex(*index, order, store, PackingOptions{}));
+  ASSIGN_OR_RETURN(std::shared_ptr<const ImageIndex> repacked, ImageIndex::Parse(std::move(bytes)));
+  // The trace names chunks, not positions: it holds for the new layout as it is.
+  RETURN_IF_ERROR(store.PutTrace(repacked->digest(), *trace));
+  RETURN_IF_ERROR(store.PublishIndex(*repacked, tag));
+  return RepackResult{repacked, order.size()};
+}
+
+nlohmann::json RepackReply(const RepackResult& r) {
+  return {{"digest", r.index->digest().ToString()},
+          {"traced_chunks", r.traced_chunks},
+          {"chunks", r.index->chunk_count()},
+          {"packs", r.index->pack_count()}};
 }
 
 nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
@@ -57,7 +83,8 @@ StoreAdmin::StoreAdmin(LocalStore& store, ChunkFetcher& fetcher,
     : store_(store), fetcher_(fetcher), mounted_(std::move(mounted)) {}
 
 bool StoreAdmin::Handles(const std::string& route) {
-  return route == "POST /convert" || route == "POST /rm" || route == "POST /gc";
+  return route == "POST /convert" || route == "POST /rm" || route == "POST /gc" ||
+         route == "POST /repack";
 }
 
 Result<nlohmann::json> StoreAdmin::Run(const std::string& route, const nlohmann::json& body) {
@@ -65,6 +92,7 @@ Result<nlohmann::json> StoreAdmin::Run(const std::string& route, const nlohmann:
   if (route == "POST /convert") return Convert(body);
   if (route == "POST /rm") return Remove(body);
   if (route == "POST /gc") return CollectGarbage();
+  if (route == "POST /repack") return Repack(body);
   return Status::NotFound("no such request: " + route);
 }
 
@@ -86,6 +114,12 @@ Result<nlohmann::json> StoreAdmin::Convert(const nlohmann::json& body) {
 Result<nlohmann::json> StoreAdmin::Remove(const nlohmann::json& body) {
   ASSIGN_OR_RETURN(std::vector<std::string> removed, store_.RemoveImage(body.value("image", "")));
   return nlohmann::json{{"removed", removed}};
+}
+
+Result<nlohmann::json> StoreAdmin::Repack(const nlohmann::json& body) {
+  const std::string image = body.value("image", "");
+  ASSIGN_OR_RETURN(RepackResult r, RepackAndPublish(store_, image, body.value("tag", image)));
+  return RepackReply(r);
 }
 
 Result<nlohmann::json> StoreAdmin::CollectGarbage() {

@@ -1,6 +1,6 @@
 // Writing to a store that a daemon holds: RocksDB admits one writing process, so `imgfs convert`,
-// `rm` and `gc` on a store whose daemon serves mounts are done by the daemon itself (POST /convert,
-// /rm, /gc on its socket), one at a time, each on its own thread so that mounts, reads and stats
+// `rm`, `gc` and `repack` on a store whose daemon serves mounts are done by the daemon itself
+// (POST /convert, /rm, /gc, /repack on its socket), one at a time, each on its own thread so that mounts, reads and stats
 // go on meanwhile. Garbage collection keeps the images mounted right now, named or not.
 #pragma once
 
@@ -20,6 +20,16 @@ namespace imgfs {
 Result<ConvertResult> ConvertAndPublish(const std::string& source, const ConvertOptions& options,
                                         LocalStore& store, const std::string& tag);
 
+struct RepackResult {
+  std::shared_ptr<const ImageIndex> index;
+  size_t traced_chunks = 0;
+};
+// `imgfs repack`: lays the chunks of IMAGE's recorded access trace out first and publishes the
+// new index under `tag` (the CLI's path and the daemon's).
+Result<RepackResult> RepackAndPublish(LocalStore& store, const std::string& image,
+                                      const std::string& tag);
+nlohmann::json RepackReply(const RepackResult& r);
+
 // A convert request as JSON: the source (paths made absolute), tag and the options that travel.
 nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
                               const ConvertOptions& options);
@@ -33,13 +43,14 @@ class StoreAdmin {
              std::function<std::vector<Digest>()> mounted);
 
   static bool Handles(const std::string& route);
-  // Runs "POST /convert", "POST /rm" or "POST /gc"; blocks while another one runs.
+  // Runs "POST /convert", "/rm", "/gc" or "/repack"; blocks while another one runs.
   Result<nlohmann::json> Run(const std::string& route, const nlohmann::json& body);
 
  private:
   Result<nlohmann::json> Convert(const nlohmann::json& body);
   Result<nlohmann::json> Remove(const nlohmann::json& body);
   Result<nlohmann::json> CollectGarbage();
+  Result<nlohmann::json> Repack(const nlohmann::json& body);
 
   LocalStore& store_;
   ChunkFetcher& fetcher_;

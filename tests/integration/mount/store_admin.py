@@ -4,7 +4,8 @@
 RocksDB admits one writing process, so these commands go through the daemon's socket. With image
 A mounted from store S: a conversion of B into S (from a relative dir: path) succeeds while A is
 being read and `imgfs stats` answers; B mounts and reads back byte for byte; a conversion of a
-missing source fails with one line naming it; `imgfs rm A` + `imgfs gc` keep A's chunks because
+missing source fails with one line naming it; a trace recorded on a second mount of A lets
+`imgfs repack A` run through the daemon too, and the repacked image mounts and reads right; `imgfs rm A` + `imgfs gc` keep A's chunks because
 A is mounted (every file of A still reads right after its page cache is dropped); `rm B` + `gc`
 removes B's own chunks. Clients that hang up before their answer (20 stats requests closed at
 once, an `imgfs convert` killed mid-way) do not take the daemon down: it stays, keeps serving A,
@@ -114,6 +115,31 @@ def main():
                 diffs.append("the error is not one line naming the source: %r" % p.stderr)
             return diffs
 
+        def repack_while_mounted():
+            diffs = []
+            mp, _ = s.mount("a", store, trace="record", trace_seconds=1)
+            for rel in ("etc/conf", "bin/tool"):
+                with open(os.path.join(mp, rel), "rb") as f:
+                    f.read()
+            deadline = time.time() + 30  # the trace is stored once its window has passed
+            while "trace" not in s.daemon_log(store) and time.time() < deadline:
+                time.sleep(0.2)
+            s.umount(mp, wait_daemon=False)
+            p = s.run("repack", "a", "--tag", "a-repacked", store=store, check=False)
+            if p.returncode != 0:
+                return ["repack beside the daemon failed: %s" % p.stderr.strip()]
+            if not itest.DIGEST_RE.match(p.stdout.strip()):
+                diffs.append("repack printed %r" % p.stdout)
+            mp2, _ = s.mount("a-repacked", store)
+            diffs += same_tree(mp2, src_a, rels_a)
+            s.umount(mp2, wait_daemon=False)
+            s.run("rm", "a-repacked", store=store)
+            images, chunks = gc_counts(s.run("gc", store=store).stdout)
+            if images != 1 or chunks:
+                diffs.append("gc of the repacked copy removed %d images, %d chunks; expected its "
+                             "index only (its chunks are A's)" % (images, chunks))
+            return diffs
+
         def gc_keeps_mounted():
             diffs = []
             out = s.run("rm", "a", store=store).stdout
@@ -211,6 +237,7 @@ def main():
 
         ml.run_case(report, "convert while mounted", convert_while_mounted)
         ml.run_case(report, "convert error", convert_error)
+        ml.run_case(report, "repack while mounted", repack_while_mounted)
         ml.run_case(report, "gc keeps mounted images", gc_keeps_mounted)
         ml.run_case(report, "clients gone", clients_gone)
         ml.run_case(report, "malformed requests", malformed_requests)
