@@ -6,10 +6,12 @@
 //   POST /cache   {"cache_size": BYTES}
 //   GET  /stats   per-mount and cache counters as JSON
 //   GET  /metrics Prometheus text exposition (curl --unix-socket STORE/imgfs.sock http://x/metrics)
-//   POST /convert {"source","tag","platform",...} -> {"digest",...}   (imgfs/daemon/store_admin.h:
-//   POST /rm      {"image"} -> {"removed": [names]}                   what `imgfs convert`, `rm` and
-//   POST /gc      -> counts                                           `gc`, `repack` do while a
-//   POST /repack  {"image","tag"} -> {"digest",...}                   daemon runs)
+//   POST /convert {"source","tag","platform",...} -> {"digest",...}
+//   POST /rm      {"image"} -> {"removed": [names]}
+//   POST /gc      -> counts
+//   POST /repack  {"image","tag"} -> {"digest",...}
+//                 (the last four: what `imgfs convert`, `rm`, `gc` and `repack` do while a daemon
+//                 holds the store; imgfs/daemon/store_admin.h)
 //   POST /shutdown
 // Errors answer 4xx/5xx with {"error": "one line"}.
 #pragma once
