@@ -220,16 +220,15 @@ Status LocalStore::PutChunk(const Digest& digest, uint32_t raw_length, std::stri
 
 Status LocalStore::PutCachedChunk(const Digest& digest, uint32_t raw_length,
                                   std::string_view stored) {
-  auto m = impl_->GetMeta(digest);
-  if (m.ok()) return Status::Ok();  // pinned or already cached
-  if (m.status().code() != Code::kNotFound) return m.status();
   return Put(digest, raw_length, stored, /*cached=*/true);
 }
 
 Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_view stored,
                        bool cached) {
   auto old = impl_->GetMeta(digest);
-  if (old.ok() && !old->cached() && !cached) return Status::Ok();  // pinned already
+  if (!old.ok() && old.status().code() != Code::kNotFound) return old.status();
+  // A cached chunk never replaces a stored one; a pinned one replaces only a cached one.
+  if (old.ok() && (cached || !old->cached())) return Status::Ok();
   ChunkMeta m;
   m.raw = raw_length;
   m.stored = static_cast<uint32_t>(stored.size());

@@ -141,12 +141,17 @@ void ChunkFetcher::WarmLocal(std::shared_ptr<const ImageIndex> index, std::vecto
   if (chunks.empty() || warm_queued_.load() > 16) return;
   warm_queued_++;
   warm_pool_.Submit([this, index = std::move(index), chunks = std::move(chunks)] {
-    std::vector<Digest> digests;
-    for (uint32_t c : chunks) digests.push_back(index->Chunk(c).digest);
-    store_.WillNeed(digests);
+    // Raw chunks are served from the page cache as they are: the kernel reads them ahead.
+    // Compressed ones are read and decoded here.
+    std::vector<Digest> raw;
     for (uint32_t c : chunks) {
       const ChunkRecord rec = index->Chunk(c);
-      if (rec.stored_length == rec.length) continue;  // raw: read from the page cache as it is
+      if (rec.stored_length == rec.length) raw.push_back(rec.digest);
+    }
+    store_.WillNeed(raw);
+    for (uint32_t c : chunks) {
+      const ChunkRecord rec = index->Chunk(c);
+      if (rec.stored_length == rec.length) continue;
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (memory_index_.count(rec.digest) || in_flight_.count(rec.digest)) continue;
