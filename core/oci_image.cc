@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace imgfs {
+namespace imgfs::oci {
 namespace {
 
 using Json = nlohmann::json;
@@ -135,11 +135,11 @@ std::string Platform::ToString() const {
   return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
 }
 
-Result<ImageIndex> ParseImageIndex(std::string_view json, size_t max_size) {
+Result<Index> ParseIndex(std::string_view json, size_t max_size) {
   ASSIGN_OR_RETURN(Json j, ParseJson(json, max_size, "image index"));
   Status s = CheckSchemaVersion(j);
   if (!s.ok()) return s.WithContext("image index");
-  ImageIndex index;
+  Index index;
   s = GetString(j, "mediaType", false, &index.media_type);
   if (!s.ok()) return s.WithContext("image index");
   if (!index.media_type.empty() && !IsIndexMediaType(index.media_type)) {
@@ -157,11 +157,11 @@ Result<ImageIndex> ParseImageIndex(std::string_view json, size_t max_size) {
   return index;
 }
 
-Result<ImageManifest> ParseImageManifest(std::string_view json, size_t max_size) {
+Result<Manifest> ParseManifest(std::string_view json, size_t max_size) {
   ASSIGN_OR_RETURN(Json j, ParseJson(json, max_size, "image manifest"));
   Status s = CheckSchemaVersion(j);
   if (!s.ok()) return s.WithContext("image manifest");
-  ImageManifest man;
+  Manifest man;
   s = GetString(j, "mediaType", false, &man.media_type);
   if (!s.ok()) return s.WithContext("image manifest");
   if (!man.media_type.empty() && !IsManifestMediaType(man.media_type)) {
@@ -184,9 +184,9 @@ Result<ImageManifest> ParseImageManifest(std::string_view json, size_t max_size)
   return man;
 }
 
-Result<ImageConfig> ParseImageConfig(std::string_view json, size_t max_size) {
+Result<Config> ParseConfig(std::string_view json, size_t max_size) {
   ASSIGN_OR_RETURN(Json j, ParseJson(json, max_size, "image config"));
-  ImageConfig cfg;
+  Config cfg;
   Status s = GetString(j, "os", false, &cfg.platform.os);
   if (s.ok()) s = GetString(j, "architecture", false, &cfg.platform.architecture);
   if (s.ok()) s = GetString(j, "variant", false, &cfg.platform.variant);
@@ -217,4 +217,4 @@ Result<ImageConfig> ParseImageConfig(std::string_view json, size_t max_size) {
   return cfg;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::oci

@@ -15,7 +15,7 @@
 #include "core/digest.h"
 #include "core/status.h"
 
-namespace imgfs {
+namespace imgfs::oci {
 
 namespace media_type {
 inline constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json";
@@ -69,12 +69,12 @@ struct Descriptor {
   std::optional<Platform> platform;
 };
 
-struct ImageIndex {
+struct Index {
   std::string media_type;  // may be empty (optional in OCI)
   std::vector<Descriptor> manifests;
 };
 
-struct ImageManifest {
+struct Manifest {
   std::string media_type;
   Descriptor config;
   std::vector<Descriptor> layers;
@@ -82,18 +82,18 @@ struct ImageManifest {
 
 // The part of the image config (OCI "application/vnd.oci.image.config.v1+json") layer
 // application needs. The full JSON bytes are kept by callers as stored.
-struct ImageConfig {
+struct Config {
   Platform platform;
   std::vector<Digest> diff_ids;  // rootfs.diff_ids, one per layer, uncompressed tar digests
 };
 
 // Each parser rejects input over max_size bytes, invalid JSON, wrong JSON types, digests that are
 // not sha256, negative sizes and missing required fields.
-Result<ImageIndex> ParseImageIndex(std::string_view json, size_t max_size);
-Result<ImageManifest> ParseImageManifest(std::string_view json, size_t max_size);
-Result<ImageConfig> ParseImageConfig(std::string_view json, size_t max_size);
+Result<Index> ParseIndex(std::string_view json, size_t max_size);
+Result<Manifest> ParseManifest(std::string_view json, size_t max_size);
+Result<Config> ParseConfig(std::string_view json, size_t max_size);
 
 // The annotation OCI layouts use to tag manifests in index.json.
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
 
-}  // namespace imgfs
+}  // namespace imgfs::oci

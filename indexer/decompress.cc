@@ -24,12 +24,12 @@ Result<size_t> MemorySource::Read(std::span<uint8_t> buf) {
   return n;
 }
 
-Compression SniffCompression(std::span<const uint8_t> head) {
-  if (head.size() >= 2 && head[0] == 0x1f && head[1] == 0x8b) return Compression::kGzip;
+oci::Compression SniffCompression(std::span<const uint8_t> head) {
+  if (head.size() >= 2 && head[0] == 0x1f && head[1] == 0x8b) return oci::Compression::kGzip;
   if (head.size() >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) {
-    return Compression::kZstd;
+    return oci::Compression::kZstd;
   }
-  return Compression::kNone;
+  return oci::Compression::kNone;
 }
 
 struct LayerStream::Codec {
@@ -46,7 +46,7 @@ struct LayerStream::Codec {
   }
 };
 
-LayerStream::LayerStream(std::unique_ptr<ByteSource> blob, std::optional<Compression> compression,
+LayerStream::LayerStream(std::unique_ptr<ByteSource> blob, std::optional<oci::Compression> compression,
                          std::function<void(uint64_t)> on_read, size_t buffer_size)
     : blob_(std::move(blob)),
       compression_(compression),
@@ -77,9 +77,9 @@ Status LayerStream::Init() {
   RETURN_IF_ERROR(FillInput());
   if (!compression_) compression_ = SniffCompression({in_.data(), in_len_});
   codec_ = std::make_unique<Codec>();
-  if (*compression_ == Compression::kNone) return Status::Ok();
+  if (*compression_ == oci::Compression::kNone) return Status::Ok();
   out_.resize(buffer_size_);
-  if (*compression_ == Compression::kGzip) {
+  if (*compression_ == oci::Compression::kGzip) {
     if (inflateInit2(&codec_->z, 16 + MAX_WBITS) != Z_OK) return Status::Internal("inflateInit2 failed");
     codec_->z_init = true;
     // The blob's SHA-256 and the diff_id already cover every byte; gzip's CRC-32 would only
@@ -151,17 +151,17 @@ Result<std::span<const uint8_t>> LayerStream::Next() {
   if (!initialized_) RETURN_IF_ERROR(Init());
   std::span<const uint8_t> piece;
   switch (*compression_) {
-    case Compression::kNone:
+    case oci::Compression::kNone:
       if (in_pos_ == in_len_) RETURN_IF_ERROR(FillInput());
       piece = {in_.data() + in_pos_, in_len_ - in_pos_};
       in_pos_ = in_len_;
       break;
-    case Compression::kGzip: {
+    case oci::Compression::kGzip: {
       ASSIGN_OR_RETURN(size_t n, DecompressGzip());
       piece = {out_.data(), n};
       break;
     }
-    case Compression::kZstd: {
+    case oci::Compression::kZstd: {
       ASSIGN_OR_RETURN(size_t n, DecompressZstd());
       piece = {out_.data(), n};
       break;

@@ -47,7 +47,7 @@ class MemorySource : public ByteSource {
 };
 
 // Detects the compression of a blob from its first bytes (gzip 1f 8b, zstd 28 b5 2f fd).
-Compression SniffCompression(std::span<const uint8_t> head);
+oci::Compression SniffCompression(std::span<const uint8_t> head);
 
 struct LayerStreamStats {
   uint64_t compressed_bytes = 0;
@@ -60,7 +60,7 @@ class LayerStream {
  public:
   // `compression` empty means sniff the magic bytes. `on_read` (may be empty) is told how many
   // compressed bytes each read consumed. `buffer_size` is the read and decompress granularity.
-  LayerStream(std::unique_ptr<ByteSource> blob, std::optional<Compression> compression,
+  LayerStream(std::unique_ptr<ByteSource> blob, std::optional<oci::Compression> compression,
               std::function<void(uint64_t)> on_read = {}, size_t buffer_size = 1 << 20);
   ~LayerStream();
   LayerStream(const LayerStream&) = delete;
@@ -80,7 +80,7 @@ class LayerStream {
   Result<size_t> DecompressZstd();
 
   std::unique_ptr<ByteSource> blob_;
-  std::optional<Compression> compression_;
+  std::optional<oci::Compression> compression_;
   std::function<void(uint64_t)> on_read_;
   size_t buffer_size_;
   bool initialized_ = false;

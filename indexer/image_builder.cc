@@ -15,9 +15,9 @@ namespace {
 Status ApplyLayer(ImageSource& source, size_t i, LayerApplier& applier,
                   std::function<void(uint64_t)> on_read, ImageBuildInfo* info) {
   const LayerBlob& blob = source.image().layers[i];
-  std::optional<Compression> compression;
+  std::optional<oci::Compression> compression;
   if (!blob.media_type.empty()) {
-    ASSIGN_OR_RETURN(compression, LayerCompression(blob.media_type));
+    ASSIGN_OR_RETURN(compression, oci::LayerCompression(blob.media_type));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> bytes, source.OpenLayer(i));
   LayerStream stream(std::move(bytes), compression, std::move(on_read));

@@ -47,7 +47,7 @@ struct LayerBlob {
 struct ResolvedImage {
   std::string manifest_digest;  // "sha256:<hex>"
   std::string config_json;      // as stored
-  ImageConfig config;
+  oci::Config config;
   std::vector<LayerBlob> layers;  // bottom first; layers.size() == config.diff_ids.size()
 };
 

@@ -199,7 +199,7 @@ Status DockerArchiveSource::Open(const std::string& ref) {
   }
   image_.manifest_digest = Sha256(manifest_json).ToString();
   ASSIGN_OR_RETURN(image_.config_json, ReadMember((*chosen)["Config"].get<std::string>()));
-  Result<ImageConfig> config = ParseImageConfig(image_.config_json, options_.max_json_size);
+  Result<oci::Config> config = oci::ParseConfig(image_.config_json, options_.max_json_size);
   if (!config.ok()) return config.status().WithContext("config");
   image_.config = std::move(*config);
   const auto& layers = (*chosen)["Layers"];

@@ -26,17 +26,17 @@ class OciLayoutSource : public ImageSource {
  private:
   std::string BlobPath(const Digest& d) const { return dir_ + "/blobs/sha256/" + d.Hex(); }
   // Reads a small blob (JSON), checking its size and digest against the descriptor.
-  Result<std::string> ReadJsonBlob(const Descriptor& desc);
-  Result<Descriptor> SelectFromIndex(const ImageIndex& index, const std::string& tag, int depth);
-  Result<Descriptor> ResolveToManifest(Descriptor desc, int depth);
+  Result<std::string> ReadJsonBlob(const oci::Descriptor& desc);
+  Result<oci::Descriptor> SelectFromIndex(const oci::Index& index, const std::string& tag, int depth);
+  Result<oci::Descriptor> ResolveToManifest(oci::Descriptor desc, int depth);
 
   std::string dir_;
   SourceOptions options_;
-  Platform wanted_;
+  oci::Platform wanted_;
   ResolvedImage image_;
 };
 
-Result<std::string> OciLayoutSource::ReadJsonBlob(const Descriptor& desc) {
+Result<std::string> OciLayoutSource::ReadJsonBlob(const oci::Descriptor& desc) {
   const std::string what = desc.digest.ToString();
   if (static_cast<uint64_t>(desc.size) > options_.max_json_size) {
     return Status::ResourceExhausted("blob " + what + ": size " + std::to_string(desc.size) +
@@ -55,12 +55,12 @@ Result<std::string> OciLayoutSource::ReadJsonBlob(const Descriptor& desc) {
   return data;
 }
 
-Result<Descriptor> OciLayoutSource::SelectFromIndex(const ImageIndex& index,
+Result<oci::Descriptor> OciLayoutSource::SelectFromIndex(const oci::Index& index,
                                                     const std::string& tag, int depth) {
-  std::vector<const Descriptor*> candidates;
-  for (const Descriptor& d : index.manifests) {
+  std::vector<const oci::Descriptor*> candidates;
+  for (const oci::Descriptor& d : index.manifests) {
     if (!tag.empty()) {
-      auto it = d.annotations.find(std::string(kRefNameAnnotation));
+      auto it = d.annotations.find(std::string(oci::kRefNameAnnotation));
       if (it == d.annotations.end() || it->second != tag) continue;
     }
     candidates.push_back(&d);
@@ -70,8 +70,8 @@ Result<Descriptor> OciLayoutSource::SelectFromIndex(const ImageIndex& index,
     return Status::NotFound("image index lists no manifests");
   }
   if (candidates.size() == 1) return *candidates[0];
-  std::vector<const Descriptor*> matching;
-  for (const Descriptor* d : candidates) {
+  std::vector<const oci::Descriptor*> matching;
+  for (const oci::Descriptor* d : candidates) {
     if (d->platform && d->platform->Matches(wanted_)) matching.push_back(d);
   }
   if (matching.empty() && tag.empty() && depth == 0 &&
@@ -84,21 +84,21 @@ Result<Descriptor> OciLayoutSource::SelectFromIndex(const ImageIndex& index,
                             std::to_string(candidates.size()));
   }
   // containerd takes the first match; a more specific variant match wins over a generic one.
-  for (const Descriptor* d : matching) {
+  for (const oci::Descriptor* d : matching) {
     if (d->platform->variant == wanted_.variant) return *d;
   }
   return *matching[0];
 }
 
-Result<Descriptor> OciLayoutSource::ResolveToManifest(Descriptor desc, int depth) {
-  while (IsIndexMediaType(desc.media_type)) {
+Result<oci::Descriptor> OciLayoutSource::ResolveToManifest(oci::Descriptor desc, int depth) {
+  while (oci::IsIndexMediaType(desc.media_type)) {
     if (++depth > kMaxIndexDepth) return Status::InvalidArgument("image indexes nested too deeply");
     ASSIGN_OR_RETURN(std::string json, ReadJsonBlob(desc));
-    Result<ImageIndex> index = ParseImageIndex(json, options_.max_json_size);
+    Result<oci::Index> index = oci::ParseIndex(json, options_.max_json_size);
     if (!index.ok()) return index.status().WithContext("blob " + ShortDigest(desc.digest));
     ASSIGN_OR_RETURN(desc, SelectFromIndex(*index, "", depth));
   }
-  if (!IsManifestMediaType(desc.media_type)) {
+  if (!oci::IsManifestMediaType(desc.media_type)) {
     return Status::InvalidArgument("descriptor " + ShortDigest(desc.digest) +
                                    " has unsupported media type \"" + desc.media_type + "\"");
   }
@@ -106,7 +106,7 @@ Result<Descriptor> OciLayoutSource::ResolveToManifest(Descriptor desc, int depth
 }
 
 Status OciLayoutSource::Open(const std::string& tag) {
-  ASSIGN_OR_RETURN(wanted_, Platform::Parse(options_.platform));
+  ASSIGN_OR_RETURN(wanted_, oci::Platform::Parse(options_.platform));
   Result<std::string> layout = ReadFileToString(dir_ + "/oci-layout", options_.max_json_size);
   if (layout.ok()) {
     auto j = nlohmann::json::parse(*layout, nullptr, false);
@@ -116,17 +116,17 @@ Status OciLayoutSource::Open(const std::string& tag) {
   }
   Result<std::string> index_json = ReadFileToString(dir_ + "/index.json", options_.max_json_size);
   if (!index_json.ok()) return index_json.status().WithContext("OCI layout " + dir_);
-  Result<ImageIndex> index = ParseImageIndex(*index_json, options_.max_json_size);
+  Result<oci::Index> index = oci::ParseIndex(*index_json, options_.max_json_size);
   if (!index.ok()) return index.status().WithContext(dir_ + "/index.json");
-  ASSIGN_OR_RETURN(Descriptor top, SelectFromIndex(*index, tag, 0));
-  ASSIGN_OR_RETURN(Descriptor man_desc, ResolveToManifest(std::move(top), 0));
+  ASSIGN_OR_RETURN(oci::Descriptor top, SelectFromIndex(*index, tag, 0));
+  ASSIGN_OR_RETURN(oci::Descriptor man_desc, ResolveToManifest(std::move(top), 0));
 
   ASSIGN_OR_RETURN(std::string man_json, ReadJsonBlob(man_desc));
-  Result<ImageManifest> manifest = ParseImageManifest(man_json, options_.max_json_size);
+  Result<oci::Manifest> manifest = oci::ParseManifest(man_json, options_.max_json_size);
   if (!manifest.ok()) return manifest.status().WithContext("manifest " + ShortDigest(man_desc.digest));
   image_.manifest_digest = man_desc.digest.ToString();
   ASSIGN_OR_RETURN(image_.config_json, ReadJsonBlob(manifest->config));
-  Result<ImageConfig> config = ParseImageConfig(image_.config_json, options_.max_json_size);
+  Result<oci::Config> config = oci::ParseConfig(image_.config_json, options_.max_json_size);
   if (!config.ok()) return config.status().WithContext("config " + ShortDigest(manifest->config.digest));
   image_.config = std::move(*config);
   if (image_.config.diff_ids.size() != manifest->layers.size()) {
@@ -135,8 +135,8 @@ Status OciLayoutSource::Open(const std::string& tag) {
                                    std::to_string(image_.config.diff_ids.size()) + " diff_ids");
   }
   for (size_t i = 0; i < manifest->layers.size(); ++i) {
-    const Descriptor& d = manifest->layers[i];
-    Result<Compression> c = LayerCompression(d.media_type);
+    const oci::Descriptor& d = manifest->layers[i];
+    Result<oci::Compression> c = oci::LayerCompression(d.media_type);
     if (!c.ok()) return c.status().WithContext("layer " + ShortDigest(d.digest));
     LayerBlob blob;
     blob.media_type = d.media_type;

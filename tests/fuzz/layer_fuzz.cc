@@ -50,7 +50,7 @@ std::string GzipCompress(const uint8_t* data, size_t size) {
   return out;
 }
 
-void RunLayer(const std::string& blob, imgfs::Compression c, imgfs::LayerApplier& applier) {
+void RunLayer(const std::string& blob, imgfs::oci::Compression c, imgfs::LayerApplier& applier) {
   auto src = std::make_unique<imgfs::MemorySource>(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size()));
   // Small buffers: cheap per run, and entries and blocks straddle buffer boundaries.
@@ -90,14 +90,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DiscardingWriter writer;
   imgfs::LayerApplier applier(&tree, &writer, {100000, 1ull << 24});
   for (std::string& layer : layers) {
-    imgfs::Compression c = imgfs::Compression::kNone;
+    imgfs::oci::Compression c = imgfs::oci::Compression::kNone;
     switch (mode & 3) {
       case 1:
         layer = GzipCompress(reinterpret_cast<const uint8_t*>(layer.data()), layer.size());
-        c = imgfs::Compression::kGzip;
+        c = imgfs::oci::Compression::kGzip;
         break;
-      case 2: c = imgfs::Compression::kGzip; break;
-      case 3: c = imgfs::Compression::kZstd; break;
+      case 2: c = imgfs::oci::Compression::kGzip; break;
+      case 3: c = imgfs::oci::Compression::kZstd; break;
       default: break;
     }
     RunLayer(layer, c, applier);
