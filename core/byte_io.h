@@ -1,5 +1,6 @@
 // Explicit little-endian encoders and a bounds-checked decoder for on-disk formats. Nothing in
 // this project memcpy's a struct to disk.
+// Value types over caller-owned bytes: thread-compatible (one thread per encoder or decoder).
 #pragma once
 
 #include <cstdint>

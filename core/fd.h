@@ -1,5 +1,6 @@
 // RAII for kernel resources: a move-only file descriptor and a read-only mapping, plus the one
 // EINTR-retrying helper for whole reads and writes. Every fd this project opens is O_CLOEXEC.
+// Thread-compatible: one owner per object; the helpers are safe from any thread.
 #pragma once
 
 #include <sys/types.h>

@@ -23,9 +23,16 @@ class LogMessage {
   std::ostringstream stream_;
 };
 
+// Swallows the stream expression's value so that IMGFS_LOG is one expression: it can follow an
+// `if` without braces and never captures a following `else`.
+struct LogVoidify {
+  void operator&(std::ostream&) {}
+};
+
 }  // namespace imgfs
 
-#define IMGFS_LOG(level)                                               \
-  if (::imgfs::LogLevel::k##level < ::imgfs::GetLogLevel()) {          \
-  } else                                                               \
-    ::imgfs::LogMessage(::imgfs::LogLevel::k##level).stream()
+// IMGFS_LOG(Info) << "text"; the stream expression is evaluated only when the level is enabled.
+#define IMGFS_LOG(level)                                       \
+  (::imgfs::LogLevel::k##level < ::imgfs::GetLogLevel())       \
+      ? (void)0                                                \
+      : ::imgfs::LogVoidify() & ::imgfs::LogMessage(::imgfs::LogLevel::k##level).stream()

@@ -19,19 +19,21 @@ Result<std::pair<std::string, std::string>> ParseQualifiedName(const std::string
   return std::make_pair(q.substr(0, eq), q.substr(eq + 1));
 }
 
-Result<CdiSpec> ReadCdiSpecFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 16u << 20));
+Result<CdiSpec> ParseCdiSpec(std::string_view text) {
   size_t first = text.find_first_not_of(" \t\r\n");
   nlohmann::json j;
-  if (first != std::string::npos && text[first] == '{') {
+  if (first != std::string_view::npos && text[first] == '{') {
     j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded()) return Status::InvalidArgument(path + ": invalid JSON");
+    if (j.is_discarded()) return Status::InvalidArgument("invalid JSON");
   } else {
-    auto y = ParseYaml(text);
-    if (!y.ok()) return y.status().WithContext(path);
-    j = std::move(*y);
+    ASSIGN_OR_RETURN(j, ParseYaml(text));
   }
-  auto spec = CdiSpecFromJson(j);
+  return CdiSpecFromJson(j);
+}
+
+Result<CdiSpec> ReadCdiSpecFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 16u << 20));
+  auto spec = ParseCdiSpec(text);
   if (!spec.ok()) return spec.status().WithContext(path);
   return spec;
 }

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -26,7 +27,9 @@ inline const std::vector<std::string>& DefaultCdiSpecDirs() {
 // Splits "vendor.com/class=name" into kind and name; kInvalidArgument otherwise.
 Result<std::pair<std::string, std::string>> ParseQualifiedName(const std::string& qualified);
 
-// Reads one spec file: JSON when the text starts with '{', else the YAML subset of yaml.h.
+// Parses one spec: JSON when the text starts with '{', else the YAML subset of yaml.h.
+Result<CdiSpec> ParseCdiSpec(std::string_view text);
+// Reads and parses one spec file (at most 16 MiB).
 Result<CdiSpec> ReadCdiSpecFile(const std::string& path);
 // Writes SPEC as JSON, or YAML when PATH ends in .yaml/.yml, atomically.
 Status WriteCdiSpecFile(const std::string& path, const CdiSpec& spec);

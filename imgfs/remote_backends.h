@@ -1,5 +1,6 @@
 // Internal to the remote store: the backends behind OpenRemoteStore and the object names they
 // share. Not part of the public API; include imgfs/remote_store.h instead.
+// Thread-safety: as RemoteStore's (safe for concurrent use once constructed).
 #pragma once
 
 #include <memory>

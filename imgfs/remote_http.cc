@@ -13,8 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "imgfs/http_response.h"
 #include "imgfs/remote_backends.h"
 
 namespace imgfs::remote_internal {
@@ -123,93 +122,19 @@ struct Response {
 
 // State of one attempt, shared with the curl callbacks.
 struct Transfer {
-  const Request* req = nullptr;
-  long status = 0;
-  bool have_content_range = false;
-  uint64_t range_first = 0, range_last = 0;
-  std::string body;
-  uint64_t stream_pos = 0;   // body bytes received from the current response
-  bool sliced = false;       // a 200 answer to a Range request: we kept our slice and stopped
-  bool too_large = false;    // more bytes than allowed: stopped
-  bool out_of_memory = false;
+  Transfer(const Request& r, const ExpectedBody& expected) : req(&r), response(expected) {}
+  const Request* req;
+  HttpResponseReader response;
   size_t upload_pos = 0;
 };
 
-bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  return true;
-}
-
-bool ParseU64(std::string_view s, uint64_t* out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
-// "bytes FIRST-LAST/TOTAL" (TOTAL may be "*").
-void ParseContentRange(std::string_view v, Transfer* t) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
-  if (!StartsWithNoCase(v, "bytes ")) return;
-  v.remove_prefix(6);
-  size_t dash = v.find('-'), slash = v.find('/');
-  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return;
-  uint64_t first, last;
-  if (!ParseU64(v.substr(0, dash), &first) || !ParseU64(v.substr(dash + 1, slash - dash - 1), &last))
-    return;
-  t->have_content_range = true;
-  t->range_first = first;
-  t->range_last = last;
-}
-
 size_t HeaderCallback(char* data, size_t size, size_t nitems, void* user) noexcept {
-  auto* t = static_cast<Transfer*>(user);
-  std::string_view line(data, size * nitems);
-  if (line.starts_with("HTTP/")) {
-    // A new response (after a redirect or a 100 Continue): forget the previous one.
-    size_t sp = line.find(' ');
-    uint64_t code = 0;
-    if (sp != std::string_view::npos && line.size() >= sp + 4) ParseU64(line.substr(sp + 1, 3), &code);
-    t->status = static_cast<long>(code);
-    t->have_content_range = false;
-    t->body.clear();
-    t->stream_pos = 0;
-  } else if (StartsWithNoCase(line, "content-range:")) {
-    ParseContentRange(line.substr(14), t);
-  }
+  static_cast<Transfer*>(user)->response.OnHeaderLine(std::string_view(data, size * nitems));
   return size * nitems;
 }
 
 size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) noexcept {
-  auto* t = static_cast<Transfer*>(user);
-  const size_t n = size * nmemb;
-  if (t->status < 200 || t->status > 299) return n;  // error pages and redirects: dropped
-  const Request& req = *t->req;
-  try {
-    if (req.ranged && t->status == 200) {
-      // The server ignored Range and sends the whole blob: keep our slice, stop once we have it.
-      const uint64_t pos = t->stream_pos, end = req.offset + req.length;
-      t->stream_pos += n;
-      uint64_t from = std::max(pos, req.offset), to = std::min<uint64_t>(pos + n, end);
-      if (from < to) t->body.append(data + (from - pos), to - from);
-      if (t->stream_pos >= end) {
-        t->sliced = true;
-        return 0;  // aborts the transfer (and its connection): the rest is not wanted
-      }
-      return n;
-    }
-    const uint64_t limit = req.ranged ? req.length : req.max_body;
-    if (t->body.size() + n > limit) {
-      t->too_large = true;
-      return 0;
-    }
-    t->body.append(data, n);
-    return n;
-  } catch (...) {
-    t->out_of_memory = true;
-    return 0;
-  }
+  return static_cast<Transfer*>(user)->response.OnBody(data, size * nmemb);
 }
 
 size_t ReadCallback(char* buffer, size_t size, size_t nitems, void* user) noexcept {
@@ -377,8 +302,7 @@ class HttpRemoteStore final : public RemoteStore {
   Result<Response> Attempt(const Request& req) {
     EasyHandle h = pool_.Acquire();
     if (!h) return Status::ResourceExhausted(Name(req) + ": curl_easy_init failed");
-    Transfer t;
-    t.req = &req;
+    Transfer t(req, ExpectedBody{req.ranged, req.offset, req.length, req.max_body});
     char errbuf[CURL_ERROR_SIZE] = {};
     Slist headers;
     CURLcode rc = Setup(h.get(), req, &t, errbuf, &headers);
@@ -464,13 +388,8 @@ class HttpRemoteStore final : public RemoteStore {
   }
 
   Result<Response> Classify(const Request& req, CURLcode rc, const char* errbuf, Transfer t) {
-    if (rc == CURLE_WRITE_ERROR && t.sliced) rc = CURLE_OK;
-    if (t.out_of_memory) return Status::ResourceExhausted(Name(req) + ": out of memory");
-    if (t.too_large) {
-      if (req.ranged) return Status::Corruption(Name(req) + ": server sent more bytes than asked");
-      return Status::ResourceExhausted(Name(req) + ": larger than " +
-                                       std::to_string(req.max_body) + " bytes");
-    }
+    RETURN_IF_ERROR(t.response.StopReason(Name(req)));
+    if (rc == CURLE_WRITE_ERROR && t.response.sliced()) rc = CURLE_OK;
     if (rc != CURLE_OK) {
       std::string msg = Name(req) + ": " + (*errbuf ? errbuf : curl_easy_strerror(rc));
       if (IsTransientCurlError(rc)) return Status::Unavailable(msg);
@@ -478,21 +397,9 @@ class HttpRemoteStore final : public RemoteStore {
         return Status::InvalidArgument(msg);
       return Status::IOError(msg);
     }
-    const long s = t.status;
-    std::string msg = Name(req) + ": HTTP " + std::to_string(s);
-    if (s == 404 || s == 410) return Status::NotFound(msg);
-    if (s == 408 || s == 429 || (s >= 500 && s <= 599)) return Status::Unavailable(msg);
-    if (s == 401 || s == 403) return Status::PermissionDenied(msg);
-    if (s == 416) return Status::Corruption(msg + " (blob shorter than the range)");
-    if (s < 200 || s > 299) return Status::IOError(msg);
-    if (req.ranged) {
-      if (s != 206 && s != 200) return Status::Corruption(msg + " to a Range request");
-      if (s == 206 && t.have_content_range &&
-          (t.range_first != req.offset || t.range_last != req.offset + req.length - 1))
-        return Status::Corruption(msg + ": Content-Range " + std::to_string(t.range_first) + "-" +
-                                  std::to_string(t.range_last) + " is not the range asked for");
-    }
-    return Response{s, std::move(t.body)};
+    const long status = t.response.status();
+    ASSIGN_OR_RETURN(std::string body, std::move(t.response).Finish(Name(req)));
+    return Response{status, std::move(body)};
   }
 
   const std::string base_;

@@ -1,6 +1,11 @@
 // The ContentWriter of a conversion: cuts each file into content-defined chunks on the calling
 // thread, then hashes, deduplicates, compresses and stores them on a worker pool, so layer
 // decompression and chunk work overlap.
+//
+// Thread-safety: AddFile and Finish are called from one thread (the conversion's), never
+// concurrently; the pool threads touch only a segment's own buffers and the members marked
+// GUARDED_BY(mu_). stats() and new_chunks() may be called from any thread; they are complete once
+// Finish has returned.
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,8 @@
 // `imgfs export`: writes an image's flattened tree back out with every attribute (owner, mode
 // incl. setuid/sticky, mtime, xattrs, hardlinks, devices, fifos, symlinks), reading file
 // contents from a ChunkSource and verifying every chunk against its digest.
+// Thread-safety: the functions are safe to call concurrently; each export uses the ChunkSource
+// from its calling thread only.
 #pragma once
 
 #include <string>

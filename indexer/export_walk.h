@@ -1,4 +1,5 @@
 // Internal to export: reading verified chunks and walking an index's tree in path order.
+// Thread-safety: stateless functions over a const index, safe from any thread.
 #pragma once
 
 #include <sys/stat.h>

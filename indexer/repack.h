@@ -2,6 +2,7 @@
 // trace, in read order) come first and contiguously: a handful of large range requests then
 // fetch a cold start's working set. The tree is unchanged; only the chunk table and packs differ,
 // so the result is a new index with a new digest.
+// Thread-safety: runs on its calling thread; reads the ChunkSource from that thread only.
 #pragma once
 
 #include <string>

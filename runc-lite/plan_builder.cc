@@ -66,8 +66,6 @@ const std::map<std::string, int>& RlimitTable() {
   return t;
 }
 
-std::string Rel(const std::string& abs) { return CleanPath(abs).substr(1); }
-
 Result<UniqueFd> ConnectConsoleSocket(const std::string& path) {
   int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return Status::FromErrno(errno, "socket");

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The developer script: install what is missing, build, test.
 #
-#   tools/dev.sh deps     install the Debian packages the build and tests need
-#   tools/dev.sh build    configure and build into build/ (BUILD_DIR overrides)
-#   tools/dev.sh test     deps + build + the whole ctest suite (what CI runs)
-#   tools/dev.sh fuzz     build the libFuzzer targets with clang into build-fuzz/
+#   tools/dev.sh deps       install the Debian packages the build and tests need
+#   tools/dev.sh build      configure and build into build/ (BUILD_DIR overrides), -Werror
+#   tools/dev.sh test       what CI runs: deps, the format check, core/ built and tested alone,
+#                           the unit tests in a Debug + ASan/UBSan + LTO (-Wodr) build, a short
+#                           run of every fuzzer, then the main build and the whole ctest suite
+#   tools/dev.sh sanitize   only the Debug + ASan/UBSan + LTO build and its unit tests (build-asan/)
+#   tools/dev.sh core       only core/ alone (build-core/)
+#   tools/dev.sh fuzz [S]   build the libFuzzer targets with clang into build-fuzz/; with S, run
+#                           each for S seconds on its seed corpus
+#   tools/dev.sh format [--fix]  check (or apply) .clang-format on every C++ file in git
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +25,8 @@ PACKAGES=(
   # the real tools tests compare against or drive
   umoci skopeo debootstrap zstd gzip tar python3 busybox-static bc hyperfine curl attr jq
   runc crun containerd podman iproute2 procps psmisc nginx-light openssl
+  # the CI checks: sanitizers and fuzzers (clang's runtimes), the format check
+  clang libclang-rt-14-dev clang-format
 )
 
 deps() {
@@ -34,28 +42,106 @@ deps() {
   fi
 }
 
+# Configures DIR with the extra cmake ARGS; ccache is used when it is installed.
+configure() {
+  local dir=$1; shift
+  local launcher=()
+  if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+  cmake -S "$ROOT" -B "$dir" -G Ninja "${launcher[@]}" "$@" >/dev/null
+}
+
+configure_and_build() {
+  configure "$@"
+  cmake --build "$1" -j"$(nproc)"
+}
+
 build() {
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$BUILD_DIR" -j"$(nproc)"
+  configure_and_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMGFS_WERROR=ON
+}
+
+# Debug with AddressSanitizer and UndefinedBehaviorSanitizer, linked with LTO so that -Wodr sees
+# every translation unit: two definitions of one name fail the build. Runs the unit tests.
+sanitize() {
+  local dir=$ROOT/build-asan
+  configure_and_build "$dir" -DCMAKE_BUILD_TYPE=Debug -DIMGFS_SANITIZE=ON -DIMGFS_LTO=ON \
+    -DIMGFS_WERROR=ON
+  (cd "$dir" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j"$(nproc)" -L unit)
+}
+
+# core/ alone: no FUSE, RocksDB, curl or libarchive on the compiler's or linker's command line.
+core_alone() {
+  local dir=$ROOT/build-core
+  configure_and_build "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMGFS_CORE_ONLY=ON -DIMGFS_WERROR=ON
+  (cd "$dir" && ctest --output-on-failure -j"$(nproc)")
+}
+
+FUZZERS=(layer_fuzz index_fuzz oci_json_fuzz runtime_spec_fuzz cdi_fuzz http_response_fuzz)
+
+# Seeds: tests/fuzz/corpus/FUZZER/, plus files of the repository and the host in the format a
+# fuzzer reads (the first byte of a cdi_fuzz input picks its parser).
+seed_corpus() {
+  local f=$1 dir=$2 g
+  if [[ -d $ROOT/tests/fuzz/corpus/$f ]]; then cp -r "$ROOT/tests/fuzz/corpus/$f/." "$dir/"; fi
+  case $f in
+    index_fuzz) cp "$ROOT"/tests/golden/*.imgfsidx "$dir/" ;;
+    cdi_fuzz)
+      for g in "$ROOT"/tests/gpu/golden/*; do { printf '\0'; cat "$g"; } >"$dir/$(basename "$g")"; done
+      if [[ -f /etc/ld.so.cache ]]; then { printf '\1'; cat /etc/ld.so.cache; } >"$dir/ld.so.cache"; fi ;;
+  esac
+}
+
+fuzz() {
+  local seconds=${1:-}
+  configure "$ROOT/build-fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DIMGFS_FUZZ=ON -DIMGFS_WERROR=ON
+  cmake --build "$ROOT/build-fuzz" -j"$(nproc)" --target "${FUZZERS[@]}"
+  [[ -n $seconds ]] || return 0
+  local f work rc
+  for f in "${FUZZERS[@]}"; do
+    work=$(mktemp -d)
+    mkdir "$work/corpus"
+    seed_corpus "$f" "$work/corpus"
+    rc=0
+    (cd "$work" && "$ROOT/build-fuzz/tests/fuzz/$f" -max_total_time="$seconds" \
+      -print_final_stats=1 corpus >log 2>&1) || rc=$?
+    echo "fuzz: $f, ${seconds}s: $(grep -o 'number_of_executed_units: *[0-9]*' "$work/log" |
+      grep -o '[0-9]*$') runs, exit $rc"
+    if ((rc != 0)); then tail -40 "$work/log" >&2; rm -rf "$work"; return 1; fi
+    rm -rf "$work"
+  done
+}
+
+format() {
+  local files
+  mapfile -t files < <(cd "$ROOT" && git ls-files '*.cc' '*.h')
+  if [[ ${1:-} == --fix ]]; then
+    (cd "$ROOT" && clang-format -i "${files[@]}")
+  else
+    (cd "$ROOT" && clang-format --dry-run -Werror "${files[@]}")
+  fi
 }
 
 test_all() {
   deps
+  format
+  core_alone
+  sanitize
+  fuzz 20
   build
   cd "$BUILD_DIR"
   ctest --output-on-failure -j"$(nproc)" --timeout 900 "$@"
-}
-
-fuzz() {
-  cmake -S "$ROOT" -B "$ROOT/build-fuzz" -G Ninja -DCMAKE_C_COMPILER=clang \
-    -DCMAKE_CXX_COMPILER=clang++ -DIMGFS_FUZZ=ON -DIMGFS_SANITIZE=ON >/dev/null
-  cmake --build "$ROOT/build-fuzz" -j"$(nproc)" --target layer_fuzz index_fuzz
 }
 
 case "${1:-}" in
   deps) deps ;;
   build) deps; build ;;
   test) shift; test_all "$@" ;;
-  fuzz) deps; fuzz ;;
-  *) sed -n '2,8p' "$0" >&2; exit 2 ;;
+  sanitize) deps; sanitize ;;
+  core) deps; core_alone ;;
+  fuzz) shift; deps; fuzz "$@" ;;
+  format) shift; format "$@" ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

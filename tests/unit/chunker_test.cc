@@ -37,7 +37,9 @@ TEST(ChunkerTest, RespectsBoundsAndAverage) {
   for (size_t i = 0; i < cuts.size(); ++i) {
     total += cuts[i];
     EXPECT_LE(cuts[i], p.max_size);
-    if (i + 1 < cuts.size()) EXPECT_GE(cuts[i], p.min_size);
+    if (i + 1 < cuts.size()) {
+      EXPECT_GE(cuts[i], p.min_size);
+    }
   }
   EXPECT_EQ(total, data.size());
   double avg = static_cast<double>(data.size()) / cuts.size();

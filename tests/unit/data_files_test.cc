@@ -66,7 +66,9 @@ TEST_F(DataFilesTest, AppendsAreAlignedAndReadBackAfterReopen) {
     EXPECT_EQ(written[i].file, 1u);
     EXPECT_EQ(written[i].offset % 4096, 0u) << "extent " << i;
     EXPECT_EQ(written[i].length, 40000u);
-    if (i > 0) EXPECT_GE(written[i].offset, written[i - 1].offset + 40000);
+    if (i > 0) {
+      EXPECT_GE(written[i].offset, written[i - 1].offset + 40000);
+    }
   }
   auto reader = Open(/*read_only=*/true);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(Reads(*reader, written[i], NoiseBytes(40000, i))) << i;

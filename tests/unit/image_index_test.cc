@@ -74,7 +74,9 @@ TEST(ImageIndexTest, MatchesGoldenFile) {
   // The format is a contract with other implementations: this exact index must keep its bytes.
   std::string golden_path = std::string(IMGFS_SOURCE_DIR) + "/tests/golden/sample.imgfsidx";
   std::string bytes = BuildSample();
-  if (std::getenv("IMGFS_UPDATE_GOLDEN")) ASSERT_TRUE(WriteFileAtomic(golden_path, bytes).ok());
+  if (std::getenv("IMGFS_UPDATE_GOLDEN")) {
+    ASSERT_TRUE(WriteFileAtomic(golden_path, bytes).ok());
+  }
   auto golden = ReadFileToString(golden_path, 1 << 20);
   ASSERT_TRUE(golden.ok()) << golden.status().ToString();
   EXPECT_EQ(*golden, bytes);
