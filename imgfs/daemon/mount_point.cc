@@ -2,6 +2,7 @@
 
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <climits>
 #include <cstdlib>
@@ -28,9 +29,11 @@ std::string Unescape(const std::string& s) {
   return out;
 }
 
+// statfs() always reaches the FUSE server (stat() may be answered from the kernel's attribute
+// cache for a while after the server died).
 bool IsDead(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) != 0 && errno == ENOTCONN;
+  struct statfs fs;
+  return ::statfs(path.c_str(), &fs) != 0 && errno == ENOTCONN;
 }
 
 }  // namespace
@@ -60,15 +63,15 @@ Result<MountPoint> ResolveMountPoint(const std::string& path) {
   // mount shows either here or in the stat() after it.
   if (::realpath(path.c_str(), real)) {
     mp.path = real;
-    struct stat st;
-    if (::stat(real, &st) == 0) {
-      if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("mountpoint " + path + " is not a directory");
+    if (IsDead(mp.path)) {
+      if (MountTypeAt(mp.path).rfind("fuse", 0) != 0)
+        return Status::FromErrno(ENOTCONN, "mountpoint " + path + " (not a dead FUSE mount)");
+      mp.dead = true;
       return mp;
     }
-    if (errno != ENOTCONN) return Status::FromErrno(errno, "mountpoint " + path);
-    if (MountTypeAt(mp.path).rfind("fuse", 0) != 0)
-      return Status::FromErrno(ENOTCONN, "mountpoint " + path + " (not a dead FUSE mount)");
-    mp.dead = true;
+    struct stat st;
+    if (::stat(real, &st) != 0) return Status::FromErrno(errno, "mountpoint " + path);
+    if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("mountpoint " + path + " is not a directory");
     return mp;
   }
   if (errno != ENOTCONN) return Status::FromErrno(errno, "mountpoint " + path);
@@ -98,6 +101,7 @@ Status DetachDeadFuseMount(const std::string& path) {
     if (::umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0)
       return Status::FromErrno(errno, "unmount the dead mount at " + path);
   }
+  if (IsDead(path)) return Status::IOError("mountpoint " + path + " stays a dead mount");
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "mountpoint " + path);
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("mountpoint " + path + " is not a directory");

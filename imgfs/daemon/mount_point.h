@@ -1,5 +1,6 @@
 // Where a mount goes. A daemon that crashed (or was killed) leaves its FUSE mounts behind,
-// dead: every access fails with ENOTCONN. Mounting the same point again must replace such a
+// dead: every request that reaches it fails with ENOTCONN (statfs() always does; stat() may
+// be answered from the attribute cache for a while). Mounting the same point again must replace such a
 // mount, not stack a new one on top of it (the dead one would resurface after an unmount).
 // Thread-safe (no state).
 #pragma once
@@ -21,7 +22,7 @@ struct MountPoint {
 [[nodiscard]] Result<MountPoint> ResolveMountPoint(const std::string& path);
 
 // Lazily unmounts the dead FUSE mounts at exactly `path` (only mounts whose filesystem type is
-// fuse*, only while stat() there fails with ENOTCONN), until a live directory shows there.
+// fuse*, only while statfs() there fails with ENOTCONN), until a live directory shows there.
 [[nodiscard]] Status DetachDeadFuseMount(const std::string& path);
 
 // The filesystem type of the topmost mount at exactly `path` per /proc/self/mountinfo, or ""
