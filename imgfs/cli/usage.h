@@ -1,6 +1,6 @@
 // The usage text of each imgfs subcommand: printed for `imgfs COMMAND --help` (or -h) and
 // quoted in the error for wrong arguments. Every command also takes --store DIR (else
-// $IMGFS_STORE, else /var/lib/imgfs).
+// $IMGFS_STORE, else /var/lib/imgfs). Constants; thread-safe.
 #pragma once
 
 #include <sstream>

@@ -31,8 +31,8 @@ struct ReadLimits {
 };
 
 // Reads one request from `fd`. InvalidArgument for a malformed or incomplete request,
-// ResourceExhausted for one over the size limits, DeadlineExceeded-like Unavailable ("request
-// timed out") when the deadline passes first.
+// ResourceExhausted for one over the size limits, Unavailable("request timed out") when the
+// deadline passes first (ErrorResponse answers it 408).
 [[nodiscard]] Result<Request> ReadRequest(int fd, const ReadLimits& limits);
 
 // A JSON error response: {"error": message} with the HTTP code the status maps to
