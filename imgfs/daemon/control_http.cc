@@ -59,9 +59,10 @@ Result<size_t> ContentLength(std::string_view head) {
 Result<Request> ReadRequest(int fd, const ReadLimits& limits) {
   const auto deadline = Clock::now() + limits.deadline;
   std::string data;
-  size_t header_end;
-  while ((header_end = data.find("\r\n\r\n")) == std::string::npos) {
+  size_t header_end, searched = 0;  // (each byte is searched once, however it trickles in)
+  while ((header_end = data.find("\r\n\r\n", searched)) == std::string::npos) {
     if (data.size() > limits.max_header) return Status::ResourceExhausted("request headers too large");
+    searched = data.size() < 3 ? 0 : data.size() - 3;
     RETURN_IF_ERROR(ReadMore(fd, deadline, data));
   }
   if (header_end > limits.max_header) return Status::ResourceExhausted("request headers too large");

@@ -53,6 +53,19 @@ TEST(ControlHttpTest, ReadsARequestAndKeepsTheBodyToItsLength) {
   EXPECT_EQ(req->body, "{\"a\":1}");
 }
 
+TEST(ControlHttpTest, ARequestTricklingInByteByByteIsReadWhole) {
+  SocketPair p;
+  const std::string request = "POST /gc HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}";
+  std::thread sender([&] {
+    for (char c : request) ASSERT_TRUE(WriteFull(p.client.get(), std::string(1, c)).ok());
+  });
+  auto req = control::ReadRequest(p.server.get(), {});
+  sender.join();
+  ASSERT_TRUE(req.ok()) << req.status().message();
+  EXPECT_EQ(req->path, "/gc");
+  EXPECT_EQ(req->body, "{}");
+}
+
 TEST(ControlHttpTest, RefusesMalformedAndOversizedRequests) {
   {
     SocketPair p;
