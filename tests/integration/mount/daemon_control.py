@@ -11,9 +11,10 @@
   slow client       a request sent a byte a second: /stats from another client answers while it
                     is still connected and sending; it is then cut off with 408.
   hanging remote    a mount whose remote does not answer (a gate the test holds shut): /stats
-                    answers and lists the mount point as mounting; a second mount of the same
-                    point (a local image) fails at once with "being mounted"; once the gate
-                    opens the first mount succeeds: exactly one mount is there.
+                    answers and lists the mount point as mounting, another mount of the store
+                    is unmounted; a second mount of the same point (a local image) fails at
+                    once with "being mounted"; once the gate opens the first mount succeeds:
+                    exactly one mount is there.
   hostile numbers   threads=100000, chunk_max=0, a float, a negative, prefetch_threads=100000,
                     cache_size=-1 over the socket get 400 and the daemon keeps serving; the same
                     through CLI flags are one-line errors naming the flag (exit 2).
@@ -333,6 +334,7 @@ def main():
             gate = GateServer(remote_root)
             store2 = s.store("gate")
             s.convert("dir:" + src, store2, "local")
+            mp_other, _ = s.mount("local", store2)  # to unmount while the hanging mount waits
             mp = s.path("mnt-gate")
             os.mkdir(mp)
             s.mounts[mp] = store2
@@ -359,6 +361,10 @@ def main():
                 code, _ = ask(sock2, "GET", "/stats", timeout=10)
                 if code != 200:
                     diffs.append("/stats during the hanging mount answered %d" % code)
+                s.umount(mp_other, wait_daemon=False)  # /umount answers too
+                if not mounting():
+                    diffs.append("the hanging mount was no longer pending when the others "
+                                 "had answered: this case proved nothing")
                 gate.open()
                 out, err = first.communicate(timeout=120)
                 if first.returncode != 0 or out.strip() != digest:
