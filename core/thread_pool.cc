@@ -1,10 +1,22 @@
 #include "core/thread_pool.h"
 
+#include <system_error>
+
+#include "core/log.h"
+
 namespace imgfs {
 
 ThreadPool::ThreadPool(unsigned threads) {
   if (threads == 0) threads = 1;
-  for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (unsigned i = 0; i < threads; ++i) {
+    try {
+      workers_.emplace_back([this] { WorkerLoop(); });
+    } catch (const std::system_error& e) {
+      IMGFS_LOG(Warning) << "thread pool: started " << workers_.size() << " of " << threads
+                         << " threads (" << e.what() << ")";
+      break;
+    }
+  }
 }
 
 ThreadPool::~ThreadPool() {
@@ -17,6 +29,10 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::Submit(std::function<void()> task) {
+  if (workers_.empty()) {  // no thread could be started: run it here
+    task();
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(task));

@@ -1,4 +1,8 @@
 // A fixed pool of worker threads running queued tasks in FIFO order. Thread-safe.
+//
+// Starting threads can fail (a process or user thread limit, memory): the pool then runs with
+// the workers it got, and with none it runs each task on the thread that submits it. It never
+// aborts the process; size() tells how many workers it has.
 #pragma once
 
 #include <condition_variable>
@@ -12,6 +16,7 @@ namespace imgfs {
 
 class ThreadPool {
  public:
+  // `threads` workers (at least one is tried); see above for when fewer start.
   explicit ThreadPool(unsigned threads);
   // Runs every queued task, then joins the workers.
   ~ThreadPool();
@@ -22,6 +27,8 @@ class ThreadPool {
   void Submit(std::function<void()> task);
   // Blocks until the queue is empty and no task is running.
   void Wait();
+  // The workers that started.
+  unsigned size() const { return static_cast<unsigned>(workers_.size()); }
 
  private:
   void WorkerLoop();

@@ -8,6 +8,8 @@
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/control_client.h"
+#include "imgfs/cli/flag_values.h"
+#include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_admin.h"
 
@@ -44,15 +46,19 @@ Result<int> RunConvert(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tag", "platform", "threads", "chunk-size"},
                                         {"quiet"}));
   if (args.positional.size() != 1)
-    return Status::InvalidArgument("usage: imgfs convert SOURCE [--store DIR] [--tag NAME]");
+    return UsageError(kConvertUsage);
   const std::string source = args.positional[0];
   ConvertOptions options;
   if (args.Has("platform")) options.build.platform = args.Get("platform");
-  if (args.Has("threads")) options.threads = static_cast<unsigned>(std::stoul(args.Get("threads")));
+  if (args.Has("threads")) {
+    ASSIGN_OR_RETURN(uint64_t threads,
+                     ParseUintFlag("--threads", args.Get("threads"), 1, kMaxConvertThreads));
+    options.threads = static_cast<unsigned>(threads);
+  }
   if (args.Has("chunk-size")) {
     // The average; min and max follow at a quarter and four times (the default 16K/64K/256K).
-    unsigned long avg = std::stoul(args.Get("chunk-size"));
-    if (avg < 4096 || avg > (1ul << 22) || (avg & (avg - 1)))
+    ASSIGN_OR_RETURN(uint64_t avg, ParseSizeFlag("--chunk-size", args.Get("chunk-size"), 1u << 22));
+    if (avg < 4096 || (avg & (avg - 1)))
       return Status::InvalidArgument("--chunk-size must be a power of two from 4096 to 4194304");
     options.chunker = {static_cast<uint32_t>(avg / 4), static_cast<uint32_t>(avg),
                        static_cast<uint32_t>(avg * 4)};

@@ -1,6 +1,7 @@
 // imgfs export IMAGE DIR | --tar FILE
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/usage.h"
 #include "indexer/export.h"
 
 namespace imgfs {
@@ -8,7 +9,7 @@ namespace imgfs {
 Result<int> RunExport(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tar"}, {}));
   if (args.positional.size() != (args.Has("tar") ? 1u : 2u))
-    return Status::InvalidArgument("usage: imgfs export IMAGE DIR | imgfs export IMAGE --tar FILE");
+    return UsageError(kExportUsage);
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));

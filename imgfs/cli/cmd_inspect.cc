@@ -8,12 +8,13 @@
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/usage.h"
 
 namespace imgfs {
 
 Result<int> RunInspect(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {"json"}));
-  if (args.positional.size() != 1) return Status::InvalidArgument("usage: imgfs inspect IMAGE [--json]");
+  if (args.positional.size() != 1) return UsageError(kInspectUsage);
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));

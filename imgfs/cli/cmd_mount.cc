@@ -13,7 +13,10 @@
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/control_client.h"
+#include "imgfs/cli/flag_values.h"
+#include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
+#include "imgfs/daemon/store_dir.h"
 
 namespace imgfs {
 
@@ -24,24 +27,10 @@ std::string StorePath(const Args& args) {
 
 namespace {
 
-Result<uint64_t> ParseSize(const std::string& text) {
-  char* end = nullptr;
-  double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || v < 0) return Status::InvalidArgument("bad size '" + text + "'");
-  std::string unit(end);
-  double mult = unit.empty() || unit == "B" ? 1
-              : unit == "K" || unit == "KiB" ? 1024.0
-              : unit == "M" || unit == "MiB" ? 1048576.0
-              : unit == "G" || unit == "GiB" ? 1073741824.0 : -1;
-  if (mult < 0) return Status::InvalidArgument("bad size unit in '" + text + "' (use K, M or G)");
-  return static_cast<uint64_t>(v * mult);
-}
-
 // Starts `imgfs daemon --store DIR --exit-when-idle` detached, logging to STORE/daemon.log,
 // and waits for its socket.
 Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
-  if (::mkdir(store.c_str(), 0700) != 0 && errno != EEXIST)
-    return Status::FromErrno(errno, "create store " + store);
+  RETURN_IF_ERROR(SecureStoreDir(store).status());
   std::string log = store + "/daemon.log";
   std::string cache = std::to_string(cache_size);
   pid_t pid = ::fork();
@@ -67,23 +56,28 @@ Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
   return Status::Unavailable("the imgfs daemon did not start; see " + log);
 }
 
-// The daemon resolves paths from its own working directory: it gets absolute ones.
+// The daemon resolves paths from its own working directory: it gets absolute ones. A path that
+// does not resolve (a dead mount: ENOTCONN) is made absolute as it is written.
 std::string AbsolutePath(const std::string& path) {
   char real[PATH_MAX];
-  return !path.empty() && ::realpath(path.c_str(), real) ? real : path;
+  if (path.empty() || ::realpath(path.c_str(), real)) return path.empty() ? path : real;
+  if (path[0] == '/' || !::getcwd(real, sizeof real)) return path;
+  return std::string(real) + "/" + path;
 }
 
 Result<MountRequest> RequestFromArgs(const Args& args) {
-  if (args.positional.size() != 2)
-    return Status::InvalidArgument(
-        "usage: imgfs mount IMAGE MOUNTPOINT [--store DIR] [--remote URL [--ca-file PEM]] "
-        "[--cache-size BYTES] [--trace record|replay|off] [--trace-seconds N] [-f]");
+  if (args.positional.size() != 2) return UsageError(kMountUsage);
+  uint64_t trace_seconds = 30;
+  if (args.Has("trace-seconds")) {
+    ASSIGN_OR_RETURN(trace_seconds, ParseUintFlag("--trace-seconds", args.Get("trace-seconds"), 1,
+                                                  MountRequest::kMaxTraceSeconds));
+  }
   nlohmann::json j = {{"image", args.positional[0]},
                       {"mountpoint", AbsolutePath(args.positional[1])},
                       {"remote", args.Get("remote")},
                       {"ca_file", AbsolutePath(args.Get("ca-file"))},
                       {"trace", args.Get("trace", "off")},
-                      {"trace_seconds", std::atoi(args.Get("trace-seconds", "30").c_str())}};
+                      {"trace_seconds", trace_seconds}};
   return MountRequest::FromJson(j);
 }
 
@@ -97,7 +91,7 @@ Result<int> RunMount(const ArgList& argv_in) {
   ASSIGN_OR_RETURN(MountRequest request, RequestFromArgs(args));
   uint64_t cache_size = 0;
   if (args.Has("cache-size")) {
-    ASSIGN_OR_RETURN(cache_size, ParseSize(args.Get("cache-size")));
+    ASSIGN_OR_RETURN(cache_size, ParseSizeFlag("--cache-size", args.Get("cache-size"), kMaxCacheSize));
   }
   const std::string store = StorePath(args);
   const std::string socket = DaemonSocketPath(store);
@@ -116,18 +110,27 @@ Result<int> RunMount(const ArgList& argv_in) {
     RETURN_IF_ERROR(RunDaemon(options));
     return 0;
   }
-  if (!ControlRequest(socket, "GET", "/stats").ok()) RETURN_IF_ERROR(SpawnDaemon(store, cache_size));
-  else if (args.Has("cache-size"))
-    RETURN_IF_ERROR(ControlCall(socket, "POST", "/cache", {{"cache_size", cache_size}}).status());
-  ASSIGN_OR_RETURN(nlohmann::json reply, ControlCall(socket, "POST", "/mount", request.ToJson()));
-  std::printf("%s\n", reply.value("digest", "").c_str());
+  Result<nlohmann::json> reply = Status::Unavailable("not asked");
+  // Twice at most: a daemon found running may be exiting (its last mount just went away, or a
+  // first mount failed) as we ask; then a fresh one is started.
+  for (int attempt = 0; attempt < 2 && !reply.ok() && reply.status().code() == Code::kUnavailable;
+       ++attempt) {
+    if (!ControlRequest(socket, "GET", "/stats").ok()) {
+      RETURN_IF_ERROR(SpawnDaemon(store, cache_size));
+    } else if (args.Has("cache-size")) {
+      RETURN_IF_ERROR(ControlCall(socket, "POST", "/cache", {{"cache_size", cache_size}}).status());
+    }
+    reply = ControlCall(socket, "POST", "/mount", request.ToJson());
+  }
+  if (!reply.ok()) return reply.status();
+  std::printf("%s\n", reply->value("digest", "").c_str());
   return 0;
 }
 
 Result<int> RunUmount(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
-  if (args.positional.size() != 1) return Status::InvalidArgument("usage: imgfs umount MOUNTPOINT");
-  const std::string& mp = args.positional[0];
+  if (args.positional.size() != 1) return UsageError(kUmountUsage);
+  const std::string mp = AbsolutePath(args.positional[0]);
   auto reply = ControlCall(DaemonSocketPath(StorePath(args)), "POST", "/umount", {{"mountpoint", mp}});
   if (reply.ok()) return 0;
   // No daemon (killed?) or not its mount: detach whatever imgfs mount is left there.
@@ -137,7 +140,7 @@ Result<int> RunUmount(const ArgList& argv) {
 
 Result<int> RunStats(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {"json"}));
-  if (args.positional.size() != 1) return Status::InvalidArgument("usage: imgfs stats MOUNTPOINT [--json]");
+  if (args.positional.size() != 1) return UsageError(kStatsUsage);
   char real[PATH_MAX];
   std::string mp = ::realpath(args.positional[0].c_str(), real) ? real : args.positional[0];
   ASSIGN_OR_RETURN(nlohmann::json all, ControlCall(DaemonSocketPath(StorePath(args)), "GET", "/stats"));
@@ -173,12 +176,14 @@ Result<int> RunStats(const ArgList& argv) {
   return Status::NotFound(mp + " is not an imgfs mount of this store's daemon");
 }
 
-Result<int> RunDaemon(const ArgList& argv) {
+Result<int> RunDaemonCommand(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "cache-size"}, {"exit-when-idle"}));
+  if (!args.positional.empty()) return UsageError(kDaemonUsage);
   DaemonOptions options;
   options.store_path = StorePath(args);
   if (args.Has("cache-size")) {
-    ASSIGN_OR_RETURN(options.cache_size, ParseSize(args.Get("cache-size")));
+    ASSIGN_OR_RETURN(options.cache_size,
+                     ParseSizeFlag("--cache-size", args.Get("cache-size"), kMaxCacheSize));
   }
   options.exit_when_idle = args.Has("exit-when-idle");
   RETURN_IF_ERROR(RunDaemon(options));

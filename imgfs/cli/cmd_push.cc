@@ -4,6 +4,7 @@
 #include "core/fd.h"
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/usage.h"
 #include "imgfs/push.h"
 #include "imgfs/remote_store.h"
 
@@ -12,9 +13,7 @@ namespace imgfs {
 Result<int> RunPush(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "trace", "ca-file"}, {}));
   if (args.positional.size() != 2)
-    return Status::InvalidArgument(
-        "usage: imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM]  (DEST: "
-        "file:///DIR or http(s)://URL)");
+    return UsageError(kPushUsage);
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));

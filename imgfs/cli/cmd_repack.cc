@@ -4,6 +4,7 @@
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/control_client.h"
+#include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_admin.h"
 
@@ -12,7 +13,7 @@ namespace imgfs {
 Result<int> RunRepack(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tag"}, {}));
   if (args.positional.size() != 1)
-    return Status::InvalidArgument("usage: imgfs repack IMAGE [--tag NAME] [--store DIR]");
+    return UsageError(kRepackUsage);
   const std::string& name = args.positional[0];
   const std::string tag = args.Get("tag", name);
   auto store = OpenStoreFromFlag(args.Get("store"));

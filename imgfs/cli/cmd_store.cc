@@ -6,8 +6,10 @@
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/usage.h"
 #include "imgfs/cli/control_client.h"
 #include "imgfs/daemon/daemon.h"
+#include "imgfs/daemon/store_dir.h"
 
 namespace imgfs {
 
@@ -15,6 +17,8 @@ Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_va
                                                       bool read_only) {
   const std::string path = flag_value.empty() ? DefaultStorePath() : flag_value;
   const std::string socket = DaemonSocketPath(path);
+  // A store we write to is made private first (the daemon does the same at every start).
+  if (!read_only) RETURN_IF_ERROR(SecureStoreDir(path).status());
   auto store = LocalStore::Open(path, read_only);
   // Held by another process. A daemon that answers takes convert, rm and gc (DaemonHolds); one
   // that is just exiting after its last unmount (`imgfs umount X && imgfs gc`) lets go in a
@@ -58,7 +62,7 @@ Result<int> RunList(const ArgList& argv) {
 
 Result<int> RunRemove(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
-  if (args.positional.empty()) return Status::InvalidArgument("usage: imgfs rm IMAGE...");
+  if (args.positional.empty()) return UsageError(kRemoveUsage);
   auto store = OpenStoreFromFlag(args.Get("store"));
   const std::string socket = DaemonSocketPath(StorePath(args));
   for (const std::string& name : args.positional) {

@@ -24,7 +24,8 @@ Result<int> RunRepack(const ArgList& argv);
 Result<int> RunMount(const ArgList& argv);
 Result<int> RunUmount(const ArgList& argv);
 Result<int> RunStats(const ArgList& argv);
-Result<int> RunDaemon(const ArgList& argv);
+// `imgfs daemon` (the library's daemon is imgfs::RunDaemon in imgfs/daemon/daemon.h).
+Result<int> RunDaemonCommand(const ArgList& argv);
 
 // Opens --store DIR, else $IMGFS_STORE, else /var/lib/imgfs. Read-only opens work while a
 // daemon serves mounts from the store.

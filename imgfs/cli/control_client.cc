@@ -47,8 +47,15 @@ Result<nlohmann::json> ControlCall(const std::string& socket_path, const std::st
   nlohmann::json j = nlohmann::json::parse(reply.body, nullptr, false);
   if (reply.code != 200) {
     std::string msg = !j.is_discarded() && j.is_object() ? j.value("error", reply.body) : reply.body;
-    return reply.code == 404 ? Status::NotFound(msg)
-                             : reply.code == 400 ? Status::InvalidArgument(msg) : Status::IOError(msg);
+    // (a 503 stays an IOError: a caller retries only when no daemon answered at all)
+    switch (reply.code) {
+      case 400: return Status::InvalidArgument(msg);
+      case 403: return Status::PermissionDenied(msg);
+      case 404: return Status::NotFound(msg);
+      case 409: return Status::AlreadyExists(msg);
+      case 413: return Status::ResourceExhausted(msg);
+      default: return Status::IOError(msg);
+    }
   }
   if (j.is_discarded()) return Status::IOError("the imgfs daemon answered with malformed JSON");
   return j;

@@ -5,8 +5,31 @@
 #include <string>
 
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/usage.h"
 
 namespace {
+
+struct Command {
+  const char* name;
+  const char* alias;
+  imgfs::Result<int> (*run)(const imgfs::ArgList&);
+  const char* usage;
+};
+
+constexpr Command kCommands[] = {
+    {"convert", nullptr, imgfs::RunConvert, imgfs::kConvertUsage},
+    {"inspect", nullptr, imgfs::RunInspect, imgfs::kInspectUsage},
+    {"export", nullptr, imgfs::RunExport, imgfs::kExportUsage},
+    {"ls", "list", imgfs::RunList, imgfs::kListUsage},
+    {"rm", nullptr, imgfs::RunRemove, imgfs::kRemoveUsage},
+    {"gc", nullptr, imgfs::RunGc, imgfs::kGcUsage},
+    {"push", nullptr, imgfs::RunPush, imgfs::kPushUsage},
+    {"repack", nullptr, imgfs::RunRepack, imgfs::kRepackUsage},
+    {"mount", nullptr, imgfs::RunMount, imgfs::kMountUsage},
+    {"umount", "unmount", imgfs::RunUmount, imgfs::kUmountUsage},
+    {"stats", nullptr, imgfs::RunStats, imgfs::kStatsUsage},
+    {"daemon", nullptr, imgfs::RunDaemonCommand, imgfs::kDaemonUsage},
+};
 
 constexpr char kUsage[] =
     "usage: imgfs COMMAND [ARGS]\n"
@@ -25,7 +48,10 @@ constexpr char kUsage[] =
     "  umount MOUNTPOINT              stop serving a mount\n"
     "  stats MOUNTPOINT [--json]      reads, cache hits and misses, bytes fetched, latency\n"
     "\n"
+    "  daemon                         serve a store's mounts (started by mount)\n"
+    "\n"
     "IMAGE is a name given with --tag or an index digest (or a unique prefix of one).\n"
+    "imgfs COMMAND --help shows a command's flags.\n"
     "The store is --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.\n";
 
 }  // namespace
@@ -40,27 +66,25 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   imgfs::ArgList args(argv + 2, argv + argc);
-  imgfs::Result<int> (*run)(const imgfs::ArgList&) = nullptr;
-  if (command == "convert") run = imgfs::RunConvert;
-  else if (command == "inspect") run = imgfs::RunInspect;
-  else if (command == "export") run = imgfs::RunExport;
-  else if (command == "ls" || command == "list") run = imgfs::RunList;
-  else if (command == "rm") run = imgfs::RunRemove;
-  else if (command == "gc") run = imgfs::RunGc;
-  else if (command == "push") run = imgfs::RunPush;
-  else if (command == "repack") run = imgfs::RunRepack;
-  else if (command == "mount") run = imgfs::RunMount;
-  else if (command == "umount" || command == "unmount") run = imgfs::RunUmount;
-  else if (command == "stats") run = imgfs::RunStats;
-  else if (command == "daemon") run = imgfs::RunDaemon;
-  else if (command == "--version" || command == "version") {
+  if (command == "--version" || command == "version") {
     std::puts("imgfs 0.1.0");
     return 0;
   }
-  if (!run) {
+  const Command* found = nullptr;
+  for (const Command& c : kCommands)
+    if (command == c.name || (c.alias && command == c.alias)) found = &c;
+  if (!found) {
     std::fprintf(stderr, "imgfs: unknown command '%s'\n%s", command.c_str(), kUsage);
     return 2;
   }
+  for (const std::string& a : args) {
+    if (a == "--") break;
+    if (a == "--help" || a == "-h") {
+      std::printf("usage: %s", found->usage);
+      return 0;
+    }
+  }
+  auto run = found->run;
   imgfs::Result<int> rc = run(args);
   if (!rc.ok()) {
     std::fprintf(stderr, "imgfs %s: %s\n", command.c_str(), rc.status().message().c_str());

@@ -2,94 +2,95 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
-#include <cstring>
-#include <list>
-#include <thread>
+#include <chrono>
 
 #include "core/fd.h"
 #include "core/log.h"
 #include "imgfs/daemon/chunk_fetcher.h"
+#include "imgfs/daemon/control_server.h"
+#include "imgfs/daemon/request_fields.h"
 #include "imgfs/daemon/store_admin.h"
+#include "imgfs/daemon/store_dir.h"
 
 namespace imgfs {
 namespace {
 
-constexpr size_t kMaxRequest = 1u << 20;
+// A daemon started to serve mounts (exit_when_idle) that never gets one exits after this.
+constexpr auto kFirstMountWait = std::chrono::seconds(60);
 
-struct HttpRequest {
-  std::string method, path, body;
+control::Response Json(const nlohmann::json& j, int indent = -1) {
+  return {200, "application/json", j.dump(indent) + "\n"};
+}
+
+// What the request handlers share with the main loop.
+struct DaemonState {
+  MountManager& mounts;
+  ChunkFetcher& fetcher;
+  StoreAdmin& admin;
+  std::atomic<bool> shutdown{false};
+  std::atomic<bool> mount_tried{false};  // a mount request has been answered
+  UniqueFd wake;                         // eventfd: the main loop has something to look at
+
+  void Wake() {
+    const uint64_t one = 1;
+    (void)!::write(wake.get(), &one, sizeof one);
+  }
 };
 
-Result<HttpRequest> ReadRequest(int fd) {
-  std::string data;
-  char buf[8192];
-  size_t header_end;
-  while ((header_end = data.find("\r\n\r\n")) == std::string::npos) {
-    ssize_t n = RetryOnEintr([&] { return ::read(fd, buf, sizeof buf); });
-    if (n <= 0) return Status::InvalidArgument("incomplete request");
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxRequest) return Status::ResourceExhausted("request too large");
-  }
-  HttpRequest req;
-  std::string head = data.substr(0, header_end);
-  size_t sp1 = head.find(' '), sp2 = head.find(' ', sp1 + 1);
-  if (sp1 == std::string::npos || sp2 == std::string::npos)
-    return Status::InvalidArgument("malformed request line");
-  req.method = head.substr(0, sp1);
-  req.path = head.substr(sp1 + 1, sp2 - sp1 - 1);
-  size_t length = 0;
-  for (size_t pos = head.find("\r\n"); pos != std::string::npos; pos = head.find("\r\n", pos + 2)) {
-    std::string line = head.substr(pos + 2, head.find("\r\n", pos + 2) - pos - 2);
-    if (strncasecmp(line.c_str(), "content-length:", 15) == 0) {
-      std::string_view v(line);
-      v.remove_prefix(v.find_first_not_of(' ', 15) == std::string_view::npos ? v.size()
-                                                                             : v.find_first_not_of(' ', 15));
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), length);
-      if (ec != std::errc() || end != v.data() + v.size())
-        return Status::InvalidArgument("malformed Content-Length");
-    }
-  }
-  if (length > kMaxRequest) return Status::ResourceExhausted("request too large");
-  req.body = data.substr(header_end + 4);
-  while (req.body.size() < length) {
-    ssize_t n = RetryOnEintr([&] { return ::read(fd, buf, sizeof buf); });
-    if (n <= 0) return Status::InvalidArgument("incomplete body");
-    req.body.append(buf, static_cast<size_t>(n));
-  }
-  return req;
-}
-
-void Reply(int fd, int code, const std::string& type, const std::string& body) {
-  const char* reason = code == 200 ? "OK" : code == 404 ? "Not Found" : code < 500 ? "Bad Request" : "Error";
-  std::string out = "HTTP/1.0 " + std::to_string(code) + " " + reason + "\r\nContent-Type: " + type +
-                    "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  (void)WriteFull(fd, out);
-}
-
-void ReplyStatus(int fd, const Status& s) {
-  int code = s.code() == Code::kNotFound ? 404 : s.code() == Code::kInvalidArgument ? 400 : 500;
-  Reply(fd, code, "application/json", nlohmann::json({{"error", s.message()}}).dump() + "\n");
-}
-
-Result<UniqueFd> Listen(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Status::InvalidArgument("socket path too long: " + path);
-  std::strcpy(addr.sun_path, path.c_str());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Status::FromErrno(errno, "socket");
-  ::unlink(path.c_str());  // stale: the store lock proves no other daemon serves this store
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    return Status::FromErrno(errno, "bind " + path);
-  if (::listen(fd.get(), 64) != 0) return Status::FromErrno(errno, "listen " + path);
-  return fd;
+std::vector<control::Route> Routes(DaemonState& d) {
+  using control::Response;
+  using Body = const nlohmann::json&;
+  auto admin = [&d](const std::string& route) {
+    return [&d, route](Body body) -> Result<Response> {
+      ASSIGN_OR_RETURN(nlohmann::json reply, d.admin.Run(route, body));
+      return Json(reply);
+    };
+  };
+  return {
+      {"POST", "/mount",
+       [&d](Body body) -> Result<Response> {
+         auto mounted = [&]() -> Result<Digest> {
+           ASSIGN_OR_RETURN(MountRequest request, MountRequest::FromJson(body));
+           return d.mounts.Mount(request);
+         }();
+         d.mount_tried = true;
+         d.Wake();
+         if (!mounted.ok()) return mounted.status();
+         return Json({{"digest", mounted->ToString()}});
+       }},
+      {"POST", "/umount",
+       [&d](Body body) -> Result<Response> {
+         RETURN_IF_ERROR(d.mounts.Unmount(body.value("mountpoint", "")));
+         d.Wake();
+         return Json(nlohmann::json::object());
+       }},
+      {"POST", "/cache",
+       [&d](Body body) -> Result<Response> {
+         ASSIGN_OR_RETURN(uint64_t size, UintField(body, "cache_size", 0, 0, kMaxCacheSize));
+         d.fetcher.SetCacheSize(size);
+         return Json(nlohmann::json::object());
+       }},
+      {"GET", "/stats", [&d](Body) -> Result<Response> { return Json(d.mounts.StatsJson(), 2); }},
+      {"GET", "/metrics",
+       [&d](Body) -> Result<Response> {
+         return Response{200, "text/plain; version=0.0.4", d.mounts.Prometheus()};
+       }},
+      {"POST", "/convert", admin("POST /convert")},
+      {"POST", "/rm", admin("POST /rm")},
+      {"POST", "/gc", admin("POST /gc")},
+      {"POST", "/repack", admin("POST /repack")},
+      {"POST", "/shutdown",
+       [&d](Body) -> Result<Response> {
+         d.shutdown = true;
+         d.Wake();
+         return Json(nlohmann::json::object());
+       }},
+  };
 }
 
 }  // namespace
@@ -109,6 +110,11 @@ Status RunDaemon(const DaemonOptions& options) {
   UniqueFd sigfd(::signalfd(-1, &signals, SFD_CLOEXEC));
   if (!sigfd.valid()) return Status::FromErrno(errno, "signalfd");
 
+  // Private whatever the umask or the mode it was left in; refused when someone else owns it.
+  ASSIGN_OR_RETURN(uid_t owner, SecureStoreDir(options.store_path));
+  if (options.cache_size > kMaxCacheSize)
+    return Status::InvalidArgument("cache size must be at most " + std::to_string(kMaxCacheSize));
+
   // A daemon of this store that is just exiting (its last mount went away) still holds the
   // store's lock for a moment: wait for it rather than fail the mount that started us.
   auto opened = LocalStore::Open(options.store_path);
@@ -124,118 +130,53 @@ Status RunDaemon(const DaemonOptions& options) {
   RETURN_IF_ERROR(fetcher.LoadCacheState());
   MountManager mounts(*store, fetcher);
   StoreAdmin admin(*store, fetcher, [&] { return mounts.MountedIndexes(); });
-  // Store jobs (convert, rm, gc) run on their own threads and answer their own connection.
-  struct Job {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
-  };
-  std::list<Job> jobs;
-  auto reap_jobs = [&](bool all) {
-    for (auto it = jobs.begin(); it != jobs.end();) {
-      if (!all && !it->done->load()) {
-        ++it;
-        continue;
-      }
-      it->thread.join();
-      it = jobs.erase(it);
-    }
-  };
-  const std::string socket_path = DaemonSocketPath(options.store_path);
-  ASSIGN_OR_RETURN(UniqueFd listener, Listen(socket_path));
+  DaemonState state{mounts, fetcher, admin, {}, {}, {}};
+  state.wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!state.wake.valid()) return Status::FromErrno(errno, "eventfd");
 
-  bool had_mount = false;
+  control::ServerOptions server_options;
+  server_options.socket_path = DaemonSocketPath(options.store_path);
+  server_options.owner = owner;
+  server_options.on_done = [&state] { state.Wake(); };
+  ASSIGN_OR_RETURN(auto server, control::Server::Listen(server_options, Routes(state)));
+
   if (options.mount) {
     Result<Digest> first = mounts.Mount(*options.mount);
     if (options.on_ready) options.on_ready(first);
-    if (!first.ok()) {
-      ::unlink(socket_path.c_str());
-      return first.status();
-    }
-    had_mount = true;
+    if (!first.ok()) return first.status();  // ~Server removes the socket
+    state.mount_tried = true;
   } else if (options.on_ready) {
     options.on_ready(Digest{});
   }
 
-  bool running = true;
-  while (running) {
-    pollfd fds[2] = {{listener.get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, 500);
+  const auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    pollfd fds[3] = {{server->fd(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {state.wake.get(), POLLIN, 0}};
+    // The timeout notices mounts unmounted from outside (umount MOUNTPOINT).
+    int n = ::poll(fds, 3, 500);
     mounts.Reap();
-    reap_jobs(false);
-    if (options.exit_when_idle && had_mount && mounts.size() == 0 && jobs.empty()) break;
+    if (options.exit_when_idle && mounts.size() == 0 && server->active() == 0 &&
+        (state.mount_tried || std::chrono::steady_clock::now() - started > kFirstMountWait))
+      break;
     if (n <= 0) continue;
     if (fds[1].revents & POLLIN) {
       IMGFS_LOG(Info) << "signal received; unmounting and exiting";
       break;
     }
-    if (!(fds[0].revents & POLLIN)) continue;
-    UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!conn.valid()) continue;
-    timeval tv{5, 0};
-    setsockopt(conn.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    auto req = ReadRequest(conn.get());
-    if (!req.ok()) {
-      ReplyStatus(conn.get(), req.status());
-      continue;
+    if (fds[2].revents & POLLIN) {
+      uint64_t count;
+      (void)!::read(state.wake.get(), &count, sizeof count);
     }
-    nlohmann::json body = nlohmann::json::parse(req->body.empty() ? "{}" : req->body, nullptr, false);
-    if (body.is_discarded()) {
-      ReplyStatus(conn.get(), Status::InvalidArgument("request body is not JSON"));
-      continue;
-    }
-    const std::string route = req->method + " " + req->path;
-    try {  // a field of the wrong JSON type throws; it is the client's error, not the daemon's end
-      if (route == "POST /mount") {
-        auto request = MountRequest::FromJson(body);
-        Result<Digest> d = request.ok() ? mounts.Mount(*request) : Result<Digest>(request.status());
-        if (d.ok()) {
-          had_mount = true;
-          Reply(conn.get(), 200, "application/json",
-                nlohmann::json({{"digest", d->ToString()}}).dump() + "\n");
-        } else {
-          ReplyStatus(conn.get(), d.status());
-        }
-      } else if (route == "POST /umount") {
-        Status s = mounts.Unmount(body.value("mountpoint", ""));
-        if (s.ok()) Reply(conn.get(), 200, "application/json", "{}\n");
-        else ReplyStatus(conn.get(), s);
-      } else if (route == "POST /cache") {
-        fetcher.SetCacheSize(body.value("cache_size", uint64_t{0}));
-        Reply(conn.get(), 200, "application/json", "{}\n");
-      } else if (route == "GET /stats") {
-        Reply(conn.get(), 200, "application/json", mounts.StatsJson().dump(2) + "\n");
-      } else if (route == "GET /metrics") {
-        Reply(conn.get(), 200, "text/plain; version=0.0.4", mounts.Prometheus());
-      } else if (StoreAdmin::Handles(route)) {
-        Job& job = jobs.emplace_back();
-        job.thread = std::thread([&admin, route, body, done = job.done, fd = std::move(conn)] {
-          Result<nlohmann::json> result{Status::Internal("not run")};
-          try {
-            result = admin.Run(route, body);
-          } catch (const std::exception& e) {
-            result = Status::InvalidArgument(std::string("malformed request: ") + e.what());
-          }
-          if (result.ok()) Reply(fd.get(), 200, "application/json", result->dump() + "\n");
-          else ReplyStatus(fd.get(), result.status());
-          done->store(true);
-        });
-      } else if (route == "POST /shutdown") {
-        Reply(conn.get(), 200, "application/json", "{}\n");
-        running = false;
-      } else {
-        ReplyStatus(conn.get(), Status::NotFound("no such request: " + route));
-      }
-    } catch (const std::exception& e) {
-      if (conn.valid())
-        ReplyStatus(conn.get(), Status::InvalidArgument(std::string("malformed request: ") + e.what()));
-    }
+    if (state.shutdown) break;
+    if (fds[0].revents & POLLIN) server->AcceptOne();
   }
   // Stop taking requests first, so a new `imgfs mount` starts a fresh daemon instead of talking
   // to this one while it winds down.
-  ::unlink(socket_path.c_str());
-  listener.Reset();
-  if (!jobs.empty()) IMGFS_LOG(Info) << "waiting for " << jobs.size() << " store job(s) to finish";
-  reap_jobs(true);
+  server->Close();
+  if (size_t busy = server->active()) {
+    IMGFS_LOG(Info) << "waiting for " << busy << " request(s) to finish";
+  }
+  server->Drain();
   mounts.UnmountAll();
   return Status::Ok();
 }

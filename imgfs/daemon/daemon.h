@@ -1,21 +1,29 @@
 // The imgfs daemon: one process per store, holding the store open, serving any number of mounts
 // from one shared cache, and answering requests on a Unix socket (STORE/imgfs.sock) in a small
-// HTTP/1.0 subset:
-//   POST /mount   {"image","mountpoint","remote","ca_file","trace","trace_seconds"} -> {"digest"}
+// HTTP/1.0 subset (imgfs/daemon/control_server.h: who may connect, concurrency, time limits):
+//   POST /mount   {"image","mountpoint","remote","ca_file","trace","trace_seconds",
+//                  "prefetch_threads"} -> {"digest"}
 //   POST /umount  {"mountpoint"}
 //   POST /cache   {"cache_size": BYTES}
 //   GET  /stats   per-mount and cache counters as JSON
 //   GET  /metrics Prometheus text exposition (curl --unix-socket STORE/imgfs.sock http://x/metrics)
-//   POST /convert {"source","tag","platform",...} -> {"digest",...}
+//   POST /convert {"source","tag","platform","threads","chunk_min","chunk_avg","chunk_max"}
+//                 -> {"digest",...}
 //   POST /rm      {"image"} -> {"removed": [names]}
 //   POST /gc      -> counts
 //   POST /repack  {"image","tag"} -> {"digest",...}
 //                 (the last four: what `imgfs convert`, `rm`, `gc` and `repack` do while a daemon
 //                 holds the store; imgfs/daemon/store_admin.h)
 //   POST /shutdown
-// Errors answer 4xx/5xx with {"error": "one line"}.
+// Numbers are checked against their bounds: trace_seconds 1..86400, prefetch_threads 1..64,
+// cache_size 0..kMaxCacheSize (0: no limit), convert's in CheckConvertOptions (store_admin.h).
+// Errors answer 4xx/5xx with {"error": "one line"}: 400 bad request, 403 not root or the
+// store's owner, 404 unknown request or image, 408 request not sent in time, 409 mount point
+// taken, 413 request too large, 503 too busy.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -24,10 +32,14 @@
 
 namespace imgfs {
 
+inline constexpr uint64_t kMaxCacheSize = uint64_t{1} << 60;
+
 struct DaemonOptions {
   std::string store_path;
-  uint64_t cache_size = 0;           // 0: no limit
-  bool exit_when_idle = false;       // exit once the last mount is gone
+  uint64_t cache_size = 0;           // 0: no limit; at most kMaxCacheSize
+  // Exit once no mount is left and no request is in flight, after the first mount request has
+  // been answered (failed or not) or, when none comes, a minute after start.
+  bool exit_when_idle = false;
   std::optional<MountRequest> mount; // mounted before serving requests (imgfs mount -f)
   // Called once the socket is listening and the initial mount (if any) is up.
   std::function<void(const Result<Digest>&)> on_ready;
@@ -35,8 +47,9 @@ struct DaemonOptions {
 
 std::string DaemonSocketPath(const std::string& store_path);
 
-// Runs until SIGINT/SIGTERM, POST /shutdown, or (exit_when_idle) the last unmount; then
-// unmounts everything. Blocks SIGINT/SIGTERM/SIGHUP in the calling thread and those it starts.
+// Makes the store private (imgfs/daemon/store_dir.h), then runs until SIGINT/SIGTERM, POST
+// /shutdown, or (exit_when_idle) idleness; then unmounts everything. Blocks SIGINT/SIGTERM/SIGHUP
+// in the calling thread and those it starts.
 Status RunDaemon(const DaemonOptions& options);
 
 }  // namespace imgfs

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "core/log.h"
@@ -285,17 +286,23 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Start(ImageFs* fs, const std::stri
   }
   RaiseReadAhead(mountpoint);
   FuseMount* self = m.get();
-  m->loop_ = std::thread([self] {
-    fuse_loop_config* cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(cfg, 1);
-    fuse_loop_cfg_set_max_threads(cfg, 32);
-    fuse_loop_cfg_set_idle_threads(cfg, 8);
-    int rc = fuse_session_loop_mt(self->session_, cfg);
-    fuse_loop_cfg_destroy(cfg);
-    if (rc != 0) IMGFS_LOG(Debug) << "FUSE loop for " << self->mountpoint_ << " ended: " << rc;
-    self->finished_ = true;
-    if (self->on_exit_) self->on_exit_();
-  });
+  try {
+    m->loop_ = std::thread([self] {
+      fuse_loop_config* cfg = fuse_loop_cfg_create();
+      fuse_loop_cfg_set_clone_fd(cfg, 1);
+      fuse_loop_cfg_set_max_threads(cfg, 32);
+      fuse_loop_cfg_set_idle_threads(cfg, 8);
+      int rc = fuse_session_loop_mt(self->session_, cfg);
+      fuse_loop_cfg_destroy(cfg);
+      if (rc != 0) {
+        IMGFS_LOG(Debug) << "FUSE loop for " << self->mountpoint_ << " ended: " << rc;
+      }
+      self->finished_ = true;
+      if (self->on_exit_) self->on_exit_();
+    });
+  } catch (const std::system_error& e) {  // out of threads: m's destructor unmounts again
+    return Status::Unavailable("cannot start serving " + mountpoint + ": " + e.what());
+  }
   return m;
 }
 

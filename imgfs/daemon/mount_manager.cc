@@ -3,10 +3,11 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#include <climits>
-#include <cstdlib>
+#include <system_error>
 
 #include "core/log.h"
+#include "imgfs/daemon/mount_point.h"
+#include "imgfs/daemon/request_fields.h"
 
 namespace imgfs {
 
@@ -37,13 +38,14 @@ Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
   r.remote = j.value("remote", "");
   r.ca_file = j.value("ca_file", "");
   r.trace = j.value("trace", "off");
-  r.trace_seconds = j.value("trace_seconds", 30);
-  r.prefetch_threads = j.value("prefetch_threads", 8u);
+  ASSIGN_OR_RETURN(uint64_t seconds, UintField(j, "trace_seconds", 30, 1, kMaxTraceSeconds));
+  ASSIGN_OR_RETURN(uint64_t threads, UintField(j, "prefetch_threads", 8, 1, kMaxPrefetchThreads));
+  r.trace_seconds = static_cast<unsigned>(seconds);
+  r.prefetch_threads = static_cast<unsigned>(threads);
   if (r.image.empty() || r.mountpoint.empty())
     return Status::InvalidArgument("mount needs an image and a mountpoint");
   if (r.trace != "off" && r.trace != "record" && r.trace != "replay")
     return Status::InvalidArgument("--trace must be record, replay or off");
-  if (r.prefetch_threads == 0 || r.prefetch_threads > 64) r.prefetch_threads = 8;
   return r;
 }
 
@@ -78,19 +80,27 @@ Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(const std::
 }
 
 Result<Digest> MountManager::Mount(const MountRequest& request) {
-  char real[PATH_MAX];
-  if (!::realpath(request.mountpoint.c_str(), real))
-    return Status::FromErrno(errno, "mountpoint " + request.mountpoint);
-  struct stat st;
-  if (::stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
-    return Status::InvalidArgument("mountpoint " + request.mountpoint + " is not a directory");
+  ASSIGN_OR_RETURN(MountPoint point, ResolveMountPoint(request.mountpoint));
+  const std::string real = point.path;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (mounts_.count(real)) return Status::AlreadyExists(real + " is already mounted");
+    if (!pending_.insert(real).second)
+      return Status::AlreadyExists(real + " is being mounted by another request");
+  }
+  struct Reservation {
+    MountManager* self;
+    std::string path;
+    ~Reservation() {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->pending_.erase(path);
+    }
+  } reservation{this, real};
+  if (point.dead) RETURN_IF_ERROR(DetachDeadFuseMount(real));
+
   auto m = std::make_unique<Mounted>();
   m->request = request;
   m->request.mountpoint = real;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (mounts_.count(real)) return Status::AlreadyExists(std::string(real) + " is already mounted");
-  }
   if (!request.remote.empty()) {
     RemoteOptions options;
     options.ca_file = request.ca_file;
@@ -102,20 +112,28 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
   m->fs = std::make_unique<ImageFs>(m->index, fetcher_, m->remote.get(), m->trace);
   Mounted* raw = m.get();
   ASSIGN_OR_RETURN(m->fuse, FuseMount::Start(m->fs.get(), real, [raw] { raw->cv.notify_all(); }));
-  if (request.trace == "replay") StartPrefetch(*m);
-  if (m->trace) {
-    // Saves the trace when the window closes (or at unmount, whichever is first).
-    m->workers.emplace_back([this, raw] {
-      std::unique_lock<std::mutex> lock(raw->mu);
-      raw->cv.wait_for(lock, std::chrono::seconds(raw->request.trace_seconds),
-                       [raw] { return raw->stopping.load(); });
-      if (raw->trace_saved) return;
-      raw->trace_saved = true;
-      Status s = store_.PutTrace(raw->index->digest(), raw->trace->Serialize());
-      if (!s.ok()) IMGFS_LOG(Warning) << "saving trace: " << s.message();
-      else IMGFS_LOG(Info) << "recorded a trace of " << raw->trace->size() << " chunks for "
-                           << raw->index->digest().ToString();
-    });
+  try {
+    if (request.trace == "replay") StartPrefetch(*m);
+    if (m->trace) {
+      // Saves the trace when the window closes (or at unmount, whichever is first).
+      m->workers.emplace_back([this, raw] {
+        std::unique_lock<std::mutex> lock(raw->mu);
+        raw->cv.wait_for(lock, std::chrono::seconds(raw->request.trace_seconds),
+                         [raw] { return raw->stopping.load(); });
+        if (raw->trace_saved) return;
+        raw->trace_saved = true;
+        Status s = store_.PutTrace(raw->index->digest(), raw->trace->Serialize());
+        if (!s.ok()) {
+          IMGFS_LOG(Warning) << "saving trace: " << s.message();
+        } else {
+          IMGFS_LOG(Info) << "recorded a trace of " << raw->trace->size() << " chunks for "
+                          << raw->index->digest().ToString();
+        }
+      });
+    }
+  } catch (const std::system_error& e) {  // out of threads: undo this mount, keep the others
+    Stop(*m);
+    return Status::Unavailable("cannot start the threads of the mount at " + real + ": " + e.what());
   }
   Digest digest = m->index->digest();
   std::lock_guard<std::mutex> lock(mu_);
@@ -147,7 +165,9 @@ void MountManager::StartPrefetch(Mounted& m) {
         std::vector<uint32_t> batch(chunks->begin() + i,
                                     chunks->begin() + std::min(i + kBatch, chunks->size()));
         Status s = m.fs->Prefetch(batch);
-        if (!s.ok()) IMGFS_LOG(Debug) << "prefetch: " << s.message();
+        if (!s.ok()) {
+          IMGFS_LOG(Debug) << "prefetch: " << s.message();
+        }
       }
     });
   }
@@ -162,8 +182,8 @@ void MountManager::Stop(Mounted& m) {
 }
 
 Status MountManager::Unmount(const std::string& mountpoint) {
-  char real[PATH_MAX];
-  std::string key = ::realpath(mountpoint.c_str(), real) ? real : mountpoint;
+  auto point = ResolveMountPoint(mountpoint);
+  std::string key = point.ok() ? point->path : mountpoint;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = mounts_.find(key);
   if (it == mounts_.end()) return Status::NotFound(mountpoint + " is not mounted by this daemon");
@@ -242,7 +262,10 @@ nlohmann::json MountManager::StatsJson() {
   const nlohmann::json all = fetcher_.cache_metrics().ToJson();
   nlohmann::json cache;
   for (const char* k : {"evictions", "bytes_evicted", "cached_bytes"}) cache[k] = all[k];
-  return {{"mounts", mounts}, {"cache", cache}};
+  // Mount points whose mount is under way (waiting on a remote, say).
+  nlohmann::json mounting = nlohmann::json::array();
+  for (const std::string& path : pending_) mounting.push_back(path);
+  return {{"mounts", mounts}, {"mounting", mounting}, {"cache", cache}};
 }
 
 std::string MountManager::Prometheus() {

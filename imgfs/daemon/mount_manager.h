@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,14 +24,18 @@
 namespace imgfs {
 
 struct MountRequest {
-  std::string image;       // a name in the local store, or an index digest
-  std::string mountpoint;  // an existing directory
-  std::string remote;
-  std::string ca_file;  // https remote: CAs to trust instead of the system's      // URL of the remote store, or empty
-  std::string trace = "off";  // off | record | replay
-  int trace_seconds = 30;     // recording window after mount
-  unsigned prefetch_threads = 8;
+  static constexpr unsigned kMaxTraceSeconds = 86400;
+  static constexpr unsigned kMaxPrefetchThreads = 64;
 
+  std::string image;          // a name in the local store, or an index digest
+  std::string mountpoint;     // an existing directory, absolute
+  std::string remote;         // URL of the remote store, or empty
+  std::string ca_file;        // https remote: CAs to trust instead of the system's
+  std::string trace = "off";  // off | record | replay
+  unsigned trace_seconds = 30;    // recording window after mount: 1..kMaxTraceSeconds
+  unsigned prefetch_threads = 8;  // trace replay: 1..kMaxPrefetchThreads
+
+  // InvalidArgument for a missing field, a value out of its bounds or of the wrong type.
   static Result<MountRequest> FromJson(const nlohmann::json& j);
   nlohmann::json ToJson() const;
 };
@@ -42,7 +47,10 @@ class MountManager {
 
   // Resolves the image (fetching its index from the remote by digest when the local store lacks
   // it, verified against the digest), mounts it, and starts prefetching a replayed trace.
-  // Returns the index digest.
+  // Returns the index digest. Mounts may run concurrently (each may wait on a remote for a
+  // while): the mount point is reserved first, so a second mount of the same point fails at
+  // once with AlreadyExists. A dead FUSE mount left at the point (a daemon that crashed) is
+  // detached and replaced (imgfs/daemon/mount_point.h).
   Result<Digest> Mount(const MountRequest& request);
   Status Unmount(const std::string& mountpoint);
   void UnmountAll();
@@ -66,6 +74,7 @@ class MountManager {
   ChunkFetcher& fetcher_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint
+  std::set<std::string> pending_;  // GUARDED_BY(mu_): mount points being mounted now
   // Unmounted mounts whose threads may still be finishing a remote fetch; joined later so an
   // unmount never waits on the network.
   std::vector<std::thread> retiring_;  // GUARDED_BY(mu_)

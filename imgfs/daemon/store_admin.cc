@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdint>
 
 #include "core/log.h"
 #include "imgfs/daemon/image_fs.h"
+#include "imgfs/daemon/request_fields.h"
 #include "indexer/repack.h"
 
 namespace imgfs {
@@ -25,6 +27,7 @@ std::string AbsoluteSource(const std::string& source) {
 
 Result<ConvertResult> ConvertAndPublish(const std::string& source, const ConvertOptions& options,
                                         LocalStore& store, const std::string& tag) {
+  RETURN_IF_ERROR(CheckConvertOptions(options));
   ASSIGN_OR_RETURN(ConvertResult r, ConvertImage(source, options, store));
   RETURN_IF_ERROR(store.SyncChunks());
   RETURN_IF_ERROR(store.PublishIndex(*r.index, tag));
@@ -53,6 +56,24 @@ nlohmann::json RepackReply(const RepackResult& r) {
           {"traced_chunks", r.traced_chunks},
           {"chunks", r.index->chunk_count()},
           {"packs", r.index->pack_count()}};
+}
+
+Status CheckConvertOptions(const ConvertOptions& options) {
+  if (options.threads > kMaxConvertThreads)
+    return Status::InvalidArgument("threads must be from 1 to " + std::to_string(kMaxConvertThreads) +
+                                   " (0: one per core), not " + std::to_string(options.threads));
+  const ChunkerParams& c = options.chunker;
+  if (c.avg_size < 4096 || c.avg_size > (4u << 20) || (c.avg_size & (c.avg_size - 1)))
+    return Status::InvalidArgument("the average chunk size must be a power of two from 4096 to "
+                                   "4194304, not " + std::to_string(c.avg_size));
+  if (c.min_size < 1024 || c.min_size > c.avg_size)
+    return Status::InvalidArgument("the minimum chunk size must be from 1024 to the average (" +
+                                   std::to_string(c.avg_size) + "), not " + std::to_string(c.min_size));
+  if (c.max_size < c.avg_size || c.max_size > kMaxChunkSize)
+    return Status::InvalidArgument("the maximum chunk size must be from the average (" +
+                                   std::to_string(c.avg_size) + ") to " + std::to_string(kMaxChunkSize) +
+                                   ", not " + std::to_string(c.max_size));
+  return Status::Ok();
 }
 
 nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
@@ -101,10 +122,14 @@ Result<nlohmann::json> StoreAdmin::Convert(const nlohmann::json& body) {
   if (source.empty()) return Status::InvalidArgument("convert needs a source");
   ConvertOptions options;
   options.build.platform = body.value("platform", options.build.platform);
-  options.threads = body.value("threads", 0u);
-  options.chunker.min_size = body.value("chunk_min", options.chunker.min_size);
-  options.chunker.avg_size = body.value("chunk_avg", options.chunker.avg_size);
-  options.chunker.max_size = body.value("chunk_max", options.chunker.max_size);
+  ASSIGN_OR_RETURN(uint64_t threads, UintField(body, "threads", 0, 0, kMaxConvertThreads));
+  options.threads = static_cast<unsigned>(threads);
+  ChunkerParams& c = options.chunker;
+  constexpr uint64_t kU32 = UINT32_MAX;
+  ASSIGN_OR_RETURN(uint64_t min, UintField(body, "chunk_min", c.min_size, 0, kU32));
+  ASSIGN_OR_RETURN(uint64_t avg, UintField(body, "chunk_avg", c.avg_size, 0, kU32));
+  ASSIGN_OR_RETURN(uint64_t max, UintField(body, "chunk_max", c.max_size, 0, kU32));
+  c = {static_cast<uint32_t>(min), static_cast<uint32_t>(avg), static_cast<uint32_t>(max)};
   IMGFS_LOG(Info) << "converting " << source << " for the CLI";
   ASSIGN_OR_RETURN(ConvertResult r,
                    ConvertAndPublish(source, options, store_, body.value("tag", source)));

@@ -30,6 +30,13 @@ Result<RepackResult> RepackAndPublish(LocalStore& store, const std::string& imag
                                       const std::string& tag);
 nlohmann::json RepackReply(const RepackResult& r);
 
+// Bounds on what a conversion may be asked for, from a flag or a request:
+//   threads     0 (one per core) or 1..kMaxConvertThreads;
+//   chunk_avg   a power of two from 4 KiB to 4 MiB;
+//   chunk_min   1 KiB..chunk_avg;  chunk_max   chunk_avg..kMaxChunkSize (16 MiB).
+inline constexpr unsigned kMaxConvertThreads = 256;
+[[nodiscard]] Status CheckConvertOptions(const ConvertOptions& options);
+
 // A convert request as JSON: the source (paths made absolute), tag and the options that travel.
 nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
                               const ConvertOptions& options);

@@ -1,0 +1,56 @@
+// The usage text of each imgfs subcommand: printed for `imgfs COMMAND --help` (or -h) and
+// quoted in the error for wrong arguments. Every command also takes --store DIR (else
+// $IMGFS_STORE, else /var/lib/imgfs). Constants; thread-safe.
+#pragma once
+
+#include <sstream>
+#include <string>
+
+#include "core/status.h"
+
+namespace imgfs {
+
+inline constexpr char kConvertUsage[] =
+    "imgfs convert SOURCE [--store DIR] [--tag NAME] [--platform OS/ARCH] [--threads N]\n"
+    "                     [--chunk-size BYTES] [--quiet]\n"
+    "  SOURCE: oci:DIR[:TAG] | docker-archive:FILE | dir:PATH\n"
+    "  --threads N         chunking threads, 1..256 (default: one per core)\n"
+    "  --chunk-size BYTES  average chunk size, a power of two from 4096 to 4194304 (default 65536)\n";
+inline constexpr char kInspectUsage[] = "imgfs inspect IMAGE [--json] [--store DIR]\n";
+inline constexpr char kExportUsage[] =
+    "imgfs export IMAGE DIR [--store DIR]\n"
+    "imgfs export IMAGE --tar FILE [--store DIR]\n";
+inline constexpr char kListUsage[] = "imgfs ls [--store DIR]\n";
+inline constexpr char kRemoveUsage[] = "imgfs rm IMAGE... [--store DIR]\n";
+inline constexpr char kGcUsage[] = "imgfs gc [--store DIR]\n";
+inline constexpr char kPushUsage[] =
+    "imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM]\n"
+    "  DEST: file:///DIR | http(s)://URL\n";
+inline constexpr char kRepackUsage[] = "imgfs repack IMAGE [--tag NAME] [--store DIR]\n";
+inline constexpr char kMountUsage[] =
+    "imgfs mount IMAGE MOUNTPOINT [--store DIR] [--remote URL [--ca-file PEM]]\n"
+    "                             [--cache-size BYTES] [--trace record|replay|off]\n"
+    "                             [--trace-seconds N] [-f]\n"
+    "  --cache-size BYTES  cache limit of the store's daemon, e.g. 512M or 2G (0: no limit)\n"
+    "  --trace-seconds N   recording window of --trace record, 1..86400 (default 30)\n"
+    "  -f                  serve in the foreground (this process is the daemon)\n";
+inline constexpr char kUmountUsage[] = "imgfs umount MOUNTPOINT [--store DIR]\n";
+inline constexpr char kStatsUsage[] = "imgfs stats MOUNTPOINT [--json] [--store DIR]\n";
+inline constexpr char kDaemonUsage[] =
+    "imgfs daemon [--store DIR] [--cache-size BYTES] [--exit-when-idle]\n"
+    "  serves the store's mounts and its control socket STORE/imgfs.sock (root and the\n"
+    "  store's owner only); usually started by `imgfs mount`\n";
+
+// The error for wrong arguments: "usage: " and the synopsis lines of USAGE, on one line.
+inline Status UsageError(const char* usage) {
+  std::istringstream lines(usage);
+  std::string line, out = "usage:";
+  while (std::getline(lines, line)) {
+    if (line.rfind("  ", 0) == 0) break;  // the explanations start
+    std::istringstream words(line);
+    for (std::string w; words >> w;) out += " " + w;
+  }
+  return Status::InvalidArgument(out);
+}
+
+}  // namespace imgfs
