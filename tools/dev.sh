@@ -78,7 +78,8 @@ core_alone() {
   (cd "$dir" && ctest --output-on-failure -j"$(nproc)")
 }
 
-FUZZERS=(layer_fuzz index_fuzz oci_json_fuzz runtime_spec_fuzz cdi_fuzz http_response_fuzz)
+FUZZERS=(layer_fuzz index_fuzz oci_json_fuzz runtime_spec_fuzz cdi_fuzz http_response_fuzz
+  control_request_fuzz)
 
 # Seeds: tests/fuzz/corpus/FUZZER/, plus files of the repository and the host in the format a
 # fuzzer reads (the first byte of a cdi_fuzz input picks its parser).
