@@ -20,18 +20,23 @@
 namespace imgfs::runc {
 namespace {
 
-// Signals PID only if it is still the process recorded in STATE (pidfd: no PID-reuse race).
+// Signals init only if it is still the process recorded in STATE: same start time, and in the
+// container's cgroup (a state.json naming another process's pid and start time is not enough).
+// The pidfd pins the process between the checks and the signal (no PID-reuse race).
 Status SignalInit(const ContainerState& state, int sig) {
   if (state.pid <= 0) return Status::NotFound("container not running");  // never kill(0, ...)
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, state.pid, 0));
-  if (pidfd < 0) {
-    if (errno == ESRCH) return Status::NotFound("container not running");
-    if (::kill(state.pid, sig) != 0) return Status::FromErrno(errno, "kill");
-    return Status::Ok();
-  }
+  if (pidfd < 0 && errno == ESRCH) return Status::NotFound("container not running");
   UniqueFd fd(pidfd);
   Result<ProcStat> ps = ReadProcStat(state.pid);
   if (!ps.ok() || ps->start_time != state.start_time) return Status::NotFound("container not running");
+  if (!PidInContainerCgroup(state, state.pid))
+    return Status::PermissionDenied("pid " + std::to_string(state.pid) + " recorded for " +
+                                    state.id + " is not in the container's cgroup: not signalling it");
+  if (pidfd < 0) {  // kernels before 5.3
+    if (::kill(state.pid, sig) != 0) return Status::FromErrno(errno, "kill");
+    return Status::Ok();
+  }
   if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) {
     if (errno == ESRCH) return Status::NotFound("container not running");
     return Status::FromErrno(errno, "pidfd_send_signal");
@@ -71,6 +76,12 @@ Status Destroy(const StateStore& store, const ContainerState& state) {
 
 }  // namespace
 
+Result<ContainerState> LoadContainer(const StateStore& store, const std::string& id) {
+  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  RETURN_IF_ERROR(VerifyCgroupPaths(state));
+  return state;
+}
+
 Result<int> ParseSignal(const std::string& s) {
   if (s.empty()) return Status::InvalidArgument("empty signal");
   if (isdigit(static_cast<unsigned char>(s[0]))) {
@@ -97,7 +108,7 @@ Result<int> ParseSignal(const std::string& s) {
 }
 
 Status KillContainer(const StateStore& store, const std::string& id, int sig, bool all) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   ContainerStatus st = LiveStatus(state, store);
   if (all) {
     Result<std::vector<int>> left = CgroupPids(state);
@@ -121,6 +132,7 @@ Status DeleteContainer(const StateStore& store, const std::string& id, bool forc
     if (force && loaded.status().code() == Code::kNotFound) return Status::Ok();
     return loaded.status();
   }
+  RETURN_IF_ERROR(VerifyCgroupPaths(*loaded));
   ContainerState& state = *loaded;
   ContainerStatus st = LiveStatus(state, store);
   if (st == ContainerStatus::kRunning || st == ContainerStatus::kPaused) {
@@ -151,7 +163,7 @@ Result<std::string> ContainerStateJson(const StateStore& store, const std::strin
 }
 
 Status PauseContainer(const StateStore& store, const std::string& id) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   ContainerStatus st = LiveStatus(state, store);
   if (st != ContainerStatus::kRunning && st != ContainerStatus::kCreated)
     return Status::InvalidArgument("container not running");
@@ -159,21 +171,21 @@ Status PauseContainer(const StateStore& store, const std::string& id) {
 }
 
 Status ResumeContainer(const StateStore& store, const std::string& id) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   if (LiveStatus(state, store) != ContainerStatus::kPaused)
     return Status::InvalidArgument("container not paused");
   return FreezeCgroup(state, false);
 }
 
 Status UpdateContainer(const StateStore& store, const std::string& id, const Resources& r) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   if (LiveStatus(state, store) == ContainerStatus::kStopped)
     return Status::InvalidArgument("container not running");
   return ApplyResources(state, r);
 }
 
 Result<std::vector<int>> ContainerPids(const StateStore& store, const std::string& id) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   if (LiveStatus(state, store) == ContainerStatus::kStopped) return std::vector<int>{};
   return CgroupPids(state);
 }

@@ -210,6 +210,13 @@ Status BuildProcessPlan(const Process& process, const Spec& spec, const std::str
   if (!has_home) env.push_back("HOME=" + HomeOf(rootfs, process.user.uid));  // as runc does
   out.envp = arena.Argv(env);
   out.cwd = arena.Str(process.cwd.empty() ? "/" : process.cwd);
+  // Checked again here, whatever built PROCESS: setresuid(-1) would leave the runtime's root.
+  if (process.user.uid > kMaxId || process.user.gid > kMaxId)
+    return Status::InvalidArgument("process.user: uid/gid must be 0.." + std::to_string(kMaxId));
+  for (uint32_t g : process.user.additional_gids)
+    if (g > kMaxId)
+      return Status::InvalidArgument("process.user.additionalGids: " + std::to_string(g) +
+                                     " is not a valid id");
   out.uid = process.user.uid;
   out.gid = process.user.gid;
   out.groups.assign(process.user.additional_gids.begin(), process.user.additional_gids.end());

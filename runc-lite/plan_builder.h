@@ -23,6 +23,7 @@ struct CreateOptions {
   std::string console_socket;
   bool no_pivot = false;
   int preserve_fds = 0;
+  std::string cdi_root = "/";  // CDI specs are read from CDI_ROOT/etc/cdi, CDI_ROOT/var/run/cdi
 };
 
 // Fds the plan refers to; closing them is the caller's job once the child is released.

@@ -1,4 +1,4 @@
-#include "runc-lite/cli_flags.h"
+#include "core/flags.h"
 
 #include <gtest/gtest.h>
 
