@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "core/numbers.h"
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/control_client.h"
@@ -23,19 +24,6 @@ std::string StorePath(const Args& args) {
 }
 
 namespace {
-
-Result<uint64_t> ParseSize(const std::string& text) {
-  char* end = nullptr;
-  double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || v < 0) return Status::InvalidArgument("bad size '" + text + "'");
-  std::string unit(end);
-  double mult = unit.empty() || unit == "B" ? 1
-              : unit == "K" || unit == "KiB" ? 1024.0
-              : unit == "M" || unit == "MiB" ? 1048576.0
-              : unit == "G" || unit == "GiB" ? 1073741824.0 : -1;
-  if (mult < 0) return Status::InvalidArgument("bad size unit in '" + text + "' (use K, M or G)");
-  return static_cast<uint64_t>(v * mult);
-}
 
 // Starts `imgfs daemon --store DIR --exit-when-idle` detached, logging to STORE/daemon.log,
 // and waits for its socket.
@@ -97,7 +85,7 @@ Result<int> RunMount(const ArgList& argv_in) {
   ASSIGN_OR_RETURN(MountRequest request, RequestFromArgs(args));
   uint64_t cache_size = 0;
   if (args.Has("cache-size")) {
-    ASSIGN_OR_RETURN(cache_size, ParseSize(args.Get("cache-size")));
+    ASSIGN_OR_RETURN(cache_size, ParseSize(args.Get("cache-size"), "--cache-size"));
   }
   const std::string store = StorePath(args);
   const std::string socket = DaemonSocketPath(store);
@@ -178,7 +166,7 @@ Result<int> RunDaemon(const ArgList& argv) {
   DaemonOptions options;
   options.store_path = StorePath(args);
   if (args.Has("cache-size")) {
-    ASSIGN_OR_RETURN(options.cache_size, ParseSize(args.Get("cache-size")));
+    ASSIGN_OR_RETURN(options.cache_size, ParseSize(args.Get("cache-size"), "--cache-size"));
   }
   options.exit_when_idle = args.Has("exit-when-idle");
   RETURN_IF_ERROR(RunDaemon(options));
