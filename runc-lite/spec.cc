@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/fd.h"
+#include "runc-lite/mount_options.h"
 
 namespace imgfs::runc {
 namespace {
@@ -343,9 +344,7 @@ void ParseLinux(Reader& r, const json& l, Linux& out) {
       out.time_offsets[k] = {secs, nanos};
     }
   }
-  static const std::set<std::string> kProp = {"", "private", "rprivate", "shared", "rshared",
-                                              "slave", "rslave", "unbindable", "runbindable"};
-  if (!kProp.count(out.rootfs_propagation))
+  if (!out.rootfs_propagation.empty() && !PropagationFlags(out.rootfs_propagation))
     r.Fail("linux.rootfsPropagation: unknown value " + out.rootfs_propagation);
 }
 
