@@ -1,5 +1,5 @@
-#include "core/flags.h"
-
+// The runc-lite command line: signal names, --help on every command, checked numbers. The flag
+// syntax itself is tested with core/flags.h in tests/unit/flags_test.cc.
 #include <gtest/gtest.h>
 
 #include "runc-lite/commands.h"
@@ -7,59 +7,6 @@
 
 namespace imgfs::runc {
 namespace {
-
-FlagSet MakeFlags() {
-  FlagSet f;
-  f.String("bundle", ".", {"b"});
-  f.String("pid-file");
-  f.Bool("detach", {"d"});
-  f.List("env", {"e"});
-  return f;
-}
-
-TEST(FlagSetTest, GoSyntaxVariants) {
-  FlagSet f = MakeFlags();
-  auto pos = f.Parse({"run", "-b", "/x", "--pid-file=/p", "-d", "--env", "A=1", "-e=B=2", "id", "arg"}, 1);
-  ASSERT_TRUE(pos.ok()) << pos.status().ToString();
-  EXPECT_EQ(f.GetString("bundle"), "/x");
-  EXPECT_EQ(f.GetString("pid-file"), "/p");
-  EXPECT_TRUE(f.GetBool("detach"));
-  EXPECT_EQ(f.GetList("env"), (std::vector<std::string>{"A=1", "B=2"}));
-  EXPECT_EQ(*pos, (std::vector<std::string>{"id", "arg"}));
-}
-
-TEST(FlagSetTest, StopsAtFirstPositionalAndDoubleDash) {
-  FlagSet f = MakeFlags();
-  auto pos = f.Parse({"id", "-d", "sh"});
-  ASSERT_TRUE(pos.ok());
-  EXPECT_FALSE(f.GetBool("detach"));
-  EXPECT_EQ(pos->size(), 3u);
-  FlagSet g = MakeFlags();
-  pos = g.Parse({"--", "-d"});
-  ASSERT_TRUE(pos.ok());
-  EXPECT_EQ(*pos, std::vector<std::string>{"-d"});
-}
-
-TEST(FlagSetTest, BooleansTakeOnlyInlineValues) {
-  FlagSet f = MakeFlags();
-  auto pos = f.Parse({"--detach=false", "true"});
-  ASSERT_TRUE(pos.ok());
-  EXPECT_FALSE(f.GetBool("detach"));
-  EXPECT_EQ(*pos, std::vector<std::string>{"true"});
-  FlagSet g = MakeFlags();
-  EXPECT_FALSE(g.Parse({"--detach=maybe"}).ok());
-}
-
-TEST(FlagSetTest, Errors) {
-  FlagSet f = MakeFlags();
-  auto r = f.Parse({"--nope"});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(), "flag provided but not defined: -nope");
-  FlagSet g = MakeFlags();
-  EXPECT_FALSE(g.Parse({"--bundle"}).ok()) << "missing value";
-  FlagSet h = MakeFlags();
-  EXPECT_FALSE(h.Parse({"---x"}).ok());
-}
 
 TEST(SignalTest, ParsesNumbersAndNames) {
   EXPECT_EQ(*ParseSignal("9"), 9);

@@ -30,6 +30,18 @@ TEST(FlagSetTest, GoSyntaxVariants) {
   EXPECT_FALSE(f.help_requested());
 }
 
+TEST(FlagSetTest, StopsAtFirstPositionalAndDoubleDash) {
+  FlagSet f = GoFlags();
+  auto pos = f.Parse({"id", "-d", "sh"});
+  ASSERT_TRUE(pos.ok());
+  EXPECT_FALSE(f.GetBool("detach"));
+  EXPECT_EQ(pos->size(), 3u);
+  FlagSet g = GoFlags();
+  pos = g.Parse({"--", "-d"});
+  ASSERT_TRUE(pos.ok());
+  EXPECT_EQ(*pos, std::vector<std::string>{"-d"});
+}
+
 TEST(FlagSetTest, GoErrorsAreGoWorded) {
   FlagSet f = GoFlags();
   auto r = f.Parse({"--nope"});
