@@ -12,6 +12,7 @@
 #include <map>
 
 #include "core/fd.h"
+#include "core/numbers.h"
 #include "runc-lite/cgroups.h"
 #include "runc-lite/container.h"
 #include "runc-lite/hooks.h"
@@ -85,10 +86,9 @@ Result<ContainerState> LoadContainer(const StateStore& store, const std::string&
 Result<int> ParseSignal(const std::string& s) {
   if (s.empty()) return Status::InvalidArgument("empty signal");
   if (isdigit(static_cast<unsigned char>(s[0]))) {
-    char* end = nullptr;
-    long v = strtol(s.c_str(), &end, 10);
-    if (*end || v <= 0 || v > 64) return Status::InvalidArgument("invalid signal: " + s);
-    return static_cast<int>(v);
+    Result<uint64_t> v = ParseUint64(s, 1, 64, "signal");
+    if (!v.ok()) return Status::InvalidArgument("invalid signal: " + s);
+    return static_cast<int>(*v);
   }
   std::string name = s;
   for (char& c : name) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
@@ -246,8 +246,8 @@ Result<std::string> ContainerPsTable(const StateStore& store, const std::string&
     std::string field;
     for (int i = 0; i <= pid_col && ls >> field; ++i) {
     }
-    int pid = std::atoi(field.c_str());
-    if (std::find(pids.begin(), pids.end(), pid) != pids.end()) table += line + "\n";
+    Result<int64_t> pid = ParseInt64(field, 1, INT32_MAX, "pid");
+    if (pid.ok() && std::find(pids.begin(), pids.end(), *pid) != pids.end()) table += line + "\n";
   }
   return table;
 }

@@ -86,8 +86,11 @@ Result<std::string> MountPointOf(const std::string& path) {
     // mountinfo escapes space, tab, newline and backslash as \ooo.
     std::string mp;
     for (size_t i = 0; i < mount_point.size(); ++i) {
-      if (mount_point[i] == '\\' && i + 3 < mount_point.size()) {
-        mp += static_cast<char>(std::stoi(mount_point.substr(i + 1, 3), nullptr, 8));
+      const auto octal = [&](size_t k) { return mount_point[k] >= '0' && mount_point[k] <= '7'; };
+      if (mount_point[i] == '\\' && i + 3 < mount_point.size() && octal(i + 1) && octal(i + 2) &&
+          octal(i + 3)) {
+        mp += static_cast<char>((mount_point[i + 1] - '0') * 64 + (mount_point[i + 2] - '0') * 8 +
+                                (mount_point[i + 3] - '0'));
         i += 3;
       } else {
         mp += mount_point[i];
