@@ -213,7 +213,13 @@ Resources ParseResourcesJson(Reader& r, const json& j) {
     r.GetOpt(m, "limit", res.memory_limit, "memory");
     r.GetOpt(m, "reservation", res.memory_reservation, "memory");
     r.GetOpt(m, "swap", res.memory_swap, "memory");
-    r.GetOpt(m, "swappiness", res.memory_swappiness, "memory");
+    // runtime-spec's swappiness is a uint64; Go callers write -1 as 2^64-1 ("leave as is").
+    if (m.contains("swappiness") && m["swappiness"].is_number_unsigned() &&
+        m["swappiness"].get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      res.memory_swappiness = -1;
+    } else {
+      r.GetOpt(m, "swappiness", res.memory_swappiness, "memory");
+    }
   }
   if (j.contains("cpu") && j["cpu"].is_object()) {
     const json& c = j["cpu"];

@@ -130,6 +130,9 @@ TEST(SpecTest, IntegersAreNeitherTruncatedNorWrapped) {
       R"("process": {"args": ["sh"], "rlimits": [{"type": "RLIMIT_NOFILE", "soft": -1, "hard": 1}]}})").ok());
   EXPECT_FALSE(ParseResources(R"({"blockIO": {"weight": 65536}})").ok());
   EXPECT_TRUE(ParseResources(R"({"memory": {"limit": -1}})").ok()) << "-1 is unlimited";
+  Result<Resources> go = ParseResources(R"({"memory": {"swappiness": 18446744073709551615}})");
+  ASSERT_TRUE(go.ok()) << "Go's uint64(-1) for swappiness";
+  EXPECT_EQ(*go->memory_swappiness, -1);
 }
 
 TEST(SpecTest, CapsArrays) {
