@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/fd.h"
+#include "core/flags.h"
 #include "gpu-hooks/apply.h"
 #include "gpu-hooks/cdi.h"
 #include "gpu-hooks/cdi_registry.h"
@@ -32,36 +33,15 @@ using namespace imgfs;
 using namespace imgfs::gpu;
 using nlohmann::json;
 
-struct Flags {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> values;
-};
-
-Result<Flags> ParseFlags(int argc, char** argv) {
-  static const char* kWithValue[] = {"--root", "--output", "--hook-path", "--config", "--runs"};
-  Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (!a.starts_with("--")) {
-      f.positional.push_back(a);
-      continue;
-    }
-    std::string key = a, value;
-    if (size_t eq = a.find('='); eq != std::string::npos) {
-      key = a.substr(0, eq);
-      value = a.substr(eq + 1);
-    } else if (std::find_if(std::begin(kWithValue), std::end(kWithValue),
-                            [&](const char* k) { return key == k; }) != std::end(kWithValue)) {
-      if (i + 1 >= argc) return Status::InvalidArgument(key + " needs a value");
-      value = argv[++i];
-    }
-    if (std::find_if(std::begin(kWithValue), std::end(kWithValue),
-                     [&](const char* k) { return key == k; }) == std::end(kWithValue) &&
-        key != "--help") {
-      return Status::InvalidArgument("unknown flag " + key);
-    }
-    f.values[key] = value;
-  }
+// One flag set for every command: --root, --output, --hook-path, --config, --runs (core/flags.h,
+// GNU syntax, flags anywhere among the command words).
+FlagSet MakeFlags() {
+  FlagSet f("", {FlagSet::Syntax::kGnu, /*interleaved=*/true});
+  f.String("root", "/", {}, "the host root to discover the driver under (a fake tree in tests)");
+  f.String("output", "", {}, "write here instead of standard output");
+  f.String("hook-path", "", {}, "the imgfs-gpu-hook path written into CDI specs");
+  f.String("config", "", {}, "the OCI config.json to inject into");
+  f.String("runs", "100", {}, "bench: how many runs (1..1000000)");
   return f;
 }
 
@@ -104,46 +84,46 @@ json DriverInfoToJson(const DriverInfo& info) {
           {"firmware", info.firmware}, {"ipc", files(info.ipc)},       {"warnings", info.warnings}};
 }
 
-Status Discover(const Flags& f) {
-  ASSIGN_OR_RETURN(DriverInfo info, DiscoverDriver(f.values.count("--root") ? f.values.at("--root") : "/"));
+Status Discover(const FlagSet& f) {
+  ASSIGN_OR_RETURN(DriverInfo info, DiscoverDriver(f.GetString("root")));
   std::cout << DriverInfoToJson(info).dump(2) << "\n";
   return Status::Ok();
 }
 
-Status Generate(const Flags& f) {
-  std::string root = f.values.count("--root") ? f.values.at("--root") : "/";
+Status Generate(const FlagSet& f) {
+  const std::string& root = f.GetString("root");
   ASSIGN_OR_RETURN(DriverInfo info, DiscoverDriver(root));
   for (const std::string& w : info.warnings) std::cerr << "imgfs-gpu: warning: " << w << "\n";
   GenerateOptions options;
-  options.hook_path = f.values.count("--hook-path") ? f.values.at("--hook-path") : DefaultHookPath();
+  options.hook_path = f.IsSet("hook-path") ? f.GetString("hook-path") : DefaultHookPath();
   ASSIGN_OR_RETURN(CdiSpec spec, GenerateNvidiaSpec(info, options));
-  std::string out = f.values.count("--output") ? f.values.at("--output") : "";
+  const std::string& out = f.GetString("output");
   if (out.empty() || out == "-") return WriteOut(out, CdiSpecToJson(spec).dump(2) + "\n");
   return WriteCdiSpecFile(out, spec);
 }
 
-Status List(const Flags& f) {
-  ASSIGN_OR_RETURN(CdiRegistry reg, CdiRegistry::Load(f.values.count("--root") ? f.values.at("--root") : "/"));
+Status List(const FlagSet& f) {
+  ASSIGN_OR_RETURN(CdiRegistry reg, CdiRegistry::Load(f.GetString("root")));
   for (const std::string& e : reg.errors()) std::cerr << "imgfs-gpu: skipped: " << e << "\n";
   for (const std::string& n : reg.DeviceNames()) std::cout << n << "\n";
   return Status::Ok();
 }
 
-Status Apply(const Flags& f) {
-  if (!f.values.count("--config")) return Status::InvalidArgument("apply needs --config FILE");
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(f.values.at("--config"), 16u << 20));
+Status Apply(const FlagSet& f) {
+  const std::string& path = f.GetString("config");
+  if (path.empty()) return Status::InvalidArgument("apply needs --config FILE");
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 16u << 20));
   json config = json::parse(text, nullptr, false);
-  if (config.is_discarded()) return Status::InvalidArgument(f.values.at("--config") + ": invalid JSON");
-  ASSIGN_OR_RETURN(InjectResult r, InjectGpus(config, f.values.count("--root") ? f.values.at("--root") : "/"));
+  if (config.is_discarded()) return Status::InvalidArgument(path + ": invalid JSON");
+  ASSIGN_OR_RETURN(InjectResult r, InjectGpus(config, f.GetString("root")));
   if (!r.requested) std::cerr << "imgfs-gpu: the config requests no GPU; unchanged\n";
-  std::string out = f.values.count("--output") ? f.values.at("--output") : "";
-  return WriteOut(out, config.dump(2) + "\n");
+  return WriteOut(f.GetString("output"), config.dump(2) + "\n");
 }
 
-Status Bench(const Flags& f) {
-  std::string root = f.values.count("--root") ? f.values.at("--root") : "/";
-  int runs = f.values.count("--runs") ? std::atoi(f.values.at("--runs").c_str()) : 100;
-  if (runs <= 0) return Status::InvalidArgument("--runs must be positive");
+Status Bench(const FlagSet& f) {
+  const std::string& root = f.GetString("root");
+  ASSIGN_OR_RETURN(uint64_t runs_flag, f.GetUint64("runs", 1, 1000000));
+  const int runs = static_cast<int>(runs_flag);
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
 
@@ -195,22 +175,23 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto flags = ParseFlags(argc, argv);
-  if (!flags.ok()) {
-    std::cerr << "imgfs-gpu: " << flags.status().ToString() << "\n" << kUsage;
+  FlagSet flags = MakeFlags();
+  auto positional = flags.Parse(std::vector<std::string>(argv, argv + argc), 1);
+  if (!positional.ok()) {
+    std::cerr << "imgfs-gpu: " << positional.status().message() << "\n" << kUsage;
     return 2;
   }
-  const auto& p = flags->positional;
-  if (flags->values.count("--help") || p.empty()) {
-    std::cout << kUsage;
-    return p.empty() && !flags->values.count("--help") ? 2 : 0;
+  const std::vector<std::string>& p = *positional;
+  if (flags.help_requested() || p.empty()) {
+    (flags.help_requested() ? std::cout : std::cerr) << kUsage << flags.Usage();
+    return flags.help_requested() ? 0 : 2;
   }
   Status s = Status::InvalidArgument("unknown command");
-  if (p[0] == "discover" && p.size() == 1) s = Discover(*flags);
-  else if (p[0] == "cdi" && p.size() == 2 && p[1] == "generate") s = Generate(*flags);
-  else if (p[0] == "cdi" && p.size() == 2 && p[1] == "list") s = List(*flags);
-  else if (p[0] == "apply" && p.size() == 1) s = Apply(*flags);
-  else if (p[0] == "bench" && p.size() == 1) s = Bench(*flags);
+  if (p[0] == "discover" && p.size() == 1) s = Discover(flags);
+  else if (p[0] == "cdi" && p.size() == 2 && p[1] == "generate") s = Generate(flags);
+  else if (p[0] == "cdi" && p.size() == 2 && p[1] == "list") s = List(flags);
+  else if (p[0] == "apply" && p.size() == 1) s = Apply(flags);
+  else if (p[0] == "bench" && p.size() == 1) s = Bench(flags);
   if (!s.ok()) {
     std::cerr << "imgfs-gpu: " << s.ToString() << "\n";
     if (s.code() == Code::kInvalidArgument && s.message() == "unknown command") std::cerr << kUsage;

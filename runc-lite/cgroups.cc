@@ -88,8 +88,7 @@ Result<CgroupLayout> DetectCgroupLayout() {
   return layout;
 }
 
-Status CreateCgroups(const CgroupLayout& layout, const std::string& cgroups_path,
-                     const std::string& id, ContainerState& state) {
+Result<std::string> CgroupRelativePath(const std::string& cgroups_path, const std::string& id) {
   std::string rel = cgroups_path.empty() ? "/runc-lite/" + id : cgroups_path;
   if (rel[0] != '/') {
     if (rel.find(':') != std::string::npos)
@@ -97,6 +96,12 @@ Status CreateCgroups(const CgroupLayout& layout, const std::string& cgroups_path
                                    "\") are not supported; use the cgroupfs driver");
     rel = "/" + rel;
   }
+  return rel;
+}
+
+Status CreateCgroups(const CgroupLayout& layout, const std::string& cgroups_path,
+                     const std::string& id, ContainerState& state) {
+  ASSIGN_OR_RETURN(std::string rel, CgroupRelativePath(cgroups_path, id));
   state.cgroup_paths.clear();
   state.cgroup_v2 = layout.unified_only();
   std::set<std::string> made;
@@ -230,6 +235,108 @@ Status DestroyCgroups(const ContainerState& state) {
     if (rc != 0 && errno != ENOENT && result.ok()) result = Status::FromErrno(errno, "rmdir " + dir);
   }
   return result;
+}
+
+namespace {
+
+// "a//b/./c/" -> "/a/b/c"; ".." is kept (and refused by the callers).
+std::string Normalize(const std::string& path) {
+  std::string out;
+  for (const std::string& part : Split(path, '/')) {
+    if (part.empty() || part == ".") continue;
+    out += "/" + part;
+  }
+  return out.empty() ? "/" : out;
+}
+
+bool AtOrBelow(const std::string& path, const std::string& dir) {
+  return dir == "/" || path == dir || path.rfind(dir + "/", 0) == 0;
+}
+
+// The mount point of CONTROLLER ("unified" for cgroup2) in LAYOUT, or "".
+std::string MountOf(const CgroupLayout& layout, const std::string& controller) {
+  if (controller == "unified") return layout.unified_mount;
+  auto it = layout.v1.find(controller);
+  return it == layout.v1.end() ? "" : it->second;
+}
+
+// The path of a /proc/PID/cgroup text for CONTROLLER ("unified": the "0::" line), or "".
+std::string ProcCgroupPath(const std::string& text, const std::string& controller) {
+  for (const std::string& line : Split(text, '\n')) {
+    size_t a = line.find(':');
+    size_t b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    std::string id = line.substr(0, a), controllers = line.substr(a + 1, b - a - 1);
+    if (controller == "unified" ? (id == "0" && controllers.empty())
+                                : [&] {
+                                    for (const std::string& c : Split(controllers, ','))
+                                      if (c == controller) return true;
+                                    return false;
+                                  }())
+      return line.substr(b + 1);
+  }
+  return "";
+}
+
+}  // namespace
+
+Status VerifyCgroupPaths(const ContainerState& state, const CgroupLayout& layout,
+                         const std::string& self_cgroup) {
+  if (state.cgroup_paths.empty()) return Status::Ok();
+  Result<Spec> spec = ParseSpec(state.config_json);
+  if (!spec.ok()) return spec.status().WithContext("state of " + state.id + ": recorded config");
+  ASSIGN_OR_RETURN(std::string rel, CgroupRelativePath(spec->linux.cgroups_path, state.id));
+  const std::string clean = Normalize(rel);
+  auto refuse = [&](const std::string& dir, const std::string& why) {
+    return Status::PermissionDenied("state of " + state.id + " names cgroup " + dir + ", " + why +
+                                    ": refusing to touch it");
+  };
+  for (const auto& [controller, dir] : state.cgroup_paths) {
+    std::string mount = MountOf(layout, controller);
+    if (mount.empty()) return refuse(dir, "a hierarchy (" + controller + ") this host does not mount");
+    if (dir != mount + rel)
+      return refuse(dir, "not the container's (" + mount + rel + ")");
+    if (clean == "/" || clean.find("/../") != std::string::npos || clean.ends_with("/.."))
+      return refuse(dir, "a hierarchy's root or outside it");
+  }
+  for (const std::string& line : Split(self_cgroup, '\n')) {
+    size_t b = line.find(':', line.find(':') == std::string::npos ? 0 : line.find(':') + 1);
+    if (line.empty() || b == std::string::npos) continue;
+    if (AtOrBelow(Normalize(line.substr(b + 1)), clean))
+      return refuse(clean, "which holds the runtime itself");
+  }
+  return Status::Ok();
+}
+
+Status VerifyCgroupPaths(const ContainerState& state) {
+  if (state.cgroup_paths.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(CgroupLayout layout, DetectCgroupLayout());
+  ASSIGN_OR_RETURN(std::string self, ReadSmall("/proc/self/cgroup"));
+  return VerifyCgroupPaths(state, layout, self);
+}
+
+bool InContainerCgroup(const ContainerState& state, const CgroupLayout& layout,
+                       const std::string& proc_cgroup) {
+  bool checked = false;
+  for (const auto& [controller, dir] : state.cgroup_paths) {
+    std::string mount = MountOf(layout, controller);
+    if (mount.empty() || dir.size() <= mount.size() || dir.compare(0, mount.size(), mount) != 0)
+      return false;
+    std::string want = Normalize(dir.substr(mount.size()));
+    std::string have = ProcCgroupPath(proc_cgroup, controller);
+    // A v1 controller the process's kernel view does not list (unmounted since) proves nothing.
+    if (have.empty()) continue;
+    if (want == "/" || !AtOrBelow(Normalize(have), want)) return false;
+    checked = true;
+  }
+  return checked;
+}
+
+bool PidInContainerCgroup(const ContainerState& state, int pid) {
+  Result<CgroupLayout> layout = DetectCgroupLayout();
+  if (!layout.ok()) return false;
+  Result<std::string> text = ReadSmall("/proc/" + std::to_string(pid) + "/cgroup");
+  return text.ok() && InContainerCgroup(state, *layout, *text);
 }
 
 }  // namespace imgfs::runc

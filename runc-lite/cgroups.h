@@ -46,6 +46,27 @@ bool CgroupIsFrozen(const ContainerState& state);
 // Removes the container's directories (they must be empty of processes); missing is fine.
 Status DestroyCgroups(const ContainerState& state);
 
+// The path CreateCgroups gives a container below each hierarchy's mount: CGROUPS_PATH made
+// absolute (default "/runc-lite/ID"); a systemd "slice:prefix:name" path is Unimplemented.
+Result<std::string> CgroupRelativePath(const std::string& cgroups_path, const std::string& id);
+
+// A state.json is not trusted to name host cgroups. Checks that every directory of
+// STATE.cgroup_paths is exactly the one CreateCgroups makes for this container under LAYOUT
+// (its controller's mount + the cgroupsPath recorded in STATE's config), and that this path is
+// neither a hierarchy's root nor the cgroup of the runtime itself or one above it (SELF_CGROUP is
+// the text of /proc/self/cgroup). PermissionDenied naming the directory otherwise.
+Status VerifyCgroupPaths(const ContainerState& state, const CgroupLayout& layout,
+                         const std::string& self_cgroup);
+// The same against this host's layout and this process's /proc/self/cgroup.
+Status VerifyCgroupPaths(const ContainerState& state);
+
+// Whether the process whose /proc/PID/cgroup reads PROC_CGROUP is in STATE's cgroup or below
+// it, in every hierarchy STATE has a directory in (under LAYOUT).
+bool InContainerCgroup(const ContainerState& state, const CgroupLayout& layout,
+                       const std::string& proc_cgroup);
+// The same for a live PID; false if it cannot be read.
+bool PidInContainerCgroup(const ContainerState& state, int pid);
+
 }  // namespace imgfs::runc
 
 namespace imgfs::runc {

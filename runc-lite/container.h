@@ -14,8 +14,14 @@
 namespace imgfs::runc {
 
 // create: returns once init is in its cgroup, set up, and blocked on the exec FIFO. Returns the
-// init's host pid (already written to opts.pid_file if set).
+// init's host pid (already written to opts.pid_file if set). Any failure, and SIGINT/SIGTERM/
+// SIGHUP/SIGQUIT received meanwhile, removes what was made (state directory, cgroups, init).
 Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts);
+// Loads ID's state and checks that its cgroup directories are the container's own
+// (VerifyCgroupPaths): every command that signals, freezes, limits or joins goes through it.
+Result<ContainerState> LoadContainer(const StateStore& store, const std::string& id);
+// The absolute, symlink-free rootfs of SPEC in BUNDLE; refuses one that resolves to "/".
+Result<std::string> ResolveRootfs(const Spec& spec, const std::string& bundle);
 // start: releases a created container's init; runs poststart hooks.
 Status StartContainer(const StateStore& store, const std::string& id);
 // run: create + start; without DETACH waits for init (its parent is this process) and returns its

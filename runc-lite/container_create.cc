@@ -19,6 +19,7 @@
 #include "runc-lite/cgroups.h"
 #include "runc-lite/container.h"
 #include "runc-lite/hooks.h"
+#include "runc-lite/interrupt.h"
 #include "runc-lite/runtime_log.h"
 #include "runc-lite/spawn.h"
 
@@ -98,30 +99,42 @@ Status WritePidFile(const std::string& path, int pid) {
   return Status::Ok();
 }
 
-static Status InjectGpuEdits(std::string* config_text) {
+namespace {
+
+// GPUs requested through NVIDIA_VISIBLE_DEVICES, CDI annotations or CDI names become device
+// nodes, cgroup rules, mounts and a createContainer hook in the spec itself (gpu-hooks); CDI
+// specs are read from CDI_ROOT/etc/cdi and CDI_ROOT/var/run/cdi.
+Status InjectGpuEdits(const std::string& cdi_root, std::string* config_text) {
   nlohmann::json j = nlohmann::json::parse(*config_text, nullptr, false);
   if (j.is_discarded()) return Status::InvalidArgument("malformed JSON");
-  // CDI specs come from /etc/cdi and /var/run/cdi; RUNC_LITE_CDI_ROOT puts those directories
-  // under another root (tests use a fake driver tree).
-  const char* cdi_root = std::getenv("RUNC_LITE_CDI_ROOT");
   ASSIGN_OR_RETURN(gpu::InjectResult injected,
-                   gpu::InjectGpus(j, cdi_root && *cdi_root ? cdi_root : "/"));
+                   gpu::InjectGpus(j, cdi_root.empty() ? "/" : cdi_root));
   if (injected.requested) *config_text = j.dump();
   return Status::Ok();
 }
 
-Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) {
-  RETURN_IF_ERROR(ValidateId(opts.id));
-  ASSIGN_OR_RETURN(std::string config_text, ReadFileToString(opts.bundle + "/config.json", 16 << 20));
-  // GPUs requested through NVIDIA_VISIBLE_DEVICES, CDI annotations or CDI names become device
-  // nodes, cgroup rules, mounts and a createContainer hook in the spec itself (gpu-hooks), so
-  // everything after this point, and every later cgroup rewrite, sees them.
-  RETURN_IF_ERROR(InjectGpuEdits(&config_text).WithContext(opts.bundle + "/config.json"));
-  ASSIGN_OR_RETURN(Spec spec, ParseBundleSpec(config_text, opts.bundle + "/config.json"));
-  std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : opts.bundle + "/" + spec.root_path;
+}  // namespace
+
+Result<std::string> ResolveRootfs(const Spec& spec, const std::string& bundle) {
+  std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
   char real[PATH_MAX];
   if (::realpath(rootfs.c_str(), real) == nullptr) return Status::FromErrno(errno, "rootfs " + rootfs);
-  rootfs = real;
+  // The host's own tree would be set up as the container's (and masked, remounted...).
+  if (std::string(real) == "/")
+    return Status::InvalidArgument("rootfs " + rootfs + " resolves to the host's /: refusing");
+  return std::string(real);
+}
+
+Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) {
+  RETURN_IF_ERROR(ValidateId(opts.id));
+  // From here a SIGINT/SIGTERM/SIGHUP/SIGQUIT becomes an error at the next checkpoint, so the
+  // cleanup below removes what was made (declared first: restored last).
+  InterruptGuard interrupt;
+  ASSIGN_OR_RETURN(std::string config_text, ReadFileToString(opts.bundle + "/config.json", 16 << 20));
+  RETURN_IF_ERROR(InjectGpuEdits(opts.cdi_root, &config_text).WithContext(opts.bundle + "/config.json"));
+  ASSIGN_OR_RETURN(Spec spec, ParseBundleSpec(config_text, opts.bundle + "/config.json"));
+  ASSIGN_OR_RETURN(std::string rootfs, ResolveRootfs(spec, opts.bundle));
+  RETURN_IF_ERROR(interrupt.Check());
 
   RETURN_IF_ERROR(store.CreateDir(opts.id));
   ContainerState state;
@@ -146,6 +159,7 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   }
   RETURN_IF_ERROR(ApplyResources(state, resources));
   RETURN_IF_ERROR(store.Save(state));
+  RETURN_IF_ERROR(interrupt.Check());
 
   Arena arena;
   PlanFds fds;
@@ -158,8 +172,11 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
     return Status::FromErrno(errno, "socketpair");
   UniqueFd parent_sock(sv[0]), child_sock(sv[1]);
   plan.sync_fd = child_sock.get();
+  plan.restore_signal_mask = true;
+  plan.signal_mask = interrupt.original_mask();
   UniqueFd cgroup_fd = OpenUnifiedCgroup(state);
   RETURN_IF_ERROR(PrepareParentNamespaces(spec));
+  RETURN_IF_ERROR(interrupt.Check());
 
   bool into_cgroup = false;
   ASSIGN_OR_RETURN(pid_t pid, Clone3(NewNamespaceFlags(spec), cgroup_fd.get(), &into_cgroup));
@@ -192,22 +209,26 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   }
   for (;;) {
     SyncMsg msg;
-    Result<int> type = ReadSync(parent_sock.get(), &msg);
+    Result<int> type = ReadSync(parent_sock.get(), &msg, interrupt.fd());
     if (!type.ok()) return type.status().WithContext("container init");
     if (*type == 0) return Status::Internal("container init exited during setup");
     if (*type == kSyncReady) break;
     if (*type == kSyncHooks) {
       std::string json = OciStateJson(state, ContainerStatus::kCreating);
-      RETURN_IF_ERROR(RunHooks(spec.hooks.prestart, json).WithContext("prestart hook"));
-      RETURN_IF_ERROR(RunHooks(spec.hooks.create_runtime, json).WithContext("createRuntime hook"));
-      RETURN_IF_ERROR(
-          RunHooks(spec.hooks.create_container, json, pid).WithContext("createContainer hook"));
+      RETURN_IF_ERROR(RunHooks(spec.hooks.prestart, json, 0, interrupt.fd())
+                          .WithContext("prestart hook"));
+      RETURN_IF_ERROR(RunHooks(spec.hooks.create_runtime, json, 0, interrupt.fd())
+                          .WithContext("createRuntime hook"));
+      RETURN_IF_ERROR(RunHooks(spec.hooks.create_container, json, pid, interrupt.fd())
+                          .WithContext("createContainer hook"));
       RETURN_IF_ERROR(WriteSync(parent_sock.get(), kSyncHooksDone));
     }
   }
   state.creating = false;
+  RETURN_IF_ERROR(interrupt.Check());
   RETURN_IF_ERROR(store.Save(state));
   if (!opts.pid_file.empty()) RETURN_IF_ERROR(WritePidFile(opts.pid_file, pid));
+  RETURN_IF_ERROR(interrupt.Check());
   cleanup.Dismiss();
   return static_cast<int>(pid);
 }

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "core/fd.h"
+#include "core/numbers.h"
 #include "runc-lite/cgroups.h"
 #include "runc-lite/container.h"
 #include "runc-lite/hooks.h"
@@ -20,18 +21,23 @@
 namespace imgfs::runc {
 namespace {
 
-// Signals PID only if it is still the process recorded in STATE (pidfd: no PID-reuse race).
+// Signals init only if it is still the process recorded in STATE: same start time, and in the
+// container's cgroup (a state.json naming another process's pid and start time is not enough).
+// The pidfd pins the process between the checks and the signal (no PID-reuse race).
 Status SignalInit(const ContainerState& state, int sig) {
   if (state.pid <= 0) return Status::NotFound("container not running");  // never kill(0, ...)
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, state.pid, 0));
-  if (pidfd < 0) {
-    if (errno == ESRCH) return Status::NotFound("container not running");
-    if (::kill(state.pid, sig) != 0) return Status::FromErrno(errno, "kill");
-    return Status::Ok();
-  }
+  if (pidfd < 0 && errno == ESRCH) return Status::NotFound("container not running");
   UniqueFd fd(pidfd);
   Result<ProcStat> ps = ReadProcStat(state.pid);
   if (!ps.ok() || ps->start_time != state.start_time) return Status::NotFound("container not running");
+  if (!PidInContainerCgroup(state, state.pid))
+    return Status::PermissionDenied("pid " + std::to_string(state.pid) + " recorded for " +
+                                    state.id + " is not in the container's cgroup: not signalling it");
+  if (pidfd < 0) {  // kernels before 5.3
+    if (::kill(state.pid, sig) != 0) return Status::FromErrno(errno, "kill");
+    return Status::Ok();
+  }
   if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) {
     if (errno == ESRCH) return Status::NotFound("container not running");
     return Status::FromErrno(errno, "pidfd_send_signal");
@@ -71,13 +77,18 @@ Status Destroy(const StateStore& store, const ContainerState& state) {
 
 }  // namespace
 
+Result<ContainerState> LoadContainer(const StateStore& store, const std::string& id) {
+  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  RETURN_IF_ERROR(VerifyCgroupPaths(state));
+  return state;
+}
+
 Result<int> ParseSignal(const std::string& s) {
   if (s.empty()) return Status::InvalidArgument("empty signal");
   if (isdigit(static_cast<unsigned char>(s[0]))) {
-    char* end = nullptr;
-    long v = strtol(s.c_str(), &end, 10);
-    if (*end || v <= 0 || v > 64) return Status::InvalidArgument("invalid signal: " + s);
-    return static_cast<int>(v);
+    Result<uint64_t> v = ParseUint64(s, 1, 64, "signal");
+    if (!v.ok()) return Status::InvalidArgument("invalid signal: " + s);
+    return static_cast<int>(*v);
   }
   std::string name = s;
   for (char& c : name) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
@@ -97,7 +108,7 @@ Result<int> ParseSignal(const std::string& s) {
 }
 
 Status KillContainer(const StateStore& store, const std::string& id, int sig, bool all) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   ContainerStatus st = LiveStatus(state, store);
   if (all) {
     Result<std::vector<int>> left = CgroupPids(state);
@@ -121,6 +132,7 @@ Status DeleteContainer(const StateStore& store, const std::string& id, bool forc
     if (force && loaded.status().code() == Code::kNotFound) return Status::Ok();
     return loaded.status();
   }
+  RETURN_IF_ERROR(VerifyCgroupPaths(*loaded));
   ContainerState& state = *loaded;
   ContainerStatus st = LiveStatus(state, store);
   if (st == ContainerStatus::kRunning || st == ContainerStatus::kPaused) {
@@ -151,7 +163,7 @@ Result<std::string> ContainerStateJson(const StateStore& store, const std::strin
 }
 
 Status PauseContainer(const StateStore& store, const std::string& id) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   ContainerStatus st = LiveStatus(state, store);
   if (st != ContainerStatus::kRunning && st != ContainerStatus::kCreated)
     return Status::InvalidArgument("container not running");
@@ -159,21 +171,21 @@ Status PauseContainer(const StateStore& store, const std::string& id) {
 }
 
 Status ResumeContainer(const StateStore& store, const std::string& id) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   if (LiveStatus(state, store) != ContainerStatus::kPaused)
     return Status::InvalidArgument("container not paused");
   return FreezeCgroup(state, false);
 }
 
 Status UpdateContainer(const StateStore& store, const std::string& id, const Resources& r) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   if (LiveStatus(state, store) == ContainerStatus::kStopped)
     return Status::InvalidArgument("container not running");
   return ApplyResources(state, r);
 }
 
 Result<std::vector<int>> ContainerPids(const StateStore& store, const std::string& id) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, id));
   if (LiveStatus(state, store) == ContainerStatus::kStopped) return std::vector<int>{};
   return CgroupPids(state);
 }
@@ -234,8 +246,8 @@ Result<std::string> ContainerPsTable(const StateStore& store, const std::string&
     std::string field;
     for (int i = 0; i <= pid_col && ls >> field; ++i) {
     }
-    int pid = std::atoi(field.c_str());
-    if (std::find(pids.begin(), pids.end(), pid) != pids.end()) table += line + "\n";
+    Result<int64_t> pid = ParseInt64(field, 1, INT32_MAX, "pid");
+    if (pid.ok() && std::find(pids.begin(), pids.end(), *pid) != pids.end()) table += line + "\n";
   }
   return table;
 }

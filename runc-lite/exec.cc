@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/fd.h"
+#include "core/numbers.h"
 #include "runc-lite/cgroups.h"
 #include "runc-lite/container.h"
 #include "runc-lite/plan_builder.h"
@@ -31,18 +32,15 @@ Result<Process> ExecProcess(const ExecOptions& opts, const Spec& spec) {
   for (const std::string& e : opts.env) p.env.push_back(e);
   if (!opts.cwd.empty()) p.cwd = opts.cwd;
   if (!opts.user.empty()) {
-    // uid[:gid], numeric (names would need the container's /etc/passwd).
-    auto parse = [](const std::string& s, uint32_t& out) {
-      char* end = nullptr;
-      unsigned long v = strtoul(s.c_str(), &end, 10);
-      if (s.empty() || *end || v > UINT32_MAX) return false;
-      out = static_cast<uint32_t>(v);
-      return true;
-    };
+    // uid[:gid], numeric (names would need the container's /etc/passwd), 0..kMaxId.
     size_t colon = opts.user.find(':');
-    if (!parse(opts.user.substr(0, colon), p.user.uid) ||
-        (colon != std::string::npos && !parse(opts.user.substr(colon + 1), p.user.gid)))
-      return Status::InvalidArgument("--user must be numeric uid[:gid]: " + opts.user);
+    ASSIGN_OR_RETURN(uint64_t uid, ParseUint64(opts.user.substr(0, colon), 0, kMaxId, "--user uid"));
+    p.user.uid = static_cast<uint32_t>(uid);
+    if (colon != std::string::npos) {
+      ASSIGN_OR_RETURN(uint64_t gid,
+                       ParseUint64(opts.user.substr(colon + 1), 0, kMaxId, "--user gid"));
+      p.user.gid = static_cast<uint32_t>(gid);
+    }
   }
   return p;
 }
@@ -50,7 +48,7 @@ Result<Process> ExecProcess(const ExecOptions& opts, const Spec& spec) {
 }  // namespace
 
 Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
-  ASSIGN_OR_RETURN(ContainerState state, store.Load(opts.id));
+  ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, opts.id));
   ContainerStatus st = LiveStatus(state, store);
   if (st == ContainerStatus::kPaused) return Status::InvalidArgument("cannot exec in a paused container");
   if (st != ContainerStatus::kRunning && st != ContainerStatus::kCreated)
@@ -91,6 +89,9 @@ Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
   // Re-check identity after opening the namespaces: init must still be the recorded process.
   Result<ProcStat> ps = ReadProcStat(state.pid);
   if (!ps.ok() || ps->start_time != state.start_time) return Status::NotFound("container not running");
+  if (!PidInContainerCgroup(state, state.pid))
+    return Status::PermissionDenied("pid " + std::to_string(state.pid) + " recorded for " +
+                                    state.id + " is not in the container's cgroup");
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)

@@ -10,11 +10,12 @@
 
 #include "core/fd.h"
 #include "runc-lite/init_plan.h"
+#include "runc-lite/interrupt.h"
 
 namespace imgfs::runc {
 namespace {
 
-Status RunOne(const Hook& hook, const std::string& state_json, int ns_pid) {
+Status RunOne(const Hook& hook, const std::string& state_json, int ns_pid, int interrupt_fd) {
   Arena arena;
   char* const* argv = arena.Argv(hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args);
   char* const* envp = arena.Argv(hook.env);
@@ -37,6 +38,11 @@ Status RunOne(const Hook& hook, const std::string& state_json, int ns_pid) {
   pid_t pid = ::fork();
   if (pid < 0) return Status::FromErrno(errno, "fork");
   if (pid == 0) {
+    // A hook starts with no blocked signal and SIGPIPE at its default, whatever the runtime set.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     for (size_t i = 0; i < ns_fds.size(); ++i)
       if (::setns(ns_fds[i].get(), ns_types[i]) != 0) ::_exit(126);
     if (::dup3(rd.get(), 0, 0) < 0) ::_exit(126);
@@ -50,12 +56,15 @@ Status RunOne(const Hook& hook, const std::string& state_json, int ns_pid) {
   wr.Reset();
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   UniqueFd pidfd_owner(pidfd);
-  if (hook.timeout && pidfd >= 0) {
-    pollfd p{pidfd, POLLIN, 0};
-    int rc = RetryOnEintr([&] { return ::poll(&p, 1, *hook.timeout * 1000); });
-    if (rc == 0) {
+  if (pidfd >= 0 && (hook.timeout || interrupt_fd >= 0)) {
+    pollfd p[2] = {{pidfd, POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
+    int rc = RetryOnEintr(
+        [&] { return ::poll(p, interrupt_fd >= 0 ? 2 : 1, hook.timeout ? *hook.timeout * 1000 : -1); });
+    int sig = (rc > 0 && (p[1].revents & POLLIN)) ? ReadPendingSignal(interrupt_fd) : 0;
+    if (rc == 0 || sig != 0) {
       ::kill(pid, SIGKILL);
       RetryOnEintr([&] { return ::waitpid(pid, nullptr, 0); });
+      if (sig != 0) return InterruptedBy(sig).WithContext("hook " + hook.path);
       return Status::Unavailable("hook " + hook.path + " timed out after " +
                                  std::to_string(*hook.timeout) + "s");
     }
@@ -73,8 +82,9 @@ Status RunOne(const Hook& hook, const std::string& state_json, int ns_pid) {
 
 }  // namespace
 
-Status RunHooks(const std::vector<Hook>& hooks, const std::string& state_json, int ns_pid) {
-  for (const Hook& h : hooks) RETURN_IF_ERROR(RunOne(h, state_json, ns_pid));
+Status RunHooks(const std::vector<Hook>& hooks, const std::string& state_json, int ns_pid,
+                int interrupt_fd) {
+  for (const Hook& h : hooks) RETURN_IF_ERROR(RunOne(h, state_json, ns_pid, interrupt_fd));
   return Status::Ok();
 }
 

@@ -14,6 +14,9 @@ namespace imgfs::runc {
 
 // Runs HOOKS in order; the first failure stops and is returned with the hook's path.
 // NS_PID > 0: join that process's mount, network, ipc and uts namespaces first.
-Status RunHooks(const std::vector<Hook>& hooks, const std::string& state_json, int ns_pid = 0);
+// INTERRUPT_FD (an InterruptGuard's signalfd): a signal arriving while a hook runs kills the hook
+// and returns the interruption as the error.
+Status RunHooks(const std::vector<Hook>& hooks, const std::string& state_json, int ns_pid = 0,
+                int interrupt_fd = -1);
 
 }  // namespace imgfs::runc

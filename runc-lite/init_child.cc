@@ -301,6 +301,7 @@ void RunStartHooks(const InitPlan& plan, const char* state_json) noexcept {
 void RunContainerInit(const InitPlan& plan) noexcept {
   const int sync = plan.sync_fd;
   static SyncMsg state_msg;
+  if (plan.restore_signal_mask) (void)::sigprocmask(SIG_SETMASK, &plan.signal_mask, nullptr);
   // Until execve, init is an image of the runtime: keep other processes (an `exec` into a created
   // container included) from opening /proc/<init>/exe or its memory.
   (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -105,6 +106,8 @@ struct InitPlan {
   int sync_fd = -1;                  // SOCK_SEQPACKET to the parent
   int fifo_fd = -1;                  // O_PATH of STATE/exec.fifo
   int null_fd = -1;                  // the host's /dev/null, verified char 1:3
+  bool restore_signal_mask = false;  // set SIGNAL_MASK first (the runtime blocks signals in create)
+  sigset_t signal_mask{};
   std::vector<NsJoin> joins;         // setns() targets, user namespace first
   bool unshare_cgroup = false;
   bool has_user_ns = false;

@@ -5,6 +5,10 @@
 #include "runc-lite/commands.h"
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  return imgfs::runc::RunCommandLine(args);
+  try {
+    std::vector<std::string> args(argv, argv + argc);
+    return imgfs::runc::RunCommandLine(args);
+  } catch (...) {  // bad_alloc while copying argv: nothing else can throw here
+    return 1;
+  }
 }

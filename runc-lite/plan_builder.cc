@@ -16,42 +16,11 @@
 
 #include "runc-lite/capabilities.h"
 #include "runc-lite/child_util.h"
+#include "runc-lite/mount_options.h"
 #include "runc-lite/seccomp.h"
 
 namespace imgfs::runc {
 namespace {
-
-struct MountFlag {
-  bool clear;
-  unsigned long flag;
-};
-
-const std::map<std::string, MountFlag>& FlagTable() {
-  static const std::map<std::string, MountFlag> t = {
-      {"defaults", {false, 0}},          {"ro", {false, MS_RDONLY}},
-      {"rw", {true, MS_RDONLY}},         {"suid", {true, MS_NOSUID}},
-      {"nosuid", {false, MS_NOSUID}},    {"dev", {true, MS_NODEV}},
-      {"nodev", {false, MS_NODEV}},      {"exec", {true, MS_NOEXEC}},
-      {"noexec", {false, MS_NOEXEC}},    {"sync", {false, MS_SYNCHRONOUS}},
-      {"async", {true, MS_SYNCHRONOUS}}, {"dirsync", {false, MS_DIRSYNC}},
-      {"remount", {false, MS_REMOUNT}},  {"mand", {false, MS_MANDLOCK}},
-      {"nomand", {true, MS_MANDLOCK}},   {"atime", {true, MS_NOATIME}},
-      {"noatime", {false, MS_NOATIME}},  {"diratime", {true, MS_NODIRATIME}},
-      {"nodiratime", {false, MS_NODIRATIME}}, {"relatime", {false, MS_RELATIME}},
-      {"norelatime", {true, MS_RELATIME}}, {"strictatime", {false, MS_STRICTATIME}},
-      {"nostrictatime", {true, MS_STRICTATIME}}, {"bind", {false, MS_BIND}},
-      {"rbind", {false, MS_BIND | MS_REC}}};
-  return t;
-}
-
-const std::map<std::string, unsigned long>& PropagationTable() {
-  static const std::map<std::string, unsigned long> t = {
-      {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
-      {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
-      {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
-      {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC}};
-  return t;
-}
 
 const std::map<std::string, int>& RlimitTable() {
   static const std::map<std::string, int> t = {
@@ -117,8 +86,11 @@ Result<std::string> MountPointOf(const std::string& path) {
     // mountinfo escapes space, tab, newline and backslash as \ooo.
     std::string mp;
     for (size_t i = 0; i < mount_point.size(); ++i) {
-      if (mount_point[i] == '\\' && i + 3 < mount_point.size()) {
-        mp += static_cast<char>(std::stoi(mount_point.substr(i + 1, 3), nullptr, 8));
+      const auto octal = [&](size_t k) { return mount_point[k] >= '0' && mount_point[k] <= '7'; };
+      if (mount_point[i] == '\\' && i + 3 < mount_point.size() && octal(i + 1) && octal(i + 2) &&
+          octal(i + 3)) {
+        mp += static_cast<char>((mount_point[i + 1] - '0') * 64 + (mount_point[i + 2] - '0') * 8 +
+                                (mount_point[i + 3] - '0'));
         i += 3;
       } else {
         mp += mount_point[i];
@@ -128,30 +100,6 @@ Result<std::string> MountPointOf(const std::string& path) {
     if (prefix && mp.size() >= best.size()) best = mp;
   }
   return best;
-}
-
-std::vector<DeviceRule> ImplicitDeviceRules(const Spec& spec) {
-  // What runc always allows: the default nodes, ptys, and every node the spec creates.
-  std::vector<DeviceRule> rules;
-  auto allow = [&](const char* type, std::optional<int64_t> major, std::optional<int64_t> minor,
-                   const char* access) {
-    rules.push_back(DeviceRule{true, type, major, minor, access});
-  };
-  allow("c", 1, 3, "rwm");    // null
-  allow("c", 1, 5, "rwm");    // zero
-  allow("c", 1, 7, "rwm");    // full
-  allow("c", 1, 8, "rwm");    // random
-  allow("c", 1, 9, "rwm");    // urandom
-  allow("c", 5, 0, "rwm");    // tty
-  allow("c", 5, 1, "rwm");    // console
-  allow("c", 5, 2, "rwm");    // ptmx
-  allow("c", 136, std::nullopt, "rwm");  // pts/*
-  for (const Device& d : spec.linux.devices) {
-    std::string type = d.type == "u" ? "c" : d.type;
-    if (type == "p") continue;
-    rules.push_back(DeviceRule{true, type, d.major, d.minor, "rwm"});
-  }
-  return rules;
 }
 
 std::string CleanPath(const std::string& path) {
@@ -208,6 +156,13 @@ Status BuildProcessPlan(const Process& process, const Spec& spec, const std::str
   if (!has_home) env.push_back("HOME=" + HomeOf(rootfs, process.user.uid));  // as runc does
   out.envp = arena.Argv(env);
   out.cwd = arena.Str(process.cwd.empty() ? "/" : process.cwd);
+  // Checked again here, whatever built PROCESS: setresuid(-1) would leave the runtime's root.
+  if (process.user.uid > kMaxId || process.user.gid > kMaxId)
+    return Status::InvalidArgument("process.user: uid/gid must be 0.." + std::to_string(kMaxId));
+  for (uint32_t g : process.user.additional_gids)
+    if (g > kMaxId)
+      return Status::InvalidArgument("process.user.additionalGids: " + std::to_string(g) +
+                                     " is not a valid id");
   out.uid = process.user.uid;
   out.gid = process.user.gid;
   out.groups.assign(process.user.additional_gids.begin(), process.user.additional_gids.end());
@@ -248,19 +203,15 @@ Status BuildProcessPlan(const Process& process, const Spec& spec, const std::str
   return Status::Ok();
 }
 
-Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::string& rootfs,
-                     const CgroupLayout& layout, const ContainerState& state, Arena& arena,
-                     PlanFds& fds, InitPlan& out) {
-  if (spec.FindNamespace("mount") == nullptr || !spec.FindNamespace("mount")->path.empty())
+Status PlanNamespaces(const Spec& spec, Arena& arena, PlanFds& fds, InitPlan& out) {
+  const Namespace* mnt = spec.FindNamespace("mount");
+  if (mnt == nullptr || !mnt->path.empty())
     return Status::InvalidArgument("a new mount namespace is required");
-  out.rootfs = arena.Str(rootfs);
-  out.no_pivot = opts.no_pivot;
-  out.readonly_rootfs = spec.root_readonly;
   out.has_user_ns = spec.FindNamespace("user") != nullptr;
   const Namespace* cg = spec.FindNamespace("cgroup");
   out.unshare_cgroup = cg != nullptr && cg->path.empty();
-  static const std::vector<std::pair<std::string, int>> kJoinOrder = {
-      {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+  static const std::pair<const char*, int> kJoinOrder[] = {
+      {"user", CLONE_NEWUSER},   {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS},
       {"network", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}, {"mount", CLONE_NEWNS}};
   for (const auto& [type, flag] : kJoinOrder) {
     const Namespace* ns = spec.FindNamespace(type);
@@ -271,135 +222,48 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
   if (!spec.hostname.empty()) out.hostname = arena.Str(spec.hostname);
   if (!spec.domainname.empty()) out.domainname = arena.Str(spec.domainname);
   const std::string& prop = spec.linux.rootfs_propagation;
-  out.root_propagation = prop.empty() ? (MS_SLAVE | MS_REC) : PropagationTable().at(prop);
-  ASSIGN_OR_RETURN(std::string parent_mount, MountPointOf(rootfs));
-  out.rootfs_parent_mount = arena.Str(parent_mount);
-
-  bool dev_is_tmpfs = false;
-  for (const Mount& m : spec.mounts) {
-    std::string dest = CleanPath(m.destination);
-    MountOp op;
-    op.dest = arena.Str(dest.substr(1));
-    op.fstype = m.type.empty() ? nullptr : arena.Str(m.type);
-    std::string data;
-    for (const std::string& o : m.options) {
-      if (auto f = FlagTable().find(o); f != FlagTable().end()) {
-        if (f->second.clear) op.flags &= ~f->second.flag;
-        else op.flags |= f->second.flag;
-      } else if (auto p = PropagationTable().find(o); p != PropagationTable().end()) {
-        op.propagation = p->second;
-      } else if (o == "tmpcopyup" || o == "rro" || o == "rrw" || o == "nosymfollow") {
-        // accepted, not applied
-      } else if (o == "idmap" || o == "ridmap") {
-        return Status::Unimplemented("idmapped mounts are not supported: " + m.destination);
-      } else {
-        data += (data.empty() ? "" : ",") + o;
-      }
-    }
-    if (!data.empty()) op.data = arena.Str(data);
-    const bool bind = m.type == "bind" || (op.flags & MS_BIND);
-    if (dest == "/proc" && m.type != "proc")
-      return Status::InvalidArgument("refusing to mount a non-procfs (" + m.type + ") onto /proc");
-    if (dest == "/dev" && (m.type == "tmpfs" || m.type == "devtmpfs")) dev_is_tmpfs = true;
-    if (bind) {
-      op.kind = MountKind::kBind;
-      std::string src = m.source;
-      if (src.empty() || src[0] != '/') src = opts.bundle + "/" + src;
-      struct stat st;
-      if (::stat(src.c_str(), &st) != 0) return Status::FromErrno(errno, "bind source " + src);
-      op.source = arena.Str(src);
-      op.target_is_file = !S_ISDIR(st.st_mode);
-      op.remount = (op.flags & ~(MS_BIND | MS_REC)) != 0;
-      out.mounts.push_back(op);
-      continue;
-    }
-    op.source = arena.Str(m.source.empty() ? m.type : m.source);
-    if (m.type == "proc") op.kind = MountKind::kProc;
-    if (m.type == "cgroup" || m.type == "cgroup2") {
-      if (layout.unified_only()) {
-        op.fstype = "cgroup2";
-        op.source = "cgroup";
-        out.mounts.push_back(op);
-        continue;
-      }
-      // v1/hybrid: a tmpfs with the container's own directory of each hierarchy bound in.
-      MountOp tmpfs = op;
-      tmpfs.fstype = "tmpfs";
-      tmpfs.source = "tmpfs";
-      tmpfs.flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-      tmpfs.data = "mode=755";
-      out.mounts.push_back(tmpfs);
-      std::set<std::string> done;
-      for (const auto& [controller, dir] : state.cgroup_paths) {
-        if (!done.insert(dir).second) continue;
-        std::string mount_point = controller == "unified" ? layout.unified_mount
-                                                          : layout.v1.at(controller);
-        std::string name = mount_point.substr(mount_point.rfind('/') + 1);
-        MountOp b;
-        b.kind = MountKind::kBind;
-        b.source = arena.Str(dir);
-        b.dest = arena.Str(dest.substr(1) + "/" + name);
-        b.flags = MS_BIND | (op.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC));
-        b.remount = (b.flags & ~MS_BIND) != 0;
-        out.mounts.push_back(b);
-      }
-      if (op.flags & MS_RDONLY) {  // the tmpfs itself becomes read-only once populated
-        MountOp ro = tmpfs;
-        ro.flags |= MS_REMOUNT | MS_RDONLY;
-        ro.propagation = 0;
-        out.mounts.push_back(ro);
-      }
-      continue;
-    }
-    out.mounts.push_back(op);
+  if (prop.empty()) {
+    out.root_propagation = MS_SLAVE | MS_REC;
+  } else if (std::optional<unsigned long> flags = PropagationFlags(prop)) {
+    out.root_propagation = *flags;
+  } else {
+    return Status::InvalidArgument("linux.rootfsPropagation: unknown value " + prop);
   }
+  return Status::Ok();
+}
 
-  out.make_devices = dev_is_tmpfs;
-  struct DefaultDev {
-    const char* name;
-    int major, minor;
-  };
-  static const DefaultDev kDefaults[] = {{"null", 1, 3},    {"zero", 1, 5}, {"full", 1, 7},
-                                         {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
-  std::set<std::string> have;
-  for (const Device& d : spec.linux.devices) {
-    std::string path = CleanPath(d.path);
-    size_t slash = path.rfind('/');
-    DeviceOp op;
-    op.dir = arena.Str(path.substr(1, slash == 0 ? 0 : slash - 1));
-    op.name = arena.Str(path.substr(slash + 1));
-    op.host_path = arena.Str(path);
-    mode_t type = d.type == "b" ? S_IFBLK : d.type == "p" ? S_IFIFO : S_IFCHR;
-    op.mode = type | (d.file_mode.value_or(0666) & 07777);
-    op.dev = makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor));
-    op.uid = d.uid.value_or(0);
-    op.gid = d.gid.value_or(0);
-    out.devices.push_back(op);
-    have.insert(path);
-  }
-  for (const DefaultDev& d : kDefaults) {
-    std::string path = std::string("/dev/") + d.name;
-    if (have.count(path)) continue;
-    DeviceOp op;
-    op.dir = "dev";
-    op.name = d.name;
-    op.host_path = arena.Str(path);
-    op.mode = S_IFCHR | 0666;
-    op.dev = makedev(d.major, d.minor);
-    out.devices.push_back(op);
-  }
-  if (!spec.linux.devices.empty()) out.make_devices = true;
-
-  for (const std::string& p : spec.linux.masked_paths) out.masked_paths.push_back(arena.Str(CleanPath(p)));
-  for (const std::string& p : spec.linux.readonly_paths)
-    out.readonly_paths.push_back(arena.Str(CleanPath(p)));
+Status PlanSysctls(const Spec& spec, Arena& arena, InitPlan& out) {
   for (const auto& [key, value] : spec.linux.sysctl) {
     std::string rel = key;
     if (rel.find('/') == std::string::npos)
       for (char& c : rel) c = c == '.' ? '/' : c;
-    if (rel.find("..") != std::string::npos) return Status::InvalidArgument("bad sysctl " + key);
+    if (rel.find("..") != std::string::npos)
+      return Status::InvalidArgument("bad sysctl " + key);
     out.sysctls.push_back({arena.Str("sys/" + rel), arena.Str(value)});
   }
+  return Status::Ok();
+}
+
+void PlanMaskedPaths(const Spec& spec, Arena& arena, InitPlan& out) {
+  for (const std::string& p : spec.linux.masked_paths)
+    out.masked_paths.push_back(arena.Str(CleanPath(p)));
+  for (const std::string& p : spec.linux.readonly_paths)
+    out.readonly_paths.push_back(arena.Str(CleanPath(p)));
+}
+
+Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::string& rootfs,
+                     const CgroupLayout& layout, const ContainerState& state, Arena& arena,
+                     PlanFds& fds, InitPlan& out) {
+  out.rootfs = arena.Str(rootfs);
+  out.no_pivot = opts.no_pivot;
+  out.readonly_rootfs = spec.root_readonly;
+  RETURN_IF_ERROR(PlanNamespaces(spec, arena, fds, out));
+  ASSIGN_OR_RETURN(std::string parent_mount, MountPointOf(rootfs));
+  out.rootfs_parent_mount = arena.Str(parent_mount);
+  RETURN_IF_ERROR(PlanMounts(spec, opts.bundle, layout, state, arena, out));
+  PlanDevices(spec, arena, out);
+  PlanMaskedPaths(spec, arena, out);
+  RETURN_IF_ERROR(PlanSysctls(spec, arena, out));
   for (const Hook& h : spec.hooks.start_container) {
     std::vector<std::string> args = h.args.empty() ? std::vector<std::string>{h.path} : h.args;
     out.start_hooks.push_back({arena.Str(h.path), arena.Argv(args), arena.Argv(h.env),

@@ -23,6 +23,7 @@ struct CreateOptions {
   std::string console_socket;
   bool no_pivot = false;
   int preserve_fds = 0;
+  std::string cdi_root = "/";  // CDI specs are read from CDI_ROOT/etc/cdi, CDI_ROOT/var/run/cdi
 };
 
 // Fds the plan refers to; closing them is the caller's job once the child is released.
@@ -42,9 +43,28 @@ Status BuildProcessPlan(const Process& process, const Spec& spec, const std::str
                         int preserve_fds, ProcessPlan& out);
 
 // Everything else for init. ROOTFS is the absolute rootfs; STATE carries the cgroup dirs.
+// Calls the Plan* pieces below in order.
 Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::string& rootfs,
                      const CgroupLayout& layout, const ContainerState& state, Arena& arena,
                      PlanFds& fds, InitPlan& out);
+
+// The pieces of BuildInitPlan, each filling its part of OUT.
+// Namespaces: a new mount namespace is required; ones given by path are opened (into FDS) to
+// be joined, user first and mount last; hostname, domainname and the propagation of "/".
+Status PlanNamespaces(const Spec& spec, Arena& arena, PlanFds& fds, InitPlan& out);
+// Mounts (plan_mounts.cc): options into MS_* flags, propagation and data; bind sources relative
+// to BUNDLE and stat()ed; cgroup mounts as cgroup2 or, on v1/hybrid, a tmpfs with the
+// container's own directory (STATE) of each hierarchy (LAYOUT) bound in; a non-procfs onto
+// /proc is refused; a tmpfs /dev sets make_devices.
+Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayout& layout,
+                  const ContainerState& state, Arena& arena, InitPlan& out);
+// Devices (plan_devices.cc): linux.devices, then the default nodes they do not replace.
+void PlanDevices(const Spec& spec, Arena& arena, InitPlan& out);
+// Sysctls: "net.ipv4.ip_forward" or "net/ipv4/ip_forward" -> /proc "sys/net/ipv4/ip_forward";
+// a key with ".." is refused.
+Status PlanSysctls(const Spec& spec, Arena& arena, InitPlan& out);
+// Masked and read-only paths, cleaned.
+void PlanMaskedPaths(const Spec& spec, Arena& arena, InitPlan& out);
 
 // Clone flags for the namespaces SPEC creates (no path), except cgroup (unshared by the child
 // after it joins its cgroup) and time (unshared by the runtime before clone).

@@ -14,6 +14,7 @@
 
 #include "core/fd.h"
 #include "runc-lite/init_plan.h"
+#include "runc-lite/interrupt.h"
 
 namespace imgfs::runc {
 
@@ -70,7 +71,16 @@ Result<int> WaitForwardingSignals(pid_t pid) {
   return 128 + WTERMSIG(status);
 }
 
-Result<int> ReadSync(int fd, SyncMsg* out) {
+Result<int> ReadSync(int fd, SyncMsg* out, int interrupt_fd) {
+  while (interrupt_fd >= 0) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
+    int rc = RetryOnEintr([&] { return ::poll(p, 2, -1); });
+    if (rc < 0) return Status::FromErrno(errno, "poll");
+    if (p[1].revents & POLLIN) {
+      if (int sig = ReadPendingSignal(interrupt_fd)) return InterruptedBy(sig);
+    }
+    if (p[0].revents) break;
+  }
   SyncMsg m;
   ssize_t n = RetryOnEintr([&] { return ::recv(fd, &m, sizeof m, 0); });
   if (n < 0) return Status::FromErrno(errno, "reading from the container process");

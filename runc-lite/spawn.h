@@ -17,9 +17,10 @@ Result<pid_t> Clone3(unsigned long long flags, int cgroup_fd, bool* used_cgroup_
 Result<int> WaitForwardingSignals(pid_t pid);
 
 // Waits for a SOCK_SEQPACKET message from a child; EOF when the child exec'd or died.
-// Returns the SyncMsg type, 0 on EOF; a kSyncError becomes an error Status.
+// Returns the SyncMsg type, 0 on EOF; a kSyncError becomes an error Status. With INTERRUPT_FD
+// (an InterruptGuard's signalfd), a signal arriving first is returned as an error instead.
 struct SyncMsg;
-Result<int> ReadSync(int fd, SyncMsg* out);
+Result<int> ReadSync(int fd, SyncMsg* out, int interrupt_fd = -1);
 Status WriteSync(int fd, int type, const std::string& text = "");
 
 }  // namespace imgfs::runc

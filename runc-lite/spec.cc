@@ -1,10 +1,13 @@
 #include "runc-lite/spec.h"
 
+#include <limits>
 #include <set>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
 #include "core/fd.h"
+#include "runc-lite/mount_options.h"
 
 namespace imgfs::runc {
 namespace {
@@ -12,18 +15,47 @@ namespace {
 using nlohmann::json;
 
 // Typed accessors: a wrong type is an error naming the field, a missing field leaves OUT alone.
+// Integers are read strictly: a float, or a value that does not fit the field, is an error (never
+// truncated or wrapped: a uid of -1 or 2^32 must not become "unchanged" or 0 = root).
 struct Reader {
   Status status;
   void Fail(const std::string& what) {
     if (status.ok()) status = Status::InvalidArgument(what);
   }
   template <typename T>
+  bool ToInteger(const json& v, T& out, int64_t min, uint64_t max) {
+    if (v.is_number_unsigned()) {
+      uint64_t u = v.get<uint64_t>();
+      if (u > max) return false;
+      out = static_cast<T>(u);
+      return true;
+    }
+    if (v.is_number_integer()) {
+      int64_t i = v.get<int64_t>();
+      if (i < min || (i > 0 && static_cast<uint64_t>(i) > max)) return false;
+      out = static_cast<T>(i);
+      return true;
+    }
+    return false;
+  }
+  template <typename T>
+  void Integer(const json& v, T& out, const std::string& field, int64_t min, uint64_t max) {
+    if (!ToInteger(v, out, min, max))
+      Fail(field + ": " + v.dump() + " is not an integer in " + std::to_string(min) + ".." +
+           std::to_string(max));
+  }
+  template <typename T>
   void Get(const json& j, const char* key, T& out, const std::string& where) {
     if (!j.is_object() || !j.contains(key) || j[key].is_null()) return;
-    try {
-      out = j[key].get<T>();
-    } catch (const json::exception& e) {
-      Fail(where + "." + key + ": " + e.what());
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      Integer(j[key], out, where + "." + key, std::numeric_limits<T>::min(),
+              std::numeric_limits<T>::max());
+    } else {
+      try {
+        out = j[key].get<T>();
+      } catch (const json::exception& e) {
+        Fail(where + "." + key + ": " + e.what());
+      }
     }
   }
   template <typename T>
@@ -32,6 +64,38 @@ struct Reader {
     T v{};
     Get(j, key, v, where);
     out = v;
+  }
+  // A user or group id: 0..4294967294, as runc requires (4294967295 is (uid_t)-1, "unchanged"
+  // to setresuid; larger values would be truncated).
+  void GetId(const json& j, const char* key, uint32_t& out, const std::string& where) {
+    if (!j.is_object() || !j.contains(key) || j[key].is_null()) return;
+    if (!ToInteger(j[key], out, 0, kMaxId))
+      Fail(where + "." + key + ": " + j[key].dump() + " is not a valid id (0.." +
+           std::to_string(kMaxId) + ")");
+  }
+  void GetOptId(const json& j, const char* key, std::optional<uint32_t>& out,
+                const std::string& where) {
+    if (!j.is_object() || !j.contains(key) || j[key].is_null()) return;
+    uint32_t v = 0;
+    GetId(j, key, v, where);
+    out = v;
+  }
+  // J[KEY] as an array of at most MAX entries, or nullptr when absent (or not an array).
+  const json* Array(const json& j, const char* key, size_t max, const std::string& where) {
+    if (!j.is_object() || !j.contains(key) || !j[key].is_array()) return nullptr;
+    const json& a = j[key];
+    if (a.size() > max) {
+      Fail("too many " + where + " (" + std::to_string(a.size()) + "; at most " +
+           std::to_string(max) + ")");
+      return nullptr;
+    }
+    return &a;
+  }
+  // J[KEY] as an object of at most MAX entries; counts only.
+  void CapObject(const json& j, const char* key, size_t max, const std::string& where) {
+    if (j.is_object() && j.contains(key) && j[key].is_object() && j[key].size() > max)
+      Fail("too many " + where + " (" + std::to_string(j[key].size()) + "; at most " +
+           std::to_string(max) + ")");
   }
 };
 
@@ -49,10 +113,22 @@ Process ParseProcessJson(Reader& r, const json& p) {
   }
   if (p.contains("user") && p["user"].is_object()) {
     const json& u = p["user"];
-    r.Get(u, "uid", out.user.uid, "process.user");
-    r.Get(u, "gid", out.user.gid, "process.user");
+    r.GetId(u, "uid", out.user.uid, "process.user");
+    r.GetId(u, "gid", out.user.gid, "process.user");
     r.GetOpt(u, "umask", out.user.umask, "process.user");
-    r.Get(u, "additionalGids", out.user.additional_gids, "process.user");
+    if (const json* gids = r.Array(u, "additionalGids", kMaxAdditionalGids,
+                                   "process.user.additionalGids")) {
+      for (const json& g : *gids) {
+        uint32_t gid = 0;
+        if (!r.ToInteger(g, gid, 0, kMaxId))
+          r.Fail("process.user.additionalGids: " + g.dump() + " is not a valid id (0.." +
+                 std::to_string(kMaxId) + ")");
+        out.user.additional_gids.push_back(gid);
+      }
+    } else if (u.contains("additionalGids") && !u["additionalGids"].is_null() &&
+               !u["additionalGids"].is_array()) {
+      r.Fail("process.user.additionalGids must be an array");
+    }
   }
   r.Get(p, "args", out.args, "process");
   r.Get(p, "env", out.env, "process");
@@ -69,8 +145,8 @@ Process ParseProcessJson(Reader& r, const json& p) {
     r.Get(c, "ambient", caps.ambient, "process.capabilities");
     out.capabilities = caps;
   }
-  if (p.contains("rlimits") && p["rlimits"].is_array()) {
-    for (const json& l : p["rlimits"]) {
+  if (const json* rlimits = r.Array(p, "rlimits", kMaxRlimits, "process.rlimits")) {
+    for (const json& l : *rlimits) {
       Rlimit rl;
       r.Get(l, "type", rl.type, "process.rlimits");
       r.Get(l, "soft", rl.soft, "process.rlimits");
@@ -86,10 +162,11 @@ Process ParseProcessJson(Reader& r, const json& p) {
 
 std::vector<Hook> ParseHooks(Reader& r, const json& j, const char* key) {
   std::vector<Hook> out;
-  if (!j.contains(key) || !j[key].is_array()) return out;
-  for (const json& h : j[key]) {
+  std::string where = std::string("hooks.") + key;
+  const json* list = r.Array(j, key, kMaxHooks, where);
+  if (list == nullptr) return out;
+  for (const json& h : *list) {
     Hook hook;
-    std::string where = std::string("hooks.") + key;
     r.Get(h, "path", hook.path, where);
     r.Get(h, "args", hook.args, where);
     r.Get(h, "env", hook.env, where);
@@ -103,8 +180,9 @@ std::vector<Hook> ParseHooks(Reader& r, const json& j, const char* key) {
 
 template <typename T>
 void ParseDevList(Reader& r, const json& j, const char* key, std::vector<T>& out) {
-  if (!j.contains(key) || !j[key].is_array()) return;
-  for (const json& d : j[key]) {
+  const json* list = r.Array(j, key, kMaxBlkioDevices, key);
+  if (list == nullptr) return;
+  for (const json& d : *list) {
     T t;
     r.Get(d, "major", t.major, key);
     r.Get(d, "minor", t.minor, key);
@@ -119,8 +197,8 @@ void ParseDevList(Reader& r, const json& j, const char* key, std::vector<T>& out
 
 Resources ParseResourcesJson(Reader& r, const json& j) {
   Resources res;
-  if (j.contains("devices") && j["devices"].is_array()) {
-    for (const json& d : j["devices"]) {
+  if (const json* rules = r.Array(j, "devices", kMaxDeviceRules, "linux.resources.devices")) {
+    for (const json& d : *rules) {
       DeviceRule rule;
       r.Get(d, "allow", rule.allow, "linux.resources.devices");
       r.Get(d, "type", rule.type, "linux.resources.devices");
@@ -135,7 +213,13 @@ Resources ParseResourcesJson(Reader& r, const json& j) {
     r.GetOpt(m, "limit", res.memory_limit, "memory");
     r.GetOpt(m, "reservation", res.memory_reservation, "memory");
     r.GetOpt(m, "swap", res.memory_swap, "memory");
-    r.GetOpt(m, "swappiness", res.memory_swappiness, "memory");
+    // runtime-spec's swappiness is a uint64; Go callers write -1 as 2^64-1 ("leave as is").
+    if (m.contains("swappiness") && m["swappiness"].is_number_unsigned() &&
+        m["swappiness"].get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      res.memory_swappiness = -1;
+    } else {
+      r.GetOpt(m, "swappiness", res.memory_swappiness, "memory");
+    }
   }
   if (j.contains("cpu") && j["cpu"].is_object()) {
     const json& c = j["cpu"];
@@ -157,6 +241,7 @@ Resources ParseResourcesJson(Reader& r, const json& j) {
     ParseDevList(r, b, "throttleReadIOPSDevice", res.blkio_read_iops);
     ParseDevList(r, b, "throttleWriteIOPSDevice", res.blkio_write_iops);
   }
+  r.CapObject(j, "unified", kMaxEntries, "linux.resources.unified entries");
   r.Get(j, "unified", res.unified, "linux.resources");
   return res;
 }
@@ -168,14 +253,14 @@ Seccomp ParseSeccompJson(Reader& r, const json& j) {
   r.Get(j, "architectures", s.architectures, "linux.seccomp");
   r.Get(j, "flags", s.flags, "linux.seccomp");
   if (s.default_action.empty()) r.Fail("linux.seccomp.defaultAction is required");
-  if (j.contains("syscalls") && j["syscalls"].is_array()) {
-    for (const json& sc : j["syscalls"]) {
+  if (const json* rules = r.Array(j, "syscalls", kMaxSeccompRules, "linux.seccomp.syscalls")) {
+    for (const json& sc : *rules) {
       SyscallRule rule;
       r.Get(sc, "names", rule.names, "linux.seccomp.syscalls");
       r.Get(sc, "action", rule.action, "linux.seccomp.syscalls");
       r.GetOpt(sc, "errnoRet", rule.errno_ret, "linux.seccomp.syscalls");
-      if (sc.contains("args") && sc["args"].is_array()) {
-        for (const json& a : sc["args"]) {
+      if (const json* args = r.Array(sc, "args", 6, "linux.seccomp.syscalls.args")) {
+        for (const json& a : *args) {
           SyscallArg arg;
           r.Get(a, "index", arg.index, "linux.seccomp.syscalls.args");
           r.Get(a, "value", arg.value, "linux.seccomp.syscalls.args");
@@ -193,21 +278,32 @@ Seccomp ParseSeccompJson(Reader& r, const json& j) {
 
 std::vector<IdMapping> ParseIdMappings(Reader& r, const json& j, const char* key) {
   std::vector<IdMapping> out;
-  if (!j.contains(key) || !j[key].is_array()) return out;
-  for (const json& m : j[key]) {
+  std::string where = std::string("linux.") + key;
+  const json* list = r.Array(j, key, kMaxIdMappings, where);
+  if (list == nullptr) return out;
+  for (const json& m : *list) {
     IdMapping im;
-    r.Get(m, "containerID", im.container_id, key);
-    r.Get(m, "hostID", im.host_id, key);
-    r.Get(m, "size", im.size, key);
+    r.GetId(m, "containerID", im.container_id, where);
+    r.GetId(m, "hostID", im.host_id, where);
+    if (m.is_object() && m.contains("size") && !r.ToInteger(m["size"], im.size, 1, kMaxId + 1ull))
+      r.Fail(where + ".size: " + m["size"].dump() + " is not in 1.." + std::to_string(kMaxId + 1ull));
+    // The last id of each range must itself be a valid id.
+    if (im.size == 0)
+      r.Fail(where + ".size is required (1.." + std::to_string(kMaxId + 1ull) + ")");
+    else if (static_cast<uint64_t>(im.container_id) + im.size - 1 > kMaxId ||
+        static_cast<uint64_t>(im.host_id) + im.size - 1 > kMaxId)
+      r.Fail(where + ": range " + std::to_string(im.container_id) + "/" +
+             std::to_string(im.host_id) + " + " + std::to_string(im.size) + " goes past id " +
+             std::to_string(kMaxId));
     out.push_back(im);
   }
   return out;
 }
 
 void ParseLinux(Reader& r, const json& l, Linux& out) {
-  if (l.contains("namespaces") && l["namespaces"].is_array()) {
+  if (const json* list = r.Array(l, "namespaces", kMaxNamespaces, "linux.namespaces")) {
     std::set<std::string> seen;
-    for (const json& n : l["namespaces"]) {
+    for (const json& n : *list) {
       Namespace ns;
       r.Get(n, "type", ns.type, "linux.namespaces");
       r.Get(n, "path", ns.path, "linux.namespaces");
@@ -219,16 +315,16 @@ void ParseLinux(Reader& r, const json& l, Linux& out) {
   }
   out.uid_mappings = ParseIdMappings(r, l, "uidMappings");
   out.gid_mappings = ParseIdMappings(r, l, "gidMappings");
-  if (l.contains("devices") && l["devices"].is_array()) {
-    for (const json& d : l["devices"]) {
+  if (const json* list = r.Array(l, "devices", kMaxDevices, "linux.devices")) {
+    for (const json& d : *list) {
       Device dev;
       r.Get(d, "path", dev.path, "linux.devices");
       r.Get(d, "type", dev.type, "linux.devices");
       r.Get(d, "major", dev.major, "linux.devices");
       r.Get(d, "minor", dev.minor, "linux.devices");
       r.GetOpt(d, "fileMode", dev.file_mode, "linux.devices");
-      r.GetOpt(d, "uid", dev.uid, "linux.devices");
-      r.GetOpt(d, "gid", dev.gid, "linux.devices");
+      r.GetOptId(d, "uid", dev.uid, "linux.devices");
+      r.GetOptId(d, "gid", dev.gid, "linux.devices");
       if (dev.path.empty() || dev.path[0] != '/') r.Fail("linux.devices: path must be absolute");
       if (dev.type != "c" && dev.type != "b" && dev.type != "u" && dev.type != "p")
         r.Fail("linux.devices: bad type \"" + dev.type + "\"");
@@ -239,8 +335,11 @@ void ParseLinux(Reader& r, const json& l, Linux& out) {
   if (l.contains("resources") && l["resources"].is_object())
     out.resources = ParseResourcesJson(r, l["resources"]);
   r.Get(l, "rootfsPropagation", out.rootfs_propagation, "linux");
+  r.CapObject(l, "sysctl", kMaxEntries, "linux.sysctl entries");
   r.Get(l, "sysctl", out.sysctl, "linux");
+  (void)r.Array(l, "maskedPaths", kMaxEntries, "linux.maskedPaths");
   r.Get(l, "maskedPaths", out.masked_paths, "linux");
+  (void)r.Array(l, "readonlyPaths", kMaxEntries, "linux.readonlyPaths");
   r.Get(l, "readonlyPaths", out.readonly_paths, "linux");
   if (l.contains("seccomp") && l["seccomp"].is_object()) out.seccomp = ParseSeccompJson(r, l["seccomp"]);
   if (l.contains("timeOffsets") && l["timeOffsets"].is_object()) {
@@ -251,9 +350,7 @@ void ParseLinux(Reader& r, const json& l, Linux& out) {
       out.time_offsets[k] = {secs, nanos};
     }
   }
-  static const std::set<std::string> kProp = {"", "private", "rprivate", "shared", "rshared",
-                                              "slave", "rslave", "unbindable", "runbindable"};
-  if (!kProp.count(out.rootfs_propagation))
+  if (!out.rootfs_propagation.empty() && !PropagationFlags(out.rootfs_propagation))
     r.Fail("linux.rootfsPropagation: unknown value " + out.rootfs_propagation);
 }
 
@@ -288,8 +385,8 @@ Result<Spec> ParseSpec(const std::string& json_text) {
   }
   r.Get(j, "hostname", s.hostname, "");
   r.Get(j, "domainname", s.domainname, "");
-  if (j.contains("mounts") && j["mounts"].is_array()) {
-    for (const json& m : j["mounts"]) {
+  if (const json* mounts = r.Array(j, "mounts", kMaxMounts, "mounts")) {
+    for (const json& m : *mounts) {
       Mount mnt;
       r.Get(m, "destination", mnt.destination, "mounts");
       r.Get(m, "type", mnt.type, "mounts");
@@ -309,6 +406,7 @@ Result<Spec> ParseSpec(const std::string& json_text) {
     s.hooks.poststart = ParseHooks(r, h, "poststart");
     s.hooks.poststop = ParseHooks(r, h, "poststop");
   }
+  r.CapObject(j, "annotations", kMaxEntries, "annotations");
   r.Get(j, "annotations", s.annotations, "");
   if (j.contains("linux") && j["linux"].is_object()) ParseLinux(r, j["linux"], s.linux);
   if (!r.status.ok()) return r.status;

@@ -1,8 +1,10 @@
 // The subset of the OCI runtime-spec config.json that runc-lite understands.
 //
 // ParseSpec() validates as it parses: a config that names an unknown namespace, an unknown
-// capability-like string in a known field, a relative mount destination or a missing process is
-// rejected with an InvalidArgument status naming the JSON path. Fields runc-lite does not use are
+// capability-like string in a known field, a relative mount destination, a missing process, an
+// integer that does not fit its field (a float, a uid of -1 or 2^32: ids must be 0..kMaxId) or
+// an array longer than its cap below is rejected with an InvalidArgument status naming the JSON
+// path. Fields runc-lite does not use are
 // ignored (as runc does). Plain value types; thread-compatible.
 #pragma once
 
@@ -15,6 +17,23 @@
 #include "core/status.h"
 
 namespace imgfs::runc {
+
+// The largest valid user or group id: (uid_t)-1 means "unchanged" to the kernel.
+inline constexpr uint32_t kMaxId = 4294967294u;
+
+// Caps on the arrays of a config.json, so a hostile config is refused at once instead of keeping
+// the runtime busy (each mount, device or path is work for the container's init).
+inline constexpr size_t kMaxMounts = 4096;
+inline constexpr size_t kMaxDevices = 4096;
+inline constexpr size_t kMaxDeviceRules = 4096;
+inline constexpr size_t kMaxEntries = 4096;  // masked/readonly paths, sysctls, annotations
+inline constexpr size_t kMaxHooks = 256;      // per hook kind
+inline constexpr size_t kMaxNamespaces = 16;
+inline constexpr size_t kMaxIdMappings = 340;  // the kernel's own limit per map
+inline constexpr size_t kMaxAdditionalGids = 65536;  // NGROUPS_MAX
+inline constexpr size_t kMaxRlimits = 64;
+inline constexpr size_t kMaxSeccompRules = 8192;
+inline constexpr size_t kMaxBlkioDevices = 1024;
 
 struct Rlimit {
   std::string type;  // "RLIMIT_NOFILE"

@@ -26,9 +26,9 @@ if [ -x "$runc" ] && command -v hyperfine >/dev/null; then
   done
   jq '.process.env += ["NVIDIA_VISIBLE_DEVICES=0"]' "$tmp/gpu/config.json" >"$tmp/c" && mv "$tmp/c" "$tmp/gpu/config.json"
   echo "container start, runc-lite run /bin/true, with and without a GPU (fake driver tree):"
-  RUNC_LITE_CDI_ROOT=$tmp/root hyperfine -N -w 3 -r 50 --export-json "$tmp/h.json" \
-    "$runc --root $tmp/state run --bundle $tmp/plain bench-plain" \
-    "$runc --root $tmp/state run --bundle $tmp/gpu bench-gpu" >/dev/null
+  hyperfine -N -w 3 -r 50 --export-json "$tmp/h.json" \
+    "$runc --root $tmp/state run --cdi-root $tmp/root --bundle $tmp/plain bench-plain" \
+    "$runc --root $tmp/state run --cdi-root $tmp/root --bundle $tmp/gpu bench-gpu" >/dev/null
   jq -r '.results[] | [(.command | split(" ") | .[-1]), (.median*1000), (.min*1000), (.max*1000)] | @tsv' "$tmp/h.json" |
     awk -F'\t' '{printf "  %-12s median %6.2f ms (min %.2f, max %.2f)\n", $1, $2, $3, $4; m[NR]=$2}
                 END {printf "  GPU injection adds %.2f ms to the median start\n", m[2]-m[1]}'

@@ -2,41 +2,29 @@
 
 #include <cstdio>
 
+#include "core/flags.h"
+
 namespace imgfs {
 
 Result<Args> ParseArgs(const std::vector<std::string>& argv, const std::set<std::string>& with_value,
                        const std::set<std::string>& switches) {
-  Args args;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& a = argv[i];
-    if (a == "--") {
-      args.positional.insert(args.positional.end(), argv.begin() + i + 1, argv.end());
-      break;
-    }
-    if (a.size() < 3 || a.compare(0, 2, "--") != 0) {
-      if (a.size() > 1 && a[0] == '-' && a != "-") return Status::InvalidArgument("unknown option " + a);
-      args.positional.push_back(a);
-      continue;
-    }
-    std::string name = a.substr(2), value;
-    bool inline_value = false;
-    if (auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-      inline_value = true;
-    }
-    if (with_value.count(name)) {
-      if (!inline_value) {
-        if (i + 1 >= argv.size()) return Status::InvalidArgument("--" + name + " needs a value");
-        value = argv[++i];
-      }
-      args.values[name] = value;
-    } else if (switches.count(name) && !inline_value) {
-      args.switches.insert(name);
-    } else {
-      return Status::InvalidArgument("unknown option --" + name);
-    }
+  FlagSet flags("", {FlagSet::Syntax::kGnu, /*interleaved=*/true});
+  for (const std::string& name : with_value) flags.String(name);
+  for (const std::string& name : switches) flags.Bool(name);
+  ASSIGN_OR_RETURN(std::vector<std::string> positional, flags.Parse(argv));
+  if (flags.help_requested()) {
+    // The command's own usage lives in its error messages and `imgfs --help`; list its options.
+    std::string text = "options:";
+    for (const std::string& name : with_value) text += " [--" + name + " VALUE]";
+    for (const std::string& name : switches) text += " [--" + name + "]";
+    return Status::InvalidArgument(text + " (see imgfs --help)");
   }
+  Args args;
+  args.positional = std::move(positional);
+  for (const std::string& name : with_value)
+    if (flags.IsSet(name)) args.values[name] = flags.GetString(name);
+  for (const std::string& name : switches)
+    if (flags.GetBool(name)) args.switches.insert(name);
   return args;
 }
 

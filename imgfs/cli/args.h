@@ -1,5 +1,6 @@
 // Command-line parsing shared by the imgfs subcommands: positional arguments and --flag VALUE /
-// --flag=VALUE options, checked against the flags a subcommand declares.
+// --flag=VALUE options, checked against the flags a subcommand declares. A thin view over the
+// project's one flag parser (core/flags.h, GNU syntax, options anywhere, "--" ends them).
 #pragma once
 
 #include <map>
@@ -24,6 +25,7 @@ struct Args {
 };
 
 // `with_value` lists options taking a value, `switches` those that do not (names without "--").
+// --help / -h is an InvalidArgument listing the command's options (never runs the command).
 Result<Args> ParseArgs(const std::vector<std::string>& argv, const std::set<std::string>& with_value,
                        const std::set<std::string>& switches);
 

@@ -8,7 +8,7 @@
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/control_client.h"
-#include "imgfs/cli/flag_values.h"
+#include "core/numbers.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_admin.h"
@@ -52,12 +52,12 @@ Result<int> RunConvert(const ArgList& argv) {
   if (args.Has("platform")) options.build.platform = args.Get("platform");
   if (args.Has("threads")) {
     ASSIGN_OR_RETURN(uint64_t threads,
-                     ParseUintFlag("--threads", args.Get("threads"), 1, kMaxConvertThreads));
+                     ParseUint64(args.Get("threads"), 1, kMaxConvertThreads, "--threads"));
     options.threads = static_cast<unsigned>(threads);
   }
   if (args.Has("chunk-size")) {
     // The average; min and max follow at a quarter and four times (the default 16K/64K/256K).
-    ASSIGN_OR_RETURN(uint64_t avg, ParseSizeFlag("--chunk-size", args.Get("chunk-size"), 1u << 22));
+    ASSIGN_OR_RETURN(uint64_t avg, ParseSize(args.Get("chunk-size"), "--chunk-size", 1u << 22));
     if (avg < 4096 || (avg & (avg - 1)))
       return Status::InvalidArgument("--chunk-size must be a power of two from 4096 to 4194304");
     options.chunker = {static_cast<uint32_t>(avg / 4), static_cast<uint32_t>(avg),

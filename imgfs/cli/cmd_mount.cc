@@ -10,10 +10,10 @@
 #include <cstdio>
 #include <thread>
 
+#include "core/numbers.h"
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/control_client.h"
-#include "imgfs/cli/flag_values.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_dir.h"
@@ -69,8 +69,7 @@ Result<MountRequest> RequestFromArgs(const Args& args) {
   if (args.positional.size() != 2) return UsageError(kMountUsage);
   uint64_t trace_seconds = 30;
   if (args.Has("trace-seconds")) {
-    ASSIGN_OR_RETURN(trace_seconds, ParseUintFlag("--trace-seconds", args.Get("trace-seconds"), 1,
-                                                  MountRequest::kMaxTraceSeconds));
+    ASSIGN_OR_RETURN(trace_seconds, ParseUint64(args.Get("trace-seconds"), 1, MountRequest::kMaxTraceSeconds, "--trace-seconds"));
   }
   nlohmann::json j = {{"image", args.positional[0]},
                       {"mountpoint", AbsolutePath(args.positional[1])},
@@ -91,7 +90,7 @@ Result<int> RunMount(const ArgList& argv_in) {
   ASSIGN_OR_RETURN(MountRequest request, RequestFromArgs(args));
   uint64_t cache_size = 0;
   if (args.Has("cache-size")) {
-    ASSIGN_OR_RETURN(cache_size, ParseSizeFlag("--cache-size", args.Get("cache-size"), kMaxCacheSize));
+    ASSIGN_OR_RETURN(cache_size, ParseSize(args.Get("cache-size"), "--cache-size", kMaxCacheSize));
   }
   const std::string store = StorePath(args);
   const std::string socket = DaemonSocketPath(store);
@@ -183,7 +182,7 @@ Result<int> RunDaemonCommand(const ArgList& argv) {
   options.store_path = StorePath(args);
   if (args.Has("cache-size")) {
     ASSIGN_OR_RETURN(options.cache_size,
-                     ParseSizeFlag("--cache-size", args.Get("cache-size"), kMaxCacheSize));
+                     ParseSize(args.Get("cache-size"), "--cache-size", kMaxCacheSize));
   }
   options.exit_when_idle = args.Has("exit-when-idle");
   RETURN_IF_ERROR(RunDaemon(options));

@@ -26,7 +26,6 @@ fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
 mkdir -p "$tmp/root/etc/cdi"
 "$gpu" cdi generate --root "$tmp/root" --hook-path "$hook" --output "$tmp/root/etc/cdi/nvidia.yaml" ||
   { echo "FAIL - cdi generate"; exit 1; }
-export RUNC_LITE_CDI_ROOT=$tmp/root
 export RUNC_LITE=$runc  # for make_bundle.sh
 uuid1=$(sed -n 's/^GPU UUID:[[:space:]]*//p' "$tmp"/root/proc/driver/nvidia/gpus/*/information | head -1)
 
@@ -46,7 +45,7 @@ bundle() {  # bundle NAME ENV... -- ARGS...
   echo "$b"
 }
 run() {  # run BUNDLE ID -> stdout of the container
-  "$runc" --root "$state" run --bundle "$1" "$2"
+  "$runc" --root "$state" run --cdi-root "$tmp/root" --bundle "$1" "$2"
 }
 
 probe='echo started; for d in /dev/nvidia0 /dev/nvidia1 /dev/nvidiactl; do [ -e $d ] && stat -c "%n %t:%T %a" $d; done; ldconfig -p | grep -o "libcuda.so.1 " | head -1; grep " /usr/lib/x86_64-linux-gnu/libcuda" /proc/mounts | cut -d" " -f4 | cut -d, -f1 | head -1'

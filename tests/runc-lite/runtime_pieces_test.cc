@@ -2,12 +2,19 @@
 // the init plan (mounts, devices, sysctls, namespaces).
 #include <linux/capability.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "runc-lite/capabilities.h"
 #include "runc-lite/device_filter.h"
+#include "runc-lite/hooks.h"
+#include "runc-lite/init_plan.h"
+#include "runc-lite/interrupt.h"
+#include "runc-lite/spawn.h"
 #include "runc-lite/plan_builder.h"
 #include "runc-lite/seccomp.h"
 
@@ -106,6 +113,43 @@ TEST(DeviceFilterTest, DefaultsAndRuleBlocks) {
   p = BuildDeviceFilter(rules);
   EXPECT_EQ(DefaultVerdict(p), 1);
   EXPECT_EQ(p.size(), 8u);
+}
+
+// A SIGTERM while a guard lives is an error at the next checkpoint, in a wait on the init, or
+// while a hook runs (which is killed), instead of the default action; the mask is restored.
+TEST(InterruptGuardTest, SignalsBecomeErrors) {
+  sigset_t before;
+  sigprocmask(SIG_BLOCK, nullptr, &before);
+  {
+    InterruptGuard guard;
+    EXPECT_TRUE(guard.Check().ok());
+    ASSERT_EQ(::raise(SIGTERM), 0);  // blocked: stays pending, the test process lives
+    Status st = guard.Check();
+    EXPECT_EQ(st.code(), Code::kUnavailable);
+    EXPECT_NE(st.message().find("interrupted by signal 15"), std::string::npos) << st.message();
+    EXPECT_FALSE(guard.Check().ok()) << "reported again";
+  }
+  {
+    InterruptGuard guard;
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    UniqueFd a(sv[0]), b(sv[1]);
+    ASSERT_EQ(::raise(SIGINT), 0);
+    Result<int> r = ReadSync(a.get(), nullptr, guard.fd());  // nothing will ever be sent
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("interrupted by signal 2"), std::string::npos);
+  }
+  if (::access("/bin/sleep", X_OK) == 0) {
+    InterruptGuard guard;
+    ASSERT_EQ(::raise(SIGHUP), 0);
+    Hook sleeper{"/bin/sleep", {"sleep", "1000"}, {}, std::nullopt};
+    Status st = RunHooks({sleeper}, "{}", 0, guard.fd());  // returns at once, hook killed
+    EXPECT_NE(st.message().find("interrupted by signal 1"), std::string::npos) << st.ToString();
+  }
+  sigset_t after;
+  sigprocmask(SIG_BLOCK, nullptr, &after);
+  EXPECT_EQ(sigismember(&after, SIGTERM), sigismember(&before, SIGTERM));
+  EXPECT_EQ(sigismember(&after, SIGINT), sigismember(&before, SIGINT));
 }
 
 }  // namespace

@@ -76,6 +76,83 @@ TEST(SpecTest, RejectsBadConfigs) {
   EXPECT_FALSE(ParseSpec(base + R"("linux": {"rootfsPropagation": "weird"}})").ok());
 }
 
+// The attack of issue 16: an id that does not fit must not turn into root ((uid_t)-1 means
+// "unchanged" to setresuid; 2^32 truncates to 0; a float truncates).
+TEST(SpecTest, RefusesIdsThatDoNotFit) {
+  const std::string head =
+      R"({"ociVersion": "1.0.0", "root": {"path": "r"}, "process": {"args": ["sh"], "user": )";
+  for (const char* bad : {"-1", "4294967295", "4294967296", "1099511627776", "1.5", "0.0",
+                          "\"0\"", "true", "-4294967296"}) {
+    for (const char* field : {"uid", "gid"}) {
+      std::string user = std::string("{\"") + field + "\": " + bad + "}";
+      Result<Spec> s = ParseSpec(head + user + "}}");
+      ASSERT_FALSE(s.ok()) << field << "=" << bad;
+      EXPECT_NE(s.status().message().find(std::string("process.user.") + field),
+                std::string::npos) << s.status().message();
+    }
+    Result<Spec> g = ParseSpec(head + R"({"additionalGids": [5, )" + bad + "]}}}");
+    EXPECT_FALSE(g.ok()) << "additionalGids " << bad;
+    Result<Process> p = ParseProcess(std::string(R"({"args": ["sh"], "user": {"uid": )") + bad + "}}");
+    EXPECT_FALSE(p.ok()) << "exec --process uid " << bad;
+  }
+  Result<Spec> max = ParseSpec(head + R"({"uid": 4294967294, "gid": 4294967294, "additionalGids": [4294967294]}}})");
+  ASSERT_TRUE(max.ok()) << max.status().ToString();
+  EXPECT_EQ(max->process->user.uid, kMaxId);
+}
+
+TEST(SpecTest, RefusesMappingsAndDeviceOwnersThatDoNotFit) {
+  const std::string head = R"({"ociVersion": "1.0.0", "root": {"path": "r"},
+      "linux": {"namespaces": [{"type": "user"}], )";
+  auto parse = [&](const std::string& linux_rest) { return ParseSpec(head + linux_rest + "}}"); };
+  EXPECT_TRUE(parse(R"("uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}])").ok());
+  for (const char* bad : {
+           R"("uidMappings": [{"containerID": -1, "hostID": 0, "size": 1}])",
+           R"("uidMappings": [{"containerID": 0, "hostID": 4294967295, "size": 1}])",
+           R"("gidMappings": [{"containerID": 0, "hostID": 4294967296, "size": 1}])",
+           R"("gidMappings": [{"containerID": 0, "hostID": 1.5, "size": 1}])",
+           R"("uidMappings": [{"containerID": 0, "hostID": 0, "size": 0}])",
+           R"("uidMappings": [{"containerID": 0, "hostID": 0}])",
+           R"("uidMappings": [{"containerID": 0, "hostID": 0, "size": -1}])",
+           R"("uidMappings": [{"containerID": 4294967290, "hostID": 0, "size": 10}])",
+           R"("uidMappings": [{"containerID": 0, "hostID": 4294967290, "size": 10}])",
+           R"("devices": [{"path": "/dev/x", "type": "c", "major": 1, "minor": 3, "uid": -1}])",
+           R"("devices": [{"path": "/dev/x", "type": "c", "major": 1, "minor": 3, "gid": 4294967296}])",
+       }) {
+    EXPECT_FALSE(parse(bad).ok()) << bad;
+  }
+}
+
+TEST(SpecTest, IntegersAreNeitherTruncatedNorWrapped) {
+  const std::string base = R"({"ociVersion": "1.0.0", "root": {"path": "r"}, )";
+  EXPECT_FALSE(ParseSpec(base + R"("process": {"args": ["sh"], "oomScoreAdj": 1.5}})").ok());
+  EXPECT_FALSE(ParseSpec(base + R"("process": {"args": ["sh"], "oomScoreAdj": 4294967296}})").ok());
+  EXPECT_FALSE(ParseSpec(base +
+      R"("process": {"args": ["sh"], "rlimits": [{"type": "RLIMIT_NOFILE", "soft": -1, "hard": 1}]}})").ok());
+  EXPECT_FALSE(ParseResources(R"({"blockIO": {"weight": 65536}})").ok());
+  EXPECT_TRUE(ParseResources(R"({"memory": {"limit": -1}})").ok()) << "-1 is unlimited";
+  Result<Resources> go = ParseResources(R"({"memory": {"swappiness": 18446744073709551615}})");
+  ASSERT_TRUE(go.ok()) << "Go's uint64(-1) for swappiness";
+  EXPECT_EQ(*go->memory_swappiness, -1);
+}
+
+TEST(SpecTest, CapsArrays) {
+  auto with_mounts = [](size_t n) {
+    std::string m;
+    for (size_t i = 0; i < n; ++i)
+      m += std::string(i ? "," : "") + R"({"destination": "/m)" + std::to_string(i) +
+           R"(", "type": "tmpfs", "source": "tmpfs"})";
+    return R"({"ociVersion": "1.0.0", "root": {"path": "r"}, "mounts": [)" + m + "]}";
+  };
+  EXPECT_TRUE(ParseSpec(with_mounts(kMaxMounts)).ok());
+  Result<Spec> s = ParseSpec(with_mounts(kMaxMounts + 1));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "too many mounts (4097; at most 4096)");
+  std::string paths;
+  for (size_t i = 0; i <= kMaxEntries; ++i) paths += std::string(i ? "," : "") + "\"/p\"";
+  EXPECT_FALSE(ParseSpec(R"({"ociVersion": "1.0.0", "root": {"path": "r"}, "linux": {"maskedPaths": [)" +
+                         paths + "]}}").ok());
+}
+
 TEST(SpecTest, DefaultSpecParses) {
   Result<Spec> s = ParseSpec(DefaultSpecJson());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
