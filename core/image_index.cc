@@ -336,6 +336,10 @@ Status ImageIndex::Validate() {
 
   auto string_ok = [&](uint64_t o, uint64_t l) { return o <= strings_len_ && l <= strings_len_ - o; };
 
+  // A chunk's identity is its digest (and so its length): the read path and the store key
+  // chunks by digest, so a table naming one twice could give it two lengths.
+  std::vector<std::pair<Digest, uint32_t>> seen;
+  seen.reserve(chunk_count_);
   for (uint32_t i = 0; i < chunk_count_; ++i) {
     ChunkRecord c = Chunk(i);
     if (c.length == 0 || c.length > kMaxChunkSize || c.stored_length == 0 ||
@@ -344,7 +348,20 @@ Status ImageIndex::Validate() {
     uint64_t pack_size = Pack(c.pack).size;
     if (c.pack_offset > pack_size || c.stored_length > pack_size - c.pack_offset)
       return Status::Corruption("chunk " + std::to_string(i) + " lies outside its pack");
+    seen.emplace_back(c.digest, i);
   }
+  std::sort(seen.begin(), seen.end());
+  for (size_t i = 1; i < seen.size(); ++i)
+    if (seen[i].first == seen[i - 1].first)
+      return Status::Corruption("chunk " + std::to_string(seen[i].second) + " repeats chunk " +
+                                std::to_string(seen[i - 1].second) + " (" +
+                                seen[i].first.ToString() + ")");
+  std::vector<Digest> packs;
+  packs.reserve(pack_count_);
+  for (uint32_t i = 0; i < pack_count_; ++i) packs.push_back(Pack(i).digest);
+  std::sort(packs.begin(), packs.end());
+  if (std::adjacent_find(packs.begin(), packs.end()) != packs.end())
+    return Status::Corruption("a pack is listed twice");
   for (uint64_t i = 0; i < xattr_count_; ++i) {
     const uint8_t* x = Base() + xattrs_off_ + i * kXattrSize;
     if (LoadU16(x + 4) == 0 || !string_ok(LoadU32(x), LoadU16(x + 4)) ||
