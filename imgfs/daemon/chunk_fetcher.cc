@@ -97,10 +97,6 @@ Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, Re
       metrics.memory_hits++;
       return bytes;
     }
-    if (auto it = failed_.find(key); it != failed_.end()) {
-      if (clock_.Now() < it->second.until) return it->second.status;
-      failed_.erase(it);
-    }
     readers_[d]++;
     auto [it, inserted] = in_flight_.try_emplace(key);
     if (inserted) it->second = std::make_shared<Flight>();
@@ -126,6 +122,8 @@ Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, Re
       Complete(key, corrupt ? local.status()
                             : Status::NotFound("chunk " + d.ToString() +
                                                " is not in the local store and no remote is set"));
+    } else if (Status held = HeldFailure(key); !held.ok()) {
+      Complete(key, held);  // the remote failed for this chunk a moment ago: no second wait
     } else {
       metrics.cache_misses++;
       FetchRange(index, chunk, chunk, *remote, metrics, budget);
@@ -147,10 +145,11 @@ void ChunkFetcher::Ensure(const ImageIndex& index, const std::vector<uint32_t>& 
     const ChunkKey key = KeyOf(index.Chunk(c));
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (memory_index_.count(key.digest) || in_flight_.count(key) || failed_.count(key)) continue;
+      if (memory_index_.count(key.digest) || in_flight_.count(key)) continue;
     }
-    auto held = store_.HasAnyChunk(key.digest);
-    if (!held.ok() || *held) continue;
+    if (!HeldFailure(key).ok()) continue;  // Get reports it
+    auto local = store_.HasAnyChunk(key.digest);
+    if (!local.ok() || *local) continue;
     std::lock_guard<std::mutex> lock(mu_);
     if (!in_flight_.try_emplace(key, std::make_shared<Flight>()).second) continue;
     claimed.push_back(c);
@@ -281,6 +280,15 @@ void ChunkFetcher::FetchRange(const ImageIndex& index, uint32_t first, uint32_t 
     std::string_view stored(data->data() + (r.pack_offset - start), r.stored_length);
     Complete(KeyOf(r), FetchOne(index, n, remote, metrics, stored, budget));
   }
+}
+
+Status ChunkFetcher::HeldFailure(const ChunkKey& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = failed_.find(key);
+  if (it == failed_.end()) return Status::Ok();
+  if (clock_.Now() < it->second.until) return it->second.status;
+  failed_.erase(it);
+  return Status::Ok();
 }
 
 void ChunkFetcher::RemoteFailed(const std::vector<ChunkKey>& keys, const Status& s,

@@ -14,8 +14,9 @@
 //   chunk that fails is fetched once more on its own, then reported as Corruption (EIO). Local
 //   copies are guarded by the store's XXH3 checksum; a corrupt one is dropped and refetched.
 // - Deadlines: a request's remote fetches share one RequestBudget (chunk_reader.h). A chunk
-//   whose fetch failed as unavailable fails at once for unavailable_hold afterwards, so the
-//   kernel's immediate retry of a failed read does not wait on the remote a second time.
+//   whose fetch failed as unavailable is not fetched again for unavailable_hold (it fails at
+//   once unless it is local by then), so the kernel's immediate retry of a failed read does not
+//   wait on the remote a second time.
 // - Eviction: cached (fetched) chunks are kept under cache_size stored bytes, least recently
 //   used first; a chunk some request is reading at that moment is never evicted. Pinned chunks
 //   (from local conversions) are never evicted.
@@ -119,6 +120,8 @@ class ChunkFetcher : public ChunkReader {
                   Metrics& metrics, RequestBudget& budget);
   Result<ChunkBytes> FetchOne(const ImageIndex& index, uint32_t chunk, RemoteStore& remote,
                               Metrics& metrics, std::string_view stored, RequestBudget& budget);
+  // The failure a recent fetch of `key` met, while it is held (unavailable_hold); else OK.
+  Status HeldFailure(const ChunkKey& key);
   // A remote failure: remembered for the request, and for the chunks when retryable.
   void RemoteFailed(const std::vector<ChunkKey>& keys, const Status& s, RequestBudget& budget);
   void Complete(const ChunkKey& key, const Result<ChunkBytes>& result);

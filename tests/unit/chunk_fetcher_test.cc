@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <fstream>
 #include <future>
-#include <latch>
 #include <thread>
 
 #include "core/chunk_codec.h"
@@ -177,17 +176,15 @@ TEST_F(ChunkFetcherTest, MissingChunkWithoutRemoteIsNotFound) {
 TEST_F(ChunkFetcherTest, ConcurrentGetsOfOneMissingChunkCauseOneFetch) {
   BuildMixedImage();
   auto fetcher = MakeFetcher();
-  remote_.SetDelay(std::chrono::milliseconds(300));
+  remote_.Hold();  // the fetch waits until every thread has asked for the chunk
   constexpr int kThreads = 16;
-  std::latch start(kThreads);
   std::vector<Result<ChunkBytes>> results(kThreads, Status::Internal("not run"));
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      start.arrive_and_wait();
-      results[t] = fetcher->Get(*index_, 1, &remote_, metrics_);
-    });
-  }
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] { results[t] = fetcher->Get(*index_, 1, &remote_, metrics_); });
+  remote_.WaitForHeld();
+  while (fetcher->ReadersOf(Rec(1).digest) < kThreads) std::this_thread::yield();
+  remote_.Release();
   for (auto& t : threads) t.join();
   EXPECT_EQ(remote_.range_calls(), 1);
   EXPECT_EQ(metrics_.cache_misses, 1u);

@@ -182,6 +182,10 @@ class FakeRemote : public RemoteStore {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return held_ >= n; });
   }
+  int held() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_;
+  }
   void Release() {
     std::lock_guard<std::mutex> lock(mu_);
     hold_ = false;

@@ -426,7 +426,9 @@ TEST_F(ImageFsTest, ReadWithoutRemoteServesLocalChunksOnly) {
 }
 
 TEST_F(ImageFsTest, ConcurrentReadsFetchEachChunkOnce) {
-  remote_.SetDelay(std::chrono::milliseconds(50));
+  // The fetch waits until every read waits on it: each read either fetches (held in the
+  // remote) or waits for the first chunk another read fetches.
+  remote_.Hold();
   const std::string big = builder_.Contents(big_chunks_);
   std::vector<std::thread> threads;
   std::vector<std::string> results(8);
@@ -435,6 +437,10 @@ TEST_F(ImageFsTest, ConcurrentReadsFetchEachChunkOnce) {
       if (fs_->Read(Ino("big"), 0, big.size(), &results[t]) != 0) results[t] = "error";
     });
   }
+  remote_.WaitForHeld();
+  while (fetcher_->ReadersOf(Rec(big_chunks_[0]).digest) + remote_.held() < 8)
+    std::this_thread::yield();
+  remote_.Release();
   for (auto& t : threads) t.join();
   for (int t = 0; t < 8; ++t) EXPECT_TRUE(results[t] == big) << "thread " << t;
   EXPECT_EQ(remote_.range_bytes(), 6 * kChunk) << "some chunk was fetched twice";
