@@ -25,6 +25,8 @@ constexpr size_t kRecordSize[kSections] = {1, kInodeSize, kDirentSize, kXattrSiz
                                            kRefSize, kChunkSize, kPackSize, 1};
 constexpr uint32_t kMaxNameLength = 255;
 constexpr uint32_t kMaxLinkTarget = 4096;
+constexpr uint32_t kMaxXattrName = 255;
+constexpr uint32_t kMaxXattrValue = 65536;
 
 struct InodeData {
   InodeAttrs attrs;
@@ -367,6 +369,12 @@ Status ImageIndex::Validate() {
     if (LoadU16(x + 4) == 0 || !string_ok(LoadU32(x), LoadU16(x + 4)) ||
         !string_ok(LoadU32(x + 8), LoadU32(x + 12)))
       return Status::Corruption("xattr " + std::to_string(i) + " out of bounds");
+    // listxattr separates names with NULs; the kernel takes names up to 255 bytes and values
+    // up to 64 KiB.
+    std::string_view key = String(LoadU32(x), LoadU16(x + 4));
+    if (key.size() > kMaxXattrName || key.find('\0') != std::string_view::npos ||
+        LoadU32(x + 12) > kMaxXattrValue)
+      return Status::Corruption("xattr " + std::to_string(i) + " has an invalid name or size");
   }
 
   // Per-inode checks, and reference counts from the directory entries of directories.

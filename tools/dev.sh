@@ -49,7 +49,7 @@ test_all() {
 fuzz() {
   cmake -S "$ROOT" -B "$ROOT/build-fuzz" -G Ninja -DCMAKE_C_COMPILER=clang \
     -DCMAKE_CXX_COMPILER=clang++ -DIMGFS_FUZZ=ON -DIMGFS_SANITIZE=ON >/dev/null
-  cmake --build "$ROOT/build-fuzz" -j"$(nproc)" --target layer_fuzz index_fuzz
+  cmake --build "$ROOT/build-fuzz" -j"$(nproc)" --target layer_fuzz index_fuzz read_fuzz
 }
 
 case "${1:-}" in

@@ -230,5 +230,26 @@ TEST(ImageIndexTest, RefusesImpossibleChunkRecords) {
   EXPECT_NE(twice.status().message().find("pack is listed twice"), std::string::npos);
 }
 
+// Found by read_fuzz: a key with a NUL split into two names in listxattr's reply.
+TEST(ImageIndexTest, RefusesXattrsTheKernelCannotCarry) {
+  const std::pair<std::string, std::string> bad[] = {
+      {std::string("user.a\0b", 8), "v"},
+      {"user." + std::string(251, 'k'), "v"},
+      {"user.big", std::string(65537, 'v')},
+  };
+  for (const auto& xattr : bad) {
+    ImageIndexWriter w;
+    w.AddInode({S_IFDIR | 0755});
+    w.SetDirEntries(0, {});
+    w.SetXattrs(0, {xattr});
+    EXPECT_FALSE(w.Finish().ok()) << xattr.first.size() << "-byte key";
+  }
+  ImageIndexWriter w;  // the limits themselves are fine
+  w.AddInode({S_IFDIR | 0755});
+  w.SetDirEntries(0, {});
+  w.SetXattrs(0, {{"user." + std::string(250, 'k'), std::string(65536, 'v')}});
+  EXPECT_TRUE(w.Finish().ok());
+}
+
 }  // namespace
 }  // namespace imgfs
