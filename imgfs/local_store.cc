@@ -147,14 +147,23 @@ class PrivateFileSystem : public rocksdb::FileSystemWrapper {
 // RocksDB's own log goes to ours (stderr, or the daemon's log) instead of a LOG file in the
 // store: no further file to keep private, and RocksDB's file logger aborts the process when
 // it writes again after a full disk failed a write.
+// Its errors are our warnings; its warnings (a store busy in another process, a write that
+// failed and is being recovered) our debug lines, since the caller reports what matters.
 class RocksLogger : public rocksdb::Logger {
  public:
   RocksLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
-  using rocksdb::Logger::Logv;
   void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::WARN_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
     char line[1024];
     std::vsnprintf(line, sizeof line, format, ap);
-    IMGFS_LOG(Warning) << "rocksdb: " << line;
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+      IMGFS_LOG(Warning) << "rocksdb: " << line;
+    } else {
+      IMGFS_LOG(Debug) << "rocksdb: " << line;
+    }
   }
 };
 
