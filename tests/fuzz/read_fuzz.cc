@@ -5,8 +5,9 @@
 // digest could produce). Mounts nothing.
 //
 // Input: u16 n, then n bytes of "script" (the chunk source's answers), then the index. Inputs
-// whose first script byte is odd get the index's size field and checksum fixed up, so most get
-// past them to the structural checks. Seeds: tests/golden/*.imgfsidx behind an empty script.
+// whose first script byte is odd (or with no script) get the index's size field and checksum
+// fixed up, so most get past them to the structural checks. Seeds: tests/fuzz/corpus/read_fuzz/
+// (the golden index behind a script).
 //
 // Checked beyond the sanitizers: a read that succeeds returns exactly the bytes the file has
 // there (the fake's chunk bytes are a pure function of chunk and position), and never more

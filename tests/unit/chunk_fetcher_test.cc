@@ -449,6 +449,20 @@ TEST_F(ChunkFetcherTest, AHangingRemoteCostsARequestOneRemoteCall) {
   }
 }
 
+// The hold spares the remote only: a chunk that is local by then (a conversion pinned it) is
+// served at once.
+TEST_F(ChunkFetcherTest, AHeldFailureDoesNotHideAChunkThatIsLocalNow) {
+  BuildMixedImage();
+  auto fetcher = MakeFetcher();
+  remote_.SetUnavailable(true);
+  EXPECT_EQ(fetcher->Get(*index_, 1, &remote_, metrics_).status().code(), Code::kUnavailable);
+  EXPECT_EQ(fetcher->Get(*index_, 1, &remote_, metrics_).status().code(), Code::kUnavailable);
+  EXPECT_EQ(remote_.range_calls(), 1) << "the second Get waited on the remote again";
+  Pin(1);
+  ExpectGet(*fetcher, 1, &remote_);
+  EXPECT_EQ(remote_.range_calls(), 1);
+}
+
 TEST_F(ChunkFetcherTest, NoRemoteFetchStartsAfterTheRequestsDeadline) {
   BuildMixedImage();
   FetcherOptions options;

@@ -364,6 +364,43 @@ TEST_F(ImageFsTest, AReadOnAHangingRemoteWaitsOneRemoteBoundAndItsRetryNone) {
   EXPECT_EQ(ReadOk("big", 0, 6 * kChunk), builder_.Contents(big_chunks_));
 }
 
+// A chunk source answering with bytes of another length than the record's (what a hostile
+// index sharing a digest with another image's chunk once got): ImageFs refuses to slice them.
+class WrongLengthReader : public ChunkReader {
+ public:
+  explicit WrongLengthReader(int64_t delta) : delta_(delta) {}
+  RequestBudget NewRequestBudget() override { return RequestBudget(); }
+  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore*, Metrics&,
+                         RequestBudget&) override {
+    return SharedBytes(std::string(index.Chunk(chunk).length + delta_, 'w'));
+  }
+  void Ensure(const ImageIndex&, const std::vector<uint32_t>&, RemoteStore*, Metrics&,
+              RequestBudget&) override {}
+  void WarmLocal(std::shared_ptr<const ImageIndex>, std::vector<uint32_t>) override {}
+
+ private:
+  int64_t delta_;
+};
+
+TEST_F(ImageFsTest, AChunkOfTheWrongLengthIsEioNeverSliced) {
+  for (int64_t delta : {-4000, -1, 1, 100000}) {
+    WrongLengthReader reader(delta);
+    ImageFs fs(index_, reader, nullptr, nullptr);
+    for (uint64_t offset : {uint64_t{0}, uint64_t{kChunk - 1}, uint64_t{kChunk + 10}}) {
+      std::string out = "stale";
+      EXPECT_EQ(fs.Read(Ino(fs, "bin/tool"), offset, 2 * kChunk, &out), EIO)
+          << "delta " << delta << " @" << offset;
+      EXPECT_EQ(out, "");
+    }
+    EXPECT_EQ(fs.metrics().read_errors, 3u);
+  }
+  WrongLengthReader right(0);  // the same reader with right lengths serves the reads
+  ImageFs fs(index_, right, nullptr, nullptr);
+  std::string out;
+  EXPECT_EQ(fs.Read(Ino(fs, "bin/tool"), 10, 2 * kChunk, &out), 0);
+  EXPECT_EQ(out, std::string(2 * kChunk, 'w'));
+}
+
 // A hostile index naming a chunk this store holds for another image (pinned, converted) with
 // another length: its read is EIO, the chunk stays, and the other image still reads it.
 TEST_F(ImageFsTest, AHostileIndexLyingAboutAChunksLengthGetsEioAndHarmsNoOtherImage) {
