@@ -11,6 +11,10 @@
 // Consistency: chunks are written first; an index and its ref are published in one synced batch
 // only after every chunk it names is durable. A crash leaves at worst unreferenced chunks, which
 // GarbageCollect removes. RocksDB allows one process per store: a second gets Unavailable.
+// Privacy: a writable open makes the store its owner's alone (directories 0700, every file 0600,
+// RocksDB's files too) and refuses a store directory another user owns. A full disk: writes fail
+// while it lasts (reads go on), and the first write after space is back succeeds (RocksDB is
+// resumed), with no reopen.
 // Chunks are pinned (written by a conversion: the only copy, never evicted) or cached (fetched
 // from a remote by the daemon: evictable, refetchable). All methods are thread-safe.
 #pragma once
