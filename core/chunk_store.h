@@ -1,6 +1,8 @@
 // Where chunks live. A ChunkStore keeps chunks in their stored form (core/chunk_codec.h), keyed
 // by the SHA-256 of their uncompressed bytes; a ChunkSource is anything a chunk can be fetched
-// from (the local store, a remote pack store).
+// from (the local store, a remote pack store). A chunk's identity is its digest and its length:
+// a record naming a stored digest with another length is wrong, never a reason to drop it.
+// Thread-safety: implementations are safe for concurrent use.
 #pragma once
 
 #include <cstdint>

@@ -25,6 +25,8 @@ constexpr size_t kRecordSize[kSections] = {1, kInodeSize, kDirentSize, kXattrSiz
                                            kRefSize, kChunkSize, kPackSize, 1};
 constexpr uint32_t kMaxNameLength = 255;
 constexpr uint32_t kMaxLinkTarget = 4096;
+constexpr uint32_t kMaxXattrName = 255;
+constexpr uint32_t kMaxXattrValue = 65536;
 
 struct InodeData {
   InodeAttrs attrs;
@@ -336,6 +338,10 @@ Status ImageIndex::Validate() {
 
   auto string_ok = [&](uint64_t o, uint64_t l) { return o <= strings_len_ && l <= strings_len_ - o; };
 
+  // A chunk's identity is its digest (and so its length): the read path and the store key
+  // chunks by digest, so a table naming one twice could give it two lengths.
+  std::vector<std::pair<Digest, uint32_t>> seen;
+  seen.reserve(chunk_count_);
   for (uint32_t i = 0; i < chunk_count_; ++i) {
     ChunkRecord c = Chunk(i);
     if (c.length == 0 || c.length > kMaxChunkSize || c.stored_length == 0 ||
@@ -344,12 +350,31 @@ Status ImageIndex::Validate() {
     uint64_t pack_size = Pack(c.pack).size;
     if (c.pack_offset > pack_size || c.stored_length > pack_size - c.pack_offset)
       return Status::Corruption("chunk " + std::to_string(i) + " lies outside its pack");
+    seen.emplace_back(c.digest, i);
   }
+  std::sort(seen.begin(), seen.end());
+  for (size_t i = 1; i < seen.size(); ++i)
+    if (seen[i].first == seen[i - 1].first)
+      return Status::Corruption("chunk " + std::to_string(seen[i].second) + " repeats chunk " +
+                                std::to_string(seen[i - 1].second) + " (" +
+                                seen[i].first.ToString() + ")");
+  std::vector<Digest> packs;
+  packs.reserve(pack_count_);
+  for (uint32_t i = 0; i < pack_count_; ++i) packs.push_back(Pack(i).digest);
+  std::sort(packs.begin(), packs.end());
+  if (std::adjacent_find(packs.begin(), packs.end()) != packs.end())
+    return Status::Corruption("a pack is listed twice");
   for (uint64_t i = 0; i < xattr_count_; ++i) {
     const uint8_t* x = Base() + xattrs_off_ + i * kXattrSize;
     if (LoadU16(x + 4) == 0 || !string_ok(LoadU32(x), LoadU16(x + 4)) ||
         !string_ok(LoadU32(x + 8), LoadU32(x + 12)))
       return Status::Corruption("xattr " + std::to_string(i) + " out of bounds");
+    // listxattr separates names with NULs; the kernel takes names up to 255 bytes and values
+    // up to 64 KiB.
+    std::string_view key = String(LoadU32(x), LoadU16(x + 4));
+    if (key.size() > kMaxXattrName || key.find('\0') != std::string_view::npos ||
+        LoadU32(x + 12) > kMaxXattrValue)
+      return Status::Corruption("xattr " + std::to_string(i) + " has an invalid name or size");
   }
 
   // Per-inode checks, and reference counts from the directory entries of directories.

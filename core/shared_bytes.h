@@ -1,6 +1,8 @@
 // Immutable bytes shared between readers without copying: an owned buffer, or a view into
 // something another object keeps alive (a mapped data file of the local store). The bytes stay
 // valid while any copy of the SharedBytes lives.
+// Thread-safety: the bytes are immutable; distinct copies may be used from any threads at once
+// (like std::shared_ptr), one object not written concurrently.
 #pragma once
 
 #include <memory>

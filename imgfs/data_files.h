@@ -10,6 +10,7 @@
 // - A mapped extent is leased: Release() of an extent somebody still reads is deferred until the
 //   last view of it is gone, so a reply being built never sees a hole.
 // - Appends become durable with Sync().
+// - Files are 0600 and the directory 0700: the store is its owner's alone.
 // Thread-safe.
 #pragma once
 

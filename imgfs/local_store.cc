@@ -2,13 +2,22 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <dirent.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <unordered_set>
 
 #include "core/byte_io.h"
+#include "core/log.h"
 #include "imgfs/data_files.h"
 
 namespace imgfs {
@@ -77,6 +86,131 @@ rocksdb::Slice DigestKey(const Digest& d) {
   return {reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size()};
 }
 
+// RocksDB's file system, with every file RocksDB creates made 0600 and every directory 0700: it
+// creates them 0644 and 0755 (less the umask), and its files hold the content of small files of
+// every image. (The store directory is 0700 already, so the moment between creation and chmod
+// exposes nothing.)
+class PrivateFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  explicit PrivateFileSystem(const std::shared_ptr<rocksdb::FileSystem>& target)
+      : FileSystemWrapper(target) {}
+  static const char* kClassName() { return "ImgfsPrivateFileSystem"; }
+  const char* Name() const override { return kClassName(); }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* d) override {
+    return Private(f, 0600, target()->NewWritableFile(f, o, r, d));
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* d) override {
+    return Private(f, 0600, target()->ReopenWritableFile(f, o, r, d));
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old,
+                                      const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                      rocksdb::IODebugContext* d) override {
+    return Private(f, 0600, target()->ReuseWritableFile(f, old, o, r, d));
+  }
+  rocksdb::IOStatus NewRandomRWFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSRandomRWFile>* r,
+                                    rocksdb::IODebugContext* d) override {
+    return Private(f, 0600, target()->NewRandomRWFile(f, o, r, d));
+  }
+  rocksdb::IOStatus NewLogger(const std::string& f, const rocksdb::IOOptions& o,
+                              std::shared_ptr<rocksdb::Logger>* r,
+                              rocksdb::IODebugContext* d) override {
+    return Private(f, 0600, target()->NewLogger(f, o, r, d));
+  }
+  rocksdb::IOStatus LockFile(const std::string& f, const rocksdb::IOOptions& o,
+                             rocksdb::FileLock** l, rocksdb::IODebugContext* d) override {
+    return Private(f, 0600, target()->LockFile(f, o, l, d));
+  }
+  rocksdb::IOStatus CreateDir(const std::string& f, const rocksdb::IOOptions& o,
+                              rocksdb::IODebugContext* d) override {
+    return Private(f, 0700, target()->CreateDir(f, o, d));
+  }
+  rocksdb::IOStatus CreateDirIfMissing(const std::string& f, const rocksdb::IOOptions& o,
+                                       rocksdb::IODebugContext* d) override {
+    return Private(f, 0700, target()->CreateDirIfMissing(f, o, d));
+  }
+
+ private:
+  static rocksdb::IOStatus Private(const std::string& path, mode_t mode, rocksdb::IOStatus s) {
+    if (s.ok() && ::chmod(path.c_str(), mode) != 0)
+      return rocksdb::IOStatus::IOError("chmod " + path, std::strerror(errno));
+    return s;
+  }
+};
+
+// RocksDB's own log goes to ours (stderr, or the daemon's log) instead of a LOG file in the
+// store: no further file to keep private, and RocksDB's file logger aborts the process when
+// it writes again after a full disk failed a write.
+// Its errors are our warnings; its warnings (a store busy in another process, a write that
+// failed and is being recovered) our debug lines, since the caller reports what matters.
+class RocksLogger : public rocksdb::Logger {
+ public:
+  RocksLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::WARN_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[1024];
+    std::vsnprintf(line, sizeof line, format, ap);
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+      IMGFS_LOG(Warning) << "rocksdb: " << line;
+    } else {
+      IMGFS_LOG(Debug) << "rocksdb: " << line;
+    }
+  }
+};
+
+// After a write failed for lack of space, RocksDB stops writing and, left alone, recovers only
+// once as much space is free as its largest write buffer (128 MiB here) and refuses DB::Resume()
+// until then: a nearly full disk stays stuck. Its automatic recovery is turned off; the store
+// resumes the database itself at the next write (Impl::Write), which works as soon as that
+// write fits.
+class ManualRecovery : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
+// The store is its owner's alone: the directory and data/ 0700, every file 0600 (a store made
+// by an older version, or a directory created beforehand, may be wider). Refuses a store
+// directory owned by another user: its owner could read or swap what this process writes.
+Status MakePrivate(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "store " + path);
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("store " + path + " is not a directory");
+  if (st.st_uid != ::geteuid())
+    return Status::PermissionDenied("store " + path + " is owned by uid " +
+                                    std::to_string(st.st_uid) + ", not by this user");
+  for (const std::string& dir : {path, path + "/data"}) {
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if ((st.st_mode & 07777) != 0700 && ::chmod(dir.c_str(), 0700) != 0)
+      return Status::FromErrno(errno, "make store directory " + dir + " private");
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return Status::FromErrno(errno, "list " + dir);
+    while (const dirent* e = ::readdir(d)) {
+      const std::string file = dir + "/" + e->d_name;
+      if (::lstat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+        continue;
+      if (::chmod(file.c_str(), st.st_mode & 0700) != 0) {
+        int err = errno;
+        ::closedir(d);
+        return Status::FromErrno(err, "make store file " + file + " private");
+      }
+    }
+    ::closedir(d);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string DefaultStorePath() {
@@ -85,6 +219,7 @@ std::string DefaultStorePath() {
 }
 
 struct LocalStore::Impl {
+  std::unique_ptr<rocksdb::Env> env;  // PrivateFileSystem; outlives db
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cf;  // by Family
   std::unique_ptr<DataFiles> data;
@@ -99,12 +234,26 @@ struct LocalStore::Impl {
       return Status::Corruption("chunk " + digest.ToString() + ": malformed record in the store");
     return m;
   }
+  // Runs a RocksDB write (a put, a batch, a flush, a compaction). After a write failed for lack
+  // of space, RocksDB refuses every later one with that background error, even once space is
+  // free again, until it is resumed: a refused write resumes the database (which succeeds only
+  // when space allows) and is tried once more. So the store recovers from a full disk without
+  // a restart, and reads are served throughout.
+  template <typename Op>
+  rocksdb::Status Write(Op op) {
+    rocksdb::Status s = op();
+    if (s.ok() || !(s.IsIOError() || s.IsNoSpace())) return s;
+    if (!db->Resume().ok()) return s;
+    return op();
+  }
+
   // Removes a chunk's records, then its bytes.
   Status Remove(const Digest& digest, const ChunkMeta& m, const std::string& what) {
     rocksdb::WriteBatch batch;
     batch.Delete(cf[kChunkMeta], DigestKey(digest));
     if (!m.in_file()) batch.Delete(cf[kChunks], DigestKey(digest));
-    RETURN_IF_ERROR(FromRocks(db->Write({}, &batch), what + " " + digest.ToString()));
+    RETURN_IF_ERROR(FromRocks(Write([&] { return db->Write({}, &batch); }),
+                              what + " " + digest.ToString()));
     if (m.in_file()) data->Release(m.extent);
     return Status::Ok();
   }
@@ -121,15 +270,24 @@ LocalStore::LocalStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LocalStore::~LocalStore() = default;
 
 Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bool read_only) {
-  if (!read_only && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
-    return Status::FromErrno(errno, "create store " + path);
+  if (!read_only) {
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+      return Status::FromErrno(errno, "create store " + path);
+    RETURN_IF_ERROR(MakePrivate(path));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->env = rocksdb::NewCompositeEnv(
+      std::make_shared<PrivateFileSystem>(rocksdb::FileSystem::Default()));
   rocksdb::DBOptions db_options;
+  db_options.env = impl->env.get();
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   // Chunk records and indexes are read through mappings.
   db_options.allow_mmap_reads = true;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.info_log = std::make_shared<RocksLogger>();
+  db_options.listeners.push_back(std::make_shared<ManualRecovery>());
   db_options.keep_log_file_num = 2;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
@@ -150,7 +308,6 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
     }
     families.emplace_back(kFamilyNames[f], o);
   }
-  auto impl = std::make_unique<Impl>();
   rocksdb::DB* raw = nullptr;
   if (read_only) {
     rocksdb::Status s = rocksdb::DB::OpenForReadOnly(db_options, path, families, &impl->cf, &raw);
@@ -166,8 +323,11 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
   return std::unique_ptr<LocalStore>(new LocalStore(std::move(impl)));
 }
 
-Result<SharedBytes> LocalStore::ReadChunk(const Digest& digest) {
+Result<SharedBytes> LocalStore::ReadChunk(const Digest& digest, uint32_t raw_length) {
   ASSIGN_OR_RETURN(ChunkMeta m, impl_->GetMeta(digest));
+  if (m.raw != raw_length)
+    return Status::InvalidArgument("chunk " + digest.ToString() + " is " + std::to_string(m.raw) +
+                                   " bytes in the store, not " + std::to_string(raw_length));
   if (!m.in_file()) {
     // Our XXH3 guards the record, so RocksDB's own CRC pass over it is skipped.
     rocksdb::ReadOptions ro;
@@ -187,7 +347,8 @@ Result<SharedBytes> LocalStore::ReadChunk(const Digest& digest) {
 }
 
 Result<std::string> LocalStore::GetStoredChunk(const Digest& digest) {
-  ASSIGN_OR_RETURN(SharedBytes bytes, ReadChunk(digest));
+  ASSIGN_OR_RETURN(ChunkMeta m, impl_->GetMeta(digest));
+  ASSIGN_OR_RETURN(SharedBytes bytes, ReadChunk(digest, m.raw));
   return std::string(*bytes);
 }
 
@@ -254,7 +415,8 @@ Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_vi
   // record whose bytes did not reach the disk fails its checksum and is refetched.
   rocksdb::WriteOptions wo;
   wo.disableWAL = !cached;
-  if (Status s = FromRocks(impl_->db->Write(wo, &batch), "store chunk " + digest.ToString());
+  if (Status s = FromRocks(impl_->Write([&] { return impl_->db->Write(wo, &batch); }),
+                           "store chunk " + digest.ToString());
       !s.ok()) {
     if (m.in_file()) impl_->data->Release(m.extent);
     return s;
@@ -298,8 +460,10 @@ Result<std::vector<LocalStore::CachedChunk>> LocalStore::ListCachedChunks() {
 Status LocalStore::PutTrace(const Digest& index_digest, std::string_view trace) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(impl_->db->Put(wo, (*impl_)[kTraces], DigestKey(index_digest),
-                                  rocksdb::Slice(trace.data(), trace.size())),
+  return FromRocks(impl_->Write([&] {
+                     return impl_->db->Put(wo, (*impl_)[kTraces], DigestKey(index_digest),
+                                           rocksdb::Slice(trace.data(), trace.size()));
+                   }),
                    "store trace");
 }
 
@@ -314,7 +478,9 @@ Status LocalStore::SyncChunks() {
   RETURN_IF_ERROR(impl_->data->Sync());
   rocksdb::FlushOptions fo;
   fo.wait = true;
-  return FromRocks(impl_->db->Flush(fo, {(*impl_)[kChunks], (*impl_)[kChunkMeta]}),
+  return FromRocks(impl_->Write([&] {
+                     return impl_->db->Flush(fo, {(*impl_)[kChunks], (*impl_)[kChunkMeta]});
+                   }),
                    "flush chunks");
 }
 
@@ -327,7 +493,7 @@ Status LocalStore::PublishIndex(const ImageIndex& index, const std::string& ref_
   batch.Put((*impl_)[kRefs], ref_name, index.digest().ToString());
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(impl_->db->Write(wo, &batch), "publish index");
+  return FromRocks(impl_->Write([&] { return impl_->db->Write(wo, &batch); }), "publish index");
 }
 
 Result<std::shared_ptr<const ImageIndex>> LocalStore::GetIndex(const Digest& digest) {
@@ -388,7 +554,8 @@ Status LocalStore::DeleteRef(const std::string& name) {
   RETURN_IF_ERROR(FromRocks(s, "image " + name));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(impl_->db->Delete(wo, (*impl_)[kRefs], name), "remove " + name);
+  return FromRocks(impl_->Write([&] { return impl_->db->Delete(wo, (*impl_)[kRefs], name); }),
+                   "remove " + name);
 }
 
 Result<std::vector<std::string>> LocalStore::RemoveImage(const std::string& name) {
@@ -446,12 +613,15 @@ Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
   it.reset();
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  RETURN_IF_ERROR(FromRocks(impl_->db->Write(wo, &batch), "garbage collect"));
+  RETURN_IF_ERROR(
+      FromRocks(impl_->Write([&] { return impl_->db->Write(wo, &batch); }), "garbage collect"));
   // Reclaim the space now rather than at some later compaction.
   rocksdb::CompactRangeOptions co;
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   for (Family f : {kChunks, kChunkMeta, kIndexes})
-    RETURN_IF_ERROR(FromRocks(impl_->db->CompactRange(co, (*impl_)[f], nullptr, nullptr), "compact"));
+    RETURN_IF_ERROR(FromRocks(
+        impl_->Write([&] { return impl_->db->CompactRange(co, (*impl_)[f], nullptr, nullptr); }),
+        "compact"));
   // The bytes of the chunks removed, and any a crash or a failed write left behind.
   for (const DataFiles::Extent& e : dead_extents) impl_->data->Release(e);
   RETURN_IF_ERROR(impl_->data->ReclaimUnreferenced(std::move(live_extents)));

@@ -4,12 +4,17 @@
 // Chunk bytes live in append-only data files (imgfs/data_files.h, STORE/data/); RocksDB holds
 // the rest. Column families: "chunk_meta" (digest -> raw/stored length, kind, extent in the data
 // files, XXH3 of the stored bytes), "indexes" (index digest -> index bytes), "refs" (name ->
-// index digest string), "traces", and "chunks" (chunk bytes of stores written before the data
-// files; read, never written).
+// index digest string), "traces", and "chunks" (XXH3 and bytes of chunks stored in fewer than
+// 16 KiB, which stay out of the 4 KiB-aligned data files; in stores written before the data
+// files, every chunk).
 //
 // Consistency: chunks are written first; an index and its ref are published in one synced batch
 // only after every chunk it names is durable. A crash leaves at worst unreferenced chunks, which
 // GarbageCollect removes. RocksDB allows one process per store: a second gets Unavailable.
+// Privacy: a writable open makes the store its owner's alone (directories 0700, every file 0600,
+// RocksDB's files too) and refuses a store directory another user owns. A full disk: writes fail
+// while it lasts (reads go on), and the first write after space is back succeeds (RocksDB is
+// resumed), with no reopen.
 // Chunks are pinned (written by a conversion: the only copy, never evicted) or cached (fetched
 // from a remote by the daemon: evictable, refetchable). All methods are thread-safe.
 #pragma once
@@ -53,9 +58,13 @@ class LocalStore : public ChunkStore {
   static Result<std::unique_ptr<LocalStore>> Open(const std::string& path, bool read_only = false);
   ~LocalStore() override;
 
-  // The stored form of a chunk without a copy, checked against its XXH3: Corruption if it does
-  // not match. Its bytes stay valid, and in the store, while the returned value lives.
-  Result<SharedBytes> ReadChunk(const Digest& digest);
+  // The stored form of chunk (digest, raw_length) without a copy, checked against its XXH3:
+  // Corruption if it does not match (the local copy is damaged). A chunk's identity is its
+  // digest and its length: when the store holds `digest` with another raw length, the caller's
+  // record is wrong (a hostile or broken index), not the store's, and the answer is
+  // InvalidArgument; the chunk is left alone. Its bytes stay valid, and in the store, while the
+  // returned value lives.
+  Result<SharedBytes> ReadChunk(const Digest& digest, uint32_t raw_length);
   // Starts reading these chunks into the page cache, without waiting for them.
   void WillNeed(const std::vector<Digest>& digests);
 

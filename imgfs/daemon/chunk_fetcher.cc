@@ -17,8 +17,18 @@ struct ChunkFetcher::Flight {
   Result<ChunkBytes> result{Status::Internal("fetch pending")};
 };
 
-ChunkFetcher::ChunkFetcher(LocalStore& store, const FetcherOptions& options)
-    : store_(store), options_(options) {}
+namespace {
+
+Status LengthMismatch(const ChunkRecord& rec, size_t actual) {
+  return Status::InvalidArgument("the image index gives chunk " + rec.digest.ToString() +
+                                 " length " + std::to_string(rec.length) + "; it is " +
+                                 std::to_string(actual) + " bytes");
+}
+
+}  // namespace
+
+ChunkFetcher::ChunkFetcher(LocalStore& store, const FetcherOptions& options, Clock& clock)
+    : store_(store), options_(options), clock_(clock) {}
 
 ChunkFetcher::~ChunkFetcher() = default;
 
@@ -49,21 +59,46 @@ void ChunkFetcher::SetCacheSize(uint64_t bytes) {
   EvictIfNeeded();
 }
 
+RequestBudget ChunkFetcher::NewRequestBudget() {
+  return RequestBudget(clock_.Now() + options_.request_deadline);
+}
+
 Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
                                      Metrics& metrics) {
+  RequestBudget budget;
+  return Get(index, chunk, remote, metrics, budget);
+}
+
+void ChunkFetcher::Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks,
+                          RemoteStore* remote, Metrics& metrics) {
+  RequestBudget budget;
+  Ensure(index, chunks, remote, metrics, budget);
+}
+
+int ChunkFetcher::ReadersOf(const Digest& digest) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = readers_.find(digest);
+  return it == readers_.end() ? 0 : it->second;
+}
+
+Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
+                                     Metrics& metrics, RequestBudget& budget) {
   const ChunkRecord rec = index.Chunk(chunk);
   const Digest& d = rec.digest;
+  const ChunkKey key = KeyOf(rec);
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = memory_index_.find(d); it != memory_index_.end()) {
+      const ChunkBytes& bytes = it->second->second;
+      if (bytes->size() != rec.length) return LengthMismatch(rec, bytes->size());
       memory_.splice(memory_.begin(), memory_, it->second);
       metrics.memory_hits++;
-      return it->second->second;
+      return bytes;
     }
     readers_[d]++;
-    auto [it, inserted] = in_flight_.try_emplace(d);
+    auto [it, inserted] = in_flight_.try_emplace(key);
     if (inserted) it->second = std::make_shared<Flight>();
     flight = it->second;
     leader = inserted;
@@ -82,35 +117,41 @@ Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, Re
     bool corrupt = false;
     Result<ChunkBytes> local = LoadLocal(index, chunk, metrics, &corrupt);
     if (local.ok() || (local.status().code() != Code::kNotFound && !corrupt)) {
-      Complete(d, local);
+      Complete(key, local);
     } else if (!remote) {
-      Complete(d, corrupt ? local.status()
-                          : Status::NotFound("chunk " + d.ToString() +
-                                             " is not in the local store and no remote is set"));
+      Complete(key, corrupt ? local.status()
+                            : Status::NotFound("chunk " + d.ToString() +
+                                               " is not in the local store and no remote is set"));
+    } else if (Status held = HeldFailure(key); !held.ok()) {
+      Complete(key, held);  // the remote failed for this chunk a moment ago: no second wait
     } else {
       metrics.cache_misses++;
-      FetchRange(index, chunk, chunk, *remote, metrics);
+      FetchRange(index, chunk, chunk, *remote, metrics, budget);
     }
   }
   std::unique_lock<std::mutex> lock(flight->mu);
   flight->cv.wait(lock, [&] { return flight->done; });
-  return flight->result;
+  const Result<ChunkBytes>& result = flight->result;
+  if (result.ok() && (*result)->size() != rec.length) return LengthMismatch(rec, (*result)->size());
+  return result;
 }
 
 void ChunkFetcher::Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks,
-                          RemoteStore* remote, Metrics& metrics) {
+                          RemoteStore* remote, Metrics& metrics, RequestBudget& budget) {
   if (!remote || chunks.size() < 2) return;  // a single chunk gains nothing over Get()
+  if (!budget.Check(clock_).ok()) return;
   std::vector<uint32_t> claimed;
   for (uint32_t c : chunks) {
-    const Digest d = index.Chunk(c).digest;
+    const ChunkKey key = KeyOf(index.Chunk(c));
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (memory_index_.count(d) || in_flight_.count(d)) continue;
+      if (memory_index_.count(key.digest) || in_flight_.count(key)) continue;
     }
-    auto held = store_.HasAnyChunk(d);
-    if (!held.ok() || *held) continue;
+    if (!HeldFailure(key).ok()) continue;  // Get reports it
+    auto local = store_.HasAnyChunk(key.digest);
+    if (!local.ok() || *local) continue;
     std::lock_guard<std::mutex> lock(mu_);
-    if (!in_flight_.try_emplace(d, std::make_shared<Flight>()).second) continue;
+    if (!in_flight_.try_emplace(key, std::make_shared<Flight>()).second) continue;
     claimed.push_back(c);
   }
   std::sort(claimed.begin(), claimed.end(), [&](uint32_t a, uint32_t b) {
@@ -132,7 +173,7 @@ void ChunkFetcher::Ensure(const ImageIndex& index, const std::vector<uint32_t>& 
       total += r.stored_length;
     }
     metrics.cache_misses += j - i;
-    FetchRange(index, claimed[i], claimed[j - 1], *remote, metrics);
+    FetchRange(index, claimed[i], claimed[j - 1], *remote, metrics, budget);
     i = j;
   }
 }
@@ -154,11 +195,11 @@ void ChunkFetcher::WarmLocal(std::shared_ptr<const ImageIndex> index, std::vecto
       if (rec.stored_length == rec.length) continue;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (memory_index_.count(rec.digest) || in_flight_.count(rec.digest)) continue;
+        if (memory_index_.count(rec.digest) || in_flight_.count(KeyOf(rec))) continue;
       }
       // No flight is claimed: a reader racing with read-ahead at worst decodes the chunk twice,
       // and a failed read-ahead leaves the chunk to the reader's own path (refetch, errors).
-      auto stored = store_.ReadChunk(rec.digest);
+      auto stored = store_.ReadChunk(rec.digest, rec.length);
       if (!stored.ok()) continue;
       std::string decoded;
       if (!DecompressChunk(**stored, rec.length, &decoded).ok()) continue;
@@ -171,7 +212,9 @@ void ChunkFetcher::WarmLocal(std::shared_ptr<const ImageIndex> index, std::vecto
 Result<ChunkBytes> ChunkFetcher::LoadLocal(const ImageIndex& index, uint32_t chunk,
                                            Metrics& metrics, bool* corrupt) {
   const ChunkRecord rec = index.Chunk(chunk);
-  auto stored = store_.ReadChunk(rec.digest);
+  // A length other than the stored chunk's is this index's error (InvalidArgument), returned
+  // as it is: the chunk stays for the images that name it rightly.
+  auto stored = store_.ReadChunk(rec.digest, rec.length);
   Status s = stored.status();
   ChunkBytes bytes;
   if (s.ok() && (*stored)->size() == rec.length) {
@@ -204,44 +247,79 @@ Result<ChunkBytes> ChunkFetcher::LoadLocal(const ImageIndex& index, uint32_t chu
 }
 
 void ChunkFetcher::FetchRange(const ImageIndex& index, uint32_t first, uint32_t last,
-                              RemoteStore& remote, Metrics& metrics) {
+                              RemoteStore& remote, Metrics& metrics, RequestBudget& budget) {
   const ChunkRecord head = index.Chunk(first), tail = index.Chunk(last);
   const PackRecord pack = index.Pack(head.pack);
   const uint64_t start = head.pack_offset, length = tail.pack_offset + tail.stored_length - start;
+  std::vector<ChunkKey> keys;
+  for (uint32_t n = first; n <= last; ++n) keys.push_back(KeyOf(index.Chunk(n)));
+  if (Status s = budget.Check(clock_); !s.ok()) {
+    // The remote failed for this request already: these chunks would wait on it just the same.
+    if (!budget.failure().ok()) RemoteFailed(keys, budget.failure(), budget);
+    for (const ChunkKey& k : keys) Complete(k, s);
+    return;
+  }
   auto t0 = std::chrono::steady_clock::now();
   metrics.fetch_requests++;
   auto data = remote.ReadBlobRange(pack.digest, start, length);
   metrics.ObserveFetch(std::chrono::steady_clock::now() - t0);
+  if (data.ok() && data->size() != length)
+    data = Status::Corruption("the remote answered " + std::to_string(data->size()) +
+                              " bytes for a range of " + std::to_string(length));
   if (!data.ok()) {
     metrics.fetch_errors++;
     Status s = data.status().WithContext("fetch pack " + pack.digest.ToString() + " from " +
                                          remote.Describe());
-    for (uint32_t n = first; n <= last; ++n) Complete(index.Chunk(n).digest, s);
+    RemoteFailed(keys, s, budget);
+    for (const ChunkKey& k : keys) Complete(k, s);
     return;
   }
   metrics.bytes_fetched += data->size();
   for (uint32_t n = first; n <= last; ++n) {
     ChunkRecord r = index.Chunk(n);
     std::string_view stored(data->data() + (r.pack_offset - start), r.stored_length);
-    Complete(r.digest, FetchOne(index, n, remote, metrics, stored));
+    Complete(KeyOf(r), FetchOne(index, n, remote, metrics, stored, budget));
   }
+}
+
+Status ChunkFetcher::HeldFailure(const ChunkKey& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = failed_.find(key);
+  if (it == failed_.end()) return Status::Ok();
+  if (clock_.Now() < it->second.until) return it->second.status;
+  failed_.erase(it);
+  return Status::Ok();
+}
+
+void ChunkFetcher::RemoteFailed(const std::vector<ChunkKey>& keys, const Status& s,
+                                RequestBudget& budget) {
+  budget.RemoteFailed(s);
+  if (!s.retryable() || options_.unavailable_hold.count() <= 0) return;
+  const Clock::time_point until = clock_.Now() + options_.unavailable_hold;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (failed_.size() > 4096) failed_.clear();  // a long outage over many chunks: start over
+  for (const ChunkKey& k : keys) failed_[k] = {until, s};
 }
 
 Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chunk,
                                           RemoteStore& remote, Metrics& metrics,
-                                          std::string_view stored) {
+                                          std::string_view stored, RequestBudget& budget) {
   const ChunkRecord r = index.Chunk(chunk);
   const PackRecord pack = index.Pack(r.pack);
   std::string refetched;
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (attempt > 0) {
+      if (Status s = budget.Check(clock_); !s.ok())
+        return s.WithContext("refetch chunk " + r.digest.ToString());
       auto t0 = std::chrono::steady_clock::now();
       metrics.fetch_requests++;
       auto again = remote.ReadBlobRange(pack.digest, r.pack_offset, r.stored_length);
       metrics.ObserveFetch(std::chrono::steady_clock::now() - t0);
       if (!again.ok()) {
         metrics.fetch_errors++;
-        return again.status().WithContext("refetch chunk " + r.digest.ToString());
+        Status s = again.status().WithContext("refetch chunk " + r.digest.ToString());
+        RemoteFailed({KeyOf(r)}, s, budget);
+        return s;
       }
       metrics.bytes_fetched += again->size();
       refetched = std::move(*again);
@@ -268,11 +346,11 @@ Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chun
                             " failed verification twice");
 }
 
-void ChunkFetcher::Complete(const Digest& digest, const Result<ChunkBytes>& result) {
+void ChunkFetcher::Complete(const ChunkKey& key, const Result<ChunkBytes>& result) {
   std::shared_ptr<Flight> flight;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = in_flight_.find(digest);
+    auto it = in_flight_.find(key);
     if (it == in_flight_.end()) return;
     flight = std::move(it->second);
     in_flight_.erase(it);
@@ -318,9 +396,14 @@ void ChunkFetcher::EvictIfNeeded() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (options_.cache_size == 0) return;
+    auto flying = [&](const Digest& d) {  // few flights at a time: a scan is cheap
+      for (const auto& [key, flight] : in_flight_)
+        if (key.digest == d) return true;
+      return false;
+    };
     for (auto it = lru_.end(); cached_bytes_ > options_.cache_size && it != lru_.begin();) {
       --it;
-      if (readers_.count(*it) || in_flight_.count(*it)) continue;  // being read: keep
+      if (readers_.count(*it) || flying(*it)) continue;  // being read: keep
       auto entry = lru_index_.find(*it);
       cached_bytes_ -= entry->second.size;
       victims.push_back(*it);

@@ -1,14 +1,22 @@
 // The tiered read path for chunks: decoded chunks in memory, then the local store, then the
 // remote store. Shared by every mount of a daemon, so images share one cache.
 //
-// - Single-flight: concurrent requests for one missing chunk cause one fetch; the others wait
-//   for its result.
+// - Identity: a chunk is its digest and its length. A record whose length disagrees with the
+//   chunk the daemon holds (a hostile or broken index) is that image's error (EIO for its
+//   read); it never touches the chunk other images use. Every path (memory, local, fetched)
+//   checks the length before handing bytes out.
+// - Single-flight: concurrent requests for one missing chunk (digest and length) cause one
+//   fetch; the others wait for its result.
 // - Coalescing: Ensure() fetches the missing chunks of one request (a read's chunks, a run of a
 //   trace) grouped into runs that are contiguous in a pack, one range request per run of up to
 //   max_range_bytes. Nothing beyond what was asked for is fetched.
 // - Verification: every fetched chunk's SHA-256 is checked before it is used or committed; a
 //   chunk that fails is fetched once more on its own, then reported as Corruption (EIO). Local
 //   copies are guarded by the store's XXH3 checksum; a corrupt one is dropped and refetched.
+// - Deadlines: a request's remote fetches share one RequestBudget (chunk_reader.h). A chunk
+//   whose fetch failed as unavailable is not fetched again for unavailable_hold (it fails at
+//   once unless it is local by then), so the kernel's immediate retry of a failed read does not
+//   wait on the remote a second time.
 // - Eviction: cached (fetched) chunks are kept under cache_size stored bytes, least recently
 //   used first; a chunk some request is reading at that moment is never evicted. Pinned chunks
 //   (from local conversions) are never evicted.
@@ -23,9 +31,11 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/clock.h"
 #include "core/image_index.h"
 #include "core/shared_bytes.h"
 #include "core/thread_pool.h"
+#include "imgfs/daemon/chunk_reader.h"
 #include "imgfs/daemon/metrics.h"
 #include "imgfs/local_store.h"
 #include "imgfs/remote_store.h"
@@ -36,15 +46,18 @@ struct FetcherOptions {
   uint64_t cache_size = 0;                 // stored bytes of cached chunks; 0 = no limit
   uint64_t max_range_bytes = 4u << 20;     // one coalesced range request
   uint64_t memory_cache_bytes = 64u << 20; // decoded chunks kept in memory
+  // No remote fetch starts for a FUSE request after this long (the remote's own bound for one
+  // call, retries included, is about 41 s with the default RemoteOptions).
+  std::chrono::milliseconds request_deadline{40000};
+  // A chunk whose fetch failed as unavailable fails at once for this long.
+  std::chrono::milliseconds unavailable_hold{5000};
 };
 
-// A chunk's uncompressed bytes: decoded in memory, or (stored raw) mapped from the local store.
-using ChunkBytes = SharedBytes;
-
-class ChunkFetcher {
+class ChunkFetcher : public ChunkReader {
  public:
-  ChunkFetcher(LocalStore& store, const FetcherOptions& options);
-  ~ChunkFetcher();
+  // `clock` must outlive the fetcher.
+  ChunkFetcher(LocalStore& store, const FetcherOptions& options, Clock& clock = Clock::Real());
+  ~ChunkFetcher() override;
 
   // Loads the list of cached chunks so eviction knows them after a restart, oldest first by
   // the order they were stored in.
@@ -53,38 +66,65 @@ class ChunkFetcher {
   Status ReloadCacheState();
   void SetCacheSize(uint64_t bytes);
 
-  // The uncompressed bytes of chunk number `chunk` of `index`. `remote` may be null (local
-  // only). Counts into `metrics` (the mount's) and the fetcher's own cache metrics.
+  // ChunkReader. Get: the uncompressed bytes of chunk number `chunk` of `index`. `remote` may
+  // be null (local only). Counts into `metrics` (the mount's) and the fetcher's own cache
+  // metrics. InvalidArgument when the index gives the chunk a length other than its own.
+  RequestBudget NewRequestBudget() override;
   Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
-                         Metrics& metrics);
-
+                         Metrics& metrics, RequestBudget& budget) override;
   // Makes sure the given chunks of `index` are local or in memory, fetching the missing ones in
   // as few range requests as contiguity allows. Errors are left for Get() to report per chunk.
   void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, RemoteStore* remote,
-              Metrics& metrics);
-
+              Metrics& metrics, RequestBudget& budget) override;
   // Read-ahead of chunks in the local store, on background threads: the kernel starts reading
   // their bytes, and compressed ones are decoded into memory. Never touches the remote. Dropped
   // when too much read-ahead is already queued.
-  void WarmLocal(std::shared_ptr<const ImageIndex> index, std::vector<uint32_t> chunks);
+  void WarmLocal(std::shared_ptr<const ImageIndex> index, std::vector<uint32_t> chunks) override;
+
+  // The same, each call a request of its own with no deadline.
+  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
+                         Metrics& metrics);
+  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, RemoteStore* remote,
+              Metrics& metrics);
 
   const Metrics& cache_metrics() const { return cache_metrics_; }
+  // How many requests are reading or waiting for chunk `digest` right now (for tests).
+  int ReadersOf(const Digest& digest);
 
  private:
   struct Flight;
+  // A chunk as a record names it: single-flight and failures are per (digest, length), so a
+  // record with a wrong length never shares another's fetch or its result.
+  struct ChunkKey {
+    Digest digest;
+    uint32_t length = 0;
+    bool operator==(const ChunkKey&) const = default;
+  };
+  struct ChunkKeyHash {
+    size_t operator()(const ChunkKey& k) const { return DigestHash()(k.digest) ^ k.length; }
+  };
+  struct Failure {
+    Clock::time_point until;
+    Status status;
+  };
   struct LruEntry {
     std::list<Digest>::iterator pos;
     uint64_t size;
   };
 
+  static ChunkKey KeyOf(const ChunkRecord& r) { return {r.digest, r.length}; }
   Result<ChunkBytes> LoadLocal(const ImageIndex& index, uint32_t chunk, Metrics& metrics,
-                               bool* was_pinned_corrupt);
+                               bool* corrupt);
   // Fetches chunks [first, last] of one pack, which this thread has claimed.
   void FetchRange(const ImageIndex& index, uint32_t first, uint32_t last, RemoteStore& remote,
-                  Metrics& metrics);
+                  Metrics& metrics, RequestBudget& budget);
   Result<ChunkBytes> FetchOne(const ImageIndex& index, uint32_t chunk, RemoteStore& remote,
-                              Metrics& metrics, std::string_view stored_or_empty);
-  void Complete(const Digest& digest, const Result<ChunkBytes>& result);
+                              Metrics& metrics, std::string_view stored, RequestBudget& budget);
+  // The failure a recent fetch of `key` met, while it is held (unavailable_hold); else OK.
+  Status HeldFailure(const ChunkKey& key);
+  // A remote failure: remembered for the request, and for the chunks when retryable.
+  void RemoteFailed(const std::vector<ChunkKey>& keys, const Status& s, RequestBudget& budget);
+  void Complete(const ChunkKey& key, const Result<ChunkBytes>& result);
   void Remember(const Digest& digest, const ChunkBytes& bytes);
   void TrackCached(const Digest& digest, uint64_t stored_size);
   void Touch(const Digest& digest);
@@ -92,10 +132,13 @@ class ChunkFetcher {
 
   LocalStore& store_;
   FetcherOptions options_;
+  Clock& clock_;
   Metrics cache_metrics_;
 
   std::mutex mu_;  // guards everything below; never held across I/O
-  std::unordered_map<Digest, std::shared_ptr<Flight>, DigestHash> in_flight_;
+  std::unordered_map<ChunkKey, std::shared_ptr<Flight>, ChunkKeyHash> in_flight_;
+  // Chunks whose last fetch failed as unavailable, until when they fail at once.
+  std::unordered_map<ChunkKey, Failure, ChunkKeyHash> failed_;
   std::unordered_map<Digest, int, DigestHash> readers_;  // requests using a chunk right now
   // Evictable cached chunks, most recently used at the front.
   std::list<Digest> lru_;

@@ -9,41 +9,6 @@
 
 namespace imgfs {
 
-TraceRecorder::TraceRecorder(std::chrono::seconds window)
-    : deadline_(std::chrono::steady_clock::now() + window) {}
-
-bool TraceRecorder::WindowOver() const { return std::chrono::steady_clock::now() > deadline_; }
-
-void TraceRecorder::Record(const Digest& digest) {
-  if (WindowOver()) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (seen_.insert(digest).second) order_.push_back(digest);
-}
-
-std::string TraceRecorder::Serialize() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::string out;
-  for (const Digest& d : order_) out += d.ToString() + "\n";
-  return out;
-}
-
-size_t TraceRecorder::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return order_.size();
-}
-
-std::vector<Digest> ParseTrace(std::string_view text) {
-  std::vector<Digest> out;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    if (auto d = Digest::Parse(line); d.ok()) out.push_back(*d);
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
-  }
-  return out;
-}
-
 namespace {
 constexpr size_t kReadAheadTrigger = 64 * 1024;
 constexpr uint64_t kReadAheadBytes = 16u << 20;
@@ -59,7 +24,7 @@ int ErrnoOf(const Status& s) {
   }
 }
 
-ImageFs::ImageFs(std::shared_ptr<const ImageIndex> index, ChunkFetcher& fetcher,
+ImageFs::ImageFs(std::shared_ptr<const ImageIndex> index, ChunkReader& fetcher,
                  RemoteStore* remote, std::shared_ptr<TraceRecorder> trace)
     : index_(std::move(index)), fetcher_(fetcher), remote_(remote), trace_(std::move(trace)) {
   parents_.assign(index_->inode_count(), 0);
@@ -148,6 +113,8 @@ int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::vector<Slice>
   if (offset >= a.size || size == 0) return 0;
   const uint64_t end = std::min<uint64_t>(a.size, offset + size);
   uint64_t served = 0;
+  // One budget for the whole request: Ensure and each Get share its deadline.
+  RequestBudget budget = fetcher_.NewRequestBudget();
   if (remote_) {
     // Missing chunks of this read come in as few range requests as their layout allows.
     std::vector<uint32_t> wanted;
@@ -156,19 +123,24 @@ int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::vector<Slice>
       if (ref.file_offset >= end) break;
       wanted.push_back(ref.chunk);
     }
-    fetcher_.Ensure(*index_, wanted, remote_, metrics_);
+    fetcher_.Ensure(*index_, wanted, remote_, metrics_, budget);
   }
   for (uint32_t i = index_->FindFileChunk(node, offset); offset < end; ++i) {
     FileChunkRef ref = index_->FileChunk(node, i);
-    if (trace_) trace_->Record(index_->Chunk(ref.chunk).digest);
-    auto bytes = fetcher_.Get(*index_, ref.chunk, remote_, metrics_);
+    const ChunkRecord rec = index_->Chunk(ref.chunk);
+    if (trace_) trace_->Record(rec.digest);
+    auto bytes = fetcher_.Get(*index_, ref.chunk, remote_, metrics_, budget);
+    // The index was validated (the refs tile the file, each chunk its record's length), so a
+    // chunk of the record's length covers `offset`; anything else is refused, never sliced.
+    const uint64_t from = offset - ref.file_offset;
+    if (bytes.ok() && ((*bytes)->size() != rec.length || from >= rec.length))
+      bytes = Status::Corruption("chunk " + rec.digest.ToString() + " is not the length its record gives");
     if (!bytes.ok()) {
       metrics_.read_errors++;
       out->clear();
       return ErrnoOf(bytes.status());
     }
-    uint64_t from = offset - ref.file_offset;
-    uint64_t n = std::min<uint64_t>((*bytes)->size() - from, end - offset);
+    uint64_t n = std::min<uint64_t>(rec.length - from, end - offset);
     out->push_back({std::move(*bytes), from, n});
     offset += n;
     served += n;
@@ -243,10 +215,12 @@ std::vector<uint32_t> ImageFs::ChunksOf(const std::vector<Digest>& digests) cons
 }
 
 Status ImageFs::Prefetch(const std::vector<uint32_t>& chunks) {
-  fetcher_.Ensure(*index_, chunks, remote_, metrics_);
+  // No deadline (a long trace takes as long as it takes), but a remote that failed ends it.
+  RequestBudget budget;
+  fetcher_.Ensure(*index_, chunks, remote_, metrics_, budget);
   Status first;
   for (uint32_t c : chunks) {
-    Status s = fetcher_.Get(*index_, c, remote_, metrics_).status();
+    Status s = fetcher_.Get(*index_, c, remote_, metrics_, budget).status();
     if (first.ok() && !s.ok()) first = s;
     metrics_.prefetch_done++;
   }

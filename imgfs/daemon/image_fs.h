@@ -1,9 +1,12 @@
 // One mounted image as a read-only filesystem, independent of FUSE: attributes, lookups,
 // directory listings, links and xattrs come from the image index alone (never the network);
-// reads map byte ranges to chunks and get them through the shared ChunkFetcher.
+// reads map byte ranges to chunks and get them through a ChunkReader (the daemon's shared
+// ChunkFetcher). A read never returns bytes of a chunk whose length is not the one the index
+// gives it: such a read fails with EIO.
 //
 // Inode numbers are the index's plus one (FUSE's root is 1), stable across mounts of an image.
-// Immutable after construction except for counters; safe for concurrent calls.
+// Thread-safety: immutable after construction except for counters and read-ahead state (under
+// a mutex); safe for concurrent calls.
 #pragma once
 
 #include <sys/stat.h>
@@ -18,37 +21,19 @@
 #include <vector>
 
 #include "core/image_index.h"
-#include "imgfs/daemon/chunk_fetcher.h"
+#include "imgfs/daemon/chunk_reader.h"
 #include "imgfs/daemon/metrics.h"
+#include "imgfs/daemon/trace_recorder.h"
 #include "imgfs/remote_store.h"
 
 namespace imgfs {
-
-// Records the chunks a workload reads in the first seconds after mount, in first-read order.
-class TraceRecorder {
- public:
-  explicit TraceRecorder(std::chrono::seconds window);
-  void Record(const Digest& digest);
-  bool WindowOver() const;
-  // One "sha256:<hex>" per line.
-  std::string Serialize() const;
-  size_t size() const;
-
- private:
-  const std::chrono::steady_clock::time_point deadline_;
-  mutable std::mutex mu_;
-  std::unordered_set<Digest, DigestHash> seen_;  // GUARDED_BY(mu_)
-  std::vector<Digest> order_;                    // GUARDED_BY(mu_)
-};
-
-// Parses a serialized trace; unknown or malformed lines are skipped.
-std::vector<Digest> ParseTrace(std::string_view text);
 
 class ImageFs {
  public:
   static constexpr uint64_t kRootIno = 1;
 
-  ImageFs(std::shared_ptr<const ImageIndex> index, ChunkFetcher& fetcher, RemoteStore* remote,
+  // `fetcher` and `remote` (may be null: local only) must outlive this; `trace` may be null.
+  ImageFs(std::shared_ptr<const ImageIndex> index, ChunkReader& fetcher, RemoteStore* remote,
           std::shared_ptr<TraceRecorder> trace);
 
   const ImageIndex& index() const { return *index_; }
@@ -75,8 +60,10 @@ class ImageFs {
   int Read(uint64_t ino, uint64_t offset, size_t size, std::vector<Slice>* out);
   // The same, copied into one string.
   int Read(uint64_t ino, uint64_t offset, size_t size, std::string* out);
-  // getxattr/listxattr semantics: with size 0 the needed size is returned in *needed.
+  // The value of xattr `name` into *value; ENODATA if absent. The caller applies getxattr's
+  // size rules (a size-0 probe gets value->size(); a short buffer ERANGE).
   int GetXattr(uint64_t ino, std::string_view name, std::string* value) const;
+  // Every xattr name, each followed by a NUL, into *names; listxattr's size rules as above.
   int ListXattr(uint64_t ino, std::string* names) const;
   void StatFs(struct statvfs* st) const;
 
@@ -92,7 +79,7 @@ class ImageFs {
   void ReadAhead(uint32_t node, uint64_t end);
 
   std::shared_ptr<const ImageIndex> index_;
-  ChunkFetcher& fetcher_;
+  ChunkReader& fetcher_;
   RemoteStore* remote_;
   std::shared_ptr<TraceRecorder> trace_;
   Metrics metrics_;

@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <fstream>
 #include <future>
-#include <latch>
 #include <thread>
 
 #include "core/chunk_codec.h"
+#include "core/clock.h"
 #include "tests/unit/daemon_test_util.h"
 
 namespace imgfs {
@@ -16,6 +16,7 @@ namespace {
 
 using testing::FakeRemote;
 using testing::ImageBuilder;
+using testing::LyingIndex;
 using testing::NoiseBytes;
 using testing::RangeRequest;
 using testing::ScratchDir;
@@ -60,7 +61,7 @@ class ChunkFetcherTest : public ::testing::Test {
   }
 
   std::unique_ptr<ChunkFetcher> MakeFetcher(FetcherOptions options = {}) {
-    return std::make_unique<ChunkFetcher>(*store_, options);
+    return std::make_unique<ChunkFetcher>(*store_, options, clock_);
   }
 
   ChunkRecord Rec(uint32_t chunk) const { return index_->Chunk(chunk); }
@@ -94,6 +95,7 @@ class ChunkFetcherTest : public ::testing::Test {
   }
 
   ScratchDir dir_;
+  FakeClock clock_;
   std::unique_ptr<LocalStore> store_;
   FakeRemote remote_;
   ImageBuilder builder_;
@@ -174,17 +176,15 @@ TEST_F(ChunkFetcherTest, MissingChunkWithoutRemoteIsNotFound) {
 TEST_F(ChunkFetcherTest, ConcurrentGetsOfOneMissingChunkCauseOneFetch) {
   BuildMixedImage();
   auto fetcher = MakeFetcher();
-  remote_.SetDelay(std::chrono::milliseconds(300));
+  remote_.Hold();  // the fetch waits until every thread has asked for the chunk
   constexpr int kThreads = 16;
-  std::latch start(kThreads);
   std::vector<Result<ChunkBytes>> results(kThreads, Status::Internal("not run"));
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      start.arrive_and_wait();
-      results[t] = fetcher->Get(*index_, 1, &remote_, metrics_);
-    });
-  }
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] { results[t] = fetcher->Get(*index_, 1, &remote_, metrics_); });
+  remote_.WaitForHeld();
+  while (fetcher->ReadersOf(Rec(1).digest) < kThreads) std::this_thread::yield();
+  remote_.Release();
   for (auto& t : threads) t.join();
   EXPECT_EQ(remote_.range_calls(), 1);
   EXPECT_EQ(metrics_.cache_misses, 1u);
@@ -197,14 +197,18 @@ TEST_F(ChunkFetcherTest, ConcurrentGetsOfOneMissingChunkCauseOneFetch) {
 TEST_F(ChunkFetcherTest, GetWaitsForTheChunkAnEnsureIsFetching) {
   BuildMixedImage();
   auto fetcher = MakeFetcher();
-  remote_.SetDelay(std::chrono::milliseconds(400));
+  remote_.Hold();
   Metrics ensure_metrics;
   std::thread ensure([&] { fetcher->Ensure(*index_, {0, 1, 2}, &remote_, ensure_metrics); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // Ensure has claimed its chunks
-  ExpectGet(*fetcher, 1, &remote_);
+  remote_.WaitForHeld();  // Ensure has claimed its chunks and is fetching them
+  std::thread get([&] { ExpectGet(*fetcher, 1, &remote_); });
+  while (fetcher->ReadersOf(Rec(1).digest) == 0) std::this_thread::yield();  // it waits
+  remote_.Release();
+  get.join();
   ensure.join();
   EXPECT_EQ(remote_.range_calls(), 1) << "the Get must join the Ensure's fetch, not start one";
   EXPECT_EQ(metrics_.cache_misses, 0u);
+  EXPECT_EQ(metrics_.memory_hits, 0u) << "the Get joined the fetch, it did not come after it";
 }
 
 // --- Ensure: coalescing ---
@@ -396,9 +400,147 @@ TEST_F(ChunkFetcherTest, UnavailableRemoteIsAnErrorNotAHangAndCachedChunksAreSti
   EXPECT_EQ(**local, builder_.raw(0));
   EXPECT_EQ(m.cache_hits, 1u);
 
-  // Failures are not remembered: once the remote is back the chunk comes.
+  // A failure is remembered for unavailable_hold (the kernel retries a failed read at once):
+  // within it the chunk fails without asking the remote; after it the chunk comes.
   remote_.SetUnavailable(false);
+  remote_.ResetCounters();
+  EXPECT_EQ(fetcher->Get(*index_, 1, &remote_, metrics_).status().code(), Code::kUnavailable);
+  EXPECT_EQ(remote_.range_calls(), 0);
+  clock_.Advance(FetcherOptions{}.unavailable_hold);
   ExpectGet(*fetcher, 1, &remote_);
+  ExpectGet(*fetcher, 3, &remote_);
+}
+
+// --- Deadlines: a hanging remote ---
+
+// The remote hangs: every range request takes the remote's whole bound (41 s with retries) and
+// fails. One request over chunks of two packs (two runs for Ensure, then a Get per chunk) waits
+// for one such call, not one per run or per chunk; the kernel's retry of it waits for none.
+TEST_F(ChunkFetcherTest, AHangingRemoteCostsARequestOneRemoteCall) {
+  BuildMixedImage();
+  auto fetcher = MakeFetcher();
+  remote_.SetHang(&clock_, std::chrono::seconds(41));
+  const Clock::time_point start = clock_.Now();
+  RequestBudget budget = fetcher->NewRequestBudget();
+  fetcher->Ensure(*index_, {4, 5, 6, 7}, &remote_, metrics_, budget);
+  for (uint32_t c : {4u, 5u, 6u, 7u}) {
+    auto got = fetcher->Get(*index_, c, &remote_, metrics_, budget);
+    EXPECT_EQ(got.status().code(), Code::kUnavailable) << "chunk " << c;
+  }
+  EXPECT_EQ(remote_.range_calls(), 1);
+  EXPECT_EQ(clock_.Now() - start, std::chrono::seconds(41));
+
+  RequestBudget retry = fetcher->NewRequestBudget();  // the kernel's retry: a new request
+  fetcher->Ensure(*index_, {4, 5, 6, 7}, &remote_, metrics_, retry);
+  for (uint32_t c : {4u, 5u, 6u, 7u})
+    EXPECT_EQ(fetcher->Get(*index_, c, &remote_, metrics_, retry).status().code(),
+              Code::kUnavailable);
+  EXPECT_EQ(remote_.range_calls(), 1);
+  EXPECT_EQ(clock_.Now() - start, std::chrono::seconds(41));
+
+  remote_.SetHang(nullptr, {});  // the remote is back; once the hold is over, chunks come
+  clock_.Advance(FetcherOptions{}.unavailable_hold);
+  RequestBudget later = fetcher->NewRequestBudget();
+  fetcher->Ensure(*index_, {4, 5, 6, 7}, &remote_, metrics_, later);
+  for (uint32_t c : {4u, 5u, 6u, 7u}) {
+    auto got = fetcher->Get(*index_, c, &remote_, metrics_, later);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(**got, builder_.raw(c));
+  }
+}
+
+// The hold spares the remote only: a chunk that is local by then (a conversion pinned it) is
+// served at once.
+TEST_F(ChunkFetcherTest, AHeldFailureDoesNotHideAChunkThatIsLocalNow) {
+  BuildMixedImage();
+  auto fetcher = MakeFetcher();
+  remote_.SetUnavailable(true);
+  EXPECT_EQ(fetcher->Get(*index_, 1, &remote_, metrics_).status().code(), Code::kUnavailable);
+  EXPECT_EQ(fetcher->Get(*index_, 1, &remote_, metrics_).status().code(), Code::kUnavailable);
+  EXPECT_EQ(remote_.range_calls(), 1) << "the second Get waited on the remote again";
+  Pin(1);
+  ExpectGet(*fetcher, 1, &remote_);
+  EXPECT_EQ(remote_.range_calls(), 1);
+}
+
+TEST_F(ChunkFetcherTest, NoRemoteFetchStartsAfterTheRequestsDeadline) {
+  BuildMixedImage();
+  FetcherOptions options;
+  auto fetcher = MakeFetcher(options);
+  RequestBudget budget = fetcher->NewRequestBudget();
+  clock_.Advance(options.request_deadline);
+  fetcher->Ensure(*index_, {0, 1, 2}, &remote_, metrics_, budget);
+  auto got = fetcher->Get(*index_, 1, &remote_, metrics_, budget);
+  EXPECT_EQ(got.status().code(), Code::kUnavailable) << got.status().ToString();
+  EXPECT_EQ(remote_.range_calls(), 0);
+  // A deadline is the request's own: the next request fetches (nothing was held).
+  RequestBudget next = fetcher->NewRequestBudget();
+  auto again = fetcher->Get(*index_, 1, &remote_, metrics_, next);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(**again, builder_.raw(1));
+}
+
+// --- A hostile index: a chunk's identity is its digest and its length ---
+
+// An index naming chunks this store holds (pinned raw, pinned compressed, cached) with another
+// length: its reads fail (InvalidArgument, EIO for the reader), nothing is deleted or fetched,
+// and the image that names the chunks rightly still reads them, from memory and the store.
+TEST_F(ChunkFetcherTest, ALengthMismatchIsThisImagesErrorAndNeverDeletesTheChunk) {
+  BuildMixedImage();
+  Pin(0);  // stored raw
+  Pin(1);  // stored compressed
+  auto fetcher = MakeFetcher();
+  ExpectGet(*fetcher, 2, &remote_);  // fetched: cached, and decoded in memory
+  remote_.ResetCounters();
+  auto lie_about_all = [&] {
+    for (uint32_t c : {0u, 1u, 2u}) {
+      for (uint32_t lie : {Rec(c).length - 1, Rec(c).length + 1, Rec(c).length * 2}) {
+        auto hostile = LyingIndex(Rec(c).digest, lie, &remote_);
+        ASSERT_NE(hostile, nullptr);
+        Metrics m;
+        auto got = fetcher->Get(*hostile, 0, &remote_, m);
+        ASSERT_FALSE(got.ok()) << "chunk " << c << " read as " << lie << " bytes";
+        EXPECT_EQ(got.status().code(), Code::kInvalidArgument) << got.status().ToString();
+        EXPECT_EQ(m.local_corruptions, 0u);
+        EXPECT_TRUE(HasAny(c)) << "chunk " << c << " was deleted";
+      }
+    }
+  };
+  lie_about_all();  // 0 and 1 from the store, 2 from memory
+  for (uint32_t c : {0u, 1u, 2u}) ExpectGet(*fetcher, c, &remote_);
+  lie_about_all();  // 1 and 2 from memory now
+  EXPECT_EQ(remote_.range_calls(), 0) << "a lie needs no fetch to be found out";
+  EXPECT_TRUE(*store_->HasChunk(Rec(0).digest)) << "still pinned";
+  EXPECT_TRUE(*store_->HasChunk(Rec(1).digest)) << "still pinned";
+  auto fresh = MakeFetcher();  // empty memory: every chunk from the store
+  Metrics m;
+  for (uint32_t c : {0u, 1u, 2u}) {
+    auto got = fresh->Get(*index_, c, nullptr, m);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(**got, builder_.raw(c));
+  }
+  EXPECT_EQ(m.cache_hits, 3u);
+}
+
+// A hostile index's request for a missing chunk (with a wrong length) must not become the fetch
+// an honest request of the same digest waits for: they are different chunks.
+TEST_F(ChunkFetcherTest, AHostileRequestNeverLeadsAnHonestOnesFetch) {
+  BuildMixedImage();
+  auto fetcher = MakeFetcher();
+  auto hostile = LyingIndex(Rec(3).digest, Rec(3).length + 1, &remote_);
+  ASSERT_NE(hostile, nullptr);
+  remote_.Hold();
+  Metrics hostile_metrics;
+  Result<ChunkBytes> lied = Status::Internal("not run");
+  std::thread liar([&] { lied = fetcher->Get(*hostile, 0, &remote_, hostile_metrics); });
+  remote_.WaitForHeld(1);  // the hostile request leads a fetch
+  std::thread honest([&] { ExpectGet(*fetcher, 3, &remote_); });
+  remote_.WaitForHeld(2);  // the honest one fetches on its own, it did not join
+  remote_.Release();
+  honest.join();
+  liar.join();
+  ASSERT_FALSE(lied.ok());
+  EXPECT_EQ(lied.status().code(), Code::kCorruption) << lied.status().ToString();
   ExpectGet(*fetcher, 3, &remote_);
 }
 

@@ -1,12 +1,15 @@
 // Test helpers for the daemon's read path: a RemoteStore fake that holds blobs in memory, counts
-// every call and can inject failures, delays and wrong bytes; a builder for small images whose
-// packs live in that fake; a scratch directory for a real LocalStore.
+// every call and can inject failures, delays, hangs (on a fake clock), held calls and wrong
+// bytes; a builder for small images whose packs live in that fake; a hostile index that lies
+// about a chunk's length; a scratch directory for a real LocalStore. Test-only; the fake remote
+// is thread-safe, the builders are not.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "core/chunk_codec.h"
+#include "core/clock.h"
 #include "core/digest.h"
 #include "core/image_index.h"
 #include "imgfs/remote_store.h"
@@ -73,10 +77,21 @@ class FakeRemote : public RemoteStore {
                                     uint64_t length) override {
     std::chrono::milliseconds delay;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       ++calls_;
       ranges_.push_back({digest, offset, length});
       delay = delay_;
+      if (hold_) {
+        ++held_;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return !hold_; });
+        --held_;
+      }
+      if (hang_clock_) {
+        // What a remote whose every attempt times out does, on the fake clock.
+        hang_clock_->Advance(hang_for_);
+        return Status::Unavailable("fake remote timed out (4 attempts)");
+      }
     }
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
     std::lock_guard<std::mutex> lock(mu_);
@@ -152,6 +167,30 @@ class FakeRemote : public RemoteStore {
     std::lock_guard<std::mutex> lock(mu_);
     delay_ = delay;
   }
+  // Every range read advances `clock` by `d` and fails as unavailable (null: stop hanging).
+  void SetHang(FakeClock* clock, Clock::duration d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hang_clock_ = clock;
+    hang_for_ = d;
+  }
+  // Range reads block from now until Release(); WaitForHeld(n) returns once n are blocked.
+  void Hold() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = true;
+  }
+  void WaitForHeld(int n = 1) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return held_ >= n; });
+  }
+  int held() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = false;
+    cv_.notify_all();
+  }
   // The next `times` ranges covering byte `offset` of `blob` get it flipped; -1: every range.
   void InjectWrongByte(const Digest& blob, uint64_t offset, int times) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -188,6 +227,11 @@ class FakeRemote : public RemoteStore {
     int times;
   };
   mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  int held_ = 0;
+  FakeClock* hang_clock_ = nullptr;
+  Clock::duration hang_for_{};
   std::map<Digest, std::string> blobs_;
   std::map<Digest, std::string> traces_;
   std::vector<RangeRequest> ranges_;
@@ -324,5 +368,36 @@ class ImageBuilder {
   std::vector<std::string> raw_;
   std::vector<Node> nodes_;
 };
+
+// A hostile index, self-consistent (its checksum is right): one file "f" of one chunk that
+// claims digest `digest` with `length` bytes, stored raw in a pack of `length` junk bytes (put
+// into `remote` when given).
+inline std::shared_ptr<const ImageIndex> LyingIndex(const Digest& digest, uint32_t length,
+                                                    FakeRemote* remote) {
+  const std::string pack(length, 'J');
+  ImageIndexWriter w;
+  w.AddPack({Sha256(pack), pack.size()});
+  uint32_t c = w.AddChunk({digest, length, length, 0, 0});
+  w.AddInode({S_IFDIR | 0755});
+  InodeAttrs f;
+  f.mode = S_IFREG | 0644;
+  f.size = length;
+  uint32_t ino = w.AddInode(f);
+  w.SetDirEntries(0, {{"f", ino}});
+  uint32_t chunks[] = {c};
+  w.SetFileChunks(ino, chunks);
+  auto bytes = w.Finish();
+  if (!bytes.ok()) {
+    ADD_FAILURE() << "lying index: " << bytes.status().ToString();
+    return nullptr;
+  }
+  auto index = ImageIndex::Parse(*bytes);
+  if (!index.ok()) {
+    ADD_FAILURE() << "lying index: " << index.status().ToString();
+    return nullptr;
+  }
+  if (remote) remote->PutBlob(pack);
+  return *index;
+}
 
 }  // namespace imgfs::testing

@@ -7,6 +7,8 @@
 #include <set>
 #include <thread>
 
+#include "core/clock.h"
+#include "imgfs/daemon/chunk_fetcher.h"
 #include "tests/unit/daemon_test_util.h"
 
 namespace imgfs {
@@ -14,6 +16,7 @@ namespace {
 
 using testing::FakeRemote;
 using testing::ImageBuilder;
+using testing::LyingIndex;
 using testing::NoiseBytes;
 using testing::RangeRequest;
 using testing::ScratchDir;
@@ -57,7 +60,7 @@ class ImageFsTest : public ::testing::Test {
     index_ = builder_.Finish(&remote_);
     ASSERT_NE(index_, nullptr);
 
-    fetcher_ = std::make_unique<ChunkFetcher>(*store_, FetcherOptions{});
+    fetcher_ = std::make_unique<ChunkFetcher>(*store_, FetcherOptions{}, clock_);
     fs_ = std::make_unique<ImageFs>(index_, *fetcher_, &remote_, nullptr);
   }
 
@@ -98,6 +101,7 @@ class ImageFsTest : public ::testing::Test {
   }
 
   ScratchDir dir_;
+  FakeClock clock_;
   std::unique_ptr<LocalStore> store_;
   FakeRemote remote_;
   ImageBuilder builder_;
@@ -336,7 +340,95 @@ TEST_F(ImageFsTest, ReadOfAnUnreachableChunkIsEio) {
   EXPECT_EQ(out, "");
   EXPECT_EQ(fs_->metrics().read_errors, 1u);
   remote_.SetUnavailable(false);
+  clock_.Advance(FetcherOptions{}.unavailable_hold);  // the failure is held that long
   EXPECT_EQ(ReadOk("bin/tool", 0, 100), builder_.Contents(tool_chunks_).substr(0, 100));
+}
+
+// The documented bound: a read on a hanging remote fails with EIO after one remote call's
+// bound (41 s), however many chunks it spans (Ensure and every Get share the request's
+// budget); the kernel's immediate retry of the read fails at once.
+TEST_F(ImageFsTest, AReadOnAHangingRemoteWaitsOneRemoteBoundAndItsRetryNone) {
+  remote_.SetHang(&clock_, std::chrono::seconds(41));
+  const Clock::time_point start = clock_.Now();
+  std::string out = "stale";
+  EXPECT_EQ(fs_->Read(Ino("big"), 0, 6 * kChunk, &out), EIO);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(remote_.range_calls(), 1);
+  EXPECT_EQ(clock_.Now() - start, std::chrono::seconds(41));
+  EXPECT_EQ(fs_->Read(Ino("big"), 0, 4096, &out), EIO);  // the kernel's retry
+  EXPECT_EQ(fs_->Read(Ino("bin/tool"), 0, 3 * kChunk, &out), EIO);  // another file: its own try
+  EXPECT_EQ(remote_.range_calls(), 2);
+  EXPECT_EQ(clock_.Now() - start, std::chrono::seconds(82));
+  remote_.SetHang(nullptr, {});
+  clock_.Advance(FetcherOptions{}.unavailable_hold);
+  EXPECT_EQ(ReadOk("big", 0, 6 * kChunk), builder_.Contents(big_chunks_));
+}
+
+// A chunk source answering with bytes of another length than the record's (what a hostile
+// index sharing a digest with another image's chunk once got): ImageFs refuses to slice them.
+class WrongLengthReader : public ChunkReader {
+ public:
+  explicit WrongLengthReader(int64_t delta) : delta_(delta) {}
+  RequestBudget NewRequestBudget() override { return RequestBudget(); }
+  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore*, Metrics&,
+                         RequestBudget&) override {
+    return SharedBytes(std::string(index.Chunk(chunk).length + delta_, 'w'));
+  }
+  void Ensure(const ImageIndex&, const std::vector<uint32_t>&, RemoteStore*, Metrics&,
+              RequestBudget&) override {}
+  void WarmLocal(std::shared_ptr<const ImageIndex>, std::vector<uint32_t>) override {}
+
+ private:
+  int64_t delta_;
+};
+
+TEST_F(ImageFsTest, AChunkOfTheWrongLengthIsEioNeverSliced) {
+  for (int64_t delta : {-4000, -1, 1, 100000}) {
+    WrongLengthReader reader(delta);
+    ImageFs fs(index_, reader, nullptr, nullptr);
+    for (uint64_t offset : {uint64_t{0}, uint64_t{kChunk - 1}, uint64_t{kChunk + 10}}) {
+      std::string out = "stale";
+      EXPECT_EQ(fs.Read(Ino(fs, "bin/tool"), offset, 2 * kChunk, &out), EIO)
+          << "delta " << delta << " @" << offset;
+      EXPECT_EQ(out, "");
+    }
+    EXPECT_EQ(fs.metrics().read_errors, 3u);
+  }
+  WrongLengthReader right(0);  // the same reader with right lengths serves the reads
+  ImageFs fs(index_, right, nullptr, nullptr);
+  std::string out;
+  EXPECT_EQ(fs.Read(Ino(fs, "bin/tool"), 10, 2 * kChunk, &out), 0);
+  EXPECT_EQ(out, std::string(2 * kChunk, 'w'));
+}
+
+// A hostile index naming a chunk this store holds for another image (pinned, converted) with
+// another length: its read is EIO, the chunk stays, and the other image still reads it.
+TEST_F(ImageFsTest, AHostileIndexLyingAboutAChunksLengthGetsEioAndHarmsNoOtherImage) {
+  for (uint32_t c : {tool_chunks_[0], conf_chunks_[0]})
+    ASSERT_TRUE(store_->PutChunk(Rec(c).digest, Rec(c).length, builder_.stored(c)).ok());
+  const std::string tool = builder_.Contents(tool_chunks_);
+  EXPECT_EQ(ReadOk("bin/tool", 0, tool.size()), tool);  // image A reads
+  const std::string conf = builder_.Contents(conf_chunks_);
+  EXPECT_EQ(ReadOk("etc/conf", 0, conf.size()), conf);  // conf[0] is compressed: in memory now
+  remote_.ResetCounters();
+  for (uint32_t c : {tool_chunks_[0], conf_chunks_[0]}) {  // from the store, from memory
+    for (uint32_t lie : {Rec(c).length - 100, Rec(c).length + 100}) {
+      auto hostile = LyingIndex(Rec(c).digest, lie, &remote_);
+      ASSERT_NE(hostile, nullptr);
+      ImageFs b(hostile, *fetcher_, &remote_, nullptr);
+      std::string out = "stale";
+      EXPECT_EQ(b.Read(Ino(b, "f"), 0, lie, &out), EIO) << "lie " << lie;
+      EXPECT_EQ(out, "");
+      EXPECT_EQ(b.Read(Ino(b, "f"), lie - 1, 1, &out), EIO) << "lie " << lie;
+      EXPECT_TRUE(*store_->HasChunk(Rec(c).digest)) << "the pinned chunk was deleted";
+    }
+  }
+  EXPECT_EQ(remote_.range_calls(), 0);
+  EXPECT_EQ(ReadOk("etc/conf", 0, conf.size()), conf);
+  ChunkFetcher fresh(*store_, FetcherOptions{}, clock_);  // A again, with nothing in memory
+  ImageFs a(index_, fresh, nullptr, nullptr);
+  EXPECT_EQ(ReadOk(a, "bin/tool", 0, kChunk), tool.substr(0, kChunk));
+  EXPECT_EQ(ReadOk(a, "etc/conf", 0, 5000), conf.substr(0, 5000));
 }
 
 TEST_F(ImageFsTest, ReadOfCorruptRemoteBytesIsEio) {
@@ -371,7 +463,9 @@ TEST_F(ImageFsTest, ReadWithoutRemoteServesLocalChunksOnly) {
 }
 
 TEST_F(ImageFsTest, ConcurrentReadsFetchEachChunkOnce) {
-  remote_.SetDelay(std::chrono::milliseconds(50));
+  // The fetch waits until every read waits on it: each read either fetches (held in the
+  // remote) or waits for the first chunk another read fetches.
+  remote_.Hold();
   const std::string big = builder_.Contents(big_chunks_);
   std::vector<std::thread> threads;
   std::vector<std::string> results(8);
@@ -380,6 +474,10 @@ TEST_F(ImageFsTest, ConcurrentReadsFetchEachChunkOnce) {
       if (fs_->Read(Ino("big"), 0, big.size(), &results[t]) != 0) results[t] = "error";
     });
   }
+  remote_.WaitForHeld();
+  while (fetcher_->ReadersOf(Rec(big_chunks_[0]).digest) + remote_.held() < 8)
+    std::this_thread::yield();
+  remote_.Release();
   for (auto& t : threads) t.join();
   for (int t = 0; t < 8; ++t) EXPECT_TRUE(results[t] == big) << "thread " << t;
   EXPECT_EQ(remote_.range_bytes(), 6 * kChunk) << "some chunk was fetched twice";
@@ -406,18 +504,22 @@ TEST_F(ImageFsTest, TraceRecordsFirstReadOrderWithoutDuplicates) {
 }
 
 TEST_F(ImageFsTest, TraceStopsRecordingAfterItsWindow) {
-  auto closed = std::make_shared<TraceRecorder>(std::chrono::seconds(0));
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  FakeClock clock;
+  auto closed = std::make_shared<TraceRecorder>(std::chrono::seconds(0), clock);
+  EXPECT_FALSE(closed->WindowOver()) << "a window is over only once time passes its end";
+  clock.Advance(std::chrono::nanoseconds(1));
   EXPECT_TRUE(closed->WindowOver());
   ImageFs fs(index_, *fetcher_, &remote_, closed);
   ReadOk(fs, "bin/tool", 0, 10);
   EXPECT_EQ(closed->size(), 0u);
   EXPECT_EQ(closed->Serialize(), "");
 
-  auto trace = std::make_shared<TraceRecorder>(std::chrono::seconds(1));
+  auto trace = std::make_shared<TraceRecorder>(std::chrono::seconds(1), clock);
   EXPECT_FALSE(trace->WindowOver());
   trace->Record(Rec(0).digest);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  clock.Advance(std::chrono::seconds(1));
+  EXPECT_FALSE(trace->WindowOver()) << "the last instant of the window still records";
+  clock.Advance(std::chrono::milliseconds(1));
   EXPECT_TRUE(trace->WindowOver());
   trace->Record(Rec(1).digest);
   EXPECT_EQ(trace->size(), 1u);

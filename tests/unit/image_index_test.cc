@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 
 #include "core/byte_io.h"
+#include "core/chunker.h"
 #include "core/fd.h"
+#include "tests/hostile_index.h"
 
 namespace imgfs {
 namespace {
@@ -166,6 +168,89 @@ TEST(ImageIndexTest, RejectsDirectoryCycleAndBadLinkCounts) {
     w.SetFileChunks(f, list);
     EXPECT_FALSE(w.Finish().ok());
   }
+}
+
+// A self-consistent hostile index (correct checksum) naming one chunk digest twice: with two
+// lengths, reading the second file once returned daemon heap bytes; with one length it is still
+// two records for one chunk. Both are refused, whatever the lengths.
+TEST(ImageIndexTest, RefusesAChunkDigestListedTwice) {
+  const std::string good = BuildSample();
+  ASSERT_TRUE(ImageIndex::Parse(good).ok());
+  // Chunk 1 (20 bytes) gets chunk 0's digest (40 bytes): one digest, two lengths.
+  auto twice = ImageIndex::Parse(testing::WithChunkDigest(good, 1, Sha256("chunk-one")));
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.status().code(), Code::kCorruption);
+  EXPECT_NE(twice.status().message().find("repeats chunk 0"), std::string::npos)
+      << twice.status().ToString();
+
+  ImageIndexWriter w;  // one digest, one length, twice: the writer refuses it too
+  w.AddPack({Sha256("p"), 20});
+  uint32_t a = w.AddChunk({Sha256("c"), 10, 10, 0, 0});
+  uint32_t b = w.AddChunk({Sha256("c"), 10, 10, 0, 10});
+  uint32_t root = w.AddInode({S_IFDIR | 0755});
+  uint32_t f = w.AddInode({S_IFREG | 0644, 0, 0, 1, 20});
+  w.SetDirEntries(root, {{"f", f}});
+  uint32_t list[] = {a, b};
+  w.SetFileChunks(f, list);
+  auto bytes = w.Finish();
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_NE(bytes.status().message().find("repeats chunk 0"), std::string::npos)
+      << bytes.status().ToString();
+}
+
+TEST(ImageIndexTest, RefusesImpossibleChunkRecords) {
+  struct Case {
+    const char* what;
+    ChunkRecord chunk;
+    uint64_t pack_size;
+  };
+  const Digest d = Sha256("c");
+  const Case cases[] = {
+      {"zero length", {d, 0, 0, 0, 0}, 10},
+      {"stored longer than raw", {d, 10, 11, 0, 0}, 20},
+      {"stored length zero", {d, 10, 0, 0, 0}, 20},
+      {"past the end of its pack", {d, 10, 10, 0, 5}, 10},
+      {"offset past the pack", {d, 10, 10, 0, 1ull << 63}, 10},
+      {"no such pack", {d, 10, 10, 1, 0}, 10},
+      {"longer than the largest chunk", {d, kMaxChunkSize + 1, 10, 0, 0}, 10},
+  };
+  for (const Case& c : cases) {
+    ImageIndexWriter w;
+    w.AddPack({Sha256("p"), c.pack_size});
+    w.AddChunk(c.chunk);
+    w.AddInode({S_IFDIR | 0755});
+    w.SetDirEntries(0, {});
+    EXPECT_FALSE(w.Finish().ok()) << c.what;
+  }
+  ImageIndexWriter w;  // one pack listed twice
+  w.AddPack({Sha256("p"), 10});
+  w.AddPack({Sha256("p"), 20});
+  w.AddInode({S_IFDIR | 0755});
+  w.SetDirEntries(0, {});
+  auto twice = w.Finish();
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("pack is listed twice"), std::string::npos);
+}
+
+// Found by read_fuzz: a key with a NUL split into two names in listxattr's reply.
+TEST(ImageIndexTest, RefusesXattrsTheKernelCannotCarry) {
+  const std::pair<std::string, std::string> bad[] = {
+      {std::string("user.a\0b", 8), "v"},
+      {"user." + std::string(251, 'k'), "v"},
+      {"user.big", std::string(65537, 'v')},
+  };
+  for (const auto& xattr : bad) {
+    ImageIndexWriter w;
+    w.AddInode({S_IFDIR | 0755});
+    w.SetDirEntries(0, {});
+    w.SetXattrs(0, {xattr});
+    EXPECT_FALSE(w.Finish().ok()) << xattr.first.size() << "-byte key";
+  }
+  ImageIndexWriter w;  // the limits themselves are fine
+  w.AddInode({S_IFDIR | 0755});
+  w.SetDirEntries(0, {});
+  w.SetXattrs(0, {{"user." + std::string(250, 'k'), std::string(65536, 'v')}});
+  EXPECT_TRUE(w.Finish().ok());
 }
 
 }  // namespace
