@@ -22,7 +22,7 @@
 #include "core/fd.h"
 #include "core/log.h"
 
-namespace imgfs {
+namespace imgfs::store {
 namespace {
 
 constexpr uint64_t kAlign = 4096;
@@ -389,4 +389,4 @@ Status DataFiles::Sync() {
   return result;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::store

@@ -23,7 +23,7 @@
 #include "core/shared_bytes.h"
 #include "core/status.h"
 
-namespace imgfs {
+namespace imgfs::store {
 
 class DataFiles {
  public:
@@ -64,4 +64,4 @@ class DataFiles {
   std::shared_ptr<State> state_;  // shared with the leases of views still alive
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::store

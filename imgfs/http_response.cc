@@ -4,7 +4,7 @@
 #include <cctype>
 #include <charconv>
 
-namespace imgfs::remote_internal {
+namespace imgfs::remote::internal {
 namespace {
 
 bool StartsWithNoCase(std::string_view s, std::string_view lower_prefix) {
@@ -114,4 +114,4 @@ Result<std::string> HttpResponseReader::Finish(const std::string& name) && {
   return std::move(body_);
 }
 
-}  // namespace imgfs::remote_internal
+}  // namespace imgfs::remote::internal

@@ -12,7 +12,7 @@
 
 #include "core/status.h"
 
-namespace imgfs::remote_internal {
+namespace imgfs::remote::internal {
 
 // What the request expects of its answer.
 struct ExpectedBody {
@@ -57,4 +57,4 @@ class HttpResponseReader {
   bool out_of_memory_ = false;
 };
 
-}  // namespace imgfs::remote_internal
+}  // namespace imgfs::remote::internal

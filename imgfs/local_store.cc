@@ -20,7 +20,7 @@
 #include "core/log.h"
 #include "imgfs/data_files.h"
 
-namespace imgfs {
+namespace imgfs::store {
 namespace {
 
 enum Family { kDefault, kChunks, kChunkMeta, kIndexes, kRefs, kTraces, kFamilies };
@@ -644,4 +644,4 @@ Result<StoreStats> LocalStore::Stats() {
   return stats;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::store

@@ -28,7 +28,7 @@
 #include "core/image_index.h"
 #include "core/shared_bytes.h"
 
-namespace imgfs {
+namespace imgfs::store {
 
 struct ImageRef {
   std::string name;
@@ -120,4 +120,4 @@ class LocalStore : public ChunkStore {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::store

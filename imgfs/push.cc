@@ -7,7 +7,7 @@
 #include "core/chunk_codec.h"
 #include "core/digest.h"
 
-namespace imgfs {
+namespace imgfs::remote {
 namespace {
 
 // Chunk numbers of each pack, ordered by pack offset.
@@ -105,4 +105,4 @@ Status PushImage(const ImageIndex& index, ChunkSource& local, RemoteStore& remot
   return Status::Ok();
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::remote

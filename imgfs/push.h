@@ -19,7 +19,7 @@
 #include "core/status.h"
 #include "imgfs/remote_store.h"
 
-namespace imgfs {
+namespace imgfs::remote {
 
 struct PushStats {
   uint64_t packs_uploaded = 0;
@@ -44,4 +44,4 @@ inline constexpr uint64_t kMaxPushPackSize = 256ull << 20;
 Status PushImage(const ImageIndex& index, ChunkSource& local, RemoteStore& remote,
                  const std::string* trace_or_null, PushStats* stats);
 
-}  // namespace imgfs
+}  // namespace imgfs::remote

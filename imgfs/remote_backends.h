@@ -10,7 +10,7 @@
 #include "core/status.h"
 #include "imgfs/remote_store.h"
 
-namespace imgfs::remote_internal {
+namespace imgfs::remote::internal {
 
 // Object names relative to BASE (no leading slash).
 inline std::string BlobObjectName(const Digest& d) { return "blobs/sha256/" + d.Hex(); }
@@ -28,4 +28,4 @@ Result<std::unique_ptr<RemoteStore>> OpenFileRemoteStore(const std::string& dir)
 Result<std::unique_ptr<RemoteStore>> OpenHttpRemoteStore(const std::string& base_url,
                                                          const RemoteOptions& options);
 
-}  // namespace imgfs::remote_internal
+}  // namespace imgfs::remote::internal

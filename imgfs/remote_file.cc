@@ -14,7 +14,7 @@
 #include "core/fd.h"
 #include "imgfs/remote_backends.h"
 
-namespace imgfs::remote_internal {
+namespace imgfs::remote::internal {
 namespace {
 
 // mkdir -p for the directories of `path` below `base` (which must exist or be creatable).
@@ -155,4 +155,4 @@ Result<std::unique_ptr<RemoteStore>> OpenFileRemoteStore(const std::string& dir)
   return std::unique_ptr<RemoteStore>(new FileRemoteStore(dir));
 }
 
-}  // namespace imgfs::remote_internal
+}  // namespace imgfs::remote::internal

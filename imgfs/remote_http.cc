@@ -26,7 +26,7 @@
 #include "imgfs/http_response.h"
 #include "imgfs/remote_backends.h"
 
-namespace imgfs::remote_internal {
+namespace imgfs::remote::internal {
 namespace {
 
 struct EasyDeleter {
@@ -426,4 +426,4 @@ Result<std::unique_ptr<RemoteStore>> OpenHttpRemoteStore(const std::string& base
   return std::unique_ptr<RemoteStore>(new HttpRemoteStore(std::move(base), options));
 }
 
-}  // namespace imgfs::remote_internal
+}  // namespace imgfs::remote::internal

@@ -3,7 +3,7 @@
 
 #include "imgfs/remote_backends.h"
 
-namespace imgfs {
+namespace imgfs::remote {
 
 Result<std::unique_ptr<RemoteStore>> OpenRemoteStore(const std::string& url,
                                                      const RemoteOptions& options) {
@@ -17,13 +17,13 @@ Result<std::unique_ptr<RemoteStore>> OpenRemoteStore(const std::string& url,
     if (!path.starts_with("/"))
       return Status::InvalidArgument("remote store " + url +
                                      ": a file URL needs an absolute path (file:///DIR)");
-    return remote_internal::OpenFileRemoteStore(path);
+    return remote::internal::OpenFileRemoteStore(path);
   }
-  if (u.starts_with("/")) return remote_internal::OpenFileRemoteStore(url);
+  if (u.starts_with("/")) return remote::internal::OpenFileRemoteStore(url);
   if (u.starts_with("http://") || u.starts_with("https://"))
-    return remote_internal::OpenHttpRemoteStore(url, options);
+    return remote::internal::OpenHttpRemoteStore(url, options);
   return Status::InvalidArgument("remote store " + url +
                                  ": expected file:///DIR, /DIR, http://... or https://...");
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::remote

@@ -22,7 +22,7 @@
 #include "core/digest.h"
 #include "core/status.h"
 
-namespace imgfs {
+namespace imgfs::remote {
 
 struct RemoteOptions {
   std::chrono::milliseconds connect_timeout{2000};
@@ -66,4 +66,4 @@ class RemoteStore {
 Result<std::unique_ptr<RemoteStore>> OpenRemoteStore(const std::string& url,
                                                      const RemoteOptions& options = {});
 
-}  // namespace imgfs
+}  // namespace imgfs::remote

@@ -4,7 +4,7 @@
 
 #include "core/chunk_codec.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 constexpr size_t kSegmentSize = 4u << 20;        // bytes read per step of a large file
@@ -166,4 +166,4 @@ ChunkingStats ChunkingWriter::stats() const {
   return stats_;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

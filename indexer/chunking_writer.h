@@ -20,7 +20,7 @@
 #include "core/thread_pool.h"
 #include "indexer/content_writer.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 struct ChunkingStats {
   uint64_t file_bytes = 0;       // bytes passed to AddFile
@@ -66,4 +66,4 @@ class ChunkingWriter : public ContentWriter {
   ChunkingStats stats_;                                 // GUARDED_BY(mu_)
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -9,7 +9,7 @@
 #include "core/status.h"
 #include "indexer/fs_tree.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 // A pull-based byte stream (a tar entry's data, a file on disk).
 class ByteSource {
@@ -30,4 +30,4 @@ class ContentWriter {
   virtual Status Finish() = 0;
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

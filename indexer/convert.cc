@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 namespace {
 
@@ -76,4 +76,4 @@ Result<ConvertResult> ConvertImage(std::string_view source, const ConvertOptions
   return result;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -13,7 +13,7 @@
 #include "indexer/image_builder.h"
 #include "indexer/index_assembler.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 struct ConvertOptions {
   BuildOptions build;
@@ -33,4 +33,4 @@ struct ConvertResult {
 Result<ConvertResult> ConvertImage(std::string_view source, const ConvertOptions& options,
                                    ChunkStore& store);
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace imgfs {
+namespace imgfs::indexer {
 Result<size_t> FdRangeSource::Read(std::span<uint8_t> buf) {
   if (pos_ >= end_ || buf.empty()) return size_t{0};
   size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end_ - pos_));
@@ -186,4 +186,4 @@ Result<LayerStreamStats> LayerStream::Finish() {
   return stats_;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -20,7 +20,7 @@
 #include "core/status.h"
 #include "indexer/content_writer.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 // Reads [offset, offset + length) of a shared file with pread; a docker-archive member or a
 // whole OCI blob. Ends early (without error) if the file is shorter than that.
@@ -99,4 +99,4 @@ class LayerStream {
   std::unique_ptr<Codec> codec_;
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

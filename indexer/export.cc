@@ -14,7 +14,7 @@
 #include "core/fd.h"
 #include "indexer/export_walk.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 bool AllZero(const std::string& s) {
@@ -130,4 +130,4 @@ Status ExportToDirectory(const ImageIndex& index, ChunkSource& chunks, const std
   return s.WithContext("export to " + dir);
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

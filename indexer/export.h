@@ -10,7 +10,7 @@
 #include "core/chunk_store.h"
 #include "core/image_index.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 // Writes the tree into DIR, which must not exist or be empty. Needs root for ownership,
 // devices and security.* xattrs. Holes: chunks of zeros are left as holes.
@@ -20,4 +20,4 @@ Status ExportToDirectory(const ImageIndex& index, ChunkSource& chunks, const std
 // standard output when FILE is "-".
 Status ExportToTar(const ImageIndex& index, ChunkSource& chunks, const std::string& file);
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -7,7 +7,7 @@
 #include "indexer/export.h"
 #include "indexer/export_walk.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 struct ArchiveDeleter {
@@ -76,4 +76,4 @@ Status ExportToTar(const ImageIndex& index, ChunkSource& chunks, const std::stri
   return Status::Ok();
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -12,7 +12,7 @@
 #include "core/chunk_store.h"
 #include "core/image_index.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 inline Status ReadChunk(const ImageIndex& index, ChunkSource& chunks, uint32_t chunk, std::string* out) {
   ChunkRecord r = index.Chunk(chunk);
@@ -55,4 +55,4 @@ Status Walk(const ImageIndex& index, Visit visit, After after) {
   return Status::Ok();
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

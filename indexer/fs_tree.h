@@ -15,7 +15,7 @@
 
 #include "core/digest.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 // One content-defined chunk of a regular file, in file order.
 struct ChunkSpan {
@@ -55,4 +55,4 @@ struct FsTree {
   std::shared_ptr<Inode> root = std::make_shared<Inode>();
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

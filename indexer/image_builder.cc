@@ -7,7 +7,7 @@
 #include "indexer/layer_apply.h"
 #include "indexer/layer_reader.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 // Streams one layer through decompression, tar parsing and application, then checks its
@@ -92,4 +92,4 @@ Result<ImageBuildInfo> BuildImageTree(std::string_view source, const BuildOption
   return info;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -11,7 +11,7 @@
 #include "indexer/content_writer.h"
 #include "indexer/fs_tree.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 struct BuildOptions {
   std::string platform = "linux/amd64";   // for multi-platform OCI indexes: "os/arch[/variant]"
@@ -47,4 +47,4 @@ struct ImageBuildInfo {
 Result<ImageBuildInfo> BuildImageTree(std::string_view source, const BuildOptions& options,
                                       ContentWriter& writer, FsTree* tree);
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -2,7 +2,7 @@
 
 #include <sys/stat.h>
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
@@ -51,4 +51,4 @@ Result<std::unique_ptr<ImageSource>> OpenImageSource(std::string_view source,
                                  "\" (want oci:DIR[:TAG], docker-archive:FILE or dir:PATH)");
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

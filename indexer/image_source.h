@@ -29,7 +29,7 @@
 #include "indexer/content_writer.h"
 #include "indexer/layer_apply.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 struct SourceOptions {
   std::string platform = "linux/amd64";
@@ -78,4 +78,4 @@ Status ApplyRootfsDirectory(const std::string& path, LayerApplier* applier);
 // "sha256:0123456789ab" for messages.
 std::string ShortDigest(const Digest& d);
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

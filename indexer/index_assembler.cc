@@ -2,7 +2,7 @@
 
 #include <unordered_map>
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 struct Numbering {
@@ -127,4 +127,4 @@ Result<std::string> AssembleIndex(const FsTree& tree, ChunkSource& chunks,
   return writer.Finish();
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -10,7 +10,7 @@
 #include "core/image_index.h"
 #include "indexer/fs_tree.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 struct PackingOptions {
   // Packs are cut once they reach this many stored bytes. Large enough that one ranged request
@@ -38,4 +38,4 @@ Result<std::string> AssembleIndex(const FsTree& tree, ChunkSource& chunks,
                                   const std::string& metadata_json, const PackingOptions& options,
                                   TreeCounts* counts);
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

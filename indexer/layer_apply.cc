@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 constexpr int kMaxSymlinkFollows = 40;
@@ -294,4 +294,4 @@ void LayerApplier::EndLayer() {
   graveyard_.clear();
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

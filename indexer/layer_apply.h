@@ -25,7 +25,7 @@
 #include "indexer/fs_tree.h"
 #include "indexer/layer_reader.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 struct ApplyLimits {
   uint64_t max_entries = 10'000'000;   // all layers together
@@ -85,4 +85,4 @@ class LayerApplier {
   Inode* cached_parent_ = nullptr;
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

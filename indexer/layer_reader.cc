@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 LayerReader::LayerReader(LayerStream* stream) : stream_(stream) {
   archive_ = archive_read_new();
@@ -179,4 +179,4 @@ Result<size_t> LayerReader::EntryData::Read(std::span<uint8_t> buf) {
   return n;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

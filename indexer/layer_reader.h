@@ -15,7 +15,7 @@
 
 struct archive;
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 enum class TarEntryType { kRegular, kDirectory, kSymlink, kHardlink, kCharDevice, kBlockDevice, kFifo };
 
@@ -78,4 +78,4 @@ class LayerReader {
   EntryData data_{this};
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 Result<std::string> RepackIndex(const ImageIndex& index, const std::vector<Digest>& first,
                                 ChunkSource& chunks, const PackingOptions& options) {
@@ -63,4 +63,4 @@ Result<std::string> RepackIndex(const ImageIndex& index, const std::vector<Diges
   return writer.Finish();
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -12,11 +12,11 @@
 #include "core/image_index.h"
 #include "indexer/index_assembler.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 
 // `first`: chunk digests in the order they should lead; digests the image does not have are
 // ignored, and every other chunk follows in its previous order.
 Result<std::string> RepackIndex(const ImageIndex& index, const std::vector<Digest>& first,
                                 ChunkSource& chunks, const PackingOptions& options);
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "indexer/image_source.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 constexpr int kMaxDepth = 2048;
@@ -180,4 +180,4 @@ Status ApplyRootfsDirectory(const std::string& path, LayerApplier* applier) {
   return Status::Ok();
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

@@ -12,7 +12,7 @@
 #include "indexer/image_source.h"
 #include "indexer/layer_apply.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 struct Member {
@@ -245,4 +245,4 @@ Result<std::unique_ptr<ImageSource>> OpenDockerArchive(const std::string& file,
   return std::unique_ptr<ImageSource>(std::move(source));
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

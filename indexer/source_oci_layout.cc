@@ -9,7 +9,7 @@
 #include "indexer/decompress.h"
 #include "indexer/image_source.h"
 
-namespace imgfs {
+namespace imgfs::indexer {
 namespace {
 
 constexpr int kMaxIndexDepth = 4;
@@ -166,4 +166,4 @@ Result<std::unique_ptr<ImageSource>> OpenOciLayout(const std::string& dir, const
   return std::unique_ptr<ImageSource>(std::move(source));
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::indexer

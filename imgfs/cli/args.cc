@@ -4,7 +4,7 @@
 
 #include "core/flags.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 Result<Args> ParseArgs(const std::vector<std::string>& argv, const std::set<std::string>& with_value,
                        const std::set<std::string>& switches) {
@@ -38,4 +38,4 @@ std::string HumanBytes(uint64_t bytes) {
   return buf;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

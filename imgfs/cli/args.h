@@ -10,7 +10,7 @@
 
 #include "core/status.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 struct Args {
   std::vector<std::string> positional;
@@ -32,4 +32,4 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv, const std::set<std:
 // Formats a byte count as "12.3 MB" (powers of 1000, as `df -H`).
 std::string HumanBytes(uint64_t bytes);
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

@@ -13,7 +13,7 @@
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_admin.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 namespace {
 
 // A one-line progress bar on standard error, redrawn at most ten times a second.
@@ -48,11 +48,11 @@ Result<int> RunConvert(const ArgList& argv) {
   if (args.positional.size() != 1)
     return UsageError(kConvertUsage);
   const std::string source = args.positional[0];
-  ConvertOptions options;
+  indexer::ConvertOptions options;
   if (args.Has("platform")) options.build.platform = args.Get("platform");
   if (args.Has("threads")) {
     ASSIGN_OR_RETURN(uint64_t threads,
-                     ParseUint64(args.Get("threads"), 1, kMaxConvertThreads, "--threads"));
+                     ParseUint64(args.Get("threads"), 1, daemon::kMaxConvertThreads, "--threads"));
     options.threads = static_cast<unsigned>(threads);
   }
   if (args.Has("chunk-size")) {
@@ -71,17 +71,17 @@ Result<int> RunConvert(const ArgList& argv) {
   auto store = OpenStoreFromFlag(args.Get("store"));
   nlohmann::json reply;
   if (store.ok()) {
-    auto converted = ConvertAndPublish(source, options, **store, tag);
+    auto converted = daemon::ConvertAndPublish(source, options, **store, tag);
     bar.Clear();
     if (!converted.ok()) return converted.status();
-    reply = ConvertReply(*converted);
+    reply = daemon::ConvertReply(*converted);
   } else {
-    const std::string socket = DaemonSocketPath(StorePath(args));
+    const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
     // The daemon serving mounts from this store holds it: it converts (no progress bar).
     if (tty) std::fprintf(stderr, "converting in the imgfs daemon of %s\n", StorePath(args).c_str());
     ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/convert",
-                                        ConvertRequest(source, tag, options)));
+                                        daemon::ConvertRequest(source, tag, options)));
   }
   std::printf("%s\n", reply.value("digest", "").c_str());
   if (tty) {
@@ -99,4 +99,4 @@ Result<int> RunConvert(const ArgList& argv) {
   return 0;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

@@ -4,7 +4,7 @@
 #include "imgfs/cli/usage.h"
 #include "indexer/export.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 Result<int> RunExport(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tar"}, {}));
@@ -13,9 +13,9 @@ Result<int> RunExport(const ArgList& argv) {
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
-  if (args.Has("tar")) RETURN_IF_ERROR(ExportToTar(*index, *store, args.Get("tar")));
-  else RETURN_IF_ERROR(ExportToDirectory(*index, *store, args.positional[1]));
+  if (args.Has("tar")) RETURN_IF_ERROR(indexer::ExportToTar(*index, *store, args.Get("tar")));
+  else RETURN_IF_ERROR(indexer::ExportToDirectory(*index, *store, args.positional[1]));
   return 0;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

@@ -10,7 +10,7 @@
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/usage.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 Result<int> RunInspect(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {"json"}));
@@ -93,4 +93,4 @@ Result<int> RunInspect(const ArgList& argv) {
   return 0;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

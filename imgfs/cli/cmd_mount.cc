@@ -18,11 +18,11 @@
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_dir.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 std::string StorePath(const Args& args) {
   std::string s = args.Get("store");
-  return s.empty() ? DefaultStorePath() : s;
+  return s.empty() ? store::DefaultStorePath() : s;
 }
 
 namespace {
@@ -30,7 +30,7 @@ namespace {
 // Starts `imgfs daemon --store DIR --exit-when-idle` detached, logging to STORE/daemon.log,
 // and waits for its socket.
 Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
-  RETURN_IF_ERROR(SecureStoreDir(store).status());
+  RETURN_IF_ERROR(daemon::SecureStoreDir(store).status());
   std::string log = store + "/daemon.log";
   std::string cache = std::to_string(cache_size);
   pid_t pid = ::fork();
@@ -50,7 +50,7 @@ Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
   int status;
   ::waitpid(pid, &status, 0);
   for (int i = 0; i < 150; ++i) {
-    if (ControlRequest(DaemonSocketPath(store), "GET", "/stats").ok()) return Status::Ok();
+    if (ControlRequest(daemon::DaemonSocketPath(store), "GET", "/stats").ok()) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return Status::Unavailable("the imgfs daemon did not start; see " + log);
@@ -65,11 +65,11 @@ std::string AbsolutePath(const std::string& path) {
   return std::string(real) + "/" + path;
 }
 
-Result<MountRequest> RequestFromArgs(const Args& args) {
+Result<daemon::MountRequest> RequestFromArgs(const Args& args) {
   if (args.positional.size() != 2) return UsageError(kMountUsage);
   uint64_t trace_seconds = 30;
   if (args.Has("trace-seconds")) {
-    ASSIGN_OR_RETURN(trace_seconds, ParseUint64(args.Get("trace-seconds"), 1, MountRequest::kMaxTraceSeconds, "--trace-seconds"));
+    ASSIGN_OR_RETURN(trace_seconds, ParseUint64(args.Get("trace-seconds"), 1, daemon::MountRequest::kMaxTraceSeconds, "--trace-seconds"));
   }
   nlohmann::json j = {{"image", args.positional[0]},
                       {"mountpoint", AbsolutePath(args.positional[1])},
@@ -77,7 +77,7 @@ Result<MountRequest> RequestFromArgs(const Args& args) {
                       {"ca_file", AbsolutePath(args.Get("ca-file"))},
                       {"trace", args.Get("trace", "off")},
                       {"trace_seconds", trace_seconds}};
-  return MountRequest::FromJson(j);
+  return daemon::MountRequest::FromJson(j);
 }
 
 }  // namespace
@@ -87,18 +87,18 @@ Result<int> RunMount(const ArgList& argv_in) {
   for (auto& a : argv) if (a == "-f") a = "--foreground";
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "remote", "ca-file", "cache-size", "trace", "trace-seconds"},
                                         {"foreground"}));
-  ASSIGN_OR_RETURN(MountRequest request, RequestFromArgs(args));
+  ASSIGN_OR_RETURN(daemon::MountRequest request, RequestFromArgs(args));
   uint64_t cache_size = 0;
   if (args.Has("cache-size")) {
-    ASSIGN_OR_RETURN(cache_size, ParseSize(args.Get("cache-size"), "--cache-size", kMaxCacheSize));
+    ASSIGN_OR_RETURN(cache_size, ParseSize(args.Get("cache-size"), "--cache-size", daemon::kMaxCacheSize));
   }
   const std::string store = StorePath(args);
-  const std::string socket = DaemonSocketPath(store);
+  const std::string socket = daemon::DaemonSocketPath(store);
 
   if (args.Has("foreground")) {
     if (ControlRequest(socket, "GET", "/stats").ok())
       return Status::AlreadyExists("a daemon already serves " + store + "; mount without -f");
-    DaemonOptions options;
+    daemon::DaemonOptions options;
     options.store_path = store;
     options.cache_size = cache_size;
     options.mount = request;
@@ -106,7 +106,7 @@ Result<int> RunMount(const ArgList& argv_in) {
     options.on_ready = [](const Result<Digest>& d) {
       if (d.ok()) std::printf("%s\n", d->ToString().c_str()), std::fflush(stdout);
     };
-    RETURN_IF_ERROR(RunDaemon(options));
+    RETURN_IF_ERROR(daemon::RunDaemon(options));
     return 0;
   }
   Result<nlohmann::json> reply = Status::Unavailable("not asked");
@@ -130,7 +130,7 @@ Result<int> RunUmount(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
   if (args.positional.size() != 1) return UsageError(kUmountUsage);
   const std::string mp = AbsolutePath(args.positional[0]);
-  auto reply = ControlCall(DaemonSocketPath(StorePath(args)), "POST", "/umount", {{"mountpoint", mp}});
+  auto reply = ControlCall(daemon::DaemonSocketPath(StorePath(args)), "POST", "/umount", {{"mountpoint", mp}});
   if (reply.ok()) return 0;
   // No daemon (killed?) or not its mount: detach whatever imgfs mount is left there.
   if (::umount2(mp.c_str(), MNT_DETACH) == 0) return 0;
@@ -142,7 +142,7 @@ Result<int> RunStats(const ArgList& argv) {
   if (args.positional.size() != 1) return UsageError(kStatsUsage);
   char real[PATH_MAX];
   std::string mp = ::realpath(args.positional[0].c_str(), real) ? real : args.positional[0];
-  ASSIGN_OR_RETURN(nlohmann::json all, ControlCall(DaemonSocketPath(StorePath(args)), "GET", "/stats"));
+  ASSIGN_OR_RETURN(nlohmann::json all, ControlCall(daemon::DaemonSocketPath(StorePath(args)), "GET", "/stats"));
   for (const auto& m : all["mounts"]) {
     if (m.value("mountpoint", "") != mp) continue;
     nlohmann::json out = m;
@@ -178,15 +178,15 @@ Result<int> RunStats(const ArgList& argv) {
 Result<int> RunDaemonCommand(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "cache-size"}, {"exit-when-idle"}));
   if (!args.positional.empty()) return UsageError(kDaemonUsage);
-  DaemonOptions options;
+  daemon::DaemonOptions options;
   options.store_path = StorePath(args);
   if (args.Has("cache-size")) {
     ASSIGN_OR_RETURN(options.cache_size,
-                     ParseSize(args.Get("cache-size"), "--cache-size", kMaxCacheSize));
+                     ParseSize(args.Get("cache-size"), "--cache-size", daemon::kMaxCacheSize));
   }
   options.exit_when_idle = args.Has("exit-when-idle");
-  RETURN_IF_ERROR(RunDaemon(options));
+  RETURN_IF_ERROR(daemon::RunDaemon(options));
   return 0;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

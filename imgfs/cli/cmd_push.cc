@@ -8,7 +8,7 @@
 #include "imgfs/push.h"
 #include "imgfs/remote_store.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 Result<int> RunPush(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "trace", "ca-file"}, {}));
@@ -17,9 +17,9 @@ Result<int> RunPush(const ArgList& argv) {
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
-  RemoteOptions options;
+  remote::RemoteOptions options;
   options.ca_file = args.Get("ca-file");
-  ASSIGN_OR_RETURN(auto remote, OpenRemoteStore(args.positional[1], options));
+  ASSIGN_OR_RETURN(auto remote, remote::OpenRemoteStore(args.positional[1], options));
   // The trace: --trace FILE, else the one recorded in the store for this image, if any.
   std::string trace;
   bool have_trace = false;
@@ -30,8 +30,8 @@ Result<int> RunPush(const ArgList& argv) {
     trace = std::move(*stored);
     have_trace = true;
   }
-  PushStats stats;
-  RETURN_IF_ERROR(PushImage(*index, *store, *remote, have_trace ? &trace : nullptr, &stats));
+  remote::PushStats stats;
+  RETURN_IF_ERROR(remote::PushImage(*index, *store, *remote, have_trace ? &trace : nullptr, &stats));
   std::printf("%s\n", index->digest().ToString().c_str());
   std::fprintf(stderr, "pushed to %s: %llu packs uploaded (%s), %llu already there (%s), index %s%s\n",
                remote->Describe().c_str(), static_cast<unsigned long long>(stats.packs_uploaded),
@@ -43,4 +43,4 @@ Result<int> RunPush(const ArgList& argv) {
   return 0;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

@@ -8,7 +8,7 @@
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_admin.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 Result<int> RunRepack(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tag"}, {}));
@@ -19,10 +19,10 @@ Result<int> RunRepack(const ArgList& argv) {
   auto store = OpenStoreFromFlag(args.Get("store"));
   nlohmann::json reply;
   if (store.ok()) {
-    ASSIGN_OR_RETURN(RepackResult r, RepackAndPublish(**store, name, tag));
-    reply = RepackReply(r);
+    ASSIGN_OR_RETURN(daemon::RepackResult r, daemon::RepackAndPublish(**store, name, tag));
+    reply = daemon::RepackReply(r);
   } else {
-    const std::string socket = DaemonSocketPath(StorePath(args));
+    const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
     ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/repack", {{"image", name}, {"tag", tag}}));
   }
@@ -34,4 +34,4 @@ Result<int> RunRepack(const ArgList& argv) {
   return 0;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

@@ -11,15 +11,15 @@
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_dir.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
-Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
+Result<std::unique_ptr<store::LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
                                                       bool read_only) {
-  const std::string path = flag_value.empty() ? DefaultStorePath() : flag_value;
-  const std::string socket = DaemonSocketPath(path);
+  const std::string path = flag_value.empty() ? store::DefaultStorePath() : flag_value;
+  const std::string socket = daemon::DaemonSocketPath(path);
   // A store we write to is made private first (the daemon does the same at every start).
-  if (!read_only) RETURN_IF_ERROR(SecureStoreDir(path).status());
-  auto store = LocalStore::Open(path, read_only);
+  if (!read_only) RETURN_IF_ERROR(daemon::SecureStoreDir(path).status());
+  auto store = store::LocalStore::Open(path, read_only);
   // Held by another process. A daemon that answers takes convert, rm and gc (DaemonHolds); one
   // that is just exiting after its last unmount (`imgfs umount X && imgfs gc`) lets go in a
   // moment: wait for it, up to 10 s.
@@ -27,7 +27,7 @@ Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_va
                   !ControlRequest(socket, "GET", "/stats").ok();
        ++i) {
     ::usleep(100 * 1000);
-    store = LocalStore::Open(path, read_only);
+    store = store::LocalStore::Open(path, read_only);
   }
   if (!store.ok() && store.status().code() == Code::kUnavailable &&
       ::access(socket.c_str(), F_OK) == 0)
@@ -44,9 +44,9 @@ bool DaemonHolds(const Status& open_error, const std::string& socket) {
 Result<int> RunList(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
-  ASSIGN_OR_RETURN(std::vector<ImageRef> refs, store->ListRefs());
+  ASSIGN_OR_RETURN(std::vector<store::ImageRef> refs, store->ListRefs());
   std::printf("%-40s %-19s %10s %10s\n", "NAME", "DIGEST", "FILES", "SIZE");
-  for (const ImageRef& r : refs) {
+  for (const store::ImageRef& r : refs) {
     ASSIGN_OR_RETURN(auto index, store->GetIndex(r.index_digest));
     uint64_t files = 0, bytes = 0;
     for (uint32_t i = 0; i < index->inode_count(); ++i) {
@@ -64,7 +64,7 @@ Result<int> RunRemove(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
   if (args.positional.empty()) return UsageError(kRemoveUsage);
   auto store = OpenStoreFromFlag(args.Get("store"));
-  const std::string socket = DaemonSocketPath(StorePath(args));
+  const std::string socket = daemon::DaemonSocketPath(StorePath(args));
   for (const std::string& name : args.positional) {
     std::vector<std::string> removed;
     if (store.ok()) {
@@ -83,9 +83,9 @@ Result<int> RunRemove(const ArgList& argv) {
 Result<int> RunGc(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
   auto store = OpenStoreFromFlag(args.Get("store"));
-  const std::string socket = DaemonSocketPath(StorePath(args));
-  GcResult r;
-  StoreStats s;
+  const std::string socket = daemon::DaemonSocketPath(StorePath(args));
+  store::GcResult r;
+  store::StoreStats s;
   if (store.ok()) {
     ASSIGN_OR_RETURN(r, (*store)->GarbageCollect());
     ASSIGN_OR_RETURN(s, (*store)->Stats());
@@ -108,4 +108,4 @@ Result<int> RunGc(const ArgList& argv) {
   return 0;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

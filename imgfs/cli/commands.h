@@ -9,7 +9,7 @@
 #include "core/status.h"
 #include "imgfs/local_store.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 using ArgList = std::vector<std::string>;
 
@@ -29,7 +29,7 @@ Result<int> RunDaemonCommand(const ArgList& argv);
 
 // Opens --store DIR, else $IMGFS_STORE, else /var/lib/imgfs. Read-only opens work while a
 // daemon serves mounts from the store.
-Result<std::unique_ptr<LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
+Result<std::unique_ptr<store::LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
                                                       bool read_only = false);
 
 struct Args;
@@ -39,4 +39,4 @@ std::string StorePath(const Args& args);
 // convert, rm and gc go through the daemon's socket).
 bool DaemonHolds(const Status& open_error, const std::string& socket);
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

@@ -7,7 +7,7 @@
 
 #include "core/fd.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 Result<ControlReply> ControlRequest(const std::string& socket_path, const std::string& method,
                                     const std::string& path, const std::string& body) {
@@ -61,4 +61,4 @@ Result<nlohmann::json> ControlCall(const std::string& socket_path, const std::st
   return j;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

@@ -7,7 +7,7 @@
 
 #include "core/status.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 struct ControlReply {
   int code = 0;
@@ -23,4 +23,4 @@ Result<ControlReply> ControlRequest(const std::string& socket_path, const std::s
 Result<nlohmann::json> ControlCall(const std::string& socket_path, const std::string& method,
                                    const std::string& path, const nlohmann::json& body = {});
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

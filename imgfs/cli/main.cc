@@ -12,23 +12,23 @@ namespace {
 struct Command {
   const char* name;
   const char* alias;
-  imgfs::Result<int> (*run)(const imgfs::ArgList&);
+  imgfs::Result<int> (*run)(const imgfs::cli::ArgList&);
   const char* usage;
 };
 
 constexpr Command kCommands[] = {
-    {"convert", nullptr, imgfs::RunConvert, imgfs::kConvertUsage},
-    {"inspect", nullptr, imgfs::RunInspect, imgfs::kInspectUsage},
-    {"export", nullptr, imgfs::RunExport, imgfs::kExportUsage},
-    {"ls", "list", imgfs::RunList, imgfs::kListUsage},
-    {"rm", nullptr, imgfs::RunRemove, imgfs::kRemoveUsage},
-    {"gc", nullptr, imgfs::RunGc, imgfs::kGcUsage},
-    {"push", nullptr, imgfs::RunPush, imgfs::kPushUsage},
-    {"repack", nullptr, imgfs::RunRepack, imgfs::kRepackUsage},
-    {"mount", nullptr, imgfs::RunMount, imgfs::kMountUsage},
-    {"umount", "unmount", imgfs::RunUmount, imgfs::kUmountUsage},
-    {"stats", nullptr, imgfs::RunStats, imgfs::kStatsUsage},
-    {"daemon", nullptr, imgfs::RunDaemonCommand, imgfs::kDaemonUsage},
+    {"convert", nullptr, imgfs::cli::RunConvert, imgfs::cli::kConvertUsage},
+    {"inspect", nullptr, imgfs::cli::RunInspect, imgfs::cli::kInspectUsage},
+    {"export", nullptr, imgfs::cli::RunExport, imgfs::cli::kExportUsage},
+    {"ls", "list", imgfs::cli::RunList, imgfs::cli::kListUsage},
+    {"rm", nullptr, imgfs::cli::RunRemove, imgfs::cli::kRemoveUsage},
+    {"gc", nullptr, imgfs::cli::RunGc, imgfs::cli::kGcUsage},
+    {"push", nullptr, imgfs::cli::RunPush, imgfs::cli::kPushUsage},
+    {"repack", nullptr, imgfs::cli::RunRepack, imgfs::cli::kRepackUsage},
+    {"mount", nullptr, imgfs::cli::RunMount, imgfs::cli::kMountUsage},
+    {"umount", "unmount", imgfs::cli::RunUmount, imgfs::cli::kUmountUsage},
+    {"stats", nullptr, imgfs::cli::RunStats, imgfs::cli::kStatsUsage},
+    {"daemon", nullptr, imgfs::cli::RunDaemonCommand, imgfs::cli::kDaemonUsage},
 };
 
 constexpr char kUsage[] =
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string command = argv[1];
-  imgfs::ArgList args(argv + 2, argv + argc);
+  imgfs::cli::ArgList args(argv + 2, argv + argc);
   if (command == "--version" || command == "version") {
     std::puts("imgfs 0.1.0");
     return 0;

@@ -8,7 +8,7 @@
 
 #include "core/status.h"
 
-namespace imgfs {
+namespace imgfs::cli {
 
 inline constexpr char kConvertUsage[] =
     "imgfs convert SOURCE [--store DIR] [--tag NAME] [--platform OS/ARCH] [--threads N]\n"
@@ -53,4 +53,4 @@ inline Status UsageError(const char* usage) {
   return Status::InvalidArgument(out);
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::cli

@@ -8,7 +8,7 @@
 #include "core/chunk_codec.h"
 #include "core/log.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 struct ChunkFetcher::Flight {
   std::mutex mu;
@@ -27,7 +27,7 @@ Status LengthMismatch(const ChunkRecord& rec, size_t actual) {
 
 }  // namespace
 
-ChunkFetcher::ChunkFetcher(LocalStore& store, const FetcherOptions& options, Clock& clock)
+ChunkFetcher::ChunkFetcher(store::LocalStore& store, const FetcherOptions& options, Clock& clock)
     : store_(store), options_(options), clock_(clock) {}
 
 ChunkFetcher::~ChunkFetcher() = default;
@@ -63,14 +63,14 @@ RequestBudget ChunkFetcher::NewRequestBudget() {
   return RequestBudget(clock_.Now() + options_.request_deadline);
 }
 
-Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
+Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore* remote,
                                      Metrics& metrics) {
   RequestBudget budget;
   return Get(index, chunk, remote, metrics, budget);
 }
 
 void ChunkFetcher::Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks,
-                          RemoteStore* remote, Metrics& metrics) {
+                          remote::RemoteStore* remote, Metrics& metrics) {
   RequestBudget budget;
   Ensure(index, chunks, remote, metrics, budget);
 }
@@ -81,7 +81,7 @@ int ChunkFetcher::ReadersOf(const Digest& digest) {
   return it == readers_.end() ? 0 : it->second;
 }
 
-Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
+Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore* remote,
                                      Metrics& metrics, RequestBudget& budget) {
   const ChunkRecord rec = index.Chunk(chunk);
   const Digest& d = rec.digest;
@@ -137,7 +137,7 @@ Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, Re
 }
 
 void ChunkFetcher::Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks,
-                          RemoteStore* remote, Metrics& metrics, RequestBudget& budget) {
+                          remote::RemoteStore* remote, Metrics& metrics, RequestBudget& budget) {
   if (!remote || chunks.size() < 2) return;  // a single chunk gains nothing over Get()
   if (!budget.Check(clock_).ok()) return;
   std::vector<uint32_t> claimed;
@@ -247,7 +247,7 @@ Result<ChunkBytes> ChunkFetcher::LoadLocal(const ImageIndex& index, uint32_t chu
 }
 
 void ChunkFetcher::FetchRange(const ImageIndex& index, uint32_t first, uint32_t last,
-                              RemoteStore& remote, Metrics& metrics, RequestBudget& budget) {
+                              remote::RemoteStore& remote, Metrics& metrics, RequestBudget& budget) {
   const ChunkRecord head = index.Chunk(first), tail = index.Chunk(last);
   const PackRecord pack = index.Pack(head.pack);
   const uint64_t start = head.pack_offset, length = tail.pack_offset + tail.stored_length - start;
@@ -302,7 +302,7 @@ void ChunkFetcher::RemoteFailed(const std::vector<ChunkKey>& keys, const Status&
 }
 
 Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chunk,
-                                          RemoteStore& remote, Metrics& metrics,
+                                          remote::RemoteStore& remote, Metrics& metrics,
                                           std::string_view stored, RequestBudget& budget) {
   const ChunkRecord r = index.Chunk(chunk);
   const PackRecord pack = index.Pack(r.pack);
@@ -424,4 +424,4 @@ void ChunkFetcher::EvictIfNeeded() {
   }
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

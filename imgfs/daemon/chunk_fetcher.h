@@ -40,7 +40,7 @@
 #include "imgfs/local_store.h"
 #include "imgfs/remote_store.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 struct FetcherOptions {
   uint64_t cache_size = 0;                 // stored bytes of cached chunks; 0 = no limit
@@ -56,7 +56,7 @@ struct FetcherOptions {
 class ChunkFetcher : public ChunkReader {
  public:
   // `clock` must outlive the fetcher.
-  ChunkFetcher(LocalStore& store, const FetcherOptions& options, Clock& clock = Clock::Real());
+  ChunkFetcher(store::LocalStore& store, const FetcherOptions& options, Clock& clock = Clock::Real());
   ~ChunkFetcher() override;
 
   // Loads the list of cached chunks so eviction knows them after a restart, oldest first by
@@ -70,11 +70,11 @@ class ChunkFetcher : public ChunkReader {
   // be null (local only). Counts into `metrics` (the mount's) and the fetcher's own cache
   // metrics. InvalidArgument when the index gives the chunk a length other than its own.
   RequestBudget NewRequestBudget() override;
-  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
+  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore* remote,
                          Metrics& metrics, RequestBudget& budget) override;
   // Makes sure the given chunks of `index` are local or in memory, fetching the missing ones in
   // as few range requests as contiguity allows. Errors are left for Get() to report per chunk.
-  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, RemoteStore* remote,
+  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, remote::RemoteStore* remote,
               Metrics& metrics, RequestBudget& budget) override;
   // Read-ahead of chunks in the local store, on background threads: the kernel starts reading
   // their bytes, and compressed ones are decoded into memory. Never touches the remote. Dropped
@@ -82,9 +82,9 @@ class ChunkFetcher : public ChunkReader {
   void WarmLocal(std::shared_ptr<const ImageIndex> index, std::vector<uint32_t> chunks) override;
 
   // The same, each call a request of its own with no deadline.
-  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
+  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore* remote,
                          Metrics& metrics);
-  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, RemoteStore* remote,
+  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, remote::RemoteStore* remote,
               Metrics& metrics);
 
   const Metrics& cache_metrics() const { return cache_metrics_; }
@@ -116,9 +116,9 @@ class ChunkFetcher : public ChunkReader {
   Result<ChunkBytes> LoadLocal(const ImageIndex& index, uint32_t chunk, Metrics& metrics,
                                bool* corrupt);
   // Fetches chunks [first, last] of one pack, which this thread has claimed.
-  void FetchRange(const ImageIndex& index, uint32_t first, uint32_t last, RemoteStore& remote,
+  void FetchRange(const ImageIndex& index, uint32_t first, uint32_t last, remote::RemoteStore& remote,
                   Metrics& metrics, RequestBudget& budget);
-  Result<ChunkBytes> FetchOne(const ImageIndex& index, uint32_t chunk, RemoteStore& remote,
+  Result<ChunkBytes> FetchOne(const ImageIndex& index, uint32_t chunk, remote::RemoteStore& remote,
                               Metrics& metrics, std::string_view stored, RequestBudget& budget);
   // The failure a recent fetch of `key` met, while it is held (unavailable_hold); else OK.
   Status HeldFailure(const ChunkKey& key);
@@ -130,7 +130,7 @@ class ChunkFetcher : public ChunkReader {
   void Touch(const Digest& digest);
   void EvictIfNeeded();
 
-  LocalStore& store_;
+  store::LocalStore& store_;
   FetcherOptions options_;
   Clock& clock_;
   Metrics cache_metrics_;
@@ -154,4 +154,4 @@ class ChunkFetcher : public ChunkReader {
   ThreadPool warm_pool_{2};  // last member: its workers stop before the rest is destroyed
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

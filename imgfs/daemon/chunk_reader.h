@@ -22,7 +22,7 @@
 #include "imgfs/daemon/metrics.h"
 #include "imgfs/remote_store.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 // A chunk's uncompressed bytes: decoded in memory, or (stored raw) mapped from the local store.
 using ChunkBytes = SharedBytes;
@@ -59,14 +59,14 @@ class ChunkReader {
   virtual RequestBudget NewRequestBudget() = 0;
   // The uncompressed bytes of chunk number `chunk` of `index`: exactly Chunk(chunk).length
   // bytes whose SHA-256 is its digest, or an error. `remote` may be null (local only).
-  virtual Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore* remote,
+  virtual Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore* remote,
                                  Metrics& metrics, RequestBudget& budget) = 0;
   // Makes the given chunks local ahead of the Get()s of the same request, in as few remote
   // requests as their layout allows. Errors are left for Get() to report per chunk.
   virtual void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks,
-                      RemoteStore* remote, Metrics& metrics, RequestBudget& budget) = 0;
+                      remote::RemoteStore* remote, Metrics& metrics, RequestBudget& budget) = 0;
   // Read-ahead from the local store, in the background; never touches the remote.
   virtual void WarmLocal(std::shared_ptr<const ImageIndex> index, std::vector<uint32_t> chunks) = 0;
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

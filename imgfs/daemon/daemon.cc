@@ -17,7 +17,7 @@
 #include "imgfs/daemon/store_admin.h"
 #include "imgfs/daemon/store_dir.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 namespace {
 
 // A daemon started to serve mounts (exit_when_idle) that never gets one exits after this.
@@ -117,13 +117,13 @@ Status RunDaemon(const DaemonOptions& options) {
 
   // A daemon of this store that is just exiting (its last mount went away) still holds the
   // store's lock for a moment: wait for it rather than fail the mount that started us.
-  auto opened = LocalStore::Open(options.store_path);
+  auto opened = store::LocalStore::Open(options.store_path);
   for (int i = 0; i < 100 && !opened.ok() && opened.status().code() == Code::kUnavailable; ++i) {
     ::usleep(100 * 1000);
-    opened = LocalStore::Open(options.store_path);
+    opened = store::LocalStore::Open(options.store_path);
   }
   if (!opened.ok()) return opened.status();
-  std::unique_ptr<LocalStore> store = std::move(opened).value();
+  std::unique_ptr<store::LocalStore> store = std::move(opened).value();
   FetcherOptions fo;
   fo.cache_size = options.cache_size;
   ChunkFetcher fetcher(*store, fo);
@@ -181,4 +181,4 @@ Status RunDaemon(const DaemonOptions& options) {
   return Status::Ok();
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

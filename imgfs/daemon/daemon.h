@@ -30,7 +30,7 @@
 #include "core/status.h"
 #include "imgfs/daemon/mount_manager.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 inline constexpr uint64_t kMaxCacheSize = uint64_t{1} << 60;
 
@@ -52,4 +52,4 @@ std::string DaemonSocketPath(const std::string& store_path);
 // in the calling thread and those it starts.
 Status RunDaemon(const DaemonOptions& options);
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

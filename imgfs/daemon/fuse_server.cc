@@ -16,7 +16,7 @@
 
 #include "core/log.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 namespace {
 
 // Images are immutable: the kernel may cache names and attributes for a day.
@@ -318,4 +318,4 @@ FuseMount::~FuseMount() {
   if (session_) fuse_session_destroy(session_);
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

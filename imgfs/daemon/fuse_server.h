@@ -13,7 +13,7 @@
 
 struct fuse_session;
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 class FuseMount {
  public:
@@ -40,4 +40,4 @@ class FuseMount {
   std::function<void()> on_exit_;
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <unordered_map>
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 namespace {
 constexpr size_t kReadAheadTrigger = 64 * 1024;
@@ -25,7 +25,7 @@ int ErrnoOf(const Status& s) {
 }
 
 ImageFs::ImageFs(std::shared_ptr<const ImageIndex> index, ChunkReader& fetcher,
-                 RemoteStore* remote, std::shared_ptr<TraceRecorder> trace)
+                 remote::RemoteStore* remote, std::shared_ptr<TraceRecorder> trace)
     : index_(std::move(index)), fetcher_(fetcher), remote_(remote), trace_(std::move(trace)) {
   parents_.assign(index_->inode_count(), 0);
   for (uint32_t i = 0; i < index_->inode_count(); ++i) {
@@ -227,4 +227,4 @@ Status ImageFs::Prefetch(const std::vector<uint32_t>& chunks) {
   return first;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

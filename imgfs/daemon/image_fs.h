@@ -26,14 +26,14 @@
 #include "imgfs/daemon/trace_recorder.h"
 #include "imgfs/remote_store.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 class ImageFs {
  public:
   static constexpr uint64_t kRootIno = 1;
 
   // `fetcher` and `remote` (may be null: local only) must outlive this; `trace` may be null.
-  ImageFs(std::shared_ptr<const ImageIndex> index, ChunkReader& fetcher, RemoteStore* remote,
+  ImageFs(std::shared_ptr<const ImageIndex> index, ChunkReader& fetcher, remote::RemoteStore* remote,
           std::shared_ptr<TraceRecorder> trace);
 
   const ImageIndex& index() const { return *index_; }
@@ -80,7 +80,7 @@ class ImageFs {
 
   std::shared_ptr<const ImageIndex> index_;
   ChunkReader& fetcher_;
-  RemoteStore* remote_;
+  remote::RemoteStore* remote_;
   std::shared_ptr<TraceRecorder> trace_;
   Metrics metrics_;
   uint64_t total_bytes_ = 0;
@@ -93,4 +93,4 @@ class ImageFs {
 // everywhere, corrupt, or the remote unreachable), ENOMEM, EACCES.
 int ErrnoOf(const Status& s);
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

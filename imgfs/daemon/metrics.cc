@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 void Metrics::ObserveFetch(std::chrono::steady_clock::duration d) {
   double secs = std::chrono::duration<double>(d).count();
@@ -80,4 +80,4 @@ std::string Metrics::ToPrometheus(const std::string& labels) const {
   return out;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 struct Metrics {
   // Upper bounds of the fetch latency buckets, in seconds (Prometheus "le"); a last +Inf bucket.
@@ -41,4 +41,4 @@ struct Metrics {
   std::string ToPrometheus(const std::string& labels) const;
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

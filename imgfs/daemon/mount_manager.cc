@@ -9,7 +9,7 @@
 #include "imgfs/daemon/mount_point.h"
 #include "imgfs/daemon/request_fields.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 namespace {
 constexpr uint64_t kMaxIndexSize = 1ull << 30;
@@ -19,7 +19,7 @@ constexpr uint64_t kMaxTraceSize = 64u << 20;
 struct MountManager::Mounted {
   MountRequest request;
   std::shared_ptr<const ImageIndex> index;
-  std::unique_ptr<RemoteStore> remote;
+  std::unique_ptr<remote::RemoteStore> remote;
   std::shared_ptr<TraceRecorder> trace;
   std::unique_ptr<ImageFs> fs;
   std::unique_ptr<FuseMount> fuse;
@@ -55,13 +55,13 @@ nlohmann::json MountRequest::ToJson() const {
           {"trace_seconds", trace_seconds}, {"prefetch_threads", prefetch_threads}};
 }
 
-MountManager::MountManager(LocalStore& store, ChunkFetcher& fetcher)
+MountManager::MountManager(store::LocalStore& store, ChunkFetcher& fetcher)
     : store_(store), fetcher_(fetcher) {}
 
 MountManager::~MountManager() { UnmountAll(); }
 
 Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(const std::string& image,
-                                                                     RemoteStore* remote) {
+                                                                     remote::RemoteStore* remote) {
   auto local = store_.Resolve(image);
   if (local.ok()) return store_.GetIndex(*local);
   if (!remote) return local.status();
@@ -102,9 +102,9 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
   m->request = request;
   m->request.mountpoint = real;
   if (!request.remote.empty()) {
-    RemoteOptions options;
+    remote::RemoteOptions options;
     options.ca_file = request.ca_file;
-    ASSIGN_OR_RETURN(m->remote, OpenRemoteStore(request.remote, options));
+    ASSIGN_OR_RETURN(m->remote, remote::OpenRemoteStore(request.remote, options));
   }
   ASSIGN_OR_RETURN(m->index, ResolveImage(request.image, m->remote.get()));
   if (request.trace == "record")
@@ -276,4 +276,4 @@ std::string MountManager::Prometheus() {
   return out;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

@@ -21,7 +21,7 @@
 #include "imgfs/local_store.h"
 #include "imgfs/remote_store.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 struct MountRequest {
   static constexpr unsigned kMaxTraceSeconds = 86400;
@@ -42,7 +42,7 @@ struct MountRequest {
 
 class MountManager {
  public:
-  MountManager(LocalStore& store, ChunkFetcher& fetcher);
+  MountManager(store::LocalStore& store, ChunkFetcher& fetcher);
   ~MountManager();  // unmounts everything
 
   // Resolves the image (fetching its index from the remote by digest when the local store lacks
@@ -66,11 +66,11 @@ class MountManager {
  private:
   struct Mounted;
   Result<std::shared_ptr<const ImageIndex>> ResolveImage(const std::string& image,
-                                                         RemoteStore* remote);
+                                                         remote::RemoteStore* remote);
   void StartPrefetch(Mounted& m);
   void Stop(Mounted& m);
 
-  LocalStore& store_;
+  store::LocalStore& store_;
   ChunkFetcher& fetcher_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint
@@ -80,4 +80,4 @@ class MountManager {
   std::vector<std::thread> retiring_;  // GUARDED_BY(mu_)
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

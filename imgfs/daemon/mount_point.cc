@@ -11,7 +11,7 @@
 
 #include "core/log.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 namespace {
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
@@ -108,4 +108,4 @@ Status DetachDeadFuseMount(const std::string& path) {
   return Status::Ok();
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

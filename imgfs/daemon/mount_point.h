@@ -9,7 +9,7 @@
 
 #include "core/status.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 struct MountPoint {
   std::string path;   // absolute, symlinks resolved
@@ -29,4 +29,4 @@ struct MountPoint {
 // when nothing is mounted there.
 std::string MountTypeAt(const std::string& path);
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

@@ -11,7 +11,7 @@
 
 #include "core/status.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 // body[name] as an integer in [min, max]; `fallback` when the field is absent or null.
 [[nodiscard]] inline Result<uint64_t> UintField(const nlohmann::json& body, const std::string& name,
@@ -27,4 +27,4 @@ namespace imgfs {
   return v;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

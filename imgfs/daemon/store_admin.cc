@@ -10,7 +10,7 @@
 #include "imgfs/daemon/request_fields.h"
 #include "indexer/repack.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 namespace {
 
 // "kind:path[:tag]" with a relative path made absolute: the daemon has its own working directory.
@@ -25,16 +25,16 @@ std::string AbsoluteSource(const std::string& source) {
 
 }  // namespace
 
-Result<ConvertResult> ConvertAndPublish(const std::string& source, const ConvertOptions& options,
-                                        LocalStore& store, const std::string& tag) {
+Result<indexer::ConvertResult> ConvertAndPublish(const std::string& source, const indexer::ConvertOptions& options,
+                                        store::LocalStore& store, const std::string& tag) {
   RETURN_IF_ERROR(CheckConvertOptions(options));
-  ASSIGN_OR_RETURN(ConvertResult r, ConvertImage(source, options, store));
+  ASSIGN_OR_RETURN(indexer::ConvertResult r, indexer::ConvertImage(source, options, store));
   RETURN_IF_ERROR(store.SyncChunks());
   RETURN_IF_ERROR(store.PublishIndex(*r.index, tag));
   return r;
 }
 
-Result<RepackResult> RepackAndPublish(LocalStore& store, const std::string& image,
+Result<RepackResult> RepackAndPublish(store::LocalStore& store, const std::string& image,
                                       const std::string& tag) {
   ASSIGN_OR_RETURN(Digest digest, store.Resolve(image));
   ASSIGN_OR_RETURN(auto index, store.GetIndex(digest));
@@ -43,7 +43,7 @@ Result<RepackResult> RepackAndPublish(LocalStore& store, const std::string& imag
     return Status::NotFound("no access trace recorded for " + image +
                             " (mount it with --trace record first)");
   std::vector<Digest> order = ParseTrace(*trace);
-  ASSIGN_OR_RETURN(std::string bytes, RepackIndex(*index, order, store, PackingOptions{}));
+  ASSIGN_OR_RETURN(std::string bytes, indexer::RepackIndex(*index, order, store, indexer::PackingOptions{}));
   ASSIGN_OR_RETURN(std::shared_ptr<const ImageIndex> repacked, ImageIndex::Parse(std::move(bytes)));
   // The trace names chunks, not positions: it holds for the new layout as it is.
   RETURN_IF_ERROR(store.PutTrace(repacked->digest(), *trace));
@@ -58,7 +58,7 @@ nlohmann::json RepackReply(const RepackResult& r) {
           {"packs", r.index->pack_count()}};
 }
 
-Status CheckConvertOptions(const ConvertOptions& options) {
+Status CheckConvertOptions(const indexer::ConvertOptions& options) {
   if (options.threads > kMaxConvertThreads)
     return Status::InvalidArgument("threads must be from 1 to " + std::to_string(kMaxConvertThreads) +
                                    " (0: one per core), not " + std::to_string(options.threads));
@@ -77,7 +77,7 @@ Status CheckConvertOptions(const ConvertOptions& options) {
 }
 
 nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
-                              const ConvertOptions& options) {
+                              const indexer::ConvertOptions& options) {
   return {{"source", AbsoluteSource(source)},
           {"tag", tag},
           {"platform", options.build.platform},
@@ -87,7 +87,7 @@ nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
           {"chunk_max", options.chunker.max_size}};
 }
 
-nlohmann::json ConvertReply(const ConvertResult& r) {
+nlohmann::json ConvertReply(const indexer::ConvertResult& r) {
   return {{"digest", r.index->digest().ToString()},
           {"files", r.tree.files},
           {"file_bytes", r.tree.file_bytes},
@@ -99,7 +99,7 @@ nlohmann::json ConvertReply(const ConvertResult& r) {
           {"new_stored_bytes", r.chunking.new_stored_bytes}};
 }
 
-StoreAdmin::StoreAdmin(LocalStore& store, ChunkFetcher& fetcher,
+StoreAdmin::StoreAdmin(store::LocalStore& store, ChunkFetcher& fetcher,
                        std::function<std::vector<Digest>()> mounted)
     : store_(store), fetcher_(fetcher), mounted_(std::move(mounted)) {}
 
@@ -120,7 +120,7 @@ Result<nlohmann::json> StoreAdmin::Run(const std::string& route, const nlohmann:
 Result<nlohmann::json> StoreAdmin::Convert(const nlohmann::json& body) {
   const std::string source = body.value("source", "");
   if (source.empty()) return Status::InvalidArgument("convert needs a source");
-  ConvertOptions options;
+  indexer::ConvertOptions options;
   options.build.platform = body.value("platform", options.build.platform);
   ASSIGN_OR_RETURN(uint64_t threads, UintField(body, "threads", 0, 0, kMaxConvertThreads));
   options.threads = static_cast<unsigned>(threads);
@@ -131,7 +131,7 @@ Result<nlohmann::json> StoreAdmin::Convert(const nlohmann::json& body) {
   ASSIGN_OR_RETURN(uint64_t max, UintField(body, "chunk_max", c.max_size, 0, kU32));
   c = {static_cast<uint32_t>(min), static_cast<uint32_t>(avg), static_cast<uint32_t>(max)};
   IMGFS_LOG(Info) << "converting " << source << " for the CLI";
-  ASSIGN_OR_RETURN(ConvertResult r,
+  ASSIGN_OR_RETURN(indexer::ConvertResult r,
                    ConvertAndPublish(source, options, store_, body.value("tag", source)));
   return ConvertReply(r);
 }
@@ -148,14 +148,14 @@ Result<nlohmann::json> StoreAdmin::Repack(const nlohmann::json& body) {
 }
 
 Result<nlohmann::json> StoreAdmin::CollectGarbage() {
-  ASSIGN_OR_RETURN(GcResult r, store_.GarbageCollect(mounted_()));
+  ASSIGN_OR_RETURN(store::GcResult r, store_.GarbageCollect(mounted_()));
   // Cached chunks may have gone: the eviction bookkeeping starts over from the store.
   RETURN_IF_ERROR(fetcher_.ReloadCacheState());
-  ASSIGN_OR_RETURN(StoreStats s, store_.Stats());
+  ASSIGN_OR_RETURN(store::StoreStats s, store_.Stats());
   return nlohmann::json{{"indexes_removed", r.indexes_removed}, {"chunks_removed", r.chunks_removed},
                         {"bytes_removed", r.bytes_removed},     {"chunks", s.chunks},
                         {"raw_bytes", s.raw_bytes},             {"stored_bytes", s.stored_bytes},
                         {"indexes", s.indexes}};
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

@@ -14,11 +14,11 @@
 #include "imgfs/local_store.h"
 #include "indexer/convert.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 // Converts SOURCE into the store and publishes it under `tag` (the CLI's path and the daemon's).
-Result<ConvertResult> ConvertAndPublish(const std::string& source, const ConvertOptions& options,
-                                        LocalStore& store, const std::string& tag);
+Result<indexer::ConvertResult> ConvertAndPublish(const std::string& source, const indexer::ConvertOptions& options,
+                                        store::LocalStore& store, const std::string& tag);
 
 struct RepackResult {
   std::shared_ptr<const ImageIndex> index;
@@ -26,7 +26,7 @@ struct RepackResult {
 };
 // `imgfs repack`: lays the chunks of IMAGE's recorded access trace out first and publishes the
 // new index under `tag` (the CLI's path and the daemon's).
-Result<RepackResult> RepackAndPublish(LocalStore& store, const std::string& image,
+Result<RepackResult> RepackAndPublish(store::LocalStore& store, const std::string& image,
                                       const std::string& tag);
 nlohmann::json RepackReply(const RepackResult& r);
 
@@ -35,18 +35,18 @@ nlohmann::json RepackReply(const RepackResult& r);
 //   chunk_avg   a power of two from 4 KiB to 4 MiB;
 //   chunk_min   1 KiB..chunk_avg;  chunk_max   chunk_avg..kMaxChunkSize (16 MiB).
 inline constexpr unsigned kMaxConvertThreads = 256;
-[[nodiscard]] Status CheckConvertOptions(const ConvertOptions& options);
+[[nodiscard]] Status CheckConvertOptions(const indexer::ConvertOptions& options);
 
 // A convert request as JSON: the source (paths made absolute), tag and the options that travel.
 nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
-                              const ConvertOptions& options);
+                              const indexer::ConvertOptions& options);
 // What a conversion reports, as JSON.
-nlohmann::json ConvertReply(const ConvertResult& r);
+nlohmann::json ConvertReply(const indexer::ConvertResult& r);
 
 class StoreAdmin {
  public:
   // `mounted` lists the index digests of the daemon's mounts at the moment it is called.
-  StoreAdmin(LocalStore& store, ChunkFetcher& fetcher,
+  StoreAdmin(store::LocalStore& store, ChunkFetcher& fetcher,
              std::function<std::vector<Digest>()> mounted);
 
   static bool Handles(const std::string& route);
@@ -59,10 +59,10 @@ class StoreAdmin {
   Result<nlohmann::json> CollectGarbage();
   Result<nlohmann::json> Repack(const nlohmann::json& body);
 
-  LocalStore& store_;
+  store::LocalStore& store_;
   ChunkFetcher& fetcher_;
   std::function<std::vector<Digest>()> mounted_;
   std::mutex mu_;  // one job at a time: a collection must not run beside a conversion
 };
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

@@ -7,7 +7,7 @@
 #include "core/fd.h"
 #include "core/log.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 Result<uid_t> SecureStoreDir(const std::string& path) {
   if (path.empty()) return Status::InvalidArgument("no store directory given");
@@ -33,4 +33,4 @@ Result<uid_t> SecureStoreDir(const std::string& path) {
   return me;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

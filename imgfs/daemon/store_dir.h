@@ -17,9 +17,9 @@
 
 #include "core/status.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 // Returns the directory's owner (the effective uid) once it is private.
 [[nodiscard]] Result<uid_t> SecureStoreDir(const std::string& path);
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

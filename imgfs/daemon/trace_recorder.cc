@@ -1,6 +1,6 @@
 #include "imgfs/daemon/trace_recorder.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 TraceRecorder::TraceRecorder(std::chrono::seconds window, const Clock& clock)
     : clock_(clock), deadline_(clock.Now() + window) {}
@@ -37,4 +37,4 @@ std::vector<Digest> ParseTrace(std::string_view text) {
   return out;
 }
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

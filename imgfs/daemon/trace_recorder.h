@@ -13,7 +13,7 @@
 #include "core/clock.h"
 #include "core/digest.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 
 class TraceRecorder {
  public:
@@ -37,4 +37,4 @@ class TraceRecorder {
 // Parses a serialized trace; unknown or malformed lines are skipped.
 std::vector<Digest> ParseTrace(std::string_view text);
 
-}  // namespace imgfs
+}  // namespace imgfs::daemon

@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nlohmann::json body = nlohmann::json::parse(request->body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return 0;
   for (const char* field : {"cache_size", "threads", "chunk_min", "trace_seconds"}) {
-    auto v = imgfs::UintField(body, field, 0, 1, 1000);
+    auto v = imgfs::daemon::UintField(body, field, 0, 1, 1000);
     if (v.ok() && body.is_object() && body.contains(field) && !body[field].is_null() &&
         (*v < 1 || *v > 1000))
       std::abort();

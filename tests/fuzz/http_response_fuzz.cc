@@ -14,8 +14,8 @@
 #include "core/byte_io.h"
 #include "imgfs/http_response.h"
 
-using imgfs::remote_internal::ExpectedBody;
-using imgfs::remote_internal::HttpResponseReader;
+using imgfs::remote::internal::ExpectedBody;
+using imgfs::remote::internal::HttpResponseReader;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 10) return 0;

@@ -58,14 +58,14 @@ const std::shared_ptr<const std::string>& Pattern() {
 }
 
 // A chunk source whose answers come from the fuzzer's script, one byte per Get.
-class ScriptedChunks : public ChunkReader {
+class ScriptedChunks : public daemon::ChunkReader {
  public:
   explicit ScriptedChunks(std::string_view script) : script_(script) {}
 
-  RequestBudget NewRequestBudget() override { return RequestBudget(); }
+  daemon::RequestBudget NewRequestBudget() override { return daemon::RequestBudget(); }
 
-  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore*, Metrics&,
-                         RequestBudget&) override {
+  Result<daemon::ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore*, daemon::Metrics&,
+                         daemon::RequestBudget&) override {
     const ChunkRecord rec = index.Chunk(chunk);
     uint8_t op = Next();
     uint64_t length = rec.length;
@@ -85,8 +85,8 @@ class ScriptedChunks : public ChunkReader {
     return SharedBytes(pattern, std::string_view(*pattern).substr(StartOf(chunk), length));
   }
 
-  void Ensure(const ImageIndex&, const std::vector<uint32_t>& chunks, RemoteStore*, Metrics&,
-              RequestBudget&) override {
+  void Ensure(const ImageIndex&, const std::vector<uint32_t>& chunks, remote::RemoteStore*, daemon::Metrics&,
+              daemon::RequestBudget&) override {
     for (uint32_t c : chunks) (void)c;
   }
   void WarmLocal(std::shared_ptr<const ImageIndex>, std::vector<uint32_t>) override {}
@@ -115,7 +115,7 @@ std::string Expected(const ImageIndex& ix, uint32_t ino, uint64_t offset, uint64
   return out;
 }
 
-void CheckRead(ImageFs& fs, const ImageIndex& ix, uint32_t ino, uint64_t offset, size_t size) {
+void CheckRead(daemon::ImageFs& fs, const ImageIndex& ix, uint32_t ino, uint64_t offset, size_t size) {
   std::string out;
   const uint64_t file_size = ix.Attrs(ino).size;
   int err = fs.Read(uint64_t{ino} + 1, offset, size, &out);
@@ -130,8 +130,8 @@ void CheckRead(ImageFs& fs, const ImageIndex& ix, uint32_t ino, uint64_t offset,
 
 void Exercise(const ImageIndex& ix, std::string_view script) {
   ScriptedChunks chunks(script);
-  auto trace = std::make_shared<TraceRecorder>(std::chrono::seconds(3600));
-  ImageFs fs(std::shared_ptr<const ImageIndex>(&ix, [](const ImageIndex*) {}), chunks, nullptr,
+  auto trace = std::make_shared<daemon::TraceRecorder>(std::chrono::seconds(3600));
+  daemon::ImageFs fs(std::shared_ptr<const ImageIndex>(&ix, [](const ImageIndex*) {}), chunks, nullptr,
              trace);
   struct stat st;
   struct statvfs vfs;

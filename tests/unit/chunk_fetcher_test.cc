@@ -33,7 +33,7 @@ class ChunkFetcherTest : public ::testing::Test {
   void SetUp() override { OpenStore(); }
 
   void OpenStore() {
-    auto s = LocalStore::Open(dir_.path());
+    auto s = store::LocalStore::Open(dir_.path());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }
@@ -60,8 +60,8 @@ class ChunkFetcherTest : public ::testing::Test {
     ASSERT_NE(index_, nullptr);
   }
 
-  std::unique_ptr<ChunkFetcher> MakeFetcher(FetcherOptions options = {}) {
-    return std::make_unique<ChunkFetcher>(*store_, options, clock_);
+  std::unique_ptr<daemon::ChunkFetcher> MakeFetcher(daemon::FetcherOptions options = {}) {
+    return std::make_unique<daemon::ChunkFetcher>(*store_, options, clock_);
   }
 
   ChunkRecord Rec(uint32_t chunk) const { return index_->Chunk(chunk); }
@@ -73,7 +73,7 @@ class ChunkFetcherTest : public ::testing::Test {
   }
 
   // Gets chunk `c` and checks its bytes.
-  void ExpectGet(ChunkFetcher& fetcher, uint32_t c, RemoteStore* remote) {
+  void ExpectGet(daemon::ChunkFetcher& fetcher, uint32_t c, remote::RemoteStore* remote) {
     auto got = fetcher.Get(*index_, c, remote, metrics_);
     ASSERT_TRUE(got.ok()) << "chunk " << c << ": " << got.status().ToString();
     EXPECT_TRUE(**got == builder_.raw(c)) << "chunk " << c;
@@ -96,11 +96,11 @@ class ChunkFetcherTest : public ::testing::Test {
 
   ScratchDir dir_;
   FakeClock clock_;
-  std::unique_ptr<LocalStore> store_;
+  std::unique_ptr<store::LocalStore> store_;
   FakeRemote remote_;
   ImageBuilder builder_;
   std::shared_ptr<const ImageIndex> index_;
-  Metrics metrics_;
+  daemon::Metrics metrics_;
 };
 
 // --- Get: the three tiers ---
@@ -153,7 +153,7 @@ TEST_F(ChunkFetcherTest, LocalChunkIsACacheHitAndNeverTouchesTheRemote) {
 
   // Also without any remote, from a fresh fetcher (empty memory).
   auto local_only = MakeFetcher();
-  Metrics m;
+  daemon::Metrics m;
   auto got = local_only->Get(*index_, 1, nullptr, m);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_TRUE(**got == builder_.raw(1));
@@ -178,7 +178,7 @@ TEST_F(ChunkFetcherTest, ConcurrentGetsOfOneMissingChunkCauseOneFetch) {
   auto fetcher = MakeFetcher();
   remote_.Hold();  // the fetch waits until every thread has asked for the chunk
   constexpr int kThreads = 16;
-  std::vector<Result<ChunkBytes>> results(kThreads, Status::Internal("not run"));
+  std::vector<Result<daemon::ChunkBytes>> results(kThreads, Status::Internal("not run"));
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&, t] { results[t] = fetcher->Get(*index_, 1, &remote_, metrics_); });
@@ -198,7 +198,7 @@ TEST_F(ChunkFetcherTest, GetWaitsForTheChunkAnEnsureIsFetching) {
   BuildMixedImage();
   auto fetcher = MakeFetcher();
   remote_.Hold();
-  Metrics ensure_metrics;
+  daemon::Metrics ensure_metrics;
   std::thread ensure([&] { fetcher->Ensure(*index_, {0, 1, 2}, &remote_, ensure_metrics); });
   remote_.WaitForHeld();  // Ensure has claimed its chunks and is fetching them
   std::thread get([&] { ExpectGet(*fetcher, 1, &remote_); });
@@ -287,7 +287,7 @@ TEST_F(ChunkFetcherTest, EnsureSkipsChunksAlreadyLocal) {
 
 TEST_F(ChunkFetcherTest, EnsureSplitsRunsAtMaxRangeBytes) {
   BuildUniformImage(5);
-  FetcherOptions options;
+  daemon::FetcherOptions options;
   options.max_range_bytes = 2 * kChunk + 100;
   auto fetcher = MakeFetcher(options);
   fetcher->Ensure(*index_, {0, 1, 2, 3, 4}, &remote_, metrics_);
@@ -394,7 +394,7 @@ TEST_F(ChunkFetcherTest, UnavailableRemoteIsAnErrorNotAHangAndCachedChunksAreSti
   // The cached chunk: from memory, and from the store for a fetcher with empty memory.
   ExpectGet(*fetcher, 0, &remote_);
   auto fresh = MakeFetcher();
-  Metrics m;
+  daemon::Metrics m;
   auto local = fresh->Get(*index_, 0, &remote_, m);
   ASSERT_TRUE(local.ok()) << local.status().ToString();
   EXPECT_EQ(**local, builder_.raw(0));
@@ -406,7 +406,7 @@ TEST_F(ChunkFetcherTest, UnavailableRemoteIsAnErrorNotAHangAndCachedChunksAreSti
   remote_.ResetCounters();
   EXPECT_EQ(fetcher->Get(*index_, 1, &remote_, metrics_).status().code(), Code::kUnavailable);
   EXPECT_EQ(remote_.range_calls(), 0);
-  clock_.Advance(FetcherOptions{}.unavailable_hold);
+  clock_.Advance(daemon::FetcherOptions{}.unavailable_hold);
   ExpectGet(*fetcher, 1, &remote_);
   ExpectGet(*fetcher, 3, &remote_);
 }
@@ -421,7 +421,7 @@ TEST_F(ChunkFetcherTest, AHangingRemoteCostsARequestOneRemoteCall) {
   auto fetcher = MakeFetcher();
   remote_.SetHang(&clock_, std::chrono::seconds(41));
   const Clock::time_point start = clock_.Now();
-  RequestBudget budget = fetcher->NewRequestBudget();
+  daemon::RequestBudget budget = fetcher->NewRequestBudget();
   fetcher->Ensure(*index_, {4, 5, 6, 7}, &remote_, metrics_, budget);
   for (uint32_t c : {4u, 5u, 6u, 7u}) {
     auto got = fetcher->Get(*index_, c, &remote_, metrics_, budget);
@@ -430,7 +430,7 @@ TEST_F(ChunkFetcherTest, AHangingRemoteCostsARequestOneRemoteCall) {
   EXPECT_EQ(remote_.range_calls(), 1);
   EXPECT_EQ(clock_.Now() - start, std::chrono::seconds(41));
 
-  RequestBudget retry = fetcher->NewRequestBudget();  // the kernel's retry: a new request
+  daemon::RequestBudget retry = fetcher->NewRequestBudget();  // the kernel's retry: a new request
   fetcher->Ensure(*index_, {4, 5, 6, 7}, &remote_, metrics_, retry);
   for (uint32_t c : {4u, 5u, 6u, 7u})
     EXPECT_EQ(fetcher->Get(*index_, c, &remote_, metrics_, retry).status().code(),
@@ -439,8 +439,8 @@ TEST_F(ChunkFetcherTest, AHangingRemoteCostsARequestOneRemoteCall) {
   EXPECT_EQ(clock_.Now() - start, std::chrono::seconds(41));
 
   remote_.SetHang(nullptr, {});  // the remote is back; once the hold is over, chunks come
-  clock_.Advance(FetcherOptions{}.unavailable_hold);
-  RequestBudget later = fetcher->NewRequestBudget();
+  clock_.Advance(daemon::FetcherOptions{}.unavailable_hold);
+  daemon::RequestBudget later = fetcher->NewRequestBudget();
   fetcher->Ensure(*index_, {4, 5, 6, 7}, &remote_, metrics_, later);
   for (uint32_t c : {4u, 5u, 6u, 7u}) {
     auto got = fetcher->Get(*index_, c, &remote_, metrics_, later);
@@ -465,16 +465,16 @@ TEST_F(ChunkFetcherTest, AHeldFailureDoesNotHideAChunkThatIsLocalNow) {
 
 TEST_F(ChunkFetcherTest, NoRemoteFetchStartsAfterTheRequestsDeadline) {
   BuildMixedImage();
-  FetcherOptions options;
+  daemon::FetcherOptions options;
   auto fetcher = MakeFetcher(options);
-  RequestBudget budget = fetcher->NewRequestBudget();
+  daemon::RequestBudget budget = fetcher->NewRequestBudget();
   clock_.Advance(options.request_deadline);
   fetcher->Ensure(*index_, {0, 1, 2}, &remote_, metrics_, budget);
   auto got = fetcher->Get(*index_, 1, &remote_, metrics_, budget);
   EXPECT_EQ(got.status().code(), Code::kUnavailable) << got.status().ToString();
   EXPECT_EQ(remote_.range_calls(), 0);
   // A deadline is the request's own: the next request fetches (nothing was held).
-  RequestBudget next = fetcher->NewRequestBudget();
+  daemon::RequestBudget next = fetcher->NewRequestBudget();
   auto again = fetcher->Get(*index_, 1, &remote_, metrics_, next);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(**again, builder_.raw(1));
@@ -497,7 +497,7 @@ TEST_F(ChunkFetcherTest, ALengthMismatchIsThisImagesErrorAndNeverDeletesTheChunk
       for (uint32_t lie : {Rec(c).length - 1, Rec(c).length + 1, Rec(c).length * 2}) {
         auto hostile = LyingIndex(Rec(c).digest, lie, &remote_);
         ASSERT_NE(hostile, nullptr);
-        Metrics m;
+        daemon::Metrics m;
         auto got = fetcher->Get(*hostile, 0, &remote_, m);
         ASSERT_FALSE(got.ok()) << "chunk " << c << " read as " << lie << " bytes";
         EXPECT_EQ(got.status().code(), Code::kInvalidArgument) << got.status().ToString();
@@ -513,7 +513,7 @@ TEST_F(ChunkFetcherTest, ALengthMismatchIsThisImagesErrorAndNeverDeletesTheChunk
   EXPECT_TRUE(*store_->HasChunk(Rec(0).digest)) << "still pinned";
   EXPECT_TRUE(*store_->HasChunk(Rec(1).digest)) << "still pinned";
   auto fresh = MakeFetcher();  // empty memory: every chunk from the store
-  Metrics m;
+  daemon::Metrics m;
   for (uint32_t c : {0u, 1u, 2u}) {
     auto got = fresh->Get(*index_, c, nullptr, m);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -530,8 +530,8 @@ TEST_F(ChunkFetcherTest, AHostileRequestNeverLeadsAnHonestOnesFetch) {
   auto hostile = LyingIndex(Rec(3).digest, Rec(3).length + 1, &remote_);
   ASSERT_NE(hostile, nullptr);
   remote_.Hold();
-  Metrics hostile_metrics;
-  Result<ChunkBytes> lied = Status::Internal("not run");
+  daemon::Metrics hostile_metrics;
+  Result<daemon::ChunkBytes> lied = Status::Internal("not run");
   std::thread liar([&] { lied = fetcher->Get(*hostile, 0, &remote_, hostile_metrics); });
   remote_.WaitForHeld(1);  // the hostile request leads a fetch
   std::thread honest([&] { ExpectGet(*fetcher, 3, &remote_); });
@@ -549,7 +549,7 @@ TEST_F(ChunkFetcherTest, AHostileRequestNeverLeadsAnHonestOnesFetch) {
 TEST_F(ChunkFetcherTest, EvictionKeepsCachedBytesUnderTheCapAndSparesPinnedChunks) {
   BuildUniformImage(9);
   Pin(8);
-  FetcherOptions options;
+  daemon::FetcherOptions options;
   options.cache_size = 3 * kChunk;
   options.memory_cache_bytes = 1;  // keep (almost) nothing decoded: re-Gets go to the store
   auto fetcher = MakeFetcher(options);
@@ -579,7 +579,7 @@ TEST_F(ChunkFetcherTest, EvictionKeepsCachedBytesUnderTheCapAndSparesPinnedChunk
 
 TEST_F(ChunkFetcherTest, ReadingAChunkMakesItRecentlyUsed) {
   BuildUniformImage(5);
-  FetcherOptions options;
+  daemon::FetcherOptions options;
   options.cache_size = 3 * kChunk;
   options.memory_cache_bytes = 1;
   auto fetcher = MakeFetcher(options);
@@ -614,7 +614,7 @@ TEST_F(ChunkFetcherTest, CacheStateSurvivesARestart) {
   OpenStore();
   ASSERT_EQ(ListedCachedBytes(), 6 * kChunk) << "cached chunks must survive a reopen";
 
-  FetcherOptions options;
+  daemon::FetcherOptions options;
   options.cache_size = 2 * kChunk;
   auto fetcher = MakeFetcher(options);
   ASSERT_TRUE(fetcher->LoadCacheState().ok());
@@ -631,7 +631,7 @@ TEST_F(ChunkFetcherTest, CacheStateSurvivesARestart) {
 
 TEST_F(ChunkFetcherTest, PinningACachedChunkKeepsItAndDoesNotCountAsAnEviction) {
   BuildUniformImage(3);
-  FetcherOptions options;
+  daemon::FetcherOptions options;
   options.cache_size = 2 * kChunk;
   options.memory_cache_bytes = 1;
   auto fetcher = MakeFetcher(options);

@@ -39,7 +39,7 @@ class MemoryStore : public ChunkStore {
   int puts_ = 0;
 };
 
-class StringSource : public ByteSource {
+class StringSource : public indexer::ByteSource {
  public:
   explicit StringSource(std::string s, size_t step = 100000) : s_(std::move(s)), step_(step) {}
   Result<size_t> Read(std::span<uint8_t> buf) override {
@@ -59,9 +59,9 @@ std::string RandomString(size_t n, uint32_t seed) {
   return s;
 }
 
-std::string Reassemble(MemoryStore& store, const FileContent& content) {
+std::string Reassemble(MemoryStore& store, const indexer::FileContent& content) {
   std::string out, chunk;
-  for (const ChunkSpan& span : content.chunks) {
+  for (const indexer::ChunkSpan& span : content.chunks) {
     auto stored = store.GetStoredChunk(span.digest);
     EXPECT_TRUE(stored.ok());
     EXPECT_TRUE(DecodeChunk(*stored, span.length, span.digest, &chunk).ok());
@@ -72,7 +72,7 @@ std::string Reassemble(MemoryStore& store, const FileContent& content) {
 
 TEST(ChunkingWriterTest, StoresFilesOnceAndReassemblesThem) {
   MemoryStore store;
-  ChunkingWriter writer(store, ChunkerParams{}, 2);
+  indexer::ChunkingWriter writer(store, ChunkerParams{}, 2);
   std::string big = RandomString(10 << 20, 1), small = "tiny file", empty;
   StringSource s1(big), s2(big), s3(small), s4(empty);
   auto c1 = writer.AddFile(s1, big.size());
@@ -86,7 +86,7 @@ TEST(ChunkingWriterTest, StoresFilesOnceAndReassemblesThem) {
   EXPECT_EQ(Reassemble(store, **c3), small);
   EXPECT_TRUE((*c4)->chunks.empty());
   EXPECT_EQ((*c1)->chunks.size(), (*c2)->chunks.size());
-  ChunkingStats st = writer.stats();
+  indexer::ChunkingStats st = writer.stats();
   EXPECT_EQ(st.chunks, 2 * (*c1)->chunks.size() + 1);
   EXPECT_EQ(st.new_chunks, store.chunks_.size());
   EXPECT_EQ(static_cast<uint64_t>(store.puts_), store.chunks_.size());  // each stored once
@@ -94,7 +94,7 @@ TEST(ChunkingWriterTest, StoresFilesOnceAndReassemblesThem) {
 
 TEST(ChunkingWriterTest, ShortStreamIsAnError) {
   MemoryStore store;
-  ChunkingWriter writer(store, ChunkerParams{}, 1);
+  indexer::ChunkingWriter writer(store, ChunkerParams{}, 1);
   StringSource src("only ten b");
   auto c = writer.AddFile(src, 100);
   EXPECT_FALSE(c.ok());

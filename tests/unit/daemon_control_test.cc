@@ -124,38 +124,38 @@ TEST(ControlHttpTest, ErrorCodes) {
 TEST(RequestFieldsTest, NumbersAreCheckedAgainstTheirBounds) {
   auto j = nlohmann::json::parse(
       R"({"ok": 5, "neg": -1, "float": 2.5, "str": "5", "big": 100000, "huge": 1e300, "null": null})");
-  EXPECT_EQ(*UintField(j, "ok", 0, 1, 10), 5u);
-  EXPECT_EQ(*UintField(j, "absent", 7, 1, 10), 7u);
-  EXPECT_EQ(*UintField(j, "null", 7, 1, 10), 7u);
+  EXPECT_EQ(*daemon::UintField(j, "ok", 0, 1, 10), 5u);
+  EXPECT_EQ(*daemon::UintField(j, "absent", 7, 1, 10), 7u);
+  EXPECT_EQ(*daemon::UintField(j, "null", 7, 1, 10), 7u);
   for (const char* bad : {"neg", "float", "str", "big", "huge"}) {
-    auto r = UintField(j, bad, 0, 1, 10);
+    auto r = daemon::UintField(j, bad, 0, 1, 10);
     EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << bad;
     EXPECT_NE(r.status().message().find(bad), std::string::npos) << r.status().message();
   }
-  EXPECT_EQ(UintField(nlohmann::json::array(), "x", 0, 0, 1).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(daemon::UintField(nlohmann::json::array(), "x", 0, 0, 1).status().code(), Code::kInvalidArgument);
 }
 
 TEST(StoreAdminBoundsTest, ConvertOptions) {
-  ConvertOptions ok;
-  EXPECT_TRUE(CheckConvertOptions(ok).ok());
-  ConvertOptions o = ok;
+  indexer::ConvertOptions ok;
+  EXPECT_TRUE(daemon::CheckConvertOptions(ok).ok());
+  indexer::ConvertOptions o = ok;
   o.threads = 100000;
-  EXPECT_FALSE(CheckConvertOptions(o).ok());
+  EXPECT_FALSE(daemon::CheckConvertOptions(o).ok());
   o = ok;
   o.chunker.max_size = 0;  // looped until bad_alloc once
-  EXPECT_FALSE(CheckConvertOptions(o).ok());
+  EXPECT_FALSE(daemon::CheckConvertOptions(o).ok());
   o = ok;
   o.chunker.avg_size = 3000;
-  EXPECT_FALSE(CheckConvertOptions(o).ok());
+  EXPECT_FALSE(daemon::CheckConvertOptions(o).ok());
   o = ok;
   o.chunker.min_size = 0;
-  EXPECT_FALSE(CheckConvertOptions(o).ok());
+  EXPECT_FALSE(daemon::CheckConvertOptions(o).ok());
   o = ok;
   o.chunker.max_size = kMaxChunkSize + 1;
-  EXPECT_FALSE(CheckConvertOptions(o).ok());
+  EXPECT_FALSE(daemon::CheckConvertOptions(o).ok());
   o = ok;
   o.chunker = {1u << 20, 4u << 20, kMaxChunkSize};
-  EXPECT_TRUE(CheckConvertOptions(o).ok());
+  EXPECT_TRUE(daemon::CheckConvertOptions(o).ok());
 }
 
 mode_t ModeOf(const std::string& path) {
@@ -168,7 +168,7 @@ TEST(StoreDirTest, CreatesPrivateWhateverTheUmaskAndTightensAnOpenOne) {
   ScratchDir dir;
   const std::string fresh = dir.path() + "/fresh";
   const mode_t old = ::umask(0);
-  auto made = SecureStoreDir(fresh);
+  auto made = daemon::SecureStoreDir(fresh);
   ::umask(old);
   ASSERT_TRUE(made.ok()) << made.status().message();
   EXPECT_EQ(*made, ::geteuid());
@@ -177,12 +177,12 @@ TEST(StoreDirTest, CreatesPrivateWhateverTheUmaskAndTightensAnOpenOne) {
   const std::string open = dir.path() + "/open";
   ASSERT_EQ(::mkdir(open.c_str(), 0755), 0);
   ASSERT_EQ(::chmod(open.c_str(), 0755), 0);
-  ASSERT_TRUE(SecureStoreDir(open).ok());
+  ASSERT_TRUE(daemon::SecureStoreDir(open).ok());
   EXPECT_EQ(ModeOf(open), 0700u);
 
   const std::string file = dir.path() + "/file";
   std::ofstream(file) << "x";
-  EXPECT_FALSE(SecureStoreDir(file).ok());
+  EXPECT_FALSE(daemon::SecureStoreDir(file).ok());
 }
 
 TEST(StoreDirTest, RefusesAStoreOwnedBySomeoneElse) {
@@ -191,7 +191,7 @@ TEST(StoreDirTest, RefusesAStoreOwnedBySomeoneElse) {
   const std::string theirs = dir.path() + "/theirs";
   ASSERT_EQ(::mkdir(theirs.c_str(), 0755), 0);
   ASSERT_EQ(::chown(theirs.c_str(), 65534, 65534), 0);
-  auto r = SecureStoreDir(theirs);
+  auto r = daemon::SecureStoreDir(theirs);
   EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
   EXPECT_NE(r.status().message().find("owned by uid 65534"), std::string::npos) << r.status().message();
   EXPECT_EQ(ModeOf(theirs), 0755u);  // left as it was
@@ -199,18 +199,18 @@ TEST(StoreDirTest, RefusesAStoreOwnedBySomeoneElse) {
 
 TEST(MountPointTest, ResolvesDirectoriesOnly) {
   ScratchDir dir;
-  EXPECT_EQ(ResolveMountPoint("relative/path").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(daemon::ResolveMountPoint("relative/path").status().code(), Code::kInvalidArgument);
   std::ofstream(dir.path() + "/file") << "x";
-  EXPECT_EQ(ResolveMountPoint(dir.path() + "/file").status().code(), Code::kInvalidArgument);
-  EXPECT_FALSE(ResolveMountPoint(dir.path() + "/missing").ok());
+  EXPECT_EQ(daemon::ResolveMountPoint(dir.path() + "/file").status().code(), Code::kInvalidArgument);
+  EXPECT_FALSE(daemon::ResolveMountPoint(dir.path() + "/missing").ok());
   ASSERT_EQ(::mkdir((dir.path() + "/d").c_str(), 0755), 0);
   ASSERT_EQ(::symlink((dir.path() + "/d").c_str(), (dir.path() + "/link").c_str()), 0);
-  auto mp = ResolveMountPoint(dir.path() + "/link");
+  auto mp = daemon::ResolveMountPoint(dir.path() + "/link");
   ASSERT_TRUE(mp.ok()) << mp.status().message();
   EXPECT_EQ(mp->path, std::filesystem::canonical(dir.path() + "/d").string());
   EXPECT_FALSE(mp->dead);
-  EXPECT_EQ(MountTypeAt("/proc"), "proc");
-  EXPECT_EQ(MountTypeAt(dir.path() + "/d"), "");
+  EXPECT_EQ(daemon::MountTypeAt("/proc"), "proc");
+  EXPECT_EQ(daemon::MountTypeAt(dir.path() + "/d"), "");
 }
 
 // A control server on a socket in a scratch dir, its main loop on a thread.

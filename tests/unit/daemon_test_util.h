@@ -69,7 +69,7 @@ struct RangeRequest {
 
 // An in-memory remote. Counts calls; can be made unavailable, slow, or to return wrong bytes
 // for a byte of a pack (every range covering that byte gets it flipped). Thread-safe.
-class FakeRemote : public RemoteStore {
+class FakeRemote : public remote::RemoteStore {
  public:
   std::string Describe() const override { return "fake://remote"; }
 

@@ -25,8 +25,8 @@ class DataFilesTest : public ::testing::Test {
     std::snprintf(name, sizeof name, "/%08u.dat", id);
     return dir() + name;
   }
-  std::unique_ptr<DataFiles> Open(bool read_only = false) {
-    auto f = DataFiles::Open(dir(), read_only);
+  std::unique_ptr<store::DataFiles> Open(bool read_only = false) {
+    auto f = store::DataFiles::Open(dir(), read_only);
     EXPECT_TRUE(f.ok()) << f.status().ToString();
     return f.ok() ? std::move(f).value() : nullptr;
   }
@@ -37,16 +37,16 @@ class DataFilesTest : public ::testing::Test {
     return uint64_t(st.st_blocks) * 512;
   }
   // Whether the extent maps to exactly `want` (Map checks the XXH3 of `want`).
-  bool Reads(DataFiles& files, const DataFiles::Extent& e, const std::string& want) {
+  bool Reads(store::DataFiles& files, const store::DataFiles::Extent& e, const std::string& want) {
     auto got = files.Map(e, Xxh3(want.data(), want.size()));
     EXPECT_TRUE(got.ok()) << got.status().ToString();
     return got.ok() && **got == want;
   }
   // Three extents of 40000 bytes written by one instance, which is then closed: file 1 is no
   // longer the one appended to.
-  std::vector<DataFiles::Extent> WriteThree() {
+  std::vector<store::DataFiles::Extent> WriteThree() {
     auto files = Open();
-    std::vector<DataFiles::Extent> out;
+    std::vector<store::DataFiles::Extent> out;
     for (int i = 0; i < 3; ++i) {
       auto e = files->Append(NoiseBytes(40000, i));
       EXPECT_TRUE(e.ok()) << e.status().ToString();
@@ -83,7 +83,7 @@ TEST_F(DataFilesTest, AppendsAreAlignedAndReadBackAfterReopen) {
 TEST_F(DataFilesTest, BadExtentsAreCorruption) {
   auto written = WriteThree();
   auto files = Open();
-  DataFiles::Extent past = written[2];
+  store::DataFiles::Extent past = written[2];
   past.length += 8192;
   EXPECT_EQ(files->Map(past, 0).status().code(), Code::kCorruption);
   EXPECT_EQ(files->Map({7, 0, 10}, 0).status().code(), Code::kCorruption) << "missing file";

@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace imgfs::remote_internal {
+namespace imgfs::remote::internal {
 namespace {
 
 ExpectedBody Ranged(uint64_t offset, uint64_t length) {
@@ -124,4 +124,4 @@ TEST(HttpResponseReader, MalformedContentRangeIsIgnoredNotTrusted) {
 }
 
 }  // namespace
-}  // namespace imgfs::remote_internal
+}  // namespace imgfs::remote::internal

@@ -37,7 +37,7 @@ constexpr size_t kChunk = 4096;
 class ImageFsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = LocalStore::Open(dir_.path());
+    auto s = store::LocalStore::Open(dir_.path());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
 
@@ -60,13 +60,13 @@ class ImageFsTest : public ::testing::Test {
     index_ = builder_.Finish(&remote_);
     ASSERT_NE(index_, nullptr);
 
-    fetcher_ = std::make_unique<ChunkFetcher>(*store_, FetcherOptions{}, clock_);
-    fs_ = std::make_unique<ImageFs>(index_, *fetcher_, &remote_, nullptr);
+    fetcher_ = std::make_unique<daemon::ChunkFetcher>(*store_, daemon::FetcherOptions{}, clock_);
+    fs_ = std::make_unique<daemon::ImageFs>(index_, *fetcher_, &remote_, nullptr);
   }
 
   // The ImageFs inode of a path, or 0.
-  uint64_t Ino(ImageFs& fs, std::string_view path) {
-    uint64_t ino = ImageFs::kRootIno;
+  uint64_t Ino(daemon::ImageFs& fs, std::string_view path) {
+    uint64_t ino = daemon::ImageFs::kRootIno;
     while (!path.empty()) {
       size_t slash = path.find('/');
       std::string_view name = path.substr(0, slash);
@@ -90,7 +90,7 @@ class ImageFsTest : public ::testing::Test {
     return a.blob == b.blob && a.offset == b.offset && a.length == b.length;
   }
 
-  std::string ReadOk(ImageFs& fs, std::string_view path, uint64_t offset, size_t size) {
+  std::string ReadOk(daemon::ImageFs& fs, std::string_view path, uint64_t offset, size_t size) {
     std::string out = "stale";
     int err = fs.Read(Ino(fs, path), offset, size, &out);
     EXPECT_EQ(err, 0) << path << " @" << offset << "+" << size << ": " << std::strerror(err);
@@ -102,31 +102,31 @@ class ImageFsTest : public ::testing::Test {
 
   ScratchDir dir_;
   FakeClock clock_;
-  std::unique_ptr<LocalStore> store_;
+  std::unique_ptr<store::LocalStore> store_;
   FakeRemote remote_;
   ImageBuilder builder_;
   std::vector<uint32_t> tool_chunks_, conf_chunks_, big_chunks_;
   std::shared_ptr<const ImageIndex> index_;
-  std::unique_ptr<ChunkFetcher> fetcher_;
-  std::unique_ptr<ImageFs> fs_;
+  std::unique_ptr<daemon::ChunkFetcher> fetcher_;
+  std::unique_ptr<daemon::ImageFs> fs_;
 };
 
 // --- Metadata ---
 
 TEST_F(ImageFsTest, LookupFindsEntriesAndReportsErrors) {
   uint64_t ino = 0;
-  ASSERT_EQ(fs_->Lookup(ImageFs::kRootIno, "etc", &ino), 0);
+  ASSERT_EQ(fs_->Lookup(daemon::ImageFs::kRootIno, "etc", &ino), 0);
   EXPECT_EQ(ino, 3u + 1);
   ASSERT_EQ(fs_->Lookup(ino, "conf", &ino), 0);
   EXPECT_EQ(ino, 4u + 1);
   EXPECT_EQ(Ino("bin/tool"), 2u + 1);
   EXPECT_EQ(Ino("etc/hard"), Ino("bin/tool")) << "a hard link is the same inode";
-  EXPECT_EQ(fs_->Lookup(ImageFs::kRootIno, "nope", &ino), ENOENT);
-  EXPECT_EQ(fs_->Lookup(ImageFs::kRootIno, "et", &ino), ENOENT);
+  EXPECT_EQ(fs_->Lookup(daemon::ImageFs::kRootIno, "nope", &ino), ENOENT);
+  EXPECT_EQ(fs_->Lookup(daemon::ImageFs::kRootIno, "et", &ino), ENOENT);
   EXPECT_EQ(fs_->Lookup(Ino("bin/tool"), "x", &ino), ENOTDIR);
   EXPECT_EQ(fs_->Lookup(999, "x", &ino), ENOENT);
   EXPECT_EQ(fs_->Lookup(0, "x", &ino), ENOENT);
-  EXPECT_EQ(fs_->Lookup(ImageFs::kRootIno, std::string(256, 'a'), &ino), ENAMETOOLONG);
+  EXPECT_EQ(fs_->Lookup(daemon::ImageFs::kRootIno, std::string(256, 'a'), &ino), ENAMETOOLONG);
 }
 
 TEST_F(ImageFsTest, GetAttrReportsTheIndexAttributes) {
@@ -147,7 +147,7 @@ TEST_F(ImageFsTest, GetAttrReportsTheIndexAttributes) {
   EXPECT_EQ(st.st_nlink, 1u);
   ASSERT_EQ(fs_->GetAttr(Ino("etc"), &st), 0);
   EXPECT_EQ(st.st_mode, S_IFDIR | 0750u);
-  ASSERT_EQ(fs_->GetAttr(ImageFs::kRootIno, &st), 0);
+  ASSERT_EQ(fs_->GetAttr(daemon::ImageFs::kRootIno, &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   ASSERT_EQ(fs_->GetAttr(Ino("link"), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
@@ -182,7 +182,7 @@ TEST_F(ImageFsTest, DirectoriesListSortedEntriesAndKnowTheirParents) {
     return out;
   };
   using Entries = std::vector<std::pair<std::string, uint64_t>>;
-  EXPECT_EQ(list(ImageFs::kRootIno),
+  EXPECT_EQ(list(daemon::ImageFs::kRootIno),
             (Entries{{"big", Ino("big")}, {"bin", Ino("bin")}, {"etc", Ino("etc")},
                      {"link", Ino("link")}}));
   EXPECT_EQ(list(Ino("etc")), (Entries{{"conf", Ino("etc/conf")},
@@ -190,9 +190,9 @@ TEST_F(ImageFsTest, DirectoriesListSortedEntriesAndKnowTheirParents) {
                                        {"hard", Ino("bin/tool")}}));
   EXPECT_EQ(list(Ino("bin")), (Entries{{"tool", Ino("bin/tool")}}));
 
-  EXPECT_EQ(fs_->ParentOf(Ino("etc")), ImageFs::kRootIno);
-  EXPECT_EQ(fs_->ParentOf(Ino("bin")), ImageFs::kRootIno);
-  EXPECT_EQ(fs_->ParentOf(ImageFs::kRootIno), ImageFs::kRootIno);
+  EXPECT_EQ(fs_->ParentOf(Ino("etc")), daemon::ImageFs::kRootIno);
+  EXPECT_EQ(fs_->ParentOf(Ino("bin")), daemon::ImageFs::kRootIno);
+  EXPECT_EQ(fs_->ParentOf(daemon::ImageFs::kRootIno), daemon::ImageFs::kRootIno);
 
   uint32_t n = 0;
   EXPECT_EQ(fs_->DirSize(Ino("etc/conf"), &n), ENOTDIR);
@@ -340,7 +340,7 @@ TEST_F(ImageFsTest, ReadOfAnUnreachableChunkIsEio) {
   EXPECT_EQ(out, "");
   EXPECT_EQ(fs_->metrics().read_errors, 1u);
   remote_.SetUnavailable(false);
-  clock_.Advance(FetcherOptions{}.unavailable_hold);  // the failure is held that long
+  clock_.Advance(daemon::FetcherOptions{}.unavailable_hold);  // the failure is held that long
   EXPECT_EQ(ReadOk("bin/tool", 0, 100), builder_.Contents(tool_chunks_).substr(0, 100));
 }
 
@@ -360,22 +360,22 @@ TEST_F(ImageFsTest, AReadOnAHangingRemoteWaitsOneRemoteBoundAndItsRetryNone) {
   EXPECT_EQ(remote_.range_calls(), 2);
   EXPECT_EQ(clock_.Now() - start, std::chrono::seconds(82));
   remote_.SetHang(nullptr, {});
-  clock_.Advance(FetcherOptions{}.unavailable_hold);
+  clock_.Advance(daemon::FetcherOptions{}.unavailable_hold);
   EXPECT_EQ(ReadOk("big", 0, 6 * kChunk), builder_.Contents(big_chunks_));
 }
 
 // A chunk source answering with bytes of another length than the record's (what a hostile
 // index sharing a digest with another image's chunk once got): ImageFs refuses to slice them.
-class WrongLengthReader : public ChunkReader {
+class WrongLengthReader : public daemon::ChunkReader {
  public:
   explicit WrongLengthReader(int64_t delta) : delta_(delta) {}
-  RequestBudget NewRequestBudget() override { return RequestBudget(); }
-  Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, RemoteStore*, Metrics&,
-                         RequestBudget&) override {
+  daemon::RequestBudget NewRequestBudget() override { return daemon::RequestBudget(); }
+  Result<daemon::ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore*, daemon::Metrics&,
+                         daemon::RequestBudget&) override {
     return SharedBytes(std::string(index.Chunk(chunk).length + delta_, 'w'));
   }
-  void Ensure(const ImageIndex&, const std::vector<uint32_t>&, RemoteStore*, Metrics&,
-              RequestBudget&) override {}
+  void Ensure(const ImageIndex&, const std::vector<uint32_t>&, remote::RemoteStore*, daemon::Metrics&,
+              daemon::RequestBudget&) override {}
   void WarmLocal(std::shared_ptr<const ImageIndex>, std::vector<uint32_t>) override {}
 
  private:
@@ -385,7 +385,7 @@ class WrongLengthReader : public ChunkReader {
 TEST_F(ImageFsTest, AChunkOfTheWrongLengthIsEioNeverSliced) {
   for (int64_t delta : {-4000, -1, 1, 100000}) {
     WrongLengthReader reader(delta);
-    ImageFs fs(index_, reader, nullptr, nullptr);
+    daemon::ImageFs fs(index_, reader, nullptr, nullptr);
     for (uint64_t offset : {uint64_t{0}, uint64_t{kChunk - 1}, uint64_t{kChunk + 10}}) {
       std::string out = "stale";
       EXPECT_EQ(fs.Read(Ino(fs, "bin/tool"), offset, 2 * kChunk, &out), EIO)
@@ -395,7 +395,7 @@ TEST_F(ImageFsTest, AChunkOfTheWrongLengthIsEioNeverSliced) {
     EXPECT_EQ(fs.metrics().read_errors, 3u);
   }
   WrongLengthReader right(0);  // the same reader with right lengths serves the reads
-  ImageFs fs(index_, right, nullptr, nullptr);
+  daemon::ImageFs fs(index_, right, nullptr, nullptr);
   std::string out;
   EXPECT_EQ(fs.Read(Ino(fs, "bin/tool"), 10, 2 * kChunk, &out), 0);
   EXPECT_EQ(out, std::string(2 * kChunk, 'w'));
@@ -415,7 +415,7 @@ TEST_F(ImageFsTest, AHostileIndexLyingAboutAChunksLengthGetsEioAndHarmsNoOtherIm
     for (uint32_t lie : {Rec(c).length - 100, Rec(c).length + 100}) {
       auto hostile = LyingIndex(Rec(c).digest, lie, &remote_);
       ASSERT_NE(hostile, nullptr);
-      ImageFs b(hostile, *fetcher_, &remote_, nullptr);
+      daemon::ImageFs b(hostile, *fetcher_, &remote_, nullptr);
       std::string out = "stale";
       EXPECT_EQ(b.Read(Ino(b, "f"), 0, lie, &out), EIO) << "lie " << lie;
       EXPECT_EQ(out, "");
@@ -425,8 +425,8 @@ TEST_F(ImageFsTest, AHostileIndexLyingAboutAChunksLengthGetsEioAndHarmsNoOtherIm
   }
   EXPECT_EQ(remote_.range_calls(), 0);
   EXPECT_EQ(ReadOk("etc/conf", 0, conf.size()), conf);
-  ChunkFetcher fresh(*store_, FetcherOptions{}, clock_);  // A again, with nothing in memory
-  ImageFs a(index_, fresh, nullptr, nullptr);
+  daemon::ChunkFetcher fresh(*store_, daemon::FetcherOptions{}, clock_);  // A again, with nothing in memory
+  daemon::ImageFs a(index_, fresh, nullptr, nullptr);
   EXPECT_EQ(ReadOk(a, "bin/tool", 0, kChunk), tool.substr(0, kChunk));
   EXPECT_EQ(ReadOk(a, "etc/conf", 0, 5000), conf.substr(0, 5000));
 }
@@ -443,19 +443,19 @@ TEST_F(ImageFsTest, ReadOfCorruptRemoteBytesIsEio) {
 // is a data problem of an open file: read(2) must fail with EIO, not ENOENT ("No such file or
 // directory" for a file the caller has open).
 TEST_F(ImageFsTest, ReadOfAChunkFoundNowhereIsEioNotEnoent) {
-  ImageFs local(index_, *fetcher_, nullptr, nullptr);
+  daemon::ImageFs local(index_, *fetcher_, nullptr, nullptr);
   std::string out;
   EXPECT_EQ(local.Read(Ino(local, "big"), 0, 10, &out), EIO) << "no remote, chunk not local";
 
   FakeRemote empty;  // holds no packs: every range read is NotFound
-  ImageFs fs(index_, *fetcher_, &empty, nullptr);
+  daemon::ImageFs fs(index_, *fetcher_, &empty, nullptr);
   EXPECT_EQ(fs.Read(Ino(fs, "bin/tool"), 0, 10, &out), EIO) << "pack missing on the remote";
 }
 
 TEST_F(ImageFsTest, ReadWithoutRemoteServesLocalChunksOnly) {
   for (uint32_t c : tool_chunks_)
     ASSERT_TRUE(store_->PutChunk(Rec(c).digest, Rec(c).length, builder_.stored(c)).ok());
-  ImageFs local(index_, *fetcher_, nullptr, nullptr);
+  daemon::ImageFs local(index_, *fetcher_, nullptr, nullptr);
   EXPECT_EQ(ReadOk(local, "bin/tool", 10, 3 * kChunk), builder_.Contents(tool_chunks_).substr(10));
   std::string out;
   EXPECT_NE(local.Read(Ino(local, "big"), 0, 10, &out), 0);
@@ -486,8 +486,8 @@ TEST_F(ImageFsTest, ConcurrentReadsFetchEachChunkOnce) {
 // --- Traces and prefetch ---
 
 TEST_F(ImageFsTest, TraceRecordsFirstReadOrderWithoutDuplicates) {
-  auto trace = std::make_shared<TraceRecorder>(std::chrono::seconds(60));
-  ImageFs fs(index_, *fetcher_, &remote_, trace);
+  auto trace = std::make_shared<daemon::TraceRecorder>(std::chrono::seconds(60));
+  daemon::ImageFs fs(index_, *fetcher_, &remote_, trace);
   ReadOk(fs, "big", 3 * kChunk, 10);           // big[3]
   ReadOk(fs, "bin/tool", kChunk - 1, 2);       // tool[0], tool[1]
   ReadOk(fs, "big", 3 * kChunk + 100, 10);     // big[3] again
@@ -500,21 +500,21 @@ TEST_F(ImageFsTest, TraceRecordsFirstReadOrderWithoutDuplicates) {
   std::string text;
   for (const Digest& d : want) text += d.ToString() + "\n";
   EXPECT_EQ(trace->Serialize(), text);
-  EXPECT_EQ(ParseTrace(trace->Serialize()), want);
+  EXPECT_EQ(daemon::ParseTrace(trace->Serialize()), want);
 }
 
 TEST_F(ImageFsTest, TraceStopsRecordingAfterItsWindow) {
   FakeClock clock;
-  auto closed = std::make_shared<TraceRecorder>(std::chrono::seconds(0), clock);
+  auto closed = std::make_shared<daemon::TraceRecorder>(std::chrono::seconds(0), clock);
   EXPECT_FALSE(closed->WindowOver()) << "a window is over only once time passes its end";
   clock.Advance(std::chrono::nanoseconds(1));
   EXPECT_TRUE(closed->WindowOver());
-  ImageFs fs(index_, *fetcher_, &remote_, closed);
+  daemon::ImageFs fs(index_, *fetcher_, &remote_, closed);
   ReadOk(fs, "bin/tool", 0, 10);
   EXPECT_EQ(closed->size(), 0u);
   EXPECT_EQ(closed->Serialize(), "");
 
-  auto trace = std::make_shared<TraceRecorder>(std::chrono::seconds(1), clock);
+  auto trace = std::make_shared<daemon::TraceRecorder>(std::chrono::seconds(1), clock);
   EXPECT_FALSE(trace->WindowOver());
   trace->Record(Rec(0).digest);
   clock.Advance(std::chrono::seconds(1));
@@ -538,9 +538,9 @@ TEST_F(ImageFsTest, ParseTraceSkipsMalformedLines) {
                      b.ToString() + "\n" +
                      c.Hex() + "\n" +                                  // bare hex is a digest
                      d.ToString();                                     // no final newline
-  EXPECT_EQ(ParseTrace(text), (std::vector<Digest>{a, b, c, d}));
-  EXPECT_TRUE(ParseTrace("").empty());
-  EXPECT_TRUE(ParseTrace("\n\n\n").empty());
+  EXPECT_EQ(daemon::ParseTrace(text), (std::vector<Digest>{a, b, c, d}));
+  EXPECT_TRUE(daemon::ParseTrace("").empty());
+  EXPECT_TRUE(daemon::ParseTrace("\n\n\n").empty());
 }
 
 TEST_F(ImageFsTest, ChunksOfMapsDigestsToChunkNumbersSkippingUnknownOnes) {

@@ -19,13 +19,13 @@ using nlohmann::json;
 
 class ImageSourceTest : public ::testing::Test {
  protected:
-  Result<ImageBuildInfo> Build(const std::string& source, BuildOptions opts = {}) {
-    tree_ = FsTree();
-    return BuildImageTree(source, opts, writer_, &tree_);
+  Result<indexer::ImageBuildInfo> Build(const std::string& source, indexer::BuildOptions opts = {}) {
+    tree_ = indexer::FsTree();
+    return indexer::BuildImageTree(source, opts, writer_, &tree_);
   }
   std::string Oci() { return "oci:" + dir_.path(); }
   std::string BlobPath(const std::string& data) { return dir_.path() + "/blobs/sha256/" + Hex(data); }
-  std::shared_ptr<Inode> At(const std::string& p) { return Lookup(tree_, p); }
+  std::shared_ptr<indexer::Inode> At(const std::string& p) { return Lookup(tree_, p); }
   void ExpectError(const std::string& source, const std::string& needle) {
     auto r = Build(source);
     ASSERT_FALSE(r.ok()) << "expected an error containing: " << needle;
@@ -34,7 +34,7 @@ class ImageSourceTest : public ::testing::Test {
 
   TempDir dir_;
   FakeContentWriter writer_;
-  FsTree tree_;
+  indexer::FsTree tree_;
 };
 
 TEST_F(ImageSourceTest, AllCompressionsAndInfo) {
@@ -43,7 +43,7 @@ TEST_F(ImageSourceTest, AllCompressionsAndInfo) {
   OciLayoutWriter w(dir_.path());
   w.WriteImage(layers);
   std::vector<std::pair<uint64_t, uint64_t>> progress;
-  BuildOptions opts;
+  indexer::BuildOptions opts;
   opts.progress = [&](uint64_t done, uint64_t total) { progress.emplace_back(done, total); };
   auto r = Build(Oci() + ":latest", opts);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -96,13 +96,13 @@ TEST_F(ImageSourceTest, MultiPlatformNestedIndex) {
   w.WriteIndex({top});
   for (auto [platform, want] : std::vector<std::pair<std::string, std::string>>{
            {"linux/amd64", "amd64"}, {"linux/arm64", "arm64"}, {"linux/arm/v7", "armv7"}}) {
-    BuildOptions opts;
+    indexer::BuildOptions opts;
     opts.platform = platform;
     auto r = Build(Oci() + ":multi", opts);
     ASSERT_TRUE(r.ok()) << platform << ": " << r.status().ToString();
     EXPECT_EQ(writer_.Data(*At("arch")), want);
   }
-  BuildOptions s390;
+  indexer::BuildOptions s390;
   s390.platform = "linux/s390x";
   auto r = Build(Oci(), s390);
   ASSERT_FALSE(r.ok());
@@ -179,7 +179,7 @@ TEST_F(ImageSourceTest, MalformedJson) {
 
 TEST_F(ImageSourceTest, OversizedJsonRefused) {
   OciLayoutWriter(dir_.path()).WriteImage({Layer({File("a", "1")})});
-  BuildOptions tiny;
+  indexer::BuildOptions tiny;
   tiny.max_json_size = 100;
   auto r = Build(Oci(), tiny);
   ASSERT_FALSE(r.ok());

@@ -241,9 +241,9 @@ class OciLayoutWriter {
 };
 
 // Keeps every file's bytes in memory, keyed by its FileContent.
-class FakeContentWriter : public ContentWriter {
+class FakeContentWriter : public indexer::ContentWriter {
  public:
-  Result<std::shared_ptr<FileContent>> AddFile(ByteSource& src, uint64_t size) override {
+  Result<std::shared_ptr<indexer::FileContent>> AddFile(indexer::ByteSource& src, uint64_t size) override {
     std::string data;
     std::vector<uint8_t> buf(64 << 10);
     while (data.size() < size) {
@@ -252,24 +252,24 @@ class FakeContentWriter : public ContentWriter {
       if (*n == 0) return Status::Corruption("file data ended early");
       data.append(reinterpret_cast<const char*>(buf.data()), *n);
     }
-    auto content = std::make_shared<FileContent>();
+    auto content = std::make_shared<indexer::FileContent>();
     content->size = size;
     files_[content.get()] = std::move(data);
     ++calls_;
     return content;
   }
   Status Finish() override { return Status::Ok(); }
-  const std::string& Data(const Inode& node) { return files_[node.content.get()]; }
+  const std::string& Data(const indexer::Inode& node) { return files_[node.content.get()]; }
   int calls() const { return calls_; }
 
  private:
-  std::map<const FileContent*, std::string> files_;
+  std::map<const indexer::FileContent*, std::string> files_;
   int calls_ = 0;
 };
 
 // Looks up a path (no symlink following); nullptr if missing.
-inline std::shared_ptr<Inode> Lookup(const FsTree& tree, const std::string& path) {
-  std::shared_ptr<Inode> node = tree.root;
+inline std::shared_ptr<indexer::Inode> Lookup(const indexer::FsTree& tree, const std::string& path) {
+  std::shared_ptr<indexer::Inode> node = tree.root;
   size_t i = 0;
   while (i < path.size()) {
     size_t j = path.find('/', i);

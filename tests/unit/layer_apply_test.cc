@@ -11,16 +11,16 @@ using namespace imgfs::testing;  // NOLINT
 
 class LayerApplyTest : public ::testing::Test {
  protected:
-  Result<ImageBuildInfo> Build(const std::vector<TestLayer>& layers, BuildOptions opts = {}) {
+  Result<indexer::ImageBuildInfo> Build(const std::vector<TestLayer>& layers, indexer::BuildOptions opts = {}) {
     OciLayoutWriter(dir_.path()).WriteImage(layers);
-    tree_ = FsTree();
-    return BuildImageTree("oci:" + dir_.path(), opts, writer_, &tree_);
+    tree_ = indexer::FsTree();
+    return indexer::BuildImageTree("oci:" + dir_.path(), opts, writer_, &tree_);
   }
-  std::shared_ptr<Inode> At(const std::string& p) { return Lookup(tree_, p); }
+  std::shared_ptr<indexer::Inode> At(const std::string& p) { return Lookup(tree_, p); }
 
   TempDir dir_;
   FakeContentWriter writer_;
-  FsTree tree_;
+  indexer::FsTree tree_;
 };
 
 TEST_F(LayerApplyTest, EntryTypesAndAttributes) {
@@ -200,12 +200,12 @@ TEST_F(LayerApplyTest, BadHardlinksAreRejected) {
 }
 
 TEST_F(LayerApplyTest, LimitsAreEnforced) {
-  BuildOptions few;
+  indexer::BuildOptions few;
   few.max_entries = 3;
   auto r = Build({Layer({File("a", ""), File("b", ""), File("c", ""), File("d", "")})}, few);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
-  BuildOptions small;
+  indexer::BuildOptions small;
   small.max_file_size = 4;
   r = Build({Layer({File("big", "12345")})}, small);
   ASSERT_FALSE(r.ok());

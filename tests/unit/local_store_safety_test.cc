@@ -59,7 +59,7 @@ TEST(LocalStoreSafetyTest, EveryFileOfAStoreIsTheOwnersAlone) {
   const std::string src = dir.path() + "/src", path = dir.path() + "/store";
   testing::MakeSourceTree(src, 16);
   {
-    auto store = LocalStore::Open(path);
+    auto store = store::LocalStore::Open(path);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     auto index = testing::ConvertTree(src, **store);
     ASSERT_NE(index, nullptr);
@@ -81,7 +81,7 @@ TEST(LocalStoreSafetyTest, AWiderStoreIsTightenedWhenOpened) {
   UmaskZero umask0;
   ScratchDir dir;
   const std::string path = dir.path() + "/store";
-  { ASSERT_TRUE(LocalStore::Open(path).ok()); }
+  { ASSERT_TRUE(store::LocalStore::Open(path).ok()); }
   ASSERT_EQ(::chmod(path.c_str(), 0755), 0);
   ASSERT_EQ(::chmod((path + "/data").c_str(), 0755), 0);
   std::ofstream(path + "/data/stray") << "x";
@@ -89,7 +89,7 @@ TEST(LocalStoreSafetyTest, AWiderStoreIsTightenedWhenOpened) {
   for (const auto& e : std::filesystem::directory_iterator(path))
     if (e.is_regular_file()) ::chmod(e.path().c_str(), 0644);
   ASSERT_FALSE(OpenToOthers(path).empty());
-  { ASSERT_TRUE(LocalStore::Open(path).ok()); }
+  { ASSERT_TRUE(store::LocalStore::Open(path).ok()); }
   std::vector<std::string> open = OpenToOthers(path);
   EXPECT_TRUE(open.empty()) << open.size() << " paths open to others, e.g. " << open[0];
 }
@@ -100,7 +100,7 @@ TEST(LocalStoreSafetyTest, AStoreOwnedBySomeoneElseIsRefused) {
   const std::string path = dir.path() + "/store";
   ASSERT_EQ(::mkdir(path.c_str(), 0700), 0);
   ASSERT_EQ(::chown(path.c_str(), 4242, 4242), 0);
-  auto store = LocalStore::Open(path);
+  auto store = store::LocalStore::Open(path);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Code::kPermissionDenied) << store.status().ToString();
   EXPECT_NE(store.status().message().find("owned by uid 4242"), std::string::npos);
@@ -110,7 +110,7 @@ TEST(LocalStoreSafetyTest, AStoreOwnedBySomeoneElseIsRefused) {
 // answers InvalidArgument (the asker's record is wrong) and keeps the chunk.
 TEST(LocalStoreSafetyTest, AChunkAskedForWithAnotherLengthIsInvalidArgumentAndKept) {
   ScratchDir dir;
-  auto store = LocalStore::Open(dir.path() + "/store");
+  auto store = store::LocalStore::Open(dir.path() + "/store");
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   for (size_t size : {size_t{3000}, size_t{40000}}) {  // in RocksDB, in a data file
     const std::string raw = NoiseBytes(size, size);
@@ -136,9 +136,9 @@ void DiskFullScenario() {
   ScratchDir dir;
   ASSERT_EQ(::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=64m,mode=0700"), 0)
       << "mount tmpfs: " << std::strerror(errno);
-  auto opened = LocalStore::Open(dir.path() + "/store");
+  auto opened = store::LocalStore::Open(dir.path() + "/store");
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  LocalStore& store = **opened;
+  store::LocalStore& store = **opened;
   auto put = [&](size_t size, uint64_t seed) {
     const std::string raw = NoiseBytes(size, seed);
     Status s = store.PutChunk(Sha256(raw), uint32_t(size), raw);

@@ -21,14 +21,14 @@ class LocalStoreTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<LocalStore> Open() {
-    auto s = LocalStore::Open(dir_);
+  std::unique_ptr<store::LocalStore> Open() {
+    auto s = store::LocalStore::Open(dir_);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
   }
 
   // An index with one file made of the given chunk contents.
-  std::shared_ptr<const ImageIndex> IndexOf(LocalStore& store, std::vector<std::string> chunks) {
+  std::shared_ptr<const ImageIndex> IndexOf(store::LocalStore& store, std::vector<std::string> chunks) {
     ImageIndexWriter w;
     uint64_t pack_size = 0;
     std::vector<uint32_t> ids;
@@ -143,7 +143,7 @@ TEST_F(LocalStoreTest, CollectionKeepsWhatItIsToldIsInUse) {
 
 TEST_F(LocalStoreTest, SecondProcessIsToldTheStoreIsBusy) {
   auto store = Open();
-  auto second = LocalStore::Open(dir_);
+  auto second = store::LocalStore::Open(dir_);
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find("in use"), std::string::npos) << second.status().ToString();
 }

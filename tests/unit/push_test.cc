@@ -45,9 +45,9 @@ class FaultyChunkSource : public ChunkSource {
 };
 
 // Records the order of writes, and can fail the n-th blob write.
-class RecordingRemote : public RemoteStore {
+class RecordingRemote : public remote::RemoteStore {
  public:
-  explicit RecordingRemote(RemoteStore& inner) : inner_(inner) {}
+  explicit RecordingRemote(remote::RemoteStore& inner) : inner_(inner) {}
   std::string Describe() const override { return "recording:" + inner_.Describe(); }
   Result<std::string> ReadBlobRange(const Digest& d, uint64_t off, uint64_t len) override {
     return inner_.ReadBlobRange(d, off, len);
@@ -79,7 +79,7 @@ class RecordingRemote : public RemoteStore {
   void FailBlobWrite(int n) { fail_write_ = n; }
 
  private:
-  RemoteStore& inner_;
+  remote::RemoteStore& inner_;
   std::mutex mu_;
   std::vector<std::string> writes_;  // GUARDED_BY(mu_)
   int blob_writes_ = 0;              // GUARDED_BY(mu_)
@@ -92,13 +92,13 @@ class PushTest : public ::testing::Test {
     char tmpl[] = "/tmp/imgfs-push-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     MakeSourceTree(dir_ + "/src", 7);
-    auto s = LocalStore::Open(dir_ + "/store");
+    auto s = store::LocalStore::Open(dir_ + "/store");
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
     index_ = ConvertTree(dir_ + "/src", *store_);
     ASSERT_TRUE(index_);
     ASSERT_GE(index_->pack_count(), 3u) << "the test image should span several packs";
-    auto r = OpenRemoteStore("file://" + dir_ + "/remote");
+    auto r = remote::OpenRemoteStore("file://" + dir_ + "/remote");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     remote_ = std::move(r).value();
   }
@@ -114,14 +114,14 @@ class PushTest : public ::testing::Test {
   bool RemoteHasIndex() { return *remote_->HasBlob(index_->digest()); }
 
   std::string dir_;
-  std::unique_ptr<LocalStore> store_;
+  std::unique_ptr<store::LocalStore> store_;
   std::shared_ptr<const ImageIndex> index_;
-  std::unique_ptr<RemoteStore> remote_;
+  std::unique_ptr<remote::RemoteStore> remote_;
 };
 
 TEST_F(PushTest, EveryChunkCanBeReadBackThroughRanges) {
-  PushStats stats;
-  Status s = PushImage(*index_, *store_, *remote_, nullptr, &stats);
+  remote::PushStats stats;
+  Status s = remote::PushImage(*index_, *store_, *remote_, nullptr, &stats);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(stats.packs_uploaded, index_->pack_count());
   EXPECT_EQ(stats.packs_skipped, 0u);
@@ -137,7 +137,7 @@ TEST_F(PushTest, EveryChunkCanBeReadBackThroughRanges) {
 TEST_F(PushTest, PacksGoFirstThenTheIndexThenTheTrace) {
   RecordingRemote rec(*remote_);
   std::string trace = "trace bytes";
-  ASSERT_TRUE(PushImage(*index_, *store_, rec, &trace, nullptr).ok());
+  ASSERT_TRUE(remote::PushImage(*index_, *store_, rec, &trace, nullptr).ok());
   std::vector<std::string> writes = rec.writes();
   ASSERT_EQ(writes.size(), index_->pack_count() + 2u);
   std::set<std::string> packs;
@@ -149,19 +149,19 @@ TEST_F(PushTest, PacksGoFirstThenTheIndexThenTheTrace) {
 }
 
 TEST_F(PushTest, SecondPushUploadsNothing) {
-  ASSERT_TRUE(PushImage(*index_, *store_, *remote_, nullptr, nullptr).ok());
-  PushStats stats;
-  ASSERT_TRUE(PushImage(*index_, *store_, *remote_, nullptr, &stats).ok());
+  ASSERT_TRUE(remote::PushImage(*index_, *store_, *remote_, nullptr, nullptr).ok());
+  remote::PushStats stats;
+  ASSERT_TRUE(remote::PushImage(*index_, *store_, *remote_, nullptr, &stats).ok());
   EXPECT_EQ(stats.packs_uploaded, 0u);
   EXPECT_EQ(stats.packs_skipped, index_->pack_count());
   EXPECT_FALSE(stats.index_uploaded);
 }
 
 TEST_F(PushTest, OnlyMissingPacksAreUploaded) {
-  ASSERT_TRUE(PushImage(*index_, *store_, *remote_, nullptr, nullptr).ok());
+  ASSERT_TRUE(remote::PushImage(*index_, *store_, *remote_, nullptr, nullptr).ok());
   ASSERT_TRUE(std::filesystem::remove(PackPath(1)));
-  PushStats stats;
-  ASSERT_TRUE(PushImage(*index_, *store_, *remote_, nullptr, &stats).ok());
+  remote::PushStats stats;
+  ASSERT_TRUE(remote::PushImage(*index_, *store_, *remote_, nullptr, &stats).ok());
   EXPECT_EQ(stats.packs_uploaded, 1u);
   EXPECT_EQ(stats.packs_skipped, index_->pack_count() - 1);
   ExpectImageReadableFrom(*index_, *remote_);
@@ -170,12 +170,12 @@ TEST_F(PushTest, OnlyMissingPacksAreUploaded) {
 TEST_F(PushTest, InterruptedPushLeavesNoIndexAndResumes) {
   RecordingRemote failing(*remote_);
   failing.FailBlobWrite(2);
-  Status s = PushImage(*index_, *store_, failing, nullptr, nullptr);
+  Status s = remote::PushImage(*index_, *store_, failing, nullptr, nullptr);
   EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
   EXPECT_TRUE(s.retryable());
   EXPECT_FALSE(RemoteHasIndex());
-  PushStats stats;
-  ASSERT_TRUE(PushImage(*index_, *store_, *remote_, nullptr, &stats).ok());
+  remote::PushStats stats;
+  ASSERT_TRUE(remote::PushImage(*index_, *store_, *remote_, nullptr, &stats).ok());
   EXPECT_EQ(stats.packs_skipped, 1u);
   EXPECT_EQ(stats.packs_uploaded, index_->pack_count() - 1);
   ExpectImageReadableFrom(*index_, *remote_);
@@ -197,8 +197,8 @@ TEST_P(PushRefusesTest, DamagedOrMissingLocalChunk) {
     if (index_->Chunk(i).pack == last) victim = index_->Chunk(i), found = true;
   ASSERT_TRUE(found);
   FaultyChunkSource faulty(*store_, victim.digest, GetParam().fault);
-  PushStats stats;
-  Status s = PushImage(*index_, faulty, *remote_, nullptr, &stats);
+  remote::PushStats stats;
+  Status s = remote::PushImage(*index_, faulty, *remote_, nullptr, &stats);
   ASSERT_EQ(s.code(), GetParam().code) << s.ToString();
   EXPECT_NE(s.message().find(victim.digest.ToString()), std::string::npos) << s.message();
   EXPECT_FALSE(s.retryable());
@@ -235,7 +235,7 @@ TEST_F(PushTest, RefusesAnIndexWhosePackDigestDoesNotMatchItsChunks) {
   ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
   auto index = ImageIndex::Parse(*bytes);
   ASSERT_TRUE(index.ok());
-  Status s = PushImage(**index, *store_, *remote_, nullptr, nullptr);
+  Status s = remote::PushImage(**index, *store_, *remote_, nullptr, nullptr);
   EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
   EXPECT_FALSE(*remote_->HasBlob(wrong));
   EXPECT_FALSE(*remote_->HasBlob((*index)->digest()));

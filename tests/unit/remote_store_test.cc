@@ -24,36 +24,36 @@ class FileRemoteStoreTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/imgfs-remote-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
-    auto r = OpenRemoteStore("file://" + dir_ + "/remote");
+    auto r = remote::OpenRemoteStore("file://" + dir_ + "/remote");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     remote_ = std::move(r).value();
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string dir_;
-  std::unique_ptr<RemoteStore> remote_;
+  std::unique_ptr<remote::RemoteStore> remote_;
 };
 
 TEST(OpenRemoteStoreTest, DispatchesOnScheme) {
-  EXPECT_TRUE(OpenRemoteStore("file:///tmp/x").ok());
-  EXPECT_TRUE(OpenRemoteStore("/tmp/x").ok());
-  EXPECT_TRUE(OpenRemoteStore("http://127.0.0.1:1/base/").ok());  // no I/O at open
-  EXPECT_TRUE(OpenRemoteStore("https://example.invalid").ok());
-  EXPECT_EQ(OpenRemoteStore("relative/dir").status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(OpenRemoteStore("file://relative").status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(OpenRemoteStore("ftp://host/x").status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(OpenRemoteStore("http://").status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(OpenRemoteStore("http://h/x?query").status().code(), Code::kInvalidArgument);
-  RemoteOptions bad;
+  EXPECT_TRUE(remote::OpenRemoteStore("file:///tmp/x").ok());
+  EXPECT_TRUE(remote::OpenRemoteStore("/tmp/x").ok());
+  EXPECT_TRUE(remote::OpenRemoteStore("http://127.0.0.1:1/base/").ok());  // no I/O at open
+  EXPECT_TRUE(remote::OpenRemoteStore("https://example.invalid").ok());
+  EXPECT_EQ(remote::OpenRemoteStore("relative/dir").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(remote::OpenRemoteStore("file://relative").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(remote::OpenRemoteStore("ftp://host/x").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(remote::OpenRemoteStore("http://").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(remote::OpenRemoteStore("http://h/x?query").status().code(), Code::kInvalidArgument);
+  remote::RemoteOptions bad;
   bad.max_attempts = 0;
-  EXPECT_EQ(OpenRemoteStore("/tmp/x", bad).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(remote::OpenRemoteStore("/tmp/x", bad).status().code(), Code::kInvalidArgument);
 }
 
 TEST(OpenRemoteStoreTest, DescribeNamesTheBaseWithoutCredentials) {
-  EXPECT_EQ((*OpenRemoteStore("file:///srv/imgfs/"))->Describe(), "file:///srv/imgfs");
-  EXPECT_EQ((*OpenRemoteStore("http://127.0.0.1:8080/base/"))->Describe(),
+  EXPECT_EQ((*remote::OpenRemoteStore("file:///srv/imgfs/"))->Describe(), "file:///srv/imgfs");
+  EXPECT_EQ((*remote::OpenRemoteStore("http://127.0.0.1:8080/base/"))->Describe(),
             "http://127.0.0.1:8080/base");
-  std::string d = (*OpenRemoteStore("https://user:secret@host/x"))->Describe();
+  std::string d = (*remote::OpenRemoteStore("https://user:secret@host/x"))->Describe();
   EXPECT_EQ(d.find("secret"), std::string::npos) << d;
 }
 
@@ -134,7 +134,7 @@ TEST_F(FileRemoteStoreTest, TracesAreStoredBesideTheIndexAndReplaced) {
 TEST_F(FileRemoteStoreTest, UnwritableBaseIsAnError) {
   std::string file = dir_ + "/plainfile";
   { FILE* f = fopen(file.c_str(), "w"); ASSERT_TRUE(f); fclose(f); }
-  auto r = OpenRemoteStore(file);
+  auto r = remote::OpenRemoteStore(file);
   ASSERT_TRUE(r.ok());
   Status s = (*r)->WriteBlob(Sha256("x"), "x");
   EXPECT_FALSE(s.ok());

@@ -43,11 +43,11 @@ inline void MakeSourceTree(const std::string& src, uint64_t seed) {
 }
 
 // Converts `src` into `store`; packs are cut at 200 KB so the image has several.
-inline std::shared_ptr<const ImageIndex> ConvertTree(const std::string& src, LocalStore& store) {
-  ConvertOptions options;
+inline std::shared_ptr<const ImageIndex> ConvertTree(const std::string& src, store::LocalStore& store) {
+  indexer::ConvertOptions options;
   options.packing.target_pack_size = 200000;
   options.threads = 2;
-  auto r = ConvertImage("dir:" + src, options, store);
+  auto r = indexer::ConvertImage("dir:" + src, options, store);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   if (!r.ok()) return nullptr;
   EXPECT_TRUE(store.SyncChunks().ok());
@@ -56,7 +56,7 @@ inline std::shared_ptr<const ImageIndex> ConvertTree(const std::string& src, Loc
 
 // Reads every chunk of `index` from `remote` with one ranged read each and decodes it, and
 // every pack whole, checking digests; then the index blob itself.
-inline void ExpectImageReadableFrom(const ImageIndex& index, RemoteStore& remote) {
+inline void ExpectImageReadableFrom(const ImageIndex& index, remote::RemoteStore& remote) {
   for (uint32_t i = 0; i < index.chunk_count(); ++i) {
     ChunkRecord c = index.Chunk(i);
     auto stored = remote.ReadBlobRange(index.Pack(c.pack).digest, c.pack_offset, c.stored_length);

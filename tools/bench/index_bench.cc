@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   int rounds = argc > 3 ? std::atoi(argv[3]) : 20;
-  auto store = imgfs::LocalStore::Open(argv[1]);
+  auto store = imgfs::store::LocalStore::Open(argv[1]);
   if (!store.ok()) return std::fprintf(stderr, "%s\n", store.status().ToString().c_str()), 1;
   auto digest = (*store)->Resolve(argv[2]);
   if (!digest.ok()) return std::fprintf(stderr, "%s\n", digest.status().ToString().c_str()), 1;

@@ -37,8 +37,8 @@ double SecondsSince(Clock::time_point t0) {
 }
 
 // Small timeouts so fault tests are quick; generous enough for a loaded CI machine.
-RemoteOptions FastOptions() {
-  RemoteOptions o;
+remote::RemoteOptions FastOptions() {
+  remote::RemoteOptions o;
   o.connect_timeout = std::chrono::milliseconds(1000);
   o.request_timeout = std::chrono::milliseconds(2000);
   o.max_attempts = 3;
@@ -62,9 +62,9 @@ class FaultServerTest : public ::testing::Test {
     ASSERT_TRUE(Open("ok")->WriteBlob(digest_, blob_).ok());
   }
 
-  std::unique_ptr<RemoteStore> Open(const std::string& scenario,
-                                    RemoteOptions options = FastOptions()) {
-    auto r = OpenRemoteStore(url_ + "/s/" + token_ + "/" + scenario, options);
+  std::unique_ptr<remote::RemoteStore> Open(const std::string& scenario,
+                                    remote::RemoteOptions options = FastOptions()) {
+    auto r = remote::OpenRemoteStore(url_ + "/s/" + token_ + "/" + scenario, options);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::move(r).value() : nullptr;
   }
@@ -111,7 +111,7 @@ TEST_F(FaultServerTest, RangesAreExactAndConnectionsReused) {
 }
 
 TEST_F(FaultServerTest, ParallelReadsStayWithinMaxConnections) {
-  RemoteOptions o = FastOptions();
+  remote::RemoteOptions o = FastOptions();
   o.max_connections = 3;
   auto remote = Open("ok", o);
   std::atomic<int> bad{0};
@@ -177,7 +177,7 @@ TEST_F(FaultServerTest, ConnectionRefusedIsUnavailableAfterRetries) {
   ASSERT_EQ(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
   ::close(s);  // bound, never listened: nothing answers on this port
   std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/base";
-  auto remote = OpenRemoteStore(url, FastOptions());
+  auto remote = remote::OpenRemoteStore(url, FastOptions());
   ASSERT_TRUE(remote.ok());
   auto t0 = Clock::now();
   auto r = (*remote)->ReadBlobRange(digest_, 0, 10);
@@ -221,7 +221,7 @@ TEST_F(FaultServerTest, DroppedConnectionIsRetried) {
 }
 
 TEST_F(FaultServerTest, HangingServerIsBoundedByTimeouts) {
-  RemoteOptions o = FastOptions();
+  remote::RemoteOptions o = FastOptions();
   o.request_timeout = std::chrono::milliseconds(1000);
   o.max_attempts = 2;
   auto remote = Open("hang", o);
@@ -238,7 +238,7 @@ TEST_F(FaultServerTest, HangingServerIsBoundedByTimeouts) {
 }
 
 TEST_F(FaultServerTest, StalledBodyIsBoundedByTimeouts) {
-  RemoteOptions o = FastOptions();
+  remote::RemoteOptions o = FastOptions();
   o.request_timeout = std::chrono::milliseconds(1000);
   o.max_attempts = 2;
   auto t0 = Clock::now();
@@ -298,24 +298,24 @@ class HttpPushTest {
     std::string dir = ::mkdtemp(tmpl);
     testing::MakeSourceTree(dir + "/src", 11);
     {
-      auto store = LocalStore::Open(dir + "/store");
+      auto store = store::LocalStore::Open(dir + "/store");
       ASSERT_TRUE(store.ok()) << store.status().ToString();
       auto index = testing::ConvertTree(dir + "/src", **store);
       ASSERT_TRUE(index);
-      auto remote = OpenRemoteStore(url, FastOptions());
+      auto remote = remote::OpenRemoteStore(url, FastOptions());
       ASSERT_TRUE(remote.ok());
-      PushStats stats;
+      remote::PushStats stats;
       std::string trace = "trace of " + index->digest().ToString();
-      Status s = PushImage(*index, **store, **remote, &trace, &stats);
+      Status s = remote::PushImage(*index, **store, **remote, &trace, &stats);
       ASSERT_TRUE(s.ok()) << s.ToString();
       EXPECT_EQ(stats.packs_uploaded, index->pack_count());
       EXPECT_TRUE(stats.index_uploaded);
-      auto reader = OpenRemoteStore(read_url, FastOptions());
+      auto reader = remote::OpenRemoteStore(read_url, FastOptions());
       ASSERT_TRUE(reader.ok());
       testing::ExpectImageReadableFrom(*index, **reader);
       EXPECT_EQ(*(*reader)->ReadTrace(index->digest(), 1000), trace);
-      PushStats again;
-      ASSERT_TRUE(PushImage(*index, **store, **remote, nullptr, &again).ok());
+      remote::PushStats again;
+      ASSERT_TRUE(remote::PushImage(*index, **store, **remote, nullptr, &again).ok());
       EXPECT_EQ(again.packs_uploaded, 0u);
       EXPECT_EQ(again.packs_skipped, index->pack_count());
       EXPECT_FALSE(again.index_uploaded);
@@ -339,7 +339,7 @@ class NginxTest : public ::testing::Test {
 };
 
 TEST_F(NginxTest, BlobsRangesTracesAndErrors) {
-  auto remote = OpenRemoteStore(url_ + "/store1/", FastOptions());
+  auto remote = remote::OpenRemoteStore(url_ + "/store1/", FastOptions());
   ASSERT_TRUE(remote.ok());
   std::string blob = RandomBytes(3u << 20, 5);
   Digest d = Sha256(blob);
@@ -364,17 +364,17 @@ TEST_F(NginxTest, BlobsRangesTracesAndErrors) {
 
 TEST_F(NginxTest, HttpsTrustsOnlyTheGivenAuthority) {
   if (!url_.starts_with("https://")) GTEST_SKIP() << "plain http server";
-  RemoteOptions untrusting = FastOptions();
+  remote::RemoteOptions untrusting = FastOptions();
   untrusting.ca_file.clear();  // the system's CAs do not know this server's certificate
-  auto remote = OpenRemoteStore(url_ + "/store1/", untrusting);
+  auto remote = remote::OpenRemoteStore(url_ + "/store1/", untrusting);
   ASSERT_TRUE(remote.ok());
   auto has = (*remote)->HasBlob(Sha256("anything"));
   ASSERT_FALSE(has.ok()) << "a server with an unknown certificate was trusted";
   EXPECT_NE(has.status().message().find("certificate"), std::string::npos)
       << has.status().ToString();
-  RemoteOptions missing = FastOptions();
+  remote::RemoteOptions missing = FastOptions();
   missing.ca_file = "/nonexistent/ca.pem";
-  EXPECT_FALSE(OpenRemoteStore(url_, missing).ok());
+  EXPECT_FALSE(remote::OpenRemoteStore(url_, missing).ok());
 }
 
 TEST_F(NginxTest, PushAndReadBackEveryChunk) {
