@@ -59,9 +59,7 @@ Sha256Hasher::Sha256Hasher() : impl_(std::make_unique<Impl>()) {
 }
 Sha256Hasher::~Sha256Hasher() = default;
 
-void Sha256Hasher::Update(const void* data, size_t len) {
-  EVP_DigestUpdate(impl_->ctx, data, len);
-}
+void Sha256Hasher::Update(const void* data, size_t len) { EVP_DigestUpdate(impl_->ctx, data, len); }
 
 Digest Sha256Hasher::Finish() {
   Digest d;

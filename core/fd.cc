@@ -57,7 +57,8 @@ Result<std::string> ReadFileToString(const std::string& path, size_t max_size) {
     ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf));
     out.append(reinterpret_cast<char*>(buf), n);
     if (out.size() > max_size)
-      return Status::ResourceExhausted(path + ": larger than " + std::to_string(max_size) + " bytes");
+      return Status::ResourceExhausted(path + ": larger than " + std::to_string(max_size) +
+                                       " bytes");
     if (n < sizeof buf) break;
   }
   return out;

@@ -55,8 +55,7 @@ Status FlagSet::Unknown(const std::string& arg, const std::string& name) const {
   return Status::InvalidArgument("unknown option " + arg);
 }
 
-Result<std::vector<std::string>> FlagSet::Parse(const std::vector<std::string>& args,
-                                                size_t from) {
+Result<std::vector<std::string>> FlagSet::Parse(const std::vector<std::string>& args, size_t from) {
   const bool go = options_.syntax == Syntax::kGo;
   const bool own_help = flags_.count(kHelp) != 0;
   std::vector<std::string> positional;

@@ -36,12 +36,10 @@ class FlagSet {
 
   // Declares a flag; ALIASES are extra names ("t" for "tty"). Names are given without dashes.
   // HELP is its line in Usage().
-  void Bool(const std::string& name, std::vector<std::string> aliases = {},
-            std::string help = "");
+  void Bool(const std::string& name, std::vector<std::string> aliases = {}, std::string help = "");
   void String(const std::string& name, std::string default_value = "",
               std::vector<std::string> aliases = {}, std::string help = "");
-  void List(const std::string& name, std::vector<std::string> aliases = {},
-            std::string help = "");
+  void List(const std::string& name, std::vector<std::string> aliases = {}, std::string help = "");
 
   // Parses ARGS[from...]; returns the positional arguments. Unknown flags and missing values
   // are InvalidArgument ("flag provided but not defined: -x" in kGo, "unknown option --x" in
@@ -79,8 +77,8 @@ class FlagSet {
 
   std::string usage_;
   Options options_;
-  std::map<std::string, Flag> flags_;            // by canonical name
-  std::vector<std::string> order_;               // declaration order, for Usage()
+  std::map<std::string, Flag> flags_;           // by canonical name
+  std::vector<std::string> order_;              // declaration order, for Usage()
   std::map<std::string, std::string> aliases_;  // any name -> canonical name
   bool help_requested_ = false;
 };

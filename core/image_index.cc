@@ -21,8 +21,8 @@ constexpr size_t kXattrSize = 16;
 constexpr size_t kRefSize = 16;
 constexpr size_t kChunkSize = 56;
 constexpr size_t kPackSize = 40;
-constexpr size_t kRecordSize[kSections] = {1, kInodeSize, kDirentSize, kXattrSize,
-                                           kRefSize, kChunkSize, kPackSize, 1};
+constexpr size_t kRecordSize[kSections] = {1,        kInodeSize, kDirentSize, kXattrSize,
+                                           kRefSize, kChunkSize, kPackSize,   1};
 constexpr uint32_t kMaxNameLength = 255;
 constexpr uint32_t kMaxLinkTarget = 4096;
 constexpr uint32_t kMaxXattrName = 255;
@@ -36,7 +36,12 @@ struct InodeData {
 
 bool ValidType(uint32_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK: case S_IFIFO:
+    case S_IFREG:
+    case S_IFDIR:
+    case S_IFLNK:
+    case S_IFCHR:
+    case S_IFBLK:
+    case S_IFIFO:
     case S_IFSOCK:
       return true;
     default:
@@ -165,8 +170,8 @@ Result<std::string> ImageIndexWriter::Finish() {
     PutU32(inodes, n.data_count);
     PutU32(inodes, 0);
   }
-  const std::string* sections[kSections] = {&impl_->strings, &inodes,        &impl_->dirents,
-                                            &impl_->xattrs,  &impl_->refs,   &impl_->chunks,
+  const std::string* sections[kSections] = {&impl_->strings, &inodes,         &impl_->dirents,
+                                            &impl_->xattrs,  &impl_->refs,    &impl_->chunks,
                                             &impl_->packs,   &impl_->metadata};
   std::string out;
   size_t total = kHeaderSize + kTrailerSize;
@@ -222,8 +227,7 @@ std::string_view ImageIndex::SymlinkTarget(uint32_t ino) const {
   return String(LoadU32(p + 52), LoadU32(p + 56));
 }
 
-std::vector<std::pair<std::string_view, std::string_view>> ImageIndex::Xattrs(
-    uint32_t ino) const {
+std::vector<std::pair<std::string_view, std::string_view>> ImageIndex::Xattrs(uint32_t ino) const {
   const uint8_t* p = InodeRecord(ino);
   uint32_t first = LoadU32(p + 44), count = LoadU32(p + 48);
   std::vector<std::pair<std::string_view, std::string_view>> out;
@@ -241,7 +245,8 @@ uint32_t ImageIndex::DirEntryCount(uint32_t ino) const {
 }
 
 DirEntryView ImageIndex::DirEntry(uint32_t ino, uint32_t i) const {
-  const uint8_t* d = Base() + dirents_off_ + uint64_t(LoadU32(InodeRecord(ino) + 52) + i) * kDirentSize;
+  const uint8_t* d =
+      Base() + dirents_off_ + uint64_t(LoadU32(InodeRecord(ino) + 52) + i) * kDirentSize;
   return {String(LoadU32(d), LoadU16(d + 4)), LoadU32(d + 8)};
 }
 
@@ -252,7 +257,10 @@ Result<uint32_t> ImageIndex::Lookup(uint32_t dir_ino, std::string_view name) con
     DirEntryView e = DirEntry(dir_ino, mid);
     int c = e.name.compare(name);
     if (c == 0) return e.ino;
-    if (c < 0) lo = mid + 1; else hi = mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return Status::NotFound(std::string(name));
 }
@@ -271,7 +279,10 @@ uint32_t ImageIndex::FindFileChunk(uint32_t ino, uint64_t offset) const {
   uint32_t lo = 0, hi = FileChunkCount(ino);  // last ref with file_offset <= offset
   while (hi - lo > 1) {
     uint32_t mid = lo + (hi - lo) / 2;
-    if (FileChunk(ino, mid).file_offset <= offset) lo = mid; else hi = mid;
+    if (FileChunk(ino, mid).file_offset <= offset)
+      lo = mid;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -292,9 +303,7 @@ PackRecord ImageIndex::Pack(uint32_t i) const {
   return {Digest::FromBytes(p), LoadU64(p + 32)};
 }
 
-std::string_view ImageIndex::metadata() const {
-  return {bytes_.data() + meta_off_, meta_len_};
-}
+std::string_view ImageIndex::metadata() const { return {bytes_.data() + meta_off_, meta_len_}; }
 
 Result<std::shared_ptr<const ImageIndex>> ImageIndex::Parse(std::string bytes) {
   std::shared_ptr<ImageIndex> index(new ImageIndex());
@@ -336,7 +345,9 @@ Status ImageIndex::Validate() {
   meta_off_ = off[kMetadata], meta_len_ = count[kMetadata];
   if (inode_count_ == 0) return Status::Corruption("no root inode");
 
-  auto string_ok = [&](uint64_t o, uint64_t l) { return o <= strings_len_ && l <= strings_len_ - o; };
+  auto string_ok = [&](uint64_t o, uint64_t l) {
+    return o <= strings_len_ && l <= strings_len_ - o;
+  };
 
   // A chunk's identity is its digest (and so its length): the read path and the store key
   // chunks by digest, so a table naming one twice could give it two lengths.
@@ -387,10 +398,12 @@ Status ImageIndex::Validate() {
     uint64_t fsize = LoadU64(p + 16);
     std::string where = "inode " + std::to_string(ino);
     if (!ValidType(mode)) return Status::Corruption(where + ": bad file type");
-    if (uint64_t(xfirst) + xcount > xattr_count_) return Status::Corruption(where + ": xattrs out of bounds");
+    if (uint64_t(xfirst) + xcount > xattr_count_)
+      return Status::Corruption(where + ": xattrs out of bounds");
     if (LoadU32(p + 32) >= 1000000000u) return Status::Corruption(where + ": bad mtime");
     if (S_ISDIR(mode)) {
-      if (uint64_t(first) + n > dirent_count_) return Status::Corruption(where + ": entries out of bounds");
+      if (uint64_t(first) + n > dirent_count_)
+        return Status::Corruption(where + ": entries out of bounds");
       std::string_view prev;
       for (uint32_t i = 0; i < n; ++i) {
         const uint8_t* d = Base() + dirents_off_ + uint64_t(first + i) * kDirentSize;
@@ -401,12 +414,14 @@ Status ImageIndex::Validate() {
             name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos)
           return Status::Corruption(where + ": invalid entry name");
         if (i > 0 && !(prev < name)) return Status::Corruption(where + ": entries not sorted");
-        if (child == 0 || child >= inode_count_) return Status::Corruption(where + ": bad child inode");
+        if (child == 0 || child >= inode_count_)
+          return Status::Corruption(where + ": bad child inode");
         prev = name;
         refs[child]++;
       }
     } else if (S_ISREG(mode)) {
-      if (uint64_t(first) + n > ref_count_) return Status::Corruption(where + ": chunks out of bounds");
+      if (uint64_t(first) + n > ref_count_)
+        return Status::Corruption(where + ": chunks out of bounds");
       uint64_t expect = 0;
       for (uint32_t i = 0; i < n; ++i) {
         FileChunkRef r = FileChunk(ino, i);
@@ -432,9 +447,12 @@ Status ImageIndex::Validate() {
     uint32_t mode = LoadU32(InodeRecord(ino));
     if (S_ISDIR(mode)) {
       ++dirs;
-      if (ino != 0 && refs[ino] != 1) return Status::Corruption("directory " + std::to_string(ino) + " has " + std::to_string(refs[ino]) + " parents");
+      if (ino != 0 && refs[ino] != 1)
+        return Status::Corruption("directory " + std::to_string(ino) + " has " +
+                                  std::to_string(refs[ino]) + " parents");
     } else if (refs[ino] == 0 || refs[ino] != LoadU32(InodeRecord(ino) + 12)) {
-      return Status::Corruption("inode " + std::to_string(ino) + ": link count does not match entries");
+      return Status::Corruption("inode " + std::to_string(ino) +
+                                ": link count does not match entries");
     }
   }
   std::vector<uint32_t> stack = {0};

@@ -35,10 +35,10 @@ struct InodeAttrs {
 };
 
 struct ChunkRecord {
-  Digest digest;              // SHA-256 of the uncompressed bytes
-  uint32_t length = 0;        // uncompressed
-  uint32_t stored_length = 0; // in the pack; == length means stored raw
-  uint32_t pack = 0;          // index into the pack table
+  Digest digest;               // SHA-256 of the uncompressed bytes
+  uint32_t length = 0;         // uncompressed
+  uint32_t stored_length = 0;  // in the pack; == length means stored raw
+  uint32_t pack = 0;           // index into the pack table
   uint64_t pack_offset = 0;
 };
 

@@ -32,7 +32,7 @@ struct LogVoidify {
 }  // namespace imgfs
 
 // IMGFS_LOG(Info) << "text"; the stream expression is evaluated only when the level is enabled.
-#define IMGFS_LOG(level)                                       \
-  (::imgfs::LogLevel::k##level < ::imgfs::GetLogLevel())       \
-      ? (void)0                                                \
+#define IMGFS_LOG(level)                                 \
+  (::imgfs::LogLevel::k##level < ::imgfs::GetLogLevel()) \
+      ? (void)0                                          \
       : ::imgfs::LogVoidify() & ::imgfs::LogMessage(::imgfs::LogLevel::k##level).stream()

@@ -51,7 +51,8 @@ Result<int64_t> ParseInt64(std::string_view text, int64_t min, int64_t max, std:
   const bool negative = !text.empty() && text[0] == '-';
   std::string_view digits = negative ? text.substr(1) : text;
   auto range = [&] {
-    return Bad(what, text, "is out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")");
+    return Bad(what, text,
+               "is out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")");
   };
   if (!AllDigits(digits)) return Bad(what, text, "is not an integer");
   uint64_t magnitude = 0;
@@ -60,7 +61,7 @@ Result<int64_t> ParseInt64(std::string_view text, int64_t min, int64_t max, std:
   if (negative) {
     if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) return range();
     v = magnitude == static_cast<uint64_t>(INT64_MAX) + 1 ? INT64_MIN
-                                                         : -static_cast<int64_t>(magnitude);
+                                                          : -static_cast<int64_t>(magnitude);
   } else {
     if (magnitude > static_cast<uint64_t>(INT64_MAX)) return range();
     v = static_cast<int64_t>(magnitude);
@@ -81,7 +82,8 @@ Result<uint64_t> ParseSize(std::string_view text, std::string_view what, uint64_
   }
   if (whole.empty()) return Bad(what, text, "is not a size (like 4096, 512M, 1.5GiB)");
   std::string unit;
-  for (char c : text.substr(i)) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : text.substr(i))
+    unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   int shift = -1;
   static const char kUnits[] = "bkmgtp";
   if (unit.empty()) {
@@ -89,7 +91,8 @@ Result<uint64_t> ParseSize(std::string_view text, std::string_view what, uint64_
   } else {
     size_t pos = std::string_view(kUnits).find(unit[0]);
     std::string_view rest = std::string_view(unit).substr(1);
-    if (pos != std::string_view::npos && (rest.empty() || (pos > 0 && (rest == "b" || rest == "ib"))))
+    if (pos != std::string_view::npos &&
+        (rest.empty() || (pos > 0 && (rest == "b" || rest == "ib"))))
       shift = static_cast<int>(pos) * 10;
   }
   if (shift < 0)
@@ -109,7 +112,8 @@ Result<uint64_t> ParseSize(std::string_view text, std::string_view what, uint64_
     if (part > UINT64_MAX - bytes) return Bad(what, text, "is too large");
     bytes += static_cast<uint64_t>(part);
   }
-  if (bytes > max) return Bad(what, text, "is too large (at most " + std::to_string(max) + " bytes)");
+  if (bytes > max)
+    return Bad(what, text, "is too large (at most " + std::to_string(max) + " bytes)");
   return bytes;
 }
 

@@ -23,7 +23,6 @@ Result<int64_t> ParseInt64(std::string_view text, int64_t min, int64_t max, std:
 // binary unit, case-insensitive: B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB, P/PB/PiB, where
 // K = 1024 (as docker and runc read sizes). "10G", "512MiB", "4096". The result must fit in
 // MAX; fractions of a byte are dropped.
-Result<uint64_t> ParseSize(std::string_view text, std::string_view what,
-                           uint64_t max = UINT64_MAX);
+Result<uint64_t> ParseSize(std::string_view text, std::string_view what, uint64_t max = UINT64_MAX);
 
 }  // namespace imgfs

@@ -25,7 +25,8 @@ Status GetString(const Json& obj, const char* key, bool required, std::string* o
     if (required) return Status::InvalidArgument(std::string("missing \"") + key + "\"");
     return Status::Ok();
   }
-  if (!it->is_string()) return Status::InvalidArgument(std::string("\"") + key + "\" is not a string");
+  if (!it->is_string())
+    return Status::InvalidArgument(std::string("\"") + key + "\" is not a string");
   *out = it->get<std::string>();
   return Status::Ok();
 }
@@ -47,7 +48,8 @@ Result<Descriptor> ParseDescriptor(const Json& j) {
   RETURN_IF_ERROR(GetString(j, "digest", true, &digest));
   Result<Digest> parsed = Digest::Parse(digest);
   if (!parsed.ok() || digest.rfind("sha256:", 0) != 0) {
-    return Status::InvalidArgument("unsupported or malformed digest \"" + digest.substr(0, 80) + "\"");
+    return Status::InvalidArgument("unsupported or malformed digest \"" + digest.substr(0, 80) +
+                                   "\"");
   }
   d.digest = *parsed;
   auto size = j.find("size");
@@ -83,14 +85,15 @@ Status CheckSchemaVersion(const Json& j) {
 
 Result<Compression> LayerCompression(std::string_view mt) {
   using namespace media_type;
-  if (mt == kOciLayerTar || mt == kOciLayerNdTar || mt == kDockerLayerTar) return Compression::kNone;
+  if (mt == kOciLayerTar || mt == kOciLayerNdTar || mt == kDockerLayerTar)
+    return Compression::kNone;
   if (mt == kOciLayerGzip || mt == kOciLayerNdGzip || mt == kDockerLayerGzip ||
       mt == kDockerLayerForeignGzip) {
     return Compression::kGzip;
   }
   if (mt == kOciLayerZstd || mt == kOciLayerNdZstd) return Compression::kZstd;
-  return Status::InvalidArgument("unsupported layer media type \"" + std::string(mt.substr(0, 120)) +
-                                 "\"");
+  return Status::InvalidArgument("unsupported layer media type \"" +
+                                 std::string(mt.substr(0, 120)) + "\"");
 }
 
 bool IsIndexMediaType(std::string_view mt) {
@@ -126,7 +129,8 @@ bool Platform::Matches(const Platform& wanted) const {
   if (wanted.variant.empty() || variant == wanted.variant) return true;
   // containerd normalizes arm64's default variant v8 to "".
   if (architecture == "arm64") {
-    return (variant.empty() && wanted.variant == "v8") || (variant == "v8" && wanted.variant.empty());
+    return (variant.empty() && wanted.variant == "v8") ||
+           (variant == "v8" && wanted.variant.empty());
   }
   return false;
 }
@@ -143,7 +147,8 @@ Result<Index> ParseIndex(std::string_view json, size_t max_size) {
   s = GetString(j, "mediaType", false, &index.media_type);
   if (!s.ok()) return s.WithContext("image index");
   if (!index.media_type.empty() && !IsIndexMediaType(index.media_type)) {
-    return Status::InvalidArgument("image index: unexpected mediaType \"" + index.media_type + "\"");
+    return Status::InvalidArgument("image index: unexpected mediaType \"" + index.media_type +
+                                   "\"");
   }
   auto m = j.find("manifests");
   if (m == j.end() || !m->is_array()) {
@@ -165,7 +170,8 @@ Result<Manifest> ParseManifest(std::string_view json, size_t max_size) {
   s = GetString(j, "mediaType", false, &man.media_type);
   if (!s.ok()) return s.WithContext("image manifest");
   if (!man.media_type.empty() && !IsManifestMediaType(man.media_type)) {
-    return Status::InvalidArgument("image manifest: unexpected mediaType \"" + man.media_type + "\"");
+    return Status::InvalidArgument("image manifest: unexpected mediaType \"" + man.media_type +
+                                   "\"");
   }
   auto c = j.find("config");
   if (c == j.end()) return Status::InvalidArgument("image manifest: missing \"config\"");
@@ -210,7 +216,8 @@ Result<Config> ParseConfig(std::string_view json, size_t max_size) {
     const std::string& text = id.get_ref<const std::string&>();
     Result<Digest> d = Digest::Parse(text);
     if (!d.ok() || text.rfind("sha256:", 0) != 0) {
-      return Status::InvalidArgument("image config: malformed diff_id \"" + text.substr(0, 80) + "\"");
+      return Status::InvalidArgument("image config: malformed diff_id \"" + text.substr(0, 80) +
+                                     "\"");
     }
     cfg.diff_ids.push_back(*d);
   }

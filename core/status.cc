@@ -10,20 +10,33 @@ Status Status::FromErrno(int err, std::string_view context) {
   msg += std::strerror(err);
   Code code = Code::kIOError;
   switch (err) {
-    case ENOENT: code = Code::kNotFound; break;
-    case EEXIST: code = Code::kAlreadyExists; break;
+    case ENOENT:
+      code = Code::kNotFound;
+      break;
+    case EEXIST:
+      code = Code::kAlreadyExists;
+      break;
     case EACCES:
-    case EPERM: code = Code::kPermissionDenied; break;
+    case EPERM:
+      code = Code::kPermissionDenied;
+      break;
     case ENOSPC:
     case EDQUOT:
-    case ENOMEM: code = Code::kResourceExhausted; break;
-    case EINVAL: code = Code::kInvalidArgument; break;
+    case ENOMEM:
+      code = Code::kResourceExhausted;
+      break;
+    case EINVAL:
+      code = Code::kInvalidArgument;
+      break;
     case EAGAIN:
     case EBUSY:
     case ETIMEDOUT:
     case ECONNREFUSED:
-    case ECONNRESET: code = Code::kUnavailable; break;
-    default: break;
+    case ECONNRESET:
+      code = Code::kUnavailable;
+      break;
+    default:
+      break;
   }
   Status s(code, std::move(msg));
   s.errno_ = err;

@@ -16,14 +16,14 @@ namespace imgfs {
 
 enum class Code {
   kOk = 0,
-  kInvalidArgument,   // bad input from the user or an image
-  kNotFound,          // a named thing does not exist
+  kInvalidArgument,  // bad input from the user or an image
+  kNotFound,         // a named thing does not exist
   kAlreadyExists,
-  kCorruption,        // bytes fail a checksum, digest or format check
-  kIOError,           // the OS refused (errno kept)
-  kUnavailable,       // a remote or resource is down or busy; retryable
+  kCorruption,   // bytes fail a checksum, digest or format check
+  kIOError,      // the OS refused (errno kept)
+  kUnavailable,  // a remote or resource is down or busy; retryable
   kPermissionDenied,
-  kResourceExhausted, // limits: sizes, counts, disk
+  kResourceExhausted,  // limits: sizes, counts, disk
   kUnimplemented,
   kInternal,
 };
@@ -33,7 +33,9 @@ class [[nodiscard]] Status {
   Status() = default;  // OK
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {Code::kInvalidArgument, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
   static Status AlreadyExists(std::string msg) { return {Code::kAlreadyExists, std::move(msg)}; }
   static Status Corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
@@ -43,8 +45,12 @@ class [[nodiscard]] Status {
     return s;
   }
   static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
-  static Status PermissionDenied(std::string msg) { return {Code::kPermissionDenied, std::move(msg)}; }
-  static Status ResourceExhausted(std::string msg) { return {Code::kResourceExhausted, std::move(msg)}; }
+  static Status PermissionDenied(std::string msg) {
+    return {Code::kPermissionDenied, std::move(msg)};
+  }
+  static Status ResourceExhausted(std::string msg) {
+    return {Code::kResourceExhausted, std::move(msg)};
+  }
   static Status Unimplemented(std::string msg) { return {Code::kUnimplemented, std::move(msg)}; }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
 
@@ -74,7 +80,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -97,9 +103,9 @@ class [[nodiscard]] Result {
 #define IMGFS_CONCAT_INNER_(a, b) a##b
 #define IMGFS_CONCAT_(a, b) IMGFS_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    ::imgfs::Status imgfs_status_ = (expr);      \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::imgfs::Status imgfs_status_ = (expr);        \
     if (!imgfs_status_.ok()) return imgfs_status_; \
   } while (0)
 

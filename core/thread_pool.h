@@ -34,8 +34,8 @@ class ThreadPool {
   void WorkerLoop();
 
   std::mutex mu_;
-  std::condition_variable work_cv_;  // a task was queued, or stopping
-  std::condition_variable idle_cv_;  // the pool may have become idle
+  std::condition_variable work_cv_;          // a task was queued, or stopping
+  std::condition_variable idle_cv_;          // the pool may have become idle
   std::deque<std::function<void()>> queue_;  // GUARDED_BY(mu_)
   unsigned running_ = 0;                     // GUARDED_BY(mu_)
   bool stopping_ = false;                    // GUARDED_BY(mu_)

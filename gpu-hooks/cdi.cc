@@ -39,7 +39,8 @@ Result<std::map<std::string, std::string>> StringMap(const json& j, const char* 
   if (!j.contains(key) || j[key].is_null()) return out;
   if (!j[key].is_object()) return Status::InvalidArgument(std::string(key) + " must be a map");
   for (auto& [k, v] : j[key].items()) {
-    if (!v.is_string()) return Status::InvalidArgument(std::string(key) + " values must be strings");
+    if (!v.is_string())
+      return Status::InvalidArgument(std::string(key) + " values must be strings");
     out[k] = v.get<std::string>();
   }
   return out;
@@ -47,7 +48,8 @@ Result<std::map<std::string, std::string>> StringMap(const json& j, const char* 
 
 Result<std::optional<int64_t>> OptInt(const json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return std::optional<int64_t>();
-  if (!j[key].is_number_integer()) return Status::InvalidArgument(std::string(key) + " must be an integer");
+  if (!j[key].is_number_integer())
+    return Status::InvalidArgument(std::string(key) + " must be an integer");
   return std::optional<int64_t>(j[key].get<int64_t>());
 }
 
@@ -136,7 +138,8 @@ Result<CdiEdits> CdiEditsFromJson(const json& j) {
       CdiDeviceNode n;
       n.type.clear();
       ASSIGN_OR_RETURN(n.path, OptString(o, "path"));
-      if (!n.path.starts_with("/")) return Status::InvalidArgument("deviceNode path must be absolute");
+      if (!n.path.starts_with("/"))
+        return Status::InvalidArgument("deviceNode path must be absolute");
       ASSIGN_OR_RETURN(n.host_path, OptString(o, "hostPath"));
       ASSIGN_OR_RETURN(n.type, OptString(o, "type"));
       if (!n.type.empty() && n.type != "c" && n.type != "b" && n.type != "u" && n.type != "p") {
@@ -154,7 +157,8 @@ Result<CdiEdits> CdiEditsFromJson(const json& j) {
       if (gid) n.gid = static_cast<uint32_t>(*gid);
       ASSIGN_OR_RETURN(n.permissions, OptString(o, "permissions"));
       if (n.permissions.find_first_not_of("rwm") != std::string::npos) {
-        return Status::InvalidArgument("deviceNode " + n.path + ": bad permissions " + n.permissions);
+        return Status::InvalidArgument("deviceNode " + n.path + ": bad permissions " +
+                                       n.permissions);
       }
       e.device_nodes.push_back(std::move(n));
     }
@@ -181,9 +185,11 @@ Result<CdiEdits> CdiEditsFromJson(const json& j) {
       CdiHook h;
       ASSIGN_OR_RETURN(h.hook_name, OptString(o, "hookName"));
       ASSIGN_OR_RETURN(h.path, OptString(o, "path"));
-      static const std::set<std::string> kPoints = {"prestart", "createRuntime", "createContainer",
-                                                    "startContainer", "poststart", "poststop"};
-      if (!kPoints.count(h.hook_name)) return Status::InvalidArgument("bad hookName " + h.hook_name);
+      static const std::set<std::string> kPoints = {"prestart",        "createRuntime",
+                                                    "createContainer", "startContainer",
+                                                    "poststart",       "poststop"};
+      if (!kPoints.count(h.hook_name))
+        return Status::InvalidArgument("bad hookName " + h.hook_name);
       if (!h.path.starts_with("/")) return Status::InvalidArgument("hook path must be absolute");
       ASSIGN_OR_RETURN(h.args, StringList(o, "args"));
       ASSIGN_OR_RETURN(h.env, StringList(o, "env"));
@@ -219,7 +225,8 @@ Result<CdiSpec> CdiSpecFromJson(const json& j) {
   size_t slash = spec.kind.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == spec.kind.size() ||
       spec.kind.find('=') != std::string::npos) {
-    return Status::InvalidArgument("CDI spec: kind must be vendor/class, got \"" + spec.kind + "\"");
+    return Status::InvalidArgument("CDI spec: kind must be vendor/class, got \"" + spec.kind +
+                                   "\"");
   }
   ASSIGN_OR_RETURN(spec.annotations, StringMap(j, "annotations"));
   if (!j.contains("devices") || !j["devices"].is_array()) {
@@ -288,7 +295,8 @@ Result<CdiSpec> GenerateNvidiaSpec(const DriverInfo& info, const GenerateOptions
   if (!info.gpus.empty()) {
     std::set<std::string> models;
     for (const GpuInfo& g : info.gpus) models.insert(g.model);
-    if (models.size() == 1 && !models.begin()->empty()) all.annotations[kAnnotationModel] = *models.begin();
+    if (models.size() == 1 && !models.begin()->empty())
+      all.annotations[kAnnotationModel] = *models.begin();
   }
   spec.devices.push_back(std::move(all));
 

@@ -6,11 +6,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "gpu-hooks/discovery.h"
@@ -31,7 +30,7 @@ struct CdiDeviceNode {
   std::string path;       // in the container
   std::string host_path;  // empty: same as path
   std::string type = "c";
-  int64_t major = -1;     // -1: unset (taken from the host node at apply time)
+  int64_t major = -1;  // -1: unset (taken from the host node at apply time)
   int64_t minor = -1;
   std::optional<uint32_t> file_mode;
   std::string permissions;  // cgroup access, "rw"; empty means "rwm"
@@ -63,7 +62,9 @@ struct CdiEdits {
   std::vector<CdiMount> mounts;
   std::vector<CdiHook> hooks;
 
-  bool empty() const { return env.empty() && device_nodes.empty() && mounts.empty() && hooks.empty(); }
+  bool empty() const {
+    return env.empty() && device_nodes.empty() && mounts.empty() && hooks.empty();
+  }
   // Appends OTHER, skipping device nodes and mounts whose container path is already present and
   // identical hooks (the same spec-level edits reached through two devices apply once).
   void Merge(const CdiEdits& other);

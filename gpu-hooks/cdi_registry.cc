@@ -56,12 +56,14 @@ void CdiRegistry::Add(CdiSpec spec, size_t priority, const std::string& origin) 
       devices_[name] = Entry{index, priority, false};
     } else if (it->second.priority == priority) {
       it->second.conflict = true;
-      errors_.push_back(origin + ": device " + name + " conflicts with another spec in the same directory");
+      errors_.push_back(origin + ": device " + name +
+                        " conflicts with another spec in the same directory");
     }
   }
 }
 
-Result<CdiRegistry> CdiRegistry::Load(const std::string& root, const std::vector<std::string>& dirs) {
+Result<CdiRegistry> CdiRegistry::Load(const std::string& root,
+                                      const std::vector<std::string>& dirs) {
   CdiRegistry reg;
   std::string prefix = root == "/" ? "" : root;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
@@ -69,7 +71,8 @@ Result<CdiRegistry> CdiRegistry::Load(const std::string& root, const std::vector
     std::string dir = prefix + dirs[p];
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) {
-      if (errno != ENOENT) reg.errors_.push_back(Status::FromErrno(errno, "opendir " + dir).ToString());
+      if (errno != ENOENT)
+        reg.errors_.push_back(Status::FromErrno(errno, "opendir " + dir).ToString());
       continue;
     }
     std::vector<std::string> names;
@@ -94,7 +97,8 @@ Result<CdiRegistry> CdiRegistry::Load(const std::string& root, const std::vector
 
 CdiRegistry CdiRegistry::FromSpecs(std::vector<CdiSpec> specs) {
   CdiRegistry reg;
-  for (size_t i = 0; i < specs.size(); ++i) reg.Add(std::move(specs[i]), i, "spec " + std::to_string(i));
+  for (size_t i = 0; i < specs.size(); ++i)
+    reg.Add(std::move(specs[i]), i, "spec " + std::to_string(i));
   return reg;
 }
 

@@ -1,5 +1,4 @@
 #include "gpu-hooks/container_hook.h"
-#include "gpu-hooks/driver_params.h"
 
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -16,11 +15,11 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "core/fd.h"
+#include "gpu-hooks/driver_params.h"
 
 namespace imgfs::gpu {
 namespace {
@@ -49,7 +48,8 @@ Result<UniqueFd> OpenInRoot(int root_fd, const std::string& path, uint64_t flags
   open_how how{};
   how.flags = flags | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  long fd = RetryOnEintr([&] { return ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof(how)); });
+  long fd =
+      RetryOnEintr([&] { return ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof(how)); });
   if (fd >= 0) return UniqueFd(static_cast<int>(fd));
   if (errno != ENOSYS) return Status::FromErrno(errno, "open " + path + " in the container root");
   // No openat2: walk, refusing every symlink.
@@ -60,7 +60,8 @@ Result<UniqueFd> OpenInRoot(int root_fd, const std::string& path, uint64_t flags
     bool last = i + 1 == parts.size();
     int f = (last ? static_cast<int>(flags) : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC;
     int next = RetryOnEintr([&] { return ::openat(cur.get(), parts[i].c_str(), f); });
-    if (next < 0) return Status::FromErrno(errno, "open " + path + " in the container root (no symlinks)");
+    if (next < 0)
+      return Status::FromErrno(errno, "open " + path + " in the container root (no symlinks)");
     cur.Reset(next);
   }
   return cur;
@@ -98,15 +99,18 @@ Result<UniqueFd> MkdirAllInRoot(int root_fd, const std::string& dir, int depth =
     if (OpenInRoot(root_fd, prefix, O_PATH | O_DIRECTORY).ok()) continue;
     ASSIGN_OR_RETURN(UniqueFd pfd, OpenInRoot(root_fd, parent, O_PATH | O_DIRECTORY));
     if (::mkdirat(pfd.get(), p.c_str(), 0755) == 0) continue;
-    if (errno != EEXIST) return Status::FromErrno(errno, "mkdir " + prefix + " in the container root");
+    if (errno != EEXIST)
+      return Status::FromErrno(errno, "mkdir " + prefix + " in the container root");
     char buf[4096];
     ssize_t n = ::readlinkat(pfd.get(), p.c_str(), buf, sizeof(buf));
-    if (n < 0) return Status::FromErrno(errno, prefix + " in the container root is not a directory");
+    if (n < 0)
+      return Status::FromErrno(errno, prefix + " in the container root is not a directory");
     std::string target(buf, static_cast<size_t>(n));
     std::string rest;
     for (size_t j = i + 1; j < parts.size(); ++j) rest += "/" + parts[j];
-    return MkdirAllInRoot(root_fd, CleanInRoot((target.starts_with("/") ? target : parent + "/" + target) + rest),
-                          depth + 1);
+    return MkdirAllInRoot(
+        root_fd, CleanInRoot((target.starts_with("/") ? target : parent + "/" + target) + rest),
+        depth + 1);
   }
   return OpenInRoot(root_fd, dir, O_PATH | O_DIRECTORY);
 }
@@ -143,7 +147,8 @@ Status WriteInRoot(int root_fd, const std::string& path, const std::string& text
   ASSIGN_OR_RETURN(UniqueFd dir, MkdirAllInRoot(root_fd, Dirname(path)));
   std::string name = Basename(path);
   int fd = RetryOnEintr([&] {
-    return ::openat(dir.get(), name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    return ::openat(dir.get(), name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                    0644);
   });
   if (fd < 0) return Status::FromErrno(errno, "write " + path + " in the container root");
   UniqueFd f(fd);
@@ -191,9 +196,11 @@ std::vector<std::string> PseudoMountsUnder(const std::string& rootfs) {
     auto dash = std::find(f.begin(), f.end(), "-");
     if (f.size() < 5 || dash == f.end() || dash + 1 == f.end()) continue;
     std::string_view fstype = *(dash + 1);
-    static const char* kPseudo[] = {"proc", "sysfs", "cgroup", "cgroup2", "securityfs", "debugfs",
-                                    "tracefs", "bpf", "configfs", "efivarfs", "pstore", "fusectl"};
-    if (std::none_of(std::begin(kPseudo), std::end(kPseudo), [&](const char* p) { return fstype == p; })) {
+    static const char* kPseudo[] = {"proc",       "sysfs",    "cgroup",  "cgroup2",
+                                    "securityfs", "debugfs",  "tracefs", "bpf",
+                                    "configfs",   "efivarfs", "pstore",  "fusectl"};
+    if (std::none_of(std::begin(kPseudo), std::end(kPseudo),
+                     [&](const char* p) { return fstype == p; })) {
       continue;
     }
     std::string mp = unescape(f[4]);
@@ -201,7 +208,8 @@ std::vector<std::string> PseudoMountsUnder(const std::string& rootfs) {
       out.push_back(mp.substr(rootfs.size()));
     }
   }
-  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::sort(out.begin(), out.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   return out;
 }
 
@@ -211,9 +219,11 @@ std::vector<std::string> PseudoMountsUnder(const std::string& rootfs) {
   ::dup2(null_fd, 0);
   ::dup2(2, 1);
   bool pivoted = false;
-  if (::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+  if (::unshare(CLONE_NEWNS) == 0 &&
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
       ::mount(rootfs, rootfs, nullptr, MS_BIND | MS_REC, nullptr) == 0 && ::chdir(rootfs) == 0 &&
-      ::syscall(SYS_pivot_root, ".", ".") == 0 && ::umount2(".", MNT_DETACH) == 0 && ::chdir("/") == 0) {
+      ::syscall(SYS_pivot_root, ".", ".") == 0 && ::umount2(".", MNT_DETACH) == 0 &&
+      ::chdir("/") == 0) {
     pivoted = true;
     for (const char* p : detach) ::umount2(p, MNT_DETACH);
   }
@@ -321,7 +331,8 @@ Result<std::string> RootfsFromState(const std::string& state_json) {
 }
 
 Result<ContainerHookReport> RunContainerHook(const ContainerHookOptions& o) {
-  if (!o.rootfs.starts_with("/")) return Status::InvalidArgument("rootfs must be absolute: " + o.rootfs);
+  if (!o.rootfs.starts_with("/"))
+    return Status::InvalidArgument("rootfs must be absolute: " + o.rootfs);
   ContainerHookReport report;
   ASSIGN_OR_RETURN(UniqueFd root, OpenFile(o.rootfs, O_PATH | O_DIRECTORY));
   for (const auto& [target, link] : o.links) {
@@ -332,13 +343,16 @@ Result<ContainerHookReport> RunContainerHook(const ContainerHookOptions& o) {
     for (const std::string& f : o.folders) text += f + "\n";
     RETURN_IF_ERROR(WriteInRoot(root.get(), std::string("/etc/ld.so.conf.d/") + kConfName, text));
     if (!ExistsInRoot(root.get(), "/etc/ld.so.conf", false)) {
-      RETURN_IF_ERROR(WriteInRoot(root.get(), "/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n"));
+      RETURN_IF_ERROR(
+          WriteInRoot(root.get(), "/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n"));
     }
   }
   if (o.mask_driver_params) {
     auto masked = MaskDriverParams(o.rootfs, "/run/imgfs-gpu");
-    if (masked.ok()) report.driver_params_masked = *masked;
-    else report.warnings.push_back("driver params: " + masked.status().ToString());
+    if (masked.ok())
+      report.driver_params_masked = *masked;
+    else
+      report.warnings.push_back("driver params: " + masked.status().ToString());
   }
   if (!o.run_ldconfig) return report;
   for (const char* c : kLdconfigCandidates) {

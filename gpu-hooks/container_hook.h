@@ -6,7 +6,8 @@
 // Threat model: the image is hostile, the hook is root in the host's filesystem view (at
 // createContainer the runtime runs hooks in the container's mount namespace *before* pivot_root,
 // so the host tree is still reachable). Therefore:
-//   - every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+//   - every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT |
+//   RESOLVE_NO_MAGICLINKS)
 //     (a component-wise O_NOFOLLOW walk where openat2 is missing); files are created with
 //     *at() calls relative to a resolved parent and O_NOFOLLOW, so an image whose /usr/lib is a
 //     symlink to "/" writes into its own root, never the host's;
@@ -38,10 +39,10 @@ struct ContainerHookOptions {
 
 struct ContainerHookReport {
   int links_created = 0;
-  int links_present = 0;     // already there with the same target
+  int links_present = 0;  // already there with the same target
   bool ldconfig_ran = false;
   bool driver_params_masked = false;
-  std::string ldconfig_path;  // inside the rootfs
+  std::string ldconfig_path;          // inside the rootfs
   std::vector<std::string> warnings;  // e.g. "no ldconfig in the image: cache not updated"
 };
 

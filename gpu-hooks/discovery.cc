@@ -20,7 +20,8 @@ constexpr size_t kMaxProcFile = 1 << 20;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
@@ -48,7 +49,8 @@ std::map<std::string, std::string> ParseKeyValues(std::string_view text) {
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    out.emplace(std::string(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
+    out.emplace(std::string(Trim(line.substr(0, colon))),
+                std::string(Trim(line.substr(colon + 1))));
   }
   return out;
 }
@@ -104,8 +106,8 @@ constexpr std::array kBinaries = {
 };
 
 constexpr std::array<std::string_view, 7> kBinaryDirs = {
-    "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin",
-    "/usr/local/nvidia/bin"};
+    "/usr/bin", "/usr/sbin", "/usr/local/bin",       "/usr/local/sbin",
+    "/bin",     "/sbin",     "/usr/local/nvidia/bin"};
 
 // Driver version -> newest CUDA it supports (CUDA toolkit release notes, "minimum driver").
 struct CudaRow {
@@ -187,8 +189,14 @@ void ParseProcDevices(DriverInfo& info) {
     size_t nl = t.find('\n');
     std::string_view line = Trim(t.substr(0, nl));
     t = nl == std::string_view::npos ? std::string_view() : t.substr(nl + 1);
-    if (line == "Character devices:") { in_char = true; continue; }
-    if (line == "Block devices:") { in_char = false; continue; }
+    if (line == "Character devices:") {
+      in_char = true;
+      continue;
+    }
+    if (line == "Block devices:") {
+      in_char = false;
+      continue;
+    }
     if (!in_char || line.empty()) continue;
     uint32_t major = 0;
     auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), major);
@@ -298,11 +306,16 @@ void DiscoverFiles(DriverInfo& info) {
 
 std::string_view CapabilityName(Capability c) {
   switch (c) {
-    case Capability::kUtility: return "utility";
-    case Capability::kCompute: return "compute";
-    case Capability::kVideo: return "video";
-    case Capability::kGraphics: return "graphics";
-    case Capability::kDisplay: return "display";
+    case Capability::kUtility:
+      return "utility";
+    case Capability::kCompute:
+      return "compute";
+    case Capability::kVideo:
+      return "video";
+    case Capability::kGraphics:
+      return "graphics";
+    case Capability::kDisplay:
+      return "display";
   }
   return "?";
 }

@@ -32,11 +32,11 @@ struct DeviceNodeInfo {
 };
 
 struct GpuInfo {
-  int index = 0;          // position in PCI bus order (what CUDA and nvidia-smi number)
-  int minor = -1;         // "Device Minor": /dev/nvidia<minor>
-  std::string uuid;       // "GPU-..."
-  std::string bus_id;     // "0000:3b:00.0"
-  std::string model;      // "NVIDIA H100 80GB HBM3"
+  int index = 0;       // position in PCI bus order (what CUDA and nvidia-smi number)
+  int minor = -1;      // "Device Minor": /dev/nvidia<minor>
+  std::string uuid;    // "GPU-..."
+  std::string bus_id;  // "0000:3b:00.0"
+  std::string model;   // "NVIDIA H100 80GB HBM3"
   std::optional<DeviceNodeInfo> node;  // absent when /dev/nvidia<minor> is missing
 };
 
@@ -47,17 +47,17 @@ struct DriverFile {
 };
 
 struct DriverInfo {
-  std::string root;            // as given, "/" for the host
-  std::string version;         // "550.54.14"; empty when unknown
-  std::string cuda_version;    // max CUDA the driver supports, "12.4"; empty when unknown
-  std::map<std::string, uint32_t> majors;  // ROOT/proc/devices: "nvidia-uvm" -> 508
-  std::vector<GpuInfo> gpus;               // by index
+  std::string root;          // as given, "/" for the host
+  std::string version;       // "550.54.14"; empty when unknown
+  std::string cuda_version;  // max CUDA the driver supports, "12.4"; empty when unknown
+  std::map<std::string, uint32_t> majors;     // ROOT/proc/devices: "nvidia-uvm" -> 508
+  std::vector<GpuInfo> gpus;                  // by index
   std::vector<DeviceNodeInfo> control_nodes;  // nvidiactl, nvidia-uvm(-tools), nvidia-caps/*
-  std::vector<DriverFile> libraries;       // resolved real files, sorted by path
+  std::vector<DriverFile> libraries;          // resolved real files, sorted by path
   std::vector<DriverFile> binaries;
-  std::vector<std::string> firmware;       // /lib/firmware/nvidia/<version>/*.bin
-  std::vector<DriverFile> ipc;             // persistenced socket, MPS pipe directory
-  std::vector<std::string> warnings;       // stale nodes, unreadable files: worth telling a user
+  std::vector<std::string> firmware;  // /lib/firmware/nvidia/<version>/*.bin
+  std::vector<DriverFile> ipc;        // persistenced socket, MPS pipe directory
+  std::vector<std::string> warnings;  // stale nodes, unreadable files: worth telling a user
 
   // ROOT + PATH.
   std::string HostPath(std::string_view path) const;

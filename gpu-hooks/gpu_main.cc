@@ -67,21 +67,35 @@ Status WriteOut(const std::string& path, const std::string& text) {
 json DriverInfoToJson(const DriverInfo& info) {
   auto files = [](const std::vector<DriverFile>& v) {
     json a = json::array();
-    for (const DriverFile& f : v) a.push_back({{"path", f.path}, {"capability", CapabilityName(f.capability)}});
+    for (const DriverFile& f : v)
+      a.push_back({{"path", f.path}, {"capability", CapabilityName(f.capability)}});
     return a;
   };
   json gpus = json::array();
   for (const GpuInfo& g : info.gpus) {
-    json o = {{"index", g.index}, {"minor", g.minor}, {"uuid", g.uuid}, {"busId", g.bus_id}, {"model", g.model}};
-    if (g.node) o["node"] = {{"path", g.node->path}, {"major", g.node->major}, {"minor", g.node->minor}};
+    json o = {{"index", g.index},
+              {"minor", g.minor},
+              {"uuid", g.uuid},
+              {"busId", g.bus_id},
+              {"model", g.model}};
+    if (g.node)
+      o["node"] = {{"path", g.node->path}, {"major", g.node->major}, {"minor", g.node->minor}};
     gpus.push_back(o);
   }
   json nodes = json::array();
-  for (const auto& n : info.control_nodes) nodes.push_back({{"path", n.path}, {"major", n.major}, {"minor", n.minor}});
-  return {{"root", info.root},       {"driverVersion", info.version}, {"cudaVersion", info.cuda_version},
-          {"majors", info.majors},   {"gpus", gpus},                  {"controlNodes", nodes},
-          {"libraries", files(info.libraries)}, {"binaries", files(info.binaries)},
-          {"firmware", info.firmware}, {"ipc", files(info.ipc)},       {"warnings", info.warnings}};
+  for (const auto& n : info.control_nodes)
+    nodes.push_back({{"path", n.path}, {"major", n.major}, {"minor", n.minor}});
+  return {{"root", info.root},
+          {"driverVersion", info.version},
+          {"cudaVersion", info.cuda_version},
+          {"majors", info.majors},
+          {"gpus", gpus},
+          {"controlNodes", nodes},
+          {"libraries", files(info.libraries)},
+          {"binaries", files(info.binaries)},
+          {"firmware", info.firmware},
+          {"ipc", files(info.ipc)},
+          {"warnings", info.warnings}};
 }
 
 Status Discover(const FlagSet& f) {
@@ -139,14 +153,16 @@ Status Bench(const FlagSet& f) {
   std::filesystem::create_directories(cdi_root + "/var/run/cdi");
   RETURN_IF_ERROR(WriteCdiSpecFile(cdi_root + "/var/run/cdi/nvidia.yaml", spec));
 
-  json base = {{"ociVersion", "1.2.0"},
-               {"process", {{"args", {"/bin/true"}},
-                            {"env", {"PATH=/usr/bin:/bin", "NVIDIA_VISIBLE_DEVICES=all",
-                                     "NVIDIA_DRIVER_CAPABILITIES=compute,utility",
-                                     "NVIDIA_REQUIRE_CUDA=cuda>=12.0"}}}},
-               {"root", {{"path", "rootfs"}}},
-               {"mounts", json::array()},
-               {"linux", {{"namespaces", {{{"type", "mount"}}}}}}};
+  json base = {
+      {"ociVersion", "1.2.0"},
+      {"process",
+       {{"args", {"/bin/true"}},
+        {"env",
+         {"PATH=/usr/bin:/bin", "NVIDIA_VISIBLE_DEVICES=all",
+          "NVIDIA_DRIVER_CAPABILITIES=compute,utility", "NVIDIA_REQUIRE_CUDA=cuda>=12.0"}}}},
+      {"root", {{"path", "rootfs"}}},
+      {"mounts", json::array()},
+      {"linux", {{"namespaces", {{{"type", "mount"}}}}}}};
   std::vector<double> samples;
   size_t mounts = 0;
   for (int i = 0; i < runs; ++i) {
@@ -159,9 +175,10 @@ Status Bench(const FlagSet& f) {
   std::filesystem::remove_all(cdi_root);
   std::sort(samples.begin(), samples.end());
   std::printf("discover+generate: %.3f ms (once)\n", generate_ms);
-  std::printf("load CDI + resolve + apply (NVIDIA_VISIBLE_DEVICES=all, %zu mounts), %d runs: "
-              "median %.3f ms, min %.3f ms, max %.3f ms\n",
-              mounts, runs, samples[samples.size() / 2], samples.front(), samples.back());
+  std::printf(
+      "load CDI + resolve + apply (NVIDIA_VISIBLE_DEVICES=all, %zu mounts), %d runs: "
+      "median %.3f ms, min %.3f ms, max %.3f ms\n",
+      mounts, runs, samples[samples.size() / 2], samples.front(), samples.back());
   return Status::Ok();
 }
 
@@ -187,11 +204,16 @@ int main(int argc, char** argv) {
     return flags.help_requested() ? 0 : 2;
   }
   Status s = Status::InvalidArgument("unknown command");
-  if (p[0] == "discover" && p.size() == 1) s = Discover(flags);
-  else if (p[0] == "cdi" && p.size() == 2 && p[1] == "generate") s = Generate(flags);
-  else if (p[0] == "cdi" && p.size() == 2 && p[1] == "list") s = List(flags);
-  else if (p[0] == "apply" && p.size() == 1) s = Apply(flags);
-  else if (p[0] == "bench" && p.size() == 1) s = Bench(flags);
+  if (p[0] == "discover" && p.size() == 1)
+    s = Discover(flags);
+  else if (p[0] == "cdi" && p.size() == 2 && p[1] == "generate")
+    s = Generate(flags);
+  else if (p[0] == "cdi" && p.size() == 2 && p[1] == "list")
+    s = List(flags);
+  else if (p[0] == "apply" && p.size() == 1)
+    s = Apply(flags);
+  else if (p[0] == "bench" && p.size() == 1)
+    s = Bench(flags);
   if (!s.ok()) {
     std::cerr << "imgfs-gpu: " << s.ToString() << "\n";
     if (s.code() == Code::kInvalidArgument && s.message() == "unknown command") std::cerr << kUsage;

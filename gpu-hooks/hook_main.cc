@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     std::cerr << "imgfs-gpu-hook: " << report.status().ToString() << "\n";
     return 1;
   }
-  for (const std::string& w : report->warnings) std::cerr << "imgfs-gpu-hook: warning: " << w << "\n";
+  for (const std::string& w : report->warnings)
+    std::cerr << "imgfs-gpu-hook: warning: " << w << "\n";
   return 0;
 }

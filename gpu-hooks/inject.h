@@ -1,10 +1,10 @@
 // The one call a runtime makes: read the GPU request from an OCI config, resolve it against the
-// CDI specs under ROOT and apply the edits to the config. Thread-safe (reads files, pure otherwise).
+// CDI specs under ROOT and apply the edits to the config. Thread-safe (reads files, pure
+// otherwise).
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/status.h"
 

@@ -72,7 +72,8 @@ Result<std::vector<LdCacheEntry>> ParseLdCache(std::span<const uint8_t> d) {
     return Status::Corruption("ld.so.cache: old entry table past end of file");
   }
   size_t new_off = (entries_end + 7) & ~size_t{7};
-  if (new_off < d.size() && starts(d.subspan(new_off), kNewMagic)) return ParseNew(d.subspan(new_off));
+  if (new_off < d.size() && starts(d.subspan(new_off), kNewMagic))
+    return ParseNew(d.subspan(new_off));
   std::span<const uint8_t> strings = d.subspan(entries_end);
   std::vector<LdCacheEntry> out;
   for (uint32_t i = 0; i < nlibs; ++i) {

@@ -35,13 +35,14 @@ Result<bool> EvalTerm(const std::string& term, const DriverFacts& facts) {
   std::string op;
   for (const char* o : kOps) {
     size_t p = term.find(o);
-    if (p != std::string::npos && p > 0 && (at == std::string::npos || p < at ||
-                                             (p == at && std::string(o).size() > op.size()))) {
+    if (p != std::string::npos && p > 0 &&
+        (at == std::string::npos || p < at || (p == at && std::string(o).size() > op.size()))) {
       at = p;
       op = o;
     }
   }
-  if (at == std::string::npos) return Status::InvalidArgument("bad requirement term \"" + term + "\"");
+  if (at == std::string::npos)
+    return Status::InvalidArgument("bad requirement term \"" + term + "\"");
   std::string key = Lower(term.substr(0, at)), value = term.substr(at + op.size());
   if (key == "brand") {
     bool any = std::any_of(facts.models.begin(), facts.models.end(), [&](const std::string& m) {
@@ -50,10 +51,14 @@ Result<bool> EvalTerm(const std::string& term, const DriverFacts& facts) {
     return op == "!=" ? !any : any;
   }
   const std::string* have = nullptr;
-  if (key == "cuda") have = &facts.cuda_version;
-  else if (key == "driver") have = &facts.driver_version;
-  else if (key == "arch") return true;  // compute capability is unknown without NVML: not enforced
-  else return Status::InvalidArgument("unknown requirement \"" + key + "\" in \"" + term + "\"");
+  if (key == "cuda")
+    have = &facts.cuda_version;
+  else if (key == "driver")
+    have = &facts.driver_version;
+  else if (key == "arch")
+    return true;  // compute capability is unknown without NVML: not enforced
+  else
+    return Status::InvalidArgument("unknown requirement \"" + key + "\" in \"" + term + "\"");
   if (have->empty()) {
     return Status::InvalidArgument("cannot check \"" + term + "\": the CDI spec records no " + key +
                                    " version (regenerate it with imgfs-gpu cdi generate)");
@@ -84,7 +89,8 @@ void FilterByCapabilities(CdiEdits& edits, const std::set<Capability>& caps) {
     for (size_t i = 0; i < h.args.size(); ++i) {
       if (h.args[i] == "--link" && i + 1 < h.args.size()) {
         const std::string& spec = h.args[i + 1];
-        std::string link = spec.substr(spec.find("::") == std::string::npos ? 0 : spec.find("::") + 2);
+        std::string link =
+            spec.substr(spec.find("::") == std::string::npos ? 0 : spec.find("::") + 2);
         if (!Wanted(link, caps)) {
           ++i;
           continue;
@@ -129,12 +135,18 @@ Result<GpuRequest> GpuRequestFromConfig(const nlohmann::json& config) {
       if (eq == std::string::npos) continue;
       std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
       // Later duplicates win, as for execve's getenv in the container.
-      if (key == "NVIDIA_VISIBLE_DEVICES") req.visible_devices = value;
-      else if (key == "NVIDIA_DRIVER_CAPABILITIES") req.driver_capabilities = value;
-      else if (key == "NVIDIA_DISABLE_REQUIRE") req.disable_require = Lower(value) == "true" || value == "1";
-      else if (key == "NVIDIA_REQUIRE_CUDA") require_cuda = value;
-      else if (key == "CUDA_VERSION") cuda_version = value;
-      else if (key.starts_with("NVIDIA_REQUIRE_")) req.requirements.push_back(value);
+      if (key == "NVIDIA_VISIBLE_DEVICES")
+        req.visible_devices = value;
+      else if (key == "NVIDIA_DRIVER_CAPABILITIES")
+        req.driver_capabilities = value;
+      else if (key == "NVIDIA_DISABLE_REQUIRE")
+        req.disable_require = Lower(value) == "true" || value == "1";
+      else if (key == "NVIDIA_REQUIRE_CUDA")
+        require_cuda = value;
+      else if (key == "CUDA_VERSION")
+        cuda_version = value;
+      else if (key.starts_with("NVIDIA_REQUIRE_"))
+        req.requirements.push_back(value);
     }
     if (require_cuda) {
       req.requirements.push_back(*require_cuda);
@@ -157,7 +169,8 @@ Result<GpuRequest> GpuRequestFromConfig(const nlohmann::json& config) {
 
 Result<std::set<Capability>> ParseCapabilities(const std::optional<std::string>& value) {
   std::set<Capability> caps;
-  if (!value || value->empty()) return std::set<Capability>{Capability::kUtility, Capability::kCompute};
+  if (!value || value->empty())
+    return std::set<Capability>{Capability::kUtility, Capability::kCompute};
   for (const std::string& name : Split(*value, ',')) {
     if (Lower(name) == "all") {
       return std::set<Capability>{Capability::kUtility, Capability::kCompute, Capability::kVideo,
@@ -166,7 +179,8 @@ Result<std::set<Capability>> ParseCapabilities(const std::optional<std::string>&
     auto c = ParseCapability(Lower(name));
     if (!c) {
       if (name == "compat32" || name == "ngx") continue;  // accepted, not injected yet
-      return Status::InvalidArgument("NVIDIA_DRIVER_CAPABILITIES: unknown capability \"" + name + "\"");
+      return Status::InvalidArgument("NVIDIA_DRIVER_CAPABILITIES: unknown capability \"" + name +
+                                     "\"");
     }
     caps.insert(*c);
   }
@@ -223,9 +237,11 @@ Result<CdiEdits> ResolveGpuRequest(const GpuRequest& req, const CdiRegistry& reg
           RETURN_IF_ERROR(ParseQualifiedName(item).status().WithContext("NVIDIA_VISIBLE_DEVICES"));
           names.push_back(item);
         } else if (item.find(':') != std::string::npos && !item.starts_with("GPU-")) {
-          return Status::Unimplemented("NVIDIA_VISIBLE_DEVICES: MIG device " + item + " is not supported");
+          return Status::Unimplemented("NVIDIA_VISIBLE_DEVICES: MIG device " + item +
+                                       " is not supported");
         } else {
-          names.push_back(std::string(kNvidiaGpuKind) + "=" + (Lower(item) == "all" ? "all" : item));
+          names.push_back(std::string(kNvidiaGpuKind) + "=" +
+                          (Lower(item) == "all" ? "all" : item));
         }
       }
     }
@@ -253,9 +269,9 @@ Result<CdiEdits> ResolveGpuRequest(const GpuRequest& req, const CdiRegistry& reg
                               : names[i];
       return Status(found.status())
           .WithContext(std::string(from_env ? "NVIDIA_VISIBLE_DEVICES" : "CDI device") + ": " +
-                       (found.status().code() == Code::kNotFound ? "unknown " + shown + " (" +
-                                                                       Have(reg, kind) + ")"
-                                                                 : shown));
+                       (found.status().code() == Code::kNotFound
+                            ? "unknown " + shown + " (" + Have(reg, kind) + ")"
+                            : shown));
     }
     use_spec(found->spec);
     auto model = found->device->annotations.find(kAnnotationModel);

@@ -17,12 +17,11 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "gpu-hooks/cdi.h"
@@ -35,7 +34,7 @@ struct GpuRequest {
   std::vector<std::string> cdi_devices;        // fully qualified, from annotations (and env)
   std::optional<std::string> visible_devices;  // NVIDIA_VISIBLE_DEVICES as written
   std::optional<std::string> driver_capabilities;
-  std::vector<std::string> requirements;       // values of NVIDIA_REQUIRE_*
+  std::vector<std::string> requirements;  // values of NVIDIA_REQUIRE_*
   bool disable_require = false;
 
   // True when the container asks for nothing GPU-related (the common case: one env scan).
@@ -51,9 +50,9 @@ Result<std::set<Capability>> ParseCapabilities(const std::optional<std::string>&
 
 // What the requirements are checked against.
 struct DriverFacts {
-  std::string driver_version;        // "550.54.14"
-  std::string cuda_version;          // "12.4"
-  std::vector<std::string> models;   // of the requested GPUs, for brand=
+  std::string driver_version;       // "550.54.14"
+  std::string cuda_version;         // "12.4"
+  std::vector<std::string> models;  // of the requested GPUs, for brand=
 };
 // OK when any alternative of every requirement holds; else kFailedPrecondition-like
 // kInvalidArgument with one line: "unsatisfied condition: cuda>=12.6 (driver 550.54.14 supports

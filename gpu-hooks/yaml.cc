@@ -12,13 +12,16 @@ using nlohmann::json;
 
 bool IsPlainSafe(const std::string& s) {
   if (s.empty() || s.front() == ' ' || s.back() == ' ') return false;
-  if (std::string_view("-?:,[]{}#&*!|>'\"%@`~").find(s.front()) != std::string_view::npos) return false;
-  if (s.find(": ") != std::string::npos || s.find(" #") != std::string::npos || s.back() == ':') return false;
+  if (std::string_view("-?:,[]{}#&*!|>'\"%@`~").find(s.front()) != std::string_view::npos)
+    return false;
+  if (s.find(": ") != std::string::npos || s.find(" #") != std::string::npos || s.back() == ':')
+    return false;
   for (char c : s) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '"' || c == '\'') return false;
   }
-  static const char* kWords[] = {"true", "false", "null", "yes", "no", "on", "off", "True",
-                                 "False", "Null", "NULL", "TRUE", "FALSE", "Yes", "No", "Y", "N", "y", "n"};
+  static const char* kWords[] = {"true", "false", "null", "yes",  "no",   "on",    "off",
+                                 "True", "False", "Null", "NULL", "TRUE", "FALSE", "Yes",
+                                 "No",   "Y",     "N",    "y",    "n"};
   for (const char* w : kWords) {
     if (s == w) return false;
   }
@@ -102,8 +105,10 @@ std::string StripComment(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (quote) {
-      if (c == '\\' && quote == '"') ++i;
-      else if (c == quote) quote = 0;
+      if (c == '\\' && quote == '"')
+        ++i;
+      else if (c == quote)
+        quote = 0;
     } else if (c == '"' || c == '\'') {
       if (i == 0 || s[i - 1] == ' ' || s[i - 1] == '[' || s[i - 1] == ',' || s[i - 1] == '{' ||
           s[i - 1] == ':') {
@@ -124,14 +129,22 @@ size_t FindKeyColon(std::string_view s) {
   if (!s.empty() && (s[0] == '"' || s[0] == '\'')) {
     char q = s[0];
     for (i = 1; i < s.size(); ++i) {
-      if (q == '"' && s[i] == '\\') { ++i; continue; }
+      if (q == '"' && s[i] == '\\') {
+        ++i;
+        continue;
+      }
       if (s[i] == q) {
-        if (q == '\'' && i + 1 < s.size() && s[i + 1] == '\'') { ++i; continue; }
+        if (q == '\'' && i + 1 < s.size() && s[i + 1] == '\'') {
+          ++i;
+          continue;
+        }
         break;
       }
     }
     ++i;
-    return i < s.size() && s[i] == ':' && (i + 1 == s.size() || s[i + 1] == ' ') ? i : std::string::npos;
+    return i < s.size() && s[i] == ':' && (i + 1 == s.size() || s[i + 1] == ' ')
+               ? i
+               : std::string::npos;
   }
   if (!s.empty() && (s[0] == '[' || s[0] == '{')) return std::string::npos;
   for (i = 0; i < s.size(); ++i) {
@@ -150,8 +163,10 @@ Result<std::vector<std::string>> SplitFlow(std::string_view inner, int line) {
     char c = inner[i];
     if (quote) {
       cur += c;
-      if (c == '\\' && quote == '"' && i + 1 < inner.size()) cur += inner[++i];
-      else if (c == quote) quote = 0;
+      if (c == '\\' && quote == '"' && i + 1 < inner.size())
+        cur += inner[++i];
+      else if (c == quote)
+        quote = 0;
     } else if (c == '"' || c == '\'') {
       quote = c;
       cur += c;
@@ -178,7 +193,8 @@ Result<std::vector<std::string>> SplitFlow(std::string_view inner, int line) {
 Result<json> ParseScalar(std::string_view s, int line) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return json(nullptr);
   char c = s.front();
-  if (c == '&' || c == '*' || c == '!' || c == '|' || c == '>' || c == '%' || c == '@' || c == '`') {
+  if (c == '&' || c == '*' || c == '!' || c == '|' || c == '>' || c == '%' || c == '@' ||
+      c == '`') {
     return Error(line, "unsupported YAML feature at \"" + std::string(s) + "\"");
   }
   if (c == '"') {

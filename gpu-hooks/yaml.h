@@ -12,10 +12,9 @@
 // files, multi-line plain scalars, tabs for indentation.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 

@@ -5,11 +5,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include <csetjmp>
-#include <csignal>
-
 #include <algorithm>
 #include <atomic>
+#include <csetjmp>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -48,7 +47,9 @@ uint32_t ParseFileName(const char* name) {
 }
 
 // An extent's identity while it is leased: offsets are never reused within a file.
-uint64_t KeyOf(uint32_t file, uint64_t offset) { return (uint64_t{file} << 32) | (offset / kAlign); }
+uint64_t KeyOf(uint32_t file, uint64_t offset) {
+  return (uint64_t{file} << 32) | (offset / kAlign);
+}
 
 // SIGBUS while reading a mapping (an I/O error, a file truncated underneath) jumps back into
 // HashMapped on the thread that faulted; any other SIGBUS gets the handler that was there before.
@@ -118,8 +119,8 @@ struct DataFiles::State {
     if (auto it = files.find(id); it != files.end()) return it->second;
     auto fd = OpenFile(PathOf(id), O_RDONLY);
     if (!fd.ok()) {
-      return Status::Corruption("data file " + PathOf(id) + " of the store is unreadable: " +
-                                fd.status().message());
+      return Status::Corruption("data file " + PathOf(id) +
+                                " of the store is unreadable: " + fd.status().message());
     }
     auto f = std::make_shared<File>();
     f->id = id;
@@ -162,9 +163,8 @@ struct DataFiles::State {
       IMGFS_LOG(Warning) << "free space in " << path << ": " << std::strerror(errno);
       return;
     }
-    if (to > from &&
-        ::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
-                    static_cast<off_t>(to - from)) != 0) {
+    if (to > from && ::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                 static_cast<off_t>(from), static_cast<off_t>(to - from)) != 0) {
       IMGFS_LOG(Warning) << "free space in " << path << ": " << std::strerror(errno);
       return;
     }
@@ -224,7 +224,8 @@ Result<DataFiles::Extent> DataFiles::Append(std::string_view bytes) {
   State& s = *state_;
   if (s.read_only) return Status::Internal("append to a store opened read-only");
   if (bytes.size() > kMaxAppend)
-    return Status::InvalidArgument("chunk of " + std::to_string(bytes.size()) + " bytes is too large");
+    return Status::InvalidArgument("chunk of " + std::to_string(bytes.size()) +
+                                   " bytes is too large");
   std::shared_ptr<File> f;
   std::shared_ptr<UniqueFd> fd;
   uint64_t at;
@@ -281,8 +282,9 @@ Result<SharedBytes> DataFiles::Map(const Extent& e, uint64_t xxh3) {
                               std::to_string(e.length) + " of " + s.PathOf(e.file) +
                               " faulted (an I/O error, or the file was cut short)");
   if (hash != xxh3)
-    return Status::Corruption("extent " + std::to_string(e.offset) + "+" + std::to_string(e.length) +
-                              " of " + s.PathOf(e.file) + " fails its checksum");
+    return Status::Corruption("extent " + std::to_string(e.offset) + "+" +
+                              std::to_string(e.length) + " of " + s.PathOf(e.file) +
+                              " fails its checksum");
   return SharedBytes(std::move(lease), std::string_view(f->map + e.offset, e.length));
 }
 
@@ -296,7 +298,8 @@ void DataFiles::WillNeed(std::vector<Extent> extents) {
     const uint32_t id = extents[i].file;
     const uint64_t from = AlignDown(extents[i].offset);
     uint64_t to = AlignUp(extents[i].offset + extents[i].length);
-    for (++i; i < extents.size() && extents[i].file == id && AlignDown(extents[i].offset) <= to; ++i)
+    for (++i; i < extents.size() && extents[i].file == id && AlignDown(extents[i].offset) <= to;
+         ++i)
       to = std::max(to, AlignUp(extents[i].offset + extents[i].length));
     std::shared_ptr<File> f;
     {
@@ -305,7 +308,8 @@ void DataFiles::WillNeed(std::vector<Extent> extents) {
       if (!got.ok()) continue;
       f = std::move(*got);
     }
-    if (to <= kMapBytes) (void)::madvise(const_cast<char*>(f->map) + from, to - from, MADV_WILLNEED);
+    if (to <= kMapBytes)
+      (void)::madvise(const_cast<char*>(f->map) + from, to - from, MADV_WILLNEED);
   }
 }
 
@@ -369,7 +373,8 @@ Status DataFiles::Sync() {
   for (uint32_t id : ids) {
     auto fd = OpenFile(s.PathOf(id), O_RDONLY);
     Status st = fd.ok() ? Status::Ok() : fd.status();
-    if (st.ok() && ::fdatasync(fd->get()) != 0) st = Status::FromErrno(errno, "sync " + s.PathOf(id));
+    if (st.ok() && ::fdatasync(fd->get()) != 0)
+      st = Status::FromErrno(errno, "sync " + s.PathOf(id));
     if (!st.ok()) {
       if (result.ok()) result = st;
       std::lock_guard<std::mutex> lock(s.mu);

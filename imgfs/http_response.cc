@@ -48,7 +48,8 @@ void HttpResponseReader::OnHeaderLine(std::string_view line) {
   size_t dash = v.find('-'), slash = v.find('/');
   if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return;
   uint64_t first, last;
-  if (!ParseU64(v.substr(0, dash), &first) || !ParseU64(v.substr(dash + 1, slash - dash - 1), &last))
+  if (!ParseU64(v.substr(0, dash), &first) ||
+      !ParseU64(v.substr(dash + 1, slash - dash - 1), &last))
     return;
   have_content_range_ = true;
   range_first_ = first;

@@ -16,7 +16,7 @@ namespace imgfs::remote::internal {
 
 // What the request expects of its answer.
 struct ExpectedBody {
-  bool ranged = false;    // a GET of [offset, offset + length), length > 0
+  bool ranged = false;  // a GET of [offset, offset + length), length > 0
   uint64_t offset = 0;
   uint64_t length = 0;
   uint64_t max_body = 0;  // not ranged: a longer body is ResourceExhausted

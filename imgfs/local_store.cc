@@ -1,11 +1,11 @@
 #include "imgfs/local_store.h"
 
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
 #include <dirent.h>
+#include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/listener.h>
+#include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,9 +76,11 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return Status::Ok();
   if (s.IsNotFound()) return Status::NotFound(what);
   if (s.IsCorruption()) return Status::Corruption(what + ": " + s.ToString());
-  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(what + ": " + s.ToString());
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain())
+    return Status::Unavailable(what + ": " + s.ToString());
   if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
-    return Status::Unavailable(what + ": store is in use by another process (" + s.ToString() + ")");
+    return Status::Unavailable(what + ": store is in use by another process (" + s.ToString() +
+                               ")");
   return Status::IOError(what + ": " + s.ToString());
 }
 
@@ -252,8 +254,8 @@ struct LocalStore::Impl {
     rocksdb::WriteBatch batch;
     batch.Delete(cf[kChunkMeta], DigestKey(digest));
     if (!m.in_file()) batch.Delete(cf[kChunks], DigestKey(digest));
-    RETURN_IF_ERROR(FromRocks(Write([&] { return db->Write({}, &batch); }),
-                              what + " " + digest.ToString()));
+    RETURN_IF_ERROR(
+        FromRocks(Write([&] { return db->Write({}, &batch); }), what + " " + digest.ToString()));
     if (m.in_file()) data->Release(m.extent);
     return Status::Ok();
   }
@@ -276,8 +278,8 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
     RETURN_IF_ERROR(MakePrivate(path));
   }
   auto impl = std::make_unique<Impl>();
-  impl->env = rocksdb::NewCompositeEnv(
-      std::make_shared<PrivateFileSystem>(rocksdb::FileSystem::Default()));
+  impl->env =
+      rocksdb::NewCompositeEnv(std::make_shared<PrivateFileSystem>(rocksdb::FileSystem::Default()));
   rocksdb::DBOptions db_options;
   db_options.env = impl->env.get();
   db_options.create_if_missing = true;
@@ -450,8 +452,8 @@ Result<std::vector<LocalStore::CachedChunk>> LocalStore::ListCachedChunks() {
     if (it->key().size() != 32 || !DecodeMeta(it->value().ToStringView(), &m) || !m.cached())
       continue;
     const uint64_t order = m.in_file() ? (uint64_t{m.extent.file} << 40) | m.extent.offset : 0;
-    out.push_back({Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())), m.stored,
-                   order});
+    out.push_back(
+        {Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())), m.stored, order});
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "scan chunks"));
   return out;
@@ -461,9 +463,9 @@ Status LocalStore::PutTrace(const Digest& index_digest, std::string_view trace) 
   rocksdb::WriteOptions wo;
   wo.sync = true;
   return FromRocks(impl_->Write([&] {
-                     return impl_->db->Put(wo, (*impl_)[kTraces], DigestKey(index_digest),
-                                           rocksdb::Slice(trace.data(), trace.size()));
-                   }),
+    return impl_->db->Put(wo, (*impl_)[kTraces], DigestKey(index_digest),
+                          rocksdb::Slice(trace.data(), trace.size()));
+  }),
                    "store trace");
 }
 
@@ -479,8 +481,8 @@ Status LocalStore::SyncChunks() {
   rocksdb::FlushOptions fo;
   fo.wait = true;
   return FromRocks(impl_->Write([&] {
-                     return impl_->db->Flush(fo, {(*impl_)[kChunks], (*impl_)[kChunkMeta]});
-                   }),
+    return impl_->db->Flush(fo, {(*impl_)[kChunks], (*impl_)[kChunkMeta]});
+  }),
                    "flush chunks");
 }
 
@@ -502,7 +504,8 @@ Result<std::shared_ptr<const ImageIndex>> LocalStore::GetIndex(const Digest& dig
                             "image " + digest.ToString()));
   ASSIGN_OR_RETURN(auto index, ImageIndex::Parse(std::move(value)));
   if (index->digest() != digest)
-    return Status::Corruption("image " + digest.ToString() + ": stored index does not match its digest");
+    return Status::Corruption("image " + digest.ToString() +
+                              ": stored index does not match its digest");
   return index;
 }
 

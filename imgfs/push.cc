@@ -55,8 +55,7 @@ Status RebuildPack(const ImageIndex& index, uint32_t p, const std::vector<uint32
                               " bytes, the index says " + std::to_string(pack.size));
   Digest got = hasher.Finish();
   if (got != pack.digest)
-    return Status::Corruption(name + ": rebuilt from local chunks it has digest " +
-                              got.ToString());
+    return Status::Corruption(name + ": rebuilt from local chunks it has digest " + got.ToString());
   return Status::Ok();
 }
 

@@ -23,10 +23,10 @@ namespace imgfs::remote {
 
 struct PushStats {
   uint64_t packs_uploaded = 0;
-  uint64_t packs_skipped = 0;       // the remote had them already
+  uint64_t packs_skipped = 0;  // the remote had them already
   uint64_t pack_bytes_uploaded = 0;
   uint64_t pack_bytes_skipped = 0;
-  bool index_uploaded = false;      // false: the remote had it already
+  bool index_uploaded = false;  // false: the remote had it already
   uint64_t index_bytes = 0;
   bool trace_uploaded = false;
   uint64_t trace_bytes = 0;

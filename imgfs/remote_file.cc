@@ -49,9 +49,9 @@ class FileRemoteStore final : public RemoteStore {
                                      " bytes at " + std::to_string(offset) + " refused");
     ASSIGN_OR_RETURN(UniqueFd fd, OpenObject(path));
     std::string out(length, '\0');
-    ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), {reinterpret_cast<uint8_t*>(out.data()),
-                                                    out.size()},
-                                         offset));
+    ASSIGN_OR_RETURN(
+        size_t n,
+        PreadFull(fd.get(), {reinterpret_cast<uint8_t*>(out.data()), out.size()}, offset));
     if (n != length)
       return Status::Corruption(path + ": short read: " + std::to_string(n) + " of " +
                                 std::to_string(length) + " bytes at offset " +
@@ -66,7 +66,8 @@ class FileRemoteStore final : public RemoteStore {
   Status WriteBlob(const Digest& digest, std::string_view data) override {
 #ifndef NDEBUG
     if (Sha256(data) != digest)
-      return Status::InvalidArgument("WriteBlob " + digest.ToString() + ": data has another digest");
+      return Status::InvalidArgument("WriteBlob " + digest.ToString() +
+                                     ": data has another digest");
 #endif
     std::string path = PathOf(BlobObjectName(digest));
     ASSIGN_OR_RETURN(bool exists, Exists(path));
@@ -106,9 +107,8 @@ class FileRemoteStore final : public RemoteStore {
                                        " bytes, more than the " + std::to_string(max_size) +
                                        " allowed");
     std::string out(size, '\0');
-    ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), {reinterpret_cast<uint8_t*>(out.data()),
-                                                    out.size()},
-                                         0));
+    ASSIGN_OR_RETURN(size_t n,
+                     PreadFull(fd.get(), {reinterpret_cast<uint8_t*>(out.data()), out.size()}, 0));
     if (n != size) return Status::Corruption(path + ": file shrank while being read");
     return out;
   }

@@ -91,9 +91,12 @@ enum class Method { kGet, kHead, kPut };
 
 const char* MethodName(Method m) {
   switch (m) {
-    case Method::kGet: return "GET";
-    case Method::kHead: return "HEAD";
-    case Method::kPut: return "PUT";
+    case Method::kGet:
+      return "GET";
+    case Method::kHead:
+      return "HEAD";
+    case Method::kPut:
+      return "PUT";
   }
   return "?";
 }
@@ -101,11 +104,11 @@ const char* MethodName(Method m) {
 struct Request {
   Method method = Method::kGet;
   std::string url;
-  bool ranged = false;     // GET of [offset, offset + length), length > 0
+  bool ranged = false;  // GET of [offset, offset + length), length > 0
   uint64_t offset = 0;
   uint64_t length = 0;
-  uint64_t max_body = 0;   // whole GET: more than this is ResourceExhausted
-  std::string_view upload; // PUT body
+  uint64_t max_body = 0;    // whole GET: more than this is ResourceExhausted
+  std::string_view upload;  // PUT body
 
   std::string Name() const {
     std::string s = std::string(MethodName(method)) + " " + url;
@@ -234,7 +237,8 @@ class HttpRemoteStore final : public RemoteStore {
   Status WriteBlob(const Digest& digest, std::string_view data) override {
 #ifndef NDEBUG
     if (Sha256(data) != digest)
-      return Status::InvalidArgument("WriteBlob " + digest.ToString() + ": data has another digest");
+      return Status::InvalidArgument("WriteBlob " + digest.ToString() +
+                                     ": data has another digest");
 #endif
     ASSIGN_OR_RETURN(bool exists, HasBlob(digest));
     if (exists) return Status::Ok();
@@ -315,9 +319,7 @@ class HttpRemoteStore final : public RemoteStore {
 
   CURLcode Setup(CURL* h, const Request& req, Transfer* t, char* errbuf, Slist* headers) {
     curl_easy_reset(h);  // keeps the connection cache
-    uint64_t size = req.method == Method::kPut ? req.upload.size()
-                    : req.ranged              ? req.length
-                                              : 0;
+    uint64_t size = req.method == Method::kPut ? req.upload.size() : req.ranged ? req.length : 0;
     int64_t deadline_ms = options_.request_timeout.count();
     if (options_.min_transfer_rate > 0)
       deadline_ms += static_cast<int64_t>(size * 1000 / options_.min_transfer_rate);

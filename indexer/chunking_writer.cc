@@ -7,8 +7,8 @@
 namespace imgfs::indexer {
 namespace {
 
-constexpr size_t kSegmentSize = 4u << 20;        // bytes read per step of a large file
-constexpr uint64_t kBatchBytes = 1u << 20;       // small files are grouped up to this size
+constexpr size_t kSegmentSize = 4u << 20;   // bytes read per step of a large file
+constexpr uint64_t kBatchBytes = 1u << 20;  // small files are grouped up to this size
 constexpr uint64_t kMaxInflightBytes = 64u << 20;
 
 }  // namespace

@@ -23,11 +23,11 @@
 namespace imgfs::indexer {
 
 struct ChunkingStats {
-  uint64_t file_bytes = 0;       // bytes passed to AddFile
-  uint64_t chunks = 0;           // chunks cut (with repeats)
-  uint64_t new_chunks = 0;       // chunks the store did not have
-  uint64_t new_raw_bytes = 0;    // their uncompressed bytes
-  uint64_t new_stored_bytes = 0; // their stored bytes
+  uint64_t file_bytes = 0;        // bytes passed to AddFile
+  uint64_t chunks = 0;            // chunks cut (with repeats)
+  uint64_t new_chunks = 0;        // chunks the store did not have
+  uint64_t new_raw_bytes = 0;     // their uncompressed bytes
+  uint64_t new_stored_bytes = 0;  // their stored bytes
 };
 
 class ChunkingWriter : public ContentWriter {
@@ -55,15 +55,16 @@ class ChunkingWriter : public ContentWriter {
   std::vector<std::shared_ptr<Segment>> pending_;
   uint64_t pending_bytes_ = 0;
   // Every segment of every file, to assemble chunk lists in Finish().
-  std::vector<std::pair<std::shared_ptr<FileContent>, std::vector<std::shared_ptr<Segment>>>> files_;
+  std::vector<std::pair<std::shared_ptr<FileContent>, std::vector<std::shared_ptr<Segment>>>>
+      files_;
 
   mutable std::mutex mu_;
-  std::condition_variable room_cv_;                     // in-flight bytes dropped
-  uint64_t inflight_bytes_ = 0;                         // GUARDED_BY(mu_)
-  std::unordered_set<Digest, DigestHash> seen_;         // GUARDED_BY(mu_)
-  std::vector<Digest> new_chunks_;                      // GUARDED_BY(mu_)
-  Status error_;                                        // GUARDED_BY(mu_)
-  ChunkingStats stats_;                                 // GUARDED_BY(mu_)
+  std::condition_variable room_cv_;              // in-flight bytes dropped
+  uint64_t inflight_bytes_ = 0;                  // GUARDED_BY(mu_)
+  std::unordered_set<Digest, DigestHash> seen_;  // GUARDED_BY(mu_)
+  std::vector<Digest> new_chunks_;               // GUARDED_BY(mu_)
+  Status error_;                                 // GUARDED_BY(mu_)
+  ChunkingStats stats_;                          // GUARDED_BY(mu_)
 };
 
 }  // namespace imgfs::indexer

@@ -1,10 +1,9 @@
 #include "indexer/convert.h"
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_set>
-
-#include <nlohmann/json.hpp>
 
 namespace imgfs::indexer {
 
@@ -30,7 +29,8 @@ std::string MetadataJson(const ImageBuildInfo& info, const ChunkerParams& chunke
 
 void CollectChunks(const Inode& dir, std::unordered_set<Digest, DigestHash>* out) {
   for (const auto& [name, child] : dir.children) {
-    if (child->IsDir()) CollectChunks(*child, out);
+    if (child->IsDir())
+      CollectChunks(*child, out);
     else if (child->content)
       for (const ChunkSpan& s : child->content->chunks) out->insert(s.digest);
   }
@@ -51,7 +51,8 @@ void RemoveUnreferenced(const FsTree& tree, const std::vector<Digest>& added, Ch
 Result<ConvertResult> ConvertImage(std::string_view source, const ConvertOptions& options,
                                    ChunkStore& store) {
   auto start = std::chrono::steady_clock::now();
-  unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads =
+      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   ConvertResult result;
   FsTree tree;
   ChunkingWriter writer(store, options.chunker, threads);
@@ -71,8 +72,7 @@ Result<ConvertResult> ConvertImage(std::string_view source, const ConvertOptions
                    AssembleIndex(tree, store, MetadataJson(result.image, options.chunker),
                                  options.packing, &result.tree));
   ASSIGN_OR_RETURN(result.index, ImageIndex::Parse(std::move(bytes)));
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

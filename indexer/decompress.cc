@@ -26,7 +26,8 @@ Result<size_t> MemorySource::Read(std::span<uint8_t> buf) {
 
 oci::Compression SniffCompression(std::span<const uint8_t> head) {
   if (head.size() >= 2 && head[0] == 0x1f && head[1] == 0x8b) return oci::Compression::kGzip;
-  if (head.size() >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) {
+  if (head.size() >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f &&
+      head[3] == 0xfd) {
     return oci::Compression::kZstd;
   }
   return oci::Compression::kNone;
@@ -46,7 +47,8 @@ struct LayerStream::Codec {
   }
 };
 
-LayerStream::LayerStream(std::unique_ptr<ByteSource> blob, std::optional<oci::Compression> compression,
+LayerStream::LayerStream(std::unique_ptr<ByteSource> blob,
+                         std::optional<oci::Compression> compression,
                          std::function<void(uint64_t)> on_read, size_t buffer_size)
     : blob_(std::move(blob)),
       compression_(compression),
@@ -80,7 +82,8 @@ Status LayerStream::Init() {
   if (*compression_ == oci::Compression::kNone) return Status::Ok();
   out_.resize(buffer_size_);
   if (*compression_ == oci::Compression::kGzip) {
-    if (inflateInit2(&codec_->z, 16 + MAX_WBITS) != Z_OK) return Status::Internal("inflateInit2 failed");
+    if (inflateInit2(&codec_->z, 16 + MAX_WBITS) != Z_OK)
+      return Status::Internal("inflateInit2 failed");
     codec_->z_init = true;
     // The blob's SHA-256 and the diff_id already cover every byte; gzip's CRC-32 would only
     // cost time (about 7% of inflate).

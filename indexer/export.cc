@@ -81,7 +81,8 @@ Status CreateEntry(const ImageIndex& index, ChunkSource& chunks, int root_fd,
       if (::mkdirat(root_fd, path.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir");
       break;
     case S_IFREG: {
-      ASSIGN_OR_RETURN(UniqueFd fd, OpenAt(root_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
+      ASSIGN_OR_RETURN(UniqueFd fd,
+                       OpenAt(root_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
       RETURN_IF_ERROR(WriteFileContent(index, chunks, ino, fd.get()));
       break;
     }

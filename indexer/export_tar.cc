@@ -62,7 +62,8 @@ Status ExportToTar(const ImageIndex& index, ChunkSource& chunks, const std::stri
   std::unique_ptr<struct archive, ArchiveDeleter> a(archive_write_new());
   archive_write_set_format_pax(a.get());  // pax, not restricted: keeps ns mtimes
   archive_write_set_bytes_per_block(a.get(), 10240);
-  int rc = file == "-" ? archive_write_open_fd(a.get(), 1) : archive_write_open_filename(a.get(), file.c_str());
+  int rc = file == "-" ? archive_write_open_fd(a.get(), 1)
+                       : archive_write_open_filename(a.get(), file.c_str());
   if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "open " + file);
   RETURN_IF_ERROR(WriteEntry(a.get(), index, chunks, "./", 0, ""));
   Status s = Walk(

@@ -14,7 +14,8 @@
 
 namespace imgfs::indexer {
 
-inline Status ReadChunk(const ImageIndex& index, ChunkSource& chunks, uint32_t chunk, std::string* out) {
+inline Status ReadChunk(const ImageIndex& index, ChunkSource& chunks, uint32_t chunk,
+                        std::string* out) {
   ChunkRecord r = index.Chunk(chunk);
   ASSIGN_OR_RETURN(std::string stored, chunks.GetStoredChunk(r.digest));
   return DecodeChunk(stored, r.length, r.digest, out);

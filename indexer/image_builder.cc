@@ -27,8 +27,8 @@ Status ApplyLayer(ImageSource& source, size_t i, LayerApplier& applier,
     while (true) {
       ASSIGN_OR_RETURN(bool more, reader.NextEntry(&entry));
       if (!more) break;
-      RETURN_IF_ERROR(applier.Apply(
-          entry, entry.type == TarEntryType::kRegular ? &reader.Data() : nullptr));
+      RETURN_IF_ERROR(
+          applier.Apply(entry, entry.type == TarEntryType::kRegular ? &reader.Data() : nullptr));
     }
   }
   ASSIGN_OR_RETURN(LayerStreamStats stats, stream.Finish());

@@ -14,24 +14,24 @@
 namespace imgfs::indexer {
 
 struct BuildOptions {
-  std::string platform = "linux/amd64";   // for multi-platform OCI indexes: "os/arch[/variant]"
-  uint64_t max_entries = 10'000'000;      // per image, all layers together
-  uint64_t max_file_size = 1ull << 40;    // absurd sizes are refused
-  uint64_t max_json_size = 8u << 20;      // manifest/config/index JSON
+  std::string platform = "linux/amd64";  // for multi-platform OCI indexes: "os/arch[/variant]"
+  uint64_t max_entries = 10'000'000;     // per image, all layers together
+  uint64_t max_file_size = 1ull << 40;   // absurd sizes are refused
+  uint64_t max_json_size = 8u << 20;     // manifest/config/index JSON
   // Compressed layer bytes read so far and in all; may be empty. Called on the calling thread.
   std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;
 };
 
 struct ImageBuildInfo {
-  std::string source;             // the SOURCE string as given
-  std::string manifest_digest;    // "sha256:..." of the manifest; empty for dir:
-  std::string config_json;        // the image config JSON bytes as stored; empty for dir:
+  std::string source;           // the SOURCE string as given
+  std::string manifest_digest;  // "sha256:..." of the manifest; empty for dir:
+  std::string config_json;      // the image config JSON bytes as stored; empty for dir:
   uint32_t layer_count = 0;
-  uint64_t layers_compressed_bytes = 0;   // sum of layer blob sizes
-  uint64_t layers_uncompressed_bytes = 0; // sum of uncompressed tar stream sizes
-  uint64_t layers_file_bytes = 0;         // regular-file bytes over all layers, counting files
-                                          // later overwritten or deleted (hardlinks once)
-  uint64_t entries = 0;                   // tar entries processed
+  uint64_t layers_compressed_bytes = 0;    // sum of layer blob sizes
+  uint64_t layers_uncompressed_bytes = 0;  // sum of uncompressed tar stream sizes
+  uint64_t layers_file_bytes = 0;          // regular-file bytes over all layers, counting files
+                                           // later overwritten or deleted (hardlinks once)
+  uint64_t entries = 0;                    // tar entries processed
 };
 
 // SOURCE forms: "oci:DIR[:TAG]", "docker-archive:FILE[:REF]" (see indexer/image_source.h) and

@@ -37,11 +37,11 @@ struct SourceOptions {
 };
 
 struct LayerBlob {
-  std::string media_type;              // empty: unknown, compression is sniffed
-  std::optional<Digest> digest;        // compressed blob digest to verify, when known
-  std::optional<uint64_t> size;        // blob size to verify, when known
-  uint64_t stored_size = 0;            // bytes the source holds for the blob (for progress)
-  Digest diff_id;                      // SHA-256 of the uncompressed tar stream
+  std::string media_type;        // empty: unknown, compression is sniffed
+  std::optional<Digest> digest;  // compressed blob digest to verify, when known
+  std::optional<uint64_t> size;  // blob size to verify, when known
+  uint64_t stored_size = 0;      // bytes the source holds for the blob (for progress)
+  Digest diff_id;                // SHA-256 of the uncompressed tar stream
 };
 
 struct ResolvedImage {
@@ -63,8 +63,7 @@ class ImageSource {
 Result<std::unique_ptr<ImageSource>> OpenImageSource(std::string_view source,
                                                      const SourceOptions& options);
 
-Result<std::unique_ptr<ImageSource>> OpenOciLayout(const std::string& dir,
-                                                   const std::string& tag,
+Result<std::unique_ptr<ImageSource>> OpenOciLayout(const std::string& dir, const std::string& tag,
                                                    const SourceOptions& options);
 Result<std::unique_ptr<ImageSource>> OpenDockerArchive(const std::string& file,
                                                        const std::string& ref,

@@ -106,19 +106,20 @@ Result<std::string> AssembleIndex(const FsTree& tree, ChunkSource& chunks,
   }
   for (const Inode* node : n.order) {
     uint32_t ino = n.ino.at(node);
-    if (!node->xattrs.empty())
-      writer.SetXattrs(ino, {node->xattrs.begin(), node->xattrs.end()});
+    if (!node->xattrs.empty()) writer.SetXattrs(ino, {node->xattrs.begin(), node->xattrs.end()});
     if (node->IsDir()) {
       std::vector<std::pair<std::string, uint32_t>> entries;
       entries.reserve(node->children.size());
-      for (const auto& [name, child] : node->children) entries.emplace_back(name, n.ino.at(child.get()));
+      for (const auto& [name, child] : node->children)
+        entries.emplace_back(name, n.ino.at(child.get()));
       writer.SetDirEntries(ino, std::move(entries));
     } else if (node->IsSymlink()) {
       writer.SetSymlinkTarget(ino, node->link_target);
     } else if (node->IsRegular() && node->content) {
       std::vector<uint32_t> list;
       list.reserve(node->content->chunks.size());
-      for (const ChunkSpan& span : node->content->chunks) list.push_back(chunk_index.at(span.digest));
+      for (const ChunkSpan& span : node->content->chunks)
+        list.push_back(chunk_index.at(span.digest));
       writer.SetFileChunks(ino, list);
     }
   }

@@ -20,8 +20,8 @@ struct PackingOptions {
 
 struct TreeCounts {
   uint64_t files = 0, dirs = 0, symlinks = 0, others = 0;  // inodes, hardlinks counted once
-  uint64_t hardlinked_entries = 0;                           // entries beyond the first link
-  uint64_t file_bytes = 0;                                   // sum of regular-file sizes
+  uint64_t hardlinked_entries = 0;                         // entries beyond the first link
+  uint64_t file_bytes = 0;                                 // sum of regular-file sizes
 };
 
 // Lays `records` (digest and length set) out into packs in the order given, reading each chunk's

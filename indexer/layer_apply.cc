@@ -29,13 +29,20 @@ std::string Quote(std::string_view path) {
 
 uint32_t TypeBits(TarEntryType type) {
   switch (type) {
-    case TarEntryType::kRegular: return S_IFREG;
-    case TarEntryType::kDirectory: return S_IFDIR;
-    case TarEntryType::kSymlink: return S_IFLNK;
-    case TarEntryType::kCharDevice: return S_IFCHR;
-    case TarEntryType::kBlockDevice: return S_IFBLK;
-    case TarEntryType::kFifo: return S_IFIFO;
-    case TarEntryType::kHardlink: return 0;
+    case TarEntryType::kRegular:
+      return S_IFREG;
+    case TarEntryType::kDirectory:
+      return S_IFDIR;
+    case TarEntryType::kSymlink:
+      return S_IFLNK;
+    case TarEntryType::kCharDevice:
+      return S_IFCHR;
+    case TarEntryType::kBlockDevice:
+      return S_IFBLK;
+    case TarEntryType::kFifo:
+      return S_IFIFO;
+    case TarEntryType::kHardlink:
+      return 0;
   }
   return 0;
 }

@@ -28,7 +28,7 @@
 namespace imgfs::indexer {
 
 struct ApplyLimits {
-  uint64_t max_entries = 10'000'000;   // all layers together
+  uint64_t max_entries = 10'000'000;  // all layers together
   uint64_t max_file_size = 1ull << 40;
 };
 

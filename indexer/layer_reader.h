@@ -17,12 +17,20 @@ struct archive;
 
 namespace imgfs::indexer {
 
-enum class TarEntryType { kRegular, kDirectory, kSymlink, kHardlink, kCharDevice, kBlockDevice, kFifo };
+enum class TarEntryType {
+  kRegular,
+  kDirectory,
+  kSymlink,
+  kHardlink,
+  kCharDevice,
+  kBlockDevice,
+  kFifo
+};
 
 struct TarEntry {
-  std::string path;         // as stored: "./usr/bin", "usr/bin/", "/etc" ...
+  std::string path;  // as stored: "./usr/bin", "usr/bin/", "/etc" ...
   TarEntryType type = TarEntryType::kRegular;
-  uint32_t mode = 0;        // permission bits only (07777)
+  uint32_t mode = 0;  // permission bits only (07777)
   uint32_t uid = 0;
   uint32_t gid = 0;
   int64_t mtime_sec = 0;
@@ -74,7 +82,7 @@ class LayerReader {
   struct archive* archive_ = nullptr;
   bool opened_ = false;
   std::span<const uint8_t> first_;  // the stream's first piece, read before libarchive starts
-  Status stream_error_;  // the LayerStream failure behind a libarchive read failure
+  Status stream_error_;             // the LayerStream failure behind a libarchive read failure
   EntryData data_{this};
 };
 

@@ -1,8 +1,7 @@
 #include "indexer/repack.h"
 
-#include <unordered_map>
-
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 namespace imgfs::indexer {
 
@@ -57,8 +56,8 @@ Result<std::string> RepackIndex(const ImageIndex& index, const std::vector<Diges
   }
   nlohmann::json meta = nlohmann::json::parse(index.metadata(), nullptr, false);
   if (meta.is_discarded() || !meta.is_object()) meta = nlohmann::json::object();
-  meta["layout"] = {{"order", "trace"}, {"traced_chunks", traced},
-                    {"repacked_from", index.digest().ToString()}};
+  meta["layout"] = {
+      {"order", "trace"}, {"traced_chunks", traced}, {"repacked_from", index.digest().ToString()}};
   writer.SetMetadata(meta.dump());
   return writer.Finish();
 }

@@ -42,7 +42,8 @@ Result<uint64_t> TarNumber(const uint8_t* p, size_t n) {
 }
 
 std::string Field(const uint8_t* p, size_t n) {
-  return std::string(reinterpret_cast<const char*>(p), strnlen(reinterpret_cast<const char*>(p), n));
+  return std::string(reinterpret_cast<const char*>(p),
+                     strnlen(reinterpret_cast<const char*>(p), n));
 }
 
 // Member names normalized: cleaned, no leading "./" or "/".
@@ -84,7 +85,8 @@ Result<std::map<std::string, Member>> ScanOuterTar(int fd, uint64_t file_size) {
     if (type == 'L' || type == 'x') {
       if (size > (1 << 20)) return Status::Corruption("oversized tar extension header");
       std::string ext(size, '\0');
-      ASSIGN_OR_RETURN(size_t n, PreadFull(fd, {reinterpret_cast<uint8_t*>(ext.data()), size}, data));
+      ASSIGN_OR_RETURN(size_t n,
+                       PreadFull(fd, {reinterpret_cast<uint8_t*>(ext.data()), size}, data));
       if (n != size) return Status::Corruption("truncated tar extension header");
       if (type == 'L') {
         long_name = std::string(ext.c_str());
@@ -159,8 +161,9 @@ Result<std::string> DockerArchiveSource::ReadMember(const std::string& name) {
                                      std::to_string(options_.max_json_size));
   }
   std::string out(it->second.size, '\0');
-  ASSIGN_OR_RETURN(size_t n, PreadFull(fd_->get(), {reinterpret_cast<uint8_t*>(out.data()), out.size()},
-                                       it->second.offset));
+  ASSIGN_OR_RETURN(size_t n,
+                   PreadFull(fd_->get(), {reinterpret_cast<uint8_t*>(out.data()), out.size()},
+                             it->second.offset));
   if (n != out.size()) return Status::Corruption("\"" + name + "\" is truncated");
   return out;
 }
@@ -172,7 +175,8 @@ Status DockerArchiveSource::Open(const std::string& ref) {
   fd_ = std::make_shared<const UniqueFd>(std::move(fd));
   ASSIGN_OR_RETURN(members_, ScanOuterTar(fd_->get(), static_cast<uint64_t>(st.st_size)));
   ASSIGN_OR_RETURN(std::string manifest_json, ReadMember("manifest.json"));
-  if (manifest_json.size() > options_.max_json_size) return Status::ResourceExhausted("manifest.json too large");
+  if (manifest_json.size() > options_.max_json_size)
+    return Status::ResourceExhausted("manifest.json too large");
   auto j = nlohmann::json::parse(manifest_json, nullptr, false);
   if (j.is_discarded() || !j.is_array() || j.empty()) {
     return Status::InvalidArgument("manifest.json: malformed JSON or not a non-empty array");
@@ -209,10 +213,12 @@ Status DockerArchiveSource::Open(const std::string& ref) {
                                    std::to_string(image_.config.diff_ids.size()) + " diff_ids");
   }
   for (size_t i = 0; i < layers.size(); ++i) {
-    if (!layers[i].is_string()) return Status::InvalidArgument("manifest.json: layer is not a string");
+    if (!layers[i].is_string())
+      return Status::InvalidArgument("manifest.json: layer is not a string");
     std::string name = NormalizeName(layers[i].get<std::string>());
     auto it = members_.find(name);
-    if (it == members_.end()) return Status::NotFound("layer \"" + name + "\" is not in the archive");
+    if (it == members_.end())
+      return Status::NotFound("layer \"" + name + "\" is not in the archive");
     LayerBlob blob;
     blob.stored_size = it->second.size;
     blob.diff_id = image_.config.diff_ids[i];

@@ -2,7 +2,6 @@
 #include <fcntl.h>
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "core/fd.h"
@@ -27,7 +26,8 @@ class OciLayoutSource : public ImageSource {
   std::string BlobPath(const Digest& d) const { return dir_ + "/blobs/sha256/" + d.Hex(); }
   // Reads a small blob (JSON), checking its size and digest against the descriptor.
   Result<std::string> ReadJsonBlob(const oci::Descriptor& desc);
-  Result<oci::Descriptor> SelectFromIndex(const oci::Index& index, const std::string& tag, int depth);
+  Result<oci::Descriptor> SelectFromIndex(const oci::Index& index, const std::string& tag,
+                                          int depth);
   Result<oci::Descriptor> ResolveToManifest(oci::Descriptor desc, int depth);
 
   std::string dir_;
@@ -56,7 +56,7 @@ Result<std::string> OciLayoutSource::ReadJsonBlob(const oci::Descriptor& desc) {
 }
 
 Result<oci::Descriptor> OciLayoutSource::SelectFromIndex(const oci::Index& index,
-                                                    const std::string& tag, int depth) {
+                                                         const std::string& tag, int depth) {
   std::vector<const oci::Descriptor*> candidates;
   for (const oci::Descriptor& d : index.manifests) {
     if (!tag.empty()) {
@@ -123,11 +123,13 @@ Status OciLayoutSource::Open(const std::string& tag) {
 
   ASSIGN_OR_RETURN(std::string man_json, ReadJsonBlob(man_desc));
   Result<oci::Manifest> manifest = oci::ParseManifest(man_json, options_.max_json_size);
-  if (!manifest.ok()) return manifest.status().WithContext("manifest " + ShortDigest(man_desc.digest));
+  if (!manifest.ok())
+    return manifest.status().WithContext("manifest " + ShortDigest(man_desc.digest));
   image_.manifest_digest = man_desc.digest.ToString();
   ASSIGN_OR_RETURN(image_.config_json, ReadJsonBlob(manifest->config));
   Result<oci::Config> config = oci::ParseConfig(image_.config_json, options_.max_json_size);
-  if (!config.ok()) return config.status().WithContext("config " + ShortDigest(manifest->config.digest));
+  if (!config.ok())
+    return config.status().WithContext("config " + ShortDigest(manifest->config.digest));
   image_.config = std::move(*config);
   if (image_.config.diff_ids.size() != manifest->layers.size()) {
     return Status::InvalidArgument("manifest lists " + std::to_string(manifest->layers.size()) +

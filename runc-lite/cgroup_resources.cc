@@ -1,9 +1,9 @@
 // ApplyResources(): linux.resources to v1 or v2 cgroup files.
 #include <string>
 
-#include "runc-lite/runtime_log.h"
 #include "runc-lite/cgroups.h"
 #include "runc-lite/device_filter.h"
+#include "runc-lite/runtime_log.h"
 
 namespace imgfs::runc {
 namespace {
@@ -13,8 +13,8 @@ std::string DevNum(int64_t v) { return v < 0 ? "*" : std::to_string(v); }
 std::string DeviceRuleString(const DeviceRule& r) {
   std::string type = r.type.empty() ? "a" : r.type;
   if (type == "a") return "a";
-  return type + " " + (r.major ? DevNum(*r.major) : "*") + ":" + (r.minor ? DevNum(*r.minor) : "*") +
-         " " + (r.access.empty() ? "rwm" : r.access);
+  return type + " " + (r.major ? DevNum(*r.major) : "*") + ":" +
+         (r.minor ? DevNum(*r.minor) : "*") + " " + (r.access.empty() ? "rwm" : r.access);
 }
 
 const std::string* Dir(const ContainerState& s, const char* controller) {
@@ -42,7 +42,8 @@ Status ApplyV1(const ContainerState& s, const Resources& r) {
       RETURN_IF_ERROR(WriteCgroupValue(*d, "memory.soft_limit_in_bytes",
                                        std::to_string(*r.memory_reservation)));
     if (r.memory_swappiness && *r.memory_swappiness >= 0 && *r.memory_swappiness <= 100)
-      RETURN_IF_ERROR(WriteCgroupValue(*d, "memory.swappiness", std::to_string(*r.memory_swappiness)));
+      RETURN_IF_ERROR(
+          WriteCgroupValue(*d, "memory.swappiness", std::to_string(*r.memory_swappiness)));
   } else if (r.memory_limit) {
     return Status::Unimplemented("memory cgroup controller is not mounted");
   }
@@ -77,9 +78,9 @@ Status ApplyV1(const ContainerState& s, const Resources& r) {
     }
     auto throttle = [&](const std::vector<ThrottleDevice>& v, const char* file) -> Status {
       for (const auto& t : v)
-        RETURN_IF_ERROR(WriteCgroupValue(*d, file, std::to_string(t.major) + ":" +
-                                                       std::to_string(t.minor) + " " +
-                                                       std::to_string(t.rate)));
+        RETURN_IF_ERROR(WriteCgroupValue(*d, file,
+                                         std::to_string(t.major) + ":" + std::to_string(t.minor) +
+                                             " " + std::to_string(t.rate)));
       return Status::Ok();
     };
     RETURN_IF_ERROR(throttle(r.blkio_read_bps, "blkio.throttle.read_bps_device"));
@@ -108,9 +109,9 @@ Status ApplyV2(const ContainerState& s, const Resources& r) {
     std::string v = *r.memory_limit > 0 ? std::to_string(*r.memory_limit) : "max";
     RETURN_IF_ERROR(WriteCgroupValue(*d, "memory.max", v));
     if (r.memory_swap) {
-      std::string sw = *r.memory_swap < 0 ? "max"
-                                          : std::to_string(std::max<int64_t>(
-                                                0, *r.memory_swap - *r.memory_limit));
+      std::string sw = *r.memory_swap < 0
+                           ? "max"
+                           : std::to_string(std::max<int64_t>(0, *r.memory_swap - *r.memory_limit));
       Status st = WriteCgroupValue(*d, "memory.swap.max", sw);
       if (!st.ok() && st.error_number() != ENOENT) return st;
     }
@@ -138,9 +139,9 @@ Status ApplyV2(const ContainerState& s, const Resources& r) {
   }
   auto throttle = [&](const std::vector<ThrottleDevice>& v, const char* key) -> Status {
     for (const auto& t : v)
-      RETURN_IF_ERROR(WriteCgroupValue(*d, "io.max", std::to_string(t.major) + ":" +
-                                                         std::to_string(t.minor) + " " + key +
-                                                         "=" + std::to_string(t.rate)));
+      RETURN_IF_ERROR(WriteCgroupValue(*d, "io.max",
+                                       std::to_string(t.major) + ":" + std::to_string(t.minor) +
+                                           " " + key + "=" + std::to_string(t.rate)));
     return Status::Ok();
   };
   RETURN_IF_ERROR(throttle(r.blkio_read_bps, "rbps"));

@@ -21,9 +21,7 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   return out;
 }
 
-Result<std::string> ReadSmall(const std::string& path) {
-  return ReadFileToString(path, 1 << 20);
-}
+Result<std::string> ReadSmall(const std::string& path) { return ReadFileToString(path, 1 << 20); }
 
 // Creates DIR and its parents. For cpuset (v1), copies cpus/mems down from the parent so tasks
 // can join.
@@ -75,9 +73,9 @@ Result<CgroupLayout> DetectCgroupLayout() {
       if (layout.unified_mount.empty() || mnt == "/sys/fs/cgroup") layout.unified_mount = mnt;
     } else if (post[0] == "cgroup") {
       for (const std::string& opt : Split(post[2], ',')) {
-        static const std::set<std::string> kNotControllers = {"rw", "ro", "relatime", "noatime",
-                                                              "nosuid", "nodev", "noexec", "xattr",
-                                                              "clone_children", "nsdelegate"};
+        static const std::set<std::string> kNotControllers = {
+            "rw",    "ro",     "relatime", "noatime",        "nosuid",
+            "nodev", "noexec", "xattr",    "clone_children", "nsdelegate"};
         if (kNotControllers.count(opt) || opt.rfind("release_agent", 0) == 0) continue;
         layout.v1.emplace(opt, mnt);
       }
@@ -169,7 +167,9 @@ std::string ProcsDir(const ContainerState& state) {
 }  // namespace
 
 Result<std::vector<int>> CgroupPids(const ContainerState& state) {
-  std::string dir = state.cgroup_v2 ? state.cgroup_paths.count("unified") ? state.cgroup_paths.at("unified") : "" : ProcsDir(state);
+  std::string dir =
+      state.cgroup_v2 ? state.cgroup_paths.count("unified") ? state.cgroup_paths.at("unified") : ""
+                      : ProcsDir(state);
   if (dir.empty()) return Status::NotFound("container has no cgroup");
   std::vector<int> pids;
   Result<std::string> text = ReadSmall(dir + "/cgroup.procs");
@@ -232,7 +232,8 @@ Status DestroyCgroups(const ContainerState& state) {
       if (rc == 0 || errno == ENOENT || errno != EBUSY) break;
       ::usleep(5000);
     }
-    if (rc != 0 && errno != ENOENT && result.ok()) result = Status::FromErrno(errno, "rmdir " + dir);
+    if (rc != 0 && errno != ENOENT && result.ok())
+      result = Status::FromErrno(errno, "rmdir " + dir);
   }
   return result;
 }
@@ -267,12 +268,11 @@ std::string ProcCgroupPath(const std::string& text, const std::string& controlle
     size_t b = a == std::string::npos ? a : line.find(':', a + 1);
     if (b == std::string::npos) continue;
     std::string id = line.substr(0, a), controllers = line.substr(a + 1, b - a - 1);
-    if (controller == "unified" ? (id == "0" && controllers.empty())
-                                : [&] {
-                                    for (const std::string& c : Split(controllers, ','))
-                                      if (c == controller) return true;
-                                    return false;
-                                  }())
+    if (controller == "unified" ? (id == "0" && controllers.empty()) : [&] {
+          for (const std::string& c : Split(controllers, ','))
+            if (c == controller) return true;
+          return false;
+        }())
       return line.substr(b + 1);
   }
   return "";
@@ -293,9 +293,9 @@ Status VerifyCgroupPaths(const ContainerState& state, const CgroupLayout& layout
   };
   for (const auto& [controller, dir] : state.cgroup_paths) {
     std::string mount = MountOf(layout, controller);
-    if (mount.empty()) return refuse(dir, "a hierarchy (" + controller + ") this host does not mount");
-    if (dir != mount + rel)
-      return refuse(dir, "not the container's (" + mount + rel + ")");
+    if (mount.empty())
+      return refuse(dir, "a hierarchy (" + controller + ") this host does not mount");
+    if (dir != mount + rel) return refuse(dir, "not the container's (" + mount + rel + ")");
     if (clean == "/" || clean.find("/../") != std::string::npos || clean.ends_with("/.."))
       return refuse(dir, "a hierarchy's root or outside it");
   }

@@ -22,8 +22,8 @@
 namespace imgfs::runc {
 
 struct CgroupLayout {
-  std::string unified_mount;                  // "" if there is no cgroup2 mount
-  std::map<std::string, std::string> v1;      // controller -> mount point (co-mounts repeat)
+  std::string unified_mount;              // "" if there is no cgroup2 mount
+  std::map<std::string, std::string> v1;  // controller -> mount point (co-mounts repeat)
   bool unified_only() const { return v1.empty() && !unified_mount.empty(); }
 };
 

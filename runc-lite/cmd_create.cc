@@ -48,7 +48,11 @@ Result<int> Create(const CommandContext& c) {
 
 }  // namespace
 
-const Command kCreateCommand = {"create", "create [command options] <container-id>",
-                                "create a container", 1, DeclareCreateFlags, Create};
+const Command kCreateCommand = {"create",
+                                "create [command options] <container-id>",
+                                "create a container",
+                                1,
+                                DeclareCreateFlags,
+                                Create};
 
 }  // namespace imgfs::runc

@@ -17,7 +17,11 @@ Result<int> Delete(const CommandContext& c) {
 
 }  // namespace
 
-const Command kDeleteCommand = {"delete", "delete [--force] <container-id>...",
-                                "delete a container and what it holds", 1, Declare, Delete};
+const Command kDeleteCommand = {"delete",
+                                "delete [--force] <container-id>...",
+                                "delete a container and what it holds",
+                                1,
+                                Declare,
+                                Delete};
 
 }  // namespace imgfs::runc

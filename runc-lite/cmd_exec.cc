@@ -46,7 +46,11 @@ Result<int> Exec(const CommandContext& c) {
 
 }  // namespace
 
-const Command kExecCommand = {"exec", "exec [command options] <container-id> <command> [args...]",
-                              "run a new process inside a container", 1, Declare, Exec};
+const Command kExecCommand = {"exec",
+                              "exec [command options] <container-id> <command> [args...]",
+                              "run a new process inside a container",
+                              1,
+                              Declare,
+                              Exec};
 
 }  // namespace imgfs::runc

@@ -12,8 +12,8 @@ Result<int> Features(const CommandContext&) {
 
 }  // namespace
 
-const Command kFeaturesCommand = {"features", "features",
-                                  "print the features this runtime implements, as JSON", 0,
-                                  [](FlagSet&) {}, Features};
+const Command kFeaturesCommand = {
+    "features", "features",      "print the features this runtime implements, as JSON",
+    0,          [](FlagSet&) {}, Features};
 
 }  // namespace imgfs::runc

@@ -17,8 +17,11 @@ Result<int> Kill(const CommandContext& c) {
 
 }  // namespace
 
-const Command kKillCommand = {"kill", "kill [--all] <container-id> [signal]",
-                              "send a signal (default SIGTERM) to the container's init", 1,
-                              Declare, Kill};
+const Command kKillCommand = {"kill",
+                              "kill [--all] <container-id> [signal]",
+                              "send a signal (default SIGTERM) to the container's init",
+                              1,
+                              Declare,
+                              Kill};
 
 }  // namespace imgfs::runc

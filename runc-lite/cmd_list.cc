@@ -1,6 +1,5 @@
 // runc-lite list [--format table|json] [--quiet]
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "runc-lite/command.h"
@@ -22,8 +21,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   std::string table;
   for (const auto& row : rows) {
     for (size_t i = 0; i < row.size(); ++i)
-      table += i + 1 < row.size() ? row[i] + std::string(width[i] - row[i].size(), ' ')
-                                  : row[i] + "\n";
+      table +=
+          i + 1 < row.size() ? row[i] + std::string(width[i] - row[i].size(), ' ') : row[i] + "\n";
   }
   return table;
 }
@@ -56,7 +55,8 @@ Result<int> List(const CommandContext& c) {
 
 }  // namespace
 
-const Command kListCommand = {"list", "list [--format table|json] [--quiet]",
-                              "list the containers under --root", 0, Declare, List};
+const Command kListCommand = {
+    "list", "list [--format table|json] [--quiet]", "list the containers under --root", 0, Declare,
+    List};
 
 }  // namespace imgfs::runc

@@ -12,7 +12,8 @@ Result<int> Pause(const CommandContext& c) {
 
 }  // namespace
 
-const Command kPauseCommand = {"pause", "pause <container-id>",
-                               "freeze every process of the container", 1, [](FlagSet&) {}, Pause};
+const Command kPauseCommand = {
+    "pause", "pause <container-id>", "freeze every process of the container",
+    1,       [](FlagSet&) {},        Pause};
 
 }  // namespace imgfs::runc

@@ -26,7 +26,11 @@ Result<int> Ps(const CommandContext& c) {
 
 }  // namespace
 
-const Command kPsCommand = {"ps", "ps [--format table|json] <container-id> [ps options]",
-                            "list the container's processes", 1, Declare, Ps};
+const Command kPsCommand = {"ps",
+                            "ps [--format table|json] <container-id> [ps options]",
+                            "list the container's processes",
+                            1,
+                            Declare,
+                            Ps};
 
 }  // namespace imgfs::runc

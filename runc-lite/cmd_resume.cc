@@ -12,7 +12,7 @@ Result<int> Resume(const CommandContext& c) {
 
 }  // namespace
 
-const Command kResumeCommand = {"resume", "resume <container-id>",
-                                "thaw a paused container", 1, [](FlagSet&) {}, Resume};
+const Command kResumeCommand = {"resume", "resume <container-id>", "thaw a paused container",
+                                1,        [](FlagSet&) {},         Resume};
 
 }  // namespace imgfs::runc

@@ -19,7 +19,7 @@ Result<int> Run(const CommandContext& c) {
 
 }  // namespace
 
-const Command kRunCommand = {"run", "run [command options] <container-id>",
-                             "create and run a container", 1, Declare, Run};
+const Command kRunCommand = {
+    "run", "run [command options] <container-id>", "create and run a container", 1, Declare, Run};
 
 }  // namespace imgfs::runc

@@ -24,7 +24,7 @@ Result<int> WriteSpec(const CommandContext& c) {
 
 }  // namespace
 
-const Command kSpecCommand = {"spec", "spec [--bundle DIR]", "write a default config.json", 0,
-                              Declare, WriteSpec};
+const Command kSpecCommand = {
+    "spec", "spec [--bundle DIR]", "write a default config.json", 0, Declare, WriteSpec};
 
 }  // namespace imgfs::runc

@@ -12,7 +12,7 @@ Result<int> Start(const CommandContext& c) {
 
 }  // namespace
 
-const Command kStartCommand = {"start", "start <container-id>",
-                               "start a created container", 1, [](FlagSet&) {}, Start};
+const Command kStartCommand = {"start", "start <container-id>", "start a created container",
+                               1,       [](FlagSet&) {},        Start};
 
 }  // namespace imgfs::runc

@@ -13,7 +13,7 @@ Result<int> State(const CommandContext& c) {
 
 }  // namespace
 
-const Command kStateCommand = {"state", "state <container-id>",
-                               "print the container's OCI state", 1, [](FlagSet&) {}, State};
+const Command kStateCommand = {"state", "state <container-id>", "print the container's OCI state",
+                               1,       [](FlagSet&) {},        State};
 
 }  // namespace imgfs::runc

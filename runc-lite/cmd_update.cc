@@ -96,8 +96,11 @@ Result<int> Update(const CommandContext& c) {
 
 }  // namespace
 
-const Command kUpdateCommand = {"update", "update [command options] <container-id>",
-                                "update a running container's resource limits", 1, Declare,
+const Command kUpdateCommand = {"update",
+                                "update [command options] <container-id>",
+                                "update a running container's resource limits",
+                                1,
+                                Declare,
                                 Update};
 
 }  // namespace imgfs::runc

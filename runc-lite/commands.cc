@@ -27,8 +27,8 @@ Result<std::string> AbsolutePath(const std::string& p) {
 namespace {
 
 const Command* const kCommands[] = {
-    &kCreateCommand, &kStartCommand, &kRunCommand,   &kExecCommand,   &kKillCommand,
-    &kDeleteCommand, &kStateCommand, &kPsCommand,    &kListCommand,   &kPauseCommand,
+    &kCreateCommand, &kStartCommand,  &kRunCommand,      &kExecCommand, &kKillCommand,
+    &kDeleteCommand, &kStateCommand,  &kPsCommand,       &kListCommand, &kPauseCommand,
     &kResumeCommand, &kUpdateCommand, &kFeaturesCommand, &kSpecCommand};
 
 void DeclareGlobalFlags(FlagSet& f) {
@@ -45,8 +45,8 @@ void DeclareGlobalFlags(FlagSet& f) {
 std::string GlobalUsage(const FlagSet& global) {
   std::string out = global.Usage() + "commands:\n";
   for (const Command* c : kCommands)
-    out += "  " + std::string(c->name) + std::string(10 - std::min<size_t>(9, strlen(c->name)), ' ') +
-           c->summary + "\n";
+    out += "  " + std::string(c->name) +
+           std::string(10 - std::min<size_t>(9, strlen(c->name)), ' ') + c->summary + "\n";
   out += "Run 'runc-lite COMMAND --help' for a command's options.\n";
   return out;
 }

@@ -49,7 +49,7 @@ struct ExecOptions {
   std::vector<std::string> args;
   std::vector<std::string> env;
   std::string cwd;
-  std::string user;          // uid[:gid]
+  std::string user;  // uid[:gid]
   bool tty = false;
   bool detach = false;
   std::string pid_file;

@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,12 +75,14 @@ Status PrepareParentNamespaces(const Spec& spec) {
   if (const Namespace* t = spec.FindNamespace("time")) {
     if (!t->path.empty()) {
       ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(t->path, O_RDONLY));
-      if (::setns(fd.get(), CLONE_NEWTIME) != 0) return Status::FromErrno(errno, "setns " + t->path);
+      if (::setns(fd.get(), CLONE_NEWTIME) != 0)
+        return Status::FromErrno(errno, "setns " + t->path);
     } else {
       if (::unshare(CLONE_NEWTIME) != 0) return Status::FromErrno(errno, "unshare time namespace");
       std::string offsets;
       for (const auto& [clock, off] : spec.linux.time_offsets)
-        offsets += clock + " " + std::to_string(off.first) + " " + std::to_string(off.second) + "\n";
+        offsets +=
+            clock + " " + std::to_string(off.first) + " " + std::to_string(off.second) + "\n";
       if (!offsets.empty()) RETURN_IF_ERROR(WriteProcFile(getpid(), "timens_offsets", offsets));
     }
   }
@@ -118,7 +120,8 @@ Status InjectGpuEdits(const std::string& cdi_root, std::string* config_text) {
 Result<std::string> ResolveRootfs(const Spec& spec, const std::string& bundle) {
   std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
   char real[PATH_MAX];
-  if (::realpath(rootfs.c_str(), real) == nullptr) return Status::FromErrno(errno, "rootfs " + rootfs);
+  if (::realpath(rootfs.c_str(), real) == nullptr)
+    return Status::FromErrno(errno, "rootfs " + rootfs);
   // The host's own tree would be set up as the container's (and masked, remounted...).
   if (std::string(real) == "/")
     return Status::InvalidArgument("rootfs " + rootfs + " resolves to the host's /: refusing");
@@ -130,8 +133,10 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   // From here a SIGINT/SIGTERM/SIGHUP/SIGQUIT becomes an error at the next checkpoint, so the
   // cleanup below removes what was made (declared first: restored last).
   InterruptGuard interrupt;
-  ASSIGN_OR_RETURN(std::string config_text, ReadFileToString(opts.bundle + "/config.json", 16 << 20));
-  RETURN_IF_ERROR(InjectGpuEdits(opts.cdi_root, &config_text).WithContext(opts.bundle + "/config.json"));
+  ASSIGN_OR_RETURN(std::string config_text,
+                   ReadFileToString(opts.bundle + "/config.json", 16 << 20));
+  RETURN_IF_ERROR(
+      InjectGpuEdits(opts.cdi_root, &config_text).WithContext(opts.bundle + "/config.json"));
   ASSIGN_OR_RETURN(Spec spec, ParseBundleSpec(config_text, opts.bundle + "/config.json"));
   ASSIGN_OR_RETURN(std::string rootfs, ResolveRootfs(spec, opts.bundle));
   RETURN_IF_ERROR(interrupt.Check());
@@ -196,7 +201,8 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   }
   RETURN_IF_ERROR(AddPidToCgroups(state, pid, into_cgroup));
   if (spec.process->oom_score_adj)
-    RETURN_IF_ERROR(WriteProcFile(pid, "oom_score_adj", std::to_string(*spec.process->oom_score_adj)));
+    RETURN_IF_ERROR(
+        WriteProcFile(pid, "oom_score_adj", std::to_string(*spec.process->oom_score_adj)));
   ASSIGN_OR_RETURN(ProcStat ps, ReadProcStat(pid));
   state.pid = pid;
   state.start_time = ps.start_time;
@@ -215,8 +221,8 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
     if (*type == kSyncReady) break;
     if (*type == kSyncHooks) {
       std::string json = OciStateJson(state, ContainerStatus::kCreating);
-      RETURN_IF_ERROR(RunHooks(spec.hooks.prestart, json, 0, interrupt.fd())
-                          .WithContext("prestart hook"));
+      RETURN_IF_ERROR(
+          RunHooks(spec.hooks.prestart, json, 0, interrupt.fd()).WithContext("prestart hook"));
       RETURN_IF_ERROR(RunHooks(spec.hooks.create_runtime, json, 0, interrupt.fd())
                           .WithContext("createRuntime hook"));
       RETURN_IF_ERROR(RunHooks(spec.hooks.create_container, json, pid, interrupt.fd())
@@ -236,9 +242,11 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
 Status StartContainer(const StateStore& store, const std::string& id) {
   ASSIGN_OR_RETURN(ContainerState state, store.Load(id));
   ContainerStatus st = LiveStatus(state, store);
-  if (st == ContainerStatus::kStopped) return Status::InvalidArgument("cannot start a container that has stopped");
+  if (st == ContainerStatus::kStopped)
+    return Status::InvalidArgument("cannot start a container that has stopped");
   if (st != ContainerStatus::kCreated)
-    return Status::InvalidArgument(std::string("cannot start an already ") + StatusName(st) + " container");
+    return Status::InvalidArgument(std::string("cannot start an already ") + StatusName(st) +
+                                   " container");
   std::string fifo = store.FifoPath(id);
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(fifo, O_RDONLY | O_NONBLOCK));
   for (;;) {

@@ -2,14 +2,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
-#include <unistd.h>
-
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <sstream>
 #include <map>
+#include <sstream>
 
 #include "core/fd.h"
 #include "core/numbers.h"
@@ -30,10 +29,12 @@ Status SignalInit(const ContainerState& state, int sig) {
   if (pidfd < 0 && errno == ESRCH) return Status::NotFound("container not running");
   UniqueFd fd(pidfd);
   Result<ProcStat> ps = ReadProcStat(state.pid);
-  if (!ps.ok() || ps->start_time != state.start_time) return Status::NotFound("container not running");
+  if (!ps.ok() || ps->start_time != state.start_time)
+    return Status::NotFound("container not running");
   if (!PidInContainerCgroup(state, state.pid))
     return Status::PermissionDenied("pid " + std::to_string(state.pid) + " recorded for " +
-                                    state.id + " is not in the container's cgroup: not signalling it");
+                                    state.id +
+                                    " is not in the container's cgroup: not signalling it");
   if (pidfd < 0) {  // kernels before 5.3
     if (::kill(state.pid, sig) != 0) return Status::FromErrno(errno, "kill");
     return Status::Ok();
@@ -94,14 +95,14 @@ Result<int> ParseSignal(const std::string& s) {
   for (char& c : name) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
   if (name.rfind("SIG", 0) == 0) name = name.substr(3);
   static const std::map<std::string, int> kSignals = {
-      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},
-      {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"IOT", SIGIOT},   {"BUS", SIGBUS},
-      {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
-      {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
-      {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
-      {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},
-      {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-      {"WINCH", SIGWINCH}, {"IO", SIGIO},   {"PWR", SIGPWR},   {"SYS", SIGSYS}};
+      {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
+      {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
+      {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
+      {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+      {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+      {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
+      {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+      {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"PWR", SIGPWR},       {"SYS", SIGSYS}};
   auto it = kSignals.find(name);
   if (it == kSignals.end()) return Status::InvalidArgument("unknown signal \"" + s + "\"");
   return it->second;
@@ -137,8 +138,8 @@ Status DeleteContainer(const StateStore& store, const std::string& id, bool forc
   ContainerStatus st = LiveStatus(state, store);
   if (st == ContainerStatus::kRunning || st == ContainerStatus::kPaused) {
     if (!force)
-      return Status::InvalidArgument("cannot delete container " + id + " that is not stopped: " +
-                                     StatusName(st));
+      return Status::InvalidArgument("cannot delete container " + id +
+                                     " that is not stopped: " + StatusName(st));
   }
   if (st != ContainerStatus::kStopped) {
     (void)SignalAll(state, SIGKILL);

@@ -28,8 +28,8 @@ void Prologue(std::vector<bpf_insn>& p) {
   p.push_back(Insn(BPF_ALU | BPF_AND | BPF_K, 2, 0, 0, 0xffff));
   p.push_back(Insn(BPF_LDX | BPF_MEM | BPF_W, 3, 1, 0, 0));
   p.push_back(Insn(BPF_ALU | BPF_RSH | BPF_K, 3, 0, 0, 16));  // r3 = access bits
-  p.push_back(Insn(BPF_LDX | BPF_MEM | BPF_W, 4, 1, 4, 0));  // r4 = major
-  p.push_back(Insn(BPF_LDX | BPF_MEM | BPF_W, 5, 1, 8, 0));  // r5 = minor
+  p.push_back(Insn(BPF_LDX | BPF_MEM | BPF_W, 4, 1, 4, 0));   // r4 = major
+  p.push_back(Insn(BPF_LDX | BPF_MEM | BPF_W, 5, 1, 8, 0));   // r5 = minor
 }
 
 void Return(std::vector<bpf_insn>& p, bool allow) {
@@ -61,8 +61,10 @@ void RuleBlock(std::vector<bpf_insn>& p, const DeviceRule& r) {
     checks.push_back(Insn(BPF_ALU | BPF_AND | BPF_K, 0, 0, 0, ~acc));
     checks.push_back(Insn(BPF_JMP | BPF_JNE | BPF_K, 0, 0, 0, 0));
   }
-  if (r.major && *r.major >= 0) checks.push_back(Insn(BPF_JMP | BPF_JNE | BPF_K, 4, 0, 0, static_cast<int32_t>(*r.major)));
-  if (r.minor && *r.minor >= 0) checks.push_back(Insn(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 0, static_cast<int32_t>(*r.minor)));
+  if (r.major && *r.major >= 0)
+    checks.push_back(Insn(BPF_JMP | BPF_JNE | BPF_K, 4, 0, 0, static_cast<int32_t>(*r.major)));
+  if (r.minor && *r.minor >= 0)
+    checks.push_back(Insn(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 0, static_cast<int32_t>(*r.minor)));
   // Each conditional jump skips the remaining checks plus the 2-instruction return.
   for (size_t i = 0; i < checks.size(); ++i) {
     if (BPF_OP(checks[i].code) == BPF_JNE)
@@ -81,7 +83,8 @@ std::vector<bpf_insn> BuildDeviceFilter(const std::vector<DeviceRule>& rules) {
   size_t first = 0;
   for (size_t i = 0; i < rules.size(); ++i) {
     if (rules[i].type.empty() || rules[i].type == "a") {
-      bool all = (!rules[i].major || *rules[i].major < 0) && (!rules[i].minor || *rules[i].minor < 0);
+      bool all =
+          (!rules[i].major || *rules[i].major < 0) && (!rules[i].minor || *rules[i].minor < 0);
       if (all && AccessBits(rules[i].access) == 7) {
         default_allow = rules[i].allow;
         first = i + 1;
@@ -109,7 +112,8 @@ Status ApplyDeviceFilter(const std::string& cgroup_dir, const std::vector<Device
   load.log_size = sizeof log;
   load.log_level = 1;
   long prog_fd = Bpf(BPF_PROG_LOAD, &load);
-  if (prog_fd < 0) return Status::FromErrno(errno, std::string("loading the device filter: ") + log);
+  if (prog_fd < 0)
+    return Status::FromErrno(errno, std::string("loading the device filter: ") + log);
   UniqueFd prog_owner(static_cast<int>(prog_fd));
   ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(cgroup_dir, O_RDONLY | O_DIRECTORY));
 

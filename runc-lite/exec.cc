@@ -34,7 +34,8 @@ Result<Process> ExecProcess(const ExecOptions& opts, const Spec& spec) {
   if (!opts.user.empty()) {
     // uid[:gid], numeric (names would need the container's /etc/passwd), 0..kMaxId.
     size_t colon = opts.user.find(':');
-    ASSIGN_OR_RETURN(uint64_t uid, ParseUint64(opts.user.substr(0, colon), 0, kMaxId, "--user uid"));
+    ASSIGN_OR_RETURN(uint64_t uid,
+                     ParseUint64(opts.user.substr(0, colon), 0, kMaxId, "--user uid"));
     p.user.uid = static_cast<uint32_t>(uid);
     if (colon != std::string::npos) {
       ASSIGN_OR_RETURN(uint64_t gid,
@@ -50,7 +51,8 @@ Result<Process> ExecProcess(const ExecOptions& opts, const Spec& spec) {
 Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
   ASSIGN_OR_RETURN(ContainerState state, LoadContainer(store, opts.id));
   ContainerStatus st = LiveStatus(state, store);
-  if (st == ContainerStatus::kPaused) return Status::InvalidArgument("cannot exec in a paused container");
+  if (st == ContainerStatus::kPaused)
+    return Status::InvalidArgument("cannot exec in a paused container");
   if (st != ContainerStatus::kRunning && st != ContainerStatus::kCreated)
     return Status::InvalidArgument("cannot exec in a stopped container");
   ASSIGN_OR_RETURN(Spec spec, ParseSpec(state.config_json));
@@ -88,7 +90,8 @@ Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
   }
   // Re-check identity after opening the namespaces: init must still be the recorded process.
   Result<ProcStat> ps = ReadProcStat(state.pid);
-  if (!ps.ok() || ps->start_time != state.start_time) return Status::NotFound("container not running");
+  if (!ps.ok() || ps->start_time != state.start_time)
+    return Status::NotFound("container not running");
   if (!PidInContainerCgroup(state, state.pid))
     return Status::PermissionDenied("pid " + std::to_string(state.pid) + " recorded for " +
                                     state.id + " is not in the container's cgroup");

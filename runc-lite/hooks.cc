@@ -17,7 +17,8 @@ namespace {
 
 Status RunOne(const Hook& hook, const std::string& state_json, int ns_pid, int interrupt_fd) {
   Arena arena;
-  char* const* argv = arena.Argv(hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args);
+  char* const* argv =
+      arena.Argv(hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args);
   char* const* envp = arena.Argv(hook.env);
   const char* path = arena.Str(hook.path);
   std::vector<UniqueFd> ns_fds;
@@ -26,8 +27,8 @@ Status RunOne(const Hook& hook, const std::string& state_json, int ns_pid, int i
     static const std::pair<const char*, int> kNs[] = {
         {"net", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"mnt", CLONE_NEWNS}};
     for (const auto& [name, type] : kNs) {
-      ASSIGN_OR_RETURN(UniqueFd fd, OpenFile("/proc/" + std::to_string(ns_pid) + "/ns/" + name,
-                                             O_RDONLY));
+      ASSIGN_OR_RETURN(UniqueFd fd,
+                       OpenFile("/proc/" + std::to_string(ns_pid) + "/ns/" + name, O_RDONLY));
       ns_types.push_back(type);
       ns_fds.push_back(std::move(fd));
     }
@@ -58,8 +59,9 @@ Status RunOne(const Hook& hook, const std::string& state_json, int ns_pid, int i
   UniqueFd pidfd_owner(pidfd);
   if (pidfd >= 0 && (hook.timeout || interrupt_fd >= 0)) {
     pollfd p[2] = {{pidfd, POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
-    int rc = RetryOnEintr(
-        [&] { return ::poll(p, interrupt_fd >= 0 ? 2 : 1, hook.timeout ? *hook.timeout * 1000 : -1); });
+    int rc = RetryOnEintr([&] {
+      return ::poll(p, interrupt_fd >= 0 ? 2 : 1, hook.timeout ? *hook.timeout * 1000 : -1);
+    });
     int sig = (rc > 0 && (p[1].revents & POLLIN)) ? ReadPendingSignal(interrupt_fd) : 0;
     if (rc == 0 || sig != 0) {
       ::kill(pid, SIGKILL);

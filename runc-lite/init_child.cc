@@ -68,7 +68,8 @@ void DoMount(const InitPlan& plan, int rootfd, const MountOp& m) noexcept {
     // Only a real directory may receive procfs.
     struct stat st;
     if (::fstat(tfd, &st) != 0 || !S_ISDIR(st.st_mode))
-      Die(plan.sync_fd, Msg(err, sizeof err, "proc mount point is not a directory", m.dest), ENOTDIR);
+      Die(plan.sync_fd, Msg(err, sizeof err, "proc mount point is not a directory", m.dest),
+          ENOTDIR);
   }
   const char* source = m.source;
   int sfd = -1;
@@ -131,8 +132,10 @@ void MakeDevice(const InitPlan& plan, int rootfd, const DeviceOp& d) noexcept {
 void DevSymlinks(int rootfd) noexcept {
   int dev = OpenInRoot(rootfd, "dev", O_PATH | O_DIRECTORY);
   if (dev < 0) return;
-  static const char* const kLinks[][2] = {{"/proc/self/fd", "fd"},   {"/proc/self/fd/0", "stdin"},
-                                          {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+  static const char* const kLinks[][2] = {{"/proc/self/fd", "fd"},
+                                          {"/proc/self/fd/0", "stdin"},
+                                          {"/proc/self/fd/1", "stdout"},
+                                          {"/proc/self/fd/2", "stderr"},
                                           {"pts/ptmx", "ptmx"}};
   for (const auto& l : kLinks) {
     if (strcmp(l[1], "ptmx") == 0) (void)::unlinkat(dev, "ptmx", 0);
@@ -151,7 +154,8 @@ void WaitForHooks(const InitPlan& plan) noexcept {
 void PivotRoot(const InitPlan& plan, int rootfd) noexcept {
   if (::fchdir(rootfd) != 0) Die(plan.sync_fd, "chdir to rootfs", errno);
   if (plan.no_pivot) {
-    if (::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0) Die(plan.sync_fd, "move rootfs to /", errno);
+    if (::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0)
+      Die(plan.sync_fd, "move rootfs to /", errno);
     if (::chroot(".") != 0) Die(plan.sync_fd, "chroot", errno);
   } else {
     if (::syscall(SYS_pivot_root, ".", ".") != 0) Die(plan.sync_fd, "pivot_root", errno);

@@ -38,28 +38,28 @@ enum class MountKind { kNormal, kBind, kProc, kCgroupV1Tmpfs };
 
 struct MountOp {
   MountKind kind = MountKind::kNormal;
-  const char* source = nullptr;      // host path or fs source
-  const char* dest = nullptr;        // relative to the rootfs, no leading '/'
+  const char* source = nullptr;  // host path or fs source
+  const char* dest = nullptr;    // relative to the rootfs, no leading '/'
   const char* fstype = nullptr;
-  unsigned long flags = 0;           // MS_* without propagation
-  unsigned long propagation = 0;     // MS_SHARED/SLAVE/PRIVATE/UNBINDABLE (|MS_REC)
+  unsigned long flags = 0;        // MS_* without propagation
+  unsigned long propagation = 0;  // MS_SHARED/SLAVE/PRIVATE/UNBINDABLE (|MS_REC)
   const char* data = nullptr;
-  bool target_is_file = false;       // bind of a non-directory
-  bool remount = false;              // bind needs a second remount for FLAGS
+  bool target_is_file = false;  // bind of a non-directory
+  bool remount = false;         // bind needs a second remount for FLAGS
 };
 
 struct DeviceOp {
-  const char* dir = nullptr;         // parent dir relative to the rootfs ("dev")
-  const char* name = nullptr;        // basename ("null")
-  const char* host_path = nullptr;   // for the bind fallback ("/dev/null")
-  mode_t mode = 0;                   // S_IFCHR | 0666
+  const char* dir = nullptr;        // parent dir relative to the rootfs ("dev")
+  const char* name = nullptr;       // basename ("null")
+  const char* host_path = nullptr;  // for the bind fallback ("/dev/null")
+  mode_t mode = 0;                  // S_IFCHR | 0666
   dev_t dev = 0;
   uid_t uid = 0;
   gid_t gid = 0;
 };
 
 struct SysctlOp {
-  const char* rel = nullptr;         // relative to /proc ("sys/net/ipv4/ip_forward")
+  const char* rel = nullptr;  // relative to /proc ("sys/net/ipv4/ip_forward")
   const char* value = nullptr;
 };
 
@@ -67,7 +67,7 @@ struct HookOp {
   const char* path = nullptr;
   char* const* argv = nullptr;
   char* const* envp = nullptr;
-  int timeout_s = 0;                 // 0 = none
+  int timeout_s = 0;  // 0 = none
 };
 
 // The process that finally execs: attributes shared by a container's init and exec processes.
@@ -93,8 +93,8 @@ struct ProcessPlan {
   unsigned seccomp_flags = 0;
   bool terminal = false;
   unsigned short rows = 0, cols = 0;
-  int console_fd = -1;               // connected console socket, or -1
-  std::vector<int> preserve_fds;     // kept open past exec (3..3+N-1 via LISTEN_FDS)
+  int console_fd = -1;            // connected console socket, or -1
+  std::vector<int> preserve_fds;  // kept open past exec (3..3+N-1 via LISTEN_FDS)
 };
 
 struct NsJoin {
@@ -108,33 +108,39 @@ struct InitPlan {
   int null_fd = -1;                  // the host's /dev/null, verified char 1:3
   bool restore_signal_mask = false;  // set SIGNAL_MASK first (the runtime blocks signals in create)
   sigset_t signal_mask{};
-  std::vector<NsJoin> joins;         // setns() targets, user namespace first
+  std::vector<NsJoin> joins;  // setns() targets, user namespace first
   bool unshare_cgroup = false;
   bool has_user_ns = false;
-  bool wait_hooks = false;           // stop before pivot_root for createRuntime/Container hooks
-  const char* rootfs = nullptr;      // absolute host path
-  unsigned long root_propagation = 0;       // for "/" (MS_REC included when recursive)
-  const char* rootfs_parent_mount = "/";     // made private so pivot_root works under rshared
+  bool wait_hooks = false;             // stop before pivot_root for createRuntime/Container hooks
+  const char* rootfs = nullptr;        // absolute host path
+  unsigned long root_propagation = 0;  // for "/" (MS_REC included when recursive)
+  const char* rootfs_parent_mount = "/";  // made private so pivot_root works under rshared
   std::vector<MountOp> mounts;
   bool make_devices = false;
   std::vector<DeviceOp> devices;
-  std::vector<const char*> mkdirs;   // relative dirs to create first (e.g. cgroup v1 subdirs)
+  std::vector<const char*> mkdirs;  // relative dirs to create first (e.g. cgroup v1 subdirs)
   bool no_pivot = false;
   bool readonly_rootfs = false;
   std::vector<const char*> masked_paths, readonly_paths;  // absolute in the container
   const char* hostname = nullptr;
   const char* domainname = nullptr;
   std::vector<SysctlOp> sysctls;
-  std::vector<HookOp> start_hooks;   // startContainer, run in the container after `start`
+  std::vector<HookOp> start_hooks;  // startContainer, run in the container after `start`
   ProcessPlan process;
 };
 
 // Messages on the sync socket.
-enum SyncType : int { kSyncGo = 1, kSyncHooks = 2, kSyncHooksDone = 3, kSyncReady = 4,
-                      kSyncError = 5, kSyncStateJson = 6 };
+enum SyncType : int {
+  kSyncGo = 1,
+  kSyncHooks = 2,
+  kSyncHooksDone = 3,
+  kSyncReady = 4,
+  kSyncError = 5,
+  kSyncStateJson = 6
+};
 struct SyncMsg {
   int type = 0;
-  int err = 0;                       // errno for kSyncError
+  int err = 0;  // errno for kSyncError
   char text[8192] = {};
 };
 

@@ -23,15 +23,22 @@ namespace imgfs::runc {
 namespace {
 
 const std::map<std::string, int>& RlimitTable() {
-  static const std::map<std::string, int> t = {
-      {"RLIMIT_AS", RLIMIT_AS},           {"RLIMIT_CORE", RLIMIT_CORE},
-      {"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_DATA", RLIMIT_DATA},
-      {"RLIMIT_FSIZE", RLIMIT_FSIZE},     {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-      {"RLIMIT_NICE", RLIMIT_NICE},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_RSS", RLIMIT_RSS},
-      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK}};
+  static const std::map<std::string, int> t = {{"RLIMIT_AS", RLIMIT_AS},
+                                               {"RLIMIT_CORE", RLIMIT_CORE},
+                                               {"RLIMIT_CPU", RLIMIT_CPU},
+                                               {"RLIMIT_DATA", RLIMIT_DATA},
+                                               {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+                                               {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+                                               {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+                                               {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+                                               {"RLIMIT_NICE", RLIMIT_NICE},
+                                               {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+                                               {"RLIMIT_NPROC", RLIMIT_NPROC},
+                                               {"RLIMIT_RSS", RLIMIT_RSS},
+                                               {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+                                               {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+                                               {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+                                               {"RLIMIT_STACK", RLIMIT_STACK}};
   return t;
 }
 
@@ -237,8 +244,7 @@ Status PlanSysctls(const Spec& spec, Arena& arena, InitPlan& out) {
     std::string rel = key;
     if (rel.find('/') == std::string::npos)
       for (char& c : rel) c = c == '.' ? '/' : c;
-    if (rel.find("..") != std::string::npos)
-      return Status::InvalidArgument("bad sysctl " + key);
+    if (rel.find("..") != std::string::npos) return Status::InvalidArgument("bad sysctl " + key);
     out.sysctls.push_back({arena.Str("sys/" + rel), arena.Str(value)});
   }
   return Status::Ok();
@@ -266,8 +272,8 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
   RETURN_IF_ERROR(PlanSysctls(spec, arena, out));
   for (const Hook& h : spec.hooks.start_container) {
     std::vector<std::string> args = h.args.empty() ? std::vector<std::string>{h.path} : h.args;
-    out.start_hooks.push_back({arena.Str(h.path), arena.Argv(args), arena.Argv(h.env),
-                               h.timeout.value_or(0)});
+    out.start_hooks.push_back(
+        {arena.Str(h.path), arena.Argv(args), arena.Argv(h.env), h.timeout.value_or(0)});
   }
   out.wait_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty() ||
                    !spec.hooks.create_container.empty();

@@ -18,7 +18,7 @@ namespace imgfs::runc {
 
 struct CreateOptions {
   std::string id;
-  std::string bundle;          // absolute
+  std::string bundle;  // absolute
   std::string pid_file;
   std::string console_socket;
   bool no_pivot = false;

@@ -16,14 +16,14 @@ std::vector<DeviceRule> ImplicitDeviceRules(const Spec& spec) {
                    const char* access) {
     rules.push_back(DeviceRule{true, type, major, minor, access});
   };
-  allow("c", 1, 3, "rwm");    // null
-  allow("c", 1, 5, "rwm");    // zero
-  allow("c", 1, 7, "rwm");    // full
-  allow("c", 1, 8, "rwm");    // random
-  allow("c", 1, 9, "rwm");    // urandom
-  allow("c", 5, 0, "rwm");    // tty
-  allow("c", 5, 1, "rwm");    // console
-  allow("c", 5, 2, "rwm");    // ptmx
+  allow("c", 1, 3, "rwm");               // null
+  allow("c", 1, 5, "rwm");               // zero
+  allow("c", 1, 7, "rwm");               // full
+  allow("c", 1, 8, "rwm");               // random
+  allow("c", 1, 9, "rwm");               // urandom
+  allow("c", 5, 0, "rwm");               // tty
+  allow("c", 5, 1, "rwm");               // console
+  allow("c", 5, 2, "rwm");               // ptmx
   allow("c", 136, std::nullopt, "rwm");  // pts/*
   for (const Device& d : spec.linux.devices) {
     std::string type = d.type == "u" ? "c" : d.type;
@@ -38,8 +38,8 @@ void PlanDevices(const Spec& spec, Arena& arena, InitPlan& out) {
     const char* name;
     int major, minor;
   };
-  static const DefaultDev kDefaults[] = {{"null", 1, 3},    {"zero", 1, 5}, {"full", 1, 7},
-                                         {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
+  static const DefaultDev kDefaults[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+                                         {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
   std::set<std::string> have;
   for (const Device& d : spec.linux.devices) {
     std::string path = CleanPath(d.path);

@@ -21,8 +21,10 @@ Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayou
     std::string data;
     for (const std::string& o : m.options) {
       if (auto f = FindMountFlagOption(o)) {
-        if (f->clear) op.flags &= ~f->flag;
-        else op.flags |= f->flag;
+        if (f->clear)
+          op.flags &= ~f->flag;
+        else
+          op.flags |= f->flag;
       } else if (std::optional<unsigned long> p = PropagationFlags(o)) {
         op.propagation = *p;
       } else if (o == "tmpcopyup" || o == "rro" || o == "rrw" || o == "nosymfollow") {

@@ -1,10 +1,12 @@
 // The last steps before execve, shared by a container's init and its exec processes: console,
 // rlimits, user, capabilities, cwd check, fds, no_new_privs, seccomp (last), execve.
 // Only syscalls over the prepared ProcessPlan (async-signal-safe).
+#include "runc-lite/process_child.h"
+
 #include <fcntl.h>
-#include <sched.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -19,7 +21,6 @@
 
 #include "runc-lite/child_util.h"
 #include "runc-lite/init_plan.h"
-#include "runc-lite/process_child.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)

@@ -27,7 +27,8 @@ std::string NowRfc3339() {
 
 void Emit(const std::string& level, const std::string& msg, bool to_stderr) {
   if (to_stderr) {
-    std::string line = "runc-lite: " + (level == "error" ? std::string() : level + ": ") + msg + "\n";
+    std::string line =
+        "runc-lite: " + (level == "error" ? std::string() : level + ": ") + msg + "\n";
     (void)!::write(STDERR_FILENO, line.data(), line.size());
   }
   if (g_log_fd < 0) return;
@@ -35,7 +36,8 @@ void Emit(const std::string& level, const std::string& msg, bool to_stderr) {
   if (g_json) {
     line = JsonLogLine(level, msg, NowRfc3339()) + "\n";
   } else {
-    line = "time=\"" + NowRfc3339() + "\" level=" + level + " msg=" + nlohmann::json(msg).dump() + "\n";
+    line = "time=\"" + NowRfc3339() + "\" level=" + level + " msg=" + nlohmann::json(msg).dump() +
+           "\n";
   }
   (void)WriteFull(g_log_fd, line);
 }

@@ -86,14 +86,20 @@ Result<CompiledSeccomp> CompileSeccomp(const Seccomp& profile) {
     return Status::Internal("seccomp_export_bpf produced a bad program");
   CompiledSeccomp out;
   out.program.resize(static_cast<size_t>(size) / sizeof(sock_filter));
-  ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), {reinterpret_cast<uint8_t*>(out.program.data()),
-                                                  static_cast<size_t>(size)}, 0));
+  ASSIGN_OR_RETURN(
+      size_t n,
+      PreadFull(fd.get(),
+                {reinterpret_cast<uint8_t*>(out.program.data()), static_cast<size_t>(size)}, 0));
   if (n != static_cast<size_t>(size)) return Status::Internal("short read of seccomp program");
   for (const std::string& f : profile.flags) {
-    if (f == "SECCOMP_FILTER_FLAG_LOG") out.flags |= SECCOMP_FILTER_FLAG_LOG;
-    else if (f == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") out.flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
-    else if (f == "SECCOMP_FILTER_FLAG_TSYNC") out.flags |= SECCOMP_FILTER_FLAG_TSYNC;
-    else return Status::InvalidArgument("unknown seccomp flag " + f);
+    if (f == "SECCOMP_FILTER_FLAG_LOG")
+      out.flags |= SECCOMP_FILTER_FLAG_LOG;
+    else if (f == "SECCOMP_FILTER_FLAG_SPEC_ALLOW")
+      out.flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    else if (f == "SECCOMP_FILTER_FLAG_TSYNC")
+      out.flags |= SECCOMP_FILTER_FLAG_TSYNC;
+    else
+      return Status::InvalidArgument("unknown seccomp flag " + f);
   }
   return out;
 }

@@ -1,10 +1,9 @@
 #include "runc-lite/spec.h"
 
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <type_traits>
-
-#include <nlohmann/json.hpp>
 
 #include "core/fd.h"
 #include "runc-lite/mount_options.h"
@@ -99,7 +98,7 @@ struct Reader {
   }
 };
 
-const std::set<std::string> kNamespaces = {"pid", "network", "mount", "ipc",
+const std::set<std::string> kNamespaces = {"pid", "network", "mount",  "ipc",
                                            "uts", "user",    "cgroup", "time"};
 
 Process ParseProcessJson(Reader& r, const json& p) {
@@ -116,8 +115,8 @@ Process ParseProcessJson(Reader& r, const json& p) {
     r.GetId(u, "uid", out.user.uid, "process.user");
     r.GetId(u, "gid", out.user.gid, "process.user");
     r.GetOpt(u, "umask", out.user.umask, "process.user");
-    if (const json* gids = r.Array(u, "additionalGids", kMaxAdditionalGids,
-                                   "process.user.additionalGids")) {
+    if (const json* gids =
+            r.Array(u, "additionalGids", kMaxAdditionalGids, "process.user.additionalGids")) {
       for (const json& g : *gids) {
         uint32_t gid = 0;
         if (!r.ToInteger(g, gid, 0, kMaxId))
@@ -286,12 +285,13 @@ std::vector<IdMapping> ParseIdMappings(Reader& r, const json& j, const char* key
     r.GetId(m, "containerID", im.container_id, where);
     r.GetId(m, "hostID", im.host_id, where);
     if (m.is_object() && m.contains("size") && !r.ToInteger(m["size"], im.size, 1, kMaxId + 1ull))
-      r.Fail(where + ".size: " + m["size"].dump() + " is not in 1.." + std::to_string(kMaxId + 1ull));
+      r.Fail(where + ".size: " + m["size"].dump() + " is not in 1.." +
+             std::to_string(kMaxId + 1ull));
     // The last id of each range must itself be a valid id.
     if (im.size == 0)
       r.Fail(where + ".size is required (1.." + std::to_string(kMaxId + 1ull) + ")");
     else if (static_cast<uint64_t>(im.container_id) + im.size - 1 > kMaxId ||
-        static_cast<uint64_t>(im.host_id) + im.size - 1 > kMaxId)
+             static_cast<uint64_t>(im.host_id) + im.size - 1 > kMaxId)
       r.Fail(where + ": range " + std::to_string(im.container_id) + "/" +
              std::to_string(im.host_id) + " + " + std::to_string(im.size) + " goes past id " +
              std::to_string(kMaxId));
@@ -341,7 +341,8 @@ void ParseLinux(Reader& r, const json& l, Linux& out) {
   r.Get(l, "maskedPaths", out.masked_paths, "linux");
   (void)r.Array(l, "readonlyPaths", kMaxEntries, "linux.readonlyPaths");
   r.Get(l, "readonlyPaths", out.readonly_paths, "linux");
-  if (l.contains("seccomp") && l["seccomp"].is_object()) out.seccomp = ParseSeccompJson(r, l["seccomp"]);
+  if (l.contains("seccomp") && l["seccomp"].is_object())
+    out.seccomp = ParseSeccompJson(r, l["seccomp"]);
   if (l.contains("timeOffsets") && l["timeOffsets"].is_object()) {
     for (auto& [k, v] : l["timeOffsets"].items()) {
       int64_t secs = 0, nanos = 0;

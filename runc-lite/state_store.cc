@@ -8,7 +8,6 @@
 
 #include <cstdio>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "core/fd.h"
@@ -20,11 +19,16 @@ using nlohmann::json;
 
 const char* StatusName(ContainerStatus s) {
   switch (s) {
-    case ContainerStatus::kCreating: return "creating";
-    case ContainerStatus::kCreated: return "created";
-    case ContainerStatus::kRunning: return "running";
-    case ContainerStatus::kStopped: return "stopped";
-    case ContainerStatus::kPaused: return "paused";
+    case ContainerStatus::kCreating:
+      return "creating";
+    case ContainerStatus::kCreated:
+      return "created";
+    case ContainerStatus::kRunning:
+      return "running";
+    case ContainerStatus::kStopped:
+      return "stopped";
+    case ContainerStatus::kPaused:
+      return "paused";
   }
   return "unknown";
 }
@@ -158,7 +162,8 @@ Result<std::vector<std::string>> StateStore::List() const {
 }
 
 Result<ProcStat> ReadProcStat(int pid) {
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString("/proc/" + std::to_string(pid) + "/stat", 4096));
+  ASSIGN_OR_RETURN(std::string text,
+                   ReadFileToString("/proc/" + std::to_string(pid) + "/stat", 4096));
   // comm may contain spaces and ')': the fields start after the last ')'.
   size_t close = text.rfind(')');
   if (close == std::string::npos || close + 2 >= text.size())

@@ -21,17 +21,17 @@ const char* StatusName(ContainerStatus s);
 
 struct ContainerState {
   std::string id;
-  int pid = 0;                    // init's host pid; 0 while creating
-  uint64_t start_time = 0;        // field 22 of /proc/PID/stat, in clock ticks
-  std::string bundle;             // absolute
-  std::string rootfs;             // absolute
-  std::string created;            // RFC3339Nano UTC
-  std::string owner;              // "" like runc for root
+  int pid = 0;              // init's host pid; 0 while creating
+  uint64_t start_time = 0;  // field 22 of /proc/PID/stat, in clock ticks
+  std::string bundle;       // absolute
+  std::string rootfs;       // absolute
+  std::string created;      // RFC3339Nano UTC
+  std::string owner;        // "" like runc for root
   std::map<std::string, std::string> annotations;
   std::map<std::string, std::string> cgroup_paths;  // controller ("unified" for v2) -> dir
-  bool cgroup_v2 = false;         // the container's freezer/limits are the unified ones
+  bool cgroup_v2 = false;  // the container's freezer/limits are the unified ones
   bool creating = false;
-  std::string config_json;        // the config.json it was created from
+  std::string config_json;  // the config.json it was created from
 };
 
 // Serialisation of the runtime's own record (round-trips every field).

@@ -1,2 +1,3 @@
-// Built only with -DIMGFS_LTO=ON: the program is nothing, its link is the check (tests/CMakeLists.txt).
+// Built only with -DIMGFS_LTO=ON: the program is nothing, its link is the check
+// (tests/CMakeLists.txt).
 int main() { return 0; }

@@ -6,7 +6,8 @@
 
 namespace imgfs::cli {
 
-Result<Args> ParseArgs(const std::vector<std::string>& argv, const std::set<std::string>& with_value,
+Result<Args> ParseArgs(const std::vector<std::string>& argv,
+                       const std::set<std::string>& with_value,
                        const std::set<std::string>& switches) {
   FlagSet flags("", {FlagSet::Syntax::kGnu, /*interleaved=*/true});
   for (const std::string& name : with_value) flags.String(name);

@@ -26,7 +26,8 @@ struct Args {
 
 // `with_value` lists options taking a value, `switches` those that do not (names without "--").
 // --help / -h is an InvalidArgument listing the command's options (never runs the command).
-Result<Args> ParseArgs(const std::vector<std::string>& argv, const std::set<std::string>& with_value,
+Result<Args> ParseArgs(const std::vector<std::string>& argv,
+                       const std::set<std::string>& with_value,
                        const std::set<std::string>& switches);
 
 // Formats a byte count as "12.3 MB" (powers of 1000, as `df -H`).

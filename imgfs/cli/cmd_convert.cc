@@ -5,10 +5,10 @@
 #include <cstdio>
 #include <mutex>
 
+#include "core/numbers.h"
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/control_client.h"
-#include "core/numbers.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_admin.h"
@@ -43,10 +43,9 @@ class ProgressBar {
 }  // namespace
 
 Result<int> RunConvert(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tag", "platform", "threads", "chunk-size"},
-                                        {"quiet"}));
-  if (args.positional.size() != 1)
-    return UsageError(kConvertUsage);
+  ASSIGN_OR_RETURN(
+      Args args, ParseArgs(argv, {"store", "tag", "platform", "threads", "chunk-size"}, {"quiet"}));
+  if (args.positional.size() != 1) return UsageError(kConvertUsage);
   const std::string source = args.positional[0];
   indexer::ConvertOptions options;
   if (args.Has("platform")) options.build.platform = args.Get("platform");
@@ -79,7 +78,8 @@ Result<int> RunConvert(const ArgList& argv) {
     const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
     // The daemon serving mounts from this store holds it: it converts (no progress bar).
-    if (tty) std::fprintf(stderr, "converting in the imgfs daemon of %s\n", StorePath(args).c_str());
+    if (tty)
+      std::fprintf(stderr, "converting in the imgfs daemon of %s\n", StorePath(args).c_str());
     ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/convert",
                                         daemon::ConvertRequest(source, tag, options)));
   }

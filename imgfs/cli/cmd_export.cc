@@ -8,13 +8,14 @@ namespace imgfs::cli {
 
 Result<int> RunExport(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tar"}, {}));
-  if (args.positional.size() != (args.Has("tar") ? 1u : 2u))
-    return UsageError(kExportUsage);
+  if (args.positional.size() != (args.Has("tar") ? 1u : 2u)) return UsageError(kExportUsage);
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
-  if (args.Has("tar")) RETURN_IF_ERROR(indexer::ExportToTar(*index, *store, args.Get("tar")));
-  else RETURN_IF_ERROR(indexer::ExportToDirectory(*index, *store, args.positional[1]));
+  if (args.Has("tar"))
+    RETURN_IF_ERROR(indexer::ExportToTar(*index, *store, args.Get("tar")));
+  else
+    RETURN_IF_ERROR(indexer::ExportToDirectory(*index, *store, args.positional[1]));
   return 0;
 }
 

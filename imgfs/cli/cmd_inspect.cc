@@ -2,9 +2,8 @@
 #include <sys/stat.h>
 
 #include <cstdio>
-#include <unordered_set>
-
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
@@ -22,10 +21,14 @@ Result<int> RunInspect(const ArgList& argv) {
   uint64_t files = 0, dirs = 0, symlinks = 0, others = 0, file_bytes = 0, chunk_refs = 0;
   for (uint32_t i = 0; i < index->inode_count(); ++i) {
     InodeAttrs a = index->Attrs(i);
-    if (S_ISREG(a.mode)) files++, file_bytes += a.size, chunk_refs += index->FileChunkCount(i);
-    else if (S_ISDIR(a.mode)) dirs++;
-    else if (S_ISLNK(a.mode)) symlinks++;
-    else others++;
+    if (S_ISREG(a.mode))
+      files++, file_bytes += a.size, chunk_refs += index->FileChunkCount(i);
+    else if (S_ISDIR(a.mode))
+      dirs++;
+    else if (S_ISLNK(a.mode))
+      symlinks++;
+    else
+      others++;
   }
   uint64_t unique_bytes = 0, stored_bytes = 0;
   for (uint32_t c = 0; c < index->chunk_count(); ++c) {
@@ -39,7 +42,8 @@ Result<int> RunInspect(const ArgList& argv) {
   for (const Digest& d : all) {
     if (d == digest) continue;
     ASSIGN_OR_RETURN(auto other, store->GetIndex(d));
-    for (uint32_t c = 0; c < other->chunk_count(); ++c) others_chunks.insert(other->Chunk(c).digest);
+    for (uint32_t c = 0; c < other->chunk_count(); ++c)
+      others_chunks.insert(other->Chunk(c).digest);
   }
   uint64_t shared_chunks = 0, shared_stored = 0;
   for (uint32_t c = 0; c < index->chunk_count(); ++c) {

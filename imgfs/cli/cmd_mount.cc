@@ -42,8 +42,8 @@ Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
     if (null_fd >= 0) ::dup2(null_fd, 0);
     if (log_fd >= 0) ::dup2(log_fd, 1), ::dup2(log_fd, 2);
     if (::fork() != 0) ::_exit(0);  // the daemon is not our child: no zombie, no session
-    const char* argv[] = {"imgfs", "daemon", "--store", store.c_str(), "--cache-size",
-                          cache.c_str(), "--exit-when-idle", nullptr};
+    const char* argv[] = {"imgfs",        "daemon",      "--store",          store.c_str(),
+                          "--cache-size", cache.c_str(), "--exit-when-idle", nullptr};
     ::execv("/proc/self/exe", const_cast<char**>(argv));
     ::_exit(127);
   }
@@ -69,14 +69,14 @@ Result<daemon::MountRequest> RequestFromArgs(const Args& args) {
   if (args.positional.size() != 2) return UsageError(kMountUsage);
   uint64_t trace_seconds = 30;
   if (args.Has("trace-seconds")) {
-    ASSIGN_OR_RETURN(trace_seconds, ParseUint64(args.Get("trace-seconds"), 1, daemon::MountRequest::kMaxTraceSeconds, "--trace-seconds"));
+    ASSIGN_OR_RETURN(trace_seconds,
+                     ParseUint64(args.Get("trace-seconds"), 1,
+                                 daemon::MountRequest::kMaxTraceSeconds, "--trace-seconds"));
   }
-  nlohmann::json j = {{"image", args.positional[0]},
-                      {"mountpoint", AbsolutePath(args.positional[1])},
-                      {"remote", args.Get("remote")},
-                      {"ca_file", AbsolutePath(args.Get("ca-file"))},
-                      {"trace", args.Get("trace", "off")},
-                      {"trace_seconds", trace_seconds}};
+  nlohmann::json j = {
+      {"image", args.positional[0]},       {"mountpoint", AbsolutePath(args.positional[1])},
+      {"remote", args.Get("remote")},      {"ca_file", AbsolutePath(args.Get("ca-file"))},
+      {"trace", args.Get("trace", "off")}, {"trace_seconds", trace_seconds}};
   return daemon::MountRequest::FromJson(j);
 }
 
@@ -84,13 +84,17 @@ Result<daemon::MountRequest> RequestFromArgs(const Args& args) {
 
 Result<int> RunMount(const ArgList& argv_in) {
   ArgList argv = argv_in;
-  for (auto& a : argv) if (a == "-f") a = "--foreground";
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "remote", "ca-file", "cache-size", "trace", "trace-seconds"},
-                                        {"foreground"}));
+  for (auto& a : argv)
+    if (a == "-f") a = "--foreground";
+  ASSIGN_OR_RETURN(
+      Args args,
+      ParseArgs(argv, {"store", "remote", "ca-file", "cache-size", "trace", "trace-seconds"},
+                {"foreground"}));
   ASSIGN_OR_RETURN(daemon::MountRequest request, RequestFromArgs(args));
   uint64_t cache_size = 0;
   if (args.Has("cache-size")) {
-    ASSIGN_OR_RETURN(cache_size, ParseSize(args.Get("cache-size"), "--cache-size", daemon::kMaxCacheSize));
+    ASSIGN_OR_RETURN(cache_size,
+                     ParseSize(args.Get("cache-size"), "--cache-size", daemon::kMaxCacheSize));
   }
   const std::string store = StorePath(args);
   const std::string socket = daemon::DaemonSocketPath(store);
@@ -130,7 +134,8 @@ Result<int> RunUmount(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
   if (args.positional.size() != 1) return UsageError(kUmountUsage);
   const std::string mp = AbsolutePath(args.positional[0]);
-  auto reply = ControlCall(daemon::DaemonSocketPath(StorePath(args)), "POST", "/umount", {{"mountpoint", mp}});
+  auto reply = ControlCall(daemon::DaemonSocketPath(StorePath(args)), "POST", "/umount",
+                           {{"mountpoint", mp}});
   if (reply.ok()) return 0;
   // No daemon (killed?) or not its mount: detach whatever imgfs mount is left there.
   if (::umount2(mp.c_str(), MNT_DETACH) == 0) return 0;
@@ -142,7 +147,8 @@ Result<int> RunStats(const ArgList& argv) {
   if (args.positional.size() != 1) return UsageError(kStatsUsage);
   char real[PATH_MAX];
   std::string mp = ::realpath(args.positional[0].c_str(), real) ? real : args.positional[0];
-  ASSIGN_OR_RETURN(nlohmann::json all, ControlCall(daemon::DaemonSocketPath(StorePath(args)), "GET", "/stats"));
+  ASSIGN_OR_RETURN(nlohmann::json all,
+                   ControlCall(daemon::DaemonSocketPath(StorePath(args)), "GET", "/stats"));
   for (const auto& m : all["mounts"]) {
     if (m.value("mountpoint", "") != mp) continue;
     nlohmann::json out = m;
@@ -154,7 +160,8 @@ Result<int> RunStats(const ArgList& argv) {
     const auto& x = m["metrics"];
     auto u = [&](const char* k) { return x.value(k, uint64_t{0}); };
     std::printf("mount        %s\nimage        %s\n", mp.c_str(), m.value("image", "").c_str());
-    std::printf("image size   %s of files, %s stored\n", HumanBytes(m.value("image_file_bytes", uint64_t{0})).c_str(),
+    std::printf("image size   %s of files, %s stored\n",
+                HumanBytes(m.value("image_file_bytes", uint64_t{0})).c_str(),
                 HumanBytes(m.value("image_stored_bytes", uint64_t{0})).c_str());
     std::printf("reads        %llu (%s served), %llu errors\n", (unsigned long long)u("reads"),
                 HumanBytes(u("bytes_served")).c_str(), (unsigned long long)u("read_errors"));

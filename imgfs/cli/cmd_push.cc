@@ -12,8 +12,7 @@ namespace imgfs::cli {
 
 Result<int> RunPush(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "trace", "ca-file"}, {}));
-  if (args.positional.size() != 2)
-    return UsageError(kPushUsage);
+  if (args.positional.size() != 2) return UsageError(kPushUsage);
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
@@ -31,9 +30,11 @@ Result<int> RunPush(const ArgList& argv) {
     have_trace = true;
   }
   remote::PushStats stats;
-  RETURN_IF_ERROR(remote::PushImage(*index, *store, *remote, have_trace ? &trace : nullptr, &stats));
+  RETURN_IF_ERROR(
+      remote::PushImage(*index, *store, *remote, have_trace ? &trace : nullptr, &stats));
   std::printf("%s\n", index->digest().ToString().c_str());
-  std::fprintf(stderr, "pushed to %s: %llu packs uploaded (%s), %llu already there (%s), index %s%s\n",
+  std::fprintf(stderr,
+               "pushed to %s: %llu packs uploaded (%s), %llu already there (%s), index %s%s\n",
                remote->Describe().c_str(), static_cast<unsigned long long>(stats.packs_uploaded),
                HumanBytes(stats.pack_bytes_uploaded).c_str(),
                static_cast<unsigned long long>(stats.packs_skipped),

@@ -12,8 +12,7 @@ namespace imgfs::cli {
 
 Result<int> RunRepack(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "tag"}, {}));
-  if (args.positional.size() != 1)
-    return UsageError(kRepackUsage);
+  if (args.positional.size() != 1) return UsageError(kRepackUsage);
   const std::string& name = args.positional[0];
   const std::string tag = args.Get("tag", name);
   auto store = OpenStoreFromFlag(args.Get("store"));
@@ -24,7 +23,8 @@ Result<int> RunRepack(const ArgList& argv) {
   } else {
     const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
-    ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/repack", {{"image", name}, {"tag", tag}}));
+    ASSIGN_OR_RETURN(reply,
+                     ControlCall(socket, "POST", "/repack", {{"image", name}, {"tag", tag}}));
   }
   std::printf("%s\n", reply.value("digest", "").c_str());
   std::fprintf(stderr, "repacked %s: %llu traced chunks first, %llu chunks in %llu packs\n",

@@ -6,15 +6,15 @@
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
-#include "imgfs/cli/usage.h"
 #include "imgfs/cli/control_client.h"
+#include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_dir.h"
 
 namespace imgfs::cli {
 
 Result<std::unique_ptr<store::LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
-                                                      bool read_only) {
+                                                             bool read_only) {
   const std::string path = flag_value.empty() ? store::DefaultStorePath() : flag_value;
   const std::string socket = daemon::DaemonSocketPath(path);
   // A store we write to is made private first (the daemon does the same at every start).
@@ -99,12 +99,13 @@ Result<int> RunGc(const ArgList& argv) {
   } else {
     return store.status();
   }
-  std::printf("removed %llu images, %llu chunks (%s); store holds %llu images, %llu chunks "
-              "(%s stored, %s raw)\n",
-              static_cast<unsigned long long>(r.indexes_removed),
-              static_cast<unsigned long long>(r.chunks_removed), HumanBytes(r.bytes_removed).c_str(),
-              static_cast<unsigned long long>(s.indexes), static_cast<unsigned long long>(s.chunks),
-              HumanBytes(s.stored_bytes).c_str(), HumanBytes(s.raw_bytes).c_str());
+  std::printf(
+      "removed %llu images, %llu chunks (%s); store holds %llu images, %llu chunks "
+      "(%s stored, %s raw)\n",
+      static_cast<unsigned long long>(r.indexes_removed),
+      static_cast<unsigned long long>(r.chunks_removed), HumanBytes(r.bytes_removed).c_str(),
+      static_cast<unsigned long long>(s.indexes), static_cast<unsigned long long>(s.chunks),
+      HumanBytes(s.stored_bytes).c_str(), HumanBytes(s.raw_bytes).c_str());
   return 0;
 }
 

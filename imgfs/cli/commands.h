@@ -30,7 +30,7 @@ Result<int> RunDaemonCommand(const ArgList& argv);
 // Opens --store DIR, else $IMGFS_STORE, else /var/lib/imgfs. Read-only opens work while a
 // daemon serves mounts from the store.
 Result<std::unique_ptr<store::LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
-                                                      bool read_only = false);
+                                                             bool read_only = false);
 
 struct Args;
 // The store a command works on: --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.

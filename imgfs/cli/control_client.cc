@@ -20,8 +20,9 @@ Result<ControlReply> ControlRequest(const std::string& socket_path, const std::s
   if (!fd.valid()) return Status::FromErrno(errno, "socket");
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return Status::Unavailable("no imgfs daemon at " + socket_path);
-  std::string req = method + " " + path + " HTTP/1.0\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string req = method + " " + path +
+                    " HTTP/1.0\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                    body;
   RETURN_IF_ERROR(WriteFull(fd.get(), req));
   std::string resp;
   char buf[65536];
@@ -46,15 +47,22 @@ Result<nlohmann::json> ControlCall(const std::string& socket_path, const std::st
                    ControlRequest(socket_path, method, path, body.is_null() ? "" : body.dump()));
   nlohmann::json j = nlohmann::json::parse(reply.body, nullptr, false);
   if (reply.code != 200) {
-    std::string msg = !j.is_discarded() && j.is_object() ? j.value("error", reply.body) : reply.body;
+    std::string msg =
+        !j.is_discarded() && j.is_object() ? j.value("error", reply.body) : reply.body;
     // (a 503 stays an IOError: a caller retries only when no daemon answered at all)
     switch (reply.code) {
-      case 400: return Status::InvalidArgument(msg);
-      case 403: return Status::PermissionDenied(msg);
-      case 404: return Status::NotFound(msg);
-      case 409: return Status::AlreadyExists(msg);
-      case 413: return Status::ResourceExhausted(msg);
-      default: return Status::IOError(msg);
+      case 400:
+        return Status::InvalidArgument(msg);
+      case 403:
+        return Status::PermissionDenied(msg);
+      case 404:
+        return Status::NotFound(msg);
+      case 409:
+        return Status::AlreadyExists(msg);
+      case 413:
+        return Status::ResourceExhausted(msg);
+      default:
+        return Status::IOError(msg);
     }
   }
   if (j.is_discarded()) return Status::IOError("the imgfs daemon answered with malformed JSON");

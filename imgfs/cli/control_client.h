@@ -1,9 +1,8 @@
 // Talks to the imgfs daemon of a store over its Unix socket (see imgfs/daemon/daemon.h).
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/status.h"
 

@@ -1,6 +1,6 @@
 // imgfs: convert OCI images into deduplicated chunks and serve them lazily.
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -41,9 +41,11 @@ constexpr char kUsage[] =
     "  ls                             list stored images\n"
     "  rm IMAGE...                    drop images (their chunks go at the next gc)\n"
     "  gc                             reclaim chunks no image references\n"
-    "  push IMAGE DEST                copy index, packs and trace to DEST (file:///DIR, http(s)://URL)\n"
+    "  push IMAGE DEST                copy index, packs and trace to DEST (file:///DIR, "
+    "http(s)://URL)\n"
     "  repack IMAGE [--tag NAME]      lay the chunks of IMAGE's recorded trace out first\n"
-    "  mount IMAGE MOUNTPOINT [--remote URL] [--cache-size BYTES] [--trace record|replay|off] [-f]\n"
+    "  mount IMAGE MOUNTPOINT [--remote URL] [--cache-size BYTES] [--trace record|replay|off] "
+    "[-f]\n"
     "                                 serve IMAGE read-only and lazily through FUSE\n"
     "  umount MOUNTPOINT              stop serving a mount\n"
     "  stats MOUNTPOINT [--json]      reads, cache hits and misses, bytes fetched, latency\n"

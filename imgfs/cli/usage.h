@@ -15,7 +15,8 @@ inline constexpr char kConvertUsage[] =
     "                     [--chunk-size BYTES] [--quiet]\n"
     "  SOURCE: oci:DIR[:TAG] | docker-archive:FILE | dir:PATH\n"
     "  --threads N         chunking threads, 1..256 (default: one per core)\n"
-    "  --chunk-size BYTES  average chunk size, a power of two from 4096 to 4194304 (default 65536)\n";
+    "  --chunk-size BYTES  average chunk size, a power of two from 4096 to 4194304 (default "
+    "65536)\n";
 inline constexpr char kInspectUsage[] = "imgfs inspect IMAGE [--json] [--store DIR]\n";
 inline constexpr char kExportUsage[] =
     "imgfs export IMAGE DIR [--store DIR]\n"

@@ -63,8 +63,8 @@ RequestBudget ChunkFetcher::NewRequestBudget() {
   return RequestBudget(clock_.Now() + options_.request_deadline);
 }
 
-Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore* remote,
-                                     Metrics& metrics) {
+Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk,
+                                     remote::RemoteStore* remote, Metrics& metrics) {
   RequestBudget budget;
   return Get(index, chunk, remote, metrics, budget);
 }
@@ -81,8 +81,9 @@ int ChunkFetcher::ReadersOf(const Digest& digest) {
   return it == readers_.end() ? 0 : it->second;
 }
 
-Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore* remote,
-                                     Metrics& metrics, RequestBudget& budget) {
+Result<ChunkBytes> ChunkFetcher::Get(const ImageIndex& index, uint32_t chunk,
+                                     remote::RemoteStore* remote, Metrics& metrics,
+                                     RequestBudget& budget) {
   const ChunkRecord rec = index.Chunk(chunk);
   const Digest& d = rec.digest;
   const ChunkKey key = KeyOf(rec);
@@ -178,7 +179,8 @@ void ChunkFetcher::Ensure(const ImageIndex& index, const std::vector<uint32_t>& 
   }
 }
 
-void ChunkFetcher::WarmLocal(std::shared_ptr<const ImageIndex> index, std::vector<uint32_t> chunks) {
+void ChunkFetcher::WarmLocal(std::shared_ptr<const ImageIndex> index,
+                             std::vector<uint32_t> chunks) {
   if (chunks.empty() || warm_queued_.load() > 16) return;
   warm_queued_++;
   warm_pool_.Submit([this, index = std::move(index), chunks = std::move(chunks)] {
@@ -247,7 +249,8 @@ Result<ChunkBytes> ChunkFetcher::LoadLocal(const ImageIndex& index, uint32_t chu
 }
 
 void ChunkFetcher::FetchRange(const ImageIndex& index, uint32_t first, uint32_t last,
-                              remote::RemoteStore& remote, Metrics& metrics, RequestBudget& budget) {
+                              remote::RemoteStore& remote, Metrics& metrics,
+                              RequestBudget& budget) {
   const ChunkRecord head = index.Chunk(first), tail = index.Chunk(last);
   const PackRecord pack = index.Pack(head.pack);
   const uint64_t start = head.pack_offset, length = tail.pack_offset + tail.stored_length - start;

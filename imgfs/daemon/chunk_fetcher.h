@@ -43,9 +43,9 @@
 namespace imgfs::daemon {
 
 struct FetcherOptions {
-  uint64_t cache_size = 0;                 // stored bytes of cached chunks; 0 = no limit
-  uint64_t max_range_bytes = 4u << 20;     // one coalesced range request
-  uint64_t memory_cache_bytes = 64u << 20; // decoded chunks kept in memory
+  uint64_t cache_size = 0;                  // stored bytes of cached chunks; 0 = no limit
+  uint64_t max_range_bytes = 4u << 20;      // one coalesced range request
+  uint64_t memory_cache_bytes = 64u << 20;  // decoded chunks kept in memory
   // No remote fetch starts for a FUSE request after this long (the remote's own bound for one
   // call, retries included, is about 41 s with the default RemoteOptions).
   std::chrono::milliseconds request_deadline{40000};
@@ -56,7 +56,8 @@ struct FetcherOptions {
 class ChunkFetcher : public ChunkReader {
  public:
   // `clock` must outlive the fetcher.
-  ChunkFetcher(store::LocalStore& store, const FetcherOptions& options, Clock& clock = Clock::Real());
+  ChunkFetcher(store::LocalStore& store, const FetcherOptions& options,
+               Clock& clock = Clock::Real());
   ~ChunkFetcher() override;
 
   // Loads the list of cached chunks so eviction knows them after a restart, oldest first by
@@ -74,8 +75,8 @@ class ChunkFetcher : public ChunkReader {
                          Metrics& metrics, RequestBudget& budget) override;
   // Makes sure the given chunks of `index` are local or in memory, fetching the missing ones in
   // as few range requests as contiguity allows. Errors are left for Get() to report per chunk.
-  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, remote::RemoteStore* remote,
-              Metrics& metrics, RequestBudget& budget) override;
+  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks,
+              remote::RemoteStore* remote, Metrics& metrics, RequestBudget& budget) override;
   // Read-ahead of chunks in the local store, on background threads: the kernel starts reading
   // their bytes, and compressed ones are decoded into memory. Never touches the remote. Dropped
   // when too much read-ahead is already queued.
@@ -84,8 +85,8 @@ class ChunkFetcher : public ChunkReader {
   // The same, each call a request of its own with no deadline.
   Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore* remote,
                          Metrics& metrics);
-  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks, remote::RemoteStore* remote,
-              Metrics& metrics);
+  void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks,
+              remote::RemoteStore* remote, Metrics& metrics);
 
   const Metrics& cache_metrics() const { return cache_metrics_; }
   // How many requests are reading or waiting for chunk `digest` right now (for tests).
@@ -116,8 +117,8 @@ class ChunkFetcher : public ChunkReader {
   Result<ChunkBytes> LoadLocal(const ImageIndex& index, uint32_t chunk, Metrics& metrics,
                                bool* corrupt);
   // Fetches chunks [first, last] of one pack, which this thread has claimed.
-  void FetchRange(const ImageIndex& index, uint32_t first, uint32_t last, remote::RemoteStore& remote,
-                  Metrics& metrics, RequestBudget& budget);
+  void FetchRange(const ImageIndex& index, uint32_t first, uint32_t last,
+                  remote::RemoteStore& remote, Metrics& metrics, RequestBudget& budget);
   Result<ChunkBytes> FetchOne(const ImageIndex& index, uint32_t chunk, remote::RemoteStore& remote,
                               Metrics& metrics, std::string_view stored, RequestBudget& budget);
   // The failure a recent fetch of `key` met, while it is held (unavailable_hold); else OK.

@@ -59,8 +59,9 @@ class ChunkReader {
   virtual RequestBudget NewRequestBudget() = 0;
   // The uncompressed bytes of chunk number `chunk` of `index`: exactly Chunk(chunk).length
   // bytes whose SHA-256 is its digest, or an error. `remote` may be null (local only).
-  virtual Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore* remote,
-                                 Metrics& metrics, RequestBudget& budget) = 0;
+  virtual Result<ChunkBytes> Get(const ImageIndex& index, uint32_t chunk,
+                                 remote::RemoteStore* remote, Metrics& metrics,
+                                 RequestBudget& budget) = 0;
   // Makes the given chunks local ahead of the Get()s of the same request, in as few remote
   // requests as their layout allows. Errors are left for Get() to report per chunk.
   virtual void Ensure(const ImageIndex& index, const std::vector<uint32_t>& chunks,

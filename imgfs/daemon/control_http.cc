@@ -6,9 +6,8 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "core/fd.h"
 
@@ -61,7 +60,8 @@ Result<Request> ReadRequest(int fd, const ReadLimits& limits) {
   std::string data;
   size_t header_end, searched = 0;  // (each byte is searched once, however it trickles in)
   while ((header_end = data.find("\r\n\r\n", searched)) == std::string::npos) {
-    if (data.size() > limits.max_header) return Status::ResourceExhausted("request headers too large");
+    if (data.size() > limits.max_header)
+      return Status::ResourceExhausted("request headers too large");
     searched = data.size() < 3 ? 0 : data.size() - 3;
     RETURN_IF_ERROR(ReadMore(fd, deadline, data));
   }
@@ -86,13 +86,26 @@ Result<Request> ReadRequest(int fd, const ReadLimits& limits) {
 Response ErrorResponse(const Status& status) {
   int code = 500;
   switch (status.code()) {
-    case Code::kInvalidArgument: code = 400; break;
-    case Code::kPermissionDenied: code = 403; break;
-    case Code::kNotFound: code = 404; break;
-    case Code::kAlreadyExists: code = 409; break;
-    case Code::kResourceExhausted: code = 413; break;
-    case Code::kUnavailable: code = status.message() == "request timed out" ? 408 : 503; break;
-    default: break;
+    case Code::kInvalidArgument:
+      code = 400;
+      break;
+    case Code::kPermissionDenied:
+      code = 403;
+      break;
+    case Code::kNotFound:
+      code = 404;
+      break;
+    case Code::kAlreadyExists:
+      code = 409;
+      break;
+    case Code::kResourceExhausted:
+      code = 413;
+      break;
+    case Code::kUnavailable:
+      code = status.message() == "request timed out" ? 408 : 503;
+      break;
+    default:
+      break;
   }
   return {code, "application/json", nlohmann::json({{"error", status.message()}}).dump() + "\n"};
 }
@@ -108,10 +121,9 @@ void WriteResponse(int fd, const Response& response) {
                        : code == 503 ? "Service Unavailable"
                        : code < 500  ? "Bad Request"
                                      : "Error";
-  std::string out = "HTTP/1.0 " + std::to_string(code) + " " + reason +
-                    "\r\nContent-Type: " + response.type +
-                    "\r\nContent-Length: " + std::to_string(response.body.size()) + "\r\n\r\n" +
-                    response.body;
+  std::string out =
+      "HTTP/1.0 " + std::to_string(code) + " " + reason + "\r\nContent-Type: " + response.type +
+      "\r\nContent-Length: " + std::to_string(response.body.size()) + "\r\n\r\n" + response.body;
   (void)WriteFull(fd, std::string_view(out));
 }
 

@@ -32,7 +32,8 @@ Result<std::unique_ptr<Server>> Server::Listen(ServerOptions options, std::vecto
   const std::string& path = options.socket_path;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Status::InvalidArgument("socket path too long: " + path);
+  if (path.size() >= sizeof addr.sun_path)
+    return Status::InvalidArgument("socket path too long: " + path);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return Status::FromErrno(errno, "socket");
@@ -83,7 +84,7 @@ void Server::AcceptOne() {
         done->store(true);
         if (options_.on_done) options_.on_done();
       });
-      conn.Release();  // the thread owns it now
+      conn.Release();                       // the thread owns it now
     } catch (const std::system_error& e) {  // no thread to be had: answer, do not abort
       connections_.pop_back();
       IMGFS_LOG(Warning) << "control socket: cannot start a thread: " << e.what();
@@ -98,9 +99,10 @@ void Server::Serve(int raw_fd, const std::string& refused) noexcept {
   try {
     auto request = ReadRequest(fd.get(), options_.limits);
     if (!refused.empty()) {
-      WriteResponse(fd.get(), ErrorResponse(Status::PermissionDenied(
-                                  "permission denied: " + refused +
-                                  " may not use this imgfs daemon (root or the store's owner only)")));
+      WriteResponse(fd.get(),
+                    ErrorResponse(Status::PermissionDenied(
+                        "permission denied: " + refused +
+                        " may not use this imgfs daemon (root or the store's owner only)")));
     } else {
       WriteResponse(fd.get(), request.ok() ? Dispatch(*request) : ErrorResponse(request.status()));
     }
@@ -112,9 +114,13 @@ Response Server::Dispatch(const Request& request) noexcept {
   const Route* route = nullptr;
   for (const Route& r : routes_)
     if (r.method == request.method && r.path == request.path) route = &r;
-  if (!route) return ErrorResponse(Status::NotFound("no such request: " + request.method + " " + request.path));
-  nlohmann::json body = nlohmann::json::parse(request.body.empty() ? "{}" : request.body, nullptr, false);
-  if (body.is_discarded()) return ErrorResponse(Status::InvalidArgument("request body is not JSON"));
+  if (!route)
+    return ErrorResponse(
+        Status::NotFound("no such request: " + request.method + " " + request.path));
+  nlohmann::json body =
+      nlohmann::json::parse(request.body.empty() ? "{}" : request.body, nullptr, false);
+  if (body.is_discarded())
+    return ErrorResponse(Status::InvalidArgument("request body is not JSON"));
   try {
     Result<Response> response = route->handler(body);
     return response.ok() ? *response : ErrorResponse(response.status());

@@ -22,11 +22,10 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/fd.h"
 #include "core/status.h"

@@ -151,7 +151,8 @@ Status RunDaemon(const DaemonOptions& options) {
 
   const auto started = std::chrono::steady_clock::now();
   for (;;) {
-    pollfd fds[3] = {{server->fd(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {state.wake.get(), POLLIN, 0}};
+    pollfd fds[3] = {
+        {server->fd(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {state.wake.get(), POLLIN, 0}};
     // The timeout notices mounts unmounted from outside (umount MOUNTPOINT).
     int n = ::poll(fds, 3, 500);
     mounts.Reap();

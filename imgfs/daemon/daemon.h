@@ -36,11 +36,11 @@ inline constexpr uint64_t kMaxCacheSize = uint64_t{1} << 60;
 
 struct DaemonOptions {
   std::string store_path;
-  uint64_t cache_size = 0;           // 0: no limit; at most kMaxCacheSize
+  uint64_t cache_size = 0;  // 0: no limit; at most kMaxCacheSize
   // Exit once no mount is left and no request is in flight, after the first mount request has
   // been answered (failed or not) or, when none comes, a minute after start.
   bool exit_when_idle = false;
-  std::optional<MountRequest> mount; // mounted before serving requests (imgfs mount -f)
+  std::optional<MountRequest> mount;  // mounted before serving requests (imgfs mount -f)
   // Called once the socket is listening and the initial mount (if any) is up.
   std::function<void(const Result<Digest>&)> on_ready;
 };

@@ -121,8 +121,10 @@ void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) 
   for (off_t next = off; next < static_cast<off_t>(count) + 2; ++next) {
     std::string name;
     uint64_t child;
-    if (next == 0) name = ".", child = ino;
-    else if (next == 1) name = "..", child = fs.ParentOf(ino);
+    if (next == 0)
+      name = ".", child = ino;
+    else if (next == 1)
+      name = "..", child = fs.ParentOf(ino);
     else {
       std::string_view n;
       fs.DirEntry(ino, static_cast<uint32_t>(next - 2), &n, &child);
@@ -232,7 +234,8 @@ void RaiseReadAhead(const std::string& mountpoint) {
   while (std::fgets(line, sizeof line, info)) {
     // "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...": the last match wins (the newest mount).
     char dev[64], root[1024], point[2048];
-    if (std::sscanf(line, "%*d %*d %63s %1023s %2047s", dev, root, point) == 3 && mountpoint == point)
+    if (std::sscanf(line, "%*d %*d %63s %1023s %2047s", dev, root, point) == 3 &&
+        mountpoint == point)
       device = dev;
   }
   std::fclose(info);
@@ -271,8 +274,8 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Start(ImageFs* fs, const std::stri
   m->on_exit_ = std::move(on_exit);
   // default_permissions: the kernel checks modes and owners as on any filesystem;
   // allow_other: container processes of any uid may read.
-  std::vector<std::string> argv_s = {"imgfs", "-o",
-                                     "ro,default_permissions,allow_other,fsname=imgfs,subtype=imgfs"};
+  std::vector<std::string> argv_s = {
+      "imgfs", "-o", "ro,default_permissions,allow_other,fsname=imgfs,subtype=imgfs"};
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());

@@ -16,11 +16,15 @@ constexpr uint64_t kReadAheadBytes = 16u << 20;
 
 int ErrnoOf(const Status& s) {
   switch (s.code()) {
-    case Code::kOk: return 0;
+    case Code::kOk:
+      return 0;
     // A chunk found nowhere is a data problem of an open file, not a missing name.
-    case Code::kPermissionDenied: return EACCES;
-    case Code::kResourceExhausted: return ENOMEM;
-    default: return EIO;
+    case Code::kPermissionDenied:
+      return EACCES;
+    case Code::kResourceExhausted:
+      return ENOMEM;
+    default:
+      return EIO;
   }
 }
 
@@ -118,7 +122,8 @@ int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::vector<Slice>
   if (remote_) {
     // Missing chunks of this read come in as few range requests as their layout allows.
     std::vector<uint32_t> wanted;
-    for (uint32_t i = index_->FindFileChunk(node, offset), n = index_->FileChunkCount(node); i < n; ++i) {
+    for (uint32_t i = index_->FindFileChunk(node, offset), n = index_->FileChunkCount(node); i < n;
+         ++i) {
       FileChunkRef ref = index_->FileChunk(node, i);
       if (ref.file_offset >= end) break;
       wanted.push_back(ref.chunk);
@@ -134,7 +139,8 @@ int ImageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::vector<Slice>
     // chunk of the record's length covers `offset`; anything else is refused, never sliced.
     const uint64_t from = offset - ref.file_offset;
     if (bytes.ok() && ((*bytes)->size() != rec.length || from >= rec.length))
-      bytes = Status::Corruption("chunk " + rec.digest.ToString() + " is not the length its record gives");
+      bytes = Status::Corruption("chunk " + rec.digest.ToString() +
+                                 " is not the length its record gives");
     if (!bytes.ok()) {
       metrics_.read_errors++;
       out->clear();
@@ -165,7 +171,8 @@ void ImageFs::ReadAhead(uint32_t node, uint64_t end) {
     to = asked = end + kReadAheadBytes;
   }
   std::vector<uint32_t> next;
-  for (uint32_t i = index_->FindFileChunk(node, from), n = index_->FileChunkCount(node); i < n; ++i) {
+  for (uint32_t i = index_->FindFileChunk(node, from), n = index_->FileChunkCount(node); i < n;
+       ++i) {
     FileChunkRef ref = index_->FileChunk(node, i);
     if (ref.file_offset >= to) break;
     if (ref.file_offset + index_->Chunk(ref.chunk).length > from) next.push_back(ref.chunk);
@@ -207,7 +214,8 @@ void ImageFs::StatFs(struct statvfs* st) const {
 std::vector<uint32_t> ImageFs::ChunksOf(const std::vector<Digest>& digests) const {
   std::unordered_map<Digest, uint32_t, DigestHash> by_digest;
   by_digest.reserve(index_->chunk_count());
-  for (uint32_t c = 0; c < index_->chunk_count(); ++c) by_digest.emplace(index_->Chunk(c).digest, c);
+  for (uint32_t c = 0; c < index_->chunk_count(); ++c)
+    by_digest.emplace(index_->Chunk(c).digest, c);
   std::vector<uint32_t> out;
   for (const Digest& d : digests)
     if (auto it = by_digest.find(d); it != by_digest.end()) out.push_back(it->second);

@@ -33,8 +33,8 @@ class ImageFs {
   static constexpr uint64_t kRootIno = 1;
 
   // `fetcher` and `remote` (may be null: local only) must outlive this; `trace` may be null.
-  ImageFs(std::shared_ptr<const ImageIndex> index, ChunkReader& fetcher, remote::RemoteStore* remote,
-          std::shared_ptr<TraceRecorder> trace);
+  ImageFs(std::shared_ptr<const ImageIndex> index, ChunkReader& fetcher,
+          remote::RemoteStore* remote, std::shared_ptr<TraceRecorder> trace);
 
   const ImageIndex& index() const { return *index_; }
   Metrics& metrics() { return metrics_; }

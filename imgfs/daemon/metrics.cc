@@ -57,15 +57,18 @@ std::string Metrics::ToPrometheus(const std::string& labels) const {
   std::string out;
   char buf[256];
   for (const Counter& c : kCounters) {
-    std::snprintf(buf, sizeof buf, "# HELP imgfs_%s %s\n# TYPE imgfs_%s %s\nimgfs_%s%s %llu\n",
-                  c.name, c.help, c.name,
-                  std::string(c.name) == "cached_bytes" || std::string(c.name).rfind("prefetch", 0) == 0
-                      ? "gauge" : "counter",
-                  c.name, labels.c_str(), static_cast<unsigned long long>((this->*c.field).load()));
+    std::snprintf(
+        buf, sizeof buf, "# HELP imgfs_%s %s\n# TYPE imgfs_%s %s\nimgfs_%s%s %llu\n", c.name,
+        c.help, c.name,
+        std::string(c.name) == "cached_bytes" || std::string(c.name).rfind("prefetch", 0) == 0
+            ? "gauge"
+            : "counter",
+        c.name, labels.c_str(), static_cast<unsigned long long>((this->*c.field).load()));
     out += buf;
   }
-  out += "# HELP imgfs_fetch_latency_seconds remote range request latency\n"
-         "# TYPE imgfs_fetch_latency_seconds histogram\n";
+  out +=
+      "# HELP imgfs_fetch_latency_seconds remote range request latency\n"
+      "# TYPE imgfs_fetch_latency_seconds histogram\n";
   std::string inner = labels.size() > 2 ? labels.substr(1, labels.size() - 2) + "," : "";
   uint64_t cumulative = 0;
   for (size_t i = 0; i < latency_buckets.size(); ++i) {

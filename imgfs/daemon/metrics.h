@@ -6,9 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace imgfs::daemon {
 
@@ -29,9 +28,9 @@ struct Metrics {
   std::atomic<uint64_t> local_corruptions{0};  // local copies failing their checksum
   std::atomic<uint64_t> evictions{0};
   std::atomic<uint64_t> bytes_evicted{0};
-  std::atomic<uint64_t> prefetch_total{0};     // chunks a replayed trace asked for
+  std::atomic<uint64_t> prefetch_total{0};  // chunks a replayed trace asked for
   std::atomic<uint64_t> prefetch_done{0};
-  std::atomic<uint64_t> cached_bytes{0};       // stored bytes of evictable cached chunks
+  std::atomic<uint64_t> cached_bytes{0};  // stored bytes of evictable cached chunks
   std::array<std::atomic<uint64_t>, kLatencyBounds.size() + 1> latency_buckets{};
   std::atomic<uint64_t> latency_sum_us{0};
 

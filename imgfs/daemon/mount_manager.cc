@@ -50,9 +50,13 @@ Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
 }
 
 nlohmann::json MountRequest::ToJson() const {
-  return {{"image", image},         {"mountpoint", mountpoint},
-          {"remote", remote},       {"ca_file", ca_file},    {"trace", trace},
-          {"trace_seconds", trace_seconds}, {"prefetch_threads", prefetch_threads}};
+  return {{"image", image},
+          {"mountpoint", mountpoint},
+          {"remote", remote},
+          {"ca_file", ca_file},
+          {"trace", trace},
+          {"trace_seconds", trace_seconds},
+          {"prefetch_threads", prefetch_threads}};
 }
 
 MountManager::MountManager(store::LocalStore& store, ChunkFetcher& fetcher)
@@ -133,7 +137,8 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
     }
   } catch (const std::system_error& e) {  // out of threads: undo this mount, keep the others
     Stop(*m);
-    return Status::Unavailable("cannot start the threads of the mount at " + real + ": " + e.what());
+    return Status::Unavailable("cannot start the threads of the mount at " + real + ": " +
+                               e.what());
   }
   Digest digest = m->index->digest();
   std::lock_guard<std::mutex> lock(mu_);
@@ -248,7 +253,8 @@ nlohmann::json MountManager::StatsJson() {
       InodeAttrs a = m->index->Attrs(i);
       if (S_ISREG(a.mode)) image_bytes += a.size;
     }
-    for (uint32_t c = 0; c < m->index->chunk_count(); ++c) stored += m->index->Chunk(c).stored_length;
+    for (uint32_t c = 0; c < m->index->chunk_count(); ++c)
+      stored += m->index->Chunk(c).stored_length;
     nlohmann::json metrics = m->fs->metrics().ToJson();
     for (const char* k : {"evictions", "bytes_evicted", "cached_bytes"}) metrics.erase(k);
     mounts.push_back({{"mountpoint", path},
@@ -271,8 +277,7 @@ nlohmann::json MountManager::StatsJson() {
 std::string MountManager::Prometheus() {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out = fetcher_.cache_metrics().ToPrometheus("");
-  for (auto& [path, m] : mounts_)
-    out += m->fs->metrics().ToPrometheus("{mount=\"" + path + "\"}");
+  for (auto& [path, m] : mounts_) out += m->fs->metrics().ToPrometheus("{mount=\"" + path + "\"}");
   return out;
 }
 

@@ -8,12 +8,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "imgfs/daemon/chunk_fetcher.h"
 #include "imgfs/daemon/fuse_server.h"
@@ -27,11 +26,11 @@ struct MountRequest {
   static constexpr unsigned kMaxTraceSeconds = 86400;
   static constexpr unsigned kMaxPrefetchThreads = 64;
 
-  std::string image;          // a name in the local store, or an index digest
-  std::string mountpoint;     // an existing directory, absolute
-  std::string remote;         // URL of the remote store, or empty
-  std::string ca_file;        // https remote: CAs to trust instead of the system's
-  std::string trace = "off";  // off | record | replay
+  std::string image;              // a name in the local store, or an index digest
+  std::string mountpoint;         // an existing directory, absolute
+  std::string remote;             // URL of the remote store, or empty
+  std::string ca_file;            // https remote: CAs to trust instead of the system's
+  std::string trace = "off";      // off | record | replay
   unsigned trace_seconds = 30;    // recording window after mount: 1..kMaxTraceSeconds
   unsigned prefetch_threads = 8;  // trace replay: 1..kMaxPrefetchThreads
 

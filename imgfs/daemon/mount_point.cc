@@ -71,7 +71,8 @@ Result<MountPoint> ResolveMountPoint(const std::string& path) {
     }
     struct stat st;
     if (::stat(real, &st) != 0) return Status::FromErrno(errno, "mountpoint " + path);
-    if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("mountpoint " + path + " is not a directory");
+    if (!S_ISDIR(st.st_mode))
+      return Status::InvalidArgument("mountpoint " + path + " is not a directory");
     return mp;
   }
   if (errno != ENOTCONN) return Status::FromErrno(errno, "mountpoint " + path);
@@ -104,7 +105,8 @@ Status DetachDeadFuseMount(const std::string& path) {
   if (IsDead(path)) return Status::IOError("mountpoint " + path + " stays a dead mount");
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "mountpoint " + path);
-  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("mountpoint " + path + " is not a directory");
+  if (!S_ISDIR(st.st_mode))
+    return Status::InvalidArgument("mountpoint " + path + " is not a directory");
   return Status::Ok();
 }
 

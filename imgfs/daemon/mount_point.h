@@ -1,7 +1,7 @@
 // Where a mount goes. A daemon that crashed (or was killed) leaves its FUSE mounts behind,
 // dead: every request that reaches it fails with ENOTCONN (statfs() always does; stat() may
-// be answered from the attribute cache for a while). Mounting the same point again must replace such a
-// mount, not stack a new one on top of it (the dead one would resurface after an unmount).
+// be answered from the attribute cache for a while). Mounting the same point again must replace
+// such a mount, not stack a new one on top of it (the dead one would resurface after an unmount).
 // Thread-safe (no state).
 #pragma once
 

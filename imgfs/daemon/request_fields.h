@@ -5,9 +5,8 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/status.h"
 
@@ -19,7 +18,8 @@ namespace imgfs::daemon {
   if (!body.is_object()) return Status::InvalidArgument("request is not a JSON object");
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return fallback;
-  const bool integer = it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0);
+  const bool integer =
+      it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0);
   const uint64_t v = integer ? it->get<uint64_t>() : 0;
   if (!integer || v < min || v > max)
     return Status::InvalidArgument(name + " must be an integer from " + std::to_string(min) +

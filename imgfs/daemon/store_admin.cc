@@ -25,8 +25,9 @@ std::string AbsoluteSource(const std::string& source) {
 
 }  // namespace
 
-Result<indexer::ConvertResult> ConvertAndPublish(const std::string& source, const indexer::ConvertOptions& options,
-                                        store::LocalStore& store, const std::string& tag) {
+Result<indexer::ConvertResult> ConvertAndPublish(const std::string& source,
+                                                 const indexer::ConvertOptions& options,
+                                                 store::LocalStore& store, const std::string& tag) {
   RETURN_IF_ERROR(CheckConvertOptions(options));
   ASSIGN_OR_RETURN(indexer::ConvertResult r, indexer::ConvertImage(source, options, store));
   RETURN_IF_ERROR(store.SyncChunks());
@@ -43,7 +44,8 @@ Result<RepackResult> RepackAndPublish(store::LocalStore& store, const std::strin
     return Status::NotFound("no access trace recorded for " + image +
                             " (mount it with --trace record first)");
   std::vector<Digest> order = ParseTrace(*trace);
-  ASSIGN_OR_RETURN(std::string bytes, indexer::RepackIndex(*index, order, store, indexer::PackingOptions{}));
+  ASSIGN_OR_RETURN(std::string bytes,
+                   indexer::RepackIndex(*index, order, store, indexer::PackingOptions{}));
   ASSIGN_OR_RETURN(std::shared_ptr<const ImageIndex> repacked, ImageIndex::Parse(std::move(bytes)));
   // The trace names chunks, not positions: it holds for the new layout as it is.
   RETURN_IF_ERROR(store.PutTrace(repacked->digest(), *trace));
@@ -60,30 +62,31 @@ nlohmann::json RepackReply(const RepackResult& r) {
 
 Status CheckConvertOptions(const indexer::ConvertOptions& options) {
   if (options.threads > kMaxConvertThreads)
-    return Status::InvalidArgument("threads must be from 1 to " + std::to_string(kMaxConvertThreads) +
-                                   " (0: one per core), not " + std::to_string(options.threads));
+    return Status::InvalidArgument("threads must be from 1 to " +
+                                   std::to_string(kMaxConvertThreads) + " (0: one per core), not " +
+                                   std::to_string(options.threads));
   const ChunkerParams& c = options.chunker;
   if (c.avg_size < 4096 || c.avg_size > (4u << 20) || (c.avg_size & (c.avg_size - 1)))
-    return Status::InvalidArgument("the average chunk size must be a power of two from 4096 to "
-                                   "4194304, not " + std::to_string(c.avg_size));
+    return Status::InvalidArgument(
+        "the average chunk size must be a power of two from 4096 to "
+        "4194304, not " +
+        std::to_string(c.avg_size));
   if (c.min_size < 1024 || c.min_size > c.avg_size)
     return Status::InvalidArgument("the minimum chunk size must be from 1024 to the average (" +
-                                   std::to_string(c.avg_size) + "), not " + std::to_string(c.min_size));
+                                   std::to_string(c.avg_size) + "), not " +
+                                   std::to_string(c.min_size));
   if (c.max_size < c.avg_size || c.max_size > kMaxChunkSize)
-    return Status::InvalidArgument("the maximum chunk size must be from the average (" +
-                                   std::to_string(c.avg_size) + ") to " + std::to_string(kMaxChunkSize) +
-                                   ", not " + std::to_string(c.max_size));
+    return Status::InvalidArgument(
+        "the maximum chunk size must be from the average (" + std::to_string(c.avg_size) + ") to " +
+        std::to_string(kMaxChunkSize) + ", not " + std::to_string(c.max_size));
   return Status::Ok();
 }
 
 nlohmann::json ConvertRequest(const std::string& source, const std::string& tag,
                               const indexer::ConvertOptions& options) {
-  return {{"source", AbsoluteSource(source)},
-          {"tag", tag},
-          {"platform", options.build.platform},
-          {"threads", options.threads},
-          {"chunk_min", options.chunker.min_size},
-          {"chunk_avg", options.chunker.avg_size},
+  return {{"source", AbsoluteSource(source)},      {"tag", tag},
+          {"platform", options.build.platform},    {"threads", options.threads},
+          {"chunk_min", options.chunker.min_size}, {"chunk_avg", options.chunker.avg_size},
           {"chunk_max", options.chunker.max_size}};
 }
 
@@ -152,9 +155,12 @@ Result<nlohmann::json> StoreAdmin::CollectGarbage() {
   // Cached chunks may have gone: the eviction bookkeeping starts over from the store.
   RETURN_IF_ERROR(fetcher_.ReloadCacheState());
   ASSIGN_OR_RETURN(store::StoreStats s, store_.Stats());
-  return nlohmann::json{{"indexes_removed", r.indexes_removed}, {"chunks_removed", r.chunks_removed},
-                        {"bytes_removed", r.bytes_removed},     {"chunks", s.chunks},
-                        {"raw_bytes", s.raw_bytes},             {"stored_bytes", s.stored_bytes},
+  return nlohmann::json{{"indexes_removed", r.indexes_removed},
+                        {"chunks_removed", r.chunks_removed},
+                        {"bytes_removed", r.bytes_removed},
+                        {"chunks", s.chunks},
+                        {"raw_bytes", s.raw_bytes},
+                        {"stored_bytes", s.stored_bytes},
                         {"indexes", s.indexes}};
 }
 

@@ -1,14 +1,14 @@
 // Writing to a store that a daemon holds: RocksDB admits one writing process, so `imgfs convert`,
 // `rm`, `gc` and `repack` on a store whose daemon serves mounts are done by the daemon itself
-// (POST /convert, /rm, /gc, /repack on its socket), one at a time, each on its own thread so that mounts, reads and stats
-// go on meanwhile. Garbage collection keeps the images mounted right now, named or not.
+// (POST /convert, /rm, /gc, /repack on its socket), one at a time, each on its own thread so that
+// mounts, reads and stats go on meanwhile. Garbage collection keeps the images mounted right now,
+// named or not.
 #pragma once
 
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "imgfs/daemon/chunk_fetcher.h"
 #include "imgfs/local_store.h"
@@ -17,8 +17,9 @@
 namespace imgfs::daemon {
 
 // Converts SOURCE into the store and publishes it under `tag` (the CLI's path and the daemon's).
-Result<indexer::ConvertResult> ConvertAndPublish(const std::string& source, const indexer::ConvertOptions& options,
-                                        store::LocalStore& store, const std::string& tag);
+Result<indexer::ConvertResult> ConvertAndPublish(const std::string& source,
+                                                 const indexer::ConvertOptions& options,
+                                                 store::LocalStore& store, const std::string& tag);
 
 struct RepackResult {
   std::shared_ptr<const ImageIndex> index;

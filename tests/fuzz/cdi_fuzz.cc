@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (data[0] & 1) {
     (void)imgfs::gpu::ParseLdCache(std::span<const uint8_t>(data + 1, size - 1));
   } else {
-    (void)imgfs::gpu::ParseCdiSpec(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
+    (void)imgfs::gpu::ParseCdiSpec(
+        std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
   }
   return 0;
 }

@@ -23,7 +23,8 @@ static void Exercise(std::string bytes) {
       auto entry = ix.DirEntry(ino, e);
       (void)ix.Lookup(ino, entry.name);
     }
-    for (uint32_t c = 0; c < ix.FileChunkCount(ino); ++c) (void)ix.Chunk(ix.FileChunk(ino, c).chunk);
+    for (uint32_t c = 0; c < ix.FileChunkCount(ino); ++c)
+      (void)ix.Chunk(ix.FileChunk(ino, c).chunk);
     if (a.size > 0 && ix.FileChunkCount(ino) > 0) (void)ix.FindFileChunk(ino, a.size - 1);
   }
   for (uint32_t p = 0; p < ix.pack_count(); ++p) (void)ix.Pack(p);

@@ -96,9 +96,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         layer = GzipCompress(reinterpret_cast<const uint8_t*>(layer.data()), layer.size());
         c = imgfs::oci::Compression::kGzip;
         break;
-      case 2: c = imgfs::oci::Compression::kGzip; break;
-      case 3: c = imgfs::oci::Compression::kZstd; break;
-      default: break;
+      case 2:
+        c = imgfs::oci::Compression::kGzip;
+        break;
+      case 3:
+        c = imgfs::oci::Compression::kZstd;
+        break;
+      default:
+        break;
     }
     RunLayer(layer, c, applier);
   }

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 
 #include <cstddef>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -33,12 +33,12 @@ namespace imgfs {
 namespace {
 
 // Aborts, naming the check, when a property of the read path does not hold.
-#define REQUIRE(cond)                                                       \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
+#define REQUIRE(cond)                                                            \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
       std::fprintf(stderr, "read_fuzz: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                         \
-    }                                                                       \
+      std::abort();                                                              \
+    }                                                                            \
   } while (0)
 
 // The byte at position `pos` of chunk `chunk`: what a correct answer contains. Answers are
@@ -64,8 +64,8 @@ class ScriptedChunks : public daemon::ChunkReader {
 
   daemon::RequestBudget NewRequestBudget() override { return daemon::RequestBudget(); }
 
-  Result<daemon::ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore*, daemon::Metrics&,
-                         daemon::RequestBudget&) override {
+  Result<daemon::ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore*,
+                                 daemon::Metrics&, daemon::RequestBudget&) override {
     const ChunkRecord rec = index.Chunk(chunk);
     uint8_t op = Next();
     uint64_t length = rec.length;
@@ -85,8 +85,8 @@ class ScriptedChunks : public daemon::ChunkReader {
     return SharedBytes(pattern, std::string_view(*pattern).substr(StartOf(chunk), length));
   }
 
-  void Ensure(const ImageIndex&, const std::vector<uint32_t>& chunks, remote::RemoteStore*, daemon::Metrics&,
-              daemon::RequestBudget&) override {
+  void Ensure(const ImageIndex&, const std::vector<uint32_t>& chunks, remote::RemoteStore*,
+              daemon::Metrics&, daemon::RequestBudget&) override {
     for (uint32_t c : chunks) (void)c;
   }
   void WarmLocal(std::shared_ptr<const ImageIndex>, std::vector<uint32_t>) override {}
@@ -115,7 +115,8 @@ std::string Expected(const ImageIndex& ix, uint32_t ino, uint64_t offset, uint64
   return out;
 }
 
-void CheckRead(daemon::ImageFs& fs, const ImageIndex& ix, uint32_t ino, uint64_t offset, size_t size) {
+void CheckRead(daemon::ImageFs& fs, const ImageIndex& ix, uint32_t ino, uint64_t offset,
+               size_t size) {
   std::string out;
   const uint64_t file_size = ix.Attrs(ino).size;
   int err = fs.Read(uint64_t{ino} + 1, offset, size, &out);
@@ -131,8 +132,8 @@ void CheckRead(daemon::ImageFs& fs, const ImageIndex& ix, uint32_t ino, uint64_t
 void Exercise(const ImageIndex& ix, std::string_view script) {
   ScriptedChunks chunks(script);
   auto trace = std::make_shared<daemon::TraceRecorder>(std::chrono::seconds(3600));
-  daemon::ImageFs fs(std::shared_ptr<const ImageIndex>(&ix, [](const ImageIndex*) {}), chunks, nullptr,
-             trace);
+  daemon::ImageFs fs(std::shared_ptr<const ImageIndex>(&ix, [](const ImageIndex*) {}), chunks,
+                     nullptr, trace);
   struct stat st;
   struct statvfs vfs;
   fs.StatFs(&vfs);
@@ -167,8 +168,7 @@ void Exercise(const ImageIndex& ix, std::string_view script) {
     if (!S_ISREG(st.st_mode)) continue;
     const uint64_t size = static_cast<uint64_t>(st.st_size);
     for (uint64_t offset : {uint64_t{0}, size / 3, size / 2, size ? size - 1 : 0, size, size + 9})
-      for (size_t n : {size_t{1}, size_t{4096}, size_t{131072}})
-        CheckRead(fs, ix, node, offset, n);
+      for (size_t n : {size_t{1}, size_t{4096}, size_t{131072}}) CheckRead(fs, ix, node, offset, n);
   }
   std::vector<uint32_t> all;
   for (uint32_t c = 0; c < ix.chunk_count() && c < 64; ++c) all.push_back(c);

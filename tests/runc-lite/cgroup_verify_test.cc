@@ -70,10 +70,12 @@ TEST(VerifyCgroupPathsTest, RefusesRootsAndTheRuntimesOwnCgroup) {
 
 TEST(InContainerCgroupTest, MembershipFromProcPidCgroup) {
   ContainerState s = StateWith("");
-  const char kInit[] = "9:name=systemd:/runc-lite/c1\n8:pids:/runc-lite/c1\n4:memory:/runc-lite/c1\n"
-                       "0::/runc-lite/c1\n";
+  const char kInit[] =
+      "9:name=systemd:/runc-lite/c1\n8:pids:/runc-lite/c1\n4:memory:/runc-lite/c1\n"
+      "0::/runc-lite/c1\n";
   EXPECT_TRUE(InContainerCgroup(s, Hybrid(), kInit));
-  const char kNested[] = "8:pids:/runc-lite/c1/inner\n4:memory:/runc-lite/c1\n0::/runc-lite/c1/inner\n";
+  const char kNested[] =
+      "8:pids:/runc-lite/c1/inner\n4:memory:/runc-lite/c1\n0::/runc-lite/c1/inner\n";
   EXPECT_TRUE(InContainerCgroup(s, Hybrid(), kNested)) << "a sub-cgroup of the container";
   const char kBystander[] = "8:pids:/\n4:memory:/user.slice\n0::/user.slice\n";
   EXPECT_FALSE(InContainerCgroup(s, Hybrid(), kBystander));

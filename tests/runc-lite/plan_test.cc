@@ -1,13 +1,12 @@
 // Unit tests for each piece of BuildInitPlan (plan_builder.h): namespaces, mounts, devices,
 // sysctls, masked paths, and the one mount-option/propagation table they share with the spec.
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include <cstring>
-
-#include <gtest/gtest.h>
 
 #include "runc-lite/mount_options.h"
 #include "runc-lite/plan_builder.h"
@@ -93,7 +92,8 @@ TEST(PlanMountsTest, OptionsBindsAndProc) {
   Spec missing;
   missing.mounts.push_back({"/x", "bind", "no-such-source-here", {}});
   InitPlan p4;
-  EXPECT_FALSE(PlanMounts(missing, "/b", layout, state, arena, p4).ok()) << "relative to the bundle";
+  EXPECT_FALSE(PlanMounts(missing, "/b", layout, state, arena, p4).ok())
+      << "relative to the bundle";
 }
 
 TEST(PlanMountsTest, CgroupMountsFollowTheLayout) {
@@ -130,7 +130,8 @@ TEST(PlanMountsTest, CgroupMountsFollowTheLayout) {
 TEST(PlanDevicesTest, SpecDevicesThenDefaults) {
   Spec spec;
   spec.linux.devices.push_back({"/dev/null", "c", 1, 3, 0600, 5, 6});
-  spec.linux.devices.push_back({"/dev/sub/fuse", "c", 10, 229, std::nullopt, std::nullopt, std::nullopt});
+  spec.linux.devices.push_back(
+      {"/dev/sub/fuse", "c", 10, 229, std::nullopt, std::nullopt, std::nullopt});
   Arena arena;
   InitPlan plan;
   PlanDevices(spec, arena, plan);
@@ -182,10 +183,11 @@ TEST(MountOptionsTest, OneTableForSpecAndPlan) {
   EXPECT_TRUE(FindMountFlagOption("rw")->clear);
   EXPECT_EQ(FindMountFlagOption("rslave"), nullptr);
   // Every propagation word the spec accepts for the root is one the plan can apply.
-  for (const char* p : {"private", "rprivate", "shared", "rshared", "slave", "rslave",
-                        "unbindable", "runbindable"}) {
+  for (const char* p : {"private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
+                        "runbindable"}) {
     std::string json = std::string(R"({"ociVersion": "1.0.0", "root": {"path": "r"},
-        "linux": {"rootfsPropagation": ")") + p + "\"}}";
+        "linux": {"rootfsPropagation": ")") +
+                       p + "\"}}";
     EXPECT_TRUE(ParseSpec(json).ok()) << p;
     EXPECT_TRUE(PropagationFlags(p)) << p;
   }

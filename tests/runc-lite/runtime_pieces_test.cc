@@ -1,5 +1,6 @@
 // Unit tests for the pieces that turn a spec into kernel inputs: capability masks, seccomp BPF,
 // the init plan (mounts, devices, sysctls, namespaces).
+#include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
@@ -7,16 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include "runc-lite/capabilities.h"
 #include "runc-lite/device_filter.h"
 #include "runc-lite/hooks.h"
 #include "runc-lite/init_plan.h"
 #include "runc-lite/interrupt.h"
-#include "runc-lite/spawn.h"
 #include "runc-lite/plan_builder.h"
 #include "runc-lite/seccomp.h"
+#include "runc-lite/spawn.h"
 
 namespace imgfs::runc {
 namespace {
@@ -36,8 +35,8 @@ TEST(SeccompTest, CompilesWholeProfiles) {
   s.default_errno_ret = 38;
   s.architectures = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"};
   s.syscalls.push_back({{"read", "write", "no_such_syscall"}, "SCMP_ACT_ALLOW", std::nullopt, {}});
-  s.syscalls.push_back({{"personality"}, "SCMP_ACT_ALLOW", std::nullopt,
-                        {{0, 0xffffffff, 0, "SCMP_CMP_EQ"}}});
+  s.syscalls.push_back(
+      {{"personality"}, "SCMP_ACT_ALLOW", std::nullopt, {{0, 0xffffffff, 0, "SCMP_CMP_EQ"}}});
   Result<CompiledSeccomp> c = CompileSeccomp(s);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_GT(c->program.size(), 5u);
@@ -66,7 +65,8 @@ TEST(PlanTest, MountsDevicesSysctlsNamespaces) {
   InitPlan plan;
   Status st = BuildInitPlan(*spec, opts, "/b/rootfs", layout, state, arena, fds, plan);
   ASSERT_TRUE(st.ok()) << st.ToString();
-  EXPECT_EQ(NewNamespaceFlags(*spec) & CLONE_NEWUSER, static_cast<unsigned long long>(CLONE_NEWUSER));
+  EXPECT_EQ(NewNamespaceFlags(*spec) & CLONE_NEWUSER,
+            static_cast<unsigned long long>(CLONE_NEWUSER));
   EXPECT_EQ(NewNamespaceFlags(*spec) & CLONE_NEWCGROUP, 0u) << "cgroup ns is unshared by the child";
   EXPECT_TRUE(plan.unshare_cgroup);
   EXPECT_TRUE(plan.make_devices);

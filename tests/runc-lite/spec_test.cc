@@ -65,13 +65,16 @@ TEST(SpecTest, RejectsBadConfigs) {
   EXPECT_FALSE(ParseSpec(R"({"ociVersion": "1.0.0"})").ok()) << "root required";
   const std::string base = R"({"ociVersion": "1.0.0", "root": {"path": "r"}, )";
   EXPECT_FALSE(ParseSpec(base + R"("linux": {"namespaces": [{"type": "bogus"}]}})").ok());
-  EXPECT_FALSE(ParseSpec(base + R"("linux": {"namespaces": [{"type": "pid"}, {"type": "pid"}]}})").ok());
+  EXPECT_FALSE(
+      ParseSpec(base + R"("linux": {"namespaces": [{"type": "pid"}, {"type": "pid"}]}})").ok());
   EXPECT_FALSE(ParseSpec(base + R"("mounts": [{"destination": "relative"}]})").ok());
   EXPECT_FALSE(ParseSpec(base + R"("process": {"args": ["sh"], "cwd": "rel"}})").ok());
   EXPECT_FALSE(ParseSpec(base + R"("process": {"args": "sh"}})").ok()) << "wrong type";
   EXPECT_FALSE(ParseSpec(base + R"("hooks": {"prestart": [{"path": "rel"}]}})").ok());
   EXPECT_FALSE(ParseSpec(base + R"("hostname": "h"})").ok()) << "hostname needs uts ns";
-  EXPECT_FALSE(ParseSpec(base + R"("linux": {"uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}})").ok());
+  EXPECT_FALSE(
+      ParseSpec(base + R"("linux": {"uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}})")
+          .ok());
   EXPECT_FALSE(ParseSpec(base + R"("linux": {"seccomp": {"syscalls": []}}})").ok());
   EXPECT_FALSE(ParseSpec(base + R"("linux": {"rootfsPropagation": "weird"}})").ok());
 }
@@ -81,21 +84,23 @@ TEST(SpecTest, RejectsBadConfigs) {
 TEST(SpecTest, RefusesIdsThatDoNotFit) {
   const std::string head =
       R"({"ociVersion": "1.0.0", "root": {"path": "r"}, "process": {"args": ["sh"], "user": )";
-  for (const char* bad : {"-1", "4294967295", "4294967296", "1099511627776", "1.5", "0.0",
-                          "\"0\"", "true", "-4294967296"}) {
+  for (const char* bad : {"-1", "4294967295", "4294967296", "1099511627776", "1.5", "0.0", "\"0\"",
+                          "true", "-4294967296"}) {
     for (const char* field : {"uid", "gid"}) {
       std::string user = std::string("{\"") + field + "\": " + bad + "}";
       Result<Spec> s = ParseSpec(head + user + "}}");
       ASSERT_FALSE(s.ok()) << field << "=" << bad;
-      EXPECT_NE(s.status().message().find(std::string("process.user.") + field),
-                std::string::npos) << s.status().message();
+      EXPECT_NE(s.status().message().find(std::string("process.user.") + field), std::string::npos)
+          << s.status().message();
     }
     Result<Spec> g = ParseSpec(head + R"({"additionalGids": [5, )" + bad + "]}}}");
     EXPECT_FALSE(g.ok()) << "additionalGids " << bad;
-    Result<Process> p = ParseProcess(std::string(R"({"args": ["sh"], "user": {"uid": )") + bad + "}}");
+    Result<Process> p =
+        ParseProcess(std::string(R"({"args": ["sh"], "user": {"uid": )") + bad + "}}");
     EXPECT_FALSE(p.ok()) << "exec --process uid " << bad;
   }
-  Result<Spec> max = ParseSpec(head + R"({"uid": 4294967294, "gid": 4294967294, "additionalGids": [4294967294]}}})");
+  Result<Spec> max = ParseSpec(
+      head + R"({"uid": 4294967294, "gid": 4294967294, "additionalGids": [4294967294]}}})");
   ASSERT_TRUE(max.ok()) << max.status().ToString();
   EXPECT_EQ(max->process->user.uid, kMaxId);
 }
@@ -104,20 +109,22 @@ TEST(SpecTest, RefusesMappingsAndDeviceOwnersThatDoNotFit) {
   const std::string head = R"({"ociVersion": "1.0.0", "root": {"path": "r"},
       "linux": {"namespaces": [{"type": "user"}], )";
   auto parse = [&](const std::string& linux_rest) { return ParseSpec(head + linux_rest + "}}"); };
-  EXPECT_TRUE(parse(R"("uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}])").ok());
-  for (const char* bad : {
-           R"("uidMappings": [{"containerID": -1, "hostID": 0, "size": 1}])",
-           R"("uidMappings": [{"containerID": 0, "hostID": 4294967295, "size": 1}])",
-           R"("gidMappings": [{"containerID": 0, "hostID": 4294967296, "size": 1}])",
-           R"("gidMappings": [{"containerID": 0, "hostID": 1.5, "size": 1}])",
-           R"("uidMappings": [{"containerID": 0, "hostID": 0, "size": 0}])",
-           R"("uidMappings": [{"containerID": 0, "hostID": 0}])",
-           R"("uidMappings": [{"containerID": 0, "hostID": 0, "size": -1}])",
-           R"("uidMappings": [{"containerID": 4294967290, "hostID": 0, "size": 10}])",
-           R"("uidMappings": [{"containerID": 0, "hostID": 4294967290, "size": 10}])",
-           R"("devices": [{"path": "/dev/x", "type": "c", "major": 1, "minor": 3, "uid": -1}])",
-           R"("devices": [{"path": "/dev/x", "type": "c", "major": 1, "minor": 3, "gid": 4294967296}])",
-       }) {
+  EXPECT_TRUE(
+      parse(R"("uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}])").ok());
+  for (
+      const char* bad : {
+          R"("uidMappings": [{"containerID": -1, "hostID": 0, "size": 1}])",
+          R"("uidMappings": [{"containerID": 0, "hostID": 4294967295, "size": 1}])",
+          R"("gidMappings": [{"containerID": 0, "hostID": 4294967296, "size": 1}])",
+          R"("gidMappings": [{"containerID": 0, "hostID": 1.5, "size": 1}])",
+          R"("uidMappings": [{"containerID": 0, "hostID": 0, "size": 0}])",
+          R"("uidMappings": [{"containerID": 0, "hostID": 0}])",
+          R"("uidMappings": [{"containerID": 0, "hostID": 0, "size": -1}])",
+          R"("uidMappings": [{"containerID": 4294967290, "hostID": 0, "size": 10}])",
+          R"("uidMappings": [{"containerID": 0, "hostID": 4294967290, "size": 10}])",
+          R"("devices": [{"path": "/dev/x", "type": "c", "major": 1, "minor": 3, "uid": -1}])",
+          R"("devices": [{"path": "/dev/x", "type": "c", "major": 1, "minor": 3, "gid": 4294967296}])",
+      }) {
     EXPECT_FALSE(parse(bad).ok()) << bad;
   }
 }
@@ -126,8 +133,11 @@ TEST(SpecTest, IntegersAreNeitherTruncatedNorWrapped) {
   const std::string base = R"({"ociVersion": "1.0.0", "root": {"path": "r"}, )";
   EXPECT_FALSE(ParseSpec(base + R"("process": {"args": ["sh"], "oomScoreAdj": 1.5}})").ok());
   EXPECT_FALSE(ParseSpec(base + R"("process": {"args": ["sh"], "oomScoreAdj": 4294967296}})").ok());
-  EXPECT_FALSE(ParseSpec(base +
-      R"("process": {"args": ["sh"], "rlimits": [{"type": "RLIMIT_NOFILE", "soft": -1, "hard": 1}]}})").ok());
+  EXPECT_FALSE(
+      ParseSpec(
+          base +
+          R"("process": {"args": ["sh"], "rlimits": [{"type": "RLIMIT_NOFILE", "soft": -1, "hard": 1}]}})")
+          .ok());
   EXPECT_FALSE(ParseResources(R"({"blockIO": {"weight": 65536}})").ok());
   EXPECT_TRUE(ParseResources(R"({"memory": {"limit": -1}})").ok()) << "-1 is unlimited";
   Result<Resources> go = ParseResources(R"({"memory": {"swappiness": 18446744073709551615}})");
@@ -149,8 +159,10 @@ TEST(SpecTest, CapsArrays) {
   EXPECT_EQ(s.status().message(), "too many mounts (4097; at most 4096)");
   std::string paths;
   for (size_t i = 0; i <= kMaxEntries; ++i) paths += std::string(i ? "," : "") + "\"/p\"";
-  EXPECT_FALSE(ParseSpec(R"({"ociVersion": "1.0.0", "root": {"path": "r"}, "linux": {"maskedPaths": [)" +
-                         paths + "]}}").ok());
+  EXPECT_FALSE(
+      ParseSpec(R"({"ociVersion": "1.0.0", "root": {"path": "r"}, "linux": {"maskedPaths": [)" +
+                paths + "]}}")
+          .ok());
 }
 
 TEST(SpecTest, DefaultSpecParses) {
@@ -161,7 +173,8 @@ TEST(SpecTest, DefaultSpecParses) {
 }
 
 TEST(SpecTest, ResourcesAndProcessDocuments) {
-  Result<Resources> r = ParseResources(R"({"memory": {"limit": 100, "swap": 200}, "pids": {"limit": 3}})");
+  Result<Resources> r =
+      ParseResources(R"({"memory": {"limit": 100, "swap": 200}, "pids": {"limit": 3}})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r->memory_swap, 200);
   EXPECT_FALSE(ParseProcess(R"({"cwd": "/"})").ok()) << "args required";

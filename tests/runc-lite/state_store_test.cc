@@ -22,7 +22,9 @@ class StateStoreTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     root_ = std::string(tmpl) + "/root";  // not yet there: CreateDir makes it
   }
-  void TearDown() override { (void)!system(("rm -rf " + root_.substr(0, root_.rfind('/'))).c_str()); }
+  void TearDown() override {
+    (void)!system(("rm -rf " + root_.substr(0, root_.rfind('/'))).c_str());
+  }
   std::string root_;
 };
 
@@ -76,8 +78,8 @@ TEST_F(StateStoreTest, LiveStatusFollowsTheProcess) {
 TEST_F(StateStoreTest, OciStateDocument) {
   ContainerState s = Sample();
   auto j = nlohmann::json::parse(OciStateJson(s, ContainerStatus::kRunning));
-  for (const char* k : {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner",
-                        "annotations"})
+  for (const char* k :
+       {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner", "annotations"})
     EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_EQ(j["status"], "running");
   EXPECT_EQ(nlohmann::json::parse(OciStateJson(s, ContainerStatus::kStopped))["pid"], 0);
@@ -99,7 +101,8 @@ TEST_F(StateStoreTest, PidFileIsDigitsOnly) {
 }
 
 TEST(LogTest, JsonLine) {
-  auto j = nlohmann::json::parse(JsonLogLine("error", "container \"x\" does not exist", "2024-01-01T00:00:00Z"));
+  auto j = nlohmann::json::parse(
+      JsonLogLine("error", "container \"x\" does not exist", "2024-01-01T00:00:00Z"));
   EXPECT_EQ(j["level"], "error");
   EXPECT_EQ(j["msg"], "container \"x\" does not exist");
   EXPECT_EQ(j["time"], "2024-01-01T00:00:00Z");

@@ -127,8 +127,7 @@ TEST_F(ChunkFetcherTest, MissingChunkIsFetchedVerifiedAndCachedUnpinned) {
   auto cached = store_->ListCachedChunks();
   ASSERT_TRUE(cached.ok());
   ASSERT_EQ(cached->size(), 2u);
-  for (const auto& c : *cached)
-    EXPECT_TRUE(c.digest == Rec(0).digest || c.digest == Rec(1).digest);
+  for (const auto& c : *cached) EXPECT_TRUE(c.digest == Rec(0).digest || c.digest == Rec(1).digest);
   EXPECT_EQ(fetcher->cache_metrics().cached_bytes, Rec(0).stored_length + Rec(1).stored_length);
 }
 
@@ -272,9 +271,9 @@ TEST_F(ChunkFetcherTest, EnsureFetchesOneRangePerContiguousRun) {
 TEST_F(ChunkFetcherTest, EnsureSkipsChunksAlreadyLocal) {
   BuildMixedImage();
   auto fetcher = MakeFetcher();
-  Pin(1);                               // pinned by a conversion
-  ExpectGet(*fetcher, 2, &remote_);     // cached by an earlier fetch
-  auto fresh = MakeFetcher();           // nothing in memory: only the store knows
+  Pin(1);                            // pinned by a conversion
+  ExpectGet(*fetcher, 2, &remote_);  // cached by an earlier fetch
+  auto fresh = MakeFetcher();        // nothing in memory: only the store knows
   remote_.ResetCounters();
   fresh->Ensure(*index_, {0, 1, 2, 3}, &remote_, metrics_);
   auto ranges = remote_.ranges();
@@ -371,9 +370,8 @@ TEST_F(ChunkFetcherTest, UnavailableRemoteIsAnErrorNotAHangAndCachedChunksAreSti
   ExpectGet(*fetcher, 0, &remote_);
   remote_.SetUnavailable(true);
 
-  auto pending = std::async(std::launch::async, [&] {
-    return fetcher->Get(*index_, 1, &remote_, metrics_);
-  });
+  auto pending =
+      std::async(std::launch::async, [&] { return fetcher->Get(*index_, 1, &remote_, metrics_); });
   ASSERT_EQ(pending.wait_for(std::chrono::seconds(10)), std::future_status::ready)
       << "Get hangs on an unavailable remote";
   auto got = pending.get();
@@ -654,14 +652,14 @@ TEST_F(ChunkFetcherTest, LocalCopyThatDoesNotDecompressIsDroppedAndRefetched) {
   // Chunk 1 is compressible: a valid zstd frame of the wrong length; chunk 0: not zstd at all;
   // chunk 2: longer than the chunk itself.
   std::string short_text = TextBytes(kChunk / 2, 77);
-  ASSERT_TRUE(store_->PutCachedChunk(Rec(1).digest, Rec(1).length,
-                                     EncodeChunk({reinterpret_cast<const uint8_t*>(
-                                                      short_text.data()),
-                                                  short_text.size()}))
+  ASSERT_TRUE(store_
+                  ->PutCachedChunk(Rec(1).digest, Rec(1).length,
+                                   EncodeChunk({reinterpret_cast<const uint8_t*>(short_text.data()),
+                                                short_text.size()}))
                   .ok());
   ASSERT_TRUE(store_->PutCachedChunk(Rec(0).digest, Rec(0).length, "definitely not zstd").ok());
-  ASSERT_TRUE(store_->PutCachedChunk(Rec(2).digest, Rec(2).length, std::string(kChunk + 1, 'x'))
-                  .ok());
+  ASSERT_TRUE(
+      store_->PutCachedChunk(Rec(2).digest, Rec(2).length, std::string(kChunk + 1, 'x')).ok());
   auto fetcher = MakeFetcher();
   ASSERT_TRUE(fetcher->LoadCacheState().ok());
   for (uint32_t c : {0u, 1u, 2u}) {
@@ -684,7 +682,7 @@ TEST_F(ChunkFetcherTest, ABitFlipInALocalDataFileIsDetectedAndRefetched) {
   index_ = builder_.Finish(&remote_);
   ASSERT_NE(index_, nullptr);
   ExpectGet(*MakeFetcher(), 0, &remote_);  // now cached on disk
-  {  // it is the first chunk of the first data file
+  {                                        // it is the first chunk of the first data file
     std::fstream f(dir_.path() + "/data/00000001.dat",
                    std::ios::in | std::ios::out | std::ios::binary);
     ASSERT_TRUE(f.is_open());

@@ -83,14 +83,16 @@ TEST(ControlHttpTest, RefusesMalformedAndOversizedRequests) {
     control::ReadLimits limits;
     limits.max_body = 10;
     p.Send("POST /x HTTP/1.0\r\nContent-Length: 11\r\n\r\n");
-    EXPECT_EQ(control::ReadRequest(p.server.get(), limits).status().code(), Code::kResourceExhausted);
+    EXPECT_EQ(control::ReadRequest(p.server.get(), limits).status().code(),
+              Code::kResourceExhausted);
   }
   {
     SocketPair p;
     control::ReadLimits limits;
     limits.max_header = 100;
     p.Send("GET /x HTTP/1.0\r\nX: " + std::string(200, 'a'));
-    EXPECT_EQ(control::ReadRequest(p.server.get(), limits).status().code(), Code::kResourceExhausted);
+    EXPECT_EQ(control::ReadRequest(p.server.get(), limits).status().code(),
+              Code::kResourceExhausted);
   }
   {
     SocketPair p;  // the client hangs up half-way
@@ -132,7 +134,8 @@ TEST(RequestFieldsTest, NumbersAreCheckedAgainstTheirBounds) {
     EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << bad;
     EXPECT_NE(r.status().message().find(bad), std::string::npos) << r.status().message();
   }
-  EXPECT_EQ(daemon::UintField(nlohmann::json::array(), "x", 0, 0, 1).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(daemon::UintField(nlohmann::json::array(), "x", 0, 0, 1).status().code(),
+            Code::kInvalidArgument);
 }
 
 TEST(StoreAdminBoundsTest, ConvertOptions) {
@@ -193,7 +196,8 @@ TEST(StoreDirTest, RefusesAStoreOwnedBySomeoneElse) {
   ASSERT_EQ(::chown(theirs.c_str(), 65534, 65534), 0);
   auto r = daemon::SecureStoreDir(theirs);
   EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
-  EXPECT_NE(r.status().message().find("owned by uid 65534"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("owned by uid 65534"), std::string::npos)
+      << r.status().message();
   EXPECT_EQ(ModeOf(theirs), 0755u);  // left as it was
 }
 
@@ -201,7 +205,8 @@ TEST(MountPointTest, ResolvesDirectoriesOnly) {
   ScratchDir dir;
   EXPECT_EQ(daemon::ResolveMountPoint("relative/path").status().code(), Code::kInvalidArgument);
   std::ofstream(dir.path() + "/file") << "x";
-  EXPECT_EQ(daemon::ResolveMountPoint(dir.path() + "/file").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(daemon::ResolveMountPoint(dir.path() + "/file").status().code(),
+            Code::kInvalidArgument);
   EXPECT_FALSE(daemon::ResolveMountPoint(dir.path() + "/missing").ok());
   ASSERT_EQ(::mkdir((dir.path() + "/d").c_str(), 0755), 0);
   ASSERT_EQ(::symlink((dir.path() + "/d").c_str(), (dir.path() + "/link").c_str()), 0);
@@ -269,7 +274,8 @@ class ServerHarness {
 };
 
 TEST(ControlServerTest, RoutesAnswersAndErrors) {
-  ServerHarness h({{"GET", "/hello", [](const nlohmann::json&) -> Result<control::Response> {
+  ServerHarness h({{"GET", "/hello",
+                    [](const nlohmann::json&) -> Result<control::Response> {
                       return control::Response{200, "text/plain", "hi"};
                     }},
                    {"POST", "/typed", [](const nlohmann::json& b) -> Result<control::Response> {
@@ -291,16 +297,16 @@ TEST(ControlServerTest, ASlowClientOrASlowHandlerDoesNotDelayOthers) {
   std::mutex mu;
   std::condition_variable cv;
   bool release = false, entered = false;
-  ServerHarness h({{"GET", "/fast", [](const nlohmann::json&) -> Result<control::Response> {
-                      return control::Response{};
-                    }},
-                   {"POST", "/slow", [&](const nlohmann::json&) -> Result<control::Response> {
-                      std::unique_lock<std::mutex> lock(mu);
-                      entered = true;
-                      cv.notify_all();
-                      cv.wait(lock, [&] { return release; });
-                      return control::Response{};
-                    }}});
+  ServerHarness h(
+      {{"GET", "/fast",
+        [](const nlohmann::json&) -> Result<control::Response> { return control::Response{}; }},
+       {"POST", "/slow", [&](const nlohmann::json&) -> Result<control::Response> {
+          std::unique_lock<std::mutex> lock(mu);
+          entered = true;
+          cv.notify_all();
+          cv.wait(lock, [&] { return release; });
+          return control::Response{};
+        }}});
   // A client that sent part of a request and stays connected.
   UniqueFd slow_client = h.Connect();
   ASSERT_TRUE(WriteFull(slow_client.get(), std::string("GET /fa")).ok());
@@ -324,15 +330,16 @@ TEST(ControlServerTest, ASlowClientOrASlowHandlerDoesNotDelayOthers) {
 }
 
 TEST(ControlServerTest, BeyondTheConnectionLimitCallersGet503) {
-  ServerHarness h({{"GET", "/x", [](const nlohmann::json&) -> Result<control::Response> {
-                      return control::Response{};
-                    }}},
-                  /*max_connections=*/1);
+  ServerHarness h(
+      {{"GET", "/x",
+        [](const nlohmann::json&) -> Result<control::Response> { return control::Response{}; }}},
+      /*max_connections=*/1);
   UniqueFd hog = h.Connect();
   ASSERT_TRUE(WriteFull(hog.get(), std::string("G")).ok());
   // The hog holds the one slot until it is answered; the next caller is turned away at once.
   std::string r;
-  for (int i = 0; i < 200 && r.find("503") == std::string::npos; ++i) r = h.Ask("GET /x HTTP/1.0\r\n\r\n");
+  for (int i = 0; i < 200 && r.find("503") == std::string::npos; ++i)
+    r = h.Ask("GET /x HTTP/1.0\r\n\r\n");
   EXPECT_NE(r.find("HTTP/1.0 503"), std::string::npos) << r;
   ASSERT_TRUE(WriteFull(hog.get(), std::string("ET /x HTTP/1.0\r\n\r\n")).ok());
   EXPECT_NE(ServerHarness::ReadAll(hog.get()).find("200 OK"), std::string::npos);

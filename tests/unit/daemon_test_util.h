@@ -255,8 +255,7 @@ class ImageBuilder {
 
   // Appends a chunk to the current pack; returns its chunk number.
   uint32_t AddChunk(std::string raw) {
-    std::string stored =
-        EncodeChunk({reinterpret_cast<const uint8_t*>(raw.data()), raw.size()});
+    std::string stored = EncodeChunk({reinterpret_cast<const uint8_t*>(raw.data()), raw.size()});
     ChunkRecord r;
     r.digest = Sha256(raw);
     r.length = static_cast<uint32_t>(raw.size());

@@ -20,7 +20,8 @@ FlagSet GoFlags() {
 
 TEST(FlagSetTest, GoSyntaxVariants) {
   FlagSet f = GoFlags();
-  auto pos = f.Parse({"run", "-b", "/x", "--pid-file=/p", "-d", "--env", "A=1", "-e=B=2", "id", "-x"}, 1);
+  auto pos =
+      f.Parse({"run", "-b", "/x", "--pid-file=/p", "-d", "--env", "A=1", "-e=B=2", "id", "-x"}, 1);
   ASSERT_TRUE(pos.ok()) << pos.status().ToString();
   EXPECT_EQ(f.GetString("bundle"), "/x");
   EXPECT_EQ(f.GetString("pid-file"), "/p");
@@ -143,8 +144,9 @@ TEST(NumbersTest, Sizes) {
   for (const char* bad : {"", "G", ".5G", "1.G", "-1", "1 G", "1GG", "1Gi", "1Bb", "x", "1e9"})
     EXPECT_FALSE(ParseSize(bad, "s").ok()) << "'" << bad << "'";
   Result<uint64_t> r = ParseSize("10X", "--cache-size");
-  EXPECT_EQ(r.status().message(),
-            "--cache-size: \"10X\" has an unknown unit (use B, K, M, G, T or P, e.g. 512M or 10GiB)");
+  EXPECT_EQ(
+      r.status().message(),
+      "--cache-size: \"10X\" has an unknown unit (use B, K, M, G, T or P, e.g. 512M or 10GiB)");
   EXPECT_FALSE(ParseSize("2K", "s", 2047).ok()) << "above MAX";
 }
 

@@ -1,7 +1,6 @@
-#include "gpu-hooks/cdi.h"
-
 #include <filesystem>
 
+#include "gpu-hooks/cdi.h"
 #include "gpu-hooks/cdi_registry.h"
 #include "gpu-hooks/yaml.h"
 #include "gpu_test_util.h"
@@ -36,7 +35,8 @@ void ExpectGolden(const std::string& root, const std::string& text, const std::s
     WriteText(path, got);
     GTEST_SKIP() << "rewrote " << path;
   }
-  EXPECT_EQ(got, ReadText(path)) << "regenerate with IMGFS_UPDATE_GOLDEN=1 if the change is intended";
+  EXPECT_EQ(got, ReadText(path))
+      << "regenerate with IMGFS_UPDATE_GOLDEN=1 if the change is intended";
 }
 
 TEST(CdiGoldenTest, JsonAndYamlForTheFakeDriver) {
@@ -141,10 +141,11 @@ class CdiRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override { root_ = testing::MakeTempDir("gpu-cdi"); }
   void Put(const std::string& path, const std::string& device, const std::string& env) {
-    WriteText(root_ + path, json({{"cdiVersion", "0.6.0"},
-                                  {"kind", "vendor.com/dev"},
-                                  {"devices", {{{"name", device}, {"containerEdits", {{"env", {env}}}}}}}})
-                                .dump());
+    WriteText(root_ + path,
+              json({{"cdiVersion", "0.6.0"},
+                    {"kind", "vendor.com/dev"},
+                    {"devices", {{{"name", device}, {"containerEdits", {{"env", {env}}}}}}}})
+                  .dump());
   }
   std::string root_;
 };

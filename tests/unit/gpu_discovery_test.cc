@@ -1,9 +1,8 @@
-#include "gpu-hooks/discovery.h"
-
 #include <sys/sysmacros.h>
 
 #include <filesystem>
 
+#include "gpu-hooks/discovery.h"
 #include "gpu_test_util.h"
 
 namespace imgfs::gpu {
@@ -35,9 +34,15 @@ TEST(DiscoveryTest, FindsTheFakeDriver) {
       EXPECT_EQ(f.capability, Capability::kCompute);
       EXPECT_EQ(f.soname, "libcuda.so.1");
     }
-    if (f.path.ends_with("libnvidia-ml.so.550.54.14")) { EXPECT_EQ(f.capability, Capability::kUtility); }
-    if (f.path.ends_with("libnvcuvid.so.550.54.14")) { EXPECT_EQ(f.capability, Capability::kVideo); }
-    if (f.path.ends_with("libGLX_nvidia.so.550.54.14")) { EXPECT_EQ(f.capability, Capability::kGraphics); }
+    if (f.path.ends_with("libnvidia-ml.so.550.54.14")) {
+      EXPECT_EQ(f.capability, Capability::kUtility);
+    }
+    if (f.path.ends_with("libnvcuvid.so.550.54.14")) {
+      EXPECT_EQ(f.capability, Capability::kVideo);
+    }
+    if (f.path.ends_with("libGLX_nvidia.so.550.54.14")) {
+      EXPECT_EQ(f.capability, Capability::kGraphics);
+    }
   }
   EXPECT_EQ(info->binaries.size(), 5u);
   EXPECT_EQ(info->firmware.size(), 2u);
@@ -65,8 +70,9 @@ TEST(DiscoveryTest, VersionFromLibcudaWhenProcIsSilent) {
   std::string copy = testing::MakeTempDir("gpu-copy") + "/root";
   std::filesystem::create_directories(copy);
   std::filesystem::copy(root + "/etc", copy + "/etc", std::filesystem::copy_options::recursive);
-  std::filesystem::copy(root + "/usr", copy + "/usr",
-                        std::filesystem::copy_options::recursive | std::filesystem::copy_options::copy_symlinks);
+  std::filesystem::copy(
+      root + "/usr", copy + "/usr",
+      std::filesystem::copy_options::recursive | std::filesystem::copy_options::copy_symlinks);
   auto info = DiscoverDriver(copy);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->version, "550.54.14");
@@ -92,8 +98,9 @@ TEST(DiscoveryTest, StaleNodeMajorIsReported) {
 }
 
 TEST(DiscoveryTest, Parsers) {
-  EXPECT_EQ(ParseDriverVersionFile("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 "
-                                   "01:44:30 UTC 2024\n"),
+  EXPECT_EQ(ParseDriverVersionFile(
+                "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 "
+                "01:44:30 UTC 2024\n"),
             "550.54.14");
   EXPECT_EQ(ParseDriverVersionFile("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  "
                                    "570.86.15  Release Build\n"),

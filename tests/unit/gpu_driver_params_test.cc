@@ -1,5 +1,3 @@
-#include "gpu-hooks/driver_params.h"
-
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -7,13 +5,17 @@
 #include <filesystem>
 #include <fstream>
 
+#include "gpu-hooks/driver_params.h"
+
 namespace imgfs::gpu {
 namespace {
 
 TEST(DriverParamsTest, ModifyDeviceFilesBecomesZeroAndTheRestIsKept) {
-  EXPECT_EQ(ContainerDriverParams("ResmanDebugLevel: 4294967295\nModifyDeviceFiles: 1\nDeviceFileUID: 0\n"),
+  EXPECT_EQ(ContainerDriverParams(
+                "ResmanDebugLevel: 4294967295\nModifyDeviceFiles: 1\nDeviceFileUID: 0\n"),
             "ResmanDebugLevel: 4294967295\nModifyDeviceFiles: 0\nDeviceFileUID: 0\n");
-  EXPECT_EQ(ContainerDriverParams("DeviceFileMode: 438"), "DeviceFileMode: 438\nModifyDeviceFiles: 0\n");
+  EXPECT_EQ(ContainerDriverParams("DeviceFileMode: 438"),
+            "DeviceFileMode: 438\nModifyDeviceFiles: 0\n");
 }
 
 TEST(DriverParamsTest, ARootfsWhoseProcIsNotProcfsIsLeftAlone) {

@@ -1,9 +1,8 @@
-#include "gpu-hooks/container_hook.h"
-
 #include <sys/stat.h>
 
 #include <filesystem>
 
+#include "gpu-hooks/container_hook.h"
 #include "gpu-hooks/ld_cache.h"
 #include "gpu_test_util.h"
 
@@ -80,7 +79,9 @@ TEST(ContainerHookTest, RunsTheImagesLdconfigConfined) {
   std::string ldconfig = fs::exists("/sbin/ldconfig") ? "/sbin/ldconfig" : "/usr/sbin/ldconfig";
   if (!fs::exists(ldconfig)) GTEST_SKIP() << "no ldconfig on this host";
   // Debian's ldconfig is static; a dynamic one would need its libc in the rootfs.
-  if (std::system(("ldd " + ldconfig + " 2>&1 | grep -q 'statically linked\\|not a dynamic'").c_str()) != 0) {
+  if (std::system(
+          ("ldd " + ldconfig + " 2>&1 | grep -q 'statically linked\\|not a dynamic'").c_str()) !=
+      0) {
     GTEST_SKIP() << ldconfig << " is not static";
   }
   std::string rootfs = testing::MakeTempDir("gpu-ldconfig");
@@ -95,12 +96,14 @@ TEST(ContainerHookTest, RunsTheImagesLdconfigConfined) {
   auto cache = ReadLdCache(rootfs + "/etc/ld.so.cache");
   ASSERT_TRUE(cache.ok()) << cache.status().ToString();
   bool found = false;
-  for (const auto& e : *cache) found |= e.soname == "libcuda.so.1" && e.path == std::string(kLib) + "/libcuda.so.1";
+  for (const auto& e : *cache)
+    found |= e.soname == "libcuda.so.1" && e.path == std::string(kLib) + "/libcuda.so.1";
   EXPECT_TRUE(found);
 }
 
 TEST(ContainerHookTest, ArgsAndState) {
-  auto o = ParseContainerHookArgs({"--link", "a.so.1::/lib/a.so", "--folder", "/lib", "--no-ldconfig"});
+  auto o =
+      ParseContainerHookArgs({"--link", "a.so.1::/lib/a.so", "--folder", "/lib", "--no-ldconfig"});
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->links[0].second, "/lib/a.so");
   EXPECT_FALSE(o->run_ldconfig);
@@ -110,7 +113,8 @@ TEST(ContainerHookTest, ArgsAndState) {
 
   std::string bundle = testing::MakeTempDir("gpu-bundle");
   WriteText(bundle + "/config.json", R"({"root": {"path": "rootfs"}})");
-  auto rootfs = RootfsFromState(R"({"ociVersion":"1.2.0","id":"c","pid":1,"bundle":")" + bundle + "\"}");
+  auto rootfs =
+      RootfsFromState(R"({"ociVersion":"1.2.0","id":"c","pid":1,"bundle":")" + bundle + "\"}");
   ASSERT_TRUE(rootfs.ok()) << rootfs.status().ToString();
   EXPECT_EQ(*rootfs, bundle + "/rootfs");
   EXPECT_FALSE(RootfsFromState("{}").ok());
@@ -120,11 +124,13 @@ TEST(ContainerHookTest, BinaryIgnoresItsEnvironmentAndReadsState) {
   std::string bundle = testing::MakeTempDir("gpu-bin");
   fs::create_directories(bundle + "/rootfs/lib");
   WriteText(bundle + "/config.json", R"({"root": {"path": "rootfs"}})");
-  WriteText(bundle + "/state.json", R"({"ociVersion":"1.2.0","id":"c","bundle":")" + bundle + "\"}");
+  WriteText(bundle + "/state.json",
+            R"({"ociVersion":"1.2.0","id":"c","bundle":")" + bundle + "\"}");
   // LD_PRELOAD of a missing library would make the loader complain; the hook itself must not
   // care about anything else in its environment.
   std::string cmd = "env -i IMGFS_ANYTHING=1 " + std::string(IMGFS_GPU_HOOK_BIN) +
-                    " --link a.so.1::/lib/a.so --folder /lib < " + bundle + "/state.json 2>" + bundle + "/err";
+                    " --link a.so.1::/lib/a.so --folder /lib < " + bundle + "/state.json 2>" +
+                    bundle + "/err";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << ReadText(bundle + "/err");
   EXPECT_EQ(fs::read_symlink(bundle + "/rootfs/lib/a.so"), "a.so.1");
 }

@@ -1,7 +1,6 @@
-#include "gpu-hooks/ld_cache.h"
-
 #include <cstring>
 
+#include "gpu-hooks/ld_cache.h"
 #include "gpu_test_util.h"
 
 namespace imgfs::gpu {
@@ -38,8 +37,9 @@ TEST(LdCacheTest, EveryTruncationIsCorruptionNotACrash) {
   std::string bad = text;
   uint32_t huge = 0x7fffffff;
   std::memcpy(bad.data() + 48 + 4, &huge, 4);
-  EXPECT_EQ(ParseLdCache({reinterpret_cast<const uint8_t*>(bad.data()), bad.size()}).status().code(),
-            Code::kCorruption);
+  EXPECT_EQ(
+      ParseLdCache({reinterpret_cast<const uint8_t*>(bad.data()), bad.size()}).status().code(),
+      Code::kCorruption);
 }
 
 TEST(LdCacheTest, OldFormatPrefixIsSkippedToTheNewTable) {

@@ -1,7 +1,6 @@
-#include "gpu-hooks/request.h"
-
 #include "gpu-hooks/apply.h"
 #include "gpu-hooks/inject.h"
+#include "gpu-hooks/request.h"
 #include "gpu_test_util.h"
 
 namespace imgfs::gpu {
@@ -16,7 +15,8 @@ CdiSpec NvidiaSpec() {
   s.annotations = {{kAnnotationDriverVersion, "550.54.14"}, {kAnnotationCudaVersion, "12.4"}};
   auto gpu = [](const std::string& name, int minor) {
     CdiDevice d{name, {{kAnnotationModel, "Tesla T4"}}, {}};
-    d.edits.device_nodes.push_back({"/dev/nvidia" + std::to_string(minor), "", "c", 195, minor, 0666, "rw", {}, {}});
+    d.edits.device_nodes.push_back(
+        {"/dev/nvidia" + std::to_string(minor), "", "c", 195, minor, 0666, "rw", {}, {}});
     return d;
   };
   s.devices = {gpu("0", 1), gpu("1", 0), gpu("GPU-aaaa", 1), gpu("GPU-bbbb", 0)};
@@ -30,11 +30,13 @@ CdiSpec NvidiaSpec() {
                         "/lib/firmware/nvidia/550.54.14/gsp.bin"}) {
     s.edits.mounts.push_back({p, p, "", ro});
   }
-  s.edits.hooks.push_back({"createContainer", "/usr/bin/imgfs-gpu-hook",
-                           {"imgfs-gpu-hook", "--link", "libcuda.so.550.54.14::/usr/lib/libcuda.so.1",
-                            "--link", "libnvcuvid.so.550.54.14::/usr/lib/libnvcuvid.so.1",
-                            "--folder", "/usr/lib"},
-                           {kHookPathEnv}, {}});
+  s.edits.hooks.push_back(
+      {"createContainer",
+       "/usr/bin/imgfs-gpu-hook",
+       {"imgfs-gpu-hook", "--link", "libcuda.so.550.54.14::/usr/lib/libcuda.so.1", "--link",
+        "libnvcuvid.so.550.54.14::/usr/lib/libnvcuvid.so.1", "--folder", "/usr/lib"},
+       {kHookPathEnv},
+       {}});
   s.edits.env = {"NVIDIA_VISIBLE_DEVICES=void"};
   return s;
 }
@@ -58,7 +60,8 @@ bool HasMount(const CdiEdits& e, const std::string& suffix) {
 }
 
 TEST(GpuRequestTest, NothingRequested) {
-  for (auto env : {std::vector<std::string>{}, {"NVIDIA_VISIBLE_DEVICES="}, {"NVIDIA_VISIBLE_DEVICES=void"}}) {
+  for (auto env :
+       {std::vector<std::string>{}, {"NVIDIA_VISIBLE_DEVICES="}, {"NVIDIA_VISIBLE_DEVICES=void"}}) {
     auto e = Resolve(env);
     ASSERT_TRUE(e.ok());
     EXPECT_TRUE(e->empty());
@@ -68,13 +71,15 @@ TEST(GpuRequestTest, NothingRequested) {
 TEST(GpuRequestTest, AllIndicesAndUuids) {
   auto all = Resolve({"NVIDIA_VISIBLE_DEVICES=all"});
   ASSERT_TRUE(all.ok()) << all.status().ToString();
-  EXPECT_EQ(NodePaths(*all), (std::vector<std::string>{"/dev/nvidiactl", "/dev/nvidia1", "/dev/nvidia0"}));
+  EXPECT_EQ(NodePaths(*all),
+            (std::vector<std::string>{"/dev/nvidiactl", "/dev/nvidia1", "/dev/nvidia0"}));
   auto one = Resolve({"NVIDIA_VISIBLE_DEVICES=1"});
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(NodePaths(*one), (std::vector<std::string>{"/dev/nvidiactl", "/dev/nvidia0"}));
   auto uuid = Resolve({"NVIDIA_VISIBLE_DEVICES=GPU-aaaa, 1"});
   ASSERT_TRUE(uuid.ok());
-  EXPECT_EQ(NodePaths(*uuid), (std::vector<std::string>{"/dev/nvidiactl", "/dev/nvidia1", "/dev/nvidia0"}));
+  EXPECT_EQ(NodePaths(*uuid),
+            (std::vector<std::string>{"/dev/nvidiactl", "/dev/nvidia1", "/dev/nvidia0"}));
   EXPECT_EQ(uuid->hooks.size(), 1u);  // spec-level edits once, not per device
 }
 
@@ -89,7 +94,8 @@ TEST(GpuRequestTest, UnknownGpuIsOneClearLine) {
   auto e = Resolve({"NVIDIA_VISIBLE_DEVICES=7"});
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), Code::kNotFound);
-  EXPECT_NE(e.status().message().find("NVIDIA_VISIBLE_DEVICES: unknown GPU 7 (have 0, 1, GPU-aaaa, GPU-bbbb, all)"),
+  EXPECT_NE(e.status().message().find(
+                "NVIDIA_VISIBLE_DEVICES: unknown GPU 7 (have 0, 1, GPU-aaaa, GPU-bbbb, all)"),
             std::string::npos)
       << e.status().message();
   EXPECT_EQ(Resolve({"NVIDIA_VISIBLE_DEVICES=0:1"}).status().code(), Code::kUnimplemented);
@@ -114,8 +120,9 @@ TEST(GpuRequestTest, CapabilitiesFilterDriverFiles) {
   auto all = Resolve({"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=all"});
   ASSERT_TRUE(all.ok());
   EXPECT_TRUE(HasMount(*all, "libnvcuvid.so.550.54.14"));
-  EXPECT_EQ(Resolve({"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=warp"}).status().code(),
-            Code::kInvalidArgument);
+  EXPECT_EQ(
+      Resolve({"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=warp"}).status().code(),
+      Code::kInvalidArgument);
 }
 
 TEST(GpuRequestTest, RequireCuda) {
@@ -126,10 +133,15 @@ TEST(GpuRequestTest, RequireCuda) {
             "unsatisfied condition: cuda>=12.6 (driver 550.54.14 supports CUDA 12.4; set "
             "NVIDIA_DISABLE_REQUIRE=true to skip the check)");
   EXPECT_TRUE(Resolve({"NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_REQUIRE_CUDA=cuda>=12.6",
-                       "NVIDIA_DISABLE_REQUIRE=true"}).ok());
+                       "NVIDIA_DISABLE_REQUIRE=true"})
+                  .ok());
   // Alternatives: the second (brand=tesla,driver>=535) holds.
-  EXPECT_TRUE(Resolve({"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=12.6 brand=tesla,driver>=535"}).ok());
-  EXPECT_FALSE(Resolve({"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=12.6 brand=quadro,driver>=535"}).ok());
+  EXPECT_TRUE(Resolve({"NVIDIA_VISIBLE_DEVICES=0",
+                       "NVIDIA_REQUIRE_CUDA=cuda>=12.6 brand=tesla,driver>=535"})
+                  .ok());
+  EXPECT_FALSE(Resolve({"NVIDIA_VISIBLE_DEVICES=0",
+                        "NVIDIA_REQUIRE_CUDA=cuda>=12.6 brand=quadro,driver>=535"})
+                   .ok());
   // CUDA_VERSION stands in for NVIDIA_REQUIRE_CUDA.
   EXPECT_FALSE(Resolve({"NVIDIA_VISIBLE_DEVICES=0", "CUDA_VERSION=12.8.1"}).ok());
   EXPECT_TRUE(Resolve({"NVIDIA_VISIBLE_DEVICES=0", "CUDA_VERSION=12.2.0"}).ok());
@@ -138,7 +150,8 @@ TEST(GpuRequestTest, RequireCuda) {
 TEST(GpuRequestTest, CdiAnnotationsAndNames) {
   auto e = Resolve({}, {{"cdi.k8s.io/gpu", "nvidia.com/gpu=0,nvidia.com/gpu=all"}});
   ASSERT_TRUE(e.ok()) << e.status().ToString();
-  EXPECT_EQ(NodePaths(*e), (std::vector<std::string>{"/dev/nvidiactl", "/dev/nvidia1", "/dev/nvidia0"}));
+  EXPECT_EQ(NodePaths(*e),
+            (std::vector<std::string>{"/dev/nvidiactl", "/dev/nvidia1", "/dev/nvidia0"}));
   EXPECT_TRUE(HasMount(*e, "libnvcuvid.so.550.54.14"));  // CDI names are not capability-filtered
   auto named = Resolve({"NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=GPU-bbbb"});
   ASSERT_TRUE(named.ok());
@@ -153,17 +166,23 @@ TEST(ApplyToSpecTest, WritesDevicesRulesMountsHooksEnv) {
   ASSERT_TRUE(edits.ok());
   // A hostile spec's hook env must not survive.
   edits->hooks[0].env = {"LD_PRELOAD=/evil.so", kHookPathEnv};
-  json config = {{"process", {{"env", {"PATH=/bin", "NVIDIA_VISIBLE_DEVICES=0"}}}},
-                 {"linux", {{"resources", {{"devices", {{{"allow", false}, {"access", "rwm"}}}}}}}}};
+  json config = {
+      {"process", {{"env", {"PATH=/bin", "NVIDIA_VISIBLE_DEVICES=0"}}}},
+      {"linux", {{"resources", {{"devices", {{{"allow", false}, {"access", "rwm"}}}}}}}}};
   ASSERT_TRUE(ApplyToSpec(config, *edits).ok());
   EXPECT_EQ(config["process"]["env"], json({"PATH=/bin", "NVIDIA_VISIBLE_DEVICES=void"}));
   ASSERT_EQ(config["linux"]["devices"].size(), 2u);
-  EXPECT_EQ(config["linux"]["devices"][1],
-            json({{"path", "/dev/nvidia1"}, {"type", "c"}, {"major", 195}, {"minor", 1},
-                  {"fileMode", 0666}, {"uid", 0}, {"gid", 0}}));
+  EXPECT_EQ(config["linux"]["devices"][1], json({{"path", "/dev/nvidia1"},
+                                                 {"type", "c"},
+                                                 {"major", 195},
+                                                 {"minor", 1},
+                                                 {"fileMode", 0666},
+                                                 {"uid", 0},
+                                                 {"gid", 0}}));
   const json& rules = config["linux"]["resources"]["devices"];
   ASSERT_EQ(rules.size(), 3u);  // the deny-all first, then one allow per node
-  EXPECT_EQ(rules[2], json({{"allow", true}, {"type", "c"}, {"major", 195}, {"minor", 1}, {"access", "rw"}}));
+  EXPECT_EQ(rules[2],
+            json({{"allow", true}, {"type", "c"}, {"major", 195}, {"minor", 1}, {"access", "rw"}}));
   ASSERT_FALSE(config["mounts"].empty());
   EXPECT_EQ(config["mounts"][0]["type"], "bind");
   EXPECT_EQ(config["mounts"][0]["options"], json({"ro", "nosuid", "nodev", "bind"}));

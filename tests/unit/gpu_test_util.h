@@ -2,6 +2,7 @@
 // tests/gpu/make_fake_driver.sh, and small file helpers.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,8 +11,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace imgfs::gpu::testing {
 
@@ -38,7 +37,8 @@ inline const std::string& FakeDriverRoot(std::string* why = nullptr) {
   static std::string reason;
   static const std::string root = [] {
     std::string dir = MakeTempDir("gpu-fake-root");
-    std::string cmd = std::string(IMGFS_SOURCE_DIR) + "/tests/gpu/make_fake_driver.sh " + dir + "/root";
+    std::string cmd =
+        std::string(IMGFS_SOURCE_DIR) + "/tests/gpu/make_fake_driver.sh " + dir + "/root";
     int rc = std::system(cmd.c_str());
     if (rc != 0) {
       reason = "make_fake_driver.sh failed (" + std::to_string(rc) + "): needs cc and ldconfig";
@@ -54,8 +54,8 @@ inline bool HaveDeviceNodes() { return ::geteuid() == 0; }
 
 }  // namespace imgfs::gpu::testing
 
-#define REQUIRE_FAKE_ROOT(var)                                 \
-  std::string var##_why;                                       \
+#define REQUIRE_FAKE_ROOT(var)                                                \
+  std::string var##_why;                                                      \
   const std::string& var = ::imgfs::gpu::testing::FakeDriverRoot(&var##_why); \
   if (var.empty()) GTEST_SKIP() << var##_why
 #define REQUIRE_ROOT_USER() \

@@ -109,9 +109,9 @@ TEST(HttpResponseReader, StatusCodesMapToRetryableOrFinalErrors) {
 }
 
 TEST(HttpResponseReader, MalformedContentRangeIsIgnoredNotTrusted) {
-  for (const char* header : {"Content-Range: bytes 5-/10", "Content-Range: bytes x-y/10",
-                             "Content-Range: items 0-4/10", "Content-Range: bytes 0-4",
-                             "Content-Range: bytes 99999999999999999999-4/10"}) {
+  for (const char* header :
+       {"Content-Range: bytes 5-/10", "Content-Range: bytes x-y/10", "Content-Range: items 0-4/10",
+        "Content-Range: bytes 0-4", "Content-Range: bytes 99999999999999999999-4/10"}) {
     HttpResponseReader r(Ranged(0, 5));
     r.OnHeaderLine("HTTP/1.1 206 Partial Content");
     r.OnHeaderLine(header);

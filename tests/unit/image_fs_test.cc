@@ -45,7 +45,8 @@ class ImageFsTest : public ::testing::Test {
     conf_chunks_.push_back(builder_.AddChunk(TextBytes(5000, 3)));
     conf_chunks_.push_back(builder_.AddChunk(NoiseBytes(3000, 4)));
     builder_.StartPack();
-    for (int i = 0; i < 6; ++i) big_chunks_.push_back(builder_.AddChunk(NoiseBytes(kChunk, 10 + i)));
+    for (int i = 0; i < 6; ++i)
+      big_chunks_.push_back(builder_.AddChunk(NoiseBytes(kChunk, 10 + i)));
 
     uint32_t bin = builder_.AddDir(0, "bin");
     uint32_t tool = builder_.AddFile(bin, "tool", tool_chunks_, 0755);
@@ -182,12 +183,13 @@ TEST_F(ImageFsTest, DirectoriesListSortedEntriesAndKnowTheirParents) {
     return out;
   };
   using Entries = std::vector<std::pair<std::string, uint64_t>>;
-  EXPECT_EQ(list(daemon::ImageFs::kRootIno),
-            (Entries{{"big", Ino("big")}, {"bin", Ino("bin")}, {"etc", Ino("etc")},
-                     {"link", Ino("link")}}));
-  EXPECT_EQ(list(Ino("etc")), (Entries{{"conf", Ino("etc/conf")},
-                                       {"empty", Ino("etc/empty")},
-                                       {"hard", Ino("bin/tool")}}));
+  EXPECT_EQ(
+      list(daemon::ImageFs::kRootIno),
+      (Entries{
+          {"big", Ino("big")}, {"bin", Ino("bin")}, {"etc", Ino("etc")}, {"link", Ino("link")}}));
+  EXPECT_EQ(
+      list(Ino("etc")),
+      (Entries{{"conf", Ino("etc/conf")}, {"empty", Ino("etc/empty")}, {"hard", Ino("bin/tool")}}));
   EXPECT_EQ(list(Ino("bin")), (Entries{{"tool", Ino("bin/tool")}}));
 
   EXPECT_EQ(fs_->ParentOf(Ino("etc")), daemon::ImageFs::kRootIno);
@@ -222,7 +224,8 @@ TEST_F(ImageFsTest, XattrsAreServedAndMissingOnesAreEnodata) {
     i = nul + 1;
   }
   EXPECT_EQ(got, (std::set<std::string>{"user.a", "security.selinux"}));
-  EXPECT_EQ(names.size(), std::string("user.a").size() + 1 + std::string("security.selinux").size() + 1);
+  EXPECT_EQ(names.size(),
+            std::string("user.a").size() + 1 + std::string("security.selinux").size() + 1);
   ASSERT_EQ(fs_->ListXattr(Ino("bin/tool"), &names), 0);
   EXPECT_EQ(names, "");
   EXPECT_EQ(fs_->ListXattr(999, &names), ENOENT);
@@ -300,7 +303,8 @@ TEST_F(ImageFsTest, ReadAcrossAChunkBoundaryFetchesOnlyThoseChunks) {
 
   // Chunks 1-4 of /big: from the last byte of chunk 1 to the first byte of chunk 4.
   const std::string big = builder_.Contents(big_chunks_);
-  EXPECT_EQ(ReadOk("big", 2 * kChunk - 1, 2 * kChunk + 2), big.substr(2 * kChunk - 1, 2 * kChunk + 2));
+  EXPECT_EQ(ReadOk("big", 2 * kChunk - 1, 2 * kChunk + 2),
+            big.substr(2 * kChunk - 1, 2 * kChunk + 2));
   ranges = remote_.ranges();
   ASSERT_EQ(ranges.size(), 3u);
   EXPECT_TRUE(Same(ranges[2], RangeOf(big_chunks_[1], big_chunks_[4])));
@@ -355,7 +359,7 @@ TEST_F(ImageFsTest, AReadOnAHangingRemoteWaitsOneRemoteBoundAndItsRetryNone) {
   EXPECT_EQ(out, "");
   EXPECT_EQ(remote_.range_calls(), 1);
   EXPECT_EQ(clock_.Now() - start, std::chrono::seconds(41));
-  EXPECT_EQ(fs_->Read(Ino("big"), 0, 4096, &out), EIO);  // the kernel's retry
+  EXPECT_EQ(fs_->Read(Ino("big"), 0, 4096, &out), EIO);             // the kernel's retry
   EXPECT_EQ(fs_->Read(Ino("bin/tool"), 0, 3 * kChunk, &out), EIO);  // another file: its own try
   EXPECT_EQ(remote_.range_calls(), 2);
   EXPECT_EQ(clock_.Now() - start, std::chrono::seconds(82));
@@ -370,12 +374,12 @@ class WrongLengthReader : public daemon::ChunkReader {
  public:
   explicit WrongLengthReader(int64_t delta) : delta_(delta) {}
   daemon::RequestBudget NewRequestBudget() override { return daemon::RequestBudget(); }
-  Result<daemon::ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore*, daemon::Metrics&,
-                         daemon::RequestBudget&) override {
+  Result<daemon::ChunkBytes> Get(const ImageIndex& index, uint32_t chunk, remote::RemoteStore*,
+                                 daemon::Metrics&, daemon::RequestBudget&) override {
     return SharedBytes(std::string(index.Chunk(chunk).length + delta_, 'w'));
   }
-  void Ensure(const ImageIndex&, const std::vector<uint32_t>&, remote::RemoteStore*, daemon::Metrics&,
-              daemon::RequestBudget&) override {}
+  void Ensure(const ImageIndex&, const std::vector<uint32_t>&, remote::RemoteStore*,
+              daemon::Metrics&, daemon::RequestBudget&) override {}
   void WarmLocal(std::shared_ptr<const ImageIndex>, std::vector<uint32_t>) override {}
 
  private:
@@ -425,7 +429,8 @@ TEST_F(ImageFsTest, AHostileIndexLyingAboutAChunksLengthGetsEioAndHarmsNoOtherIm
   }
   EXPECT_EQ(remote_.range_calls(), 0);
   EXPECT_EQ(ReadOk("etc/conf", 0, conf.size()), conf);
-  daemon::ChunkFetcher fresh(*store_, daemon::FetcherOptions{}, clock_);  // A again, with nothing in memory
+  daemon::ChunkFetcher fresh(*store_, daemon::FetcherOptions{},
+                             clock_);  // A again, with nothing in memory
   daemon::ImageFs a(index_, fresh, nullptr, nullptr);
   EXPECT_EQ(ReadOk(a, "bin/tool", 0, kChunk), tool.substr(0, kChunk));
   EXPECT_EQ(ReadOk(a, "etc/conf", 0, 5000), conf.substr(0, 5000));
@@ -488,12 +493,12 @@ TEST_F(ImageFsTest, ConcurrentReadsFetchEachChunkOnce) {
 TEST_F(ImageFsTest, TraceRecordsFirstReadOrderWithoutDuplicates) {
   auto trace = std::make_shared<daemon::TraceRecorder>(std::chrono::seconds(60));
   daemon::ImageFs fs(index_, *fetcher_, &remote_, trace);
-  ReadOk(fs, "big", 3 * kChunk, 10);           // big[3]
-  ReadOk(fs, "bin/tool", kChunk - 1, 2);       // tool[0], tool[1]
-  ReadOk(fs, "big", 3 * kChunk + 100, 10);     // big[3] again
-  ReadOk(fs, "etc/hard", 0, 10);               // tool[0] again, through the hard link
-  ReadOk(fs, "etc/empty", 0, 10);              // nothing
-  ReadOk(fs, "etc/conf", 7000, 10);            // conf[1]
+  ReadOk(fs, "big", 3 * kChunk, 10);        // big[3]
+  ReadOk(fs, "bin/tool", kChunk - 1, 2);    // tool[0], tool[1]
+  ReadOk(fs, "big", 3 * kChunk + 100, 10);  // big[3] again
+  ReadOk(fs, "etc/hard", 0, 10);            // tool[0] again, through the hard link
+  ReadOk(fs, "etc/empty", 0, 10);           // nothing
+  ReadOk(fs, "etc/conf", 7000, 10);         // conf[1]
   std::vector<Digest> want = {Rec(big_chunks_[3]).digest, Rec(tool_chunks_[0]).digest,
                               Rec(tool_chunks_[1]).digest, Rec(conf_chunks_[1]).digest};
   EXPECT_EQ(trace->size(), want.size());
@@ -528,16 +533,12 @@ TEST_F(ImageFsTest, TraceStopsRecordingAfterItsWindow) {
 
 TEST_F(ImageFsTest, ParseTraceSkipsMalformedLines) {
   const Digest a = Rec(0).digest, b = Rec(1).digest, c = Rec(2).digest, d = Rec(3).digest;
-  std::string text = a.ToString() + "\n" +
-                     "garbage\n" +
-                     "\n" +
-                     "sha512:" + b.Hex() + "\n" +
-                     "sha256:" + b.Hex().substr(0, 63) + "\n" +       // too short
-                     "sha256:" + b.Hex() + "00\n" +                    // too long
-                     "sha256:" + std::string(63, 'a') + "g\n" +        // not hex
-                     b.ToString() + "\n" +
-                     c.Hex() + "\n" +                                  // bare hex is a digest
-                     d.ToString();                                     // no final newline
+  std::string text = a.ToString() + "\n" + "garbage\n" + "\n" + "sha512:" + b.Hex() + "\n" +
+                     "sha256:" + b.Hex().substr(0, 63) + "\n" +  // too short
+                     "sha256:" + b.Hex() + "00\n" +              // too long
+                     "sha256:" + std::string(63, 'a') + "g\n" +  // not hex
+                     b.ToString() + "\n" + c.Hex() + "\n" +      // bare hex is a digest
+                     d.ToString();                               // no final newline
   EXPECT_EQ(daemon::ParseTrace(text), (std::vector<Digest>{a, b, c, d}));
   EXPECT_TRUE(daemon::ParseTrace("").empty());
   EXPECT_TRUE(daemon::ParseTrace("\n\n\n").empty());

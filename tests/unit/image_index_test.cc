@@ -128,7 +128,8 @@ TEST(ImageIndexTest, RejectsStructuralDamageEvenWithValidChecksum) {
       (void)ix.Xattrs(ino);
       (void)ix.SymlinkTarget(ino);
       for (uint32_t e = 0; e < ix.DirEntryCount(ino); ++e) (void)ix.DirEntry(ino, e);
-      for (uint32_t c = 0; c < ix.FileChunkCount(ino); ++c) (void)ix.Chunk(ix.FileChunk(ino, c).chunk);
+      for (uint32_t c = 0; c < ix.FileChunkCount(ino); ++c)
+        (void)ix.Chunk(ix.FileChunk(ino, c).chunk);
     }
   }
   EXPECT_GT(refused, total / 2);

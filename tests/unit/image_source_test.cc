@@ -1,12 +1,11 @@
 // Image sources and blob verification: OCI layouts (tags, platforms, nested indexes), docker
 // archives in both layouts, rootfs directories, and every way a blob can be wrong.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-#include <sys/sysmacros.h>
 
 #include "indexer/image_builder.h"
 #include "tests/unit/image_test_util.h"
@@ -19,12 +18,15 @@ using nlohmann::json;
 
 class ImageSourceTest : public ::testing::Test {
  protected:
-  Result<indexer::ImageBuildInfo> Build(const std::string& source, indexer::BuildOptions opts = {}) {
+  Result<indexer::ImageBuildInfo> Build(const std::string& source,
+                                        indexer::BuildOptions opts = {}) {
     tree_ = indexer::FsTree();
     return indexer::BuildImageTree(source, opts, writer_, &tree_);
   }
   std::string Oci() { return "oci:" + dir_.path(); }
-  std::string BlobPath(const std::string& data) { return dir_.path() + "/blobs/sha256/" + Hex(data); }
+  std::string BlobPath(const std::string& data) {
+    return dir_.path() + "/blobs/sha256/" + Hex(data);
+  }
   std::shared_ptr<indexer::Inode> At(const std::string& p) { return Lookup(tree_, p); }
   void ExpectError(const std::string& source, const std::string& needle) {
     auto r = Build(source);
@@ -187,7 +189,8 @@ TEST_F(ImageSourceTest, OversizedJsonRefused) {
 }
 
 // Writes a docker-archive: an outer ustar holding the given members.
-void WriteOuterTar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& m) {
+void WriteOuterTar(const std::string& path,
+                   const std::vector<std::pair<std::string, std::string>>& m) {
   std::vector<TarItem> items;
   for (const auto& [name, data] : m) items.push_back(File(name, data));
   WriteFile(path, MakeTar(items, /*pax=*/false));
@@ -196,17 +199,20 @@ void WriteOuterTar(const std::string& path, const std::vector<std::pair<std::str
 TEST_F(ImageSourceTest, DockerArchiveLegacyLayout) {
   TestLayer l1 = Layer({File("etc/os", "deb")}, 'n');
   TestLayer l2 = Layer({File("etc/.wh.os", ""), File("bin/sh", "sh")}, 'g');  // compressed
-  std::string config = json({{"os", "linux"}, {"architecture", "amd64"},
-                             {"rootfs", {{"type", "layers"},
-                                         {"diff_ids", {DigestOf(l1.tar), DigestOf(l2.tar)}}}}})
-                           .dump();
+  std::string config =
+      json({{"os", "linux"},
+            {"architecture", "amd64"},
+            {"rootfs", {{"type", "layers"}, {"diff_ids", {DigestOf(l1.tar), DigestOf(l2.tar)}}}}})
+          .dump();
   std::string manifest = json::array({{{"Config", Hex(config) + ".json"},
                                        {"RepoTags", {"docker.io/library/example:1"}},
                                        {"Layers", {"aaaa/layer.tar", "bbbb/layer.tar"}}}})
                              .dump();
   std::string file = dir_.path() + "/image.tar";
-  WriteOuterTar(file, {{"aaaa/layer.tar", l1.blob}, {"bbbb/layer.tar", l2.blob},
-                       {Hex(config) + ".json", config}, {"manifest.json", manifest}});
+  WriteOuterTar(file, {{"aaaa/layer.tar", l1.blob},
+                       {"bbbb/layer.tar", l2.blob},
+                       {Hex(config) + ".json", config},
+                       {"manifest.json", manifest}});
   auto r = Build("docker-archive:" + file);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(At("etc/os"));
@@ -221,20 +227,23 @@ TEST_F(ImageSourceTest, DockerArchiveLegacyLayout) {
 
 TEST_F(ImageSourceTest, DockerArchiveBlobsLayout) {
   TestLayer l = Layer({File("hello", "world")}, 'z');
-  std::string config = json({{"rootfs", {{"type", "layers"}, {"diff_ids", {DigestOf(l.tar)}}}}}).dump();
+  std::string config =
+      json({{"rootfs", {{"type", "layers"}, {"diff_ids", {DigestOf(l.tar)}}}}}).dump();
   std::string manifest = json::array({{{"Config", "blobs/sha256/" + Hex(config)},
                                        {"Layers", {"blobs/sha256/" + Hex(l.blob)}}}})
                              .dump();
   std::string file = dir_.path() + "/image.tar";
-  WriteOuterTar(file, {{"blobs/sha256/" + Hex(config), config}, {"blobs/sha256/" + Hex(l.blob), l.blob},
-                       {"manifest.json", manifest}, {"oci-layout", "{}"}});
+  WriteOuterTar(file, {{"blobs/sha256/" + Hex(config), config},
+                       {"blobs/sha256/" + Hex(l.blob), l.blob},
+                       {"manifest.json", manifest},
+                       {"oci-layout", "{}"}});
   auto r = Build("docker-archive:" + file);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(writer_.Data(*At("hello")), "world");
   // docker 25 also writes <id>/layer.tar as a symlink to the blob; a manifest may name it.
-  std::string via_link = json::array({{{"Config", "blobs/sha256/" + Hex(config)},
-                                       {"Layers", {"abcd/layer.tar"}}}})
-                             .dump();
+  std::string via_link =
+      json::array({{{"Config", "blobs/sha256/" + Hex(config)}, {"Layers", {"abcd/layer.tar"}}}})
+          .dump();
   WriteFile(file, MakeTar({File("blobs/sha256/" + Hex(config), config),
                            File("blobs/sha256/" + Hex(l.blob), l.blob),
                            Symlink("abcd/layer.tar", "../blobs/sha256/" + Hex(l.blob)),
@@ -245,7 +254,8 @@ TEST_F(ImageSourceTest, DockerArchiveBlobsLayout) {
   EXPECT_EQ(writer_.Data(*At("hello")), "world");
   // A layer blob whose content does not match its content-addressed name.
   TestLayer other = Layer({File("hello", "there")}, 'z');
-  WriteOuterTar(file, {{"blobs/sha256/" + Hex(config), config}, {"blobs/sha256/" + Hex(l.blob), other.blob},
+  WriteOuterTar(file, {{"blobs/sha256/" + Hex(config), config},
+                       {"blobs/sha256/" + Hex(l.blob), other.blob},
                        {"manifest.json", manifest}});
   ExpectError("docker-archive:" + file, "does not match");
 }

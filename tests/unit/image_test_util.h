@@ -90,12 +90,23 @@ inline std::string MakeTar(const std::vector<TarItem>& items, bool pax = true, b
     archive_entry_set_pathname(e, t.path.c_str());
     unsigned type = AE_IFREG;
     switch (t.type) {
-      case 'd': type = AE_IFDIR; break;
-      case 'l': type = AE_IFLNK; break;
-      case 'c': type = AE_IFCHR; break;
-      case 'b': type = AE_IFBLK; break;
-      case 'p': type = AE_IFIFO; break;
-      default: break;
+      case 'd':
+        type = AE_IFDIR;
+        break;
+      case 'l':
+        type = AE_IFLNK;
+        break;
+      case 'c':
+        type = AE_IFCHR;
+        break;
+      case 'b':
+        type = AE_IFBLK;
+        break;
+      case 'p':
+        type = AE_IFIFO;
+        break;
+      default:
+        break;
     }
     archive_entry_set_filetype(e, type);
     archive_entry_set_perm(e, t.mode);
@@ -108,7 +119,8 @@ inline std::string MakeTar(const std::vector<TarItem>& items, bool pax = true, b
       archive_entry_set_rdevmajor(e, t.major);
       archive_entry_set_rdevminor(e, t.minor);
     }
-    for (const auto& [k, v] : t.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
+    for (const auto& [k, v] : t.xattrs)
+      archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
     archive_entry_set_size(e, t.type == 'f' ? static_cast<int64_t>(t.data.size()) : 0);
     archive_write_header(a, e);
     if (t.type == 'f' && !t.data.empty()) archive_write_data(a, t.data.data(), t.data.size());
@@ -206,13 +218,15 @@ class OciLayoutWriter {
       AddBlob(l.blob);
       descs.push_back(Desc(l.media_type, l.blob));
     }
-    nlohmann::json config = {{"architecture", arch}, {"os", os},
+    nlohmann::json config = {{"architecture", arch},
+                             {"os", os},
                              {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
                              {"config", {{"Env", {"PATH=/bin"}}}}};
     last_config_ = config.dump();
     AddBlob(last_config_);
     nlohmann::json manifest = {
-        {"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+        {"schemaVersion", 2},
+        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
         {"config", Desc("application/vnd.oci.image.config.v1+json", last_config_)},
         {"layers", descs}};
     last_manifest_ = manifest.dump();
@@ -243,7 +257,8 @@ class OciLayoutWriter {
 // Keeps every file's bytes in memory, keyed by its FileContent.
 class FakeContentWriter : public indexer::ContentWriter {
  public:
-  Result<std::shared_ptr<indexer::FileContent>> AddFile(indexer::ByteSource& src, uint64_t size) override {
+  Result<std::shared_ptr<indexer::FileContent>> AddFile(indexer::ByteSource& src,
+                                                        uint64_t size) override {
     std::string data;
     std::vector<uint8_t> buf(64 << 10);
     while (data.size() < size) {
@@ -268,7 +283,8 @@ class FakeContentWriter : public indexer::ContentWriter {
 };
 
 // Looks up a path (no symlink following); nullptr if missing.
-inline std::shared_ptr<indexer::Inode> Lookup(const indexer::FsTree& tree, const std::string& path) {
+inline std::shared_ptr<indexer::Inode> Lookup(const indexer::FsTree& tree,
+                                              const std::string& path) {
   std::shared_ptr<indexer::Inode> node = tree.root;
   size_t i = 0;
   while (i < path.size()) {

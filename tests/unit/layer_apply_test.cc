@@ -11,7 +11,8 @@ using namespace imgfs::testing;  // NOLINT
 
 class LayerApplyTest : public ::testing::Test {
  protected:
-  Result<indexer::ImageBuildInfo> Build(const std::vector<TestLayer>& layers, indexer::BuildOptions opts = {}) {
+  Result<indexer::ImageBuildInfo> Build(const std::vector<TestLayer>& layers,
+                                        indexer::BuildOptions opts = {}) {
     OciLayoutWriter(dir_.path()).WriteImage(layers);
     tree_ = indexer::FsTree();
     return indexer::BuildImageTree("oci:" + dir_.path(), opts, writer_, &tree_);
@@ -87,8 +88,8 @@ TEST_F(LayerApplyTest, EntryTypesAndAttributes) {
 }
 
 TEST_F(LayerApplyTest, NameFormsAreTheSamePath) {
-  auto r = Build({Layer({File("/usr/bin/a", "1"), File("./usr/bin/b", "2"), File("usr//bin/./c", "3"),
-                         Dir("usr/bin/", 0711)})});
+  auto r = Build({Layer({File("/usr/bin/a", "1"), File("./usr/bin/b", "2"),
+                         File("usr//bin/./c", "3"), Dir("usr/bin/", 0711)})});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(At("usr/bin")->children.size(), 3u);
   EXPECT_EQ(At("usr/bin")->mode, S_IFDIR | 0711u);
@@ -107,8 +108,9 @@ TEST_F(LayerApplyTest, WhiteoutRemovesLowerEntries) {
 
 TEST_F(LayerApplyTest, OpaqueDirKeepsSameLayerEntriesInAnyOrder) {
   auto lower = Layer({File("d/old", "1"), File("d/sub/old", "2"), File("e/old", "3")});
-  auto r = Build({lower, Layer({File("d/new1", "a"), File("d/sub/new", "b"), File("d/.wh..wh..opq", ""),
-                                File("d/new2", "c"), File("e/.wh..wh..opq", ""), File("e/new", "d")})});
+  auto r =
+      Build({lower, Layer({File("d/new1", "a"), File("d/sub/new", "b"), File("d/.wh..wh..opq", ""),
+                           File("d/new2", "c"), File("e/.wh..wh..opq", ""), File("e/new", "d")})});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(At("d/old"));
   EXPECT_FALSE(At("d/sub/old"));
@@ -121,8 +123,9 @@ TEST_F(LayerApplyTest, OpaqueDirKeepsSameLayerEntriesInAnyOrder) {
 }
 
 TEST_F(LayerApplyTest, HardlinkToLowerLayerSharesInode) {
-  auto r = Build({Layer({File("bin/busybox", "bb", 0755)}),
-                  Layer({Hardlink("bin/sh", "bin/busybox"), Hardlink("/bin/ls", "./bin/busybox")})});
+  auto r =
+      Build({Layer({File("bin/busybox", "bb", 0755)}),
+             Layer({Hardlink("bin/sh", "bin/busybox"), Hardlink("/bin/ls", "./bin/busybox")})});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(At("bin/sh"), At("bin/busybox"));
   EXPECT_EQ(At("bin/ls"), At("bin/busybox"));
@@ -191,11 +194,12 @@ TEST_F(LayerApplyTest, PathTraversalIsRejected) {
 }
 
 TEST_F(LayerApplyTest, BadHardlinksAreRejected) {
-  for (const TarItem& link : {Hardlink("x", "missing"), Hardlink("x", "../../etc/passwd"),
-                              Hardlink("x", "dir")}) {
+  for (const TarItem& link :
+       {Hardlink("x", "missing"), Hardlink("x", "../../etc/passwd"), Hardlink("x", "dir")}) {
     auto r = Build({Layer({Dir("dir"), link})});
     ASSERT_FALSE(r.ok()) << link.link;
-    EXPECT_NE(r.status().message().find("hardlink target"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("hardlink target"), std::string::npos)
+        << r.status().message();
   }
 }
 
@@ -286,8 +290,9 @@ TEST_F(LayerApplyTest, GnuLongNamesAndLinks) {
 TEST_F(LayerApplyTest, WhiteoutThenRecreateInSameLayer) {
   // umoci: ".wh.b" and "b/" in one layer leave a fresh b without its lower contents, whatever
   // the order; ".wh.a" after "a/new" keeps only a/new.
-  auto r = Build({Layer({File("a/keep", "k"), File("b/keep", "k")}),
-                  Layer({File("a/new", "n"), File(".wh.a", ""), File(".wh.b", ""), Dir("b", 0711)})});
+  auto r =
+      Build({Layer({File("a/keep", "k"), File("b/keep", "k")}),
+             Layer({File("a/new", "n"), File(".wh.a", ""), File(".wh.b", ""), Dir("b", 0711)})});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(At("a/keep"));
   EXPECT_TRUE(At("a/new"));

@@ -28,7 +28,8 @@ class LocalStoreTest : public ::testing::Test {
   }
 
   // An index with one file made of the given chunk contents.
-  std::shared_ptr<const ImageIndex> IndexOf(store::LocalStore& store, std::vector<std::string> chunks) {
+  std::shared_ptr<const ImageIndex> IndexOf(store::LocalStore& store,
+                                            std::vector<std::string> chunks) {
     ImageIndexWriter w;
     uint64_t pack_size = 0;
     std::vector<uint32_t> ids;
@@ -145,7 +146,8 @@ TEST_F(LocalStoreTest, SecondProcessIsToldTheStoreIsBusy) {
   auto store = Open();
   auto second = store::LocalStore::Open(dir_);
   ASSERT_FALSE(second.ok());
-  EXPECT_NE(second.status().message().find("in use"), std::string::npos) << second.status().ToString();
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos)
+      << second.status().ToString();
 }
 
 TEST_F(LocalStoreTest, PublishResolveListRemoveAndCollect) {

@@ -8,8 +8,10 @@ namespace {
 const char kDigest[] = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 std::string ManifestJson(const std::string& layer_digest, const std::string& size = "10") {
-  return std::string(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)") +
-         R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" + kDigest +
+  return std::string(
+             R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)") +
+         R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+         kDigest +
          R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip",)" +
          R"("digest":")" + layer_digest + R"(","size":)" + size + "}]}";
 }
@@ -50,8 +52,9 @@ TEST(OciImageTest, ParsesIndexWithPlatforms) {
 }
 
 TEST(OciImageTest, ParsesConfig) {
-  std::string json = std::string(R"({"os":"linux","architecture":"amd64","rootfs":{"type":"layers",)") +
-                     R"("diff_ids":[")" + kDigest + R"("]}})";
+  std::string json =
+      std::string(R"({"os":"linux","architecture":"amd64","rootfs":{"type":"layers",)") +
+      R"("diff_ids":[")" + kDigest + R"("]}})";
   auto c = oci::ParseConfig(json, 1 << 20);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->diff_ids.size(), 1u);

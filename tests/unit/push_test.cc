@@ -30,10 +30,16 @@ class FaultyChunkSource : public ChunkSource {
     auto r = inner_.GetStoredChunk(digest);
     if (!r.ok() || digest != victim_) return r;
     switch (fault_) {
-      case Fault::kNone: break;
-      case Fault::kFlipByte: (*r)[r->size() / 2] ^= 0x40; break;
-      case Fault::kMissing: return Status::NotFound("chunk " + digest.ToString() + " not stored");
-      case Fault::kTruncate: r->pop_back(); break;
+      case Fault::kNone:
+        break;
+      case Fault::kFlipByte:
+        (*r)[r->size() / 2] ^= 0x40;
+        break;
+      case Fault::kMissing:
+        return Status::NotFound("chunk " + digest.ToString() + " not stored");
+      case Fault::kTruncate:
+        r->pop_back();
+        break;
     }
     return r;
   }
@@ -141,8 +147,10 @@ TEST_F(PushTest, PacksGoFirstThenTheIndexThenTheTrace) {
   std::vector<std::string> writes = rec.writes();
   ASSERT_EQ(writes.size(), index_->pack_count() + 2u);
   std::set<std::string> packs;
-  for (uint32_t p = 0; p < index_->pack_count(); ++p) packs.insert("blob " + index_->Pack(p).digest.Hex());
-  for (uint32_t i = 0; i < index_->pack_count(); ++i) EXPECT_TRUE(packs.count(writes[i])) << writes[i];
+  for (uint32_t p = 0; p < index_->pack_count(); ++p)
+    packs.insert("blob " + index_->Pack(p).digest.Hex());
+  for (uint32_t i = 0; i < index_->pack_count(); ++i)
+    EXPECT_TRUE(packs.count(writes[i])) << writes[i];
   EXPECT_EQ(writes[index_->pack_count()], "blob " + index_->digest().Hex());
   EXPECT_EQ(writes.back(), "trace " + index_->digest().Hex());
   EXPECT_EQ(*remote_->ReadTrace(index_->digest(), 100), trace);
@@ -207,13 +215,11 @@ TEST_P(PushRefusesTest, DamagedOrMissingLocalChunk) {
   EXPECT_FALSE(RemoteHasIndex());
 }
 
-INSTANTIATE_TEST_SUITE_P(Faults, PushRefusesTest,
-                         ::testing::Values(FaultCase{FaultyChunkSource::Fault::kFlipByte,
-                                                     Code::kCorruption},
-                                           FaultCase{FaultyChunkSource::Fault::kTruncate,
-                                                     Code::kCorruption},
-                                           FaultCase{FaultyChunkSource::Fault::kMissing,
-                                                     Code::kNotFound}));
+INSTANTIATE_TEST_SUITE_P(
+    Faults, PushRefusesTest,
+    ::testing::Values(FaultCase{FaultyChunkSource::Fault::kFlipByte, Code::kCorruption},
+                      FaultCase{FaultyChunkSource::Fault::kTruncate, Code::kCorruption},
+                      FaultCase{FaultyChunkSource::Fault::kMissing, Code::kNotFound}));
 
 TEST_F(PushTest, RefusesAnIndexWhosePackDigestDoesNotMatchItsChunks) {
   // An index claiming a pack digest that its chunks do not produce: nothing may be uploaded

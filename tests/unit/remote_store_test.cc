@@ -89,8 +89,7 @@ TEST_F(FileRemoteStoreTest, MissingObjectsAreNotFoundAndNamed) {
   Digest d = Sha256("absent");
   auto range = remote_->ReadBlobRange(d, 0, 1);
   EXPECT_EQ(range.status().code(), Code::kNotFound);
-  EXPECT_NE(range.status().message().find(d.Hex()), std::string::npos)
-      << range.status().message();
+  EXPECT_NE(range.status().message().find(d.Hex()), std::string::npos) << range.status().message();
   EXPECT_EQ(remote_->ReadBlob(d, 100).status().code(), Code::kNotFound);
   EXPECT_EQ(remote_->ReadTrace(d, 100).status().code(), Code::kNotFound);
   auto has = remote_->HasBlob(d);
@@ -133,7 +132,11 @@ TEST_F(FileRemoteStoreTest, TracesAreStoredBesideTheIndexAndReplaced) {
 
 TEST_F(FileRemoteStoreTest, UnwritableBaseIsAnError) {
   std::string file = dir_ + "/plainfile";
-  { FILE* f = fopen(file.c_str(), "w"); ASSERT_TRUE(f); fclose(f); }
+  {
+    FILE* f = fopen(file.c_str(), "w");
+    ASSERT_TRUE(f);
+    fclose(f);
+  }
   auto r = remote::OpenRemoteStore(file);
   ASSERT_TRUE(r.ok());
   Status s = (*r)->WriteBlob(Sha256("x"), "x");

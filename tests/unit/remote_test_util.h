@@ -33,17 +33,18 @@ inline void MakeSourceTree(const std::string& src, uint64_t seed) {
   auto write = [](const std::string& path, const std::string& data) {
     std::ofstream(path, std::ios::binary) << data;
   };
-  write(src + "/usr/bin/tool", RandomBytes(700000, seed));        // incompressible
+  write(src + "/usr/bin/tool", RandomBytes(700000, seed));  // incompressible
   std::string text;
   for (int i = 0; text.size() < 600000; ++i) text += "line " + std::to_string(i * seed) + "\n";
-  write(src + "/etc/big.conf", text);                                // compressible
+  write(src + "/etc/big.conf", text);  // compressible
   write(src + "/etc/small", "hello\n");
   write(src + "/usr/bin/other", RandomBytes(300000, seed + 1));
-  write(src + "/usr/bin/copy", RandomBytes(300000, seed + 1));      // dedups with `other`
+  write(src + "/usr/bin/copy", RandomBytes(300000, seed + 1));  // dedups with `other`
 }
 
 // Converts `src` into `store`; packs are cut at 200 KB so the image has several.
-inline std::shared_ptr<const ImageIndex> ConvertTree(const std::string& src, store::LocalStore& store) {
+inline std::shared_ptr<const ImageIndex> ConvertTree(const std::string& src,
+                                                     store::LocalStore& store) {
   indexer::ConvertOptions options;
   options.packing.target_pack_size = 200000;
   options.threads = 2;

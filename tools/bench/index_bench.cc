@@ -44,12 +44,15 @@ int main(int argc, char** argv) {
   auto mn = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
   auto mx = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
   double per10k = files ? 10000.0 / files : 0;
-  std::printf("inodes %u (non-directories %llu), chunks %u, index %zu bytes = %.0f bytes per 10k files\n",
-              index->inode_count(), (unsigned long long)files, index->chunk_count(),
-              index->bytes().size(), index->bytes().size() * per10k);
-  std::printf("load (store read + validate): median %.2f ms (min %.2f, max %.2f) = %.2f ms per 10k files\n",
-              median(load_ms), mn(load_ms), mx(load_ms), median(load_ms) * per10k);
-  std::printf("validate only:                median %.2f ms (min %.2f, max %.2f) = %.2f ms per 10k files\n",
-              median(parse_ms), mn(parse_ms), mx(parse_ms), median(parse_ms) * per10k);
+  std::printf(
+      "inodes %u (non-directories %llu), chunks %u, index %zu bytes = %.0f bytes per 10k files\n",
+      index->inode_count(), (unsigned long long)files, index->chunk_count(), index->bytes().size(),
+      index->bytes().size() * per10k);
+  std::printf(
+      "load (store read + validate): median %.2f ms (min %.2f, max %.2f) = %.2f ms per 10k files\n",
+      median(load_ms), mn(load_ms), mx(load_ms), median(load_ms) * per10k);
+  std::printf(
+      "validate only:                median %.2f ms (min %.2f, max %.2f) = %.2f ms per 10k files\n",
+      median(parse_ms), mn(parse_ms), mx(parse_ms), median(parse_ms) * per10k);
   return 0;
 }

@@ -63,7 +63,7 @@ class FaultServerTest : public ::testing::Test {
   }
 
   std::unique_ptr<remote::RemoteStore> Open(const std::string& scenario,
-                                    remote::RemoteOptions options = FastOptions()) {
+                                            remote::RemoteOptions options = FastOptions()) {
     auto r = remote::OpenRemoteStore(url_ + "/s/" + token_ + "/" + scenario, options);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::move(r).value() : nullptr;
@@ -141,7 +141,8 @@ TEST_F(FaultServerTest, PutThenHead) {
   EXPECT_TRUE(*remote->HasBlob(d));
   ASSERT_TRUE(remote->WriteBlob(d, small).ok());  // exists: HEAD only, no second PUT
   int puts = 0;
-  for (const auto& l : Requests("ok")) puts += l.method == "PUT" && l.object.find(d.Hex()) != std::string::npos;
+  for (const auto& l : Requests("ok"))
+    puts += l.method == "PUT" && l.object.find(d.Hex()) != std::string::npos;
   EXPECT_EQ(puts, 1);
   ASSERT_TRUE(remote->WriteTrace(d, "trace v1").ok());
   ASSERT_TRUE(remote->WriteTrace(d, "trace v2").ok());
@@ -377,9 +378,7 @@ TEST_F(NginxTest, HttpsTrustsOnlyTheGivenAuthority) {
   EXPECT_FALSE(remote::OpenRemoteStore(url_, missing).ok());
 }
 
-TEST_F(NginxTest, PushAndReadBackEveryChunk) {
-  HttpPushTest::Run(url_ + "/push", url_ + "/push");
-}
+TEST_F(NginxTest, PushAndReadBackEveryChunk) { HttpPushTest::Run(url_ + "/push", url_ + "/push"); }
 
 }  // namespace
 }  // namespace imgfs
