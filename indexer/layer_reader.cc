@@ -9,6 +9,9 @@
 
 namespace imgfs::indexer {
 
+constexpr size_t kMaxXattrNameLength = 255;
+constexpr size_t kMaxXattrValueSize = 65536;
+
 LayerReader::LayerReader(LayerStream* stream) : stream_(stream) {
   archive_ = archive_read_new();
   if (archive_) archive_read_support_format_tar(archive_);
@@ -87,6 +90,14 @@ Result<bool> LayerReader::NextEntry(TarEntry* out) {
   size_t xsize;
   while (archive_entry_xattr_next(e, &xname, &xvalue, &xsize) == ARCHIVE_OK) {
     if (!xname) continue;
+    // What the kernel takes (XATTR_NAME_MAX, XATTR_SIZE_MAX); no Linux file carries more.
+    const size_t name_length = std::strlen(xname);
+    if (name_length == 0 || name_length > kMaxXattrNameLength || xsize > kMaxXattrValueSize)
+      return Status::InvalidArgument("entry \"" + out->path + "\": xattr \"" +
+                                     std::string(xname, std::min<size_t>(name_length, 64)) +
+                                     "\" has a name of " + std::to_string(name_length) +
+                                     " bytes or a value of " + std::to_string(xsize) +
+                                     " (at most 255 and 65536)");
     out->xattrs[xname] = std::string(static_cast<const char*>(xvalue), xvalue ? xsize : 0);
   }
 

@@ -4,8 +4,8 @@
 #   tools/dev.sh deps       install the Debian packages the build and tests need
 #   tools/dev.sh build      configure and build into build/ (BUILD_DIR overrides), -Werror
 #   tools/dev.sh test       what CI runs: deps, the format check, core/ built and tested alone,
-#                           the unit tests in a Debug + ASan/UBSan + LTO (-Wodr) build, a short
-#                           run of every fuzzer, then the main build and the whole ctest suite
+#                           the unit tests in a Debug + ASan/UBSan + LTO (-Wodr) build, 10 s
+#                           of every fuzzer, then the main build and the whole ctest suite
 #   tools/dev.sh sanitize   only the Debug + ASan/UBSan + LTO build and its unit tests (build-asan/)
 #   tools/dev.sh core       only core/ alone (build-core/)
 #   tools/dev.sh fuzz [S]   build the libFuzzer targets with clang into build-fuzz/; with S, run
@@ -65,8 +65,10 @@ build() {
 # every translation unit: two definitions of one name fail the build. Runs the unit tests.
 sanitize() {
   local dir=$ROOT/build-asan
-  configure_and_build "$dir" -DCMAKE_BUILD_TYPE=Debug -DIMGFS_SANITIZE=ON -DIMGFS_LTO=ON \
-    -DIMGFS_WERROR=ON
+  # -g1: line tables are all a sanitizer's report needs, and full debug info doubles the build.
+  configure "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" \
+    -DCMAKE_C_FLAGS_DEBUG="-O0 -g1" -DIMGFS_SANITIZE=ON -DIMGFS_LTO=ON -DIMGFS_WERROR=ON
+  cmake --build "$dir" -j"$(nproc)" --target unit_tests
   (cd "$dir" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j"$(nproc)" -L unit)
 }
@@ -74,7 +76,8 @@ sanitize() {
 # core/ alone: no FUSE, RocksDB, curl or libarchive on the compiler's or linker's command line.
 core_alone() {
   local dir=$ROOT/build-core
-  configure_and_build "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMGFS_CORE_ONLY=ON -DIMGFS_WERROR=ON
+  configure_and_build "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 \
+    -DCMAKE_C_FLAGS_DEBUG=-O0 -DIMGFS_CORE_ONLY=ON -DIMGFS_WERROR=ON
   (cd "$dir" && ctest --output-on-failure -j"$(nproc)")
 }
 
@@ -97,7 +100,8 @@ seed_corpus() {
 fuzz() {
   local seconds=${1:-}
   configure "$ROOT/build-fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DIMGFS_FUZZ=ON -DIMGFS_WERROR=ON
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only" \
+    -DCMAKE_C_FLAGS_RELEASE="-O1 -gline-tables-only" -DIMGFS_FUZZ=ON -DIMGFS_WERROR=ON
   cmake --build "$ROOT/build-fuzz" -j"$(nproc)" --target "${FUZZERS[@]}"
   [[ -n $seconds ]] || return 0
   local f work rc
@@ -125,13 +129,21 @@ format() {
   fi
 }
 
+# Runs one step of the CI run and says how long it took.
+step() {
+  local start=$SECONDS
+  echo "== $*" >&2
+  "$@"
+  echo "== $1: $((SECONDS - start)) s" >&2
+}
+
 test_all() {
-  deps
-  format
-  core_alone
-  sanitize
-  fuzz 20
-  build
+  step deps
+  step format
+  step core_alone
+  step sanitize
+  step fuzz 10
+  step build
   cd "$BUILD_DIR"
   ctest --output-on-failure -j"$(nproc)" --timeout 900 "$@"
 }

@@ -17,9 +17,9 @@
 
 namespace {
 
-class DiscardingWriter : public imgfs::ContentWriter {
+class DiscardingWriter : public imgfs::indexer::ContentWriter {
  public:
-  imgfs::Result<std::shared_ptr<imgfs::FileContent>> AddFile(imgfs::ByteSource& src,
+  imgfs::Result<std::shared_ptr<imgfs::indexer::FileContent>> AddFile(imgfs::indexer::ByteSource& src,
                                                              uint64_t size) override {
     uint8_t buf[4096];
     uint64_t left = size;
@@ -29,7 +29,7 @@ class DiscardingWriter : public imgfs::ContentWriter {
       if (*n == 0) return imgfs::Status::Corruption("short file");
       left -= *n;
     }
-    auto c = std::make_shared<imgfs::FileContent>();
+    auto c = std::make_shared<imgfs::indexer::FileContent>();
     c->size = size;
     return c;
   }
@@ -50,19 +50,19 @@ std::string GzipCompress(const uint8_t* data, size_t size) {
   return out;
 }
 
-void RunLayer(const std::string& blob, imgfs::oci::Compression c, imgfs::LayerApplier& applier) {
-  auto src = std::make_unique<imgfs::MemorySource>(
+void RunLayer(const std::string& blob, imgfs::oci::Compression c, imgfs::indexer::LayerApplier& applier) {
+  auto src = std::make_unique<imgfs::indexer::MemorySource>(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size()));
   // Small buffers: cheap per run, and entries and blocks straddle buffer boundaries.
-  imgfs::LayerStream stream(std::move(src), c, {}, 4096);
+  imgfs::indexer::LayerStream stream(std::move(src), c, {}, 4096);
   {
-    imgfs::LayerReader reader(&stream);
-    imgfs::TarEntry e;
+    imgfs::indexer::LayerReader reader(&stream);
+    imgfs::indexer::TarEntry e;
     while (true) {
       auto more = reader.NextEntry(&e);
       if (!more.ok() || !*more) break;
       imgfs::Status s =
-          applier.Apply(e, e.type == imgfs::TarEntryType::kRegular ? &reader.Data() : nullptr);
+          applier.Apply(e, e.type == imgfs::indexer::TarEntryType::kRegular ? &reader.Data() : nullptr);
       if (!s.ok()) return;
     }
   }
@@ -86,9 +86,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     layers.emplace_back(reinterpret_cast<const char*>(data), size);
   }
-  imgfs::FsTree tree;
+  imgfs::indexer::FsTree tree;
   DiscardingWriter writer;
-  imgfs::LayerApplier applier(&tree, &writer, {100000, 1ull << 24});
+  imgfs::indexer::LayerApplier applier(&tree, &writer, {100000, 1ull << 24});
   for (std::string& layer : layers) {
     imgfs::oci::Compression c = imgfs::oci::Compression::kNone;
     switch (mode & 3) {

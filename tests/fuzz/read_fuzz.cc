@@ -29,7 +29,7 @@
 #include "imgfs/daemon/chunk_reader.h"
 #include "imgfs/daemon/image_fs.h"
 
-namespace imgfs {
+namespace imgfs::daemon {
 namespace {
 
 // Aborts, naming the check, when a property of the read path does not hold.
@@ -179,7 +179,7 @@ void Exercise(const ImageIndex& ix, std::string_view script) {
 }
 
 }  // namespace
-}  // namespace imgfs
+}  // namespace imgfs::daemon
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
@@ -194,6 +194,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   auto parsed = imgfs::ImageIndex::Parse(std::move(bytes));
   if (!parsed.ok()) return 0;
-  imgfs::Exercise(**parsed, script);
+  imgfs::daemon::Exercise(**parsed, script);
   return 0;
 }

@@ -55,6 +55,11 @@ def hostile_cases():
             F("a", "a" * 1000)])], None, 1),
         ("diff-id-mismatch", dict(layers=[good, dict(compression="gzip", entries=[F("a")])],
                                   diff_ids={"1": "sha256:" + "0" * 64}), None, 1),
+        # No Linux file carries these: refused by name, not left to fail inside the index.
+        ("xattr-name-too-long", [good, dict(compression="gzip", entries=[
+            dict(F("xname"), xattrs={"user." + "n" * 300: "v"})])], "xname", 1),
+        ("xattr-value-too-large", [good, dict(compression="gzip", entries=[
+            dict(F("xvalue"), xattrs={"user.big": "v" * 70000})])], "xvalue", 1),
         ("bad-tar-checksum", [good, bad_tar], None, 1),
         ("malformed-manifest", dict(layers=[good], manifest_raw='{"schemaVersion": 2, "layers": ['),
          None, None),
