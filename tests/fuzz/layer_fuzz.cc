@@ -19,8 +19,8 @@ namespace {
 
 class DiscardingWriter : public imgfs::indexer::ContentWriter {
  public:
-  imgfs::Result<std::shared_ptr<imgfs::indexer::FileContent>> AddFile(imgfs::indexer::ByteSource& src,
-                                                             uint64_t size) override {
+  imgfs::Result<std::shared_ptr<imgfs::indexer::FileContent>> AddFile(
+      imgfs::indexer::ByteSource& src, uint64_t size) override {
     uint8_t buf[4096];
     uint64_t left = size;
     while (left > 0) {
@@ -50,7 +50,8 @@ std::string GzipCompress(const uint8_t* data, size_t size) {
   return out;
 }
 
-void RunLayer(const std::string& blob, imgfs::oci::Compression c, imgfs::indexer::LayerApplier& applier) {
+void RunLayer(const std::string& blob, imgfs::oci::Compression c,
+              imgfs::indexer::LayerApplier& applier) {
   auto src = std::make_unique<imgfs::indexer::MemorySource>(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size()));
   // Small buffers: cheap per run, and entries and blocks straddle buffer boundaries.
@@ -61,8 +62,8 @@ void RunLayer(const std::string& blob, imgfs::oci::Compression c, imgfs::indexer
     while (true) {
       auto more = reader.NextEntry(&e);
       if (!more.ok() || !*more) break;
-      imgfs::Status s =
-          applier.Apply(e, e.type == imgfs::indexer::TarEntryType::kRegular ? &reader.Data() : nullptr);
+      imgfs::Status s = applier.Apply(
+          e, e.type == imgfs::indexer::TarEntryType::kRegular ? &reader.Data() : nullptr);
       if (!s.ok()) return;
     }
   }
