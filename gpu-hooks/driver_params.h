@@ -1,6 +1,7 @@
 // /proc/driver/nvidia/params as a container must see it: with ModifyDeviceFiles: 0, so the CUDA
 // user-space libraries never try to create or chmod /dev/nvidia* inside the container (the
 // runtime made the nodes; the container may not have the rights, and must not get them).
+// Thread-safety: stateless functions; safe from any thread.
 #pragma once
 
 #include <string>

@@ -10,6 +10,7 @@
 //   old   "ld.so-1.7.0", u32 nlibs, nlibs x {i32 flags, u32 key, u32 value}; then either the new
 //         format (aligned to 8) which is then used, or strings with offsets from the end of the
 //         entries.
+// Thread-safety: stateless functions over caller-owned bytes; safe from any thread.
 #pragma once
 
 #include <cstdint>

@@ -10,6 +10,7 @@
 //   integers, true/false, null/~.
 // Refused with kInvalidArgument: anchors/aliases, tags, block scalars (| >), multi-document
 // files, multi-line plain scalars, tabs for indentation.
+// Thread-safety: stateless functions; safe from any thread.
 #pragma once
 
 #include <nlohmann/json.hpp>

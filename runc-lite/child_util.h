@@ -1,5 +1,6 @@
 // Helpers for code that runs between clone() and execve(): only syscalls, fixed buffers, no
 // allocation, no locks (async-signal-safe). All fds they open are O_CLOEXEC.
+// Thread-safety: for the single-threaded child after clone(); nothing here locks.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,5 @@
 // Child-side process setup shared by init and exec (see init_plan.h). Async-signal-safe.
+// Thread-safety: runs in a freshly cloned, single-threaded child only.
 #pragma once
 
 #include "runc-lite/init_plan.h"

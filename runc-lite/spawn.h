@@ -2,6 +2,7 @@
 // CLONE_INTO_CGROUP, so the child never runs outside its cgroup. Returns 0 in the child, the
 // pid in the parent. The child may only use async-signal-safe calls. Falls back to clone()
 // (without the cgroup) on kernels without clone3.
+// Thread-safety: call from a process that may have threads; the child is single-threaded.
 #pragma once
 
 #include <sys/types.h>

@@ -1,6 +1,7 @@
 // Command-line parsing shared by the imgfs subcommands: positional arguments and --flag VALUE /
 // --flag=VALUE options, checked against the flags a subcommand declares. A thin view over the
 // project's one flag parser (core/flags.h, GNU syntax, options anywhere, "--" ends them).
+// Thread-compatible: values; the CLI parses on its main thread.
 #pragma once
 
 #include <map>

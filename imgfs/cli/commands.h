@@ -1,5 +1,6 @@
 // The imgfs subcommands. Each parses its flags and calls the libraries; it prints results on
 // standard output and returns the process exit code. Errors are printed by main, in one line.
+// Thread-safety: each runs on the CLI's main thread; none is meant to run concurrently.
 #pragma once
 
 #include <memory>

@@ -1,4 +1,5 @@
 // Talks to the imgfs daemon of a store over its Unix socket (see imgfs/daemon/daemon.h).
+// Thread-safety: each call opens its own connection; safe from any thread.
 #pragma once
 
 #include <nlohmann/json.hpp>
