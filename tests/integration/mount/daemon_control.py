@@ -57,20 +57,8 @@ def make_tree(root):
 def ask(sock, method, path, body=None, timeout=60):
     """One request on the control socket: (HTTP status, body bytes)."""
     payload = b"" if body is None else json.dumps(body).encode()
-    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    c.settimeout(timeout)
-    try:
-        c.connect(sock)
-        c.sendall(b"%s %s HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % (
-            method.encode(), path.encode(), len(payload)) + payload)
-        out = b""
-        while True:
-            part = c.recv(65536)
-            if not part:
-                break
-            out += part
-    finally:
-        c.close()
+    out = ml.control_exchange(sock, b"%s %s HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % (
+        method.encode(), path.encode(), len(payload)) + payload, timeout)
     head, _, rest = out.partition(b"\r\n\r\n")
     return int(head.split()[1]), rest
 

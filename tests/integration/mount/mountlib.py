@@ -9,6 +9,7 @@ Cleanup never uses broad process matches: a daemon is found by its exact command
 import json
 import os
 import signal
+import socket
 import stat
 import struct
 import subprocess
@@ -207,6 +208,24 @@ class Session:
             print("work dir kept: " + self.dir)
         else:
             subprocess.run(["rm", "-rf", "--one-file-system", self.dir])
+
+
+def control_exchange(sock_path, request, timeout=60):
+    """Sends REQUEST (bytes, as written) on the store's control socket and returns every byte
+    of the answer, read until the daemon closes the connection."""
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(timeout)
+    try:
+        c.connect(sock_path)
+        c.sendall(request)
+        out = b""
+        while True:
+            part = c.recv(65536)
+            if not part:
+                return out
+            out += part
+    finally:
+        c.close()
 
 
 def kill_pid(pid, grace=5):

@@ -193,18 +193,7 @@ def main():
             pid = s.daemon_pid(store)
 
             def ask(head, body):
-                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                c.settimeout(30)
-                c.connect(os.path.join(store, "imgfs.sock"))
-                c.sendall(head + body)
-                out = b""
-                while True:
-                    part = c.recv(65536)
-                    if not part:
-                        break
-                    out += part
-                c.close()
-                return out
+                return ml.control_exchange(os.path.join(store, "imgfs.sock"), head + body, 30)
 
             for route, body in ((b"POST /cache", b'{"cache_size": "big"}'),
                                 (b"POST /convert", b'{"source": 5, "tag": [1, 2]}'),
