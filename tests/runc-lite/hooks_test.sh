@@ -6,9 +6,13 @@ bundle h sh -c 'echo program >> /hooks.log'
 log=$T/h/rootfs/hooks.log
 cat > "$T/hook.sh" <<HOOK
 #!/bin/sh
-# \$1 = hook name; logs name, the state's status, whether the runtime's env leaked, and its own env.
-status=\$(/bin/busybox head -c 4096 | /usr/bin/jq -r .status)
-echo "\$1 \$status leak=\${RUNC_LITE:-none} own=\${HOOKVAR:-unset}" >> $log
+# \$1 = hook name; logs name, the state's status, whether the runtime's env leaked, its own env,
+# and what the container's pid is running (poststart must see the program, never runc-lite's init).
+state=\$(/bin/busybox head -c 4096)
+status=\$(echo "\$state" | /usr/bin/jq -r .status)
+pid=\$(echo "\$state" | /usr/bin/jq -r '.pid // 0')
+exe=\$(/bin/busybox readlink /proc/\$pid/exe 2>/dev/null || echo gone)
+echo "\$1 \$status leak=\${RUNC_LITE:-none} own=\${HOOKVAR:-unset} exe=\$exe" >> $log
 HOOK
 chmod +x "$T/hook.sh"
 cat > "$T/h/rootfs/hook.sh" <<'HOOK'
@@ -30,8 +34,12 @@ check "create with hooks" test $? = 0
 $R start h
 sleep 0.5
 $R delete h
-order=$(cut -d' ' -f1 "$log" | tr '\n' ' ')
-check "hook order: $order" test "$order" = "prestart createRuntime createContainer startContainer program poststart poststop "
+# The program and the poststart hooks run at the same time (the spec calls poststart after the
+# program is started, not after it wrote anything), so "program" may land on either side of it.
+order=$(cut -d' ' -f1 "$log" | grep -v '^program$' | tr '\n' ' ')
+check "hook order: $order" test "$order" = "prestart createRuntime createContainer startContainer poststart poststop "
+check "the program ran after startContainer, before poststop" bash -c "cut -d' ' -f1 $log | tr '\\n' ' ' | grep -q 'startContainer .*program .*poststop'"
+check "poststart saw the program, not runc-lite's init" bash -c "! grep '^poststart' $log | grep -q runc-lite"
 check "each hook gets only its own env" bash -c "! grep -q 'leak=/' $log && test \$(grep -c 'own=' $log) = 6 && ! grep -q own=unset $log"
 check "state on stdin (creating/created/running/stopped)" bash -c "grep -q '^createRuntime creating' $log && grep -q '^startContainer created' $log && grep -q '^poststart running' $log && grep -q '^poststop stopped' $log"
 
