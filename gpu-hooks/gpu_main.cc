@@ -20,6 +20,7 @@
 
 #include "core/fd.h"
 #include "core/flags.h"
+#include "core/version.h"
 #include "gpu-hooks/apply.h"
 #include "gpu-hooks/cdi.h"
 #include "gpu-hooks/cdi_registry.h"
@@ -192,6 +193,10 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && (std::string(argv[1]) == "--version" || std::string(argv[1]) == "version")) {
+    std::cout << "imgfs-gpu " << imgfs::kVersion << " (commit " << imgfs::kGitCommit << ")\n";
+    return 0;
+  }
   FlagSet flags = MakeFlags();
   auto positional = flags.Parse(std::vector<std::string>(argv, argv + argc), 1);
   if (!positional.ok()) {

@@ -9,11 +9,26 @@
 #include <vector>
 
 #include "core/fd.h"
+#include "core/version.h"
 #include "gpu-hooks/container_hook.h"
 
 int main(int argc, char** argv) {
   using namespace imgfs::gpu;
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && (args[0] == "--version" || args[0] == "--help")) {
+    if (args[0] == "--version")
+      std::cout << "imgfs-gpu-hook " << imgfs::kVersion << " (commit " << imgfs::kGitCommit
+                << ")\n";
+    else
+      std::cout
+          << "usage: imgfs-gpu-hook [--link TARGET::LINK]... [--folder DIR]... [--no-ldconfig]"
+             " < OCI-state-JSON\n"
+             "       imgfs-gpu-hook --rootfs DIR [--link TARGET::LINK]... [--folder DIR]...\n"
+             "  The createContainer hook of the nvidia.com/gpu CDI spec (see imgfs-gpu cdi\n"
+             "  generate): links the driver's libraries into the container and runs its\n"
+             "  ldconfig. Example: imgfs-gpu-hook --rootfs /tmp/rootfs --no-ldconfig\n";
+    return 0;
+  }
   auto options = ParseContainerHookArgs(args);
   if (!options.ok()) {
     std::cerr << "imgfs-gpu-hook: " << options.status().ToString() << "\n";

@@ -10,6 +10,7 @@
 
 #include "core/fd.h"
 #include "core/flags.h"
+#include "core/version.h"
 #include "runc-lite/command.h"
 #include "runc-lite/runtime_log.h"
 
@@ -65,7 +66,8 @@ int Dispatch(const std::vector<std::string>& args) {
                             global.GetBool("debug"));
   if (!log.ok()) return Fail(log);
   if (global.GetBool("version")) {
-    PrintOut("runc-lite version 0.1.0\nspec: 1.2.0\n");
+    PrintOut(std::string("runc-lite version ") + kVersion + "\ncommit: " + kGitCommit +
+             "\nspec: 1.2.0\n");
     return 0;
   }
   if (global.help_requested() || (!rest->empty() && (*rest)[0] == "help" && rest->size() == 1)) {

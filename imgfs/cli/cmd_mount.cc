@@ -10,9 +10,11 @@
 #include <cstdio>
 #include <thread>
 
+#include "core/log.h"
 #include "core/numbers.h"
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/config.h"
 #include "imgfs/cli/control_client.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
@@ -22,17 +24,19 @@ namespace imgfs::cli {
 
 std::string StorePath(const Args& args) {
   std::string s = args.Get("store");
-  return s.empty() ? store::DefaultStorePath() : s;
+  return s.empty() ? GlobalConfig().Get("store") : s;
 }
 
 namespace {
 
-// Starts `imgfs daemon --store DIR --exit-when-idle` detached, logging to STORE/daemon.log,
-// and waits for its socket.
+// Starts `imgfs daemon --store DIR --exit-when-idle` detached, logging to the configured log
+// file (default STORE/daemon.log), and waits for its socket.
 Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
   RETURN_IF_ERROR(daemon::SecureStoreDir(store).status());
-  std::string log = store + "/daemon.log";
+  const Config& config = GlobalConfig();
+  std::string log = config.Get("log.file").empty() ? store + "/daemon.log" : config.Get("log.file");
   std::string cache = std::to_string(cache_size);
+  std::string config_file = config.explicit_file() ? config.file() : "";
   pid_t pid = ::fork();
   if (pid < 0) return Status::FromErrno(errno, "fork");
   if (pid == 0) {
@@ -42,8 +46,10 @@ Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
     if (null_fd >= 0) ::dup2(null_fd, 0);
     if (log_fd >= 0) ::dup2(log_fd, 1), ::dup2(log_fd, 2);
     if (::fork() != 0) ::_exit(0);  // the daemon is not our child: no zombie, no session
-    const char* argv[] = {"imgfs",        "daemon",      "--store",          store.c_str(),
-                          "--cache-size", cache.c_str(), "--exit-when-idle", nullptr};
+    const char* argv[] = {
+        "imgfs",      "daemon",    "--store",          store.c_str(), "--cache-size", cache.c_str(),
+        "--log-file", log.c_str(), "--exit-when-idle", nullptr,       nullptr,        nullptr};
+    if (!config_file.empty()) argv[9] = "--config", argv[10] = config_file.c_str();
     ::execv("/proc/self/exe", const_cast<char**>(argv));
     ::_exit(127);
   }
@@ -67,16 +73,16 @@ std::string AbsolutePath(const std::string& path) {
 
 Result<daemon::MountRequest> RequestFromArgs(const Args& args) {
   if (args.positional.size() != 2) return UsageError(kMountUsage);
-  uint64_t trace_seconds = 30;
-  if (args.Has("trace-seconds")) {
-    ASSIGN_OR_RETURN(trace_seconds,
-                     ParseUint64(args.Get("trace-seconds"), 1,
-                                 daemon::MountRequest::kMaxTraceSeconds, "--trace-seconds"));
-  }
-  nlohmann::json j = {
-      {"image", args.positional[0]},       {"mountpoint", AbsolutePath(args.positional[1])},
-      {"remote", args.Get("remote")},      {"ca_file", AbsolutePath(args.Get("ca-file"))},
-      {"trace", args.Get("trace", "off")}, {"trace_seconds", trace_seconds}};
+  const Config& config = GlobalConfig();
+  ASSIGN_OR_RETURN(uint64_t trace_seconds,
+                   ParseUint64(config.FlagOr(args, "trace-seconds", "trace.seconds"), 1,
+                               daemon::MountRequest::kMaxTraceSeconds, "--trace-seconds"));
+  nlohmann::json j = {{"image", args.positional[0]},
+                      {"mountpoint", AbsolutePath(args.positional[1])},
+                      {"remote", config.FlagOr(args, "remote", "remote")},
+                      {"ca_file", AbsolutePath(config.FlagOr(args, "ca-file", "ca_file"))},
+                      {"trace", config.FlagOr(args, "trace", "trace.mode")},
+                      {"trace_seconds", trace_seconds}};
   return daemon::MountRequest::FromJson(j);
 }
 
@@ -91,11 +97,9 @@ Result<int> RunMount(const ArgList& argv_in) {
       ParseArgs(argv, {"store", "remote", "ca-file", "cache-size", "trace", "trace-seconds"},
                 {"foreground"}));
   ASSIGN_OR_RETURN(daemon::MountRequest request, RequestFromArgs(args));
-  uint64_t cache_size = 0;
-  if (args.Has("cache-size")) {
-    ASSIGN_OR_RETURN(cache_size,
-                     ParseSize(args.Get("cache-size"), "--cache-size", daemon::kMaxCacheSize));
-  }
+  ASSIGN_OR_RETURN(uint64_t cache_size,
+                   ParseSize(GlobalConfig().FlagOr(args, "cache-size", "cache_size"),
+                             "--cache-size", daemon::kMaxCacheSize));
   const std::string store = StorePath(args);
   const std::string socket = daemon::DaemonSocketPath(store);
 
@@ -183,14 +187,26 @@ Result<int> RunStats(const ArgList& argv) {
 }
 
 Result<int> RunDaemonCommand(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store", "cache-size"}, {"exit-when-idle"}));
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv,
+                                        {"store", "cache-size", "log-file", "log-max-size",
+                                         "log-level", "log-format"},
+                                        {"exit-when-idle"}));
   if (!args.positional.empty()) return UsageError(kDaemonUsage);
+  const Config& config = GlobalConfig();
+  ASSIGN_OR_RETURN(LogLevel level, ParseLogLevel(config.FlagOr(args, "log-level", "log.level")));
+  ASSIGN_OR_RETURN(LogFormat format,
+                   ParseLogFormat(config.FlagOr(args, "log-format", "log.format")));
+  ASSIGN_OR_RETURN(uint64_t log_max, ParseSize(config.FlagOr(args, "log-max-size", "log.max_size"),
+                                               "--log-max-size"));
+  SetLogLevel(level);
+  SetLogFormat(format);
+  // Without a file the log goes to standard error (the journal under systemd).
+  std::string log_file = config.FlagOr(args, "log-file", "log.file");
+  if (!log_file.empty()) RETURN_IF_ERROR(SetLogRotation(log_file, log_max));
   daemon::DaemonOptions options;
   options.store_path = StorePath(args);
-  if (args.Has("cache-size")) {
-    ASSIGN_OR_RETURN(options.cache_size,
-                     ParseSize(args.Get("cache-size"), "--cache-size", daemon::kMaxCacheSize));
-  }
+  ASSIGN_OR_RETURN(options.cache_size, ParseSize(config.FlagOr(args, "cache-size", "cache_size"),
+                                                 "--cache-size", daemon::kMaxCacheSize));
   options.exit_when_idle = args.Has("exit-when-idle");
   RETURN_IF_ERROR(daemon::RunDaemon(options));
   return 0;

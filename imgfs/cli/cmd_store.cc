@@ -6,6 +6,7 @@
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/config.h"
 #include "imgfs/cli/control_client.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
@@ -15,7 +16,7 @@ namespace imgfs::cli {
 
 Result<std::unique_ptr<store::LocalStore>> OpenStoreFromFlag(const std::string& flag_value,
                                                              bool read_only) {
-  const std::string path = flag_value.empty() ? store::DefaultStorePath() : flag_value;
+  const std::string path = flag_value.empty() ? GlobalConfig().Get("store") : flag_value;
   const std::string socket = daemon::DaemonSocketPath(path);
   // A store we write to is made private first (the daemon does the same at every start).
   if (!read_only) RETURN_IF_ERROR(daemon::SecureStoreDir(path).status());

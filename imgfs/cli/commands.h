@@ -25,6 +25,7 @@ Result<int> RunRepack(const ArgList& argv);
 Result<int> RunMount(const ArgList& argv);
 Result<int> RunUmount(const ArgList& argv);
 Result<int> RunStats(const ArgList& argv);
+Result<int> RunConfig(const ArgList& argv);
 // `imgfs daemon` (the library's daemon is imgfs::RunDaemon in imgfs/daemon/daemon.h).
 Result<int> RunDaemonCommand(const ArgList& argv);
 

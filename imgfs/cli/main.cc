@@ -1,10 +1,15 @@
 // imgfs: convert OCI images into deduplicated chunks and serve them lazily.
+#include <stdlib.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "core/log.h"
+#include "core/version.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/config.h"
 #include "imgfs/cli/usage.h"
 
 namespace {
@@ -29,6 +34,7 @@ constexpr Command kCommands[] = {
     {"umount", "unmount", imgfs::cli::RunUmount, imgfs::cli::kUmountUsage},
     {"stats", nullptr, imgfs::cli::RunStats, imgfs::cli::kStatsUsage},
     {"daemon", nullptr, imgfs::cli::RunDaemonCommand, imgfs::cli::kDaemonUsage},
+    {"config", nullptr, imgfs::cli::RunConfig, imgfs::cli::kConfigUsage},
 };
 
 constexpr char kUsage[] =
@@ -51,10 +57,40 @@ constexpr char kUsage[] =
     "  stats MOUNTPOINT [--json]      reads, cache hits and misses, bytes fetched, latency\n"
     "\n"
     "  daemon                         serve a store's mounts (started by mount)\n"
+    "  config show [--json]           the effective configuration and where each value came from\n"
     "\n"
     "IMAGE is a name given with --tag or an index digest (or a unique prefix of one).\n"
     "imgfs COMMAND --help shows a command's flags.\n"
-    "The store is --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.\n";
+    "The store is --store DIR, else $IMGFS_STORE, else the configuration's (/var/lib/imgfs).\n"
+    "Every command takes --config FILE (else $IMGFS_CONFIG, else /etc/imgfs/config.toml).\n"
+    "imgfs --version prints the version and the git commit it was built from.\n";
+
+// Takes --config FILE / --config=FILE out of ARGS (before any "--"), loads the configuration and
+// applies what is process-wide: the log level and format, the registry credentials file.
+imgfs::Status LoadConfig(imgfs::cli::ArgList& args) {
+  std::string path;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      path = args[i + 1];
+      args.erase(args.begin() + i, args.begin() + i + 2);
+      --i;
+    } else if (args[i].rfind("--config=", 0) == 0) {
+      path = args[i].substr(9);
+      args.erase(args.begin() + i);
+      --i;
+    } else if (args[i] == "--config") {
+      return imgfs::Status::InvalidArgument("--config needs a FILE");
+    }
+  }
+  ASSIGN_OR_RETURN(imgfs::cli::Config config, imgfs::cli::Config::Load(path));
+  imgfs::SetLogLevel(*imgfs::ParseLogLevel(config.Get("log.level")));
+  imgfs::SetLogFormat(*imgfs::ParseLogFormat(config.Get("log.format")));
+  const std::string& credentials = config.Get("credentials_file");
+  if (!credentials.empty()) ::setenv("REGISTRY_AUTH_FILE", credentials.c_str(), 1);
+  imgfs::cli::SetGlobalConfig(std::move(config));
+  return imgfs::Status::Ok();
+}
 
 }  // namespace
 
@@ -69,7 +105,7 @@ int main(int argc, char** argv) {
   std::string command = argv[1];
   imgfs::cli::ArgList args(argv + 2, argv + argc);
   if (command == "--version" || command == "version") {
-    std::puts("imgfs 0.1.0");
+    std::printf("imgfs %s (commit %s)\n", imgfs::kVersion, imgfs::kGitCommit);
     return 0;
   }
   const Command* found = nullptr;
@@ -85,6 +121,10 @@ int main(int argc, char** argv) {
       std::printf("usage: %s", found->usage);
       return 0;
     }
+  }
+  if (imgfs::Status s = LoadConfig(args); !s.ok()) {
+    std::fprintf(stderr, "imgfs %s: %s\n", command.c_str(), s.message().c_str());
+    return 2;
   }
   auto run = found->run;
   imgfs::Result<int> rc = run(args);

@@ -38,9 +38,16 @@ inline constexpr char kMountUsage[] =
 inline constexpr char kUmountUsage[] = "imgfs umount MOUNTPOINT [--store DIR]\n";
 inline constexpr char kStatsUsage[] = "imgfs stats MOUNTPOINT [--json] [--store DIR]\n";
 inline constexpr char kDaemonUsage[] =
-    "imgfs daemon [--store DIR] [--cache-size BYTES] [--exit-when-idle]\n"
+    "imgfs daemon [--store DIR] [--cache-size BYTES] [--exit-when-idle] [--log-file FILE]\n"
+    "             [--log-max-size BYTES] [--log-level LEVEL] [--log-format text|json]\n"
     "  serves the store's mounts and its control socket STORE/imgfs.sock (root and the\n"
     "  store's owner only); usually started by `imgfs mount`\n";
+
+inline constexpr char kConfigUsage[] =
+    "imgfs config show [--json] [--config FILE]\n"
+    "  prints the effective configuration: each key, its value and where it came from\n"
+    "  (default, FILE:LINE, $ENV); keys and variables are listed in docs/operations.md\n"
+    "example: IMGFS_CACHE_SIZE=4G imgfs config show\n";
 
 // The error for wrong arguments: "usage: " and the synopsis lines of USAGE, on one line.
 inline Status UsageError(const char* usage) {
