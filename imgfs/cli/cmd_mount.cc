@@ -18,6 +18,7 @@
 #include "imgfs/cli/control_client.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
+#include "imgfs/daemon/mount_point.h"
 #include "imgfs/daemon/store_dir.h"
 
 namespace imgfs::cli {
@@ -69,6 +70,14 @@ std::string AbsolutePath(const std::string& path) {
   if (path.empty() || ::realpath(path.c_str(), real)) return path.empty() ? path : real;
   if (path[0] == '/' || !::getcwd(real, sizeof real)) return path;
   return std::string(real) + "/" + path;
+}
+
+// The store whose daemon serves the mount at MP: --store when given, else the one the mount
+// names in mountinfo, else the configured store.
+std::string StoreForMount(const Args& args, const std::string& mp) {
+  if (args.Has("store")) return StorePath(args);
+  Result<std::string> named = daemon::StoreOfMount(mp);
+  return named.ok() ? *named : StorePath(args);
 }
 
 Result<daemon::MountRequest> RequestFromArgs(const Args& args) {
@@ -138,7 +147,7 @@ Result<int> RunUmount(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
   if (args.positional.size() != 1) return UsageError(kUmountUsage);
   const std::string mp = AbsolutePath(args.positional[0]);
-  auto reply = ControlCall(daemon::DaemonSocketPath(StorePath(args)), "POST", "/umount",
+  auto reply = ControlCall(daemon::DaemonSocketPath(StoreForMount(args, mp)), "POST", "/umount",
                            {{"mountpoint", mp}});
   if (reply.ok()) return 0;
   // No daemon (killed?) or not its mount: detach whatever imgfs mount is left there.
@@ -152,7 +161,7 @@ Result<int> RunStats(const ArgList& argv) {
   char real[PATH_MAX];
   std::string mp = ::realpath(args.positional[0].c_str(), real) ? real : args.positional[0];
   ASSIGN_OR_RETURN(nlohmann::json all,
-                   ControlCall(daemon::DaemonSocketPath(StorePath(args)), "GET", "/stats"));
+                   ControlCall(daemon::DaemonSocketPath(StoreForMount(args, mp)), "GET", "/stats"));
   for (const auto& m : all["mounts"]) {
     if (m.value("mountpoint", "") != mp) continue;
     nlohmann::json out = m;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
@@ -10,6 +11,7 @@
 #include "imgfs/cli/control_client.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
+#include "imgfs/daemon/mount_point.h"
 #include "imgfs/daemon/store_dir.h"
 
 namespace imgfs::cli {
@@ -42,8 +44,54 @@ bool DaemonHolds(const Status& open_error, const std::string& socket) {
   return open_error.code() == Code::kUnavailable && ControlRequest(socket, "GET", "/stats").ok();
 }
 
+namespace {
+
+// `imgfs ls --mounts`: every imgfs mount of this mount namespace, whichever store serves it, with
+// the image its daemon says it serves ("-" and a state when the daemon does not answer).
+int ListMounts(bool json) {
+  std::map<std::string, nlohmann::json> stats;  // store -> its daemon's /stats (null: no answer)
+  nlohmann::json out = nlohmann::json::array();
+  for (const daemon::MountEntry& e : daemon::ImgfsMounts()) {
+    std::string store = e.source.rfind("imgfs:", 0) == 0 ? e.source.substr(6) : "";
+    if (!store.empty() && !stats.count(store)) {
+      auto reply = ControlCall(daemon::DaemonSocketPath(store), "GET", "/stats");
+      stats[store] = reply.ok() ? *reply : nlohmann::json();
+    }
+    nlohmann::json row = {{"mountpoint", e.point},
+                          {"store", store},
+                          {"image", ""},
+                          {"state", store.empty() ? "unknown store" : "no daemon"}};
+    if (!store.empty() && stats[store].is_object()) {
+      row["state"] = "not this daemon's";
+      for (const auto& m : stats[store].value("mounts", nlohmann::json::array())) {
+        if (m.value("mountpoint", "") != e.point) continue;
+        row["image"] = m.value("image", "");
+        row["state"] = "serving";
+      }
+    }
+    out.push_back(row);
+  }
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-32s %-24s %-19s %s\n", "MOUNTPOINT", "STORE", "IMAGE", "STATE");
+  for (const auto& r : out) {
+    std::string image = r["image"].get<std::string>();
+    if (image.rfind("sha256:", 0) == 0) image = image.substr(0, 19);
+    std::printf("%-32s %-24s %-19s %s\n", r["mountpoint"].get<std::string>().c_str(),
+                r["store"].get<std::string>().c_str(), image.empty() ? "-" : image.c_str(),
+                r["state"].get<std::string>().c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
 Result<int> RunList(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {}));
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv, {"store"}, {"mounts", "json"}));
+  if (!args.positional.empty()) return UsageError(kListUsage);
+  if (args.Has("mounts")) return ListMounts(args.Has("json"));
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(std::vector<store::ImageRef> refs, store->ListRefs());
   std::printf("%-40s %-19s %10s %10s\n", "NAME", "DIGEST", "FILES", "SIZE");

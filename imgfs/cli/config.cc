@@ -1,9 +1,9 @@
 #include "imgfs/cli/config.h"
 
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <toml++/toml.h>
 
 #include "core/fd.h"
 #include "core/log.h"
@@ -115,7 +115,8 @@ Result<Config> Config::LoadText(const std::string& text, const std::string& path
       auto visit = [&](const std::string& key, const toml::node& value) -> Status {
         std::string where = path + ":" + std::to_string(value.source().begin.line);
         Result<std::string> v = ValueText(value);
-        if (!v.ok()) return Status::InvalidArgument(where + ": " + key + ": " + v.status().message());
+        if (!v.ok())
+          return Status::InvalidArgument(where + ": " + key + ": " + v.status().message());
         return c.Set(key, *v, where);
       };
       if (const toml::table* section = node.as_table()) {

@@ -13,7 +13,8 @@
 //            seconds = 30           # $IMGFS_TRACE_SECONDS      --trace-seconds
 //   [log]    level = "info"         # $IMGFS_LOG_LEVEL          --log-level
 //            format = "text"        # $IMGFS_LOG_FORMAT         --log-format
-//            file = ""              # $IMGFS_LOG_FILE           the daemon's log (default: STORE/daemon.log
+//            file = ""              # $IMGFS_LOG_FILE           the daemon's log (default:
+//            STORE/daemon.log
 //                                   #                           when started by mount, else stderr)
 //            max_size = "16M"       # $IMGFS_LOG_MAX_SIZE       rotate the log file past this
 //

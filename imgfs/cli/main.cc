@@ -10,6 +10,7 @@
 #include "core/version.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/config.h"
+#include "imgfs/cli/examples.h"
 #include "imgfs/cli/usage.h"
 
 namespace {
@@ -119,6 +120,9 @@ int main(int argc, char** argv) {
     if (a == "--") break;
     if (a == "--help" || a == "-h") {
       std::printf("usage: %s", found->usage);
+      for (const imgfs::cli::CommandExample& e : imgfs::cli::kExamples)
+        if (e.command == found->name)
+          std::printf("example:\n  %.*s\n", static_cast<int>(e.text.size()), e.text.data());
       return 0;
     }
   }

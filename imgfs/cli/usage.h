@@ -21,7 +21,10 @@ inline constexpr char kInspectUsage[] = "imgfs inspect IMAGE [--json] [--store D
 inline constexpr char kExportUsage[] =
     "imgfs export IMAGE DIR [--store DIR]\n"
     "imgfs export IMAGE --tar FILE [--store DIR]\n";
-inline constexpr char kListUsage[] = "imgfs ls [--store DIR]\n";
+inline constexpr char kListUsage[] =
+    "imgfs ls [--store DIR]\n"
+    "imgfs ls --mounts [--json]\n"
+    "  --mounts  every imgfs mount on this node, its store and image, whichever daemon serves it\n";
 inline constexpr char kRemoveUsage[] = "imgfs rm IMAGE... [--store DIR]\n";
 inline constexpr char kGcUsage[] = "imgfs gc [--store DIR]\n";
 inline constexpr char kPushUsage[] =
@@ -35,8 +38,13 @@ inline constexpr char kMountUsage[] =
     "  --cache-size BYTES  cache limit of the store's daemon, e.g. 512M or 2G (0: no limit)\n"
     "  --trace-seconds N   recording window of --trace record, 1..86400 (default 30)\n"
     "  -f                  serve in the foreground (this process is the daemon)\n";
-inline constexpr char kUmountUsage[] = "imgfs umount MOUNTPOINT [--store DIR]\n";
-inline constexpr char kStatsUsage[] = "imgfs stats MOUNTPOINT [--json] [--store DIR]\n";
+inline constexpr char kUmountUsage[] =
+    "imgfs umount MOUNTPOINT [--store DIR]\n"
+    "  without --store, the daemon is the one of the store the mount names (its source in\n"
+    "  /proc/self/mountinfo is imgfs:STORE)\n";
+inline constexpr char kStatsUsage[] =
+    "imgfs stats MOUNTPOINT [--json] [--store DIR]\n"
+    "  without --store, the daemon is the one of the store the mount names\n";
 inline constexpr char kDaemonUsage[] =
     "imgfs daemon [--store DIR] [--cache-size BYTES] [--exit-when-idle] [--log-file FILE]\n"
     "             [--log-max-size BYTES] [--log-level LEVEL] [--log-format text|json]\n"
@@ -46,8 +54,7 @@ inline constexpr char kDaemonUsage[] =
 inline constexpr char kConfigUsage[] =
     "imgfs config show [--json] [--config FILE]\n"
     "  prints the effective configuration: each key, its value and where it came from\n"
-    "  (default, FILE:LINE, $ENV); keys and variables are listed in docs/operations.md\n"
-    "example: IMGFS_CACHE_SIZE=4G imgfs config show\n";
+    "  (default, FILE:LINE, $ENV); keys and variables are listed in docs/operations.md\n";
 
 // The error for wrong arguments: "usage: " and the synopsis lines of USAGE, on one line.
 inline Status UsageError(const char* usage) {

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "imgfs/daemon/chunk_fetcher.h"
 #include "imgfs/daemon/control_server.h"
+#include "imgfs/daemon/mount_point.h"
 #include "imgfs/daemon/request_fields.h"
 #include "imgfs/daemon/store_admin.h"
 #include "imgfs/daemon/store_dir.h"
@@ -128,7 +129,7 @@ Status RunDaemon(const DaemonOptions& options) {
   fo.cache_size = options.cache_size;
   ChunkFetcher fetcher(*store, fo);
   RETURN_IF_ERROR(fetcher.LoadCacheState());
-  MountManager mounts(*store, fetcher);
+  MountManager mounts(*store, fetcher, MountSource(options.store_path));
   StoreAdmin admin(*store, fetcher, [&] { return mounts.MountedIndexes(); });
   DaemonState state{mounts, fetcher, admin, {}, {}, {}};
   state.wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

@@ -25,8 +25,10 @@ constexpr double kCacheTimeout = 86400.0;
 ImageFs& Fs(fuse_req_t req) { return *static_cast<ImageFs*>(fuse_req_userdata(req)); }
 
 // Every callback is a noexcept trampoline that always replies.
+// Runs BODY, turning exceptions into error replies; what it logs names the mount and image.
 template <typename F>
 void Guard(fuse_req_t req, F body) noexcept {
+  ScopedLogFields fields(&Fs(req).log_fields());
   try {
     body();
   } catch (const std::bad_alloc&) {
@@ -268,14 +270,23 @@ const fuse_lowlevel_ops kOps = [] {
 }  // namespace
 
 Result<std::unique_ptr<FuseMount>> FuseMount::Start(ImageFs* fs, const std::string& mountpoint,
+                                                    const std::string& source,
                                                     std::function<void()> on_exit) {
   std::unique_ptr<FuseMount> m(new FuseMount());
   m->mountpoint_ = mountpoint;
   m->on_exit_ = std::move(on_exit);
   // default_permissions: the kernel checks modes and owners as on any filesystem;
   // allow_other: container processes of any uid may read.
+  // fsname: the mount's source in /proc/self/mountinfo, where `imgfs umount` and `imgfs stats`
+  // find the store (and so the daemon) serving a mount point. libfuse splits options at commas
+  // and takes a backslash as an escape.
+  std::string fsname;
+  for (char c : source) {
+    if (c == ',' || c == '\\') fsname += '\\';
+    fsname += c;
+  }
   std::vector<std::string> argv_s = {
-      "imgfs", "-o", "ro,default_permissions,allow_other,fsname=imgfs,subtype=imgfs"};
+      "imgfs", "-o", "ro,default_permissions,allow_other,subtype=imgfs,fsname=" + fsname};
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());

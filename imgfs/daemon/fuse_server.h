@@ -17,9 +17,11 @@ namespace imgfs::daemon {
 
 class FuseMount {
  public:
-  // Mounts `fs` read-only at `mountpoint` and starts serving it. `on_exit` runs on the serving
-  // thread when the session ends for any reason (Unmount or an external umount).
+  // Mounts `fs` read-only at `mountpoint` (its source in mountinfo: `source`) and starts serving
+  // it. `on_exit` runs on the serving thread when the session ends for any reason (Unmount or an
+  // external umount).
   static Result<std::unique_ptr<FuseMount>> Start(ImageFs* fs, const std::string& mountpoint,
+                                                  const std::string& source,
                                                   std::function<void()> on_exit);
   ~FuseMount();  // unmounts if still mounted and waits for the serving threads
   FuseMount(const FuseMount&) = delete;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/image_index.h"
+#include "core/log.h"
 #include "imgfs/daemon/chunk_reader.h"
 #include "imgfs/daemon/metrics.h"
 #include "imgfs/daemon/trace_recorder.h"
@@ -38,6 +39,10 @@ class ImageFs {
 
   const ImageIndex& index() const { return *index_; }
   Metrics& metrics() { return metrics_; }
+  // Fields on every log line about this filesystem (its mount and image); set before it is
+  // served, then only read.
+  void set_log_fields(LogFields fields) { log_fields_ = std::move(fields); }
+  const LogFields& log_fields() const { return log_fields_; }
 
   // All return a positive errno on failure.
   int Lookup(uint64_t parent, std::string_view name, uint64_t* ino) const;
@@ -83,6 +88,7 @@ class ImageFs {
   remote::RemoteStore* remote_;
   std::shared_ptr<TraceRecorder> trace_;
   Metrics metrics_;
+  LogFields log_fields_;
   uint64_t total_bytes_ = 0;
   std::vector<uint32_t> parents_;  // index inode -> its directory's (root: itself)
   std::mutex ahead_mu_;

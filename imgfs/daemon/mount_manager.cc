@@ -59,8 +59,8 @@ nlohmann::json MountRequest::ToJson() const {
           {"prefetch_threads", prefetch_threads}};
 }
 
-MountManager::MountManager(store::LocalStore& store, ChunkFetcher& fetcher)
-    : store_(store), fetcher_(fetcher) {}
+MountManager::MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source)
+    : store_(store), fetcher_(fetcher), source_(std::move(source)) {}
 
 MountManager::~MountManager() { UnmountAll(); }
 
@@ -114,13 +114,20 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
   if (request.trace == "record")
     m->trace = std::make_shared<TraceRecorder>(std::chrono::seconds(request.trace_seconds));
   m->fs = std::make_unique<ImageFs>(m->index, fetcher_, m->remote.get(), m->trace);
+  m->fs->set_log_fields({{"mount", real}, {"image", m->index->digest().ToString()}});
   Mounted* raw = m.get();
-  ASSIGN_OR_RETURN(m->fuse, FuseMount::Start(m->fs.get(), real, [raw] { raw->cv.notify_all(); }));
+  ASSIGN_OR_RETURN(m->fuse,
+                   FuseMount::Start(m->fs.get(), real, source_, [raw] { raw->cv.notify_all(); }));
+  {
+    ScopedLogFields fields(&m->fs->log_fields());
+    IMGFS_LOG(Info) << "mounted" << (m->remote ? " from " + m->remote->Describe() : "");
+  }
   try {
     if (request.trace == "replay") StartPrefetch(*m);
     if (m->trace) {
       // Saves the trace when the window closes (or at unmount, whichever is first).
       m->workers.emplace_back([this, raw] {
+        ScopedLogFields fields(&raw->fs->log_fields());
         std::unique_lock<std::mutex> lock(raw->mu);
         raw->cv.wait_for(lock, std::chrono::seconds(raw->request.trace_seconds),
                          [raw] { return raw->stopping.load(); });
@@ -130,8 +137,7 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
         if (!s.ok()) {
           IMGFS_LOG(Warning) << "saving trace: " << s.message();
         } else {
-          IMGFS_LOG(Info) << "recorded a trace of " << raw->trace->size() << " chunks for "
-                          << raw->index->digest().ToString();
+          IMGFS_LOG(Info) << "recorded a trace of " << raw->trace->size() << " chunks";
         }
       });
     }
@@ -156,7 +162,8 @@ void MountManager::StartPrefetch(Mounted& m) {
   }
   auto chunks = std::make_shared<std::vector<uint32_t>>(m.fs->ChunksOf(ParseTrace(text)));
   if (chunks->empty()) {
-    IMGFS_LOG(Info) << "no trace to replay for " << m.index->digest().ToString();
+    ScopedLogFields fields(&m.fs->log_fields());
+    IMGFS_LOG(Info) << "no trace to replay";
     return;
   }
   m.fs->metrics().prefetch_total = chunks->size();
@@ -166,6 +173,7 @@ void MountManager::StartPrefetch(Mounted& m) {
   auto next = std::make_shared<std::atomic<size_t>>(0);
   for (unsigned t = 0; t < m.request.prefetch_threads; ++t) {
     m.workers.emplace_back([&m, chunks, next] {
+      ScopedLogFields fields(&m.fs->log_fields());
       for (size_t i; !m.stopping && (i = next->fetch_add(kBatch)) < chunks->size();) {
         std::vector<uint32_t> batch(chunks->begin() + i,
                                     chunks->begin() + std::min(i + kBatch, chunks->size()));

@@ -41,7 +41,9 @@ struct MountRequest {
 
 class MountManager {
  public:
-  MountManager(store::LocalStore& store, ChunkFetcher& fetcher);
+  // SOURCE is every mount's source in mountinfo: "imgfs:" and the store's path, by which the
+  // CLI finds the daemon serving a mount point (MountSource).
+  MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source = "imgfs");
   ~MountManager();  // unmounts everything
 
   // Resolves the image (fetching its index from the remote by digest when the local store lacks
@@ -71,6 +73,7 @@ class MountManager {
 
   store::LocalStore& store_;
   ChunkFetcher& fetcher_;
+  const std::string source_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint
   std::set<std::string> pending_;  // GUARDED_BY(mu_): mount points being mounted now

@@ -38,20 +38,62 @@ bool IsDead(const std::string& path) {
 
 }  // namespace
 
-std::string MountTypeAt(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, type;
+std::vector<MountEntry> ParseMountInfo(const std::string& text) {
+  std::vector<MountEntry> out;
+  std::istringstream in(text);
+  std::string line;
   while (std::getline(in, line)) {
     // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPEROPTIONS
     std::istringstream fields(line);
-    std::string id, parent, dev, root, point, field;
+    std::string id, parent, dev, root, point, field, type, source;
     if (!(fields >> id >> parent >> dev >> root >> point)) continue;
-    if (Unescape(point) != path) continue;
     while (fields >> field && field != "-") {
     }
-    if (fields >> field) type = field;  // the last match is the topmost mount
+    if (!(fields >> type)) continue;
+    fields >> source;
+    out.push_back({Unescape(point), type, Unescape(source)});
   }
+  return out;
+}
+
+namespace {
+std::vector<MountEntry> ReadMountTable() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseMountInfo(text.str());
+}
+constexpr char kSourcePrefix[] = "imgfs:";
+}  // namespace
+
+std::string MountTypeAt(const std::string& path) {
+  std::string type;
+  for (const MountEntry& e : ReadMountTable())
+    if (e.point == path) type = e.type;  // the last match is the topmost mount
   return type;
+}
+
+std::string MountSource(const std::string& store_path) {
+  char real[PATH_MAX];
+  return kSourcePrefix + std::string(::realpath(store_path.c_str(), real) ? real : store_path);
+}
+
+Result<std::string> StoreOfMount(const std::string& path) {
+  const MountEntry* top = nullptr;
+  std::vector<MountEntry> table = ReadMountTable();
+  for (const MountEntry& e : table)
+    if (e.point == path) top = &e;
+  if (!top || top->type != "fuse.imgfs") return Status::NotFound(path + " is not an imgfs mount");
+  if (top->source.rfind(kSourcePrefix, 0) != 0 || top->source.size() <= sizeof kSourcePrefix)
+    return Status::NotFound(path + " is an imgfs mount of a daemon that does not name its store");
+  return top->source.substr(sizeof kSourcePrefix - 1);
+}
+
+std::vector<MountEntry> ImgfsMounts() {
+  std::vector<MountEntry> out;
+  for (MountEntry& e : ReadMountTable())
+    if (e.type == "fuse.imgfs") out.push_back(std::move(e));
+  return out;
 }
 
 Result<MountPoint> ResolveMountPoint(const std::string& path) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -28,5 +29,24 @@ struct MountPoint {
 // The filesystem type of the topmost mount at exactly `path` per /proc/self/mountinfo, or ""
 // when nothing is mounted there.
 std::string MountTypeAt(const std::string& path);
+
+// One line of /proc/self/mountinfo, unescaped.
+struct MountEntry {
+  std::string point;
+  std::string type;    // "fuse.imgfs", "overlay", ...
+  std::string source;  // the mount's fsname
+};
+// The mounts of a mountinfo text, in its order (the topmost of a point last).
+std::vector<MountEntry> ParseMountInfo(const std::string& text);
+
+// Each mount an imgfs daemon makes has the source "imgfs:" + the store's absolute path (as the
+// store was given when the path does not resolve): the CLI finds a mount's daemon from it.
+std::string MountSource(const std::string& store_path);
+// The store whose daemon serves the topmost imgfs mount at exactly `path` (absolute), from
+// /proc/self/mountinfo; NotFound when no imgfs mount is there. The answer names a socket the CLI
+// will talk to, never trusts: a mount made by anyone can claim any store.
+Result<std::string> StoreOfMount(const std::string& path);
+// Every imgfs mount of this mount namespace, from /proc/self/mountinfo.
+std::vector<MountEntry> ImgfsMounts();
 
 }  // namespace imgfs::daemon

@@ -25,7 +25,8 @@ TEST(ConfigTest, DefaultsWithoutFileOrEnvironment) {
 
 TEST(ConfigTest, FileThenEnvironmentEachWithItsSource) {
   auto c = Config::LoadText(
-      "store = \"/srv/imgfs\"\ncache_size = \"2G\"\n\n[log]\nlevel = \"debug\"\nmax_size = 1048576\n"
+      "store = \"/srv/imgfs\"\ncache_size = \"2G\"\n\n[log]\nlevel = \"debug\"\nmax_size = "
+      "1048576\n"
       "[trace]\nmode = \"replay\"\n",
       "/etc/imgfs/config.toml", {"IMGFS_CACHE_SIZE=512M", "IMGFS_UNRELATED=x", "IMGFS_STORE="});
   ASSERT_TRUE(c.ok()) << c.status().message();

@@ -18,8 +18,9 @@ TEST(LogTest, TextLineKeepsItsShapeAndQuotesFields) {
 }
 
 TEST(LogTest, JsonLineIsOneObjectWithTheFields) {
-  std::string line = FormatLogLine(LogFormat::kJson, LogLevel::kError, "bad \"x\"\n",
-                                   {{"mount", "/m"}, {"image", "sha256:ab"}}, "2026-01-01T00:00:00Z");
+  std::string line =
+      FormatLogLine(LogFormat::kJson, LogLevel::kError, "bad \"x\"\n",
+                    {{"mount", "/m"}, {"image", "sha256:ab"}}, "2026-01-01T00:00:00Z");
   EXPECT_EQ(line.find('\n'), std::string::npos);
   auto j = nlohmann::json::parse(line);
   EXPECT_EQ(j["level"], "error");
