@@ -198,7 +198,7 @@ Result<int> RunStats(const ArgList& argv) {
 Result<int> RunDaemonCommand(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv,
                                         {"store", "cache-size", "log-file", "log-max-size",
-                                         "log-level", "log-format"},
+                                         "log-level", "log-format", "metrics-address"},
                                         {"exit-when-idle"}));
   if (!args.positional.empty()) return UsageError(kDaemonUsage);
   const Config& config = GlobalConfig();
@@ -214,6 +214,7 @@ Result<int> RunDaemonCommand(const ArgList& argv) {
   if (!log_file.empty()) RETURN_IF_ERROR(SetLogRotation(log_file, log_max));
   daemon::DaemonOptions options;
   options.store_path = StorePath(args);
+  options.metrics_address = config.FlagOr(args, "metrics-address", "metrics.address");
   ASSIGN_OR_RETURN(options.cache_size, ParseSize(config.FlagOr(args, "cache-size", "cache_size"),
                                                  "--cache-size", daemon::kMaxCacheSize));
   options.exit_when_idle = args.Has("exit-when-idle");

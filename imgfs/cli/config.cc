@@ -36,6 +36,7 @@ constexpr Key kKeys[] = {
     {"log.format", "text", "IMGFS_LOG_FORMAT", Kind::kLogFormat},
     {"log.file", "", "IMGFS_LOG_FILE", Kind::kPath},
     {"log.max_size", "16M", "IMGFS_LOG_MAX_SIZE", Kind::kSize},
+    {"metrics.address", "", "IMGFS_METRICS_ADDRESS", Kind::kText},
 };
 
 const Key* FindKey(const std::string& name) {

@@ -17,6 +17,8 @@
 //            STORE/daemon.log
 //                                   #                           when started by mount, else stderr)
 //            max_size = "16M"       # $IMGFS_LOG_MAX_SIZE       rotate the log file past this
+//   [metrics] address = ""          # $IMGFS_METRICS_ADDRESS    --metrics-address: the daemon's
+//                                   #                           Prometheus endpoint, HOST:PORT
 //
 // Thread-compatible: loaded once by main before the command runs, then only read.
 #pragma once

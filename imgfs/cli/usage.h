@@ -48,8 +48,10 @@ inline constexpr char kStatsUsage[] =
 inline constexpr char kDaemonUsage[] =
     "imgfs daemon [--store DIR] [--cache-size BYTES] [--exit-when-idle] [--log-file FILE]\n"
     "             [--log-max-size BYTES] [--log-level LEVEL] [--log-format text|json]\n"
+    "             [--metrics-address HOST:PORT]\n"
     "  serves the store's mounts and its control socket STORE/imgfs.sock (root and the\n"
-    "  store's owner only); usually started by `imgfs mount`\n";
+    "  store's owner only); usually started by `imgfs mount`, or at boot by\n"
+    "  imgfs-daemon.service. --metrics-address also serves GET /metrics (Prometheus) over TCP.\n";
 
 inline constexpr char kConfigUsage[] =
     "imgfs config show [--json] [--config FILE]\n"

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "imgfs/daemon/chunk_fetcher.h"
 #include "imgfs/daemon/control_server.h"
+#include "imgfs/daemon/metrics_listener.h"
 #include "imgfs/daemon/mount_point.h"
 #include "imgfs/daemon/request_fields.h"
 #include "imgfs/daemon/store_admin.h"
@@ -140,6 +141,11 @@ Status RunDaemon(const DaemonOptions& options) {
   server_options.owner = owner;
   server_options.on_done = [&state] { state.Wake(); };
   ASSIGN_OR_RETURN(auto server, control::Server::Listen(server_options, Routes(state)));
+  std::unique_ptr<MetricsListener> metrics;
+  if (!options.metrics_address.empty()) {
+    ASSIGN_OR_RETURN(metrics, MetricsListener::Listen(options.metrics_address,
+                                                      [&mounts] { return mounts.Prometheus(); }));
+  }
 
   if (options.mount) {
     Result<Digest> first = mounts.Mount(*options.mount);

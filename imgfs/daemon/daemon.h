@@ -41,6 +41,8 @@ struct DaemonOptions {
   // been answered (failed or not) or, when none comes, a minute after start.
   bool exit_when_idle = false;
   std::optional<MountRequest> mount;  // mounted before serving requests (imgfs mount -f)
+  // HOST:PORT of a read-only Prometheus endpoint (GET /metrics over TCP); "" for none.
+  std::string metrics_address;
   // Called once the socket is listening and the initial mount (if any) is up.
   std::function<void(const Result<Digest>&)> on_ready;
 };

@@ -53,33 +53,43 @@ nlohmann::json Metrics::ToJson() const {
   return j;
 }
 
-std::string Metrics::ToPrometheus(const std::string& labels) const {
+std::string Metrics::QuoteLabel(const std::string& value) {
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  return out + "\"";
+}
+
+std::string Metrics::ToPrometheus(
+    const std::vector<std::pair<std::string, const Metrics*>>& series) {
   std::string out;
-  char buf[256];
   for (const Counter& c : kCounters) {
-    std::snprintf(
-        buf, sizeof buf, "# HELP imgfs_%s %s\n# TYPE imgfs_%s %s\nimgfs_%s%s %llu\n", c.name,
-        c.help, c.name,
-        std::string(c.name) == "cached_bytes" || std::string(c.name).rfind("prefetch", 0) == 0
-            ? "gauge"
-            : "counter",
-        c.name, labels.c_str(), static_cast<unsigned long long>((this->*c.field).load()));
-    out += buf;
+    bool gauge =
+        std::string(c.name) == "cached_bytes" || std::string(c.name).rfind("prefetch", 0) == 0;
+    out += std::string("# HELP imgfs_") + c.name + " " + c.help + "\n# TYPE imgfs_" + c.name +
+           (gauge ? " gauge\n" : " counter\n");
+    for (const auto& [labels, m] : series)
+      out += std::string("imgfs_") + c.name + labels + " " + std::to_string((m->*c.field).load()) +
+             "\n";
   }
   out +=
       "# HELP imgfs_fetch_latency_seconds remote range request latency\n"
       "# TYPE imgfs_fetch_latency_seconds histogram\n";
-  std::string inner = labels.size() > 2 ? labels.substr(1, labels.size() - 2) + "," : "";
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < latency_buckets.size(); ++i) {
-    cumulative += latency_buckets[i].load();
-    std::string le = i < kLatencyBounds.size() ? std::to_string(kLatencyBounds[i]) : "+Inf";
-    out += "imgfs_fetch_latency_seconds_bucket{" + inner + "le=\"" + le + "\"} " +
-           std::to_string(cumulative) + "\n";
+  for (const auto& [labels, m] : series) {
+    std::string inner = labels.size() > 2 ? labels.substr(1, labels.size() - 2) + "," : "";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < m->latency_buckets.size(); ++i) {
+      cumulative += m->latency_buckets[i].load();
+      std::string le = i < kLatencyBounds.size() ? std::to_string(kLatencyBounds[i]) : "+Inf";
+      out += "imgfs_fetch_latency_seconds_bucket{" + inner + "le=\"" + le + "\"} " +
+             std::to_string(cumulative) + "\n";
+    }
+    out += "imgfs_fetch_latency_seconds_sum" + labels + " " +
+           std::to_string(m->latency_sum_us.load() / 1e6) + "\n";
+    out += "imgfs_fetch_latency_seconds_count" + labels + " " + std::to_string(cumulative) + "\n";
   }
-  out += "imgfs_fetch_latency_seconds_sum" + labels + " " +
-         std::to_string(latency_sum_us.load() / 1e6) + "\n";
-  out += "imgfs_fetch_latency_seconds_count" + labels + " " + std::to_string(cumulative) + "\n";
   return out;
 }
 

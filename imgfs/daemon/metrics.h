@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace imgfs::daemon {
 
@@ -36,8 +38,13 @@ struct Metrics {
 
   void ObserveFetch(std::chrono::steady_clock::duration d);
   nlohmann::json ToJson() const;
-  // Prometheus text exposition; `labels` like {mount="/mnt/x"} or empty.
-  std::string ToPrometheus(const std::string& labels) const;
+  // Prometheus text exposition of several series (labels like {mount="/mnt/x"}, or empty), each
+  // metric family once with its HELP and TYPE and then every series' sample, as `promtool check
+  // metrics` wants.
+  static std::string ToPrometheus(
+      const std::vector<std::pair<std::string, const Metrics*>>& series);
+  // A label value quoted for the exposition format: \, \" and \n escaped.
+  static std::string QuoteLabel(const std::string& value);
 };
 
 }  // namespace imgfs::daemon

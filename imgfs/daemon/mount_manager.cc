@@ -284,9 +284,10 @@ nlohmann::json MountManager::StatsJson() {
 
 std::string MountManager::Prometheus() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string out = fetcher_.cache_metrics().ToPrometheus("");
-  for (auto& [path, m] : mounts_) out += m->fs->metrics().ToPrometheus("{mount=\"" + path + "\"}");
-  return out;
+  std::vector<std::pair<std::string, const Metrics*>> series = {{"", &fetcher_.cache_metrics()}};
+  for (auto& [path, m] : mounts_)
+    series.emplace_back("{mount=" + Metrics::QuoteLabel(path) + "}", &m->fs->metrics());
+  return Metrics::ToPrometheus(series);
 }
 
 }  // namespace imgfs::daemon

@@ -6,13 +6,15 @@ reports each value with its FILE:LINE (and a $IMGFS_CACHE_SIZE override as "$IMG
 convert and mount without --store use that store; the mount's source in mountinfo is
 "imgfs:STORE". Then, with no config and no --store: `imgfs stats MP` answers from that store's
 daemon, `imgfs ls --mounts --json` lists the mount as served with its image, and `imgfs umount MP`
-unmounts it and the daemon exits. The daemon's log lines are JSON, and the "mounted" line names
+unmounts it and the daemon exits. $IMGFS_METRICS_ADDRESS gives the spawned daemon a TCP Prometheus
+endpoint that serves GET /metrics (the mount's series) and refuses everything else (404). The daemon's log lines are JSON, and the "mounted" line names
 the mount and the image. A config with an unknown key or a bad value fails every command with
 one line naming the file and line, exit 2.
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -53,7 +55,10 @@ def main():
         with open(conf, "w") as f:
             f.write('# imgfs test config\nstore = "%s"\n\n[log]\nformat = "json"\nlevel = "info"\n'
                     % store)
-        env = {"IMGFS_CONFIG": conf}
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {"IMGFS_CONFIG": conf, "IMGFS_METRICS_ADDRESS": "127.0.0.1:%d" % port}
         state = {}
 
         def config_show():
@@ -108,6 +113,29 @@ def main():
                 diffs.append("ls --mounts rows for the mount: %r (%s)" % (rows, p.stderr))
             return diffs
 
+        def metrics_over_tcp():
+            def get(method, path):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                    c.sendall(("%s %s HTTP/1.0\r\n\r\n" % (method, path)).encode())
+                    data = b""
+                    while chunk := c.recv(65536):
+                        data += chunk
+                return data.decode(errors="replace")
+            diffs = []
+            text = get("GET", "/metrics")
+            if not text.startswith("HTTP/1.0 200") or 'mount="%s"' % state["mp"] not in text:
+                diffs.append("GET /metrics: %r" % text[:300])
+            types = [ln.split()[2] for ln in text.splitlines() if ln.startswith("# TYPE ")]
+            if len(types) != len(set(types)) or "imgfs_reads" not in types:
+                diffs.append("metric families repeated or missing: %r" % types)
+            for method, path in (("POST", "/shutdown"), ("GET", "/stats"), ("POST", "/umount")):
+                answer = get(method, path)
+                if not answer.startswith("HTTP/1.0 404"):
+                    diffs.append("%s %s answered %r" % (method, path, answer[:100]))
+            if not ml.is_mounted(state["mp"]):
+                diffs.append("the mount went away")
+            return diffs
+
         def json_log_names_mount_and_image():
             lines = [ln for ln in s.daemon_log(store).splitlines() if ln.strip()]
             ml.check(lines, "the daemon wrote no log")
@@ -158,6 +186,7 @@ def main():
         ml.run_case(report, "convert and mount use the configured store", convert_and_mount)
         ml.run_case(report, "stats and ls --mounts find the daemon from the mount",
                     found_from_the_mount)
+        ml.run_case(report, "metrics over TCP, nothing else", metrics_over_tcp)
         ml.run_case(report, "JSON log lines name the mount and image",
                     json_log_names_mount_and_image)
         ml.run_case(report, "umount finds the daemon from the mount", umount_without_store)
