@@ -11,6 +11,9 @@
 #   tools/dev.sh fuzz [S]   build the libFuzzer targets with clang into build-fuzz/; with S, run
 #                           each for S seconds on its seed corpus
 #   tools/dev.sh format [--fix]  check (or apply) .clang-format on every C++ file in git
+#   tools/dev.sh package    build/imgfs_<version>_amd64.deb (CPack; the main build with prefix /usr)
+#   tools/dev.sh package-smoke  install that package on this machine, run tests/package/smoke.sh
+#                           from the installed paths, then purge it
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +30,8 @@ PACKAGES=(
   runc crun containerd podman iproute2 procps psmisc nginx-light openssl
   # the CI checks: sanitizers and fuzzers (clang's runtimes), the format check
   clang libclang-rt-14-dev clang-format lld
+  # the package: man pages from --help, Depends from the linked libraries, the unit checker
+  help2man dpkg-dev systemd
 )
 
 deps() {
@@ -129,6 +134,28 @@ format() {
   fi
 }
 
+# The Debian package from the main build, reconfigured with prefix /usr (so the configuration
+# goes to /etc/imgfs); nothing is recompiled.
+package() {
+  configure "$BUILD_DIR" -DCMAKE_INSTALL_PREFIX=/usr
+  cmake --build "$BUILD_DIR" -j"$(nproc)"
+  rm -f "$BUILD_DIR"/imgfs_*_amd64.deb
+  (cd "$BUILD_DIR" && cpack -G DEB >/dev/null)
+  ls "$BUILD_DIR"/imgfs_*_amd64.deb
+}
+
+# Installs the package as a user would (apt-get resolves its Depends), runs the smoke test from
+# the installed paths, and purges it again whatever the result.
+package_smoke() {
+  local deb rc=0
+  deb=$(ls "$BUILD_DIR"/imgfs_*_amd64.deb)
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "$deb" >/dev/null
+  dpkg-deb -f "$deb" Depends
+  "$ROOT/tests/package/smoke.sh" || rc=$?
+  DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq imgfs >/dev/null
+  return $rc
+}
+
 # Runs one step of the CI run and says how long it took.
 step() {
   local start=$SECONDS
@@ -146,6 +173,8 @@ test_all() {
   # -g1 (line tables, enough for backtraces): full debug info costs a fifth of the build.
   step build -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
     -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
+  step package
+  step package_smoke
   cd "$BUILD_DIR"
   ctest --output-on-failure -j"$(nproc)" --timeout 900 "$@"
 }
@@ -158,5 +187,7 @@ case "${1:-}" in
   core) deps; core_alone ;;
   fuzz) shift; deps; fuzz "$@" ;;
   format) shift; format "$@" ;;
-  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+  package) deps; build; package ;;
+  package-smoke) deps; package_smoke ;;
+  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac
