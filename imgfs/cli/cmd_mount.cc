@@ -126,6 +126,16 @@ Result<int> RunMount(const ArgList& argv_in) {
     RETURN_IF_ERROR(daemon::RunDaemon(options));
     return 0;
   }
+  ASSIGN_OR_RETURN(std::string digest,
+                   MountThroughDaemon(store, request, cache_size, args.Has("cache-size")));
+  std::printf("%s\n", digest.c_str());
+  return 0;
+}
+
+Result<std::string> MountThroughDaemon(const std::string& store,
+                                       const daemon::MountRequest& request, uint64_t cache_size,
+                                       bool set_cache_size) {
+  const std::string socket = daemon::DaemonSocketPath(store);
   Result<nlohmann::json> reply = Status::Unavailable("not asked");
   // Twice at most: a daemon found running may be exiting (its last mount just went away, or a
   // first mount failed) as we ask; then a fresh one is started.
@@ -133,14 +143,13 @@ Result<int> RunMount(const ArgList& argv_in) {
        ++attempt) {
     if (!ControlRequest(socket, "GET", "/stats").ok()) {
       RETURN_IF_ERROR(SpawnDaemon(store, cache_size));
-    } else if (args.Has("cache-size")) {
+    } else if (set_cache_size) {
       RETURN_IF_ERROR(ControlCall(socket, "POST", "/cache", {{"cache_size", cache_size}}).status());
     }
     reply = ControlCall(socket, "POST", "/mount", request.ToJson());
   }
   if (!reply.ok()) return reply.status();
-  std::printf("%s\n", reply->value("digest", "").c_str());
-  return 0;
+  return reply->value("digest", "");
 }
 
 Result<int> RunUmount(const ArgList& argv) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "imgfs/daemon/mount_manager.h"
 #include "imgfs/local_store.h"
 
 namespace imgfs::cli {
@@ -26,6 +27,7 @@ Result<int> RunMount(const ArgList& argv);
 Result<int> RunUmount(const ArgList& argv);
 Result<int> RunStats(const ArgList& argv);
 Result<int> RunConfig(const ArgList& argv);
+Result<int> RunRun(const ArgList& argv);
 // `imgfs daemon` (the library's daemon is imgfs::RunDaemon in imgfs/daemon/daemon.h).
 Result<int> RunDaemonCommand(const ArgList& argv);
 
@@ -35,6 +37,11 @@ Result<std::unique_ptr<store::LocalStore>> OpenStoreFromFlag(const std::string& 
                                                              bool read_only = false);
 
 struct Args;
+// Mounts REQUEST through STORE's daemon, starting one when none answers (with CACHE_SIZE; an
+// answering daemon gets it only when SET_CACHE_SIZE). Returns the image's index digest.
+Result<std::string> MountThroughDaemon(const std::string& store,
+                                       const daemon::MountRequest& request, uint64_t cache_size,
+                                       bool set_cache_size);
 // The store a command works on: --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.
 std::string StorePath(const Args& args);
 // Whether a failure to open the store for writing is because a running daemon holds it (then

@@ -26,6 +26,8 @@ inline constexpr CommandExample kExamples[] = {
     {"daemon", "imgfs daemon --config /etc/imgfs/config.toml --log-format json"},
     {"config", "IMGFS_CACHE_SIZE=4G imgfs config show"},
     {"pull", "imgfs pull docker://127.0.0.1:5000/python:3.11 --plain-http"},
+    {"run",
+     "imgfs run --timings -e MODE=fast -v /srv/data:/data:ro python python3 -c 'import numpy'"},
 };
 
 }  // namespace imgfs::cli

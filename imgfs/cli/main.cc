@@ -36,6 +36,7 @@ constexpr Command kCommands[] = {
     {"stats", nullptr, imgfs::cli::RunStats, imgfs::cli::kStatsUsage},
     {"daemon", nullptr, imgfs::cli::RunDaemonCommand, imgfs::cli::kDaemonUsage},
     {"config", nullptr, imgfs::cli::RunConfig, imgfs::cli::kConfigUsage},
+    {"run", nullptr, imgfs::cli::RunRun, imgfs::cli::kRunUsage},
 };
 
 constexpr char kUsage[] =
@@ -58,6 +59,7 @@ constexpr char kUsage[] =
     "  stats MOUNTPOINT [--json]      reads, cache hits and misses, bytes fetched, latency\n"
     "\n"
     "  daemon                         serve a store's mounts (started by mount)\n"
+    "  run IMAGE [COMMAND...] [flags]  run a container from IMAGE, lazily (see imgfs run --help)\n"
     "  config show [--json]           the effective configuration and where each value came from\n"
     "\n"
     "IMAGE is a name given with --tag or an index digest (or a unique prefix of one).\n"
@@ -116,8 +118,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "imgfs: unknown command '%s'\n%s", command.c_str(), kUsage);
     return 2;
   }
+  // `run` parses its own flags: what follows its IMAGE is the container's command, whose
+  // --help or --config are not ours.
+  const bool own_flags = command == "run";
   for (const std::string& a : args) {
-    if (a == "--") break;
+    if (a == "--" || own_flags) break;
     if (a == "--help" || a == "-h") {
       std::printf("usage: %s", found->usage);
       for (const imgfs::cli::CommandExample& e : imgfs::cli::kExamples)
@@ -126,7 +131,8 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  if (imgfs::Status s = LoadConfig(args); !s.ok()) {
+  imgfs::cli::ArgList config_args;
+  if (imgfs::Status s = LoadConfig(own_flags ? config_args : args); !s.ok()) {
     std::fprintf(stderr, "imgfs %s: %s\n", command.c_str(), s.message().c_str());
     return 2;
   }

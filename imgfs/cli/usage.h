@@ -58,6 +58,23 @@ inline constexpr char kConfigUsage[] =
     "  prints the effective configuration: each key, its value and where it came from\n"
     "  (default, FILE:LINE, $ENV); keys and variables are listed in docs/operations.md\n";
 
+inline constexpr char kRunUsage[] =
+    "imgfs run [FLAGS] IMAGE [--] [COMMAND [ARG...]]\n"
+    "  runs one container from IMAGE (a name or digest in the store; with --remote, a digest\n"
+    "  whose index is fetched): the image is mounted lazily through the store's daemon (a mount\n"
+    "  of the same image is reused and stays after the run), a writable overlay goes on top\n"
+    "  (removed afterwards unless --keep), and runc-lite runs COMMAND (else the image's\n"
+    "  Entrypoint + Cmd). Exits with the container's code; 125 when the run itself failed, 127\n"
+    "  when the program is not in the image.\n"
+    "  --store DIR --remote URL --ca-file PEM --cache-size BYTES --trace off|record|replay\n"
+    "  -e, --env K=V (or K: this environment's)   --env-file FILE   -v, --volume SRC:DST[:ro]\n"
+    "  -w, --workdir DIR   -u, --user UID[:GID]|NAME[:GROUP]   --hostname NAME   --name ID\n"
+    "  --net none|host (none: a new network namespace with loopback only)   --read-only\n"
+    "  --memory BYTES   --cpus N   --pids-limit N   -t, --tty   -i, --interactive   --keep\n"
+    "  --runtime PATH (any runc-compatible runtime)   --timings (each step's time on stderr)\n"
+    "  --stop-timeout S: after SIGINT/SIGTERM (passed on to the container), kill it after S\n"
+    "  seconds (default 10), or at once at a second one\n";
+
 // The error for wrong arguments: "usage: " and the synopsis lines of USAGE, on one line.
 inline Status UsageError(const char* usage) {
   std::istringstream lines(usage);

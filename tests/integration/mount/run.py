@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""run: `imgfs run` end to end, through the real daemon, FUSE, overlayfs and runc-lite.
+
+A busybox image with an image config (Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts)
+is converted from an OCI layout. Cases: the image's command runs as its user in its working
+directory with its env (and a note about the exposed port); a command after the image replaces
+Cmd and keeps nothing of it; -e, -u, -w, a read-only volume, the exit code; --read-only refuses
+writes; the writable upper layer is gone after the run, and a second run reuses the image's
+mount (one mount for both); the image pushed to a file:// remote runs by digest on an empty
+store; SIGINT to `imgfs run` stops the container (exit 130) and leaves no runtime state, no
+overlay and no container directory; a missing program is exit 127 and a missing image 125, with
+one line each, leaving nothing behind.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import mountlib as ml  # noqa: E402
+from mountlib import itest  # noqa: E402
+
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tools")
+CONFIG = {
+    "Entrypoint": ["/bin/sh", "-c"],
+    "Cmd": ["echo image-cmd $GREETING $HOME; id -u; pwd"],
+    "Env": ["PATH=/bin", "GREETING=hello"],
+    "WorkingDir": "/srv",
+    "User": "app",
+    "ExposedPorts": {"8080/tcp": {}},
+}
+
+
+def make_rootfs(root):
+    for d in ("bin", "etc", "srv", "home/app", "tmp", "proc", "sys", "dev"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    bb = os.path.realpath("/bin/busybox")
+    with open(bb, "rb") as src, open(os.path.join(root, "bin", "busybox"), "wb") as dst:
+        dst.write(src.read())
+    os.chmod(os.path.join(root, "bin", "busybox"), 0o755)
+    for applet in ("sh", "echo", "id", "pwd", "cat", "touch", "sleep", "ls", "env"):
+        os.symlink("busybox", os.path.join(root, "bin", applet))
+    with open(os.path.join(root, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n")
+    with open(os.path.join(root, "etc", "group"), "w") as f:
+        f.write("root:x:0:\napp:x:1000:\nstaff:x:50:\n")
+    os.chown(os.path.join(root, "home", "app"), 1000, 1000)
+
+
+def main():
+    args = itest.parse_args(__doc__.splitlines()[1])
+    ml.need_fuse()
+    itest.need_tools("busybox")
+    report = ml.Report()
+    with ml.Session("run", args.imgfs) as s:
+        rootfs = s.path("rootfs")
+        make_rootfs(rootfs)
+        layer = s.path("layer.tar")
+        subprocess.run([sys.executable, os.path.join(TOOLS, "mkimage.py"), "pack", "--root",
+                        rootfs, "--out", layer], check=True, stdout=subprocess.DEVNULL)
+        spec = s.path("spec.json")
+        with open(spec, "w") as f:
+            json.dump({"images": [{"tag": "v1", "config": CONFIG,
+                                   "layers": [{"compression": "gzip", "tar_file": layer}]}]}, f)
+        layout = s.path("layout")
+        subprocess.run([sys.executable, os.path.join(TOOLS, "mkimage.py"), "build", spec,
+                        "--layout", layout], check=True, stdout=subprocess.DEVNULL)
+        store = s.store("node")
+        digest = s.convert("oci:%s:v1" % layout, store, "app")
+        s.convert("dir:" + rootfs, store, "plain")  # no image config at all
+        vol = s.path("vol")
+        os.makedirs(vol)
+        with open(os.path.join(vol, "data.txt"), "w") as f:
+            f.write("from the host\n")
+
+        def run(*argv, st=store, timeout=120):
+            return subprocess.run([s.binary, "run", "--store", st, *argv],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  timeout=timeout)
+
+        def leftovers(st):
+            found = []
+            cdir = os.path.join(st, "containers")
+            if os.path.isdir(cdir) and os.listdir(cdir):
+                found.append("container dirs %r" % os.listdir(cdir))
+            over = [m for m in ml.mounted_paths() if m.startswith(cdir + "/")]
+            if over:
+                found.append("overlays %r" % over)
+            runtime = os.path.join(st, "runtime")
+            if os.path.isdir(runtime) and os.listdir(runtime):
+                found.append("runtime state %r" % os.listdir(runtime))
+            return found
+
+        def image_command():
+            p = run("app")
+            diffs = []
+            if p.returncode != 0 or p.stdout != "image-cmd hello /home/app\n1000\n/srv\n":
+                diffs.append("exit %d, out %r, err %r" % (p.returncode, p.stdout, p.stderr))
+            if "8080/tcp" not in p.stderr:
+                diffs.append("no note about the exposed port: %r" % p.stderr)
+            return diffs
+
+        def flags():
+            p = run("-e", "GREETING=bye", "-e", "EXTRA=1", "-u", "0:50", "-w", "/tmp",
+                    "-v", vol + ":/data:ro", "app",
+                    "echo $GREETING $EXTRA $PATH; id -u; id -g; pwd; cat /data/data.txt; "
+                    "touch /data/x 2>/dev/null || echo ro-volume; exit 7")
+            want = "bye 1 /bin\n0\n50\n/tmp\nfrom the host\nro-volume\n"
+            return [] if p.returncode == 7 and p.stdout == want else [
+                "exit %d, out %r, err %r" % (p.returncode, p.stdout, p.stderr)]
+
+        def read_only():
+            p = run("--read-only", "-u", "0", "app", "touch /srv/x && echo wrote || echo refused")
+            writable = run("-u", "0", "app", "touch /srv/x && echo wrote || echo refused")
+            return [] if p.stdout == "refused\n" and writable.stdout == "wrote\n" else [
+                "--read-only: %r %r; writable: %r %r" % (p.stdout, p.stderr, writable.stdout,
+                                                        writable.stderr)]
+
+        def upper_gone_mount_reused():
+            diffs = leftovers(store)
+            run("app", "echo 1 > /srv/marker")
+            p = run("app", "cat /srv/marker 2>/dev/null || echo fresh")
+            if p.stdout != "fresh\n":
+                diffs.append("a file written by one run shows in the next: %r" % p.stdout)
+            mounts = [m for m in ml.mounted_paths() if m.startswith(store + "/mounts/")]
+            if len(mounts) != 1:
+                diffs.append("image mounts after several runs: %r" % mounts)
+            return diffs + leftovers(store)
+
+        def from_remote():
+            remote = s.path("remote")
+            os.makedirs(remote)
+            s.push("app", "file://" + remote, store)
+            empty = s.store("empty")
+            p = run("--remote", "file://" + remote, digest, "echo remote-ok", st=empty)
+            return [] if p.returncode == 0 and p.stdout == "remote-ok\n" else [
+                "exit %d, out %r, err %r" % (p.returncode, p.stdout, p.stderr)]
+
+        def sigint_stops():
+            proc = subprocess.Popen([s.binary, "run", "--store", store, "--name", "sleeper",
+                                     "--stop-timeout", "1",
+                                     "app", "echo started; exec sleep 300"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            line = proc.stdout.readline()
+            ml.check(line == "started\n", "the container did not start: %r" % line)
+            proc.send_signal(signal.SIGINT)
+            try:
+                _, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                return ["imgfs run (or the container holding its output) still running 30 s "
+                        "after SIGINT"]
+            # The shell's `sleep` as PID 1 ignores SIGINT: it is killed after the stop timeout.
+            diffs = [] if proc.returncode in (130, 137) else ["exit %d after SIGINT, err %r" % (
+                proc.returncode, err)]
+            return diffs + leftovers(store)
+
+        def failures_leave_nothing():
+            diffs = []
+            p = run("plain", "--", "/bin/nosuch")
+            if p.returncode != 127 or len(p.stderr.strip().splitlines()) != 1 or \
+                    "nosuch" not in p.stderr:
+                diffs.append("missing program: exit %d, %r" % (p.returncode, p.stderr))
+            p = run("no-such-image", "true")
+            if p.returncode != 125 or len(p.stderr.strip().splitlines()) != 1:
+                diffs.append("missing image: exit %d, %r" % (p.returncode, p.stderr))
+            p = run("-v", "relative:/x", "app", "true")
+            if p.returncode != 125 or "-v" not in p.stderr:
+                diffs.append("bad volume: exit %d, %r" % (p.returncode, p.stderr))
+            return diffs + leftovers(store)
+
+        ml.run_case(report, "the image's command, user, workdir, env; exposed port noted",
+                    image_command)
+        ml.run_case(report, "-e -u -w -v and the exit code", flags)
+        ml.run_case(report, "--read-only", read_only)
+        ml.run_case(report, "upper layer gone, mount reused", upper_gone_mount_reused)
+        ml.run_case(report, "by digest from a file:// remote on an empty store", from_remote)
+        ml.run_case(report, "SIGINT stops the container and cleans up", sigint_stops)
+        ml.run_case(report, "failures are one line and leave nothing", failures_leave_nothing)
+        # The image mounts the runs left up belong to the session: unmount them.
+        for mp in ml.mounted_paths():
+            if mp.startswith(s.dir + "/") and "/mounts/" in mp:
+                s.run("umount", mp)
+    report.exit()
+
+
+if __name__ == "__main__":
+    main()
