@@ -261,6 +261,16 @@ Status StartContainer(const StateStore& store, const std::string& id) {
   ssize_t n = RetryOnEintr([&] { return ::read(fd.get(), &c, 1); });
   ::unlink(fifo.c_str());
   if (n != 1) return Status::Internal("container init exited before start");
+  // Init keeps its end open until the program's execve closes it (close-on-exec): wait for that
+  // EOF, so a signal sent once `start` returns reaches the program, not init's setup.
+  for (;;) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (RetryOnEintr([&] { return ::poll(&p, 1, -1); }) < 0)
+      return Status::FromErrno(errno, "poll exec fifo");
+    char buf[64];
+    ssize_t r = RetryOnEintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+    if (r == 0 || (r < 0 && errno != EAGAIN)) break;
+  }
   ASSIGN_OR_RETURN(Spec spec, ParseSpec(state.config_json));
   if (!spec.hooks.poststart.empty()) {
     Status hs = RunHooks(spec.hooks.poststart, OciStateJson(state, ContainerStatus::kRunning));

@@ -12,7 +12,6 @@ namespace imgfs::runc {
 
 Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayout& layout,
                   const ContainerState& state, Arena& arena, InitPlan& out) {
-  bool dev_is_tmpfs = false;
   for (const Mount& m : spec.mounts) {
     std::string dest = CleanPath(m.destination);
     MountOp op;
@@ -39,7 +38,6 @@ Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayou
     const bool bind = m.type == "bind" || (op.flags & MS_BIND);
     if (dest == "/proc" && m.type != "proc")
       return Status::InvalidArgument("refusing to mount a non-procfs (" + m.type + ") onto /proc");
-    if (dest == "/dev" && (m.type == "tmpfs" || m.type == "devtmpfs")) dev_is_tmpfs = true;
     if (bind) {
       op.kind = MountKind::kBind;
       std::string src = m.source;
@@ -94,8 +92,6 @@ Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayou
     }
     out.mounts.push_back(op);
   }
-
-  if (dev_is_tmpfs) out.make_devices = true;
   return Status::Ok();
 }
 
