@@ -11,7 +11,8 @@ void Declare(FlagSet& f) {
   f.String("cwd", "", {}, "working directory inside the container");
   f.List("env", {"e"}, "set an environment variable (K=V)");
   f.Bool("tty", {"t"}, "allocate a pseudo-TTY");
-  f.String("user", "", {"u"}, "USER[:GROUP], names or numbers (the container's /etc/passwd, /etc/group)");
+  f.String("user", "", {"u"},
+           "USER[:GROUP], names or numbers (the container's /etc/passwd, /etc/group)");
   f.List("additional-gids", {"g"}, "accepted and ignored");
   f.String("process", "", {"p"}, "path to a process.json (instead of the command)");
   f.Bool("detach", {"d"}, "detach from the process");

@@ -20,6 +20,7 @@
 #include "runc-lite/container.h"
 #include "runc-lite/hooks.h"
 #include "runc-lite/interrupt.h"
+#include "runc-lite/pty_relay.h"
 #include "runc-lite/runtime_log.h"
 #include "runc-lite/spawn.h"
 
@@ -280,14 +281,26 @@ Status StartContainer(const StateStore& store, const std::string& id) {
 }
 
 Result<int> RunContainer(const StateStore& store, const CreateOptions& opts, bool detach) {
-  ASSIGN_OR_RETURN(int pid, CreateContainer(store, opts));
+  // In the foreground without a console socket, a terminal is a pty relayed by this process (as
+  // runc gives one); the master arrives during create if process.terminal is set.
+  CreateOptions o = opts;
+  ConsolePair console;
+  if (!detach && o.console_socket.empty()) {
+    ASSIGN_OR_RETURN(console, MakeConsolePair());
+    o.console_fd = console.child_end.get();
+  }
+  ASSIGN_OR_RETURN(int pid, CreateContainer(store, o));
+  console.child_end.Reset();
+  UniqueFd master =
+      console.relay_end.valid() ? TakeQueuedMaster(console.relay_end.get()) : UniqueFd();
   Status st = StartContainer(store, opts.id);
   if (!st.ok()) {
     (void)DeleteContainer(store, opts.id, true);
     return st;
   }
   if (detach) return 0;
-  ASSIGN_OR_RETURN(int status, WaitForwardingSignals(pid));
+  ASSIGN_OR_RETURN(
+      int status, master.valid() ? RelayPtyAndWait(pid, master.get()) : WaitForwardingSignals(pid));
   (void)DeleteContainer(store, opts.id, true);
   return status;
 }

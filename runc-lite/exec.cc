@@ -13,6 +13,7 @@
 #include "runc-lite/container.h"
 #include "runc-lite/passwd.h"
 #include "runc-lite/plan_builder.h"
+#include "runc-lite/pty_relay.h"
 #include "runc-lite/spawn.h"
 
 namespace imgfs::runc {
@@ -72,8 +73,13 @@ Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
   Arena arena;
   PlanFds fds;
   ProcessPlan plan;
+  // `exec -t` in the foreground without a console socket gets a pty relayed by this process.
+  ConsolePair console;
+  if (process.terminal && opts.console_socket.empty() && !opts.detach) {
+    ASSIGN_OR_RETURN(console, MakeConsolePair());
+  }
   RETURN_IF_ERROR(BuildProcessPlan(process, spec, state.rootfs, arena, fds, opts.console_socket,
-                                   opts.preserve_fds, plan));
+                                   console.child_end.get(), opts.preserve_fds, plan));
   // Join every namespace of init that differs from ours; user first, mount last.
   static const std::pair<const char*, int> kNs[] = {
       {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS},
@@ -139,6 +145,9 @@ Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
   }
   if (!opts.pid_file.empty()) RETURN_IF_ERROR(WritePidFile(opts.pid_file, pid));
   if (opts.detach) return 0;
+  console.child_end.Reset();
+  if (UniqueFd master = TakeQueuedMaster(console.relay_end.get()); master.valid())
+    return RelayPtyAndWait(pid, master.get());
   return WaitForwardingSignals(pid);
 }
 

@@ -82,11 +82,11 @@ void DoMount(const InitPlan& plan, int rootfd, const MountOp& m) noexcept {
     ::close(m.source_fd);
     int mfd = OpenInRoot(rootfd, m.dest, O_PATH);
     char mt[32];
-    if (mfd < 0 || ::mount(nullptr, FdPath(mt, mfd), nullptr, plan.root_propagation | MS_REC,
-                           nullptr) != 0)
+    if (mfd < 0 ||
+        ::mount(nullptr, FdPath(mt, mfd), nullptr, plan.root_propagation | MS_REC, nullptr) != 0)
       Die(plan.sync_fd, Msg(err, sizeof err, "setting propagation of", m.dest), errno);
-    if (m.remount && ::mount(nullptr, mt, nullptr, MS_BIND | MS_REMOUNT | (m.flags & ~MS_REC),
-                             nullptr) != 0)
+    if (m.remount &&
+        ::mount(nullptr, mt, nullptr, MS_BIND | MS_REMOUNT | (m.flags & ~MS_REC), nullptr) != 0)
       Die(plan.sync_fd, Msg(err, sizeof err, "remount", m.dest), errno);
     ::close(mfd);
   } else if (m.kind == MountKind::kBind) {

@@ -39,8 +39,8 @@ enum class MountKind { kNormal, kBind, kProc, kCgroupV1Tmpfs };
 struct MountOp {
   MountKind kind = MountKind::kNormal;
   const char* source = nullptr;  // host path or fs source
-  int source_fd = -1;  // kBind: a detached clone of the source (open_tree) to attach, or -1
-  const char* dest = nullptr;    // relative to the rootfs, no leading '/'
+  int source_fd = -1;          // kBind: a detached clone of the source (open_tree) to attach, or -1
+  const char* dest = nullptr;  // relative to the rootfs, no leading '/'
   const char* fstype = nullptr;
   unsigned long flags = 0;        // MS_* without propagation
   unsigned long propagation = 0;  // MS_SHARED/SLAVE/PRIVATE/UNBINDABLE (|MS_REC)
@@ -113,7 +113,7 @@ struct InitPlan {
   std::vector<NsJoin> joins;  // setns() targets, user namespace first
   bool unshare_cgroup = false;
   bool has_user_ns = false;
-  bool join_mount_ns = false;  // an existing mount namespace: no rootfs set-up, no pivot
+  bool join_mount_ns = false;          // an existing mount namespace: no rootfs set-up, no pivot
   bool wait_hooks = false;             // stop before pivot_root for createRuntime/Container hooks
   const char* rootfs = nullptr;        // absolute host path
   unsigned long root_propagation = 0;  // for "/" (MS_REC included when recursive)

@@ -112,7 +112,8 @@ Result<ResolvedUser> ResolveContainerUser(const std::string& rootfs, const std::
     return Status::InvalidArgument("--user " + spec + ": uid must be 0.." + std::to_string(kMaxId));
   } else {
     entry = FindPasswdEntry(passwd, user);
-    if (!entry) return Status::NotFound("--user: no user " + user + " in the container's /etc/passwd");
+    if (!entry)
+      return Status::NotFound("--user: no user " + user + " in the container's /etc/passwd");
     out.uid = entry->uid;
   }
   if (entry) {

@@ -124,7 +124,7 @@ unsigned long long NewNamespaceFlags(const Spec& spec) {
 
 Status BuildProcessPlan(const Process& process, const Spec& spec, const std::string& rootfs,
                         Arena& arena, PlanFds& fds, const std::string& console_socket,
-                        int preserve_fds, ProcessPlan& out) {
+                        int console_fd, int preserve_fds, ProcessPlan& out) {
   if (process.args.empty()) return Status::InvalidArgument("process.args must not be empty");
   const std::string& prog = process.args[0];
   if (prog.find('/') != std::string::npos) {
@@ -201,6 +201,8 @@ Status BuildProcessPlan(const Process& process, const Spec& spec, const std::str
   if (!console_socket.empty()) {
     ASSIGN_OR_RETURN(UniqueFd sock, ConnectConsoleSocket(console_socket));
     out.console_fd = fds.Keep(std::move(sock));
+  } else if (console_fd >= 0) {
+    out.console_fd = console_fd;
   } else if (process.terminal) {
     return Status::InvalidArgument(
         "cannot allocate tty if runc-lite will detach without setting console socket");
@@ -262,7 +264,8 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
   if (out.has_user_ns) {
     for (MountOp& m : out.mounts) {
       if (m.kind != MountKind::kBind) continue;
-      unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((m.flags & MS_REC) ? AT_RECURSIVE : 0);
+      unsigned flags =
+          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((m.flags & MS_REC) ? AT_RECURSIVE : 0);
       int fd = ::open_tree(AT_FDCWD, m.source, flags);
       if (fd < 0 && errno == ENOSYS) break;  // old kernel: init opens them itself
       if (fd < 0) return Status::FromErrno(errno, std::string("cloning bind source ") + m.source);
@@ -274,9 +277,8 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
   RETURN_IF_ERROR(PlanSysctls(spec, arena, out));
   for (const Hook& h : spec.hooks.start_container) {
     std::vector<std::string> args = h.args.empty() ? std::vector<std::string>{h.path} : h.args;
-    out.start_hooks.push_back(
-        {arena.Str(h.path), arena.Argv(args), h.env_set ? arena.Argv(h.env) : environ,
-         h.timeout.value_or(0)});
+    out.start_hooks.push_back({arena.Str(h.path), arena.Argv(args),
+                               h.env_set ? arena.Argv(h.env) : environ, h.timeout.value_or(0)});
   }
   out.wait_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty() ||
                    !spec.hooks.create_container.empty();
@@ -288,7 +290,7 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
     return Status::PermissionDenied("/dev/null is not the null device");
   out.null_fd = fds.Keep(std::move(null_fd));
   return BuildProcessPlan(*spec.process, spec, rootfs, arena, fds, opts.console_socket,
-                          opts.preserve_fds, out.process);
+                          opts.console_fd, opts.preserve_fds, out.process);
 }
 
 }  // namespace imgfs::runc

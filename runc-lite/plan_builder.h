@@ -21,6 +21,7 @@ struct CreateOptions {
   std::string bundle;  // absolute
   std::string pid_file;
   std::string console_socket;
+  int console_fd = -1;  // instead of console_socket: run's own foreground pty (pty_relay.h)
   bool no_pivot = false;
   int preserve_fds = 0;
   std::string cdi_root = "/";  // CDI specs are read from CDI_ROOT/etc/cdi, CDI_ROOT/var/run/cdi
@@ -38,9 +39,11 @@ struct PlanFds {
 
 // The process part, for init (SPEC.process) and exec (an exec process + the container's spec).
 // ROOTFS (host path) supplies HOME from /etc/passwd when the env has none.
+// The pty master goes to CONSOLE_SOCKET, else to CONSOLE_FD (a connected socket the caller keeps
+// open until the child is released); a terminal with neither is refused.
 Status BuildProcessPlan(const Process& process, const Spec& spec, const std::string& rootfs,
                         Arena& arena, PlanFds& fds, const std::string& console_socket,
-                        int preserve_fds, ProcessPlan& out);
+                        int console_fd, int preserve_fds, ProcessPlan& out);
 
 // Everything else for init. ROOTFS is the absolute rootfs; STATE carries the cgroup dirs.
 // Calls the Plan* pieces below in order.

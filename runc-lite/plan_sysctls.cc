@@ -30,8 +30,8 @@ bool HasOwnNamespace(const Spec& spec, const char* type, const char* proc_name) 
 
 Status CheckSysctlAllowed(const std::string& dotted_key, const Spec& spec) {
   static const std::set<std::string> kIpcKeys = {
-      "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",          "kernel.sem",
-      "kernel.shmall", "kernel.shmmax", "kernel.shmmni",          "kernel.shm_rmid_forced",
+      "kernel.msgmax",      "kernel.msgmnb",      "kernel.msgmni",     "kernel.sem",
+      "kernel.shmall",      "kernel.shmmax",      "kernel.shmmni",     "kernel.shm_rmid_forced",
       "kernel.msg_next_id", "kernel.sem_next_id", "kernel.shm_next_id"};
   auto refuse = [&](const std::string& why) {
     return Status::PermissionDenied("sysctl " + dotted_key + " " + why + ": refusing to set it");

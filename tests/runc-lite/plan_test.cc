@@ -172,9 +172,9 @@ TEST(PlanSysctlsTest, KeysBecomeProcPaths) {
 
 TEST(PlanSysctlsTest, OnlyKeysOfTheContainersOwnNamespaces) {
   Spec none;  // shares every namespace with the host
-  for (const char* key : {"net.ipv4.ping_group_range", "fs.mqueue.queues_max", "kernel.shmmax",
-                          "kernel.sem", "kernel.hostname", "kernel.domainname", "vm.swappiness",
-                          "kernel.pid_max", "fs.file-max"})
+  for (const char* key :
+       {"net.ipv4.ping_group_range", "fs.mqueue.queues_max", "kernel.shmmax", "kernel.sem",
+        "kernel.hostname", "kernel.domainname", "vm.swappiness", "kernel.pid_max", "fs.file-max"})
     EXPECT_EQ(CheckSysctlAllowed(key, none).code(), Code::kPermissionDenied) << key;
   Spec own;
   own.linux.namespaces = {{"network", ""}, {"ipc", ""}, {"uts", ""}};
