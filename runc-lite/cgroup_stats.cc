@@ -85,9 +85,12 @@ json CpuStats(const ContainerState& s) {
 }
 
 json MemoryStats(const ContainerState& s) {
-  json mem = {{"usage", Usage(0, 0, 0, 0)}, {"swap", Usage(0, 0, 0, 0)},
-              {"kernel", Usage(0, 0, 0, 0)}, {"kernelTCP", Usage(0, 0, 0, 0)},
-              {"cache", 0}, {"raw", json::object()}};
+  json mem = {{"usage", Usage(0, 0, 0, 0)},
+              {"swap", Usage(0, 0, 0, 0)},
+              {"kernel", Usage(0, 0, 0, 0)},
+              {"kernelTCP", Usage(0, 0, 0, 0)},
+              {"cache", 0},
+              {"raw", json::object()}};
   const std::string* d = Where(s, "memory", "memory.current");
   if (d == nullptr) return mem;
   auto raw = ParseKeyValues(ReadText(*d + "/memory.stat"));
@@ -138,7 +141,8 @@ json HugetlbStats(const ContainerState& s) {
   while (dirent* e = ::readdir(dir)) {
     std::string name = e->d_name;
     const std::string suffix = v1 ? ".usage_in_bytes" : ".current";
-    if (name.rfind("hugetlb.", 0) != 0 || !name.ends_with(suffix) || name.find(".rsvd.") != name.npos)
+    if (name.rfind("hugetlb.", 0) != 0 || !name.ends_with(suffix) ||
+        name.find(".rsvd.") != name.npos)
       continue;
     std::string size = name.substr(8, name.size() - 8 - suffix.size());
     std::string base = *d + "/hugetlb." + size;

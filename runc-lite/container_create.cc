@@ -141,6 +141,7 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   ASSIGN_OR_RETURN(Spec spec, ParseBundleSpec(config_text, opts.bundle + "/config.json"));
   ASSIGN_OR_RETURN(std::string rootfs, ResolveRootfs(spec, opts.bundle));
   RETURN_IF_ERROR(interrupt.Check());
+  LogPhase("create: config parsed");
 
   RETURN_IF_ERROR(store.CreateDir(opts.id));
   ContainerState state;
@@ -158,12 +159,15 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   // Writable by init even when it runs as an unmapped uid in a user namespace (umask-free).
   if (::chmod(fifo.c_str(), 0622) != 0) return Status::FromErrno(errno, "chmod " + fifo);
   ASSIGN_OR_RETURN(CgroupLayout layout, DetectCgroupLayout());
+  LogPhase("create: cgroup layout detected");
   RETURN_IF_ERROR(CreateCgroups(layout, spec.linux.cgroups_path, opts.id, state));
+  LogPhase("create: cgroup directories made");
   Resources resources = spec.linux.resources.value_or(Resources{});
   if (!resources.devices.empty() || !spec.linux.devices.empty()) {
     for (const DeviceRule& rule : ImplicitDeviceRules(spec)) resources.devices.push_back(rule);
   }
   RETURN_IF_ERROR(ApplyResources(state, resources));
+  LogPhase("create: resources written");
   RETURN_IF_ERROR(store.Save(state));
   RETURN_IF_ERROR(interrupt.Check());
 
@@ -185,6 +189,7 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   RETURN_IF_ERROR(interrupt.Check());
 
   bool into_cgroup = false;
+  LogPhase("create: plan built");
   ASSIGN_OR_RETURN(pid_t pid, Clone3(NewNamespaceFlags(spec), cgroup_fd.get(), &into_cgroup));
   if (pid == 0) {
     ::close(parent_sock.get());
@@ -200,7 +205,9 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
     if (!spec.linux.gid_mappings.empty())
       RETURN_IF_ERROR(WriteProcFile(pid, "gid_map", IdMapText(spec.linux.gid_mappings)));
   }
+  LogPhase("create: init cloned");
   RETURN_IF_ERROR(AddPidToCgroups(state, pid, into_cgroup));
+  LogPhase("create: init placed in its cgroups");
   if (spec.process->oom_score_adj)
     RETURN_IF_ERROR(
         WriteProcFile(pid, "oom_score_adj", std::to_string(*spec.process->oom_score_adj)));
@@ -231,6 +238,7 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
       RETURN_IF_ERROR(WriteSync(parent_sock.get(), kSyncHooksDone));
     }
   }
+  LogPhase("create: init ready (namespaces, mounts, pivot_root done)");
   state.creating = false;
   RETURN_IF_ERROR(interrupt.Check());
   RETURN_IF_ERROR(store.Save(state));
@@ -262,6 +270,7 @@ Status StartContainer(const StateStore& store, const std::string& id) {
   ssize_t n = RetryOnEintr([&] { return ::read(fd.get(), &c, 1); });
   ::unlink(fifo.c_str());
   if (n != 1) return Status::Internal("container init exited before start");
+  LogPhase("start: init released");
   // Init keeps its end open until the program's execve closes it (close-on-exec): wait for that
   // EOF, so a signal sent once `start` returns reaches the program, not init's setup.
   for (;;) {
@@ -272,6 +281,7 @@ Status StartContainer(const StateStore& store, const std::string& id) {
     ssize_t r = RetryOnEintr([&] { return ::read(fd.get(), buf, sizeof buf); });
     if (r == 0 || (r < 0 && errno != EAGAIN)) break;
   }
+  LogPhase("start: program exec'd");
   ASSIGN_OR_RETURN(Spec spec, ParseSpec(state.config_json));
   if (!spec.hooks.poststart.empty()) {
     Status hs = RunHooks(spec.hooks.poststart, OciStateJson(state, ContainerStatus::kRunning));
@@ -301,7 +311,9 @@ Result<int> RunContainer(const StateStore& store, const CreateOptions& opts, boo
   if (detach) return 0;
   ASSIGN_OR_RETURN(
       int status, master.valid() ? RelayPtyAndWait(pid, master.get()) : WaitForwardingSignals(pid));
+  LogPhase("run: program exited");
   (void)DeleteContainer(store, opts.id, true);
+  LogPhase("run: deleted");
   return status;
 }
 

@@ -70,8 +70,8 @@ UniqueFd TakeQueuedMaster(int relay_end) {
   msg.msg_iovlen = 1;
   msg.msg_control = u.buf;
   msg.msg_controllen = sizeof u.buf;
-  ssize_t n = RetryOnEintr(
-      [&] { return ::recvmsg(relay_end, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); });
+  ssize_t n =
+      RetryOnEintr([&] { return ::recvmsg(relay_end, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); });
   if (n <= 0) return UniqueFd();
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&

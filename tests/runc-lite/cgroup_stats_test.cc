@@ -1,12 +1,12 @@
 // events --stats: runc's JSON from v1 controller files and cgroup2 files, over directories that
 // mimic each layout (the root tests read real cgroups on every layout).
+#include "runc-lite/cgroup_stats.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include "runc-lite/cgroup_stats.h"
 
 namespace imgfs::runc {
 namespace {
@@ -34,7 +34,8 @@ TEST_F(CgroupStatsTest, V1Controllers) {
   s.cgroup_paths["cpuacct"] = Put("cpuacct", "cpuacct.usage", "5000\n");
   Put("cpuacct", "cpuacct.usage_percpu", "3000 2000 \n");
   Put("cpuacct", "cpuacct.stat", "user 2\nsystem 1\n");
-  s.cgroup_paths["cpu"] = Put("cpu", "cpu.stat", "nr_periods 7\nnr_throttled 3\nthrottled_time 99\n");
+  s.cgroup_paths["cpu"] =
+      Put("cpu", "cpu.stat", "nr_periods 7\nnr_throttled 3\nthrottled_time 99\n");
   s.cgroup_paths["memory"] = Put("memory", "memory.usage_in_bytes", "4096\n");
   Put("memory", "memory.limit_in_bytes", "16777216\n");
   Put("memory", "memory.max_usage_in_bytes", "8192\n");
@@ -61,8 +62,9 @@ TEST_F(CgroupStatsTest, V1Controllers) {
 TEST_F(CgroupStatsTest, V2Files) {
   ContainerState s;
   s.cgroup_v2 = true;
-  std::string d = Put("c", "cpu.stat", "usage_usec 7\nuser_usec 4\nsystem_usec 3\nnr_periods 1\n"
-                                       "nr_throttled 1\nthrottled_usec 2\n");
+  std::string d = Put("c", "cpu.stat",
+                      "usage_usec 7\nuser_usec 4\nsystem_usec 3\nnr_periods 1\n"
+                      "nr_throttled 1\nthrottled_usec 2\n");
   Put("c", "memory.current", "100\n");
   Put("c", "memory.max", "max\n");
   Put("c", "memory.events", "low 0\nhigh 0\nmax 5\noom 0\n");
