@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -65,6 +66,25 @@ class CreateCleanup {
   pid_t pid_ = -1;
   bool done_ = false;
 };
+
+// Idmaps the bind sources PLAN marks so to the user namespace of init PID (its maps written):
+// the runtime's clones of the sources (open_tree), which init attaches afterwards.
+Status IdmapBindSources(const InitPlan& plan, pid_t pid) {
+  UniqueFd userns;
+  for (const MountOp& m : plan.mounts) {
+    if (!m.idmap) continue;
+    if (!userns.valid()) {
+      ASSIGN_OR_RETURN(userns, OpenFile("/proc/" + std::to_string(pid) + "/ns/user", O_RDONLY));
+    }
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(userns.get());
+    unsigned flags = AT_EMPTY_PATH | (m.idmap_recursive ? AT_RECURSIVE : 0);
+    if (::mount_setattr(m.source_fd, "", flags, &attr, sizeof attr) != 0)
+      return Status::FromErrno(errno, std::string("idmapping the bind source for /") + m.dest);
+  }
+  return Status::Ok();
+}
 
 // Joins the pid namespace named by SPEC (children only) and unshares a new time namespace with
 // its offsets; both affect only the processes this runtime creates next.
@@ -197,14 +217,15 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   }
   cleanup.set_pid(pid);
   child_sock.Reset();
-  fds.fds.clear();
 
   if (spec.FindNamespace("user") && spec.FindNamespace("user")->path.empty()) {
     if (!spec.linux.uid_mappings.empty())
       RETURN_IF_ERROR(WriteProcFile(pid, "uid_map", IdMapText(spec.linux.uid_mappings)));
     if (!spec.linux.gid_mappings.empty())
       RETURN_IF_ERROR(WriteProcFile(pid, "gid_map", IdMapText(spec.linux.gid_mappings)));
+    RETURN_IF_ERROR(IdmapBindSources(plan, pid));
   }
+  fds.fds.clear();
   LogPhase("create: init cloned");
   RETURN_IF_ERROR(AddPidToCgroups(state, pid, into_cgroup));
   LogPhase("create: init placed in its cgroups");

@@ -45,8 +45,10 @@ struct MountOp {
   unsigned long flags = 0;        // MS_* without propagation
   unsigned long propagation = 0;  // MS_SHARED/SLAVE/PRIVATE/UNBINDABLE (|MS_REC)
   const char* data = nullptr;
-  bool target_is_file = false;  // bind of a non-directory
-  bool remount = false;         // bind needs a second remount for FLAGS
+  bool target_is_file = false;   // bind of a non-directory
+  bool remount = false;          // bind needs a second remount for FLAGS
+  bool idmap = false;            // kBind: idmapped to the container's user namespace
+  bool idmap_recursive = false;  // "ridmap": submounts too
 };
 
 struct DeviceOp {

@@ -267,7 +267,7 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
       unsigned flags =
           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((m.flags & MS_REC) ? AT_RECURSIVE : 0);
       int fd = ::open_tree(AT_FDCWD, m.source, flags);
-      if (fd < 0 && errno == ENOSYS) break;  // old kernel: init opens them itself
+      if (fd < 0 && errno == ENOSYS && !m.idmap) break;  // old kernel: init opens them itself
       if (fd < 0) return Status::FromErrno(errno, std::string("cloning bind source ") + m.source);
       m.source_fd = fds.Keep(UniqueFd(fd));
     }
