@@ -139,10 +139,14 @@ void MakeDevice(const InitPlan& plan, int rootfd, const DeviceOp& d) noexcept {
     if (f >= 0) ::close(f);
     int t = ::openat(dirfd, d.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     int s = ::open(d.host_path, O_PATH | O_CLOEXEC);
-    if (t < 0 || s < 0 || ::mount(FdPath(src, s), FdPath(path, t), nullptr, MS_BIND, nullptr) != 0)
-      Die(plan.sync_fd, Msg(err, sizeof err, "creating device", d.name), errno);
-    ::close(t);
-    ::close(s);
+    if (t < 0 || s < 0 ||
+        ::mount(FdPath(src, s), FdPath(path, t), nullptr, MS_BIND, nullptr) != 0) {
+      // A default node in an image's own /dev that takes neither (a filesystem refusing both):
+      // the image keeps what it has, as it did before runc-lite made them there.
+      if (!d.best_effort) Die(plan.sync_fd, Msg(err, sizeof err, "creating device", d.name), errno);
+    }
+    if (t >= 0) ::close(t);
+    if (s >= 0) ::close(s);
   }
   ::close(dirfd);
 }

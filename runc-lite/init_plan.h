@@ -59,7 +59,7 @@ struct DeviceOp {
   dev_t dev = 0;
   uid_t uid = 0;
   gid_t gid = 0;
-  bool best_effort = false;  // a default node in a rootfs that may be read-only: skip on EROFS
+  bool best_effort = false;  // a default node in the image's own /dev: skipped if it cannot be made
 };
 
 struct SysctlOp {
