@@ -97,7 +97,12 @@ Result<int> RelayPtyAndWait(pid_t pid, int master) {
   if (stdin_tty) CopyWindowSize(master);
   bool stdin_open = true, master_open = true, exited = false;
   int status = 0;
-  while (!exited || master_open) {
+  // Once the process is gone, what the master still holds is drained, but a leftover process
+  // (no PID namespace) writing on forever does not keep this loop alive past a bound.
+  constexpr int kDrainReadsAfterExit = 256;
+  int drained = 0;
+  while ((!exited || master_open) && drained < kDrainReadsAfterExit) {
+    if (exited) ++drained;
     pollfd p[4] = {{stdin_open ? 0 : -1, POLLIN, 0},
                    {master_open ? master : -1, POLLIN, 0},
                    {sig_fd.get(), POLLIN, 0},
