@@ -7,7 +7,7 @@
 
 namespace imgfs::runc {
 
-Result<uint64_t> CapabilityMask(const std::vector<std::string>& names) {
+uint64_t CapabilityMask(const std::vector<std::string>& names, std::vector<std::string>* skipped) {
   uint64_t mask = 0;
   const int last = static_cast<int>(cap_max_bits()) - 1;
   for (const std::string& name : names) {
@@ -15,14 +15,21 @@ Result<uint64_t> CapabilityMask(const std::vector<std::string>& names) {
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return std::tolower(c); });
     cap_value_t v;
-    if (cap_from_name(lower.c_str(), &v) != 0) {
-      if (lower.rfind("cap_", 0) != 0) return Status::InvalidArgument("unknown capability " + name);
-      continue;  // a capability newer than libcap/the kernel: skip like runc
+    if (cap_from_name(lower.c_str(), &v) != 0 || v > last || v > 63) {
+      if (skipped) skipped->push_back(name);
+      continue;
     }
-    if (v > last || v > 63) continue;
     mask |= 1ULL << v;
   }
   return mask;
+}
+
+std::string CapabilityName(int cap) {
+  char* name = cap_to_name(static_cast<cap_value_t>(cap));
+  std::string s = name ? name : "cap_" + std::to_string(cap);
+  if (name) cap_free(name);
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
+  return s;
 }
 
 std::vector<std::string> KnownCapabilities() {

@@ -1,10 +1,14 @@
 #include "runc-lite/cgroups.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -57,10 +61,31 @@ Status WriteCgroupValue(const std::string& dir, const std::string& file, const s
   return Status::Ok();
 }
 
+namespace {
+
+// Whether MOUNT_POINT shows the mount that mountinfo lists with DEVNO ("major:minor") and is a
+// filesystem of MAGIC: a mount hidden under another one (a tmpfs over /sys/fs/cgroup), or a
+// path that is not a cgroup filesystem at all, is not part of the layout.
+bool VisibleCgroupMount(const std::string& mount_point, const std::string& devno, long magic) {
+  unsigned major = 0, minor = 0;
+  if (std::sscanf(devno.c_str(), "%u:%u", &major, &minor) != 2) return false;
+  struct stat st;
+  struct statfs sfs;
+  return ::stat(mount_point.c_str(), &st) == 0 && st.st_dev == makedev(major, minor) &&
+         ::statfs(mount_point.c_str(), &sfs) == 0 && sfs.f_type == magic;
+}
+
+}  // namespace
+
 Result<CgroupLayout> DetectCgroupLayout() {
-  ASSIGN_OR_RETURN(std::string info, ReadFileToString("/proc/self/mountinfo", 16 << 20));
+  return DetectCgroupLayout(ReadFileToString("/proc/self/mountinfo", 16 << 20), VisibleCgroupMount);
+}
+
+Result<CgroupLayout> DetectCgroupLayout(const Result<std::string>& mountinfo,
+                                        const CgroupMountCheck& visible) {
+  if (!mountinfo.ok()) return mountinfo.status();
   CgroupLayout layout;
-  std::istringstream in(info);
+  std::istringstream in(*mountinfo);
   std::string line;
   while (std::getline(in, line)) {
     size_t dash = line.find(" - ");
@@ -70,8 +95,10 @@ Result<CgroupLayout> DetectCgroupLayout() {
     if (pre.size() < 5 || post.size() < 3) continue;
     const std::string& mnt = pre[4];
     if (post[0] == "cgroup2") {
+      if (!visible(mnt, pre[2], CGROUP2_SUPER_MAGIC)) continue;
       if (layout.unified_mount.empty() || mnt == "/sys/fs/cgroup") layout.unified_mount = mnt;
     } else if (post[0] == "cgroup") {
+      if (!visible(mnt, pre[2], CGROUP_SUPER_MAGIC)) continue;
       for (const std::string& opt : Split(post[2], ',')) {
         static const std::set<std::string> kNotControllers = {
             "rw",    "ro",     "relatime", "noatime",        "nosuid",

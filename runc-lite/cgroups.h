@@ -1,15 +1,17 @@
 // Cgroups for one container, on v1, v2 and hybrid hosts.
 //
-// The layout is detected from /proc/self/mountinfo: "unified" (a cgroup2 at /sys/fs/cgroup),
-// "hybrid" (v1 controllers plus an empty cgroup2, usually /sys/fs/cgroup/unified) or "legacy".
-// On unified hosts every limit and the freezer are cgroup2 files and the init is cloned straight
-// into its cgroup (clone3 CLONE_INTO_CGROUP). Otherwise limits go to the v1 controllers, the
-// freezer is v1, and the pid is written to each hierarchy's cgroup.procs before init is released;
-// on hybrid hosts the container also gets a directory in the cgroup2 tree (as runc does), which
-// CLONE_INTO_CGROUP uses. v2 device rules need an eBPF program: runc-lite logs a warning and
-// does not enforce them. Functions are thread-compatible; the cgroup files are the shared state.
+// The layout is detected from /proc/self/mountinfo and statfs: "unified" (a cgroup2 at
+// /sys/fs/cgroup), "hybrid" (v1 controllers plus an empty cgroup2, usually /sys/fs/cgroup/unified)
+// or "legacy". On unified hosts every limit and the freezer are cgroup2 files and the init is
+// cloned straight into its cgroup (clone3 CLONE_INTO_CGROUP). Otherwise limits go to the v1
+// controllers, the freezer is v1, and the pid is written to each hierarchy's cgroup.procs before
+// init is released; on hybrid hosts the container also gets a directory in the cgroup2 tree (as
+// runc does), which CLONE_INTO_CGROUP uses. v2 device rules need an eBPF program: runc-lite logs a
+// warning and does not enforce them. Functions are thread-compatible; the cgroup files are the
+// shared state.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,7 +29,16 @@ struct CgroupLayout {
   bool unified_only() const { return v1.empty() && !unified_mount.empty(); }
 };
 
+// The layout from what is really mounted: cgroup and cgroup2 entries of /proc/self/mountinfo whose
+// mount point shows that very mount (st_dev) and is a cgroup filesystem (statfs magic). So a
+// host with v1 hierarchies only (no cgroup2 anywhere, or one hidden under a tmpfs) is "legacy"
+// and nothing is ever written into a directory that is not a cgroup filesystem.
 Result<CgroupLayout> DetectCgroupLayout();
+// The same over MOUNTINFO's text, with VISIBLE(mount_point, "major:minor", magic) as the check
+// (a seam for tests).
+using CgroupMountCheck = std::function<bool(const std::string&, const std::string&, long)>;
+Result<CgroupLayout> DetectCgroupLayout(const Result<std::string>& mountinfo,
+                                        const CgroupMountCheck& visible);
 
 // Creates the container's directories for CGROUPS_PATH (default "/runc-lite/ID"; a systemd
 // "slice:prefix:name" path is refused) and fills PATHS (controller -> dir, "unified" for v2).

@@ -11,7 +11,8 @@ void Declare(FlagSet& f) {
   f.String("cwd", "", {}, "working directory inside the container");
   f.List("env", {"e"}, "set an environment variable (K=V)");
   f.Bool("tty", {"t"}, "allocate a pseudo-TTY");
-  f.String("user", "", {"u"}, "numeric UID[:GID] (0..4294967294)");
+  f.String("user", "", {"u"},
+           "USER[:GROUP], names or numbers (the container's /etc/passwd, /etc/group)");
   f.List("additional-gids", {"g"}, "accepted and ignored");
   f.String("process", "", {"p"}, "path to a process.json (instead of the command)");
   f.Bool("detach", {"d"}, "detach from the process");
@@ -19,7 +20,7 @@ void Declare(FlagSet& f) {
   f.String("process-label", "", {}, "accepted and ignored");
   f.String("apparmor", "", {}, "accepted and ignored");
   f.Bool("no-new-privs", {}, "accepted and ignored");
-  f.List("cap", {"c"}, "accepted and ignored");
+  f.List("cap", {"c"}, "add a capability (bounding, effective, permitted)");
   f.String("preserve-fds", "0", {}, "pass N more fds (3..3+N-1) to the process");
   f.List("cgroup", {}, "accepted and ignored");
   f.Bool("ignore-paused", {}, "accepted and ignored");
@@ -31,6 +32,7 @@ Result<int> Exec(const CommandContext& c) {
   o.args.assign(c.args.begin() + 1, c.args.end());
   o.process_file = c.flags.GetString("process");
   o.env = c.flags.GetList("env");
+  o.caps = c.flags.GetList("cap");
   o.cwd = c.flags.GetString("cwd");
   o.user = c.flags.GetString("user");
   o.tty = c.flags.GetBool("tty");

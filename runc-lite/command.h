@@ -32,7 +32,7 @@ struct Command {
 
 extern const Command kCreateCommand, kRunCommand, kStartCommand, kKillCommand, kDeleteCommand,
     kStateCommand, kPauseCommand, kResumeCommand, kPsCommand, kListCommand, kExecCommand,
-    kUpdateCommand, kFeaturesCommand, kSpecCommand;
+    kUpdateCommand, kFeaturesCommand, kSpecCommand, kEventsCommand;
 
 // Helpers shared by the commands.
 void PrintOut(const std::string& text);

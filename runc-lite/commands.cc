@@ -30,7 +30,7 @@ namespace {
 const Command* const kCommands[] = {
     &kCreateCommand, &kStartCommand,  &kRunCommand,      &kExecCommand, &kKillCommand,
     &kDeleteCommand, &kStateCommand,  &kPsCommand,       &kListCommand, &kPauseCommand,
-    &kResumeCommand, &kUpdateCommand, &kFeaturesCommand, &kSpecCommand};
+    &kResumeCommand, &kUpdateCommand, &kFeaturesCommand, &kSpecCommand, &kEventsCommand};
 
 void DeclareGlobalFlags(FlagSet& f) {
   f.String("root", "/run/runc-lite", {}, "directory for the containers' state");

@@ -47,9 +47,10 @@ struct ExecOptions {
   std::string id;
   std::string process_file;  // --process; else ARGS with the flags below
   std::vector<std::string> args;
-  std::vector<std::string> env;
+  std::vector<std::string> env;   // K=V, replacing the config's K
+  std::vector<std::string> caps;  // added to bounding, effective and permitted
   std::string cwd;
-  std::string user;  // uid[:gid]
+  std::string user;  // USER[:GROUP], names resolved in the container's /etc/passwd, /etc/group
   bool tty = false;
   bool detach = false;
   std::string pid_file;

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include "runc-lite/container.h"
 #include "runc-lite/hooks.h"
 #include "runc-lite/interrupt.h"
+#include "runc-lite/pty_relay.h"
 #include "runc-lite/runtime_log.h"
 #include "runc-lite/spawn.h"
 
@@ -64,6 +66,25 @@ class CreateCleanup {
   pid_t pid_ = -1;
   bool done_ = false;
 };
+
+// Idmaps the bind sources PLAN marks so to the user namespace of init PID (its maps written):
+// the runtime's clones of the sources (open_tree), which init attaches afterwards.
+Status IdmapBindSources(const InitPlan& plan, pid_t pid) {
+  UniqueFd userns;
+  for (const MountOp& m : plan.mounts) {
+    if (!m.idmap) continue;
+    if (!userns.valid()) {
+      ASSIGN_OR_RETURN(userns, OpenFile("/proc/" + std::to_string(pid) + "/ns/user", O_RDONLY));
+    }
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(userns.get());
+    unsigned flags = AT_EMPTY_PATH | (m.idmap_recursive ? AT_RECURSIVE : 0);
+    if (::mount_setattr(m.source_fd, "", flags, &attr, sizeof attr) != 0)
+      return Status::FromErrno(errno, std::string("idmapping the bind source for /") + m.dest);
+  }
+  return Status::Ok();
+}
 
 // Joins the pid namespace named by SPEC (children only) and unshares a new time namespace with
 // its offsets; both affect only the processes this runtime creates next.
@@ -140,6 +161,7 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   ASSIGN_OR_RETURN(Spec spec, ParseBundleSpec(config_text, opts.bundle + "/config.json"));
   ASSIGN_OR_RETURN(std::string rootfs, ResolveRootfs(spec, opts.bundle));
   RETURN_IF_ERROR(interrupt.Check());
+  LogPhase("create: config parsed");
 
   RETURN_IF_ERROR(store.CreateDir(opts.id));
   ContainerState state;
@@ -157,12 +179,15 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   // Writable by init even when it runs as an unmapped uid in a user namespace (umask-free).
   if (::chmod(fifo.c_str(), 0622) != 0) return Status::FromErrno(errno, "chmod " + fifo);
   ASSIGN_OR_RETURN(CgroupLayout layout, DetectCgroupLayout());
+  LogPhase("create: cgroup layout detected");
   RETURN_IF_ERROR(CreateCgroups(layout, spec.linux.cgroups_path, opts.id, state));
+  LogPhase("create: cgroup directories made");
   Resources resources = spec.linux.resources.value_or(Resources{});
   if (!resources.devices.empty() || !spec.linux.devices.empty()) {
     for (const DeviceRule& rule : ImplicitDeviceRules(spec)) resources.devices.push_back(rule);
   }
   RETURN_IF_ERROR(ApplyResources(state, resources));
+  LogPhase("create: resources written");
   RETURN_IF_ERROR(store.Save(state));
   RETURN_IF_ERROR(interrupt.Check());
 
@@ -184,6 +209,7 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   RETURN_IF_ERROR(interrupt.Check());
 
   bool into_cgroup = false;
+  LogPhase("create: plan built");
   ASSIGN_OR_RETURN(pid_t pid, Clone3(NewNamespaceFlags(spec), cgroup_fd.get(), &into_cgroup));
   if (pid == 0) {
     ::close(parent_sock.get());
@@ -191,15 +217,18 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
   }
   cleanup.set_pid(pid);
   child_sock.Reset();
-  fds.fds.clear();
 
   if (spec.FindNamespace("user") && spec.FindNamespace("user")->path.empty()) {
     if (!spec.linux.uid_mappings.empty())
       RETURN_IF_ERROR(WriteProcFile(pid, "uid_map", IdMapText(spec.linux.uid_mappings)));
     if (!spec.linux.gid_mappings.empty())
       RETURN_IF_ERROR(WriteProcFile(pid, "gid_map", IdMapText(spec.linux.gid_mappings)));
+    RETURN_IF_ERROR(IdmapBindSources(plan, pid));
   }
+  fds.fds.clear();
+  LogPhase("create: init cloned");
   RETURN_IF_ERROR(AddPidToCgroups(state, pid, into_cgroup));
+  LogPhase("create: init placed in its cgroups");
   if (spec.process->oom_score_adj)
     RETURN_IF_ERROR(
         WriteProcFile(pid, "oom_score_adj", std::to_string(*spec.process->oom_score_adj)));
@@ -230,6 +259,7 @@ Result<int> CreateContainer(const StateStore& store, const CreateOptions& opts) 
       RETURN_IF_ERROR(WriteSync(parent_sock.get(), kSyncHooksDone));
     }
   }
+  LogPhase("create: init ready (namespaces, mounts, pivot_root done)");
   state.creating = false;
   RETURN_IF_ERROR(interrupt.Check());
   RETURN_IF_ERROR(store.Save(state));
@@ -261,6 +291,18 @@ Status StartContainer(const StateStore& store, const std::string& id) {
   ssize_t n = RetryOnEintr([&] { return ::read(fd.get(), &c, 1); });
   ::unlink(fifo.c_str());
   if (n != 1) return Status::Internal("container init exited before start");
+  LogPhase("start: init released");
+  // Init keeps its end open until the program's execve closes it (close-on-exec): wait for that
+  // EOF, so a signal sent once `start` returns reaches the program, not init's setup.
+  for (;;) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (RetryOnEintr([&] { return ::poll(&p, 1, -1); }) < 0)
+      return Status::FromErrno(errno, "poll exec fifo");
+    char buf[64];
+    ssize_t r = RetryOnEintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+    if (r == 0 || (r < 0 && errno != EAGAIN)) break;
+  }
+  LogPhase("start: program exec'd");
   ASSIGN_OR_RETURN(Spec spec, ParseSpec(state.config_json));
   if (!spec.hooks.poststart.empty()) {
     Status hs = RunHooks(spec.hooks.poststart, OciStateJson(state, ContainerStatus::kRunning));
@@ -270,15 +312,29 @@ Status StartContainer(const StateStore& store, const std::string& id) {
 }
 
 Result<int> RunContainer(const StateStore& store, const CreateOptions& opts, bool detach) {
-  ASSIGN_OR_RETURN(int pid, CreateContainer(store, opts));
+  // In the foreground without a console socket, a terminal is a pty relayed by this process (as
+  // runc gives one); the master arrives during create if process.terminal is set.
+  CreateOptions o = opts;
+  ConsolePair console;
+  if (!detach && o.console_socket.empty()) {
+    ASSIGN_OR_RETURN(console, MakeConsolePair());
+    o.console_fd = console.child_end.get();
+  }
+  ASSIGN_OR_RETURN(int pid, CreateContainer(store, o));
+  console.child_end.Reset();
+  UniqueFd master =
+      console.relay_end.valid() ? TakeQueuedMaster(console.relay_end.get()) : UniqueFd();
   Status st = StartContainer(store, opts.id);
   if (!st.ok()) {
     (void)DeleteContainer(store, opts.id, true);
     return st;
   }
   if (detach) return 0;
-  ASSIGN_OR_RETURN(int status, WaitForwardingSignals(pid));
+  ASSIGN_OR_RETURN(
+      int status, master.valid() ? RelayPtyAndWait(pid, master.get()) : WaitForwardingSignals(pid));
+  LogPhase("run: program exited");
   (void)DeleteContainer(store, opts.id, true);
+  LogPhase("run: deleted");
   return status;
 }
 

@@ -1,5 +1,6 @@
 // kill, delete, state, pause, resume, update, ps.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +20,10 @@
 
 namespace imgfs::runc {
 namespace {
+
+// How long `kill -9` waits for init to be gone, and `delete` for a running init to exit.
+constexpr int kKillWaitMs = 5000;
+constexpr int kDeleteGraceMs = 500;
 
 // Signals init only if it is still the process recorded in STATE: same start time, and in the
 // container's cgroup (a state.json naming another process's pid and start time is not enough).
@@ -44,6 +49,17 @@ Status SignalInit(const ContainerState& state, int sig) {
     return Status::FromErrno(errno, "pidfd_send_signal");
   }
   return Status::Ok();
+}
+
+// Waits up to TIMEOUT_MS for the recorded init to exit (a zombie counts: it has exited).
+void WaitInitExit(const ContainerState& state, int timeout_ms) {
+  if (state.pid <= 0) return;
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, state.pid, 0)));
+  if (!pidfd.valid()) return;  // gone already (ESRCH), or a kernel without pidfds
+  Result<ProcStat> ps = ReadProcStat(state.pid);
+  if (!ps.ok() || ps->start_time != state.start_time) return;  // another process now
+  pollfd p{pidfd.get(), POLLIN, 0};
+  (void)RetryOnEintr([&] { return ::poll(&p, 1, timeout_ms); });
 }
 
 Status SignalAll(const ContainerState& state, int sig) {
@@ -124,6 +140,8 @@ Status KillContainer(const StateStore& store, const std::string& id, int sig, bo
   RETURN_IF_ERROR(SignalInit(state, sig));
   if (st == ContainerStatus::kPaused && (sig == SIGKILL || sig == SIGTERM))
     (void)FreezeCgroup(state, false);
+  // SIGKILL always ends init: return once it has, so a `delete` right after sees it stopped.
+  if (sig == SIGKILL) WaitInitExit(state, kKillWaitMs);
   return Status::Ok();
 }
 
@@ -136,6 +154,12 @@ Status DeleteContainer(const StateStore& store, const std::string& id, bool forc
   RETURN_IF_ERROR(VerifyCgroupPaths(*loaded));
   ContainerState& state = *loaded;
   ContainerStatus st = LiveStatus(state, store);
+  if (!force && st == ContainerStatus::kRunning) {
+    // A `kill` just before may have sent a signal that init dies of (its handler exits, or the
+    // default action): give it a moment to go before calling it running, as runc does.
+    WaitInitExit(state, kDeleteGraceMs);
+    st = LiveStatus(state, store);
+  }
   if (st == ContainerStatus::kRunning || st == ContainerStatus::kPaused) {
     if (!force)
       return Status::InvalidArgument("cannot delete container " + id +

@@ -11,13 +11,15 @@
 #include "core/numbers.h"
 #include "runc-lite/cgroups.h"
 #include "runc-lite/container.h"
+#include "runc-lite/passwd.h"
 #include "runc-lite/plan_builder.h"
+#include "runc-lite/pty_relay.h"
 #include "runc-lite/spawn.h"
 
 namespace imgfs::runc {
 namespace {
 
-Result<Process> ExecProcess(const ExecOptions& opts, const Spec& spec) {
+Result<Process> ExecProcess(const ExecOptions& opts, const Spec& spec, const std::string& rootfs) {
   if (!opts.process_file.empty()) {
     ASSIGN_OR_RETURN(std::string text, ReadFileToString(opts.process_file, 16 << 20));
     Result<Process> p = ParseProcess(text);
@@ -29,19 +31,28 @@ Result<Process> ExecProcess(const ExecOptions& opts, const Spec& spec) {
   Process p = *spec.process;
   p.args = opts.args;
   p.terminal = opts.tty;
-  for (const std::string& e : opts.env) p.env.push_back(e);
+  for (const std::string& e : opts.env) {
+    // K=V replaces the config's K (runc does; a second K would lose to the first).
+    std::string key = e.substr(0, e.find('='));
+    std::erase_if(p.env, [&](const std::string& have) {
+      return have.compare(0, key.size(), key) == 0 &&
+             (have.size() == key.size() || have[key.size()] == '=');
+    });
+    p.env.push_back(e);
+  }
   if (!opts.cwd.empty()) p.cwd = opts.cwd;
   if (!opts.user.empty()) {
-    // uid[:gid], numeric (names would need the container's /etc/passwd), 0..kMaxId.
-    size_t colon = opts.user.find(':');
-    ASSIGN_OR_RETURN(uint64_t uid,
-                     ParseUint64(opts.user.substr(0, colon), 0, kMaxId, "--user uid"));
-    p.user.uid = static_cast<uint32_t>(uid);
-    if (colon != std::string::npos) {
-      ASSIGN_OR_RETURN(uint64_t gid,
-                       ParseUint64(opts.user.substr(colon + 1), 0, kMaxId, "--user gid"));
-      p.user.gid = static_cast<uint32_t>(gid);
-    }
+    ASSIGN_OR_RETURN(ResolvedUser u, ResolveContainerUser(rootfs, opts.user));
+    p.user.uid = u.uid;
+    p.user.gid = u.gid;
+    p.user.additional_gids = u.additional_gids;
+  }
+  if (!opts.caps.empty()) {
+    // --cap adds to the bounding, effective and permitted sets (runc's exec --cap).
+    Capabilities& c = p.capabilities ? *p.capabilities : p.capabilities.emplace();
+    for (const std::string& cap : opts.caps)
+      for (std::vector<std::string>* set : {&c.bounding, &c.effective, &c.permitted})
+        set->push_back(cap);
   }
   return p;
 }
@@ -57,13 +68,18 @@ Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
     return Status::InvalidArgument("cannot exec in a stopped container");
   ASSIGN_OR_RETURN(Spec spec, ParseSpec(state.config_json));
   if (!spec.process) return Status::InvalidArgument("container has no process");
-  ASSIGN_OR_RETURN(Process process, ExecProcess(opts, spec));
+  ASSIGN_OR_RETURN(Process process, ExecProcess(opts, spec, state.rootfs));
 
   Arena arena;
   PlanFds fds;
   ProcessPlan plan;
+  // `exec -t` in the foreground without a console socket gets a pty relayed by this process.
+  ConsolePair console;
+  if (process.terminal && opts.console_socket.empty() && !opts.detach) {
+    ASSIGN_OR_RETURN(console, MakeConsolePair());
+  }
   RETURN_IF_ERROR(BuildProcessPlan(process, spec, state.rootfs, arena, fds, opts.console_socket,
-                                   opts.preserve_fds, plan));
+                                   console.child_end.get(), opts.preserve_fds, plan));
   // Join every namespace of init that differs from ours; user first, mount last.
   static const std::pair<const char*, int> kNs[] = {
       {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS},
@@ -129,6 +145,9 @@ Result<int> ExecInContainer(const StateStore& store, const ExecOptions& opts) {
   }
   if (!opts.pid_file.empty()) RETURN_IF_ERROR(WritePidFile(opts.pid_file, pid));
   if (opts.detach) return 0;
+  console.child_end.Reset();
+  if (UniqueFd master = TakeQueuedMaster(console.relay_end.get()); master.valid())
+    return RelayPtyAndWait(pid, master.get());
   return WaitForwardingSignals(pid);
 }
 

@@ -13,12 +13,13 @@ std::string FeaturesJson() {
       {"ociVersionMax", "1.2.0"},
       {"hooks",
        {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}},
-      {"mountOptions",
-       {"async",      "atime",         "bind",    "defaults", "dev",         "diratime", "dirsync",
-        "exec",       "mand",          "noatime", "nodev",    "nodiratime",  "noexec",   "nomand",
-        "norelatime", "nostrictatime", "nosuid",  "private",  "rbind",       "relatime", "remount",
-        "ro",         "rprivate",      "rshared", "rslave",   "runbindable", "rw",       "shared",
-        "slave",      "strictatime",   "suid",    "sync",     "unbindable"}},
+      {"mountOptions", {"async",      "atime",         "bind",        "defaults", "dev",
+                        "diratime",   "dirsync",       "exec",        "idmap",    "mand",
+                        "noatime",    "nodev",         "nodiratime",  "noexec",   "nomand",
+                        "norelatime", "nostrictatime", "nosuid",      "private",  "rbind",
+                        "relatime",   "remount",       "ridmap",      "ro",       "rprivate",
+                        "rshared",    "rslave",        "runbindable", "rw",       "shared",
+                        "slave",      "strictatime",   "suid",        "sync",     "unbindable"}},
       {"linux",
        {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"}},
         {"capabilities", KnownCapabilities()},
@@ -37,7 +38,9 @@ std::string FeaturesJson() {
             "SCMP_ARCH_ARM"}}}},
         {"apparmor", {{"enabled", false}}},
         {"selinux", {{"enabled", false}}},
-        {"intelRdt", {{"enabled", false}}}}},
+        {"intelRdt", {{"enabled", false}}},
+        // idmap/ridmap binds map to the container's own new user namespace (plan_mounts.cc).
+        {"mountExtensions", {{"idmap", {{"enabled", true}}}}}}},
       {"annotations", json::object()}};
   return j.dump(4);
 }

@@ -19,7 +19,8 @@ Status RunOne(const Hook& hook, const std::string& state_json, int ns_pid, int i
   Arena arena;
   char* const* argv =
       arena.Argv(hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args);
-  char* const* envp = arena.Argv(hook.env);
+  // Without "env" a hook gets the runtime's environment, as runc passes its own.
+  char* const* envp = hook.env_set ? arena.Argv(hook.env) : environ;
   const char* path = arena.Str(hook.path);
   std::vector<UniqueFd> ns_fds;
   std::vector<int> ns_types;

@@ -73,7 +73,23 @@ void DoMount(const InitPlan& plan, int rootfd, const MountOp& m) noexcept {
   }
   const char* source = m.source;
   int sfd = -1;
-  if (m.kind == MountKind::kBind) {
+  if (m.kind == MountKind::kBind && m.source_fd >= 0) {
+    // A clone of the source made by the runtime before init entered its user namespace. It came
+    // from the host's namespace: give it the propagation the rest of the container's tree has.
+    if (::move_mount(m.source_fd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) !=
+        0)
+      Die(plan.sync_fd, Msg(err, sizeof err, "attaching bind source at", m.dest), errno);
+    ::close(m.source_fd);
+    int mfd = OpenInRoot(rootfd, m.dest, O_PATH);
+    char mt[32];
+    if (mfd < 0 ||
+        ::mount(nullptr, FdPath(mt, mfd), nullptr, plan.root_propagation | MS_REC, nullptr) != 0)
+      Die(plan.sync_fd, Msg(err, sizeof err, "setting propagation of", m.dest), errno);
+    if (m.remount &&
+        ::mount(nullptr, mt, nullptr, MS_BIND | MS_REMOUNT | (m.flags & ~MS_REC), nullptr) != 0)
+      Die(plan.sync_fd, Msg(err, sizeof err, "remount", m.dest), errno);
+    ::close(mfd);
+  } else if (m.kind == MountKind::kBind) {
     sfd = ::open(m.source, O_PATH | O_CLOEXEC);
     if (sfd < 0) Die(plan.sync_fd, Msg(err, sizeof err, "opening bind source for", m.dest), errno);
     source = FdPath(src, sfd);
@@ -115,21 +131,29 @@ void MakeDevice(const InitPlan& plan, int rootfd, const DeviceOp& d) noexcept {
     (void)::fchmodat(dirfd, d.name, d.mode & 07777, 0);
   } else if (errno == EEXIST) {
     // Already there (an image's own /dev): leave it.
+  } else if (errno == EROFS && d.best_effort) {
+    // A read-only image without this node: it keeps its own /dev.
   } else {
     // No mknod (user namespace): bind the host's node onto an empty file.
     int f = ::openat(dirfd, d.name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (f >= 0) ::close(f);
     int t = ::openat(dirfd, d.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     int s = ::open(d.host_path, O_PATH | O_CLOEXEC);
-    if (t < 0 || s < 0 || ::mount(FdPath(src, s), FdPath(path, t), nullptr, MS_BIND, nullptr) != 0)
-      Die(plan.sync_fd, Msg(err, sizeof err, "creating device", d.name), errno);
-    ::close(t);
-    ::close(s);
+    if (t < 0 || s < 0 ||
+        ::mount(FdPath(src, s), FdPath(path, t), nullptr, MS_BIND, nullptr) != 0) {
+      // A default node in an image's own /dev that takes neither (a filesystem refusing both):
+      // the image keeps what it has, as it did before runc-lite made them there.
+      if (!d.best_effort) Die(plan.sync_fd, Msg(err, sizeof err, "creating device", d.name), errno);
+    }
+    if (t >= 0) ::close(t);
+    if (s >= 0) ::close(s);
   }
   ::close(dirfd);
 }
 
 void DevSymlinks(int rootfd) noexcept {
+  (void)MkdirAllInRoot(rootfd, "dev/pts", false);
+  (void)MkdirAllInRoot(rootfd, "dev/shm", false);
   int dev = OpenInRoot(rootfd, "dev", O_PATH | O_DIRECTORY);
   if (dev < 0) return;
   static const char* const kLinks[][2] = {{"/proc/self/fd", "fd"},
@@ -241,7 +265,8 @@ void MaskPaths(const InitPlan& plan) noexcept {
   ::close(root);
 }
 
-// Blocks until `runc-lite start` opens the exec FIFO for reading; then tells it we are going.
+// Blocks until `runc-lite start` opens the exec FIFO for reading; then tells it we are going and
+// keeps the FIFO open until execve.
 void WaitForStart(const InitPlan& plan) noexcept {
   // Through the container's /proc, checked to be procfs (an image cannot fake the magic link).
   int proc = OpenVerifiedProc();
@@ -258,7 +283,8 @@ void WaitForStart(const InitPlan& plan) noexcept {
   ::close(proc);
   if (fd < 0) Die(plan.sync_fd, "opening the exec fifo", errno);
   (void)child::WriteAll(fd, "0", 1);
-  ::close(fd);
+  // FD stays open, close-on-exec: `start` reads until EOF, which comes when the program's
+  // execve() (or init's death) closes it, so `start` returns only once the program runs.
   ::close(plan.fifo_fd);
 }
 
@@ -300,6 +326,35 @@ void RunStartHooks(const InitPlan& plan, const char* state_json) noexcept {
   }
 }
 
+// The rootfs in a new mount namespace: mounts, devices, hooks, pivot_root, sysctls, masks.
+void SetUpRootfs(const InitPlan& plan) noexcept {
+  const int sync = plan.sync_fd;
+  if (::mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) != 0)
+    Die(sync, "setting / propagation", errno);
+  // pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared").
+  if (::mount(nullptr, plan.rootfs_parent_mount, nullptr, MS_PRIVATE, nullptr) != 0)
+    Die(sync, "making the rootfs parent mount private", errno);
+  if (::mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+    Die(sync, "bind mount of the rootfs onto itself", errno);
+  int rootfd = ::open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) Die(sync, "open rootfs", errno);
+  for (const char* d : plan.mkdirs) (void)MkdirAllInRoot(rootfd, d, false);
+  for (const MountOp& m : plan.mounts) DoMount(plan, rootfd, m);
+  (void)MkdirAllInRoot(rootfd, plan.process.cwd, false);  // runc creates a missing cwd too
+  if (plan.make_devices) {
+    for (const DeviceOp& d : plan.devices) MakeDevice(plan, rootfd, d);
+    DevSymlinks(rootfd);
+  }
+  WaitForHooks(plan);
+  PivotRoot(plan, rootfd);
+  ::close(rootfd);
+  WriteSysctls(plan);
+  MaskPaths(plan);
+  if (plan.readonly_rootfs &&
+      ::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+    Die(sync, "remounting the rootfs read-only", errno);
+}
+
 }  // namespace
 
 void RunContainerInit(const InitPlan& plan) noexcept {
@@ -329,30 +384,14 @@ void RunContainerInit(const InitPlan& plan) noexcept {
   if (plan.domainname && ::setdomainname(plan.domainname, child::StrLen(plan.domainname)) != 0)
     Die(sync, "setdomainname", errno);
 
-  if (::mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) != 0)
-    Die(sync, "setting / propagation", errno);
-  // pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared").
-  if (::mount(nullptr, plan.rootfs_parent_mount, nullptr, MS_PRIVATE, nullptr) != 0)
-    Die(sync, "making the rootfs parent mount private", errno);
-  if (::mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0)
-    Die(sync, "bind mount of the rootfs onto itself", errno);
-  int rootfd = ::open(plan.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0) Die(sync, "open rootfs", errno);
-  for (const char* d : plan.mkdirs) (void)MkdirAllInRoot(rootfd, d, false);
-  for (const MountOp& m : plan.mounts) DoMount(plan, rootfd, m);
-  (void)MkdirAllInRoot(rootfd, plan.process.cwd, false);  // runc creates a missing cwd too
-  if (plan.make_devices) {
-    for (const DeviceOp& d : plan.devices) MakeDevice(plan, rootfd, d);
-    DevSymlinks(rootfd);
+  if (plan.join_mount_ns) {
+    // A mount namespace given by path is used as it is: its root is the container's.
+    WaitForHooks(plan);
+    if (::chdir("/") != 0) Die(sync, "chdir /", errno);
+    WriteSysctls(plan);
+  } else {
+    SetUpRootfs(plan);
   }
-  WaitForHooks(plan);
-  PivotRoot(plan, rootfd);
-  ::close(rootfd);
-  WriteSysctls(plan);
-  MaskPaths(plan);
-  if (plan.readonly_rootfs &&
-      ::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
-    Die(sync, "remounting the rootfs read-only", errno);
   SetupConsole(plan.process, sync);
   // From here init outlives `create`.
   (void)::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);

@@ -39,13 +39,16 @@ enum class MountKind { kNormal, kBind, kProc, kCgroupV1Tmpfs };
 struct MountOp {
   MountKind kind = MountKind::kNormal;
   const char* source = nullptr;  // host path or fs source
-  const char* dest = nullptr;    // relative to the rootfs, no leading '/'
+  int source_fd = -1;          // kBind: a detached clone of the source (open_tree) to attach, or -1
+  const char* dest = nullptr;  // relative to the rootfs, no leading '/'
   const char* fstype = nullptr;
   unsigned long flags = 0;        // MS_* without propagation
   unsigned long propagation = 0;  // MS_SHARED/SLAVE/PRIVATE/UNBINDABLE (|MS_REC)
   const char* data = nullptr;
-  bool target_is_file = false;  // bind of a non-directory
-  bool remount = false;         // bind needs a second remount for FLAGS
+  bool target_is_file = false;   // bind of a non-directory
+  bool remount = false;          // bind needs a second remount for FLAGS
+  bool idmap = false;            // kBind: idmapped to the container's user namespace
+  bool idmap_recursive = false;  // "ridmap": submounts too
 };
 
 struct DeviceOp {
@@ -56,6 +59,7 @@ struct DeviceOp {
   dev_t dev = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  bool best_effort = false;  // a default node in the image's own /dev: skipped if it cannot be made
 };
 
 struct SysctlOp {
@@ -111,6 +115,7 @@ struct InitPlan {
   std::vector<NsJoin> joins;  // setns() targets, user namespace first
   bool unshare_cgroup = false;
   bool has_user_ns = false;
+  bool join_mount_ns = false;          // an existing mount namespace: no rootfs set-up, no pivot
   bool wait_hooks = false;             // stop before pivot_root for createRuntime/Container hooks
   const char* rootfs = nullptr;        // absolute host path
   unsigned long root_propagation = 0;  // for "/" (MS_REC included when recursive)

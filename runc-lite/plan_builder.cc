@@ -17,6 +17,8 @@
 #include "runc-lite/capabilities.h"
 #include "runc-lite/child_util.h"
 #include "runc-lite/mount_options.h"
+#include "runc-lite/passwd.h"
+#include "runc-lite/runtime_log.h"
 #include "runc-lite/seccomp.h"
 
 namespace imgfs::runc {
@@ -58,26 +60,8 @@ Result<UniqueFd> ConnectConsoleSocket(const std::string& path) {
 
 // The home directory of UID from ROOTFS/etc/passwd (resolved inside the rootfs), or "/".
 std::string HomeOf(const std::string& rootfs, uint32_t uid) {
-  int root = ::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0) return "/";
-  UniqueFd root_fd(root);
-  UniqueFd fd(child::OpenInRoot(root, "etc/passwd", O_RDONLY));
-  if (!fd.valid()) return "/";
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while (text.size() < (1 << 20) && (n = ::read(fd.get(), buf, sizeof buf)) > 0)
-    text.append(buf, static_cast<size_t>(n));
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::istringstream ls(line);
-    std::string field;
-    while (std::getline(ls, field, ':')) f.push_back(field);
-    if (f.size() >= 6 && f[2] == std::to_string(uid) && !f[5].empty()) return f[5];
-  }
-  return "/";
+  std::optional<PasswdEntry> e = FindPasswdEntry(ReadContainerFile(rootfs, "etc/passwd"), uid);
+  return e && !e->home.empty() ? e->home : "/";
 }
 
 }  // namespace
@@ -140,7 +124,7 @@ unsigned long long NewNamespaceFlags(const Spec& spec) {
 
 Status BuildProcessPlan(const Process& process, const Spec& spec, const std::string& rootfs,
                         Arena& arena, PlanFds& fds, const std::string& console_socket,
-                        int preserve_fds, ProcessPlan& out) {
+                        int console_fd, int preserve_fds, ProcessPlan& out) {
   if (process.args.empty()) return Status::InvalidArgument("process.args must not be empty");
   const std::string& prog = process.args[0];
   if (prog.find('/') != std::string::npos) {
@@ -177,11 +161,26 @@ Status BuildProcessPlan(const Process& process, const Spec& spec, const std::str
   if (process.capabilities) {
     const Capabilities& c = *process.capabilities;
     out.set_caps = true;
-    ASSIGN_OR_RETURN(out.cap_bounding, CapabilityMask(c.bounding));
-    ASSIGN_OR_RETURN(out.cap_effective, CapabilityMask(c.effective));
-    ASSIGN_OR_RETURN(out.cap_permitted, CapabilityMask(c.permitted));
-    ASSIGN_OR_RETURN(out.cap_inheritable, CapabilityMask(c.inheritable));
-    ASSIGN_OR_RETURN(out.cap_ambient, CapabilityMask(c.ambient));
+    std::vector<std::string> skipped;
+    out.cap_bounding = CapabilityMask(c.bounding, &skipped);
+    out.cap_effective = CapabilityMask(c.effective, &skipped);
+    out.cap_permitted = CapabilityMask(c.permitted, &skipped);
+    out.cap_inheritable = CapabilityMask(c.inheritable, &skipped);
+    out.cap_ambient = CapabilityMask(c.ambient, &skipped);
+    std::set<std::string> warned;
+    for (const std::string& name : skipped)
+      if (warned.insert(name).second)
+        LogWarning("capability " + name + " is not known to this kernel or libcap: skipped");
+    // The kernel raises an ambient capability only if it is permitted and inheritable; runc and
+    // crun skip the others with a warning (`runc spec` and `crun spec` configs have such ones).
+    const uint64_t raisable = out.cap_permitted & out.cap_inheritable;
+    if (uint64_t dropped = out.cap_ambient & ~raisable) {
+      for (int cap = 0; cap < 64; ++cap)
+        if (dropped & (1ULL << cap))
+          LogWarning("ambient capability " + CapabilityName(cap) +
+                     " is not both permitted and inheritable: skipped");
+      out.cap_ambient &= raisable;
+    }
   }
   out.no_new_privs = process.no_new_privileges;
   for (const Rlimit& rl : process.rlimits) {
@@ -202,6 +201,8 @@ Status BuildProcessPlan(const Process& process, const Spec& spec, const std::str
   if (!console_socket.empty()) {
     ASSIGN_OR_RETURN(UniqueFd sock, ConnectConsoleSocket(console_socket));
     out.console_fd = fds.Keep(std::move(sock));
+  } else if (console_fd >= 0) {
+    out.console_fd = console_fd;
   } else if (process.terminal) {
     return Status::InvalidArgument(
         "cannot allocate tty if runc-lite will detach without setting console socket");
@@ -212,8 +213,10 @@ Status BuildProcessPlan(const Process& process, const Spec& spec, const std::str
 
 Status PlanNamespaces(const Spec& spec, Arena& arena, PlanFds& fds, InitPlan& out) {
   const Namespace* mnt = spec.FindNamespace("mount");
-  if (mnt == nullptr || !mnt->path.empty())
-    return Status::InvalidArgument("a new mount namespace is required");
+  if (mnt == nullptr) return Status::InvalidArgument("a mount namespace is required");
+  // An existing mount namespace is joined as it is: its root is the container's, nothing is
+  // mounted or pivoted there (runc and crun do the same).
+  out.join_mount_ns = !mnt->path.empty();
   out.has_user_ns = spec.FindNamespace("user") != nullptr;
   const Namespace* cg = spec.FindNamespace("cgroup");
   out.unshare_cgroup = cg != nullptr && cg->path.empty();
@@ -239,17 +242,6 @@ Status PlanNamespaces(const Spec& spec, Arena& arena, PlanFds& fds, InitPlan& ou
   return Status::Ok();
 }
 
-Status PlanSysctls(const Spec& spec, Arena& arena, InitPlan& out) {
-  for (const auto& [key, value] : spec.linux.sysctl) {
-    std::string rel = key;
-    if (rel.find('/') == std::string::npos)
-      for (char& c : rel) c = c == '.' ? '/' : c;
-    if (rel.find("..") != std::string::npos) return Status::InvalidArgument("bad sysctl " + key);
-    out.sysctls.push_back({arena.Str("sys/" + rel), arena.Str(value)});
-  }
-  return Status::Ok();
-}
-
 void PlanMaskedPaths(const Spec& spec, Arena& arena, InitPlan& out) {
   for (const std::string& p : spec.linux.masked_paths)
     out.masked_paths.push_back(arena.Str(CleanPath(p)));
@@ -267,13 +259,26 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
   ASSIGN_OR_RETURN(std::string parent_mount, MountPointOf(rootfs));
   out.rootfs_parent_mount = arena.Str(parent_mount);
   RETURN_IF_ERROR(PlanMounts(spec, opts.bundle, layout, state, arena, out));
+  // In a new user namespace init's mapped root may not reach a bind source that the runtime can:
+  // the runtime clones each source here (a detached mount, as runc does) and init attaches it.
+  if (out.has_user_ns) {
+    for (MountOp& m : out.mounts) {
+      if (m.kind != MountKind::kBind) continue;
+      unsigned flags =
+          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((m.flags & MS_REC) ? AT_RECURSIVE : 0);
+      int fd = ::open_tree(AT_FDCWD, m.source, flags);
+      if (fd < 0 && errno == ENOSYS && !m.idmap) break;  // old kernel: init opens them itself
+      if (fd < 0) return Status::FromErrno(errno, std::string("cloning bind source ") + m.source);
+      m.source_fd = fds.Keep(UniqueFd(fd));
+    }
+  }
   PlanDevices(spec, arena, out);
   PlanMaskedPaths(spec, arena, out);
   RETURN_IF_ERROR(PlanSysctls(spec, arena, out));
   for (const Hook& h : spec.hooks.start_container) {
     std::vector<std::string> args = h.args.empty() ? std::vector<std::string>{h.path} : h.args;
-    out.start_hooks.push_back(
-        {arena.Str(h.path), arena.Argv(args), arena.Argv(h.env), h.timeout.value_or(0)});
+    out.start_hooks.push_back({arena.Str(h.path), arena.Argv(args),
+                               h.env_set ? arena.Argv(h.env) : environ, h.timeout.value_or(0)});
   }
   out.wait_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty() ||
                    !spec.hooks.create_container.empty();
@@ -285,7 +290,7 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
     return Status::PermissionDenied("/dev/null is not the null device");
   out.null_fd = fds.Keep(std::move(null_fd));
   return BuildProcessPlan(*spec.process, spec, rootfs, arena, fds, opts.console_socket,
-                          opts.preserve_fds, out.process);
+                          opts.console_fd, opts.preserve_fds, out.process);
 }
 
 }  // namespace imgfs::runc

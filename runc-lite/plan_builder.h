@@ -21,6 +21,7 @@ struct CreateOptions {
   std::string bundle;  // absolute
   std::string pid_file;
   std::string console_socket;
+  int console_fd = -1;  // instead of console_socket: run's own foreground pty (pty_relay.h)
   bool no_pivot = false;
   int preserve_fds = 0;
   std::string cdi_root = "/";  // CDI specs are read from CDI_ROOT/etc/cdi, CDI_ROOT/var/run/cdi
@@ -38,9 +39,11 @@ struct PlanFds {
 
 // The process part, for init (SPEC.process) and exec (an exec process + the container's spec).
 // ROOTFS (host path) supplies HOME from /etc/passwd when the env has none.
+// The pty master goes to CONSOLE_SOCKET, else to CONSOLE_FD (a connected socket the caller keeps
+// open until the child is released); a terminal with neither is refused.
 Status BuildProcessPlan(const Process& process, const Spec& spec, const std::string& rootfs,
                         Arena& arena, PlanFds& fds, const std::string& console_socket,
-                        int preserve_fds, ProcessPlan& out);
+                        int console_fd, int preserve_fds, ProcessPlan& out);
 
 // Everything else for init. ROOTFS is the absolute rootfs; STATE carries the cgroup dirs.
 // Calls the Plan* pieces below in order.
@@ -49,20 +52,28 @@ Status BuildInitPlan(const Spec& spec, const CreateOptions& opts, const std::str
                      PlanFds& fds, InitPlan& out);
 
 // The pieces of BuildInitPlan, each filling its part of OUT.
-// Namespaces: a new mount namespace is required; ones given by path are opened (into FDS) to
-// be joined, user first and mount last; hostname, domainname and the propagation of "/".
+// Namespaces: a mount namespace is required (new, or joined by path as it is: no rootfs set-up
+// in it); ones given by path are opened (into FDS) to be joined, user first and mount last;
+// hostname, domainname and the propagation of "/".
 Status PlanNamespaces(const Spec& spec, Arena& arena, PlanFds& fds, InitPlan& out);
 // Mounts (plan_mounts.cc): options into MS_* flags, propagation and data; bind sources relative
 // to BUNDLE and stat()ed; cgroup mounts as cgroup2 or, on v1/hybrid, a tmpfs with the
 // container's own directory (STATE) of each hierarchy (LAYOUT) bound in; a non-procfs onto
-// /proc is refused; a tmpfs /dev sets make_devices.
+// /proc is refused.
 Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayout& layout,
                   const ContainerState& state, Arena& arena, InitPlan& out);
-// Devices (plan_devices.cc): linux.devices, then the default nodes they do not replace.
+// Devices (plan_devices.cc): linux.devices, then the default nodes they do not replace; made in
+// every container whose /dev is not a bind mount.
 void PlanDevices(const Spec& spec, Arena& arena, InitPlan& out);
-// Sysctls: "net.ipv4.ip_forward" or "net/ipv4/ip_forward" -> /proc "sys/net/ipv4/ip_forward";
-// a key with ".." is refused.
+// Sysctls (plan_sysctls.cc): "net.ipv4.ip_forward" or "net/ipv4/ip_forward" -> /proc
+// "sys/net/ipv4/ip_forward"; a key with ".." is refused, and so is every key that
+// CheckSysctlAllowed refuses.
 Status PlanSysctls(const Spec& spec, Arena& arena, InitPlan& out);
+// Whether the container of SPEC may set DOTTED_KEY: net.* only with a network namespace of its
+// own, kernel.{msg*,sem,shm*} and fs.mqueue.* with an IPC one, kernel.hostname/domainname with a
+// UTS one (a namespace given by path must differ from this process's). Every other key is global
+// to the host: PermissionDenied.
+Status CheckSysctlAllowed(const std::string& dotted_key, const Spec& spec);
 // Masked and read-only paths, cleaned.
 void PlanMaskedPaths(const Spec& spec, Arena& arena, InitPlan& out);
 

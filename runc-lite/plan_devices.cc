@@ -67,7 +67,20 @@ void PlanDevices(const Spec& spec, Arena& arena, InitPlan& out) {
     op.dev = makedev(d.major, d.minor);
     out.devices.push_back(op);
   }
-  if (!spec.linux.devices.empty()) out.make_devices = true;
+  // runc creates the default nodes and /dev links in every container whose /dev is not a bind
+  // mount (the image's own /dev otherwise may lack them). Without a tmpfs on /dev they go into
+  // the rootfs itself; a read-only rootfs keeps what it has (best effort).
+  bool dev_bound = false, dev_tmpfs = false;
+  for (const Mount& m : spec.mounts) {
+    if (CleanPath(m.destination) != "/dev") continue;
+    bool bind = m.type == "bind";
+    for (const std::string& o : m.options) bind = bind || o == "bind" || o == "rbind";
+    dev_bound = bind;
+    dev_tmpfs = !bind && (m.type == "tmpfs" || m.type == "devtmpfs");
+  }
+  out.make_devices = !dev_bound || !spec.linux.devices.empty();
+  if (!dev_tmpfs)
+    for (DeviceOp& op : out.devices) op.best_effort = op.dir == std::string("dev");
 }
 
 }  // namespace imgfs::runc

@@ -12,7 +12,6 @@ namespace imgfs::runc {
 
 Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayout& layout,
                   const ContainerState& state, Arena& arena, InitPlan& out) {
-  bool dev_is_tmpfs = false;
   for (const Mount& m : spec.mounts) {
     std::string dest = CleanPath(m.destination);
     MountOp op;
@@ -30,7 +29,8 @@ Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayou
       } else if (o == "tmpcopyup" || o == "rro" || o == "rrw" || o == "nosymfollow") {
         // accepted, not applied
       } else if (o == "idmap" || o == "ridmap") {
-        return Status::Unimplemented("idmapped mounts are not supported: " + m.destination);
+        op.idmap = true;
+        op.idmap_recursive = o == "ridmap";
       } else {
         data += (data.empty() ? "" : ",") + o;
       }
@@ -39,7 +39,17 @@ Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayou
     const bool bind = m.type == "bind" || (op.flags & MS_BIND);
     if (dest == "/proc" && m.type != "proc")
       return Status::InvalidArgument("refusing to mount a non-procfs (" + m.type + ") onto /proc");
-    if (dest == "/dev" && (m.type == "tmpfs" || m.type == "devtmpfs")) dev_is_tmpfs = true;
+    if (op.idmap) {
+      // The mapping is the container's own user namespace (per-mount uidMappings are not
+      // supported); the runtime applies it to its clone of the source (container_create.cc).
+      const Namespace* user = spec.FindNamespace("user");
+      if (!bind) return Status::InvalidArgument("idmap needs a bind mount: " + m.destination);
+      if (user == nullptr || !user->path.empty())
+        return Status::Unimplemented(
+            "idmapped mounts need a new user namespace of the "
+            "container's own: " +
+            m.destination);
+    }
     if (bind) {
       op.kind = MountKind::kBind;
       std::string src = m.source;
@@ -94,8 +104,6 @@ Status PlanMounts(const Spec& spec, const std::string& bundle, const CgroupLayou
     }
     out.mounts.push_back(op);
   }
-
-  if (dev_is_tmpfs) out.make_devices = true;
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/fd.h"
@@ -15,6 +16,7 @@ namespace {
 int g_log_fd = -1;
 bool g_json = false;
 bool g_debug = false;
+timespec g_start{};
 
 std::string NowRfc3339() {
   time_t now = ::time(nullptr);
@@ -54,6 +56,7 @@ Status ConfigureLog(const std::string& path, const std::string& format, bool deb
     return Status::InvalidArgument("invalid log-format: " + format);
   g_json = format == "json";
   g_debug = debug;
+  ::clock_gettime(CLOCK_MONOTONIC, &g_start);
   SetLogLevel(debug ? LogLevel::kDebug : LogLevel::kWarning);
   if (!path.empty()) {
     ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_WRONLY | O_CREAT | O_APPEND, 0644));
@@ -66,6 +69,17 @@ void LogError(const std::string& msg) { Emit("error", msg, true); }
 void LogWarning(const std::string& msg) { Emit("warning", msg, g_log_fd < 0); }
 void LogDebug(const std::string& msg) {
   if (g_debug) Emit("debug", msg, g_log_fd < 0);
+}
+
+void LogPhase(const char* name) {
+  if (!g_debug) return;
+  timespec now;
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  double ms = static_cast<double>(now.tv_sec - g_start.tv_sec) * 1e3 +
+              static_cast<double>(now.tv_nsec - g_start.tv_nsec) / 1e6;
+  char buf[128];
+  snprintf(buf, sizeof buf, "phase %s at %.3f ms", name, ms);
+  Emit("debug", buf, g_log_fd < 0);
 }
 
 }  // namespace imgfs::runc

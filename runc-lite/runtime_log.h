@@ -16,6 +16,9 @@ Status ConfigureLog(const std::string& path, const std::string& format, bool deb
 void LogError(const std::string& msg);
 void LogWarning(const std::string& msg);
 void LogDebug(const std::string& msg);
+// With --debug, a debug line "phase NAME at T ms" (T on the monotonic clock since ConfigureLog):
+// the per-phase breakdown of a command (docs/BENCHMARKS.md). Free without --debug.
+void LogPhase(const char* name);
 // The JSON line for LEVEL and MSG (exposed for tests).
 std::string JsonLogLine(const std::string& level, const std::string& msg, const std::string& time);
 

@@ -169,6 +169,7 @@ std::vector<Hook> ParseHooks(Reader& r, const json& j, const char* key) {
     r.Get(h, "path", hook.path, where);
     r.Get(h, "args", hook.args, where);
     r.Get(h, "env", hook.env, where);
+    hook.env_set = h.is_object() && h.contains("env") && !h["env"].is_null();
     r.GetOpt(h, "timeout", hook.timeout, where);
     if (hook.path.empty() || hook.path[0] != '/') r.Fail(where + ": path must be absolute");
     if (hook.timeout && *hook.timeout <= 0) r.Fail(where + ": timeout must be positive");

@@ -82,6 +82,7 @@ struct Hook {
   std::vector<std::string> args;
   std::vector<std::string> env;
   std::optional<int> timeout;  // seconds
+  bool env_set = false;        // "env" given (even []): exactly ENV; else the runtime's own env
 };
 
 struct Hooks {

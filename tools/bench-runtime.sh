@@ -1,19 +1,26 @@
 #!/bin/bash
 # bench-runtime.sh [RUNC_LITE] — start-up cost of runc-lite vs runc vs crun (not a test).
 #
-# One busybox bundle running /bin/true. Inside a private mount namespace whose /sys/fs/cgroup
-# shows only the v1 hierarchies (crun 1.8 refuses this host's hybrid layout, so all three are
-# measured there under equal conditions):
+# One busybox bundle running /bin/true, in a private mount namespace with the cgroup layout
+# LAYOUT (crun 1.8 refuses this host's hybrid layout, so all three are measured on the layouts
+# crun accepts, under equal conditions):
+#   LAYOUT=v1 (default): /sys/fs/cgroup shows only the v1 hierarchies (the cgroup2 mount is
+#                        unmounted inside the namespace);
+#   LAYOUT=v2:           /sys/fs/cgroup is the cgroup2 hierarchy alone.
+# Parts:
 #   1. `run` end to end: hyperfine -N, ROUNDS rounds of RUNS_PER_ROUND runs per runtime,
-#      alternating runtimes between rounds (100 runs each by default);
+#      alternating runtimes between rounds (60 runs each by default);
 #   2. the create / start / delete split (hyperfine, 30 runs each);
-#   3. peak RSS of the runtime process for `run` (/usr/bin/time -v).
+#   3. peak RSS of the runtime process for `run` (/usr/bin/time -v, max of 5);
+#   4. runc-lite's phases: `run --debug` prints "phase NAME at T ms"; the median over 20 runs of
+#      each phase's time since the previous one, and the start-up before main (`--version`).
 # Prints median and min-max in milliseconds side by side. Needs root, hyperfine, jq, runc,
 # crun, busybox-static.
 set -euo pipefail
 RL=$(readlink -f "${1:-$(dirname "$0")/../build/runc-lite/runc-lite}")
-ROUNDS=${ROUNDS:-10}
+ROUNDS=${ROUNDS:-6}
 RUNS_PER_ROUND=${RUNS_PER_ROUND:-10}
+LAYOUT=${LAYOUT:-v1}
 for t in hyperfine jq runc crun unshare /usr/bin/time; do
   command -v "$t" > /dev/null || { echo "missing: $t" >&2; exit 1; }
 done
@@ -24,9 +31,15 @@ RUNC_LITE=$RL "$(dirname "$0")/../tests/runc-lite/make_bundle.sh" "$T/b" /bin/tr
 jq '.ociVersion="1.0.2-dev"' "$T/b/config.json" > "$T/c" && mv "$T/c" "$T/b/config.json"
 
 if [[ ${BENCH_INNER:-} != 1 ]]; then
-  # Re-enter in a private mount namespace without the cgroup2 mount.
-  exec unshare -m env BENCH_INNER=1 BENCH_T="$T" ROUNDS=$ROUNDS RUNS_PER_ROUND=$RUNS_PER_ROUND \
-    bash -c 'umount /sys/fs/cgroup/unified 2>/dev/null || true; exec bash "$0" "$1"' "$0" "$RL"
+  # Re-enter in a private mount namespace with the layout asked for.
+  case $LAYOUT in
+    v1) setup='umount /sys/fs/cgroup/unified 2>/dev/null || true' ;;
+    v2) setup='umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup' ;;
+    *) echo "LAYOUT must be v1 or v2" >&2; exit 1 ;;
+  esac
+  exec unshare -m --propagation private env BENCH_INNER=1 BENCH_T="$T" ROUNDS=$ROUNDS \
+    RUNS_PER_ROUND=$RUNS_PER_ROUND LAYOUT=$LAYOUT \
+    bash -c "$setup"' && exec bash "$0" "$1"' "$0" "$RL"
 fi
 T=${BENCH_T:-$T}
 cd "$T/b"
@@ -35,8 +48,12 @@ declare -A CMD=(
   [runc]="runc --root $T/root-runc"
   [crun]="crun --root $T/root-crun"
 )
-NAMES=(runc-lite runc crun)
-echo "host: $(uname -r), $(nproc) CPUs; cgroup layout inside the namespace: v1 only"
+NAMES=()
+for n in runc-lite runc crun; do  # a runtime that refuses this layout is left out, with its reason
+  if err=$(${CMD[$n]} run probe-$n 2>&1 > /dev/null); then NAMES+=("$n"); else
+    echo "$n refuses this layout: ${err:0:200}"; fi
+done
+echo "host: $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); layout: $LAYOUT"
 echo "versions: $($RL --version | head -1) | $(runc --version | head -1) | $(crun --version | head -1)"
 
 stats() {  # stats FILE... -> "median min max" in ms over every "times" entry of the JSON exports
@@ -91,3 +108,17 @@ for n in "${NAMES[@]}"; do
   done
   printf '%-10s %8s KiB\n' "$n" "$peak"
 done
+
+echo
+echo "== runc-lite phases (run --debug, 20 runs): median ms since the previous phase =="
+for i in $(seq 20); do
+  $RL --debug --root "$T/root-rl" run phases 2>&1 | sed -n 's/.*phase \(.*\) at \([0-9.]*\) ms.*/\1\t\2/p' |
+    awk -F'\t' '{ printf "%s\t%.3f\n", $1, $2 - prev; prev = $2 }'
+done > "$T/phases.tsv"
+cut -f1 "$T/phases.tsv" | awk '!seen[$0]++' | while IFS= read -r phase; do
+  awk -F'\t' -v p="$phase" '$1 == p { print $2 }' "$T/phases.tsv" | sort -n |
+    awk -v p="$phase" '{ v[NR] = $1 } END { printf "  %-58s %7.3f\n", p, v[int((NR + 1) / 2)] }'
+done
+hyperfine -N -w 3 --runs 30 --export-json "$T/version.json" "$RL --version" > /dev/null 2>&1
+read -r med lo hi <<< "$(stats "$T/version.json")"
+echo "  process start-up to exit (runc-lite --version, 30 runs)     $med ($lo-$hi)"

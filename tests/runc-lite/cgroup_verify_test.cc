@@ -1,6 +1,7 @@
 // A state.json is not trusted to name host cgroups or processes (issue 16): the checks that
 // kill, delete, pause, update and exec run before touching a container's cgroups or init.
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 
 #include "runc-lite/cgroups.h"
 
@@ -87,6 +88,35 @@ TEST(InContainerCgroupTest, MembershipFromProcPidCgroup) {
   ContainerState none = s;
   none.cgroup_paths.clear();
   EXPECT_FALSE(InContainerCgroup(none, Hybrid(), kInit));
+}
+
+// The layout comes from what is really mounted: an emulated legacy host (a tmpfs over
+// /sys/fs/cgroup holding only v1 hierarchies) still lists the hidden hybrid mounts in mountinfo.
+TEST(DetectCgroupLayoutTest, HiddenMountsAreNotPartOfTheLayout) {
+  const std::string info =
+      "30 22 0:27 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
+      "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+      "40 30 0:37 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+      "90 22 0:90 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
+      "91 90 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+      "92 90 0:35 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+  // Visible: the new hierarchies (their devno) but no cgroup2 (hidden with the old tmpfs).
+  auto visible = [](const std::string& mnt, const std::string& devno, long magic) {
+    return magic != CGROUP2_SUPER_MAGIC && (devno == "0:31" || devno == "0:35");
+  };
+  Result<CgroupLayout> l = DetectCgroupLayout(info, visible);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  EXPECT_EQ(l->unified_mount, "") << "legacy: the hidden cgroup2 is not used";
+  EXPECT_EQ(l->v1.size(), 2u);
+  EXPECT_EQ(l->v1.at("pids"), "/sys/fs/cgroup/pids");
+  // Nothing visible: an error, never a directory that is not a cgroup filesystem.
+  EXPECT_FALSE(DetectCgroupLayout(info, [](auto&, auto&, long) { return false; }).ok());
+  // Pure v2.
+  Result<CgroupLayout> v2 =
+      DetectCgroupLayout(std::string("50 22 0:50 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"),
+                         [](auto&, auto&, long magic) { return magic == CGROUP2_SUPER_MAGIC; });
+  ASSERT_TRUE(v2.ok());
+  EXPECT_TRUE(v2->unified_only());
 }
 
 }  // namespace

@@ -31,17 +31,21 @@ if [[ -d /sys/fs/cgroup/cpu ]]; then
   check "update --cpu-quota" test "$(cat "$d/cpu.cfs_quota_us")" = 30000
   echo '{"pids":{"limit":9}}' | $R update --resources - cpu
   check "update --resources -" test "$(cat "$(ctrl_dir cpu pids)/pids.max")" = 9
-  mdir=$(ctrl_dir cpu memory)
+  mdir=$(ctrl_dir cpu memory) pdir=$(ctrl_dir cpu pids)
 else
   d=$(ctrl_dir cpu unified)
   check "cpu.weight" test -n "$(cat "$d/cpu.weight")"
   check "cpu.max" test "$(cat "$d/cpu.max")" = "20000 100000"
   $R update --pids-limit 7 cpu
   check "update --pids-limit" test "$(cat "$d/pids.max")" = 7
-  mdir=$d
+  mdir=$d pdir=$d
 fi
+stats=$($R events --stats cpu)
+check "events --stats: pids.current and limit" test "$(jq -c '.data.pids' <<< "$stats")" = "{\"current\":1,\"limit\":$(cat "$pdir/pids.max")}"
+check "events --stats: memory usage" test "$(jq '.data.memory.usage.usage' <<< "$stats")" -gt 0
 $R delete -f cpu
 check "delete removes the cgroup" test ! -d "$mdir"
+check "events --stats of a deleted container fails" eval "! $R events --stats cpu 2> /dev/null"
 
 bundle dev sh -c 'head -c1 /dev/zero > /dev/null && echo zero-ok; mknod /tmp/m c 1 1; echo mem=$?; mknod /tmp/n c 1 3; echo null=$?'
 jset dev '.linux.resources.devices=[{"allow":false,"access":"rwm"}]

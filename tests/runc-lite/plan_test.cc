@@ -79,7 +79,6 @@ TEST(PlanMountsTest, OptionsBindsAndProc) {
   EXPECT_STREQ(plan.mounts[2].data, "mode=755,size=1m") << "unknown options become data";
   EXPECT_STREQ(plan.mounts[2].source, "tmpfs") << "source defaults to the type";
   EXPECT_EQ(plan.mounts[2].flags, static_cast<unsigned long>(MS_NOATIME));
-  EXPECT_TRUE(plan.make_devices) << "/dev is a tmpfs";
 
   Spec bad;
   bad.mounts.push_back({"/proc", "tmpfs", "tmpfs", {}});
@@ -145,13 +144,20 @@ TEST(PlanDevicesTest, SpecDevicesThenDefaults) {
   Spec none;
   InitPlan defaults;
   PlanDevices(none, arena, defaults);
-  EXPECT_FALSE(defaults.make_devices) << "no /dev tmpfs, no devices: the image's /dev is used";
+  EXPECT_TRUE(defaults.make_devices) << "the default nodes exist even without a /dev tmpfs";
+  EXPECT_TRUE(defaults.devices[0].best_effort) << "a read-only image keeps its own /dev";
+  Spec bound;
+  bound.mounts = {{"/dev", "bind", "/dev", {"rbind"}}};
+  InitPlan host_dev;
+  PlanDevices(bound, arena, host_dev);
+  EXPECT_FALSE(host_dev.make_devices) << "a bind-mounted /dev is used as it is";
   EXPECT_EQ(defaults.devices.size(), 6u);
   EXPECT_EQ(ImplicitDeviceRules(spec).size(), 9u + 2u);
 }
 
 TEST(PlanSysctlsTest, KeysBecomeProcPaths) {
   Spec spec;
+  spec.linux.namespaces = {{"network", ""}, {"ipc", ""}};
   spec.linux.sysctl = {{"net.ipv4.ip_forward", "1"}, {"kernel/msgmax", "8192"}};
   Arena arena;
   InitPlan plan;
@@ -162,6 +168,32 @@ TEST(PlanSysctlsTest, KeysBecomeProcPaths) {
   spec.linux.sysctl = {{"net/../../self/mem", "x"}};
   InitPlan bad;
   EXPECT_FALSE(PlanSysctls(spec, arena, bad).ok());
+}
+
+TEST(PlanSysctlsTest, OnlyKeysOfTheContainersOwnNamespaces) {
+  Spec none;  // shares every namespace with the host
+  for (const char* key :
+       {"net.ipv4.ping_group_range", "fs.mqueue.queues_max", "kernel.shmmax", "kernel.sem",
+        "kernel.hostname", "kernel.domainname", "vm.swappiness", "kernel.pid_max", "fs.file-max"})
+    EXPECT_EQ(CheckSysctlAllowed(key, none).code(), Code::kPermissionDenied) << key;
+  Spec own;
+  own.linux.namespaces = {{"network", ""}, {"ipc", ""}, {"uts", ""}};
+  for (const char* key : {"net.ipv4.ping_group_range", "fs.mqueue.queues_max", "kernel.shmmax",
+                          "kernel.sem", "kernel.msgmnb", "kernel.hostname", "kernel.domainname"})
+    EXPECT_TRUE(CheckSysctlAllowed(key, own).ok()) << key;
+  for (const char* key : {"vm.swappiness", "kernel.pid_max", "kernel.core_pattern", "fs.file-max"})
+    EXPECT_EQ(CheckSysctlAllowed(key, own).code(), Code::kPermissionDenied) << key;
+  // A namespace joined by path counts only when it is not this process's own.
+  Spec host_net;
+  host_net.linux.namespaces = {{"network", "/proc/self/ns/net"}};
+  EXPECT_FALSE(CheckSysctlAllowed("net.ipv4.ip_forward", host_net).ok());
+  // The slash form is checked the same way.
+  Spec plain;
+  plain.linux.sysctl = {{"vm/swappiness", "10"}};
+  Arena arena;
+  InitPlan plan;
+  EXPECT_EQ(PlanSysctls(plain, arena, plan).code(), Code::kPermissionDenied);
+  EXPECT_TRUE(plan.sysctls.empty());
 }
 
 TEST(PlanMaskedPathsTest, Cleaned) {
