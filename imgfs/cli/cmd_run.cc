@@ -2,13 +2,13 @@
 // through the store's daemon, put a writable overlay over it, make an OCI config from the image
 // config and the flags, and run it with runc-lite (or --runtime), as `podman run` would.
 #include <fcntl.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/mount.h>
-#include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -43,8 +43,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Exit codes for failures of the run itself, as podman uses them.
-constexpr int kRunFailed = 125;       // imgfs or the runtime failed before the program ran
-constexpr int kNotExecutable = 126;   // the program exists but cannot be executed
+constexpr int kRunFailed = 125;      // imgfs or the runtime failed before the program ran
+constexpr int kNotExecutable = 126;  // the program exists but cannot be executed
 constexpr int kProgramNotFound = 127;
 
 struct Timings {
@@ -184,26 +184,36 @@ Result<int> Supervise(pid_t pid, int sigfd, std::chrono::seconds stop_timeout,
   return status;
 }
 
+struct ImageMount {
+  std::string mountpoint;
+  nlohmann::json image_config;  // the OCI image config, as the daemon read it from the index
+};
+
+// What the store's daemon says of its mount at MP (NotFound when it serves none there).
+Result<ImageMount> MountInfo(const std::string& store, const std::string& mp) {
+  ASSIGN_OR_RETURN(nlohmann::json stats,
+                   ControlCall(daemon::DaemonSocketPath(store), "GET", "/stats"));
+  for (const auto& m : stats["mounts"])
+    if (m.value("mountpoint", "") == mp)
+      return ImageMount{mp, m.value("image_config", nlohmann::json())};
+  return Status::NotFound("the daemon of " + store + " serves nothing at " + mp);
+}
+
 // The image's mount for this store: STORE/mounts/KEY (KEY from the image and remote), reused
-// when the store's daemon already serves it. Returns the mount point and the index digest.
-Result<std::pair<std::string, std::string>> MountImage(const std::string& store,
-                                                       daemon::MountRequest request,
-                                                       uint64_t cache_size, bool set_cache) {
+// when the store's daemon already serves it.
+Result<ImageMount> MountImage(const std::string& store, daemon::MountRequest request,
+                              uint64_t cache_size, bool set_cache) {
   std::string key = Sha256(request.image + "\n" + request.remote).Hex().substr(0, 16);
   std::string mp = store + "/mounts/" + key;
   if (daemon::StoreOfMount(mp).ok()) {
-    auto stats = ControlCall(daemon::DaemonSocketPath(store), "GET", "/stats");
-    if (stats.ok()) {
-      for (const auto& m : (*stats)["mounts"])
-        if (m.value("mountpoint", "") == mp) return std::make_pair(mp, m.value("image", ""));
-    }
+    if (Result<ImageMount> reused = MountInfo(store, mp); reused.ok()) return reused;
   }
   std::error_code ec;
   std::filesystem::create_directories(mp, ec);
   if (ec) return Status::FromErrno(ec.value(), "create " + mp);
   request.mountpoint = mp;
-  ASSIGN_OR_RETURN(std::string digest, MountThroughDaemon(store, request, cache_size, set_cache));
-  return std::make_pair(mp, digest);
+  RETURN_IF_ERROR(MountThroughDaemon(store, request, cache_size, set_cache).status());
+  return MountInfo(store, mp);
 }
 
 // Copies the runtime's standard output to ours, noting when its first byte came.
@@ -281,7 +291,8 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   if (flags.IsSet("name")) {
     c.id = flags.GetString("name");
     if (c.id.empty() || c.id.size() > 64 ||
-        c.id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+        c.id.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
             std::string::npos ||
         c.id[0] == '.')
       return Status::InvalidArgument("--name " + c.id + ": want letters, digits, '_', '.', '-'");
@@ -299,9 +310,9 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
                    ParseSize(flags.IsSet("cache-size") ? flags.GetString("cache-size")
                                                        : config.Get("cache_size"),
                              "--cache-size", daemon::kMaxCacheSize));
-  ASSIGN_OR_RETURN(auto mounted,
+  ASSIGN_OR_RETURN(ImageMount mounted,
                    MountImage(store, request, cache_size, flags.IsSet("cache-size")));
-  const auto& [image_mp, digest] = mounted;
+  const std::string& image_mp = mounted.mountpoint;
   timings.Step("resolve + mount");
 
   // The container's directory: bundle, overlay upper and work dirs, its root.
@@ -317,8 +328,8 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   c.rootfs = c.dir + "/rootfs";
   for (const char* sub : {"/rootfs", "/upper", "/work"})
     if (::mkdir((c.dir + sub).c_str(), 0755) != 0) return Status::FromErrno(errno, c.dir + sub);
-  std::string overlay = "lowerdir=" + image_mp + ",upperdir=" + c.dir + "/upper,workdir=" +
-                        c.dir + "/work";
+  std::string overlay =
+      "lowerdir=" + image_mp + ",upperdir=" + c.dir + "/upper,workdir=" + c.dir + "/work";
   if (::mount("overlay", c.rootfs.c_str(), "overlay", 0, overlay.c_str()) != 0)
     return Status::FromErrno(errno, "overlay on " + c.rootfs);
   c.overlay_mounted = true;
@@ -330,17 +341,12 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   ASSIGN_OR_RETURN(std::string spec_file, ReadFileToString(c.dir + "/config.json", 4u << 20));
   nlohmann::json spec = nlohmann::json::parse(spec_file, nullptr, false);
   if (!spec.is_object()) return Status::Internal(c.runtime + " spec wrote no JSON object");
-  nlohmann::json image_config;
-  {
-    ASSIGN_OR_RETURN(auto opened, OpenStoreFromFlag(store, /*read_only=*/true));
-    ASSIGN_OR_RETURN(Digest d, Digest::Parse(digest));
-    ASSIGN_OR_RETURN(auto index, opened->GetIndex(d));
-    nlohmann::json meta = nlohmann::json::parse(index->metadata(), nullptr, false);
-    if (meta.is_object() && meta.contains("config")) image_config = meta["config"];
-  }
+  const nlohmann::json& image_config = mounted.image_config;
   std::vector<std::string> notes;
-  if (!flags.IsSet("hostname")) options.hostname = c.id;
-  else options.hostname = flags.GetString("hostname");
+  if (!flags.IsSet("hostname"))
+    options.hostname = c.id;
+  else
+    options.hostname = flags.GetString("hostname");
   Result<nlohmann::json> built = BuildRunConfig(spec, image_config, options, c.rootfs, &notes);
   if (!built.ok()) {
     if (built.status().code() == Code::kNotFound &&
@@ -362,8 +368,8 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   const bool interactive = flags.GetBool("interactive") || options.tty;
   if (capture && ::pipe2(out, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
   UniqueFd out_read(out[0]), out_write(out[1]);
-  std::vector<std::string> argv = {c.runtime, "--root", c.runtime_root, "run", "--bundle", c.dir,
-                                   c.id};
+  std::vector<std::string> argv = {c.runtime, "--root", c.runtime_root, "run", "--bundle",
+                                   c.dir,     c.id};
   ::signal(SIGTTOU, SIG_IGN);
   const bool foreground_tty = ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
   Clock::time_point started = Clock::now(), first_byte{};
@@ -392,10 +398,9 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   out_write.Reset();
   std::thread copier;
   if (capture) copier = std::thread(CopyOutput, out_read.get(), &first_byte, &seen);
-  Result<int> waited =
-      Supervise(pid, sigfd, std::chrono::seconds(stop_timeout), [&c] {
-        (void)RunCaptured({c.runtime, "--root", c.runtime_root, "kill", c.id, "KILL"}, "");
-      });
+  Result<int> waited = Supervise(pid, sigfd, std::chrono::seconds(stop_timeout), [&c] {
+    (void)RunCaptured({c.runtime, "--root", c.runtime_root, "kill", c.id, "KILL"}, "");
+  });
   if (!waited.ok()) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);

@@ -73,7 +73,8 @@ Status ApplyUser(const std::string& spec, const std::string& rootfs, json* proce
   uint32_t uid = 0, gid = 0;
   std::string home;
   Result<std::string> passwd = ReadInImage(rootfs, "/etc/passwd");
-  std::vector<std::string> entry = passwd.ok() ? FindEntry(*passwd, user) : std::vector<std::string>{};
+  std::vector<std::string> entry =
+      passwd.ok() ? FindEntry(*passwd, user) : std::vector<std::string>{};
   if (IsNumber(user)) {
     ASSIGN_OR_RETURN(uint64_t u, ParseUint64(user, 0, UINT32_MAX - 1, "user"));
     uid = static_cast<uint32_t>(u);
@@ -107,7 +108,8 @@ Status ApplyUser(const std::string& spec, const std::string& rootfs, json* proce
       gid = static_cast<uint32_t>(g);
     } else {
       Result<std::string> groups = ReadInImage(rootfs, "/etc/group");
-      std::vector<std::string> g = groups.ok() ? FindEntry(*groups, group) : std::vector<std::string>{};
+      std::vector<std::string> g =
+          groups.ok() ? FindEntry(*groups, group) : std::vector<std::string>{};
       if (g.size() < 3)
         return Status::NotFound("group '" + group + "' is not in the image's /etc/group");
       ASSIGN_OR_RETURN(uint64_t n, ParseUint64(g[2], 0, UINT32_MAX - 1, "gid of " + group));
@@ -181,8 +183,7 @@ Result<std::vector<std::string>> ParseEnvFile(const std::string& text,
     size_t eq = line.find('=');
     std::string key = line.substr(0, eq);
     if (key.empty() || key.find_first_of(" \t") != std::string::npos)
-      return Status::InvalidArgument("env file line " + std::to_string(number) +
-                                     ": not KEY=VALUE");
+      return Status::InvalidArgument("env file line " + std::to_string(number) + ": not KEY=VALUE");
     if (eq != std::string::npos) {
       out.push_back(line);
       continue;
@@ -216,8 +217,9 @@ Result<json> BuildRunConfig(json spec, const json& image_config, const RunOption
   std::vector<std::string> cmd = options.command.empty() ? strings("Cmd") : options.command;
   args.insert(args.end(), cmd.begin(), cmd.end());
   if (args.empty())
-    return Status::InvalidArgument("the image has no command (Entrypoint or Cmd); give one after "
-                                   "the image");
+    return Status::InvalidArgument(
+        "the image has no command (Entrypoint or Cmd); give one after "
+        "the image");
   process["args"] = args;
 
   json env = json::array();
@@ -236,7 +238,8 @@ Result<json> BuildRunConfig(json spec, const json& image_config, const RunOption
 
   std::string cwd = options.workdir.empty() ? text("WorkingDir") : options.workdir;
   if (cwd.empty()) cwd = "/";
-  if (cwd[0] != '/') return Status::InvalidArgument("working directory " + cwd + " is not absolute");
+  if (cwd[0] != '/')
+    return Status::InvalidArgument("working directory " + cwd + " is not absolute");
   process["cwd"] = cwd;
 
   std::string user = options.user.empty() ? text("User") : options.user;
@@ -272,7 +275,8 @@ Result<json> BuildRunConfig(json spec, const json& image_config, const RunOption
         parts[1][0] != '/' || (parts.size() == 3 && parts[2] != "ro" && parts[2] != "rw"))
       return Status::InvalidArgument("-v " + v + ": want SRC:DST[:ro|rw] with DST absolute");
     char real[PATH_MAX];
-    if (!::realpath(parts[0].c_str(), real)) return Status::FromErrno(errno, "-v source " + parts[0]);
+    if (!::realpath(parts[0].c_str(), real))
+      return Status::FromErrno(errno, "-v source " + parts[0]);
     bool ro = parts.size() == 3 && parts[2] == "ro";
     spec["mounts"].push_back({{"destination", parts[1]},
                               {"type", "bind"},
@@ -290,7 +294,8 @@ Result<json> BuildRunConfig(json spec, const json& image_config, const RunOption
 
   if (c.contains("ExposedPorts") && c["ExposedPorts"].is_object() && !c["ExposedPorts"].empty()) {
     std::string ports;
-    for (const auto& [port, _] : c["ExposedPorts"].items()) ports += (ports.empty() ? "" : ", ") + port;
+    for (const auto& [port, _] : c["ExposedPorts"].items())
+      ports += (ports.empty() ? "" : ", ") + port;
     notes->push_back("the image exposes " + ports + "; imgfs run publishes no ports" +
                      (options.net == "host" ? "" : " (use --net host to reach them)"));
   }

@@ -26,8 +26,8 @@ struct RunOptions {
   std::string net = "none";  // "none": a new network namespace (loopback only); "host"
   bool read_only = false;
   bool tty = false;
-  std::optional<uint64_t> memory;      // bytes
-  std::optional<double> cpus;          // CPUs of quota per 100 ms period
+  std::optional<uint64_t> memory;  // bytes
+  std::optional<double> cpus;      // CPUs of quota per 100 ms period
   std::optional<int64_t> pids_limit;
 };
 

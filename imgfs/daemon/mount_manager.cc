@@ -265,8 +265,13 @@ nlohmann::json MountManager::StatsJson() {
       stored += m->index->Chunk(c).stored_length;
     nlohmann::json metrics = m->fs->metrics().ToJson();
     for (const char* k : {"evictions", "bytes_evicted", "cached_bytes"}) metrics.erase(k);
+    // The image's OCI config (Entrypoint, Env, ...), which `imgfs run` builds its container from.
+    nlohmann::json meta = nlohmann::json::parse(m->index->metadata(), nullptr, false);
+    nlohmann::json config =
+        meta.is_object() && meta.contains("config") ? meta["config"] : nlohmann::json();
     mounts.push_back({{"mountpoint", path},
                       {"image", m->index->digest().ToString()},
+                      {"image_config", config},
                       {"request", m->request.ToJson()},
                       {"image_file_bytes", image_bytes},
                       {"image_stored_bytes", stored},
