@@ -491,7 +491,7 @@ Result<int> RunRun(const ArgList& argv) {
   ::sigprocmask(SIG_SETMASK, &previous, nullptr);
   if (!rc.ok()) {
     std::fprintf(stderr, "imgfs run: %s\n", rc.status().message().c_str());
-    return rc.status().code() == Code::kPermissionDenied ? kNotExecutable : kRunFailed;
+    return kRunFailed;
   }
   return *rc;
 }
