@@ -4,7 +4,8 @@
 A busybox image with an image config (Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts)
 is converted from an OCI layout. Cases: the image's command runs as its user in its working
 directory with its env (and a note about the exposed port); a command after the image replaces
-Cmd and keeps nothing of it; -e, -u, -w, a read-only volume, the exit code; --read-only refuses
+Cmd and keeps nothing of it; -e, -u, -w, a read-only volume, the exit code; -t gives the container a terminal on all three
+stdio; --read-only refuses
 writes; the writable upper layer is gone after the run, and a second run reuses the image's
 mount (one mount for both); the image pushed to a file:// remote runs by digest on an empty
 store; SIGINT to `imgfs run` stops the container (exit 130) and leaves no runtime state, no
@@ -158,6 +159,14 @@ def main():
                 proc.returncode, err)]
             return diffs + leftovers(store)
 
+        def tty():
+            itest.need_tools("script")
+            p = subprocess.run(["script", "-qec", "%s run --store %s -t app 'test -t 0 && test -t 1 "
+                                "&& test -t 2 && echo all-tty'" % (s.binary, store), "/dev/null"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=60)
+            return [] if "all-tty" in p.stdout else ["-t: %r %r" % (p.stdout, p.stderr)]
+
         def failures_leave_nothing():
             diffs = []
             p = run("plain", "--", "/bin/nosuch")
@@ -179,6 +188,7 @@ def main():
         ml.run_case(report, "upper layer gone, mount reused", upper_gone_mount_reused)
         ml.run_case(report, "by digest from a file:// remote on an empty store", from_remote)
         ml.run_case(report, "SIGINT stops the container and cleans up", sigint_stops)
+        ml.run_case(report, "-t: stdin, stdout and stderr are a terminal", tty)
         ml.run_case(report, "failures are one line and leave nothing", failures_leave_nothing)
         # The image mounts the runs left up belong to the session: unmount them.
         for mp in ml.mounted_paths():
