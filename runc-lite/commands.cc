@@ -57,6 +57,31 @@ int Fail(const Status& s) {
   return 1;
 }
 
+// An example for each command, after its options in `runc-lite COMMAND --help` (and so in the
+// man page made from the help).
+std::string CommandExample(const std::string& name) {
+  static const std::pair<const char*, const char*> kExamples[] = {
+      {"create", "runc-lite create --bundle /srv/bundles/web web"},
+      {"start", "runc-lite start web"},
+      {"run", "runc-lite run --bundle /srv/bundles/job job   # foreground; -d to detach"},
+      {"exec", "runc-lite exec -t --user app:staff --env TERM=xterm web sh"},
+      {"kill", "runc-lite kill web SIGTERM"},
+      {"delete", "runc-lite delete --force web"},
+      {"state", "runc-lite state web | jq .status"},
+      {"ps", "runc-lite ps web"},
+      {"list", "runc-lite --root /run/containerd/runc/k8s.io list"},
+      {"pause", "runc-lite pause web"},
+      {"resume", "runc-lite resume web"},
+      {"update", "runc-lite update --memory 512M --pids-limit 100 web"},
+      {"features", "runc-lite features | jq .linux.namespaces"},
+      {"spec", "runc-lite spec --bundle /srv/bundles/web"},
+      {"events", "runc-lite events --stats web"},
+  };
+  for (const auto& [command, text] : kExamples)
+    if (name == command) return std::string("example:\n  ") + text + "\n";
+  return "";
+}
+
 int Dispatch(const std::vector<std::string>& args) {
   FlagSet global("runc-lite [global options] COMMAND [command options] [arguments...]");
   DeclareGlobalFlags(global);
@@ -94,7 +119,7 @@ int Dispatch(const std::vector<std::string>& args) {
   Result<std::vector<std::string>> pos = flags.Parse(*rest, 1);
   if (!pos.ok()) return Fail(pos.status());
   if (flags.help_requested()) {
-    PrintOut(std::string(command->summary) + "\n" + flags.Usage());
+    PrintOut(std::string(command->summary) + "\n" + flags.Usage() + CommandExample(command->name));
     return 0;
   }
   if (pos->size() < command->min_args)

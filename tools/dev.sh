@@ -31,7 +31,7 @@ PACKAGES=(
   # the CI checks: sanitizers and fuzzers (clang's runtimes), the format check
   clang libclang-rt-14-dev clang-format lld
   # the package: man pages from --help, Depends from the linked libraries, the unit checker
-  help2man dpkg-dev systemd
+  help2man dpkg-dev systemd bash-completion
 )
 
 deps() {

@@ -32,6 +32,17 @@ check "imgfs-gpu-hook --version" /usr/bin/imgfs-gpu-hook --version
 check "the config is installed and valid" bash -c "/usr/bin/imgfs config show | grep -q '^# file: /etc/imgfs/config.toml'"
 check "man page" bash -c "man -w imgfs | grep -q /usr/share/man/man1/imgfs.1.gz"
 check "bash completion" test -s /usr/share/bash-completion/completions/imgfs
+# A completion: LINE typed so far, the words it splits into; prints the candidates.
+complete_line() {
+  local prog=$1 line=$2
+  bash -c 'source /usr/share/bash-completion/bash_completion
+    source "/usr/share/bash-completion/completions/$1"
+    COMP_LINE=$2 COMP_POINT=${#2}; read -ra COMP_WORDS <<<"$2"; COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+    "_${1//-/_}"; echo "${COMPREPLY[*]}"' _ "$prog" "$line"
+}
+check "bash completion: imgfs commands" test "$(complete_line imgfs 'imgfs mo')" = mount
+check "bash completion: a subcommand's flags" test "$(complete_line imgfs 'imgfs mount --ca')" = "--ca-file --cache-size"
+check "bash completion: runc-lite commands" test "$(complete_line runc-lite 'runc-lite de')" = delete
 check "systemd-analyze verify imgfs-daemon.service" \
   systemd-analyze verify /usr/lib/systemd/system/imgfs-daemon.service
 
