@@ -68,24 +68,10 @@ check "runc-lite run prints" grep -q "hello from runc-lite" <<<"$out"
 
 # containerd with BinaryName = /usr/bin/runc-lite for its runc shim.
 if command -v containerd >/dev/null && command -v ctr >/dev/null && command -v umoci >/dev/null; then
-  mkdir -p "$T/ctd"
-  cat > "$T/ctd/config.toml" <<CFG
-version = 2
-root = "$T/ctd/root"
-state = "$T/ctd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$T/ctd/sock"
-[ttrpc]
-  address = "$T/ctd/sock.ttrpc"
-CFG
-  containerd --config "$T/ctd/config.toml" >"$T/ctd/log" 2>&1 &
-  ctd_pid=$!
-  C="ctr -a $T/ctd/sock"
-  for _ in $(seq 100); do $C version >/dev/null 2>&1 && break; sleep 0.1; done
-  (cd "$T" && umoci init --layout oci >/dev/null && umoci new --image oci:latest >/dev/null &&
-    umoci insert --image oci:latest "$T/bundle/rootfs" / >/dev/null && (cd oci && tar cf ../img.tar .))
-  $C images import --base-name localhost/smoke "$T/img.tar" >/dev/null
+  source "$(dirname "$0")/../private_containerd.sh"
+  start_private_containerd "$T/ctd"
+  ctd_pid=$CTD_PID
+  import_rootfs_image "$T" "$T/bundle/rootfs" localhost/smoke
   # The runc shim's BinaryName option, set per container as `ctr run --runc-binary` does (the CRI
   # plugin's `BinaryName` in config.toml sets the same option; it needs a CRI client to drive,
   # which Debian 12 does not ship).

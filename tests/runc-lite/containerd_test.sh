@@ -5,25 +5,11 @@
 source "$(dirname "$0")/lib.sh"
 for t in containerd ctr umoci script; do command -v $t > /dev/null || skip "$t not installed"; done
 bundle img true
-mkdir -p "$T/ctd"
-cat > "$T/ctd/config.toml" <<CFG
-version = 2
-root = "$T/ctd/root"
-state = "$T/ctd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$T/ctd/sock"
-[ttrpc]
-  address = "$T/ctd/sock.ttrpc"
-CFG
-containerd --config "$T/ctd/config.toml" > "$T/ctd/log" 2>&1 &
-ctd_pid=$!
+source "$TEST_DIR/../private_containerd.sh"
+start_private_containerd "$T/ctd"
+ctd_pid=$CTD_PID
 trap 'kill $ctd_pid 2>/dev/null; wait $ctd_pid 2>/dev/null; umount -R "$T/ctd/root" 2>/dev/null; cleanup' EXIT
-C="ctr -a $T/ctd/sock"
-for i in $(seq 100); do $C version > /dev/null 2>&1 && break; sleep 0.1; done
-(cd "$T" && umoci init --layout oci && umoci new --image oci:latest &&
- umoci insert --image oci:latest "$T/img/rootfs" / > /dev/null && (cd oci && tar cf ../img.tar .))
-$C images import --base-name localhost/rl "$T/img.tar" > /dev/null
+import_rootfs_image "$T" "$T/img/rootfs" localhost/rl
 check "image imported" bash -c "$C images ls -q | grep -q localhost/rl:latest"
 RL=$(readlink -f "$RUNC_LITE")
 out=$(timeout 60 $C run --runc-binary "$RL" --rm localhost/rl:latest t1 sh -c 'echo hello-ctr; exit 3')
