@@ -25,6 +25,7 @@ PACKAGES=(
   # the real tools tests compare against or drive
   umoci skopeo debootstrap zstd gzip tar python3 busybox-static bc hyperfine curl attr jq
   runc crun containerd podman iproute2 procps psmisc nginx-light openssl
+  docker-registry apache2-utils
   # the CI checks: sanitizers and fuzzers (clang's runtimes), the format check
   clang libclang-rt-14-dev clang-format lld
 )

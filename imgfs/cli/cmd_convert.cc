@@ -9,9 +9,11 @@
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/control_client.h"
+#include "imgfs/cli/registry_flags.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_admin.h"
+#include "imgfs/registry/registry_source.h"
 
 namespace imgfs::cli {
 namespace {
@@ -44,10 +46,15 @@ class ProgressBar {
 
 Result<int> RunConvert(const ArgList& argv) {
   ASSIGN_OR_RETURN(
-      Args args, ParseArgs(argv, {"store", "tag", "platform", "threads", "chunk-size"}, {"quiet"}));
+      Args args, ParseArgs(argv,
+                           WithRegistryFlags({"store", "tag", "platform", "threads", "chunk-size"},
+                                             kRegistryValueFlags),
+                           WithRegistryFlags({"quiet"}, kRegistrySwitches)));
   if (args.positional.size() != 1) return UsageError(kConvertUsage);
   const std::string source = args.positional[0];
   indexer::ConvertOptions options;
+  ASSIGN_OR_RETURN(registry::ClientOptions registry_options, RegistryOptionsFromArgs(args));
+  options.build.open_registry_source = registry::MakeRegistrySourceOpener(registry_options);
   if (args.Has("platform")) options.build.platform = args.Get("platform");
   if (args.Has("threads")) {
     ASSIGN_OR_RETURN(uint64_t threads,
@@ -77,6 +84,10 @@ Result<int> RunConvert(const ArgList& argv) {
   } else {
     const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
+    if (registry::IsRegistryReference(source))
+      return Status::Unimplemented(
+          "the imgfs daemon serves mounts from this store; converting from a registry needs "
+          "the store to itself (unmount, or convert into another --store)");
     // The daemon serving mounts from this store holds it: it converts (no progress bar).
     if (tty)
       std::fprintf(stderr, "converting in the imgfs daemon of %s\n", StorePath(args).c_str());

@@ -12,8 +12,10 @@ namespace imgfs::cli {
 
 inline constexpr char kConvertUsage[] =
     "imgfs convert SOURCE [--store DIR] [--tag NAME] [--platform OS/ARCH] [--threads N]\n"
-    "                     [--chunk-size BYTES] [--quiet]\n"
-    "  SOURCE: oci:DIR[:TAG] | docker-archive:FILE | dir:PATH\n"
+    "                     [--chunk-size BYTES] [--quiet] [REGISTRY FLAGS]\n"
+    "  SOURCE: oci:DIR[:TAG] | docker-archive:FILE | dir:PATH |\n"
+    "          docker://HOST[:PORT]/REPO[:TAG|@DIGEST]\n"
+    "  REGISTRY FLAGS: --creds USER:PASS  --plain-http  --tls-verify=false  --ca-file PEM\n"
     "  --threads N         chunking threads, 1..256 (default: one per core)\n"
     "  --chunk-size BYTES  average chunk size, a power of two from 4096 to 4194304 (default "
     "65536)\n";

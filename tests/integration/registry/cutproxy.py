@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""An HTTP proxy in front of a registry that breaks each blob's first download halfway: it sends
+the headers and half the body, then closes the connection. Later requests (a client resuming
+with Range) pass through. Logs "cut <digest> <bytes sent>" and "get <digest> <Range or ->" lines
+to --log. GET and HEAD only (what conversion needs).
+
+  cutproxy.py --port P --upstream 127.0.0.1:Q --log FILE
+"""
+
+import argparse
+import http.client
+import http.server
+import re
+import sys
+import threading
+
+BLOB = re.compile(r"^/v2/.+/blobs/(sha256:[0-9a-f]{64})$")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--log", required=True)
+    args = p.parse_args()
+    lock = threading.Lock()
+    cut = set()
+
+    def log(line):
+        with lock, open(args.log, "a") as f:
+            f.write(line + "\n")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def forward(self, method):
+            up = http.client.HTTPConnection(args.upstream, timeout=30)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
+            up.request(method, self.path, headers=headers)
+            resp = up.getresponse()
+            body = resp.read() if method != "HEAD" else b""
+            m = BLOB.match(self.path)
+            first = False
+            if m and method == "GET":
+                log("get %s %s" % (m.group(1), self.headers.get("Range", "-")))
+                with lock:
+                    first = resp.status == 200 and m.group(1) not in cut and len(body) > 1
+                    if first:
+                        cut.add(m.group(1))
+            self.send_response(resp.status)
+            for k, v in resp.getheaders():
+                if k.lower() not in ("connection", "transfer-encoding", "keep-alive"):
+                    self.send_header(k, v)
+            if method == "HEAD" or "content-length" not in (k.lower() for k, _ in resp.getheaders()):
+                pass
+            self.end_headers()
+            if first:
+                half = len(body) // 2
+                self.wfile.write(body[:half])
+                self.wfile.flush()
+                log("cut %s %d" % (m.group(1), half))
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+            up.close()
+
+        def do_GET(self):
+            self.forward("GET")
+
+        def do_HEAD(self):
+            self.forward("HEAD")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
