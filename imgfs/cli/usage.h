@@ -27,11 +27,18 @@ inline constexpr char kListUsage[] = "imgfs ls [--store DIR]\n";
 inline constexpr char kRemoveUsage[] = "imgfs rm IMAGE... [--store DIR]\n";
 inline constexpr char kGcUsage[] = "imgfs gc [--store DIR]\n";
 inline constexpr char kPushUsage[] =
-    "imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM]\n"
-    "  DEST: file:///DIR | http(s)://URL\n";
+    "imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM] [REGISTRY FLAGS]\n"
+    "  DEST: file:///DIR | http(s)://URL | docker://HOST[:PORT]/REPO[:TAG]\n"
+    "  REGISTRY FLAGS: --creds USER:PASS  --plain-http  --tls-verify=false\n";
+inline constexpr char kPullUsage[] =
+    "imgfs pull docker://HOST[:PORT]/REPO[:TAG|@DIGEST] [--store DIR] [--tag NAME]\n"
+    "           [--platform OS/ARCH] [REGISTRY FLAGS]\n"
+    "  fetches the index and trace of the image's imgfs artifact (see imgfs push)\n";
 inline constexpr char kRepackUsage[] = "imgfs repack IMAGE [--tag NAME] [--store DIR]\n";
 inline constexpr char kMountUsage[] =
     "imgfs mount IMAGE MOUNTPOINT [--store DIR] [--remote URL [--ca-file PEM]]\n"
+    "imgfs mount docker://HOST/REPO[:TAG|@DIGEST] MOUNTPOINT [--plain-http] [--tls-verify=false]\n"
+    "  --remote URL        file:///DIR, http(s)://URL or docker://HOST/REPO (a registry)\n"
     "                             [--cache-size BYTES] [--trace record|replay|off]\n"
     "                             [--trace-seconds N] [-f]\n"
     "  --cache-size BYTES  cache limit of the store's daemon, e.g. 512M or 2G (0: no limit)\n"

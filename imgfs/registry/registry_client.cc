@@ -36,7 +36,11 @@ std::string RegistryErrorText(const std::string& body) {
   auto errs = j.find("errors");
   if (errs == j.end() || !errs->is_array() || errs->empty() || !(*errs)[0].is_object()) return "";
   const nlohmann::json& e = (*errs)[0];
-  std::string code = e.value("code", ""), message = e.value("message", "");
+  auto str = [&](const char* key) {
+    auto it = e.find(key);
+    return it != e.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string code = str("code"), message = str("message");
   std::string text = code.empty() ? message : message.empty() ? code : code + ": " + message;
   if (text.size() > 200) text.resize(200);
   for (char& c : text)
@@ -259,6 +263,20 @@ Status RegistryClient::PutManifest(const std::string& reference, std::string_vie
   if (r.status != 201 && r.status != 200 && r.status != 202)
     return StatusOfResponse(r, "PUT manifest " + Describe() + ":" + reference);
   return Status::Ok();
+}
+
+Result<std::optional<std::string>> RegistryClient::GetReferrers(const Digest& digest,
+                                                                std::string_view artifact_type,
+                                                                uint64_t max_size) {
+  HttpRequest req;
+  req.url =
+      BaseUrl() + "/referrers/" + digest.ToString() + "?artifactType=" + UrlEncode(artifact_type);
+  req.headers.push_back("Accept: application/vnd.oci.image.index.v1+json");
+  req.max_body = max_size;
+  ASSIGN_OR_RETURN(HttpResponse r, Send(req));
+  if (r.status == 404) return std::optional<std::string>();
+  if (r.status != 200) return StatusOfResponse(r, "referrers of " + digest.ToString());
+  return std::optional<std::string>(std::move(r.body));
 }
 
 Result<bool> RegistryClient::HasBlob(const Digest& digest) {

@@ -79,6 +79,13 @@ class RegistryClient {
   Status PutManifest(const std::string& reference, std::string_view media_type,
                      std::string_view bytes);
 
+  // The referrers API (distribution spec 1.1): the image index of the manifests whose subject
+  // is `digest`, filtered by artifactType; nullopt when the registry does not serve the API
+  // (404), as registry 2.8 does not.
+  Result<std::optional<std::string>> GetReferrers(const Digest& digest,
+                                                  std::string_view artifact_type,
+                                                  uint64_t max_size);
+
   Result<bool> HasBlob(const Digest& digest);
   // A whole blob of at most max_size bytes, verified against its digest.
   Result<std::string> GetBlob(const Digest& digest, uint64_t max_size);

@@ -156,7 +156,8 @@ bool LooksLikeIndex(const FetchedManifest& m) {
   if (oci::IsManifestMediaType(m.media_type)) return false;
   nlohmann::json j = nlohmann::json::parse(m.bytes, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return false;
-  std::string mt = j.value("mediaType", "");
+  auto it = j.find("mediaType");
+  std::string mt = it != j.end() && it->is_string() ? it->get<std::string>() : "";
   if (oci::IsIndexMediaType(mt)) return true;
   if (oci::IsManifestMediaType(mt)) return false;
   return j.contains("manifests");

@@ -1,5 +1,5 @@
 // Registry logic without a network: image references, WWW-Authenticate challenges, token
-// answers, credential files and base64.
+// answers, credential files, base64 and the imgfs artifact's manifest and referrers index.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,6 +7,7 @@
 #include <fstream>
 #include <vector>
 
+#include "imgfs/registry/artifact.h"
 #include "imgfs/registry/auth.h"
 #include "imgfs/registry/reference.h"
 
@@ -148,6 +149,54 @@ TEST(Creds, Flag) {
   EXPECT_EQ(c->password, "p:q");
   EXPECT_FALSE(ParseCredsFlag(":p").ok());
   EXPECT_FALSE(ParseCredsFlag("nopass").ok());
+}
+
+TEST(Artifact, RoundTripAndReferrers) {
+  Artifact a;
+  a.index = {std::string(kIndexLayerType), Sha256("index"), 5};
+  a.trace = BlobRef{std::string(kTraceLayerType), Sha256("trace"), 5};
+  a.packs = {{std::string(kPackLayerType), Sha256("p1"), 2},
+             {std::string(kPackLayerType), Sha256("p2"), 2}};
+  a.subject = BlobRef{"application/vnd.oci.image.manifest.v1+json", Sha256("m"), 1};
+  const std::string json = BuildArtifactManifest(a);
+  EXPECT_EQ(json, BuildArtifactManifest(a));  // deterministic
+  auto parsed = ParseArtifactManifest(json, 1 << 20);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->index.digest, a.index.digest);
+  ASSERT_TRUE(parsed->trace);
+  EXPECT_EQ(parsed->trace->digest, a.trace->digest);
+  ASSERT_EQ(parsed->packs.size(), 2u);
+  EXPECT_EQ(parsed->packs[1].digest, Sha256("p2"));
+  ASSERT_TRUE(parsed->subject);
+  EXPECT_EQ(parsed->subject->digest, Sha256("m"));
+
+  const Digest m1 = Sha256("artifact1"), m2 = Sha256("artifact2");
+  auto r1 = AddReferrer(std::nullopt, m1, 10, a.index.digest);
+  ASSERT_TRUE(r1.ok());
+  auto r2 = AddReferrer(*r1, m2, 10, a.index.digest);
+  ASSERT_TRUE(r2.ok());
+  auto r3 = AddReferrer(*r2, m1, 10, a.index.digest);  // m1 again: moved to the end, once
+  ASSERT_TRUE(r3.ok());
+  auto latest = LatestImgfsReferrer(*r3, 1 << 20);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->digest, m1);
+  EXPECT_EQ(r3->find(m1.ToString()), r3->rfind(m1.ToString()));
+  EXPECT_EQ(ReferrersTag(m1), "sha256-" + m1.Hex());
+}
+
+TEST(Artifact, RefusesOthersAndGarbage) {
+  EXPECT_EQ(ParseArtifactManifest(R"({"schemaVersion":2,"layers":[]})", 1 << 20).status().code(),
+            Code::kNotFound);
+  for (const char* bad :
+       {"[]", "{", R"({"artifactType":5})",
+        R"({"artifactType":"application/vnd.imgfs.image.v1","layers":[]})",
+        R"({"artifactType":"application/vnd.imgfs.image.v1","layers":[{"mediaType":"x"}]})",
+        R"({"artifactType":"application/vnd.imgfs.image.v1","layers":[{"mediaType":)"
+        R"("application/vnd.imgfs.pack.v1","digest":"sha256:00","size":1}]})"})
+    EXPECT_FALSE(ParseArtifactManifest(bad, 1 << 20).ok()) << bad;
+  EXPECT_FALSE(
+      AddReferrer(std::string_view("{\"manifests\":5}"), Sha256("a"), 1, Sha256("b")).ok());
+  EXPECT_FALSE(LatestImgfsReferrer(R"({"manifests":[{"artifactType":"other"}]})", 1 << 20).ok());
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 """An HTTP proxy in front of a registry that breaks each blob's first download halfway: it sends
 the headers and half the body, then closes the connection. Later requests (a client resuming
 with Range) pass through. Logs "cut <digest> <bytes sent>" and "get <digest> <Range or ->" lines
-to --log. GET and HEAD only (what conversion needs).
+and "manifest <method> <reference> <status>" lines to --log. GET and HEAD only (what
+conversion and mounts need).
 
   cutproxy.py --port P --upstream 127.0.0.1:Q --log FILE
 """
@@ -15,6 +16,7 @@ import sys
 import threading
 
 BLOB = re.compile(r"^/v2/.+/blobs/(sha256:[0-9a-f]{64})$")
+MANIFEST = re.compile(r"^/v2/.+/manifests/([^/?]+)$")
 
 
 def main():
@@ -43,6 +45,9 @@ def main():
             resp = up.getresponse()
             body = resp.read() if method != "HEAD" else b""
             m = BLOB.match(self.path)
+            mm = MANIFEST.match(self.path)
+            if mm:
+                log("manifest %s %s %d" % (method, mm.group(1), resp.status))
             first = False
             if m and method == "GET":
                 log("get %s %s" % (m.group(1), self.headers.get("Range", "-")))
