@@ -21,7 +21,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libssl-dev libxxhash-dev librocksdb-dev libzstd-dev zlib1g-dev nlohmann-json3-dev
   libarchive-dev libgtest-dev libgmock-dev libfuse3-dev fuse3 libcurl4-openssl-dev
-  libcap-dev libseccomp-dev
+  libcap-dev libseccomp-dev libisal-dev
   # the real tools tests compare against or drive
   umoci skopeo debootstrap zstd gzip tar python3 busybox-static bc hyperfine curl attr jq
   runc crun containerd podman iproute2 procps psmisc nginx-light openssl
