@@ -73,7 +73,9 @@ Result<RegistryPushResult> PushToRegistry(const ImageIndex& index, ChunkSource& 
     }
   }
 
-  RETURN_IF_ERROR(remote::PushImage(index, local, store, trace_or_null, &out.stats));
+  remote::PushOptions push_options;
+  push_options.parallel_packs = 4;
+  RETURN_IF_ERROR(remote::PushImage(index, local, store, trace_or_null, &out.stats, push_options));
   RETURN_IF_ERROR(client->PutBlob(Sha256(kEmptyConfig), kEmptyConfig)
                       .status()
                       .WithContext("push to " + client->Describe() + ": empty config"));
