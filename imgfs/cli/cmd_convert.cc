@@ -84,15 +84,17 @@ Result<int> RunConvert(const ArgList& argv) {
   } else {
     const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
-    if (registry::IsRegistryReference(source))
-      return Status::Unimplemented(
-          "the imgfs daemon serves mounts from this store; converting from a registry needs "
-          "the store to itself (unmount, or convert into another --store)");
+    if (args.Has("creds") || args.Has("ca-file"))
+      return Status::InvalidArgument(
+          "the imgfs daemon of this store converts for it and reads registry credentials from "
+          "its credential files only: drop --creds/--ca-file, or convert into another --store");
     // The daemon serving mounts from this store holds it: it converts (no progress bar).
     if (tty)
       std::fprintf(stderr, "converting in the imgfs daemon of %s\n", StorePath(args).c_str());
-    ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/convert",
-                                        daemon::ConvertRequest(source, tag, options)));
+    nlohmann::json request = daemon::ConvertRequest(source, tag, options);
+    request["plain_http"] = registry_options.plain_http ? 1 : 0;
+    request["tls_skip_verify"] = registry_options.transport.tls_verify ? 0 : 1;
+    ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/convert", request));
   }
   std::printf("%s\n", reply.value("digest", "").c_str());
   if (tty) {

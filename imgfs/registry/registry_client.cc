@@ -307,8 +307,36 @@ Result<std::string> RegistryClient::GetBlobRange(const Digest& digest, uint64_t 
   if (length == 0) return std::string();
   if (length > (1ull << 30) || offset > UINT64_MAX - length)
     return Status::InvalidArgument(what + ": range refused");
+  std::chrono::milliseconds backoff = options_.initial_backoff;
+  for (int attempt = 1;; ++attempt) {
+    Result<std::string> r = RangeOnce(digest, offset, length, what);
+    if (r.ok() || !r.status().retryable() || attempt >= options_.max_attempts) return r;
+    Backoff(&backoff);
+  }
+}
+
+Result<std::string> RegistryClient::RangeOnce(const Digest& digest, uint64_t offset,
+                                              uint64_t length, const std::string& what) {
+  if (std::optional<std::string> target = CachedRedirect(digest)) {
+    Result<std::string> r = RangeFrom(*target, /*authed=*/false, offset, length, what, nullptr);
+    if (r.ok()) return r;
+    ForgetRedirect(digest);  // expired, revoked or gone: the registry says where it is now
+  }
+  const std::string url = BaseUrl() + "/blobs/" + digest.ToString();
+  std::string location;
+  Result<std::string> r = RangeFrom(url, /*authed=*/true, offset, length, what, &location);
+  if (!r.ok() || location.empty()) return r;
+  std::string target = Absolute(location);
+  RememberRedirect(digest, target);
+  return RangeFrom(target, /*authed=*/false, offset, length, what, nullptr);
+}
+
+Result<std::string> RegistryClient::RangeFrom(const std::string& url, bool authed, uint64_t offset,
+                                              uint64_t length, const std::string& what,
+                                              std::string* location) {
   HttpRequest req;
-  req.url = BaseUrl() + "/blobs/" + digest.ToString();
+  req.url = url;
+  req.follow_redirects = location == nullptr;  // the registry's redirect: ours to remember
   req.headers.push_back("Range: bytes=" + std::to_string(offset) + "-" +
                         std::to_string(offset + length - 1));
   req.expected_bytes = length;
@@ -341,23 +369,42 @@ Result<std::string> RegistryClient::GetBlobRange(const Digest& digest, uint64_t 
     }
     return Status::Ok();
   };
-  std::chrono::milliseconds backoff = options_.initial_backoff;
-  for (int attempt = 1;; ++attempt) {
-    out.clear();
-    pos = 0;
-    slice_done = false;
-    Result<HttpResponse> r = SendAuthed(req);
-    if (!r.ok() && slice_done && out.size() == length) return out;
-    bool again = r.ok() ? Retryable(r->status) : r.status().retryable();
-    if (!again || attempt >= options_.max_attempts) {
-      if (!r.ok()) return r.status();
-      if (r->status != 206 && r->status != 200) return StatusOfResponse(*r, what);
-      if (out.size() != length)
-        return Status::Corruption(what + ": got " + std::to_string(out.size()) + " bytes");
-      return out;
-    }
-    Backoff(&backoff);
+  Result<HttpResponse> r = authed ? SendAuthed(req) : transport_->Execute(req);
+  if (!r.ok() && slice_done && out.size() == length) return out;
+  if (!r.ok()) return r.status();
+  const long s = r->status;
+  if (location && (s == 301 || s == 302 || s == 303 || s == 307 || s == 308)) {
+    *location = r->Header("location");
+    if (location->empty())
+      return Status::IOError(what + ": HTTP " + std::to_string(s) + " without a Location");
+    return std::string();
   }
+  if (s != 206 && s != 200) return StatusOfResponse(*r, what);
+  if (out.size() != length)
+    return Status::Corruption(what + ": got " + std::to_string(out.size()) + " bytes");
+  return out;
+}
+
+std::optional<std::string> RegistryClient::CachedRedirect(const Digest& digest) {
+  std::lock_guard lock(redirect_mu_);
+  auto it = redirects_.find(digest);
+  if (it == redirects_.end()) return std::nullopt;
+  if (std::chrono::steady_clock::now() >= it->second.expires) {
+    redirects_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.url;
+}
+
+void RegistryClient::RememberRedirect(const Digest& digest, std::string url) {
+  std::lock_guard lock(redirect_mu_);
+  if (redirects_.size() >= 4096) redirects_.clear();  // bounded; refetched when needed
+  redirects_[digest] = {std::move(url), std::chrono::steady_clock::now() + kRedirectReuse};
+}
+
+void RegistryClient::ForgetRedirect(const Digest& digest) {
+  std::lock_guard lock(redirect_mu_);
+  redirects_.erase(digest);
 }
 
 Status RegistryClient::StreamBlob(const Digest& digest, uint64_t offset, uint64_t max_size,

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,6 +59,9 @@ struct FetchedManifest {
   Digest digest;  // SHA-256 of bytes
 };
 
+// How long a blob's redirect target is reused (signed blob-storage URLs live minutes or more).
+inline constexpr std::chrono::seconds kRedirectReuse{60};
+
 // Accept header value for manifests: OCI and Docker schema 2, images and indexes.
 extern const char* const kManifestAccept;
 
@@ -89,7 +93,9 @@ class RegistryClient {
   Result<bool> HasBlob(const Digest& digest);
   // A whole blob of at most max_size bytes, verified against its digest.
   Result<std::string> GetBlob(const Digest& digest, uint64_t max_size);
-  // Exactly [offset, offset + length) of a blob (a Range GET; redirects followed).
+  // Exactly [offset, offset + length) of a blob (a Range GET). A redirect (to blob storage) is
+  // followed without our Authorization header, and its target reused for later ranges of that
+  // blob for kRedirectReuse, or until it fails once (then the registry is asked again).
   Result<std::string> GetBlobRange(const Digest& digest, uint64_t offset, uint64_t length);
   // The blob's bytes from `offset` on, in order, piece by piece to `sink`, resuming after broken
   // transfers. More than max_size bytes in all is Corruption. The sink's error ends the stream.
@@ -116,6 +122,16 @@ class RegistryClient {
   Result<std::optional<Credentials>> GetCredentials();
   Status FetchToken(const Challenge& bearer);
   Status UploadOnce(const Digest& digest, std::string_view data);
+  // One try of GetBlobRange; retryable failures are Unavailable.
+  Result<std::string> RangeOnce(const Digest& digest, uint64_t offset, uint64_t length,
+                                const std::string& what);
+  // A Range GET of `url`, with our authorization (the registry) or without (a redirect target).
+  // With `location`, a redirect is not followed: its target is stored there (and "" returned).
+  Result<std::string> RangeFrom(const std::string& url, bool authed, uint64_t offset,
+                                uint64_t length, const std::string& what, std::string* location);
+  std::optional<std::string> CachedRedirect(const Digest& digest);
+  void RememberRedirect(const Digest& digest, std::string url);
+  void ForgetRedirect(const Digest& digest);
 
   const std::string host_;
   const std::string repository_;
@@ -128,6 +144,13 @@ class RegistryClient {
   std::chrono::steady_clock::time_point token_refresh_at_;  // GUARDED_BY(mu_)
   bool credentials_loaded_ = false;                         // GUARDED_BY(mu_)
   std::optional<Credentials> credentials_;                  // GUARDED_BY(mu_)
+
+  struct Redirect {
+    std::string url;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex redirect_mu_;                // guards redirects_ only
+  std::map<Digest, Redirect> redirects_;  // GUARDED_BY(redirect_mu_)
 };
 
 // The Status of a non-2xx response: NotFound (404), PermissionDenied (401, 403), Unavailable

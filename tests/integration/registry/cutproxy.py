@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """An HTTP proxy in front of a registry that breaks each blob's first download halfway: it sends
-the headers and half the body, then closes the connection. Later requests (a client resuming
+the headers and half the body, then closes the connection. With --redirect it instead answers
+every ranged blob GET with a 307 to the registry itself (as registries redirect to blob storage),
+logging "redirect <digest> <Range>". Later requests (a client resuming
 with Range) pass through. Logs "cut <digest> <bytes sent>" and "get <digest> <Range or ->" lines
 and "manifest <method> <reference> <status>" lines to --log. GET and HEAD only (what
 conversion and mounts need).
@@ -24,6 +26,8 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--upstream", required=True)
     p.add_argument("--log", required=True)
+    p.add_argument("--redirect", action="store_true",
+                   help="answer ranged blob GETs with 307 to the upstream instead (no cuts)")
     args = p.parse_args()
     lock = threading.Lock()
     cut = set()
@@ -39,6 +43,14 @@ def main():
             pass
 
         def forward(self, method):
+            m = BLOB.match(self.path)
+            if args.redirect and m and method == "GET" and self.headers.get("Range"):
+                log("redirect %s %s" % (m.group(1), self.headers.get("Range")))
+                self.send_response(307)
+                self.send_header("Location", "http://%s%s" % (args.upstream, self.path))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             up = http.client.HTTPConnection(args.upstream, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
             up.request(method, self.path, headers=headers)
@@ -52,7 +64,8 @@ def main():
             if m and method == "GET":
                 log("get %s %s" % (m.group(1), self.headers.get("Range", "-")))
                 with lock:
-                    first = resp.status == 200 and m.group(1) not in cut and len(body) > 1
+                    first = (resp.status == 200 and m.group(1) not in cut and len(body) > 1 and
+                             not args.redirect)
                     if first:
                         cut.add(m.group(1))
             self.send_response(resp.status)

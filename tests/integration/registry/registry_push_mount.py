@@ -10,7 +10,10 @@ registry (Debian's docker-registry 2.8) on 127.0.0.1, with an image that `skopeo
   pull   fetches index and trace into an empty store by the image's tag
   mount  `imgfs mount docker://.../app:v1` (through cutproxy.py, which logs every request) gives
          the same tree as the converted image, packs read with Range requests; `imgfs mount
-         DIGEST --remote docker://.../app --trace replay` finds the trace through imgfs-<hex>
+         DIGEST --remote docker://.../app --trace replay` finds the trace through imgfs-<hex>;
+         with the proxy answering ranged blob GETs with 307 (as a registry redirects to blob
+         storage) the target is followed and reused; `imgfs convert docker://...` into a store
+         whose daemon serves a mount goes through that daemon
 """
 
 import hashlib
@@ -137,6 +140,14 @@ def main():
                   p.stdout + p.stderr)
             diffs = treecmp.compare(ref_tree, mp)
             check("the mounted tree equals the converted image", not diffs, diffs[:5])
+            # The store's daemon converts for it (its mount holds the store).
+            p = s.run("convert", reg.ref("app:v1"), "--plain-http", "--tag", "again", store=c)
+            check("convert docker://... through the store's daemon", p.stdout.strip() == digest,
+                  p.stdout + p.stderr)
+            p = s.run("convert", reg.ref("app:v1"), "--plain-http", "--creds", "a:b", store=c,
+                      check=False)
+            check("--creds is not sent to the daemon", p.returncode != 0 and
+                  "credential files" in p.stderr, p.stderr)
             s.umount(mp)
             with open(proxy_log) as f:
                 log = f.read().splitlines()
@@ -156,6 +167,30 @@ def main():
             check("mount --remote docker://... --trace replay reads imgfs-<hex>",
                   any(l.startswith("manifest GET imgfs-" + hexd + " 200") for l in log), log[-10:])
             s.umount(mp)
+
+            # -- redirects to "blob storage" are followed and reused --------------------------
+            proxy.stop()
+            proxy_port = rl.free_port()
+            redirect_log = s.path("redirect.log")
+            proxy = rl.Process([sys.executable, os.path.join(HERE, "cutproxy.py"), "--port",
+                                str(proxy_port), "--upstream", reg.host, "--log", redirect_log,
+                                "--redirect"], s.path("redirect.out"), proxy_port)
+            e = s.store("e")
+            mp = s.path("mnt-e")
+            os.makedirs(mp)
+            s.mounts[mp] = e
+            s.run("mount", "docker://127.0.0.1:%d/app:v1" % proxy_port, mp, "--plain-http",
+                  store=e)
+            diffs = treecmp.compare(ref_tree, mp)
+            fetches = s.stats(mp).get("fetch_requests", 0)
+            s.umount(mp)
+            with open(redirect_log) as f:
+                redirects = [l.split()[1] for l in f.read().splitlines()
+                             if l.startswith("redirect ")]
+            check("mount through redirects: same tree, one redirect per pack, reused",
+                  not diffs and redirects and len(redirects) == len(set(redirects)) and
+                  fetches > len(redirects),
+                  "diffs %s, redirects %s, fetch requests %d" % (diffs[:3], redirects, fetches))
         finally:
             if proxy:
                 proxy.stop()
