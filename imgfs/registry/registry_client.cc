@@ -465,7 +465,7 @@ Status RegistryClient::UploadOnce(const Digest& digest, std::string_view data) {
   if (location.empty()) return Status::IOError(what + ": no Location for the upload");
   size_t offset = 0;
   const uint64_t chunk = options_.upload_chunk_size;
-  while (data.size() > chunk && offset < data.size()) {
+  while (data.size() - offset > chunk) {  // the last piece goes with the closing PUT
     std::string_view piece = data.substr(offset, chunk);
     HttpRequest patch;
     patch.method = "PATCH";
