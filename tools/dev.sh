@@ -83,7 +83,7 @@ core_alone() {
 }
 
 FUZZERS=(layer_fuzz index_fuzz oci_json_fuzz runtime_spec_fuzz cdi_fuzz http_response_fuzz
-  control_request_fuzz read_fuzz)
+  control_request_fuzz read_fuzz registry_fuzz)
 
 # Seeds: tests/fuzz/corpus/FUZZER/, plus files of the repository and the host in the format a
 # fuzzer reads (the first byte of a cdi_fuzz input picks its parser).

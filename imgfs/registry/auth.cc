@@ -235,6 +235,9 @@ Result<std::string> Base64Decode(std::string_view text) {
       v[k] = Base64Value(c);
       if (v[k] < 0) return Status::InvalidArgument("base64: invalid character");
     }
+    // Bits under the padding must be zero: one text per byte string.
+    if ((pad == 1 && (v[2] & 3) != 0) || (pad == 2 && (v[1] & 15) != 0))
+      return Status::InvalidArgument("base64: non-zero bits under the padding");
     uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
     out.push_back(static_cast<char>(n >> 16));
     if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
