@@ -9,6 +9,8 @@ tools/mkimage.py built:
               a plain-http registry fail with one clear line
   broken      through cutproxy.py, which breaks every blob's first download halfway: the client
               resumes with Range and the digest is still the same
+  https       a registry with a certificate from a CA made for the run: refused without
+              --ca-file, converted with it and with --tls-verify=false
   basic       htpasswd: no credentials and wrong ones are refused; --creds and
               $REGISTRY_AUTH_FILE (a base64 "auth" entry) work
   token       tokenserver.py (Basic-authenticated, RS256 JWTs): the first token it hands out is
@@ -115,6 +117,24 @@ def main():
             check("broken: every blob cut once, resumed with Range, same digest",
                   got == want and len(cuts) >= 4 and len(resumed) >= len(cuts) - 1,
                   "digest %s, %d cuts, %d ranged: %s" % (got, len(cuts), len(resumed), log))
+        finally:
+            reg.stop()
+
+        # -- https with a CA made for the run ------------------------------------------------
+        reg = rl.Registry(wd.path, "tls", tls=True)
+        try:
+            rl.skopeo_copy("oci:%s:v1" % layout, reg.ref("imgfs/features:v1"))
+            ref = reg.ref("imgfs/features:v1")
+            p = convert(ref, check_rc=False)
+            check("https: a certificate nobody vouches for is refused",
+                  p.returncode != 0 and "SSL certificate problem" in p.stderr, p.stderr.strip())
+            got = convert(ref, "--ca-file", reg.ca).stdout.strip()
+            check("https: --ca-file", got == want, got)
+            got = convert(ref, "--tls-verify=false").stdout.strip()
+            check("https: --tls-verify=false", got == want, got)
+            p = convert(ref, "--plain-http", "--ca-file", reg.ca, check_rc=False)
+            check("https: --plain-http to an https registry fails", p.returncode != 0,
+                  p.stderr.strip())
         finally:
             reg.stop()
 

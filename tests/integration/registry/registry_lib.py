@@ -69,7 +69,7 @@ class Registry:
     """One registry; auth is None, ("htpasswd", user, password) or ("token", user, password,
     bad_first)."""
 
-    def __init__(self, workdir, name, auth=None, storage=None):
+    def __init__(self, workdir, name, auth=None, storage=None, tls=False):
         self.dir = os.path.join(workdir, name)
         self.storage = storage or os.path.join(self.dir, "storage")
         os.makedirs(self.dir)
@@ -102,12 +102,17 @@ class Registry:
             auth_yaml = ("auth:\n  token:\n    realm: http://127.0.0.1:%d/token\n"
                          "    service: %s\n    issuer: %s\n    rootcertbundle: %s\n" %
                          (token_port, SERVICE, ISSUER, cert))
+        tls_yaml = ""
+        self.ca = None
+        if tls:
+            self.ca, cert, key = make_tls(self.dir)
+            tls_yaml = "  tls:\n    certificate: %s\n    key: %s\n" % (cert, key)
         config = os.path.join(self.dir, "config.yml")
         with open(config, "w") as f:
             f.write("version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
                     "storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n"
-                    "    enabled: true\nhttp:\n  addr: 127.0.0.1:%d\n  secret: imgfs-test\n%s" %
-                    (self.storage, self.port, auth_yaml))
+                    "    enabled: true\nhttp:\n  addr: 127.0.0.1:%d\n  secret: imgfs-test\n%s%s" %
+                    (self.storage, self.port, tls_yaml, auth_yaml))
         try:
             self.registry = Process(["docker-registry", "serve", config],
                                     os.path.join(self.dir, "registry.log"), self.port)
@@ -129,6 +134,24 @@ class Registry:
         self.registry.stop()
         if self.token:
             self.token.stop()
+
+
+def make_tls(work):
+    """A certificate authority made for the run and a server certificate for 127.0.0.1 that it
+    signed: (ca.pem, server.pem, server.key)."""
+    ca_key, ca = os.path.join(work, "ca.key"), os.path.join(work, "ca.pem")
+    key, csr, cert = (os.path.join(work, n) for n in ("server.key", "server.csr", "server.pem"))
+    ext = os.path.join(work, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    for cmd in (["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key,
+                 "-out", ca, "-days", "2", "-subj", "/CN=imgfs registry test CA"],
+                ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                 "-subj", "/CN=127.0.0.1"],
+                ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                 "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext]):
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return ca, cert, key
 
 
 def skopeo_copy(src, dest, creds=None, all_platforms=False):
