@@ -149,7 +149,7 @@ Status RegistryClient::FetchToken(const Challenge& bearer) {
       if (!token.ok()) return token.status().WithContext(what);
       authorization_ = "Bearer " + token->value;
       // Fetched again when 90% of its lifetime is over.
-      token_refresh_at_ = std::chrono::steady_clock::now() + token->lifetime * 9 / 10;
+      token_refresh_at_ = options_.clock->Now() + token->lifetime * 9 / 10;
       bearer_ = bearer;
       return Status::Ok();
     }
@@ -161,8 +161,7 @@ Status RegistryClient::FetchToken(const Challenge& bearer) {
 
 Result<std::string> RegistryClient::CurrentAuthorization() {
   std::lock_guard lock(mu_);
-  if (bearer_ && std::chrono::steady_clock::now() >= token_refresh_at_)
-    RETURN_IF_ERROR(FetchToken(*bearer_));
+  if (bearer_ && options_.clock->Now() >= token_refresh_at_) RETURN_IF_ERROR(FetchToken(*bearer_));
   return authorization_;
 }
 
@@ -389,7 +388,7 @@ std::optional<std::string> RegistryClient::CachedRedirect(const Digest& digest) 
   std::lock_guard lock(redirect_mu_);
   auto it = redirects_.find(digest);
   if (it == redirects_.end()) return std::nullopt;
-  if (std::chrono::steady_clock::now() >= it->second.expires) {
+  if (options_.clock->Now() >= it->second.expires) {
     redirects_.erase(it);
     return std::nullopt;
   }
@@ -399,7 +398,7 @@ std::optional<std::string> RegistryClient::CachedRedirect(const Digest& digest) 
 void RegistryClient::RememberRedirect(const Digest& digest, std::string url) {
   std::lock_guard lock(redirect_mu_);
   if (redirects_.size() >= 4096) redirects_.clear();  // bounded; refetched when needed
-  redirects_[digest] = {std::move(url), std::chrono::steady_clock::now() + kRedirectReuse};
+  redirects_[digest] = {std::move(url), options_.clock->Now() + kRedirectReuse};
 }
 
 void RegistryClient::ForgetRedirect(const Digest& digest) {

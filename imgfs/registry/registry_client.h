@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/digest.h"
 #include "core/status.h"
 #include "imgfs/registry/auth.h"
@@ -51,6 +52,7 @@ struct ClientOptions {
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
   uint64_t upload_chunk_size = 16u << 20;  // blobs larger than this go up in PATCH chunks
+  Clock* clock = &Clock::Real();           // token lifetimes, redirect reuse (tests: FakeClock)
 };
 
 struct FetchedManifest {
@@ -139,15 +141,15 @@ class RegistryClient {
   const std::unique_ptr<HttpTransport> transport_;
 
   std::mutex mu_;  // guards the auth state below; never held across a request but the token's
-  std::string authorization_;                               // GUARDED_BY(mu_) header value
-  std::optional<Challenge> bearer_;                         // GUARDED_BY(mu_) the last one
-  std::chrono::steady_clock::time_point token_refresh_at_;  // GUARDED_BY(mu_)
-  bool credentials_loaded_ = false;                         // GUARDED_BY(mu_)
-  std::optional<Credentials> credentials_;                  // GUARDED_BY(mu_)
+  std::string authorization_;               // GUARDED_BY(mu_) header value
+  std::optional<Challenge> bearer_;         // GUARDED_BY(mu_) the last one
+  Clock::time_point token_refresh_at_;      // GUARDED_BY(mu_)
+  bool credentials_loaded_ = false;         // GUARDED_BY(mu_)
+  std::optional<Credentials> credentials_;  // GUARDED_BY(mu_)
 
   struct Redirect {
     std::string url;
-    std::chrono::steady_clock::time_point expires;
+    Clock::time_point expires;
   };
   std::mutex redirect_mu_;                // guards redirects_ only
   std::map<Digest, Redirect> redirects_;  // GUARDED_BY(redirect_mu_)

@@ -69,6 +69,7 @@ class RegistryClientTest : public ::testing::Test {
     return std::move(c).value();
   }
   FakeTransport* fake_ = nullptr;
+  FakeClock clock_;
 };
 
 const std::string kManifest = R"({"schemaVersion":2})";
@@ -103,6 +104,32 @@ TEST_F(RegistryClientTest, BearerTokenWithCredentialsThenRefetchedOnce) {
   // The next request reuses the token without asking again.
   ASSERT_TRUE(client->GetManifest("v1", 1 << 20).ok());
   EXPECT_EQ(tokens, 2);
+}
+
+TEST_F(RegistryClientTest, TokenFetchedAgainBeforeItsLifetimeEnds) {
+  FakeClock clock;
+  ClientOptions options;
+  options.clock = &clock;
+  auto client = Open(options);
+  int tokens = 0;
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    if (req.url.rfind("https://auth.test/", 0) == 0) {
+      ++tokens;
+      return {200, {}, R"({"token":"t)" + std::to_string(tokens) + R"(","expires_in":300})"};
+    }
+    if (Header(req, "Authorization").empty())
+      return {401, {{"www-authenticate", R"(Bearer realm="https://auth.test/t")"}}, ""};
+    return {200, {}, kManifest};
+  };
+  ASSERT_TRUE(client->GetManifest("v1", 1 << 20).ok());
+  EXPECT_EQ(tokens, 1);
+  clock.Advance(std::chrono::seconds(200));  // within 90% of 300 s: kept
+  ASSERT_TRUE(client->GetManifest("v1", 1 << 20).ok());
+  EXPECT_EQ(tokens, 1);
+  clock.Advance(std::chrono::seconds(80));  // 280 s: fetched again before the next request
+  ASSERT_TRUE(client->GetManifest("v1", 1 << 20).ok());
+  EXPECT_EQ(tokens, 2);
+  EXPECT_EQ(Header(fake_->requests.back(), "Authorization"), "Bearer t2");
 }
 
 TEST_F(RegistryClientTest, ThirdUnauthorizedIsFinal) {
@@ -213,7 +240,9 @@ TEST_F(RegistryClientTest, StreamRefusesAMisplacedResumeAndTooMuch) {
 }
 
 TEST_F(RegistryClientTest, RangeFollowsAndReusesRedirects) {
-  auto client = Open();
+  ClientOptions options;
+  options.clock = &clock_;
+  auto client = Open(options);
   const std::string blob = Blob();
   int registry = 0, storage = 0;
   fake_->handler = [&](const HttpRequest& req) -> Reply {
@@ -233,6 +262,9 @@ TEST_F(RegistryClientTest, RangeFollowsAndReusesRedirects) {
   }
   EXPECT_EQ(registry, 1);
   EXPECT_EQ(storage, 3);
+  clock_.Advance(kRedirectReuse);  // expired: the registry is asked again
+  ASSERT_TRUE(client->GetBlobRange(Sha256(blob), 10, 20).ok());
+  EXPECT_EQ(registry, 2);
 }
 
 TEST_F(RegistryClientTest, ChunkedUpload) {
