@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <system_error>
 #include <thread>
 
 namespace imgfs::registry {
@@ -192,7 +193,14 @@ class RegistrySource : public indexer::ImageSource {
     for (size_t j = i; j < image_.layers.size() && j < i + kLayersAhead; ++j) {
       if (downloads_[j]) continue;
       const indexer::LayerBlob& blob = image_.layers[j];
-      downloads_[j] = std::make_unique<LayerDownload>(client_, *blob.digest, *blob.size);
+      try {
+        downloads_[j] = std::make_unique<LayerDownload>(client_, *blob.digest, *blob.size);
+      } catch (const std::system_error& e) {
+        if (j == i)
+          return Status::ResourceExhausted("cannot start the download of layer " +
+                                           ShortDigest(*blob.digest) + ": " + e.what());
+        break;  // out of threads: later layers start when they are reached
+      }
     }
     // Layers before i are done with: their threads are joined as they are released.
     for (size_t j = 0; j < i; ++j) downloads_[j].reset();
