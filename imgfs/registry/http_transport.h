@@ -78,5 +78,7 @@ Result<std::unique_ptr<HttpTransport>> NewCurlTransport(const TransportOptions& 
 
 // Hides "user:password@" in a URL for messages.
 std::string RedactUrl(const std::string& url);
+// Percent-encodes everything but RFC 3986 unreserved characters (a query value).
+std::string UrlEncode(std::string_view s);
 
 }  // namespace imgfs::registry
