@@ -4,7 +4,8 @@ docker-registry 2.8) on 127.0.0.1, with images that `skopeo copy` pushed from OC
 tools/mkimage.py built:
 
   anonymous   the 3-layer feature image (gzip and zstd layers) gives the same index digest
-              converted from the registry (by tag and by digest) as from its OCI layout; a
+              converted from the registry (by tag and by digest) as from its OCI layout; the
+              same tree from a Docker schema 2 copy (skopeo --format v2s2); a
               2-platform index with --platform; missing tags, missing repositories and https to
               a plain-http registry fail with one clear line
   broken      through cutproxy.py, which breaks every blob's first download halfway: the client
@@ -28,7 +29,7 @@ sys.path.insert(0, HERE)
 
 import registry_lib as rl  # noqa: E402
 from registry_lib import itest  # noqa: E402
-from itest import mkimage  # noqa: E402
+from itest import mkimage, treecmp  # noqa: E402
 import feature_images as fi  # noqa: E402
 
 
@@ -56,6 +57,7 @@ def main():
         layout = wd("layout")
         mkimage.build_layout(layout, [
             {"tag": "v1", "layers": fi.features(compression)},
+            {"tag": "gz", "layers": fi.features("gzip")},  # Docker schema 2 has no zstd
             {"tag": "multi", "platforms": [platform_image("amd64", "A"),
                                            platform_image("arm64", "B")]},
         ])
@@ -83,6 +85,21 @@ def main():
                   "%s vs %s" % (got, want))
             got = convert(reg.ref("imgfs/features@" + v1_manifest), "--plain-http").stdout.strip()
             check("anonymous: by digest", got == want, got)
+            # Docker schema 2 (skopeo rewrites the manifest: another manifest digest, the same
+            # tree).
+            rl.skopeo_copy("oci:%s:gz" % layout, reg.ref("imgfs/docker:v1"), docker_format=True)
+            raw = json.loads(rl.skopeo_inspect(reg.ref("imgfs/docker:v1"), raw=True))
+            store = wd("store-docker")
+            docker_imgfs = itest.Imgfs(args.imgfs, store)
+            docker_imgfs.run("convert", reg.ref("imgfs/docker:v1"), "--plain-http", "--tag", "d",
+                             "--store", store)
+            docker_imgfs.run("export", "d", wd("tree-docker"), "--store", store)
+            gz = imgfs.convert("oci:%s:gz" % layout)
+            imgfs.run("export", gz, wd("tree-oci"), "--store", imgfs.store)
+            diffs = treecmp.compare(wd("tree-oci"), wd("tree-docker"))
+            check("anonymous: Docker schema 2 manifest, same tree",
+                  raw.get("mediaType") == "application/vnd.docker.distribution.manifest.v2+json"
+                  and not diffs, "%s %s" % (raw.get("mediaType"), diffs[:3]))
             got = convert(reg.ref("imgfs/multi"), "--plain-http", "--platform",
                           "linux/arm64").stdout.strip()
             check("anonymous: 2-platform index, --platform linux/arm64", got == want_arm,

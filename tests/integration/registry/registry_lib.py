@@ -154,8 +154,10 @@ def make_tls(work):
     return ca, cert, key
 
 
-def skopeo_copy(src, dest, creds=None, all_platforms=False):
+def skopeo_copy(src, dest, creds=None, all_platforms=False, docker_format=False):
     argv = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--src-tls-verify=false"]
+    if docker_format:
+        argv += ["--format", "v2s2"]
     if creds:
         argv += ["--dest-creds", creds]
     if all_platforms:
