@@ -110,6 +110,11 @@ Status RegistryClient::FetchToken(const Challenge& bearer) {
   if (!realm.starts_with("https://") && !realm.starts_with("http://"))
     return Status::PermissionDenied(Describe() + ": token realm \"" + realm.substr(0, 200) +
                                     "\" is not an http(s) URL");
+  // Credentials go to the realm: never in clear text unless plain http was asked for.
+  if (realm.starts_with("http://") && !options_.plain_http)
+    return Status::PermissionDenied(Describe() + ": token realm " +
+                                    RedactUrl(realm.substr(0, 200)) +
+                                    " is plain http (allowed only with --plain-http)");
   std::string url = realm + (realm.find('?') == std::string::npos ? "?" : "&");
   std::vector<std::string> query;
   if (auto s = bearer.params.find("service"); s != bearer.params.end())

@@ -132,6 +132,18 @@ TEST_F(RegistryClientTest, TokenFetchedAgainBeforeItsLifetimeEnds) {
   EXPECT_EQ(Header(fake_->requests.back(), "Authorization"), "Bearer t2");
 }
 
+TEST_F(RegistryClientTest, NoCredentialsToAPlainHttpRealmOfAnHttpsRegistry) {
+  ClientOptions options;
+  options.credentials = Credentials{"alice", "pw"};
+  auto client = Open(options);
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    return {401, {{"www-authenticate", R"(Bearer realm="http://auth.test/token")"}}, ""};
+  };
+  auto m = client->GetManifest("v1", 1 << 20);
+  EXPECT_EQ(m.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(fake_->requests.size(), 1u);  // the realm was not asked
+}
+
 TEST_F(RegistryClientTest, ThirdUnauthorizedIsFinal) {
   auto client = Open();
   fake_->handler = [&](const HttpRequest& req) -> Reply {
