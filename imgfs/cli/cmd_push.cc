@@ -1,4 +1,5 @@
-// imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM] [registry flags]
+// imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM] [--mount-from REPO]
+//            [registry flags]
 #include <cstdio>
 
 #include "core/fd.h"
@@ -28,16 +29,17 @@ void PrintStats(const std::string& where, const remote::PushStats& stats) {
 }  // namespace
 
 Result<int> RunPush(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args,
-                   ParseArgs(argv, WithRegistryFlags({"store", "trace"}, kRegistryValueFlags),
-                             kRegistrySwitches));
+  ASSIGN_OR_RETURN(
+      Args args,
+      ParseArgs(argv, WithRegistryFlags({"store", "trace", "mount-from"}, kRegistryValueFlags),
+                kRegistrySwitches));
   if (args.positional.size() != 2) return UsageError(kPushUsage);
   const std::string dest = args.positional[1];
   const bool to_registry = registry::IsRegistryReference(dest);
-  if (!to_registry && (args.Has("creds") || args.Has("plain-http") || args.Has("tls-verify")))
+  if (!to_registry && (args.Has("creds") || args.Has("plain-http") || args.Has("tls-verify") ||
+                       args.Has("mount-from")))
     return Status::InvalidArgument(
-        "--creds, --plain-http and --tls-verify are for docker:// "
-        "destinations");
+        "--creds, --plain-http, --tls-verify and --mount-from are for docker:// destinations");
   ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store"), /*read_only=*/true));
   ASSIGN_OR_RETURN(Digest digest, store->Resolve(args.positional[0]));
   ASSIGN_OR_RETURN(auto index, store->GetIndex(digest));
@@ -54,11 +56,16 @@ Result<int> RunPush(const ArgList& argv) {
   if (to_registry) {
     ASSIGN_OR_RETURN(registry::Reference ref, registry::ParseReference(dest));
     ASSIGN_OR_RETURN(registry::ClientOptions options, RegistryOptionsFromArgs(args));
-    ASSIGN_OR_RETURN(registry::RegistryPushResult r,
-                     registry::PushToRegistry(*index, *store, ref, std::move(options),
-                                              have_trace ? &trace : nullptr));
+    ASSIGN_OR_RETURN(
+        registry::RegistryPushResult r,
+        registry::PushToRegistry(*index, *store, ref, std::move(options),
+                                 have_trace ? &trace : nullptr, args.Get("mount-from")));
     std::printf("%s\n", index->digest().ToString().c_str());
     PrintStats(ref.ToString(), r.stats);
+    if (r.blobs_mounted)
+      std::fprintf(stderr, "%llu blobs mounted from %s instead of uploaded\n",
+                   static_cast<unsigned long long>(r.blobs_mounted),
+                   args.Get("mount-from").c_str());
     std::fprintf(stderr, "artifact %s%s%s\n", r.artifact.ToString().c_str(),
                  r.subject ? (", referring to " + r.subject->ToString()).c_str() : "",
                  r.tagged ? (", tagged " + ref.tag).c_str() : "");

@@ -29,7 +29,8 @@ inline constexpr char kGcUsage[] = "imgfs gc [--store DIR]\n";
 inline constexpr char kPushUsage[] =
     "imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM] [REGISTRY FLAGS]\n"
     "  DEST: file:///DIR | http(s)://URL | docker://HOST[:PORT]/REPO[:TAG]\n"
-    "  REGISTRY FLAGS: --creds USER:PASS  --plain-http  --tls-verify=false\n";
+    "  REGISTRY FLAGS: --creds USER:PASS  --plain-http  --tls-verify=false\n"
+    "  --mount-from REPO   mount packs another repository of the registry has, not upload\n";
 inline constexpr char kPullUsage[] =
     "imgfs pull docker://HOST[:PORT]/REPO[:TAG|@DIGEST] [--store DIR] [--tag NAME]\n"
     "           [--platform OS/ARCH] [REGISTRY FLAGS]\n"

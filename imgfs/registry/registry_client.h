@@ -106,6 +106,10 @@ class RegistryClient {
   // Uploads a blob unless the registry has it (HEAD). REQUIRES: SHA-256 of data is digest.
   // Returns true when it uploaded, false when the blob was there.
   Result<bool> PutBlob(const Digest& digest, std::string_view data);
+  // Cross-repository mount: asks the registry to link blob `digest` from repository `from` of
+  // the same registry (POST ...?mount=&from=). True when it did (201); false when it did not
+  // (the registry lacks the blob there, or does not mount), and the caller uploads.
+  Result<bool> MountBlob(const Digest& digest, const std::string& from);
 
  private:
   RegistryClient(std::string host, std::string repository, ClientOptions options,

@@ -44,12 +44,18 @@ bool NamesSubject(const FetchedManifest& m, const Digest& subject) {
 
 Result<RegistryPushResult> PushToRegistry(const ImageIndex& index, ChunkSource& local,
                                           const Reference& dest, ClientOptions options,
-                                          const std::string* trace_or_null) {
+                                          const std::string* trace_or_null,
+                                          const std::string& mount_from) {
   options.push = true;
   ASSIGN_OR_RETURN(std::unique_ptr<RegistryClient> opened,
                    RegistryClient::Open(dest.host, dest.repository, std::move(options)));
   auto client = std::shared_ptr<RegistryClient>(std::move(opened));
   RegistryRemoteStore store(client);
+  if (!mount_from.empty()) {
+    if (mount_from == dest.repository)
+      return Status::InvalidArgument("--mount-from names the destination repository itself");
+    store.set_mount_from(mount_from);
+  }
   RegistryPushResult out;
   const std::string mt(oci::media_type::kOciManifest);
   Artifact a;
@@ -76,6 +82,7 @@ Result<RegistryPushResult> PushToRegistry(const ImageIndex& index, ChunkSource& 
   remote::PushOptions push_options;
   push_options.parallel_packs = 4;
   RETURN_IF_ERROR(remote::PushImage(index, local, store, trace_or_null, &out.stats, push_options));
+  out.blobs_mounted = store.mounted_blobs();
   RETURN_IF_ERROR(client->PutBlob(Sha256(kEmptyConfig), kEmptyConfig)
                       .status()
                       .WithContext("push to " + client->Describe() + ": empty config"));

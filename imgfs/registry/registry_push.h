@@ -26,10 +26,14 @@ struct RegistryPushResult {
   Digest artifact;                // the artifact manifest's digest
   std::optional<Digest> subject;  // when linked to an image manifest
   bool tagged = false;            // TAG now names the artifact
+  uint64_t blobs_mounted = 0;     // packs (counted as uploaded) and index mounted from mount_from
 };
 
+// `mount_from`: a repository of the same registry whose blobs are mounted rather than uploaded
+// when it has them (empty: none).
 Result<RegistryPushResult> PushToRegistry(const ImageIndex& index, ChunkSource& local,
                                           const Reference& dest, ClientOptions options,
-                                          const std::string* trace_or_null);
+                                          const std::string* trace_or_null,
+                                          const std::string& mount_from = "");
 
 }  // namespace imgfs::registry

@@ -26,6 +26,17 @@ Result<std::string> RegistryRemoteStore::ReadTrace(const Digest& index_digest, u
   return client_->GetBlob(a->trace->digest, max_size);
 }
 
+Status RegistryRemoteStore::WriteBlob(const Digest& digest, std::string_view data) {
+  if (!mount_from_.empty()) {  // (a blob already here is mounted "again": a no-op)
+    ASSIGN_OR_RETURN(bool mounted, client_->MountBlob(digest, mount_from_));
+    if (mounted) {
+      ++mounted_;
+      return Status::Ok();
+    }
+  }
+  return client_->PutBlob(digest, data).status();
+}
+
 Status RegistryRemoteStore::WriteTrace(const Digest& index_digest, std::string_view data) {
   const Digest d = Sha256(data);
   RETURN_IF_ERROR(

@@ -9,7 +9,9 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -32,21 +34,25 @@ class RegistryRemoteStore final : public remote::RemoteStore {
   Result<std::string> ReadBlob(const Digest& digest, uint64_t max_size) override {
     return client_->GetBlob(digest, max_size);
   }
-  Status WriteBlob(const Digest& digest, std::string_view data) override {
-    return client_->PutBlob(digest, data).status();
-  }
+  // Tries a cross-repository mount from mount_from() first, when set.
+  Status WriteBlob(const Digest& digest, std::string_view data) override;
   Result<bool> HasBlob(const Digest& digest) override { return client_->HasBlob(digest); }
   Result<std::string> ReadTrace(const Digest& index_digest, uint64_t max_size) override;
   Status WriteTrace(const Digest& index_digest, std::string_view data) override;
 
   // The trace blob the last WriteTrace uploaded.
   std::optional<BlobRef> written_trace() const;
+  // A repository of the same registry to mount blobs from before uploading them (push).
+  void set_mount_from(std::string repository) { mount_from_ = std::move(repository); }
+  uint64_t mounted_blobs() const { return mounted_.load(); }
   RegistryClient& client() { return *client_; }
 
  private:
   std::shared_ptr<RegistryClient> client_;
   mutable std::mutex mu_;
   std::optional<BlobRef> written_trace_;  // GUARDED_BY(mu_)
+  std::string mount_from_;                // set before use, then read-only
+  std::atomic<uint64_t> mounted_{0};
 };
 
 // Parses "docker://HOST/REPO[?plain-http=1][&tls-verify=false]" into a reference and options.

@@ -56,6 +56,20 @@ Status RegistryClient::UploadOnce(const Digest& digest, std::string_view data) {
   return Status::Ok();
 }
 
+Result<bool> RegistryClient::MountBlob(const Digest& digest, const std::string& from) {
+  HttpRequest req;
+  req.method = "POST";
+  req.url = BaseUrl() + "/blobs/uploads/?mount=" + UrlEncode(digest.ToString()) +
+            "&from=" + UrlEncode(from);
+  req.headers.push_back("Content-Type: application/octet-stream");
+  ASSIGN_OR_RETURN(HttpResponse r, Send(req));
+  if (r.status == 201) return true;
+  // 202: the registry opened an ordinary upload session instead; it is left to expire.
+  if (r.status == 202) return false;
+  return StatusOfResponse(
+      r, "mount of blob " + digest.ToString() + " from " + from + " into " + Describe());
+}
+
 Result<bool> RegistryClient::PutBlob(const Digest& digest, std::string_view data) {
   ASSIGN_OR_RETURN(bool present, HasBlob(digest));
   if (present) return false;

@@ -279,6 +279,25 @@ TEST_F(RegistryClientTest, RangeFollowsAndReusesRedirects) {
   EXPECT_EQ(registry, 2);
 }
 
+TEST_F(RegistryClientTest, CrossRepositoryMount) {
+  auto client = Open();
+  long answer = 201;
+  fake_->handler = [&](const HttpRequest&) -> Reply { return {answer, {}, ""}; };
+  auto mounted = client->MountBlob(Sha256("x"), "other/repo");
+  ASSERT_TRUE(mounted.ok());
+  EXPECT_TRUE(*mounted);
+  EXPECT_EQ(fake_->requests[0].method, "POST");
+  EXPECT_EQ(fake_->requests[0].url,
+            "https://reg.test:5000/v2/team/app/blobs/uploads/?mount=" + std::string("sha256%3A") +
+                Sha256("x").Hex() + "&from=other%2Frepo");
+  answer = 202;  // the registry opened an upload session instead
+  mounted = client->MountBlob(Sha256("x"), "other/repo");
+  ASSERT_TRUE(mounted.ok());
+  EXPECT_FALSE(*mounted);
+  answer = 403;
+  EXPECT_EQ(client->MountBlob(Sha256("x"), "other/repo").status().code(), Code::kPermissionDenied);
+}
+
 TEST_F(RegistryClientTest, ChunkedUpload) {
   ClientOptions options;
   options.upload_chunk_size = 128;

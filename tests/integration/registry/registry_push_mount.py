@@ -6,7 +6,8 @@ registry (Debian's docker-registry 2.8) on 127.0.0.1, with an image that `skopeo
          subject the image's manifest, listed in the referrers tag sha256-<manifest hex>; the
          image's own tag is left alone; `skopeo inspect --raw` reads all three; a second push
          uploads no pack; a tag that holds another image is refused; a free tag is set to the
-         artifact and `skopeo copy` copies it to an OCI layout with the same manifest digest
+         artifact and `skopeo copy` copies it to an OCI layout with the same manifest digest;
+         a push to another repository with --mount-from mounts the blobs
   pull   fetches index and trace into an empty store by the image's tag
   mount  `imgfs mount docker://.../app:v1` (through cutproxy.py, which logs every request) gives
          the same tree as the converted image, packs read with Range requests; `imgfs mount
@@ -115,6 +116,13 @@ def main():
             check("skopeo copy copies the artifact unchanged",
                   copied == "sha256:" + hashlib.sha256(art_raw.encode()).hexdigest(),
                   cp.stderr.strip())
+
+            # Cross-repository mount: the packs are in app, a push to copy mounts them.
+            p = s.run("push", "app", reg.ref("copy:v1"), "--plain-http", "--mount-from", "app",
+                      store=a)
+            npacks = len(art["layers"]) - 1
+            check("push --mount-from mounts the packs (and index) instead of uploading",
+                  ("%d blobs mounted from app" % (npacks + 1)) in p.stderr, p.stderr)
 
             # -- pull ----------------------------------------------------------------------
             b = s.store("b")
