@@ -14,9 +14,12 @@ registry (Debian's docker-registry 2.8) on 127.0.0.1, with an image that `skopeo
          DIGEST --remote docker://.../app --trace replay` finds the trace through imgfs-<hex>;
          with the proxy answering ranged blob GETs with 307 (as a registry redirects to blob
          storage) the target is followed and reused; `imgfs convert docker://...` into a store
-         whose daemon serves a mount goes through that daemon
+         whose daemon serves a mount goes through that daemon; from a registry with htpasswd
+         auth, a mount is refused without credentials and works with $REGISTRY_AUTH_FILE (read
+         by the daemon for its pack reads)
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -202,6 +205,34 @@ def main():
         finally:
             if proxy:
                 proxy.stop()
+            reg.stop()
+
+        # -- a registry that wants a password: the daemon reads the credential file ----------
+        reg = rl.Registry(s.dir, "basic", auth=("htpasswd", "bob", "pw"))
+        auth_file = s.path("auth.json")
+        with open(auth_file, "w") as f:
+            json.dump({"auths": {reg.host: {"auth": base64.b64encode(b"bob:pw").decode()}}}, f)
+        try:
+            p = s.run("push", "app", reg.ref("app:v1"), "--plain-http", "--creds", "bob:pw",
+                      store=a)
+            check("push with --creds", p.stdout.strip() == digest, p.stderr)
+            f_store = s.store("f")
+            mp = s.path("mnt-f")
+            os.makedirs(mp)
+            s.mounts[mp] = f_store
+            p = s.run("mount", reg.ref("app:v1"), mp, "--plain-http", store=f_store, check=False)
+            check("mount without credentials is refused", p.returncode != 0 and
+                  "user name and password" in p.stderr, p.stderr)
+            os.environ["REGISTRY_AUTH_FILE"] = auth_file  # the CLI and the daemon it starts
+            try:
+                s.run("mount", reg.ref("app:v1"), mp, "--plain-http", store=f_store)
+                diffs = treecmp.compare(ref_tree, mp)
+                check("mount with $REGISTRY_AUTH_FILE: the daemon authenticates its reads",
+                      not diffs, diffs[:3])
+                s.umount(mp)
+            finally:
+                del os.environ["REGISTRY_AUTH_FILE"]
+        finally:
             reg.stop()
 
     if failures:
