@@ -108,8 +108,10 @@ class PipeReader : public indexer::ByteSource {
 // Downloads one blob into a pipe on its own thread.
 class LayerDownload {
  public:
-  LayerDownload(std::shared_ptr<RegistryClient> client, Digest digest, uint64_t size)
-      : pipe_(std::make_shared<BlobPipe>(kLayerPipeBytes)),
+  LayerDownload(std::shared_ptr<RegistryClient> client, Digest digest, uint64_t size,
+                const StreamTuning& tuning)
+      : pause_after_(tuning.pause_after),
+        pipe_(std::make_shared<BlobPipe>(tuning.pipe_bytes)),
         thread_([this, client = std::move(client), digest, size] { Run(*client, digest, size); }) {}
   ~LayerDownload() {
     pipe_->Cancel();
@@ -129,7 +131,7 @@ class LayerDownload {
       got += piece.size();
       // A reader that keeps up frees room within moments; one that does not (a layer further
       // down the image) gets the connection dropped rather than held open idle.
-      if (pipe_->Full() && !pipe_->WaitForRoom(std::chrono::seconds(2))) {
+      if (pipe_->Full() && !pipe_->WaitForRoom(pause_after_)) {
         paused = true;
         return Status::Internal("layer pipe full");
       }
@@ -148,6 +150,7 @@ class LayerDownload {
     }
   }
 
+  const std::chrono::milliseconds pause_after_;
   std::shared_ptr<BlobPipe> pipe_;
   std::thread thread_;
 };
@@ -181,8 +184,12 @@ Result<oci::Descriptor> SelectPlatform(const oci::Index& index, const oci::Platf
 
 class RegistrySource : public indexer::ImageSource {
  public:
-  RegistrySource(std::shared_ptr<RegistryClient> client, indexer::ResolvedImage image)
-      : client_(std::move(client)), image_(std::move(image)), downloads_(image_.layers.size()) {}
+  RegistrySource(std::shared_ptr<RegistryClient> client, indexer::ResolvedImage image,
+                 const StreamTuning& tuning)
+      : client_(std::move(client)),
+        image_(std::move(image)),
+        tuning_(tuning),
+        downloads_(image_.layers.size()) {}
   ~RegistrySource() override {
     downloads_.clear();  // cancels and joins
   }
@@ -190,11 +197,11 @@ class RegistrySource : public indexer::ImageSource {
   const indexer::ResolvedImage& image() const override { return image_; }
 
   Result<std::unique_ptr<indexer::ByteSource>> OpenLayer(size_t i) override {
-    for (size_t j = i; j < image_.layers.size() && j < i + kLayersAhead; ++j) {
+    for (size_t j = i; j < image_.layers.size() && j < i + tuning_.layers_ahead; ++j) {
       if (downloads_[j]) continue;
       const indexer::LayerBlob& blob = image_.layers[j];
       try {
-        downloads_[j] = std::make_unique<LayerDownload>(client_, *blob.digest, *blob.size);
+        downloads_[j] = std::make_unique<LayerDownload>(client_, *blob.digest, *blob.size, tuning_);
       } catch (const std::system_error& e) {
         if (j == i)
           return Status::ResourceExhausted("cannot start the download of layer " +
@@ -211,6 +218,7 @@ class RegistrySource : public indexer::ImageSource {
  private:
   std::shared_ptr<RegistryClient> client_;
   indexer::ResolvedImage image_;
+  const StreamTuning tuning_;
   std::vector<std::unique_ptr<LayerDownload>> downloads_;
 };
 
@@ -244,7 +252,7 @@ Result<ResolvedManifest> ResolveManifest(RegistryClient& client, const Reference
 
 Result<std::unique_ptr<indexer::ImageSource>> OpenRegistrySource(
     const Reference& ref, const indexer::SourceOptions& options,
-    std::shared_ptr<RegistryClient> client) {
+    std::shared_ptr<RegistryClient> client, const StreamTuning& tuning) {
   ASSIGN_OR_RETURN(ResolvedManifest resolved,
                    ResolveManifest(*client, ref, options.platform, options.max_json_size));
   const FetchedManifest& m = resolved.manifest;
@@ -281,7 +289,7 @@ Result<std::unique_ptr<indexer::ImageSource>> OpenRegistrySource(
     image.layers.push_back(std::move(blob));
   }
   return std::unique_ptr<indexer::ImageSource>(
-      std::make_unique<RegistrySource>(std::move(client), std::move(image)));
+      std::make_unique<RegistrySource>(std::move(client), std::move(image), tuning));
 }
 
 indexer::SourceOpener MakeRegistrySourceOpener(ClientOptions options) {

@@ -6,7 +6,7 @@
 // to 4 deep), then the config blob; every one of them digest-verified against what named it,
 // the config also size-checked and parsed.
 //
-// Layers stream: OpenLayer(i) starts the downloads of layers i..i+kLayersAhead-1 that have not
+// Layers stream: OpenLayer(i) starts the downloads of layers i..i+layers_ahead-1 that have not
 // started, each on its own thread into a bounded in-memory pipe (no copy on disk), and returns
 // a reader of layer i. Later layers download while earlier ones are applied; a download whose
 // pipe stays full is paused by dropping its connection and resumed later with a Range request.
@@ -16,6 +16,7 @@
 // Not thread-safe (like every ImageSource); the destructor stops and joins its downloads.
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include "imgfs/registry/reference.h"
@@ -24,12 +25,17 @@
 
 namespace imgfs::registry {
 
-inline constexpr size_t kLayersAhead = 3;             // downloads running at once
-inline constexpr size_t kLayerPipeBytes = 32u << 20;  // buffered per download
+// How layers stream; the defaults are what `imgfs convert` uses, tests shrink them.
+struct StreamTuning {
+  size_t layers_ahead = 3;        // downloads running at once
+  size_t pipe_bytes = 32u << 20;  // buffered per download
+  // A download whose pipe stays full this long drops its connection (resumed with Range later).
+  std::chrono::milliseconds pause_after{2000};
+};
 
 Result<std::unique_ptr<indexer::ImageSource>> OpenRegistrySource(
     const Reference& ref, const indexer::SourceOptions& options,
-    std::shared_ptr<RegistryClient> client);
+    std::shared_ptr<RegistryClient> client, const StreamTuning& tuning = {});
 
 // An opener for BuildOptions::open_registry_source: parses the reference and opens a client
 // of its repository with `options`.

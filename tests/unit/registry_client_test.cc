@@ -11,51 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/registry_test_util.h"
+
 namespace imgfs::registry {
 namespace {
-
-// Answers requests with a handler; records them. A 2xx body goes to on_body when the request
-// has one, in pieces of `piece` bytes; `break_after` cuts such a body there with Unavailable.
-struct Reply {
-  long status = 200;
-  std::map<std::string, std::string> headers;
-  std::string body;
-  size_t break_after = std::string::npos;
-};
-
-class FakeTransport : public HttpTransport {
- public:
-  std::function<Reply(const HttpRequest&)> handler;
-  std::vector<HttpRequest> requests;  // body views are not kept valid
-  std::vector<std::string> bodies;
-
-  Result<HttpResponse> Execute(const HttpRequest& req) override {
-    requests.push_back(req);
-    bodies.emplace_back(req.body);
-    Reply reply = handler(req);
-    HttpResponse r;
-    r.status = reply.status;
-    r.headers = reply.headers;
-    if (reply.status < 200 || reply.status > 299 || !req.on_body) {
-      r.body = reply.body;
-      return r;
-    }
-    const size_t limit = std::min(reply.body.size(), reply.break_after);
-    for (size_t pos = 0; pos < limit; pos += 7) {
-      Status s = req.on_body(
-          r, std::string_view(reply.body).substr(pos, std::min<size_t>(7, limit - pos)));
-      if (!s.ok()) return s;
-    }
-    if (limit < reply.body.size()) return Status::Unavailable("connection reset (injected)");
-    return r;
-  }
-};
-
-std::string Header(const HttpRequest& req, const std::string& name) {
-  for (const std::string& h : req.headers)
-    if (h.rfind(name + ": ", 0) == 0) return h.substr(name.size() + 2);
-  return "";
-}
 
 class RegistryClientTest : public ::testing::Test {
  protected:
