@@ -1,7 +1,11 @@
 #include "imgfs/push.h"
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "core/chunk_codec.h"
@@ -59,30 +63,73 @@ Status RebuildPack(const ImageIndex& index, uint32_t p, const std::vector<uint32
   return Status::Ok();
 }
 
+// Uploads pack `p` unless the remote has it; adds to `st` under `mu`.
+Status PushPack(const ImageIndex& index, uint32_t p, const std::vector<uint32_t>& chunks,
+                ChunkSource& local, RemoteStore& remote, const std::string& where,
+                std::string* buffer, std::mutex* mu, PushStats* st) {
+  const PackRecord pack = index.Pack(p);
+  Result<bool> has = remote.HasBlob(pack.digest);
+  if (!has.ok()) return has.status().WithContext(where);
+  if (*has) {
+    std::lock_guard lock(*mu);
+    ++st->packs_skipped;
+    st->pack_bytes_skipped += pack.size;
+    return Status::Ok();
+  }
+  RETURN_IF_ERROR(RebuildPack(index, p, chunks, local, buffer).WithContext(where));
+  RETURN_IF_ERROR(remote.WriteBlob(pack.digest, *buffer).WithContext(where));
+  std::lock_guard lock(*mu);
+  ++st->packs_uploaded;
+  st->pack_bytes_uploaded += pack.size;
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status PushImage(const ImageIndex& index, ChunkSource& local, RemoteStore& remote,
                  const std::string* trace_or_null, PushStats* stats) {
+  return PushImage(index, local, remote, trace_or_null, stats, PushOptions{});
+}
+
+Status PushImage(const ImageIndex& index, ChunkSource& local, RemoteStore& remote,
+                 const std::string* trace_or_null, PushStats* stats, const PushOptions& options) {
   PushStats scratch;
   PushStats& st = stats ? *stats : scratch;
   const std::string where = "push to " + remote.Describe();
   const auto packs = ChunksByPack(index);
-  std::string pack_bytes;
-  for (uint32_t p = 0; p < index.pack_count(); ++p) {
-    const PackRecord pack = index.Pack(p);
-    Result<bool> has = remote.HasBlob(pack.digest);
-    if (!has.ok()) return has.status().WithContext(where);
-    if (*has) {
-      ++st.packs_skipped;
-      st.pack_bytes_skipped += pack.size;
-      continue;
+  std::mutex mu;
+  const unsigned workers =
+      std::max(1u, std::min<unsigned>(options.parallel_packs, index.pack_count()));
+  if (workers <= 1) {
+    std::string pack_bytes;
+    for (uint32_t p = 0; p < index.pack_count(); ++p)
+      RETURN_IF_ERROR(PushPack(index, p, packs[p], local, remote, where, &pack_bytes, &mu, &st));
+  } else {
+    std::atomic<uint32_t> next{0};
+    std::atomic<bool> failed{false};
+    std::vector<Status> results(workers);
+    std::vector<std::thread> threads;
+    auto work = [&](unsigned w) {
+      std::string pack_bytes;
+      for (uint32_t p; !failed && (p = next.fetch_add(1)) < index.pack_count();) {
+        Status s = PushPack(index, p, packs[p], local, remote, where, &pack_bytes, &mu, &st);
+        if (!s.ok()) {
+          results[w] = std::move(s);
+          failed = true;
+        }
+      }
+    };
+    for (unsigned w = 1; w < workers; ++w) {
+      try {
+        threads.emplace_back(work, w);
+      } catch (const std::system_error&) {
+        break;  // out of threads: fewer uploads at once
+      }
     }
-    RETURN_IF_ERROR(RebuildPack(index, p, packs[p], local, &pack_bytes).WithContext(where));
-    RETURN_IF_ERROR(remote.WriteBlob(pack.digest, pack_bytes).WithContext(where));
-    ++st.packs_uploaded;
-    st.pack_bytes_uploaded += pack.size;
+    work(0);  // the calling thread is a worker too
+    for (auto& t : threads) t.join();
+    for (const Status& s : results) RETURN_IF_ERROR(s);
   }
-  pack_bytes = std::string();  // give the pack buffer back before the index
 
   auto bytes = index.bytes();
   std::string_view index_bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());

@@ -8,7 +8,7 @@
 // Order: packs (those the remote already has are skipped), then the index blob, then the trace.
 // The index goes last so that a remote never holds an index whose packs are missing; a push cut
 // short leaves only unreferenced packs, and pushing again resumes where it stopped.
-// Memory: one pack (~32 MiB) at a time.
+// Memory: one pack (~32 MiB) per upload running at once (PushOptions::parallel_packs).
 #pragma once
 
 #include <cstdint>
@@ -43,5 +43,13 @@ inline constexpr uint64_t kMaxPushPackSize = 256ull << 20;
 // Thread-compatible: one push per call; `local` and `remote` may be shared with other threads.
 Status PushImage(const ImageIndex& index, ChunkSource& local, RemoteStore& remote,
                  const std::string* trace_or_null, PushStats* stats);
+
+struct PushOptions {
+  // Packs checked, rebuilt and uploaded at once, each on its own thread (1: in order, on the
+  // calling thread). The index still goes up only after every pack.
+  unsigned parallel_packs = 1;
+};
+Status PushImage(const ImageIndex& index, ChunkSource& local, RemoteStore& remote,
+                 const std::string* trace_or_null, PushStats* stats, const PushOptions& options);
 
 }  // namespace imgfs::remote

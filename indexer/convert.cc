@@ -11,7 +11,9 @@ namespace {
 
 std::string MetadataJson(const ImageBuildInfo& info, const ChunkerParams& chunker) {
   nlohmann::json m;
-  m["source"] = info.source;
+  // Where an image was read from is not part of it: the same image converted from an OCI layout
+  // or from a registry gives the same index. A rootfs directory has no other name.
+  if (info.manifest_digest.empty()) m["source"] = info.source;
   m["manifest_digest"] = info.manifest_digest;
   nlohmann::json config = nlohmann::json::parse(info.config_json, nullptr, false);
   m["config"] = config.is_discarded() ? nlohmann::json() : config;

@@ -67,7 +67,12 @@ Result<ImageBuildInfo> BuildImageTree(std::string_view source, const BuildOption
     return info;
   }
   SourceOptions source_options{options.platform, options.max_json_size};
-  ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> image, OpenImageSource(source, source_options));
+  std::unique_ptr<ImageSource> image;
+  if (source.starts_with("docker://") && options.open_registry_source) {
+    ASSIGN_OR_RETURN(image, options.open_registry_source(source, source_options));
+  } else {
+    ASSIGN_OR_RETURN(image, OpenImageSource(source, source_options));
+  }
   const ResolvedImage& resolved = image->image();
   info.manifest_digest = resolved.manifest_digest;
   info.config_json = resolved.config_json;

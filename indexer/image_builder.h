@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "indexer/content_writer.h"
 #include "indexer/fs_tree.h"
+#include "indexer/image_source.h"
 
 namespace imgfs::indexer {
 
@@ -20,6 +21,9 @@ struct BuildOptions {
   uint64_t max_json_size = 8u << 20;     // manifest/config/index JSON
   // Compressed layer bytes read so far and in all; may be empty. Called on the calling thread.
   std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;
+  // Opens "docker://..." sources (a registry: imgfs/registry/registry_source.h); the indexer
+  // itself knows only local ones. May be empty.
+  SourceOpener open_registry_source;
 };
 
 struct ImageBuildInfo {

@@ -47,8 +47,9 @@ Result<std::unique_ptr<ImageSource>> OpenImageSource(std::string_view source,
     SplitRef(source.substr(15), &path, &ref);
     return OpenDockerArchive(path, ref, options);
   }
-  return Status::InvalidArgument("unsupported image source \"" + std::string(source) +
-                                 "\" (want oci:DIR[:TAG], docker-archive:FILE or dir:PATH)");
+  return Status::InvalidArgument(
+      "unsupported image source \"" + std::string(source) +
+      "\" (want oci:DIR[:TAG], docker-archive:FILE, dir:PATH or docker://HOST/REPO[:TAG])");
 }
 
 }  // namespace imgfs::indexer

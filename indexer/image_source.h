@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,10 @@ class ImageSource {
   // The blob bytes of layer i. REQUIRES: i < image().layers.size().
   virtual Result<std::unique_ptr<ByteSource>> OpenLayer(size_t i) = 0;
 };
+
+// Opens a SOURCE form the indexer does not implement itself (a registry's docker://...).
+using SourceOpener = std::function<Result<std::unique_ptr<ImageSource>>(
+    std::string_view source, const SourceOptions& options)>;
 
 // Opens "oci:..." or "docker-archive:..." sources. "dir:" is not an ImageSource.
 Result<std::unique_ptr<ImageSource>> OpenImageSource(std::string_view source,

@@ -24,10 +24,11 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libssl-dev libxxhash-dev librocksdb-dev libzstd-dev zlib1g-dev nlohmann-json3-dev
   libarchive-dev libgtest-dev libgmock-dev libfuse3-dev fuse3 libcurl4-openssl-dev
-  libcap-dev libseccomp-dev libtomlplusplus-dev
+  libcap-dev libseccomp-dev libtomlplusplus-dev libisal-dev
   # the real tools tests compare against or drive
   umoci skopeo debootstrap zstd gzip tar python3 busybox-static bc hyperfine curl attr jq
   runc crun containerd podman iproute2 procps psmisc nginx-light openssl
+  docker-registry apache2-utils
   # the CI checks: sanitizers and fuzzers (clang's runtimes), the format check
   clang libclang-rt-14-dev clang-format lld
   # the package: man pages from --help, Depends from the linked libraries, the unit checker
@@ -87,7 +88,7 @@ core_alone() {
 }
 
 FUZZERS=(layer_fuzz index_fuzz oci_json_fuzz runtime_spec_fuzz cdi_fuzz http_response_fuzz
-  control_request_fuzz read_fuzz)
+  control_request_fuzz read_fuzz registry_fuzz)
 
 # Seeds: tests/fuzz/corpus/FUZZER/, plus files of the repository and the host in the format a
 # fuzzer reads (the first byte of a cdi_fuzz input picks its parser).

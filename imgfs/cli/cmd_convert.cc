@@ -9,9 +9,11 @@
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/control_client.h"
+#include "imgfs/cli/registry_flags.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/store_admin.h"
+#include "imgfs/registry/registry_source.h"
 
 namespace imgfs::cli {
 namespace {
@@ -44,10 +46,15 @@ class ProgressBar {
 
 Result<int> RunConvert(const ArgList& argv) {
   ASSIGN_OR_RETURN(
-      Args args, ParseArgs(argv, {"store", "tag", "platform", "threads", "chunk-size"}, {"quiet"}));
+      Args args, ParseArgs(argv,
+                           WithRegistryFlags({"store", "tag", "platform", "threads", "chunk-size"},
+                                             kRegistryValueFlags),
+                           WithRegistryFlags({"quiet"}, kRegistrySwitches)));
   if (args.positional.size() != 1) return UsageError(kConvertUsage);
   const std::string source = args.positional[0];
   indexer::ConvertOptions options;
+  ASSIGN_OR_RETURN(registry::ClientOptions registry_options, RegistryOptionsFromArgs(args));
+  options.build.open_registry_source = registry::MakeRegistrySourceOpener(registry_options);
   if (args.Has("platform")) options.build.platform = args.Get("platform");
   if (args.Has("threads")) {
     ASSIGN_OR_RETURN(uint64_t threads,
@@ -77,11 +84,17 @@ Result<int> RunConvert(const ArgList& argv) {
   } else {
     const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
+    if (args.Has("creds") || args.Has("ca-file"))
+      return Status::InvalidArgument(
+          "the imgfs daemon of this store converts for it and reads registry credentials from "
+          "its credential files only: drop --creds/--ca-file, or convert into another --store");
     // The daemon serving mounts from this store holds it: it converts (no progress bar).
     if (tty)
       std::fprintf(stderr, "converting in the imgfs daemon of %s\n", StorePath(args).c_str());
-    ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/convert",
-                                        daemon::ConvertRequest(source, tag, options)));
+    nlohmann::json request = daemon::ConvertRequest(source, tag, options);
+    request["plain_http"] = registry_options.plain_http ? 1 : 0;
+    request["tls_skip_verify"] = registry_options.transport.tls_verify ? 0 : 1;
+    ASSIGN_OR_RETURN(reply, ControlCall(socket, "POST", "/convert", request));
   }
   std::printf("%s\n", reply.value("digest", "").c_str());
   if (tty) {

@@ -57,7 +57,7 @@ Result<int> RunInspect(const ArgList& argv) {
 
   nlohmann::json j = {
       {"digest", digest.ToString()},
-      {"source", meta.value("source", "")},
+      {"source", meta.value("source", meta.value("manifest_digest", ""))},
       {"files", files},
       {"directories", dirs},
       {"symlinks", symlinks},

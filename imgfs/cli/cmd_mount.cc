@@ -16,10 +16,12 @@
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/config.h"
 #include "imgfs/cli/control_client.h"
+#include "imgfs/cli/registry_flags.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/mount_point.h"
 #include "imgfs/daemon/store_dir.h"
+#include "imgfs/registry/registry_pull.h"
 
 namespace imgfs::cli {
 
@@ -95,16 +97,51 @@ Result<daemon::MountRequest> RequestFromArgs(const Args& args) {
   return daemon::MountRequest::FromJson(j);
 }
 
+// `mount docker://HOST/REPO:TAG MNT`: the image is the index of the tag's imgfs artifact, the
+// remote its repository. `--remote docker://HOST/REPO`: the remote as given. Either way the
+// registry flags travel in the remote URL to the daemon, which reads the packs; credentials come
+// from the credential files (the daemon's environment), never over its socket.
+Status ResolveRegistryImage(Args* args) {
+  std::string& image = args->positional[0];
+  const bool image_in_registry = registry::IsRegistryReference(image);
+  const bool remote_registry = registry::IsRegistryReference(args->Get("remote"));
+  if (!image_in_registry && !remote_registry) {
+    if (args->Has("plain-http") || args->Has("tls-verify"))
+      return Status::InvalidArgument("--plain-http and --tls-verify are for registries");
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(registry::ClientOptions options, RegistryOptionsFromArgs(*args));
+  if (image_in_registry) {
+    if (args->Has("remote"))
+      return Status::InvalidArgument(
+          "a docker:// image is read from its own repository; drop "
+          "--remote");
+    ASSIGN_OR_RETURN(registry::Reference ref, registry::ParseReference(image));
+    ASSIGN_OR_RETURN(auto client,
+                     registry::RegistryClient::Open(ref.host, ref.repository, options));
+    ASSIGN_OR_RETURN(registry::PulledImage found,
+                     registry::PullFromRegistry(*client, ref, args->Get("platform", "linux/amd64"),
+                                                /*with_index=*/false));
+    image = found.index_digest.ToString();
+    args->values["remote"] = registry::RegistryRemoteUrl(ref, options);
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(auto parsed, registry::ParseRegistryRemoteUrl(args->Get("remote"), options));
+  args->values["remote"] = registry::RegistryRemoteUrl(parsed.first, parsed.second);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<int> RunMount(const ArgList& argv_in) {
   ArgList argv = argv_in;
   for (auto& a : argv)
     if (a == "-f") a = "--foreground";
-  ASSIGN_OR_RETURN(
-      Args args,
-      ParseArgs(argv, {"store", "remote", "ca-file", "cache-size", "trace", "trace-seconds"},
-                {"foreground"}));
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv,
+                                        {"store", "remote", "ca-file", "cache-size", "trace",
+                                         "trace-seconds", "tls-verify", "platform"},
+                                        {"foreground", "plain-http"}));
+  if (args.positional.size() == 2) RETURN_IF_ERROR(ResolveRegistryImage(&args));
   ASSIGN_OR_RETURN(daemon::MountRequest request, RequestFromArgs(args));
   ASSIGN_OR_RETURN(uint64_t cache_size,
                    ParseSize(GlobalConfig().FlagOr(args, "cache-size", "cache_size"),

@@ -22,6 +22,7 @@ Result<int> RunList(const ArgList& argv);
 Result<int> RunRemove(const ArgList& argv);
 Result<int> RunGc(const ArgList& argv);
 Result<int> RunPush(const ArgList& argv);
+Result<int> RunPull(const ArgList& argv);
 Result<int> RunRepack(const ArgList& argv);
 Result<int> RunMount(const ArgList& argv);
 Result<int> RunUmount(const ArgList& argv);

@@ -30,6 +30,7 @@ constexpr Command kCommands[] = {
     {"rm", nullptr, imgfs::cli::RunRemove, imgfs::cli::kRemoveUsage},
     {"gc", nullptr, imgfs::cli::RunGc, imgfs::cli::kGcUsage},
     {"push", nullptr, imgfs::cli::RunPush, imgfs::cli::kPushUsage},
+    {"pull", nullptr, imgfs::cli::RunPull, imgfs::cli::kPullUsage},
     {"repack", nullptr, imgfs::cli::RunRepack, imgfs::cli::kRepackUsage},
     {"mount", nullptr, imgfs::cli::RunMount, imgfs::cli::kMountUsage},
     {"umount", "unmount", imgfs::cli::RunUmount, imgfs::cli::kUmountUsage},
@@ -43,14 +44,15 @@ constexpr char kUsage[] =
     "usage: imgfs COMMAND [ARGS]\n"
     "\n"
     "  convert SOURCE [--store DIR] [--tag NAME] [--platform OS/ARCH] [--threads N]\n"
-    "          SOURCE: oci:DIR[:TAG] | docker-archive:FILE | dir:PATH\n"
+    "          SOURCE: oci:DIR[:TAG] | docker-archive:FILE | dir:PATH | docker://HOST/REPO:TAG\n"
     "  inspect IMAGE [--json]         files, chunks, bytes stored, dedup ratios\n"
     "  export IMAGE DIR | --tar FILE  write the flattened tree back out\n"
     "  ls                             list stored images\n"
     "  rm IMAGE...                    drop images (their chunks go at the next gc)\n"
     "  gc                             reclaim chunks no image references\n"
     "  push IMAGE DEST                copy index, packs and trace to DEST (file:///DIR, "
-    "http(s)://URL)\n"
+    "http(s)://URL, docker://HOST/REPO:TAG)\n"
+    "  pull docker://HOST/REPO:TAG    fetch the index and trace that push put in a registry\n"
     "  repack IMAGE [--tag NAME]      lay the chunks of IMAGE's recorded trace out first\n"
     "  mount IMAGE MOUNTPOINT [--remote URL] [--cache-size BYTES] [--trace record|replay|off] "
     "[-f]\n"

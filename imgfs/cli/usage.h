@@ -12,8 +12,10 @@ namespace imgfs::cli {
 
 inline constexpr char kConvertUsage[] =
     "imgfs convert SOURCE [--store DIR] [--tag NAME] [--platform OS/ARCH] [--threads N]\n"
-    "                     [--chunk-size BYTES] [--quiet]\n"
-    "  SOURCE: oci:DIR[:TAG] | docker-archive:FILE | dir:PATH\n"
+    "                     [--chunk-size BYTES] [--quiet] [REGISTRY FLAGS]\n"
+    "  SOURCE: oci:DIR[:TAG] | docker-archive:FILE | dir:PATH |\n"
+    "          docker://HOST[:PORT]/REPO[:TAG|@DIGEST]\n"
+    "  REGISTRY FLAGS: --creds USER:PASS  --plain-http  --tls-verify=false  --ca-file PEM\n"
     "  --threads N         chunking threads, 1..256 (default: one per core)\n"
     "  --chunk-size BYTES  average chunk size, a power of two from 4096 to 4194304 (default "
     "65536)\n";
@@ -28,11 +30,19 @@ inline constexpr char kListUsage[] =
 inline constexpr char kRemoveUsage[] = "imgfs rm IMAGE... [--store DIR]\n";
 inline constexpr char kGcUsage[] = "imgfs gc [--store DIR]\n";
 inline constexpr char kPushUsage[] =
-    "imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM]\n"
-    "  DEST: file:///DIR | http(s)://URL\n";
+    "imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM] [REGISTRY FLAGS]\n"
+    "  DEST: file:///DIR | http(s)://URL | docker://HOST[:PORT]/REPO[:TAG]\n"
+    "  REGISTRY FLAGS: --creds USER:PASS  --plain-http  --tls-verify=false\n"
+    "  --mount-from REPO   mount packs another repository of the registry has, not upload\n";
+inline constexpr char kPullUsage[] =
+    "imgfs pull docker://HOST[:PORT]/REPO[:TAG|@DIGEST] [--store DIR] [--tag NAME]\n"
+    "           [--platform OS/ARCH] [REGISTRY FLAGS]\n"
+    "  fetches the index and trace of the image's imgfs artifact (see imgfs push)\n";
 inline constexpr char kRepackUsage[] = "imgfs repack IMAGE [--tag NAME] [--store DIR]\n";
 inline constexpr char kMountUsage[] =
     "imgfs mount IMAGE MOUNTPOINT [--store DIR] [--remote URL [--ca-file PEM]]\n"
+    "imgfs mount docker://HOST/REPO[:TAG|@DIGEST] MOUNTPOINT [--plain-http] [--tls-verify=false]\n"
+    "  --remote URL        file:///DIR, http(s)://URL or docker://HOST/REPO (a registry)\n"
     "                             [--cache-size BYTES] [--trace record|replay|off]\n"
     "                             [--trace-seconds N] [-f]\n"
     "  --cache-size BYTES  cache limit of the store's daemon, e.g. 512M or 2G (0: no limit)\n"

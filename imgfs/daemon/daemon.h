@@ -7,7 +7,8 @@
 //   POST /cache   {"cache_size": BYTES}
 //   GET  /stats   per-mount and cache counters as JSON
 //   GET  /metrics Prometheus text exposition (curl --unix-socket STORE/imgfs.sock http://x/metrics)
-//   POST /convert {"source","tag","platform","threads","chunk_min","chunk_avg","chunk_max"}
+//   POST /convert {"source","tag","platform","threads","chunk_min","chunk_avg","chunk_max",
+//                  "plain_http","tls_skip_verify"}  (the last two 0/1, for docker:// sources)
 //                 -> {"digest",...}
 //   POST /rm      {"image"} -> {"removed": [names]}
 //   POST /gc      -> counts

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "imgfs/daemon/mount_point.h"
 #include "imgfs/daemon/request_fields.h"
+#include "imgfs/registry/registry_remote.h"
 
 namespace imgfs::daemon {
 
@@ -108,7 +109,11 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
   if (!request.remote.empty()) {
     remote::RemoteOptions options;
     options.ca_file = request.ca_file;
-    ASSIGN_OR_RETURN(m->remote, remote::OpenRemoteStore(request.remote, options));
+    if (registry::IsRegistryReference(request.remote)) {
+      ASSIGN_OR_RETURN(m->remote, registry::OpenRegistryRemoteStore(request.remote, options));
+    } else {
+      ASSIGN_OR_RETURN(m->remote, remote::OpenRemoteStore(request.remote, options));
+    }
   }
   ASSIGN_OR_RETURN(m->index, ResolveImage(request.image, m->remote.get()));
   if (request.trace == "record")

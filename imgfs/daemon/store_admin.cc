@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "imgfs/daemon/image_fs.h"
 #include "imgfs/daemon/request_fields.h"
+#include "imgfs/registry/registry_source.h"
 #include "indexer/repack.h"
 
 namespace imgfs::daemon {
@@ -133,6 +134,13 @@ Result<nlohmann::json> StoreAdmin::Convert(const nlohmann::json& body) {
   ASSIGN_OR_RETURN(uint64_t avg, UintField(body, "chunk_avg", c.avg_size, 0, kU32));
   ASSIGN_OR_RETURN(uint64_t max, UintField(body, "chunk_max", c.max_size, 0, kU32));
   c = {static_cast<uint32_t>(min), static_cast<uint32_t>(avg), static_cast<uint32_t>(max)};
+  // docker:// sources: credentials only from the daemon's credential files, never a request.
+  registry::ClientOptions registry_options;
+  ASSIGN_OR_RETURN(uint64_t plain_http, UintField(body, "plain_http", 0, 0, 1));
+  ASSIGN_OR_RETURN(uint64_t skip_verify, UintField(body, "tls_skip_verify", 0, 0, 1));
+  registry_options.plain_http = plain_http == 1;
+  registry_options.transport.tls_verify = skip_verify == 0;
+  options.build.open_registry_source = registry::MakeRegistrySourceOpener(registry_options);
   IMGFS_LOG(Info) << "converting " << source << " for the CLI";
   ASSIGN_OR_RETURN(indexer::ConvertResult r,
                    ConvertAndPublish(source, options, store_, body.value("tag", source)));

@@ -189,6 +189,31 @@ TEST_F(PushTest, InterruptedPushLeavesNoIndexAndResumes) {
   ExpectImageReadableFrom(*index_, *remote_);
 }
 
+TEST_F(PushTest, ParallelPushUploadsEveryPackOnceThenTheIndex) {
+  RecordingRemote rec(*remote_);
+  remote::PushOptions options;
+  options.parallel_packs = 3;
+  remote::PushStats stats;
+  ASSERT_TRUE(remote::PushImage(*index_, *store_, rec, nullptr, &stats, options).ok());
+  std::vector<std::string> writes = rec.writes();
+  ASSERT_EQ(writes.size(), index_->pack_count() + 1u);
+  std::set<std::string> packs(writes.begin(), writes.end() - 1);
+  EXPECT_EQ(packs.size(), index_->pack_count());  // each once
+  EXPECT_EQ(writes.back(), "blob " + index_->digest().Hex());
+  EXPECT_EQ(stats.packs_uploaded, index_->pack_count());
+  ExpectImageReadableFrom(*index_, *remote_);
+}
+
+TEST_F(PushTest, ParallelPushStopsAtAFailureWithoutTheIndex) {
+  RecordingRemote failing(*remote_);
+  failing.FailBlobWrite(2);
+  remote::PushOptions options;
+  options.parallel_packs = 3;
+  Status s = remote::PushImage(*index_, *store_, failing, nullptr, nullptr, options);
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+  EXPECT_FALSE(RemoteHasIndex());
+}
+
 struct FaultCase {
   FaultyChunkSource::Fault fault;
   Code code;

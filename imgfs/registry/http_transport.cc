@@ -1,0 +1,352 @@
+// The registry's curl adapter (see http_transport.h).
+#include "imgfs/registry/http_transport.h"
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace imgfs::registry {
+namespace {
+
+constexpr size_t kMaxErrorBody = 4096;
+constexpr size_t kMaxHeaderBytes = 256u << 10;
+
+struct EasyDeleter {
+  void operator()(CURL* h) const { curl_easy_cleanup(h); }
+};
+using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
+
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+Status GlobalInit() {
+  static std::once_flag once;
+  static CURLcode rc = CURLE_OK;
+  std::call_once(once, [] { rc = curl_global_init(CURL_GLOBAL_DEFAULT); });
+  if (rc != CURLE_OK)
+    return Status::Internal(std::string("curl_global_init: ") + curl_easy_strerror(rc));
+  return Status::Ok();
+}
+
+// At most `max` easy handles lent at once; idle ones keep their connections. Thread-safe.
+class HandlePool {
+ public:
+  explicit HandlePool(unsigned max) : max_(max) {}
+  EasyHandle Acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return busy_ < max_; });
+    ++busy_;
+    if (!idle_.empty()) {
+      EasyHandle h = std::move(idle_.back());
+      idle_.pop_back();
+      return h;
+    }
+    lock.unlock();
+    EasyHandle h(curl_easy_init());
+    if (!h) Release(nullptr);
+    return h;
+  }
+  void Release(EasyHandle h) {
+    {
+      std::lock_guard lock(mu_);
+      if (h) idle_.push_back(std::move(h));
+      --busy_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  const unsigned max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<EasyHandle> idle_;  // GUARDED_BY(mu_)
+  unsigned busy_ = 0;             // GUARDED_BY(mu_)
+};
+
+// State of one attempt, shared with the curl callbacks (which never throw).
+struct Transfer {
+  const HttpRequest* req;
+  HttpResponse response;
+  size_t header_bytes = 0;
+  size_t upload_pos = 0;
+  Status stop;  // why a callback stopped the transfer
+};
+
+bool Is2xx(long s) { return s >= 200 && s <= 299; }
+
+size_t HeaderCallback(char* data, size_t size, size_t nitems, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * nitems;
+  try {
+    std::string_view line(data, n);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+    if (line.starts_with("HTTP/")) {  // a new response (redirect, 100 Continue): start over
+      t->response.headers.clear();
+      t->response.body.clear();
+      t->header_bytes = 0;
+      size_t sp = line.find(' ');
+      long code = 0;
+      if (sp != std::string_view::npos && line.size() >= sp + 4) {
+        for (char c : line.substr(sp + 1, 3))
+          code = std::isdigit(static_cast<unsigned char>(c)) ? code * 10 + (c - '0') : -1000;
+      }
+      t->response.status = code < 0 ? 0 : code;
+      return n;
+    }
+    t->header_bytes += n;
+    if (t->header_bytes > kMaxHeaderBytes) {
+      t->stop = Status::ResourceExhausted("response headers over " +
+                                          std::to_string(kMaxHeaderBytes) + " bytes");
+      return 0;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return n;
+    std::string name(line.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    std::string& slot = t->response.headers[name];
+    if (!slot.empty()) slot += ", ";
+    slot.append(value);
+    return n;
+  } catch (...) {
+    t->stop = Status::ResourceExhausted("out of memory reading headers");
+    return 0;
+  }
+}
+
+size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * nmemb;
+  try {
+    if (!Is2xx(t->response.status)) {  // an error page: keep its start for the message
+      size_t room = kMaxErrorBody - std::min(kMaxErrorBody, t->response.body.size());
+      t->response.body.append(data, std::min(room, n));
+      return n;
+    }
+    if (t->req->on_body) {
+      Status s = t->req->on_body(t->response, std::string_view(data, n));
+      if (!s.ok()) {
+        t->stop = std::move(s);
+        return 0;
+      }
+      return n;
+    }
+    if (t->response.body.size() + n > t->req->max_body) {
+      t->stop = Status::ResourceExhausted("body larger than " + std::to_string(t->req->max_body) +
+                                          " bytes");
+      return 0;
+    }
+    t->response.body.append(data, n);
+    return n;
+  } catch (...) {
+    t->stop = Status::ResourceExhausted("out of memory");
+    return 0;
+  }
+}
+
+size_t ReadCallback(char* buffer, size_t size, size_t nitems, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view rest = t->req->body.substr(std::min(t->upload_pos, t->req->body.size()));
+  size_t n = std::min(rest.size(), size * nitems);
+  std::memcpy(buffer, rest.data(), n);
+  t->upload_pos += n;
+  return n;
+}
+
+int SeekCallback(void* user, curl_off_t offset, int origin) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > t->req->body.size())
+    return CURL_SEEKFUNC_CANTSEEK;
+  t->upload_pos = static_cast<size_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+bool IsTransientCurlError(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_AGAIN:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string NoProxyList() {
+  std::string list = "localhost,127.0.0.1,::1";
+  for (const char* var : {"no_proxy", "NO_PROXY"}) {
+    const char* v = std::getenv(var);
+    if (v && *v) return std::string(v) + "," + list;
+  }
+  return list;
+}
+
+class CurlTransport final : public HttpTransport {
+ public:
+  explicit CurlTransport(const TransportOptions& options)
+      : options_(options), pool_(options.max_connections), no_proxy_(NoProxyList()) {}
+
+  Result<HttpResponse> Execute(const HttpRequest& req) override {
+    const std::string name = req.method + " " + RedactUrl(req.url);
+    EasyHandle h = pool_.Acquire();
+    if (!h) return Status::ResourceExhausted(name + ": curl_easy_init failed");
+    Transfer t{&req, {}, 0, 0, Status::Ok()};
+    char errbuf[CURL_ERROR_SIZE] = {};
+    Slist headers;
+    CURLcode rc = Setup(h.get(), req, &t, errbuf, &headers);
+    if (rc == CURLE_OK) rc = curl_easy_perform(h.get());
+    if (rc == CURLE_OK) {
+      char* url = nullptr;
+      if (curl_easy_getinfo(h.get(), CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
+        t.response.effective_url = url;
+    }
+    // Back to the pool even after a failure: curl drops a connection left in a bad state.
+    pool_.Release(std::move(h));
+    if (!t.stop.ok()) return t.stop.WithContext(name);
+    if (rc != CURLE_OK) {
+      std::string msg = name + ": " + (*errbuf ? errbuf : curl_easy_strerror(rc));
+      if (IsTransientCurlError(rc)) return Status::Unavailable(msg);
+      if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
+        return Status::InvalidArgument(msg);
+      return Status::IOError(msg);
+    }
+    return std::move(t.response);
+  }
+
+ private:
+  CURLcode Setup(CURL* h, const HttpRequest& req, Transfer* t, char* errbuf, Slist* headers) {
+    curl_easy_reset(h);  // keeps the connection cache
+    CURLcode rc = CURLE_OK;
+    auto set = [&](CURLoption opt, auto value) {
+      if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, value);
+    };
+    set(CURLOPT_URL, req.url.c_str());
+    set(CURLOPT_ERRORBUFFER, errbuf);
+    set(CURLOPT_NOSIGNAL, 1L);
+    set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+    if (!req.on_body) {
+      int64_t deadline_ms = options_.request_timeout.count();
+      if (options_.min_transfer_rate > 0)
+        deadline_ms +=
+            static_cast<int64_t>(std::max<uint64_t>(req.expected_bytes, req.body.size()) * 1000 /
+                                 options_.min_transfer_rate);
+      set(CURLOPT_TIMEOUT_MS, static_cast<long>(deadline_ms));
+    }
+    if (options_.low_speed_limit > 0) {
+      set(CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(options_.low_speed_limit));
+      set(CURLOPT_LOW_SPEED_TIME,
+          std::max(1L, static_cast<long>((options_.request_timeout.count() + 999) / 1000)));
+    }
+    set(CURLOPT_TCP_KEEPALIVE, 1L);
+    set(CURLOPT_FOLLOWLOCATION, req.follow_redirects ? 1L : 0L);
+    set(CURLOPT_MAXREDIRS, 5L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    set(CURLOPT_PROTOCOLS_STR, "http,https");
+    set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    set(CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    set(CURLOPT_REDIR_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    set(CURLOPT_NOPROXY, no_proxy_.c_str());
+    set(CURLOPT_USERAGENT, "imgfs/0.1");
+    if (!options_.tls_verify) {
+      set(CURLOPT_SSL_VERIFYPEER, 0L);
+      set(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
+    set(CURLOPT_HEADERFUNCTION, &HeaderCallback);
+    set(CURLOPT_HEADERDATA, t);
+    set(CURLOPT_WRITEFUNCTION, &WriteCallback);
+    set(CURLOPT_WRITEDATA, t);
+    if (req.method == "HEAD") {
+      set(CURLOPT_NOBODY, 1L);
+    } else if (req.method == "PUT" || req.method == "POST" || req.method == "PATCH") {
+      set(CURLOPT_UPLOAD, 1L);
+      set(CURLOPT_CUSTOMREQUEST, req.method.c_str());
+      set(CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      set(CURLOPT_READFUNCTION, &ReadCallback);
+      set(CURLOPT_READDATA, t);
+      set(CURLOPT_SEEKFUNCTION, &SeekCallback);
+      set(CURLOPT_SEEKDATA, t);
+    } else if (req.method != "GET") {
+      set(CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    }
+    curl_slist* l = nullptr;
+    std::vector<std::string> all = req.headers;
+    all.push_back("Expect:");
+    for (const std::string& hdr : all) {
+      curl_slist* next = curl_slist_append(l, hdr.c_str());
+      if (!next) {
+        curl_slist_free_all(l);
+        return CURLE_OUT_OF_MEMORY;
+      }
+      l = next;
+    }
+    headers->reset(l);
+    set(CURLOPT_HTTPHEADER, l);
+    return rc;
+  }
+
+  const TransportOptions options_;
+  HandlePool pool_;
+  const std::string no_proxy_;
+};
+
+}  // namespace
+
+std::string UrlEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string RedactUrl(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  size_t host = scheme + 3;
+  size_t end = url.find('/', host);
+  size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+  if (at == std::string::npos || at < host) return url;
+  return url.substr(0, host) + "***@" + url.substr(at + 1);
+}
+
+Result<std::unique_ptr<HttpTransport>> NewCurlTransport(const TransportOptions& options) {
+  RETURN_IF_ERROR(GlobalInit());
+  if (options.max_connections < 1 || options.connect_timeout.count() <= 0 ||
+      options.request_timeout.count() <= 0)
+    return Status::InvalidArgument("registry transport: invalid options");
+  if (!options.ca_file.empty() && ::access(options.ca_file.c_str(), R_OK) != 0)
+    return Status::FromErrno(errno, "CA file " + options.ca_file);
+  return std::unique_ptr<HttpTransport>(new CurlTransport(options));
+}
+
+}  // namespace imgfs::registry

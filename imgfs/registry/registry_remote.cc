@@ -1,0 +1,144 @@
+#include "imgfs/registry/registry_remote.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/oci_image.h"
+#include "imgfs/registry/registry_source.h"
+
+namespace imgfs::registry {
+namespace {
+
+constexpr uint64_t kMaxManifest = 8u << 20;
+
+}  // namespace
+
+Result<std::string> RegistryRemoteStore::ReadTrace(const Digest& index_digest, uint64_t max_size) {
+  ASSIGN_OR_RETURN(FetchedManifest m, client_->GetManifest(IndexTag(index_digest), kMaxManifest));
+  Result<Artifact> a = ParseArtifactManifest(m.bytes, kMaxManifest);
+  if (!a.ok()) return a.status().WithContext(Describe() + ":" + IndexTag(index_digest));
+  if (a->index.digest != index_digest)
+    return Status::Corruption(Describe() + ":" + IndexTag(index_digest) +
+                              " is the artifact of another index");
+  if (!a->trace) return Status::NotFound(Describe() + ": no trace for " + index_digest.ToString());
+  if (a->trace->size > max_size)
+    return Status::ResourceExhausted("trace of " + index_digest.ToString() + " is " +
+                                     std::to_string(a->trace->size) + " bytes");
+  return client_->GetBlob(a->trace->digest, max_size);
+}
+
+Status RegistryRemoteStore::WriteBlob(const Digest& digest, std::string_view data) {
+  if (!mount_from_.empty()) {  // (a blob already here is mounted "again": a no-op)
+    ASSIGN_OR_RETURN(bool mounted, client_->MountBlob(digest, mount_from_));
+    if (mounted) {
+      ++mounted_;
+      return Status::Ok();
+    }
+  }
+  return client_->PutBlob(digest, data).status();
+}
+
+Status RegistryRemoteStore::WriteTrace(const Digest& index_digest, std::string_view data) {
+  const Digest d = Sha256(data);
+  RETURN_IF_ERROR(
+      client_->PutBlob(d, data).status().WithContext("trace of " + index_digest.ToString()));
+  std::lock_guard lock(mu_);
+  written_trace_ = BlobRef{std::string(kTraceLayerType), d, data.size()};
+  return Status::Ok();
+}
+
+std::optional<BlobRef> RegistryRemoteStore::written_trace() const {
+  std::lock_guard lock(mu_);
+  return written_trace_;
+}
+
+Result<std::pair<Reference, ClientOptions>> ParseRegistryRemoteUrl(const std::string& url,
+                                                                   ClientOptions options) {
+  std::string base = url, query;
+  if (size_t q = url.find('?'); q != std::string::npos) {
+    base = url.substr(0, q);
+    query = url.substr(q + 1);
+  }
+  ASSIGN_OR_RETURN(Reference ref, ParseReference(base, /*repository_only=*/true));
+  for (size_t start = 0; start < query.size();) {
+    size_t amp = query.find('&', start);
+    std::string item = query.substr(start, amp == std::string::npos ? amp : amp - start);
+    if (item == "plain-http=1") {
+      options.plain_http = true;
+    } else if (item == "tls-verify=false") {
+      options.transport.tls_verify = false;
+    } else {
+      return Status::InvalidArgument("remote " + base + ": unknown option \"" + item +
+                                     "\" (plain-http=1, tls-verify=false)");
+    }
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  return std::make_pair(std::move(ref), std::move(options));
+}
+
+std::string RegistryRemoteUrl(const Reference& repo, const ClientOptions& options) {
+  std::string url = std::string(kDockerScheme) + repo.host + "/" + repo.repository;
+  std::string sep = "?";
+  if (options.plain_http) url += sep + "plain-http=1", sep = "&";
+  if (!options.transport.tls_verify) url += sep + "tls-verify=false";
+  return url;
+}
+
+Result<std::unique_ptr<remote::RemoteStore>> OpenRegistryRemoteStore(
+    const std::string& url, const remote::RemoteOptions& remote_options) {
+  ClientOptions base;
+  base.transport.connect_timeout = remote_options.connect_timeout;
+  base.transport.request_timeout = remote_options.request_timeout;
+  base.transport.min_transfer_rate = remote_options.min_transfer_rate;
+  base.transport.low_speed_limit = remote_options.low_speed_limit;
+  base.transport.max_connections = remote_options.max_connections;
+  base.transport.ca_file = remote_options.ca_file;
+  base.max_attempts = remote_options.max_attempts;
+  base.initial_backoff = remote_options.initial_backoff;
+  base.max_backoff = remote_options.max_backoff;
+  ASSIGN_OR_RETURN(auto parsed, ParseRegistryRemoteUrl(url, std::move(base)));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<RegistryClient> client,
+      RegistryClient::Open(parsed.first.host, parsed.first.repository, std::move(parsed.second)));
+  return std::unique_ptr<remote::RemoteStore>(
+      std::make_unique<RegistryRemoteStore>(std::shared_ptr<RegistryClient>(std::move(client))));
+}
+
+Result<FoundArtifact> FindArtifact(RegistryClient& client, const Reference& ref,
+                                   const std::string& platform) {
+  ASSIGN_OR_RETURN(FetchedManifest top, client.GetManifest(ref.ManifestReference(), kMaxManifest));
+  Result<Artifact> direct = ParseArtifactManifest(top.bytes, kMaxManifest);
+  if (direct.ok()) return FoundArtifact{std::move(*direct), top.digest};
+  if (direct.status().code() != Code::kNotFound) return direct.status().WithContext(ref.ToString());
+  ASSIGN_OR_RETURN(ResolvedManifest image, ResolveManifest(client, ref, platform, kMaxManifest));
+  const Digest subject = image.manifest.digest;
+  // The referrers API (OCI distribution 1.1) first; registry 2.8 answers 404 and sends us to
+  // the tag fallback, as does an answer without an imgfs artifact.
+  ASSIGN_OR_RETURN(std::optional<std::string> api,
+                   client.GetReferrers(subject, kArtifactType, kMaxManifest));
+  if (api) {
+    if (Result<BlobRef> found = LatestImgfsReferrer(*api, kMaxManifest); found.ok()) {
+      ASSIGN_OR_RETURN(FetchedManifest m,
+                       client.GetManifest(found->digest.ToString(), kMaxManifest));
+      Result<Artifact> a = ParseArtifactManifest(m.bytes, kMaxManifest);
+      if (a.ok()) return FoundArtifact{std::move(*a), m.digest};
+    }
+  }
+  Result<FetchedManifest> referrers = client.GetManifest(ReferrersTag(subject), kMaxManifest);
+  if (!referrers.ok()) {
+    if (referrers.status().code() == Code::kNotFound)
+      return Status::NotFound(ref.ToString() + " (manifest " + subject.ToString() +
+                              ") has no imgfs artifact: push one with `imgfs push IMAGE " +
+                              ref.ToString() + "`");
+    return referrers.status();
+  }
+  Result<BlobRef> latest = LatestImgfsReferrer(referrers->bytes, kMaxManifest);
+  if (!latest.ok())
+    return latest.status().WithContext(ref.ToString() + ": referrers tag " + ReferrersTag(subject));
+  ASSIGN_OR_RETURN(FetchedManifest m, client.GetManifest(latest->digest.ToString(), kMaxManifest));
+  Result<Artifact> a = ParseArtifactManifest(m.bytes, kMaxManifest);
+  if (!a.ok()) return a.status().WithContext("artifact " + m.digest.ToString());
+  return FoundArtifact{std::move(*a), m.digest};
+}
+
+}  // namespace imgfs::registry

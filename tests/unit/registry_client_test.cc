@@ -1,0 +1,286 @@
+// RegistryClient's logic over a scripted HttpTransport: the bearer and basic flows, token
+// refresh on a 401, retries, streamed blobs resumed with Range (also from a server that ignores
+// it), verification of what manifests and blobs are served, chunked uploads. The real registry
+// is in tests/integration/registry/.
+#include "imgfs/registry/registry_client.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tests/unit/registry_test_util.h"
+
+namespace imgfs::registry {
+namespace {
+
+class RegistryClientTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<RegistryClient> Open(ClientOptions options = {}) {
+    options.initial_backoff = std::chrono::milliseconds(0);
+    options.credential_files.paths.clear();
+    auto t = std::make_unique<FakeTransport>();
+    fake_ = t.get();
+    auto c = RegistryClient::Open("reg.test:5000", "team/app", options, std::move(t));
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return std::move(c).value();
+  }
+  FakeTransport* fake_ = nullptr;
+  FakeClock clock_;
+};
+
+const std::string kManifest = R"({"schemaVersion":2})";
+
+TEST_F(RegistryClientTest, BearerTokenWithCredentialsThenRefetchedOnce) {
+  ClientOptions options;
+  options.credentials = Credentials{"alice", "pw"};
+  auto client = Open(options);
+  int tokens = 0;
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    if (req.url.rfind("https://auth.test/token", 0) == 0) {
+      ++tokens;
+      return {200, {}, R"({"token":"t)" + std::to_string(tokens) + R"("})"};
+    }
+    // The registry accepts only the second token.
+    if (Header(req, "Authorization") != "Bearer t2")
+      return {401,
+              {{"www-authenticate", R"(Bearer realm="https://auth.test/token",service="reg svc")"}},
+              R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]})"};
+    return {200, {{"content-type", "application/vnd.oci.image.manifest.v1+json"}}, kManifest};
+  };
+  auto m = client->GetManifest("v1", 1 << 20);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->bytes, kManifest);
+  EXPECT_EQ(m->digest, Sha256(kManifest));
+  EXPECT_EQ(tokens, 2);
+  const HttpRequest& token_req = fake_->requests[1];
+  EXPECT_EQ(token_req.url,
+            "https://auth.test/token?service=reg%20svc&scope=repository%3Ateam%2Fapp%3Apull");
+  EXPECT_EQ(Header(token_req, "Authorization"), "Basic " + Base64Encode("alice:pw"));
+  EXPECT_EQ(fake_->requests[0].url, "https://reg.test:5000/v2/team/app/manifests/v1");
+  // The next request reuses the token without asking again.
+  ASSERT_TRUE(client->GetManifest("v1", 1 << 20).ok());
+  EXPECT_EQ(tokens, 2);
+}
+
+TEST_F(RegistryClientTest, TokenFetchedAgainBeforeItsLifetimeEnds) {
+  FakeClock clock;
+  ClientOptions options;
+  options.clock = &clock;
+  auto client = Open(options);
+  int tokens = 0;
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    if (req.url.rfind("https://auth.test/", 0) == 0) {
+      ++tokens;
+      return {200, {}, R"({"token":"t)" + std::to_string(tokens) + R"(","expires_in":300})"};
+    }
+    if (Header(req, "Authorization").empty())
+      return {401, {{"www-authenticate", R"(Bearer realm="https://auth.test/t")"}}, ""};
+    return {200, {}, kManifest};
+  };
+  ASSERT_TRUE(client->GetManifest("v1", 1 << 20).ok());
+  EXPECT_EQ(tokens, 1);
+  clock.Advance(std::chrono::seconds(200));  // within 90% of 300 s: kept
+  ASSERT_TRUE(client->GetManifest("v1", 1 << 20).ok());
+  EXPECT_EQ(tokens, 1);
+  clock.Advance(std::chrono::seconds(80));  // 280 s: fetched again before the next request
+  ASSERT_TRUE(client->GetManifest("v1", 1 << 20).ok());
+  EXPECT_EQ(tokens, 2);
+  EXPECT_EQ(Header(fake_->requests.back(), "Authorization"), "Bearer t2");
+}
+
+TEST_F(RegistryClientTest, NoCredentialsToAPlainHttpRealmOfAnHttpsRegistry) {
+  ClientOptions options;
+  options.credentials = Credentials{"alice", "pw"};
+  auto client = Open(options);
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    return {401, {{"www-authenticate", R"(Bearer realm="http://auth.test/token")"}}, ""};
+  };
+  auto m = client->GetManifest("v1", 1 << 20);
+  EXPECT_EQ(m.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(fake_->requests.size(), 1u);  // the realm was not asked
+}
+
+TEST_F(RegistryClientTest, ThirdUnauthorizedIsFinal) {
+  auto client = Open();
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    if (req.url.rfind("https://auth.test/", 0) == 0) return {200, {}, R"({"token":"t"})"};
+    return {401, {{"www-authenticate", R"(Bearer realm="https://auth.test/t")"}}, ""};
+  };
+  auto m = client->GetManifest("v1", 1 << 20);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), Code::kPermissionDenied);
+  EXPECT_LE(fake_->requests.size(), 5u);
+}
+
+TEST_F(RegistryClientTest, BasicChallengeNeedsCredentials) {
+  auto client = Open();
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    return {401, {{"www-authenticate", R"(Basic realm="r")"}}, ""};
+  };
+  auto m = client->GetManifest("v1", 1 << 20);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("user name and password"), std::string::npos);
+}
+
+TEST_F(RegistryClientTest, RetriesServerErrorsNotMissingManifests) {
+  auto client = Open();
+  int calls = 0;
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    return ++calls < 3 ? Reply{503, {}, ""} : Reply{200, {}, kManifest};
+  };
+  ASSERT_TRUE(client->GetManifest("v1", 1 << 20).ok());
+  EXPECT_EQ(calls, 3);
+  calls = 0;
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    ++calls;
+    return {404, {}, R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]})"};
+  };
+  auto m = client->GetManifest("v2", 1 << 20);
+  EXPECT_EQ(m.status().code(), Code::kNotFound);
+  EXPECT_NE(m.status().message().find("MANIFEST_UNKNOWN"), std::string::npos);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(RegistryClientTest, ManifestsAreVerified) {
+  auto client = Open();
+  fake_->handler = [&](const HttpRequest&) -> Reply { return {200, {}, kManifest + " "}; };
+  EXPECT_EQ(client->GetManifest(Sha256(kManifest).ToString(), 1 << 20).status().code(),
+            Code::kCorruption);
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    return {200, {{"docker-content-digest", Sha256("other").ToString()}}, kManifest};
+  };
+  EXPECT_EQ(client->GetManifest("v1", 1 << 20).status().code(), Code::kCorruption);
+}
+
+std::string Blob() {
+  std::string b;
+  for (int i = 0; i < 300; ++i) b.push_back(static_cast<char>('a' + i % 26));
+  return b;
+}
+
+TEST_F(RegistryClientTest, StreamResumesWithRange) {
+  auto client = Open();
+  const std::string blob = Blob();
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    std::string range = Header(req, "Range");
+    if (range.empty()) return {200, {}, blob, 100};  // broken after 100 bytes
+    EXPECT_EQ(range, "bytes=100-");
+    return {206, {{"content-range", "bytes 100-299/300"}}, blob.substr(100)};
+  };
+  std::string got;
+  Status s = client->StreamBlob(Sha256(blob), 0, 1000, [&](std::string_view p) {
+    got.append(p);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(got, blob);
+}
+
+TEST_F(RegistryClientTest, StreamResumesFromAServerThatIgnoresRange) {
+  auto client = Open();
+  const std::string blob = Blob();
+  int calls = 0;
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    return ++calls == 1 ? Reply{200, {}, blob, 123} : Reply{200, {}, blob};
+  };
+  std::string got;
+  ASSERT_TRUE(client
+                  ->StreamBlob(Sha256(blob), 0, 1000,
+                               [&](std::string_view p) {
+                                 got.append(p);
+                                 return Status::Ok();
+                               })
+                  .ok());
+  EXPECT_EQ(got, blob);
+}
+
+TEST_F(RegistryClientTest, StreamRefusesAMisplacedResumeAndTooMuch) {
+  auto client = Open();
+  const std::string blob = Blob();
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    if (Header(req, "Range").empty()) return {200, {}, blob, 100};
+    return {206, {{"content-range", "bytes 0-299/300"}}, blob};
+  };
+  auto sink = [](std::string_view) { return Status::Ok(); };
+  EXPECT_EQ(client->StreamBlob(Sha256(blob), 0, 1000, sink).code(), Code::kCorruption);
+  fake_->handler = [&](const HttpRequest&) -> Reply { return {200, {}, blob}; };
+  EXPECT_EQ(client->StreamBlob(Sha256(blob), 0, 299, sink).code(), Code::kCorruption);
+}
+
+TEST_F(RegistryClientTest, RangeFollowsAndReusesRedirects) {
+  ClientOptions options;
+  options.clock = &clock_;
+  auto client = Open(options);
+  const std::string blob = Blob();
+  int registry = 0, storage = 0;
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    if (req.url.rfind("https://storage.test/", 0) == 0) {
+      ++storage;
+      EXPECT_EQ(Header(req, "Authorization"), "");
+      return {206, {}, blob.substr(10, 20)};
+    }
+    ++registry;
+    EXPECT_FALSE(req.follow_redirects);
+    return {307, {{"location", "https://storage.test/b?sig=x"}}, ""};
+  };
+  for (int i = 0; i < 3; ++i) {
+    auto r = client->GetBlobRange(Sha256(blob), 10, 20);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, blob.substr(10, 20));
+  }
+  EXPECT_EQ(registry, 1);
+  EXPECT_EQ(storage, 3);
+  clock_.Advance(kRedirectReuse);  // expired: the registry is asked again
+  ASSERT_TRUE(client->GetBlobRange(Sha256(blob), 10, 20).ok());
+  EXPECT_EQ(registry, 2);
+}
+
+TEST_F(RegistryClientTest, CrossRepositoryMount) {
+  auto client = Open();
+  long answer = 201;
+  fake_->handler = [&](const HttpRequest&) -> Reply { return {answer, {}, ""}; };
+  auto mounted = client->MountBlob(Sha256("x"), "other/repo");
+  ASSERT_TRUE(mounted.ok());
+  EXPECT_TRUE(*mounted);
+  EXPECT_EQ(fake_->requests[0].method, "POST");
+  EXPECT_EQ(fake_->requests[0].url,
+            "https://reg.test:5000/v2/team/app/blobs/uploads/?mount=" + std::string("sha256%3A") +
+                Sha256("x").Hex() + "&from=other%2Frepo");
+  answer = 202;  // the registry opened an upload session instead
+  mounted = client->MountBlob(Sha256("x"), "other/repo");
+  ASSERT_TRUE(mounted.ok());
+  EXPECT_FALSE(*mounted);
+  answer = 403;
+  EXPECT_EQ(client->MountBlob(Sha256("x"), "other/repo").status().code(), Code::kPermissionDenied);
+}
+
+TEST_F(RegistryClientTest, ChunkedUpload) {
+  ClientOptions options;
+  options.upload_chunk_size = 128;
+  auto client = Open(options);
+  const std::string blob = Blob();
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    if (req.method == "HEAD") return {404, {}, ""};
+    if (req.method == "POST") return {202, {{"location", "/v2/team/app/blobs/uploads/u1?s=1"}}, ""};
+    if (req.method == "PATCH")
+      return {202, {{"location", "/v2/team/app/blobs/uploads/u1?s=2"}}, ""};
+    return {201, {}, ""};
+  };
+  auto r = client->PutBlob(Sha256(blob), blob);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(*r);
+  ASSERT_EQ(fake_->requests.size(), 5u);  // HEAD, POST, PATCH 0-127, PATCH 128-255, PUT rest
+  EXPECT_EQ(Header(fake_->requests[2], "Content-Range"), "0-127");
+  EXPECT_EQ(Header(fake_->requests[3], "Content-Range"), "128-255");
+  EXPECT_EQ(fake_->requests[4].method, "PUT");
+  EXPECT_EQ(fake_->requests[4].url,
+            "https://reg.test:5000/v2/team/app/blobs/uploads/u1?s=2&digest=" +
+                std::string("sha256%3A") + Sha256(blob).Hex());
+  EXPECT_EQ(fake_->bodies[2] + fake_->bodies[3] + fake_->bodies[4], blob);
+}
+
+}  // namespace
+}  // namespace imgfs::registry
