@@ -29,6 +29,7 @@ check "imgfs --version names a commit" bash -c "/usr/bin/imgfs --version | grep 
 check "runc-lite --version names a commit" bash -c "/usr/bin/runc-lite --version | grep -q '^commit: [0-9a-f]'"
 check "imgfs-gpu --version" /usr/bin/imgfs-gpu --version
 check "imgfs-gpu-hook --version" /usr/bin/imgfs-gpu-hook --version
+check "coldstart-bench --help" bash -c "/usr/bin/coldstart-bench --help | grep -q -- --quick"
 check "the config is installed and valid" bash -c "/usr/bin/imgfs config show | grep -q '^# file: /etc/imgfs/config.toml'"
 check "man page" bash -c "man -w imgfs | grep -q /usr/share/man/man1/imgfs.1.gz"
 check "bash completion" test -s /usr/share/bash-completion/completions/imgfs
