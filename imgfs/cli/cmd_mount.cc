@@ -1,5 +1,6 @@
 // imgfs mount | umount | stats | daemon
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,7 +10,9 @@
 #include <climits>
 #include <cstdio>
 #include <thread>
+#include <vector>
 
+#include "core/fd.h"
 #include "core/log.h"
 #include "core/numbers.h"
 #include "imgfs/cli/args.h"
@@ -33,13 +36,30 @@ std::string StorePath(const Args& args) {
 namespace {
 
 // Starts `imgfs daemon --store DIR --exit-when-idle` detached, logging to the configured log
-// file (default STORE/daemon.log), and waits for its socket.
+// file (default STORE/daemon.log), and waits (15 s at most) until it says it listens: a byte on
+// a pipe (--ready-fd), or the pipe's end when it died first.
 Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
   RETURN_IF_ERROR(daemon::SecureStoreDir(store).status());
   const Config& config = GlobalConfig();
   std::string log = config.Get("log.file").empty() ? store + "/daemon.log" : config.Get("log.file");
-  std::string cache = std::to_string(cache_size);
-  std::string config_file = config.explicit_file() ? config.file() : "";
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+  std::vector<std::string> args = {"imgfs",
+                                   "daemon",
+                                   "--store",
+                                   store,
+                                   "--cache-size",
+                                   std::to_string(cache_size),
+                                   "--log-file",
+                                   log,
+                                   "--exit-when-idle",
+                                   "--ready-fd",
+                                   std::to_string(ready_write.get())};
+  if (config.explicit_file()) args.insert(args.end(), {"--config", config.file()});
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) return Status::FromErrno(errno, "fork");
   if (pid == 0) {
@@ -48,20 +68,21 @@ Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
     int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (null_fd >= 0) ::dup2(null_fd, 0);
     if (log_fd >= 0) ::dup2(log_fd, 1), ::dup2(log_fd, 2);
-    if (::fork() != 0) ::_exit(0);  // the daemon is not our child: no zombie, no session
-    const char* argv[] = {
-        "imgfs",      "daemon",    "--store",          store.c_str(), "--cache-size", cache.c_str(),
-        "--log-file", log.c_str(), "--exit-when-idle", nullptr,       nullptr,        nullptr};
-    if (!config_file.empty()) argv[9] = "--config", argv[10] = config_file.c_str();
-    ::execv("/proc/self/exe", const_cast<char**>(argv));
+    if (::fork() != 0) ::_exit(0);           // the daemon is not our child: no zombie, no session
+    ::fcntl(ready_write.get(), F_SETFD, 0);  // the daemon keeps the pipe's write end
+    ::execv("/proc/self/exe", argv.data());
     ::_exit(127);
   }
+  ready_write.Reset();
   int status;
   ::waitpid(pid, &status, 0);
-  for (int i = 0; i < 150; ++i) {
-    if (ControlRequest(daemon::DaemonSocketPath(store), "GET", "/stats").ok()) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  pollfd p = {ready_read.get(), POLLIN, 0};
+  char byte = 0;
+  if (RetryOnEintr([&] { return ::poll(&p, 1, 15000); }) == 1 &&
+      RetryOnEintr([&] { return ::read(ready_read.get(), &byte, 1); }) == 1)
+    return Status::Ok();
+  // It may have lost the store to a daemon another `imgfs mount` started at the same moment.
+  if (ControlRequest(daemon::DaemonSocketPath(store), "GET", "/stats").ok()) return Status::Ok();
   return Status::Unavailable("the imgfs daemon did not start; see " + log);
 }
 
@@ -244,7 +265,7 @@ Result<int> RunStats(const ArgList& argv) {
 Result<int> RunDaemonCommand(const ArgList& argv) {
   ASSIGN_OR_RETURN(Args args, ParseArgs(argv,
                                         {"store", "cache-size", "log-file", "log-max-size",
-                                         "log-level", "log-format", "metrics-address"},
+                                         "log-level", "log-format", "metrics-address", "ready-fd"},
                                         {"exit-when-idle"}));
   if (!args.positional.empty()) return UsageError(kDaemonUsage);
   const Config& config = GlobalConfig();
@@ -264,6 +285,17 @@ Result<int> RunDaemonCommand(const ArgList& argv) {
   ASSIGN_OR_RETURN(options.cache_size, ParseSize(config.FlagOr(args, "cache-size", "cache_size"),
                                                  "--cache-size", daemon::kMaxCacheSize));
   options.exit_when_idle = args.Has("exit-when-idle");
+  if (args.Has("ready-fd")) {
+    // `imgfs mount` waits on this pipe: one byte once the socket listens. Taken out of the
+    // process's descriptors so nothing the daemon starts inherits it.
+    ASSIGN_OR_RETURN(uint64_t fd, ParseUint64(args.Get("ready-fd"), 3, INT_MAX, "--ready-fd"));
+    auto ready = std::make_shared<UniqueFd>(static_cast<int>(fd));
+    ::fcntl(ready->get(), F_SETFD, FD_CLOEXEC);
+    options.on_ready = [ready](const Result<Digest>&) {
+      (void)!::write(ready->get(), "1", 1);
+      ready->Reset();
+    };
+  }
   RETURN_IF_ERROR(daemon::RunDaemon(options));
   return 0;
 }
