@@ -1,4 +1,4 @@
-// The http(s):// remote store, over libcurl (the only file that includes it).
+// The http(s):// remote store, over libcurl (shared pieces in curl_handles.h).
 //
 // Objects are BASE/blobs/sha256/<hex> and BASE/traces/sha256/<hex>. Reads are GETs (ranged with
 // "Range: bytes=a-b"), existence is a HEAD, writes are PUTs with Content-Length (nginx with
@@ -9,7 +9,6 @@
 // handle. Every attempt is bounded by connect_timeout, a deadline (request_timeout plus the size
 // at min_transfer_rate) and a low-speed cut-off; refused/reset connections, timeouts, 408, 429
 // and 5xx are retried with doubling backoff up to max_attempts, then reported as Unavailable.
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,69 +22,17 @@
 #include <thread>
 #include <vector>
 
+#include "imgfs/curl_handles.h"
 #include "imgfs/http_response.h"
 #include "imgfs/remote_backends.h"
 
 namespace imgfs::remote::internal {
 namespace {
 
-struct EasyDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
-
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-Status GlobalInit() {
-  static std::once_flag once;
-  static CURLcode rc = CURLE_OK;
-  std::call_once(once, [] { rc = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (rc != CURLE_OK)
-    return Status::Internal(std::string("curl_global_init: ") + curl_easy_strerror(rc));
-  return Status::Ok();
-}
-
-// At most `max` easy handles in use at once; idle ones keep their connections for reuse.
-// Thread-safe.
-class HandlePool {
- public:
-  explicit HandlePool(unsigned max) : max_(max) {}
-
-  // Blocks while `max` handles are lent. Returns null if curl cannot make a handle.
-  EasyHandle Acquire() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return busy_ < max_; });
-    ++busy_;
-    if (!idle_.empty()) {
-      EasyHandle h = std::move(idle_.back());
-      idle_.pop_back();
-      return h;
-    }
-    lock.unlock();
-    EasyHandle h(curl_easy_init());
-    if (!h) Release(nullptr);
-    return h;
-  }
-
-  void Release(EasyHandle h) {
-    {
-      std::lock_guard lock(mu_);
-      if (h) idle_.push_back(std::move(h));
-      --busy_;
-    }
-    cv_.notify_one();
-  }
-
- private:
-  const unsigned max_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<EasyHandle> idle_;  // GUARDED_BY(mu_)
-  unsigned busy_ = 0;             // GUARDED_BY(mu_)
-};
+using curl::EasyHandle;
+using curl::GlobalInit;
+using curl::HandlePool;
+using curl::Slist;
 
 enum class Method { kGet, kHead, kPut };
 

@@ -45,14 +45,16 @@ Result<std::string> ReadInImage(const std::string& rootfs, const std::string& re
   return out;
 }
 
-// The colon-separated fields of the /etc/passwd or /etc/group line whose first field is NAME.
-std::vector<std::string> FindEntry(const std::string& file, const std::string& name) {
+// The colon-separated fields of the first /etc/passwd or /etc/group line whose field COLUMN is
+// VALUE (0: the name, 2: the id); empty when none.
+std::vector<std::string> FindEntry(const std::string& file, size_t column,
+                                   const std::string& value) {
   std::istringstream lines(file);
   for (std::string line; std::getline(lines, line);) {
     std::vector<std::string> fields;
     std::istringstream f(line);
     for (std::string field; std::getline(f, field, ':');) fields.push_back(field);
-    if (fields.size() >= 3 && fields[0] == name) return fields;
+    if (fields.size() >= 3 && fields[column] == value) return fields;
   }
   return {};
 }
@@ -73,24 +75,12 @@ Status ApplyUser(const std::string& spec, const std::string& rootfs, json* proce
   uint32_t uid = 0, gid = 0;
   std::string home;
   Result<std::string> passwd = ReadInImage(rootfs, "/etc/passwd");
+  // By name, or for a number the entry of that uid (for its group and home).
   std::vector<std::string> entry =
-      passwd.ok() ? FindEntry(*passwd, user) : std::vector<std::string>{};
+      passwd.ok() ? FindEntry(*passwd, IsNumber(user) ? 2 : 0, user) : std::vector<std::string>{};
   if (IsNumber(user)) {
     ASSIGN_OR_RETURN(uint64_t u, ParseUint64(user, 0, UINT32_MAX - 1, "user"));
     uid = static_cast<uint32_t>(u);
-    // The passwd entry of that uid, for its group and home.
-    if (passwd.ok()) {
-      std::istringstream lines(*passwd);
-      for (std::string line; std::getline(lines, line);) {
-        std::vector<std::string> f;
-        std::istringstream s(line);
-        for (std::string x; std::getline(s, x, ':');) f.push_back(x);
-        if (f.size() >= 4 && f[2] == user) {
-          entry = f;
-          break;
-        }
-      }
-    }
   } else {
     if (entry.size() < 4)
       return Status::NotFound("user '" + user + "' is not in the image's /etc/passwd");
@@ -109,7 +99,7 @@ Status ApplyUser(const std::string& spec, const std::string& rootfs, json* proce
     } else {
       Result<std::string> groups = ReadInImage(rootfs, "/etc/group");
       std::vector<std::string> g =
-          groups.ok() ? FindEntry(*groups, group) : std::vector<std::string>{};
+          groups.ok() ? FindEntry(*groups, 0, group) : std::vector<std::string>{};
       if (g.size() < 3)
         return Status::NotFound("group '" + group + "' is not in the image's /etc/group");
       ASSIGN_OR_RETURN(uint64_t n, ParseUint64(g[2], 0, UINT32_MAX - 1, "gid of " + group));

@@ -20,6 +20,9 @@ constexpr uint64_t kMaxTraceSize = 64u << 20;
 struct MountManager::Mounted {
   MountRequest request;
   std::shared_ptr<const ImageIndex> index;
+  // The image's OCI config (Entrypoint, Env, ...) from the index's metadata, which `imgfs run`
+  // builds its container from; read once at mount.
+  nlohmann::json image_config;
   std::unique_ptr<remote::RemoteStore> remote;
   std::shared_ptr<TraceRecorder> trace;
   std::unique_ptr<ImageFs> fs;
@@ -116,6 +119,8 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
     }
   }
   ASSIGN_OR_RETURN(m->index, ResolveImage(request.image, m->remote.get()));
+  nlohmann::json meta = nlohmann::json::parse(m->index->metadata(), nullptr, false);
+  if (meta.is_object() && meta.contains("config")) m->image_config = meta["config"];
   if (request.trace == "record")
     m->trace = std::make_shared<TraceRecorder>(std::chrono::seconds(request.trace_seconds));
   m->fs = std::make_unique<ImageFs>(m->index, fetcher_, m->remote.get(), m->trace);
@@ -270,13 +275,9 @@ nlohmann::json MountManager::StatsJson() {
       stored += m->index->Chunk(c).stored_length;
     nlohmann::json metrics = m->fs->metrics().ToJson();
     for (const char* k : {"evictions", "bytes_evicted", "cached_bytes"}) metrics.erase(k);
-    // The image's OCI config (Entrypoint, Env, ...), which `imgfs run` builds its container from.
-    nlohmann::json meta = nlohmann::json::parse(m->index->metadata(), nullptr, false);
-    nlohmann::json config =
-        meta.is_object() && meta.contains("config") ? meta["config"] : nlohmann::json();
     mounts.push_back({{"mountpoint", path},
                       {"image", m->index->digest().ToString()},
-                      {"image_config", config},
+                      {"image_config", m->image_config},
                       {"request", m->request.ToJson()},
                       {"image_file_bytes", image_bytes},
                       {"image_stored_bytes", stored},

@@ -1,7 +1,6 @@
 // The registry's curl adapter (see http_transport.h).
 #include "imgfs/registry/http_transport.h"
 
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,65 +10,18 @@
 #include <cstring>
 #include <mutex>
 
+#include "imgfs/curl_handles.h"
+
 namespace imgfs::registry {
 namespace {
 
 constexpr size_t kMaxErrorBody = 4096;
 constexpr size_t kMaxHeaderBytes = 256u << 10;
 
-struct EasyDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
-
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-Status GlobalInit() {
-  static std::once_flag once;
-  static CURLcode rc = CURLE_OK;
-  std::call_once(once, [] { rc = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (rc != CURLE_OK)
-    return Status::Internal(std::string("curl_global_init: ") + curl_easy_strerror(rc));
-  return Status::Ok();
-}
-
-// At most `max` easy handles lent at once; idle ones keep their connections. Thread-safe.
-class HandlePool {
- public:
-  explicit HandlePool(unsigned max) : max_(max) {}
-  EasyHandle Acquire() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return busy_ < max_; });
-    ++busy_;
-    if (!idle_.empty()) {
-      EasyHandle h = std::move(idle_.back());
-      idle_.pop_back();
-      return h;
-    }
-    lock.unlock();
-    EasyHandle h(curl_easy_init());
-    if (!h) Release(nullptr);
-    return h;
-  }
-  void Release(EasyHandle h) {
-    {
-      std::lock_guard lock(mu_);
-      if (h) idle_.push_back(std::move(h));
-      --busy_;
-    }
-    cv_.notify_one();
-  }
-
- private:
-  const unsigned max_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<EasyHandle> idle_;  // GUARDED_BY(mu_)
-  unsigned busy_ = 0;             // GUARDED_BY(mu_)
-};
+using remote::curl::EasyHandle;
+using remote::curl::GlobalInit;
+using remote::curl::HandlePool;
+using remote::curl::Slist;
 
 // State of one attempt, shared with the curl callbacks (which never throw).
 struct Transfer {

@@ -1,9 +1,10 @@
 #!/bin/bash
 # The installed package, from its installed paths only (/usr/bin, /etc/imgfs, the unit):
 # versions, the unit (systemd-analyze verify), a convert + mount + read, `runc-lite run` of a
-# bundle, and a container run by a private containerd whose runc shim gets BinaryName =
-# /usr/bin/runc-lite. Everything lives under one temp dir; the private containerd and every mount
-# are gone at the end. Prints "N passed, N failed"; exit 1 on any failure.
+# bundle, and containers run by a private containerd through /usr/bin/runc-lite: the runc shim's
+# BinaryName option, and containerd's config.toml naming it as its linux runtime. Everything
+# lives under one temp dir; the private containerd and every mount are gone at the end. Prints
+# "N passed, N failed"; exit 1 on any failure.
 #   tests/package/smoke.sh          (after: apt-get install ./imgfs_*_amd64.deb)
 set -uo pipefail
 T=$(mktemp -d /tmp/imgfs-package-smoke.XXXXXX)
@@ -90,6 +91,26 @@ if command -v containerd >/dev/null && command -v ctr >/dev/null && command -v u
   for _ in $(seq 50); do $C task ls | grep -q 'smoke-d .*STOPPED' && break; sleep 0.1; done
   $C task rm smoke-d >/dev/null 2>&1
   $C containers rm smoke-d >/dev/null 2>&1
+  # containerd configured in its config.toml to run /usr/bin/runc-lite: the linux runtime
+  # plugin's `runtime` (the setting ctr's default path takes without CRI; the CRI plugin's
+  # BinaryName needs a CRI client, which Debian 12 does not ship).
+  kill "$ctd_pid"; wait "$ctd_pid" 2>/dev/null
+  cat >> "$T/ctd/config.toml" <<CFG
+[plugins."io.containerd.runtime.v1.linux"]
+  runtime = "/usr/bin/runc-lite"
+  runtime_root = "$T/v1root"
+CFG
+  containerd --config "$T/ctd/config.toml" >>"$T/ctd/log" 2>&1 &
+  ctd_pid=$!
+  for _ in $(seq 100); do $C version >/dev/null 2>&1 && break; sleep 0.1; done
+  timeout 60 $C run -d --runtime io.containerd.runtime.v1.linux localhost/smoke:latest smoke-v1 \
+    /bin/busybox sleep 600 >/dev/null 2>&1
+  check "containerd configured with runtime = /usr/bin/runc-lite runs a container" \
+    bash -c "/usr/bin/runc-lite --root $T/v1root/default list | grep -q '^smoke-v1 .*running'"
+  $C task kill -s KILL smoke-v1 >/dev/null 2>&1
+  for _ in $(seq 50); do $C task ls | grep -q 'smoke-v1 .*STOPPED' && break; sleep 0.1; done
+  $C task rm smoke-v1 >/dev/null 2>&1
+  $C containers rm smoke-v1 >/dev/null 2>&1
 else
   echo "FAIL - containerd, ctr or umoci missing"; FAIL=$((FAIL + 1))
 fi
