@@ -64,11 +64,11 @@ Result<std::string> ReadFileToString(const std::string& path, size_t max_size) {
   return out;
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
+Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode, bool durable) {
   std::string tmp = path + ".tmp";
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
   RETURN_IF_ERROR(WriteFull(fd.get(), data).WithContext(tmp));
-  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync " + tmp);
+  if (durable && ::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync " + tmp);
   fd.Reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno(errno, "rename " + tmp);
   return Status::Ok();

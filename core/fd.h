@@ -64,8 +64,10 @@ inline Status WriteFull(int fd, std::string_view s) {
 }
 
 Result<std::string> ReadFileToString(const std::string& path, size_t max_size);
-// Writes to PATH.tmp, fsyncs, renames over PATH: readers see the old file or the new one.
-Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+// Writes to PATH.tmp, fsyncs (unless !DURABLE: readers still see the old file or the new one,
+// but a crash of the machine may leave neither), renames over PATH.
+Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644,
+                       bool durable = true);
 
 // A read-only private mapping of a whole file. Move-only.
 class MappedFile {

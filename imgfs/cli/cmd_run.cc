@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -26,9 +27,11 @@
 #include "core/fd.h"
 #include "core/flags.h"
 #include "core/numbers.h"
+#include "gpu-hooks/inject.h"
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/config.h"
+#include "imgfs/cli/containers.h"
 #include "imgfs/cli/control_client.h"
 #include "imgfs/cli/run_config.h"
 #include "imgfs/cli/usage.h"
@@ -120,9 +123,11 @@ Result<std::string> RunCaptured(const std::vector<std::string>& argv, const std:
 // Everything a run made, undone in reverse when it goes out of scope (also after a failure):
 // the runtime's state, the overlay, the container directory (unless --keep). The image's mount
 // stays: the next run of the image reuses it.
+// A detached container (-d) that started keeps its record and log (not its bundle or layers)
+// for `imgfs ps` and `imgfs logs` until `imgfs ps --prune`, unless --rm was given.
 struct Container {
   std::string id, dir, rootfs, runtime, runtime_root;
-  bool overlay_mounted = false, runtime_started = false, keep = false;
+  bool overlay_mounted = false, runtime_started = false, keep = false, keep_record = false;
 
   ~Container() {
     if (runtime_started) {
@@ -130,9 +135,15 @@ struct Container {
     }
     if (overlay_mounted && ::umount2(rootfs.c_str(), MNT_DETACH) != 0)
       std::fprintf(stderr, "imgfs run: unmount %s: %s\n", rootfs.c_str(), std::strerror(errno));
-    if (!dir.empty() && !keep) {
-      std::error_code ec;
+    if (dir.empty() || keep) return;
+    std::error_code ec;
+    if (!keep_record) {
       std::filesystem::remove_all(dir, ec);
+      return;
+    }
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      std::string name = entry.path().filename();
+      if (name != "state.json" && name != "log") std::filesystem::remove_all(entry.path(), ec);
     }
   }
 };
@@ -225,13 +236,67 @@ void CopyOutput(int from, Clock::time_point* first, std::atomic<bool>* seen) {
   }
 }
 
+// Starts the container detached (-d): `RUNTIME run -d` with its output (and so the container's)
+// appended to DIR/log, this process the subreaper that inherits the container's init. Once the
+// container runs, writes its ID on READY_FD and closes it (the `imgfs run -d` that forked us
+// prints it and exits), moves its own stdout and stderr to the log, then waits for the
+// container as Supervise does. Returns the container's wait status.
+Result<int> RunDetached(Container& c, std::vector<std::string> argv, int ready_fd, int sigfd,
+                        const sigset_t& previous, std::chrono::seconds stop_timeout,
+                        ContainerRecord* record) {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return Status::FromErrno(errno, "subreaper");
+  const std::string log = c.dir + "/log", pid_file = c.dir + "/init.pid";
+  ASSIGN_OR_RETURN(UniqueFd log_fd, OpenFile(log, O_WRONLY | O_CREAT | O_APPEND, 0600));
+  argv.insert(argv.begin() + 4, {"--detach", "--pid-file", pid_file});
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::FromErrno(errno, "fork");
+  if (pid == 0) {
+    ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(log_fd.get(), STDOUT_FILENO);
+    ::dup2(log_fd.get(), STDERR_FILENO);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    std::fprintf(stderr, "imgfs run: exec %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(kRunFailed);
+  }
+  c.runtime_started = true;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    Result<std::string> text = ReadFileToString(log, 1u << 20);
+    std::string last = text.ok() ? *text : "";
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
+    return Status::Internal(c.runtime + " failed to start the container" +
+                            (last.empty() ? std::string() : ": " + last));
+  }
+  ASSIGN_OR_RETURN(std::string pid_text, ReadFileToString(pid_file, 64));
+  ASSIGN_OR_RETURN(uint64_t init, ParseUint64(pid_text.substr(0, pid_text.find('\n')), 1, INT32_MAX,
+                                              "the container's init pid"));
+  record->status = "running";
+  RETURN_IF_ERROR(WriteRecord(c.dir, *record));
+  c.keep_record = true;
+  std::string id_line = c.id + "\n";
+  (void)WriteFull(ready_fd, id_line);
+  ::close(ready_fd);
+  ::dup2(log_fd.get(), STDOUT_FILENO);
+  ::dup2(log_fd.get(), STDERR_FILENO);
+  return Supervise(static_cast<pid_t>(init), sigfd, stop_timeout, [&c] {
+    (void)RunCaptured({c.runtime, "--root", c.runtime_root, "kill", c.id, "KILL"}, "");
+  });
+}
+
 // SIGFD reads the signals Supervise passes on; PREVIOUS is the mask the runtime gets back.
+// READY_FD (-d; else -1): where RunDetached reports that the container runs.
 Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int sigfd,
-                const sigset_t& previous) {
+                const sigset_t& previous, int ready_fd) {
   Timings timings;
   timings.enabled = flags.GetBool("timings");
-  if (flags.GetBool("detach")) return Status::Unimplemented("-d (detach) is not built yet");
-  if (flags.IsSet("gpus")) return Status::Unimplemented("--gpus is not built yet in imgfs run");
   const Config& config = GlobalConfig();
   std::string store = flags.IsSet("store") ? flags.GetString("store") : config.Get("store");
   char real[PATH_MAX];
@@ -279,6 +344,9 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
       return Status::InvalidArgument("--cpus " + text + ": want a number of CPUs, 0 < N <= 1024");
     options.cpus = cpus;
   }
+  if (flags.IsSet("gpus")) {
+    ASSIGN_OR_RETURN(options.gpus, GpuVisibleDevices(flags.GetString("gpus")));
+  }
   if (flags.IsSet("pids-limit")) {
     ASSIGN_OR_RETURN(int64_t p, flags.GetInt64("pids-limit", -1, INT32_MAX));
     options.pids_limit = p;
@@ -290,12 +358,7 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   c.runtime_root = store + "/runtime";
   if (flags.IsSet("name")) {
     c.id = flags.GetString("name");
-    if (c.id.empty() || c.id.size() > 64 ||
-        c.id.find_first_not_of(
-            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
-            std::string::npos ||
-        c.id[0] == '.')
-      return Status::InvalidArgument("--name " + c.id + ": want letters, digits, '_', '.', '-'");
+    RETURN_IF_ERROR(CheckContainerId(c.id));
   } else {
     ASSIGN_OR_RETURN(c.id, RandomId());
   }
@@ -306,6 +369,7 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   request.remote = flags.IsSet("remote") ? flags.GetString("remote") : config.Get("remote");
   request.ca_file = flags.IsSet("ca-file") ? flags.GetString("ca-file") : config.Get("ca_file");
   request.trace = flags.IsSet("trace") ? flags.GetString("trace") : config.Get("trace.mode");
+  ASSIGN_OR_RETURN(request.idle_unmount, ParseKeepWarm(flags.GetString("keep-warm")));
   ASSIGN_OR_RETURN(uint64_t cache_size,
                    ParseSize(flags.IsSet("cache-size") ? flags.GetString("cache-size")
                                                        : config.Get("cache_size"),
@@ -325,6 +389,15 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
     if (err == EEXIST) return Status::AlreadyExists("a container named " + c.id + " exists");
     return Status::FromErrno(err, "create the container directory");
   }
+  ContainerRecord record;
+  record.id = c.id;
+  record.image = positional[0];
+  record.command = options.command;
+  record.created = static_cast<int64_t>(::time(nullptr));
+  record.monitor_pid = ::getpid();
+  record.monitor_start = ProcessStartTime(record.monitor_pid);
+  record.detached = ready_fd >= 0;
+  RETURN_IF_ERROR(WriteRecord(c.dir, record));
   c.rootfs = c.dir + "/rootfs";
   for (const char* sub : {"/rootfs", "/upper", "/work"})
     if (::mkdir((c.dir + sub).c_str(), 0755) != 0) return Status::FromErrno(errno, c.dir + sub);
@@ -357,6 +430,17 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
     return built.status();
   }
   for (const std::string& n : notes) std::fprintf(stderr, "imgfs run: note: %s\n", n.c_str());
+  const bool runc_lite = std::filesystem::path(c.runtime).filename() == "runc-lite";
+  const std::string cdi_root = flags.IsSet("cdi-root") ? flags.GetString("cdi-root") : "/";
+  if (!options.gpus.empty()) {
+    // runc-lite injects the GPUs itself at create; any other runtime gets them in the config.
+    // Either way the request is resolved here first, so a GPU the node lacks is one line now.
+    nlohmann::json probe = *built;
+    Result<gpu::InjectResult> injected = gpu::InjectGpus(runc_lite ? probe : *built, cdi_root);
+    if (!injected.ok())
+      return Status::InvalidArgument("--gpus " + flags.GetString("gpus") + " (devices " +
+                                     options.gpus + "): " + injected.status().message());
+  }
   RETURN_IF_ERROR(WriteFileAtomic(c.dir + "/config.json", built->dump(2), 0600));
   timings.Step("config");
 
@@ -368,8 +452,21 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   const bool interactive = flags.GetBool("interactive") || options.tty;
   if (capture && ::pipe2(out, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
   UniqueFd out_read(out[0]), out_write(out[1]);
-  std::vector<std::string> argv = {c.runtime, "--root", c.runtime_root, "run", "--bundle",
-                                   c.dir,     c.id};
+  std::vector<std::string> argv = {c.runtime, "--root", c.runtime_root, "run", "--bundle", c.dir};
+  if (runc_lite && flags.IsSet("cdi-root")) argv.insert(argv.end(), {"--cdi-root", cdi_root});
+  argv.push_back(c.id);
+  if (ready_fd >= 0) {
+    Result<int> waited = RunDetached(c, argv, ready_fd, sigfd, previous,
+                                     std::chrono::seconds(stop_timeout), &record);
+    if (!waited.ok()) return waited.status();
+    // The init was ours (subreaper): the runtime's state is left for the destructor to delete.
+    record.status = "exited";
+    record.exit_code = WIFSIGNALED(*waited) ? 128 + WTERMSIG(*waited) : WEXITSTATUS(*waited);
+    record.finished = static_cast<int64_t>(::time(nullptr));
+    if (flags.IsSet("rm")) c.keep_record = false;
+    (void)WriteRecord(c.dir, record);
+    return record.exit_code;
+  }
   ::signal(SIGTTOU, SIG_IGN);
   const bool foreground_tty = ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
   Clock::time_point started = Clock::now(), first_byte{};
@@ -419,8 +516,44 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
     }
     timings.Step("run (to exit)");
   }
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  record.status = "exited";
+  record.exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  record.finished = static_cast<int64_t>(::time(nullptr));
+  if (c.keep) (void)WriteRecord(c.dir, record);
+  return record.exit_code;
+}
+
+// -d: forks the monitor, which runs the container in a session of its own. Returns, in the
+// parent, the exit code of `imgfs run -d`: 0 after printing the container's ID once the monitor
+// reported it running, else the monitor's own code (it printed the error). Returns nullopt in
+// the monitor, with *READY_FD the pipe on which it reports.
+Result<std::optional<int>> ForkMonitor(int* ready_fd) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return Status::FromErrno(errno, "pipe");
+  UniqueFd read_end(p[0]), write_end(p[1]);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::FromErrno(errno, "fork");
+  if (pid == 0) {
+    ::setsid();
+    int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    *ready_fd = write_end.Release();
+    return std::optional<int>();
+  }
+  write_end.Reset();
+  std::string id;
+  char buf[128];
+  for (ssize_t n; (n = RetryOnEintr([&] { return ::read(read_end.get(), buf, sizeof buf); })) > 0;)
+    id.append(buf, static_cast<size_t>(n));
+  if (!id.empty()) {
+    std::printf("%s", id.c_str());
+    return std::optional<int>(0);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return std::optional<int>(WIFEXITED(status) ? WEXITSTATUS(status) : kRunFailed);
 }
 
 }  // namespace
@@ -447,6 +580,8 @@ Result<int> RunRun(const ArgList& argv) {
   flags.String("cpus");
   flags.String("pids-limit");
   flags.String("gpus");
+  flags.String("cdi-root");
+  flags.String("keep-warm", kDefaultKeepWarm);
   flags.String("stop-timeout", "10");
   flags.Bool("read-only");
   flags.Bool("keep");
@@ -476,6 +611,19 @@ Result<int> RunRun(const ArgList& argv) {
     }
     SetGlobalConfig(std::move(*loaded));
   }
+  int ready_fd = -1;
+  if (flags.GetBool("detach")) {
+    if (flags.GetBool("tty") || flags.GetBool("interactive")) {
+      std::fprintf(stderr, "imgfs run: -d with -t or -i is not supported (no terminal to keep)\n");
+      return kRunFailed;
+    }
+    Result<std::optional<int>> forked = ForkMonitor(&ready_fd);
+    if (!forked.ok()) {
+      std::fprintf(stderr, "imgfs run: %s\n", forked.status().message().c_str());
+      return kRunFailed;
+    }
+    if (forked->has_value()) return **forked;
+  }
   // Blocked before any thread exists (the store's RocksDB starts some), so that every thread
   // blocks them and they wait for Supervise instead of killing us while the container runs on.
   sigset_t forwarded, previous;
@@ -487,7 +635,7 @@ Result<int> RunRun(const ArgList& argv) {
     std::fprintf(stderr, "imgfs run: signalfd: %s\n", std::strerror(errno));
     return kRunFailed;
   }
-  Result<int> rc = Run(flags, *positional, sigfd.get(), previous);
+  Result<int> rc = Run(flags, *positional, sigfd.get(), previous, ready_fd);
   ::sigprocmask(SIG_SETMASK, &previous, nullptr);
   if (!rc.ok()) {
     std::fprintf(stderr, "imgfs run: %s\n", rc.status().message().c_str());

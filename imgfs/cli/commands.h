@@ -29,6 +29,9 @@ Result<int> RunUmount(const ArgList& argv);
 Result<int> RunStats(const ArgList& argv);
 Result<int> RunConfig(const ArgList& argv);
 Result<int> RunRun(const ArgList& argv);
+Result<int> RunPs(const ArgList& argv);
+Result<int> RunStop(const ArgList& argv);
+Result<int> RunLogs(const ArgList& argv);
 // `imgfs daemon` (the library's daemon is imgfs::RunDaemon in imgfs/daemon/daemon.h).
 Result<int> RunDaemonCommand(const ArgList& argv);
 

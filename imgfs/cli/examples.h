@@ -28,6 +28,9 @@ inline constexpr CommandExample kExamples[] = {
     {"pull", "imgfs pull docker://127.0.0.1:5000/python:3.11 --plain-http"},
     {"run",
      "imgfs run --timings -e MODE=fast -v /srv/data:/data:ro python python3 -c 'import numpy'"},
+    {"ps", "imgfs ps --json | jq -r '.[] | select(.status == \"running\") | .id'"},
+    {"stop", "imgfs stop -t 5 web"},
+    {"logs", "imgfs run -d --name web python python3 -m http.server && imgfs logs -f web"},
 };
 
 }  // namespace imgfs::cli

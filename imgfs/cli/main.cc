@@ -38,6 +38,9 @@ constexpr Command kCommands[] = {
     {"daemon", nullptr, imgfs::cli::RunDaemonCommand, imgfs::cli::kDaemonUsage},
     {"config", nullptr, imgfs::cli::RunConfig, imgfs::cli::kConfigUsage},
     {"run", nullptr, imgfs::cli::RunRun, imgfs::cli::kRunUsage},
+    {"ps", nullptr, imgfs::cli::RunPs, imgfs::cli::kPsUsage},
+    {"stop", nullptr, imgfs::cli::RunStop, imgfs::cli::kStopUsage},
+    {"logs", nullptr, imgfs::cli::RunLogs, imgfs::cli::kLogsUsage},
 };
 
 constexpr char kUsage[] =
@@ -62,6 +65,9 @@ constexpr char kUsage[] =
     "\n"
     "  daemon                         serve a store's mounts (started by mount)\n"
     "  run IMAGE [COMMAND...] [flags]  run a container from IMAGE, lazily (see imgfs run --help)\n"
+    "  ps [--json] [--prune]          containers of imgfs run (running, and -d ones that exited)\n"
+    "  stop ID... [-t SECONDS]        stop containers of imgfs run\n"
+    "  logs ID [-f]                   the output of a container started with imgfs run -d\n"
     "  config show [--json]           the effective configuration and where each value came from\n"
     "\n"
     "IMAGE is a name given with --tag or an index digest (or a unique prefix of one).\n"

@@ -184,6 +184,49 @@ Result<std::vector<std::string>> ParseEnvFile(const std::string& text,
   return out;
 }
 
+Result<std::optional<unsigned>> ParseKeepWarm(const std::string& text) {
+  if (text == "forever") return std::optional<unsigned>();
+  std::string number = text;
+  uint64_t unit = 1;
+  if (!number.empty() && std::string("smh").find(number.back()) != std::string::npos) {
+    unit = number.back() == 'h' ? 3600 : number.back() == 'm' ? 60 : 1;
+    number.pop_back();
+  }
+  Result<uint64_t> n = ParseUint64(number, 0, 30 * 86400 / unit, "--keep-warm");
+  if (!n.ok())
+    return Status::InvalidArgument("--keep-warm " + text +
+                                   ": want seconds, a number with s, m or h (at most 30 days), "
+                                   "or forever");
+  return std::optional<unsigned>(static_cast<unsigned>(*n * unit));
+}
+
+Result<std::string> GpuVisibleDevices(std::string value) {
+  if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+      value.back() == value.front())
+    value = value.substr(1, value.size() - 2);
+  const bool devices = value.rfind("device=", 0) == 0;
+  if (devices) value.erase(0, 7);
+  auto bad = [&] {
+    return Status::InvalidArgument("--gpus " + value +
+                                   ": want all, a count, or device=LIST of indexes or UUIDs");
+  };
+  if (value.empty()) return bad();
+  if (value == "all") return value;
+  if (IsNumber(value) && !devices) {
+    Result<uint64_t> count = ParseUint64(value, 1, 1024, "--gpus");
+    if (!count.ok()) return bad();
+    std::string list;
+    for (uint64_t i = 0; i < *count; ++i) list += (i ? "," : "") + std::to_string(i);
+    return list;
+  }
+  // A list: no spaces or characters a CDI name, index or UUID never has.
+  if (value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                              "-_.,=/:") != std::string::npos ||
+      value.front() == ',' || value.back() == ',' || value.find(",,") != std::string::npos)
+    return bad();
+  return value;
+}
+
 Result<json> BuildRunConfig(json spec, const json& image_config, const RunOptions& options,
                             const std::string& rootfs, std::vector<std::string>* notes) {
   const json empty = json::object();
@@ -223,6 +266,11 @@ Result<json> BuildRunConfig(json spec, const json& image_config, const RunOption
     SetEnv(&env, e);
   }
   if (options.tty) SetEnv(&env, "TERM=xterm");
+  if (!options.gpus.empty()) {  // gpu-hooks injects what this asks for (runc-lite or imgfs run)
+    SetEnv(&env, "NVIDIA_VISIBLE_DEVICES=" + options.gpus);
+    if (EnvValue(env, "NVIDIA_DRIVER_CAPABILITIES").empty())
+      SetEnv(&env, "NVIDIA_DRIVER_CAPABILITIES=compute,utility");
+  }
   process["env"] = env;
   process["terminal"] = options.tty;
 

@@ -29,7 +29,19 @@ struct RunOptions {
   std::optional<uint64_t> memory;  // bytes
   std::optional<double> cpus;      // CPUs of quota per 100 ms period
   std::optional<int64_t> pids_limit;
+  std::string gpus;  // NVIDIA_VISIBLE_DEVICES for --gpus (GpuVisibleDevices); empty: none
 };
+
+// `--keep-warm DURATION`: how long the image's mount stays after the last container's exit:
+// seconds, or a number with s, m or h; "forever" (nullopt) keeps it until `imgfs umount`.
+inline constexpr char kDefaultKeepWarm[] = "10m";
+Result<std::optional<unsigned>> ParseKeepWarm(const std::string& text);
+
+// NVIDIA_VISIBLE_DEVICES for `--gpus VALUE`, as docker and podman read it: "all"; a count N
+// (the first N GPUs: "0,...,N-1"); "device=LIST" or LIST (indexes, GPU-UUIDs, CDI names,
+// comma-separated; docker's quotes around it are dropped). gpu-hooks resolves the result against
+// the node's CDI specs, so an unknown GPU is reported there.
+Result<std::string> GpuVisibleDevices(std::string value);
 
 // Reads an --env-file: K=V lines; blank lines and lines starting with # are skipped; a bare K
 // takes the value of K in HOST_ENV (skipped when unset there).

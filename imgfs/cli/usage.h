@@ -72,7 +72,7 @@ inline constexpr char kRunUsage[] =
     "imgfs run [FLAGS] IMAGE [--] [COMMAND [ARG...]]\n"
     "  runs one container from IMAGE (a name or digest in the store; with --remote, a digest\n"
     "  whose index is fetched): the image is mounted lazily through the store's daemon (a mount\n"
-    "  of the same image is reused and stays after the run), a writable overlay goes on top\n"
+    "  of the same image is reused and stays --keep-warm after), a writable overlay goes on top\n"
     "  (removed afterwards unless --keep), and runc-lite runs COMMAND (else the image's\n"
     "  Entrypoint + Cmd). Exits with the container's code; 125 when the run itself failed, 127\n"
     "  when the program is not in the image.\n"
@@ -83,7 +83,31 @@ inline constexpr char kRunUsage[] =
     "  --memory BYTES   --cpus N   --pids-limit N   -t, --tty   -i, --interactive   --keep\n"
     "  --runtime PATH (any runc-compatible runtime)   --timings (each step's time on stderr)\n"
     "  --stop-timeout S: after SIGINT/SIGTERM (passed on to the container), kill it after S\n"
-    "  seconds (default 10), or at once at a second one\n";
+    "  seconds (default 10), or at once at a second one\n"
+    "  --keep-warm DURATION: the image's mount is dropped when nothing used it for DURATION\n"
+    "  (seconds, or with s/m/h; default 10m; 0: as soon as it is unused; forever: until imgfs\n"
+    "  umount); the first run that mounts the image sets it\n"
+    "  --gpus all|N|device=LIST: GPUs through gpu-hooks (N: the first N; LIST: indexes, UUIDs\n"
+    "  or CDI names); --cdi-root DIR reads the CDI specs under DIR (default /)\n"
+    "  -d, --detach: print the container's ID once it runs and leave it running; its output goes\n"
+    "  to a log (imgfs logs); imgfs ps lists it, imgfs stop stops it; its record stays after it\n"
+    "  exits until imgfs ps --prune (or at once with --rm)\n";
+
+inline constexpr char kPsUsage[] =
+    "imgfs ps [--store DIR] [--json] [--prune]\n"
+    "  lists the containers of imgfs run in the store: running ones (foreground or -d) and\n"
+    "  detached ones that exited (with their exit code). --prune removes the records of those\n"
+    "  that are not running and prints their IDs.\n";
+
+inline constexpr char kStopUsage[] =
+    "imgfs stop [--store DIR] [-t SECONDS] ID...\n"
+    "  stops containers of imgfs run: SIGTERM to the container (through its imgfs run), SIGKILL\n"
+    "  after SECONDS (default 10); waits until each is gone and its overlay removed.\n";
+
+inline constexpr char kLogsUsage[] =
+    "imgfs logs [--store DIR] [-f] ID\n"
+    "  prints the output (stdout and stderr) of a container started with imgfs run -d; -f\n"
+    "  follows it until the container exits.\n";
 
 // The error for wrong arguments: "usage: " and the synopsis lines of USAGE, on one line.
 inline Status UsageError(const char* usage) {

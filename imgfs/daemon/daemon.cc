@@ -162,6 +162,7 @@ Status RunDaemon(const DaemonOptions& options) {
         {server->fd(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {state.wake.get(), POLLIN, 0}};
     // The timeout notices mounts unmounted from outside (umount MOUNTPOINT).
     int n = ::poll(fds, 3, 500);
+    mounts.UnmountIdle();
     mounts.Reap();
     if (options.exit_when_idle && mounts.size() == 0 && server->active() == 0 &&
         (state.mount_tried || std::chrono::steady_clock::now() - started > kFirstMountWait))

@@ -3,6 +3,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <system_error>
 
 #include "core/log.h"
@@ -32,6 +33,9 @@ struct MountManager::Mounted {
   std::mutex mu;
   std::condition_variable cv;  // stopping was set
   bool trace_saved = false;    // GUARDED_BY(mu)
+  // UnmountIdle's view (under MountManager::mu_): the read count when it last moved, and when.
+  uint64_t idle_reads = 0;
+  std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
 };
 
 Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
@@ -46,6 +50,10 @@ Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
   ASSIGN_OR_RETURN(uint64_t threads, UintField(j, "prefetch_threads", 8, 1, kMaxPrefetchThreads));
   r.trace_seconds = static_cast<unsigned>(seconds);
   r.prefetch_threads = static_cast<unsigned>(threads);
+  if (j.contains("idle_unmount") && !j["idle_unmount"].is_null()) {
+    ASSIGN_OR_RETURN(uint64_t idle, UintField(j, "idle_unmount", 0, 0, kMaxIdleUnmount));
+    r.idle_unmount = static_cast<unsigned>(idle);
+  }
   if (r.image.empty() || r.mountpoint.empty())
     return Status::InvalidArgument("mount needs an image and a mountpoint");
   if (r.trace != "off" && r.trace != "record" && r.trace != "replay")
@@ -60,7 +68,8 @@ nlohmann::json MountRequest::ToJson() const {
           {"ca_file", ca_file},
           {"trace", trace},
           {"trace_seconds", trace_seconds},
-          {"prefetch_threads", prefetch_threads}};
+          {"prefetch_threads", prefetch_threads},
+          {"idle_unmount", idle_unmount ? nlohmann::json(*idle_unmount) : nlohmann::json()}};
 }
 
 MountManager::MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source)
@@ -248,6 +257,31 @@ void MountManager::Reap() {
     }
   }
   for (auto& m : gone) Stop(*m);
+}
+
+void MountManager::UnmountIdle() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<MountEntry> table;  // read once, when a mount is due
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [mountpoint, m] : mounts_) {
+    if (!m->request.idle_unmount) continue;
+    const uint64_t reads = m->fs->metrics().reads.load(std::memory_order_relaxed);
+    if (reads != m->idle_reads) {
+      m->idle_reads = reads;
+      m->idle_since = now;
+      continue;
+    }
+    if (now - m->idle_since < std::chrono::seconds(*m->request.idle_unmount)) continue;
+    m->idle_since = now;  // busy or not, the next try is a whole idle period away
+    if (table.empty()) table = ReadMountTable();
+    if (OverlayUsesLower(table, mountpoint)) continue;  // a container's root
+    // Not MNT_DETACH: the kernel says EBUSY while a file is open or a cwd is in the mount.
+    if (::umount2(mountpoint.c_str(), UMOUNT_NOFOLLOW) == 0) {
+      IMGFS_LOG(Info) << mountpoint << " unmounted after " << *m->request.idle_unmount << " s idle";
+    } else if (errno != EBUSY) {
+      IMGFS_LOG(Warning) << "idle unmount of " << mountpoint << ": " << std::strerror(errno);
+    }
+  }
 }
 
 size_t MountManager::size() {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -25,6 +26,7 @@ namespace imgfs::daemon {
 struct MountRequest {
   static constexpr unsigned kMaxTraceSeconds = 86400;
   static constexpr unsigned kMaxPrefetchThreads = 64;
+  static constexpr unsigned kMaxIdleUnmount = 30 * 86400;
 
   std::string image;              // a name in the local store, or an index digest
   std::string mountpoint;         // an existing directory, absolute
@@ -33,6 +35,10 @@ struct MountRequest {
   std::string trace = "off";      // off | record | replay
   unsigned trace_seconds = 30;    // recording window after mount: 1..kMaxTraceSeconds
   unsigned prefetch_threads = 8;  // trace replay: 1..kMaxPrefetchThreads
+  // Seconds without a read after which the daemon drops the mount if nothing holds it (an
+  // overlay over it, an open file, a process's cwd: the kernel refuses the unmount then);
+  // nullopt: never (imgfs mount's default). `imgfs run --keep-warm` sets it.
+  std::optional<unsigned> idle_unmount;
 
   // InvalidArgument for a missing field, a value out of its bounds or of the wrong type.
   static Result<MountRequest> FromJson(const nlohmann::json& j);
@@ -57,6 +63,11 @@ class MountManager {
   void UnmountAll();
   // Cleans up mounts whose FUSE session ended underneath (an external umount).
   void Reap();
+  // Unmounts the mounts with an idle_unmount whose reads have not moved for that long and that
+  // nothing holds (a plain umount, which the kernel refuses with EBUSY while an overlay, an open
+  // file or a cwd is in it; such a mount is tried again after another idle period). Reap then
+  // cleans them up. Called periodically by the daemon.
+  void UnmountIdle();
   size_t size();
   // The index digests of the images mounted now.
   std::vector<Digest> MountedIndexes();

@@ -50,19 +50,37 @@ std::vector<MountEntry> ParseMountInfo(const std::string& text) {
     while (fields >> field && field != "-") {
     }
     if (!(fields >> type)) continue;
-    fields >> source;
-    out.push_back({Unescape(point), type, Unescape(source)});
+    std::string options;
+    fields >> source >> options;
+    out.push_back({Unescape(point), type, Unescape(source), Unescape(options)});
   }
   return out;
 }
 
-namespace {
+bool OverlayUsesLower(const std::vector<MountEntry>& table, const std::string& path) {
+  for (const MountEntry& e : table) {
+    if (e.type != "overlay") continue;
+    std::istringstream options(e.options);
+    for (std::string option; std::getline(options, option, ',');) {
+      size_t eq = option.find('=');
+      if (eq == std::string::npos) continue;
+      std::string key = option.substr(0, eq);
+      if (key != "lowerdir" && key != "lowerdir+" && key != "datadir+") continue;
+      std::istringstream dirs(option.substr(eq + 1));
+      for (std::string dir; std::getline(dirs, dir, ':');)
+        if (dir == path) return true;
+    }
+  }
+  return false;
+}
+
 std::vector<MountEntry> ReadMountTable() {
   std::ifstream in("/proc/self/mountinfo");
   std::stringstream text;
   text << in.rdbuf();
   return ParseMountInfo(text.str());
 }
+namespace {
 constexpr char kSourcePrefix[] = "imgfs:";
 }  // namespace
 

@@ -33,8 +33,9 @@ std::string MountTypeAt(const std::string& path);
 // One line of /proc/self/mountinfo, unescaped.
 struct MountEntry {
   std::string point;
-  std::string type;    // "fuse.imgfs", "overlay", ...
-  std::string source;  // the mount's fsname
+  std::string type;     // "fuse.imgfs", "overlay", ...
+  std::string source;   // the mount's fsname
+  std::string options;  // the superblock's options ("lowerdir=...,upperdir=..." for overlay)
 };
 // The mounts of a mountinfo text, in its order (the topmost of a point last).
 std::vector<MountEntry> ParseMountInfo(const std::string& text);
@@ -46,6 +47,11 @@ std::string MountSource(const std::string& store_path);
 // /proc/self/mountinfo; NotFound when no imgfs mount is there. The answer names a socket the CLI
 // will talk to, never trusts: a mount made by anyone can claim any store.
 Result<std::string> StoreOfMount(const std::string& path);
+// Whether an overlay in TABLE has PATH as one of its lower directories (what an overlay holds
+// does not keep the mount below busy: overlayfs clones it privately).
+bool OverlayUsesLower(const std::vector<MountEntry>& table, const std::string& path);
+// The mounts of this mount namespace, from /proc/self/mountinfo.
+std::vector<MountEntry> ReadMountTable();
 // Every imgfs mount of this mount namespace, from /proc/self/mountinfo.
 std::vector<MountEntry> ImgfsMounts();
 

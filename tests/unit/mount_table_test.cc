@@ -19,6 +19,22 @@ TEST(MountTableTest, ParsesFieldsAndUnescapes) {
   EXPECT_EQ(table[1].source, "imgfs:/var/lib/my store");
   EXPECT_EQ(table[2].point, "/srv/c");  // optional fields skipped
   EXPECT_EQ(table[2].type, "overlay");
+  EXPECT_EQ(table[2].options, "rw,lowerdir=/x");
+}
+
+TEST(MountTableTest, OverlayLowerDirs) {
+  std::vector<MountEntry> table = ParseMountInfo(
+      "90 29 0:50 / /c1 rw - overlay overlay rw,lowerdir=/s/mounts/a:/s/mounts/b,upperdir=/u,"
+      "workdir=/w\n"
+      "91 29 0:51 / /c2 rw - overlay overlay rw,lowerdir+=/s/mounts/d,datadir+=/s/mounts/e\n"
+      "92 29 0:52 / /s/mounts/c rw - fuse.imgfs imgfs:/s rw,lowerdir=/s/mounts/c\n");
+  EXPECT_TRUE(OverlayUsesLower(table, "/s/mounts/a"));
+  EXPECT_TRUE(OverlayUsesLower(table, "/s/mounts/b"));
+  EXPECT_TRUE(OverlayUsesLower(table, "/s/mounts/d"));
+  EXPECT_TRUE(OverlayUsesLower(table, "/s/mounts/e"));
+  EXPECT_FALSE(OverlayUsesLower(table, "/s/mounts"));    // a prefix is not the dir
+  EXPECT_FALSE(OverlayUsesLower(table, "/u"));           // an upper dir is not a lower one
+  EXPECT_FALSE(OverlayUsesLower(table, "/s/mounts/c"));  // only overlays count
 }
 
 TEST(MountTableTest, SourceNamesTheStore) {

@@ -10,7 +10,12 @@ writes; the writable upper layer is gone after the run, and a second run reuses 
 mount (one mount for both); the image pushed to a file:// remote runs by digest on an empty
 store; SIGINT to `imgfs run` stops the container (exit 130) and leaves no runtime state, no
 overlay and no container directory; a missing program is exit 127 and a missing image 125, with
-one line each, leaving nothing behind.
+one line each, leaving nothing behind. -d prints the container's ID once it runs; `imgfs ps`
+lists it running, `imgfs logs` shows its stdout and stderr, `imgfs stop` stops it (SIGTERM, its
+trap's exit code; SIGKILL after -t for one that ignores SIGTERM) and removes its overlay, the
+record stays exited until `imgfs ps --prune`; a -d run that fails is one line and leaves nothing.
+--keep-warm 1: the image's mount stays while a container uses it (past several idle periods)
+and is dropped by the daemon once the container is gone; mounts with the default stay.
 """
 
 import json
@@ -181,6 +186,87 @@ def main():
                 diffs.append("bad volume: exit %d, %r" % (p.returncode, p.stderr))
             return diffs + leftovers(store)
 
+        def cli(*argv, timeout=60):
+            return subprocess.run([s.binary, *argv, "--store", store], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, timeout=timeout)
+
+        def ps():
+            p = cli("ps", "--json")
+            return {c["id"]: c for c in json.loads(p.stdout)} if p.returncode == 0 else {
+                "error": p.stderr}
+
+        def wait_log(cid, text):
+            for _ in range(100):  # the container writes while we look: up to 10 s
+                p = cli("logs", cid)
+                if text in p.stdout:
+                    return p.stdout
+                time.sleep(0.1)
+            return p.stdout
+
+        def detached():
+            diffs = []
+            p = run("-d", "--name", "bg", "app",
+                    "echo out; echo err >&2; trap 'echo term; exit 3' TERM; "
+                    "while :; do sleep 0.1; done")
+            if p.returncode != 0 or p.stdout != "bg\n":
+                return ["run -d: exit %d, out %r, err %r" % (p.returncode, p.stdout, p.stderr)]
+            got = ps().get("bg", {})
+            if got.get("status") != "running" or not got.get("detached"):
+                diffs.append("ps while running: %r" % got)
+            log = wait_log("bg", "err\n")
+            if "out\n" not in log or "err\n" not in log:
+                diffs.append("logs: %r" % log)
+            p = cli("stop", "bg")
+            if p.returncode != 0 or p.stdout != "bg\n":
+                diffs.append("stop: exit %d, %r %r" % (p.returncode, p.stdout, p.stderr))
+            got = ps().get("bg", {})
+            if got.get("status") != "exited" or got.get("exit_code") != 3:
+                diffs.append("ps after stop: %r" % got)
+            if "term\n" not in cli("logs", "bg").stdout:
+                diffs.append("the trap's output is not in the log")
+            over = [m for m in ml.mounted_paths() if "/containers/bg/" in m]
+            if over:
+                diffs.append("overlay left after stop: %r" % over)
+            # One that ignores SIGTERM (sleep as PID 1) is killed after -t.
+            run("-d", "--name", "stubborn", "app", "exec sleep 300")
+            p = cli("stop", "-t", "1", "stubborn")
+            got = ps().get("stubborn", {})
+            if p.returncode != 0 or got.get("exit_code") != 137:
+                diffs.append("stop -t 1 of a container ignoring SIGTERM: %r %r" % (p.stderr, got))
+            p = cli("ps", "--prune")
+            if sorted(p.stdout.split()) != ["bg", "stubborn"]:
+                diffs.append("ps --prune printed %r" % p.stdout)
+            p = run("-d", "plain", "--", "/bin/nosuch")
+            if p.returncode != 127 or len(p.stderr.strip().splitlines()) != 1 or p.stdout:
+                diffs.append("-d of a missing program: exit %d, %r %r" % (p.returncode, p.stdout,
+                                                                         p.stderr))
+            return diffs + leftovers(store)
+
+        def keep_warm():
+            s.convert("dir:" + rootfs, store, "warm")
+            image_mounts = lambda: [m for m in ml.mounted_paths()  # noqa: E731
+                                    if m.startswith(store + "/mounts/")]
+            before = image_mounts()
+            p = run("-d", "--keep-warm", "1", "--name", "w", "warm", "/bin/sleep", "300")
+            if p.returncode != 0:
+                return ["run -d --keep-warm 1: %r" % p.stderr]
+            warm = [m for m in image_mounts() if m not in before]
+            time.sleep(3)  # three idle periods while the container holds the mount
+            diffs = []
+            if len(warm) != 1 or warm[0] not in image_mounts():
+                diffs.append("the mount of a running container was dropped: %r" % warm)
+            cli("stop", "-t", "0", "w")
+            cli("ps", "--prune")
+            for _ in range(150):  # the daemon looks every 0.5 s: up to 30 s
+                if not warm or warm[0] not in image_mounts():
+                    break
+                time.sleep(0.2)
+            else:
+                diffs.append("the idle mount %s is still there 30 s after its container" % warm)
+            if sorted(image_mounts()) != sorted(before):
+                diffs.append("other image mounts changed: %r -> %r" % (before, image_mounts()))
+            return diffs
+
         ml.run_case(report, "the image's command, user, workdir, env; exposed port noted",
                     image_command)
         ml.run_case(report, "-e -u -w -v and the exit code", flags)
@@ -190,6 +276,8 @@ def main():
         ml.run_case(report, "SIGINT stops the container and cleans up", sigint_stops)
         ml.run_case(report, "-t: stdin, stdout and stderr are a terminal", tty)
         ml.run_case(report, "failures are one line and leave nothing", failures_leave_nothing)
+        ml.run_case(report, "-d, ps, logs, stop, ps --prune", detached)
+        ml.run_case(report, "--keep-warm: kept while used, dropped when idle", keep_warm)
         # The image mounts the runs left up belong to the session: unmount them.
         for mp in ml.mounted_paths():
             if mp.startswith(s.dir + "/") and "/mounts/" in mp:
