@@ -1,19 +1,31 @@
 #!/usr/bin/env python3
-"""Start-up set from a registry (issue 10, the netem benchmark without netem: this kernel has no
-sch_netem, so the registry is on loopback and only bytes and requests are meaningful, not the
-link-time goal). Not a test.
+"""Start-up set from a registry (issue 10). Not a test.
 
-A Debian python3 image (one gzip layer of ROOTFS.tar) is converted, its start-up set recorded
-(`imgfs mount --trace record`, then `chroot MNT python3 -c 'import json'`), repacked in trace
-order, and pushed with its trace to a registry (docker-registry on 127.0.0.1). Then, ROUNDS
-times each, from an empty store: `imgfs mount docker://...` with and without `--trace replay`,
-the same program run in the mount; wall time from the mount to the program's exit, bytes the
-program's reads returned, bytes fetched and range requests (imgfs stats).
+An image is converted (--image scipy: the debian-scipy image of tools/build-debian-images.sh,
+program `python3 -c 'import numpy'`; --image python: one gzip layer of --tar, program
+`python3 -c 'import json'`), its start-up set recorded (`imgfs mount --trace record`, then
+`chroot MNT PROGRAM`), repacked in trace order, and pushed with its trace to a registry
+(docker-registry). With --profile dc|slow the registry runs in a network namespace behind a veth
+pair shaped as coldstart-bench does it (tc netem; on a kernel without sch_netem a token bucket for
+the rate and tools/bench/delay_proxy.py for the delay); --profile loopback: 127.0.0.1, no shaping.
 
-  tools/bench/registry_startup.py --imgfs build/imgfs/imgfs [--rounds 3] [--tar ROOTFS.tar]
+Then, ROUNDS times each, from an empty store and a dropped page cache:
+  off, replay   `imgfs mount docker://...` (--trace off / replay), then PROGRAM in the mount: time
+                from the mount to the program's exit; bytes the program read, bytes fetched and
+                range requests (imgfs stats)
+  arrival       `imgfs mount --trace replay` and nothing else: time from the mount's return until
+                the replayed start-up set is all in the node store (prefetch_done reaches
+                prefetch_total), next to what its bytes take at link speed plus two round trips
+                (the issue's goal: within 1.2x)
+  floor         PROGRAM in a mount of the same image whose chunks are all local (page cache
+                dropped): the program's own time, which no network can remove
+
+  tools/bench/registry_startup.py --imgfs build/imgfs/imgfs [--image scipy|python]
+                                  [--profile dc|slow|loopback] [--rounds 3] [--tar ROOTFS.tar]
 """
 
 import argparse
+import importlib.machinery
 import json
 import os
 import shutil
@@ -24,10 +36,24 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "registry"))
-import registry_lib as rl  # noqa: E402
+PROGRAMS = {"python": ["/usr/bin/python3", "-c", "import json"],
+            "scipy": ["/usr/bin/python3", "-c", "import numpy"]}
+BENCH_IMAGES = "/var/cache/imgfs-bench/oci"  # tools/build-debian-images.sh
+# The network of coldstart-bench (the same namespace, veth and shaping code).
+CSB = importlib.machinery.SourceFileLoader(
+    "coldstart_bench", os.path.join(ROOT, "tools", "coldstart-bench")).load_module()
+RATES = {"1gbit": 1e9, "200mbit": 200e6}
 
-PROGRAM = ["/usr/bin/python3", "-c", "import json"]
+
+def wait_arrival(run, mp, store, timeout=300):
+    """Seconds until the replayed trace's chunks are all fetched (prefetch_done = total)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        m = json.loads(run("stats", mp, "--json", "--store", store).stdout).get("metrics", {})
+        if m.get("prefetch_total", 0) and m.get("prefetch_done", 0) >= m["prefetch_total"]:
+            return time.time() - t0, m
+        time.sleep(0.005)
+    raise RuntimeError("the replayed start-up set did not arrive in %d s" % timeout)
 
 
 def main():
@@ -35,7 +61,10 @@ def main():
     p.add_argument("--imgfs", required=True)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--tar", default="/var/cache/imgfs-test/bookworm-python3.tar")
+    p.add_argument("--image", choices=sorted(PROGRAMS), default="python")
+    p.add_argument("--profile", choices=sorted(CSB.PROFILES), default="loopback")
     args = p.parse_args()
+    program = PROGRAMS[args.image]
     imgfs = os.path.abspath(args.imgfs)
     work = tempfile.mkdtemp(prefix="imgfs-bench-startup-")
     mounts = []
@@ -53,52 +82,75 @@ def main():
         run("umount", mp, "--store", store)
         mounts.remove((mp, store))
 
-    reg = rl.Registry(work, "reg")
+    net = CSB.Network(args.profile)
+    servers = None
     try:
-        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "mkimage.py"), "tars",
-                        "--layout", work + "/layout", "--tag", "img", "--compression", "gzip",
-                        args.tar], check=True, stdout=subprocess.DEVNULL)
+        servers = CSB.Servers(net, work + "/servers")
+        if args.image == "scipy":
+            source = "oci:%s:debian-scipy" % BENCH_IMAGES
+        else:
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools", "mkimage.py"), "tars",
+                            "--layout", work + "/layout", "--tag", "img", "--compression",
+                            "gzip", args.tar], check=True, stdout=subprocess.DEVNULL)
+            source = "oci:%s/layout:img" % work
         a = work + "/store-a"
-        run("convert", "oci:%s/layout:img" % work, "--tag", "img", "--store", a, "--quiet")
+        run("convert", source, "--tag", "img", "--store", a, "--quiet")
         mp = work + "/mnt-record"
         mount(a, "img", mp, "--trace", "record", "--trace-seconds", "600")
-        subprocess.run(["chroot", mp] + PROGRAM, check=True)
+        subprocess.run(["chroot", mp] + program, check=True)
         umount(mp, a)
         run("repack", "img", "--tag", "img-repacked", "--store", a)
-        run("push", "img-repacked", reg.ref("py3:startup"), "--plain-http", "--store", a)
-        ref = reg.ref("py3:startup")
-        results = {"off": [], "replay": []}
+        ref = "docker://%s/startup/img:v1" % servers.registry
+        run("push", "img-repacked", ref, "--plain-http", "--store", a)
+        results = {"off": [], "replay": [], "arrival": [], "floor": []}
         for r in range(args.rounds):
-            for mode in ("off", "replay"):
-                store = "%s/store-%s-%d" % (work, mode, r)
+            for mode in ("off", "replay", "arrival", "floor"):
+                store = a if mode == "floor" else "%s/store-%s-%d" % (work, mode, r)
                 mp = "%s/mnt-%s-%d" % (work, mode, r)
+                image = "img-repacked" if mode == "floor" else ref
+                extra = [] if mode == "floor" else ["--plain-http"]
                 subprocess.run("sync; echo 3 > /proc/sys/vm/drop_caches", shell=True)
                 t0 = time.time()
-                mount(store, ref, mp, "--plain-http", "--trace", mode)
-                subprocess.run(["chroot", mp] + PROGRAM, check=True)
-                t1 = time.time()
-                stats = json.loads(run("stats", mp, "--json", "--store", store).stdout)
-                m = stats.get("metrics", {})
-                results[mode].append((t1 - t0, m.get("bytes_served", 0), m.get("bytes_fetched", 0),
+                mount(store, image, mp, *extra, "--trace",
+                      "replay" if mode == "arrival" else "off" if mode == "floor" else mode)
+                if mode == "arrival":
+                    took, m = wait_arrival(run, mp, store)
+                else:
+                    subprocess.run(["chroot", mp] + program, check=True,
+                                   stdout=subprocess.DEVNULL)
+                    took = time.time() - t0
+                    m = json.loads(run("stats", mp, "--json", "--store", store).stdout).get(
+                        "metrics", {})
+                results[mode].append((took, m.get("bytes_served", 0), m.get("bytes_fetched", 0),
                                       m.get("fetch_requests", 0)))
                 umount(mp, store)
-        print("machine: %d cores, load %s; registry on loopback (no netem)" %
-              (os.cpu_count(), open("/proc/loadavg").read().split()[0]))
-        print("program: chroot MNT %s; %d rounds (median, min-max)" % (" ".join(PROGRAM),
+        print("machine: %d cores, load %s; network: %s" %
+              (os.cpu_count(), open("/proc/loadavg").read().split()[0], net.shaping))
+        print("program: chroot MNT %s; %d rounds (median, min-max)" % (" ".join(program),
                                                                        args.rounds))
         for mode, rows in results.items():
             t = sorted(x[0] for x in rows)
             served = statistics.median(x[1] for x in rows)
             fetched = statistics.median(x[2] for x in rows)
             reqs = statistics.median(x[3] for x in rows)
-            print("trace %-6s  %.2f s (%.2f-%.2f)  read %.1f MB  fetched %.1f MB (%.2fx)  "
-                  "%d range requests" % (mode, statistics.median(t), t[0], t[-1], served / 1e6,
-                                         fetched / 1e6, fetched / served if served else 0, reqs))
+            line = "%-8s %.2f s (%.2f-%.2f)  read %.1f MB  fetched %.1f MB  %d range requests" % (
+                mode, statistics.median(t), t[0], t[-1], served / 1e6, fetched / 1e6, reqs)
+            if served and mode in ("off", "replay"):
+                line += "  (fetched/read %.2fx)" % (fetched / served)
+            if mode == "arrival" and CSB.PROFILES[args.profile]:
+                delay, rate = CSB.PROFILES[args.profile]
+                rtt = 2 * float(delay.rstrip("ms")) / 1000
+                link = fetched * 8 / RATES[rate] + 2 * rtt
+                line += "  link time + 2 RTT %.3f s -> %.2fx of it" % (link,
+                                                                     statistics.median(t) / link)
+            print(line)
     finally:
         for mp, store in list(mounts):
             subprocess.run([imgfs, "umount", mp, "--store", store], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-        reg.stop()
+        if servers:
+            servers.close()
+        net.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
