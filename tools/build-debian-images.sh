@@ -4,13 +4,17 @@
 #   tools/build-debian-images.sh [CACHE_DIR]     (default $IMGFS_BENCH_CACHE or
 #                                                  /var/cache/imgfs-bench)
 #
-# Three rootfs trees from debootstrap --variant=minbase bookworm:
+# Four rootfs trees from debootstrap --variant=minbase bookworm:
 #   base      (minbase)
 #   python    (base + python3)
 #   scipy     (base + python3 python3-numpy python3-scipy)
+#   torch     (scipy + python3-torch)
 # and one OCI layout, CACHE_DIR/oci, with tags debian-base, debian-python, debian-scipy,
-# layered the way an image builder would: python = base layer + diff(base -> python),
-# scipy = those two layers + diff(python -> scipy). Diffs carry new and changed entries
+# debian-torch, layered the way an image builder would: python = base layer + diff(base ->
+# python), scipy = those two layers + diff(python -> scipy), torch = those three + diff(scipy ->
+# torch); and debian-weights = base + a layer holding /models/weights.bin, 1 GiB of
+# incompressible bytes (AES-CTR of zeros under a fixed key: the same bytes on every machine),
+# the model-loading workload. Diffs carry new and changed entries
 # (with their parent dirs and whole hardlink groups) and whiteouts for removed ones
 # (tools/mkimage.py diff). Each root is kept as CACHE_DIR/NAME.tar; a rerun reuses them.
 # Needs root, debootstrap, GNU tar, python3, and network to the Debian mirror on first run.
@@ -27,11 +31,12 @@ declare -A INCLUDE=(
   [base]=""
   [python]="python3"
   [scipy]="python3,python3-numpy,python3-scipy"
+  [torch]="python3,python3-numpy,python3-scipy,python3-torch"
 )
-ORDER=(base python scipy)
+ORDER=(base python scipy torch)
 
 [ "$(id -u)" = 0 ] || { echo "build-debian-images: needs root" >&2; exit 1; }
-for tool in debootstrap tar python3; do
+for tool in debootstrap tar python3 openssl; do
   command -v "$tool" >/dev/null || { echo "build-debian-images: $tool missing" >&2; exit 1; }
 done
 mkdir -p "$CACHE"
@@ -77,11 +82,33 @@ for name in "${ORDER[@]:1}"; do
 done
 rm -rf "$WORK/root-$prev"
 
-rm -rf "$CACHE/oci"
-$MKIMAGE tars --layout "$CACHE/oci" --tag debian-base --compression "$COMPRESSION" "$CACHE/base.tar"
-$MKIMAGE tars --layout "$CACHE/oci" --tag debian-python --compression "$COMPRESSION" \
+# The weights layer: 1 GiB that no compressor shrinks, reproducible.
+if [ ! -f "$CACHE/layer-weights.tar" ]; then
+  mkdir -p "$WORK/weights/models"
+  head -c 1073741824 /dev/zero | openssl enc -aes-128-ctr -nosalt \
+    -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 \
+    >"$WORK/weights/models/weights.bin"
+  touch -d 2024-01-01T00:00:00Z "$WORK/weights/models/weights.bin" "$WORK/weights/models"
+  $MKIMAGE pack --root "$WORK/weights" --out "$CACHE/layer-weights.tar.tmp"
+  mv "$CACHE/layer-weights.tar.tmp" "$CACHE/layer-weights.tar"
+  rm -rf "$WORK/weights"
+fi
+
+# Built beside the old layout and swapped in whole: a benchmark reading the old one meanwhile
+# is not cut short.
+rm -rf "$CACHE/oci.new"
+$MKIMAGE tars --layout "$CACHE/oci.new" --tag debian-base --compression "$COMPRESSION" "$CACHE/base.tar"
+$MKIMAGE tars --layout "$CACHE/oci.new" --tag debian-python --compression "$COMPRESSION" \
   "$CACHE/base.tar" "$CACHE/layer-python.tar"
-$MKIMAGE tars --layout "$CACHE/oci" --tag debian-scipy --compression "$COMPRESSION" \
+$MKIMAGE tars --layout "$CACHE/oci.new" --tag debian-scipy --compression "$COMPRESSION" \
   "$CACHE/base.tar" "$CACHE/layer-python.tar" "$CACHE/layer-scipy.tar"
+$MKIMAGE tars --layout "$CACHE/oci.new" --tag debian-torch --compression "$COMPRESSION" \
+  "$CACHE/base.tar" "$CACHE/layer-python.tar" "$CACHE/layer-scipy.tar" "$CACHE/layer-torch.tar"
+$MKIMAGE tars --layout "$CACHE/oci.new" --tag debian-weights --compression "$COMPRESSION" \
+  "$CACHE/base.tar" "$CACHE/layer-weights.tar"
+rm -rf "$CACHE/oci.old"
+if [ -d "$CACHE/oci" ]; then mv "$CACHE/oci" "$CACHE/oci.old"; fi
+mv "$CACHE/oci.new" "$CACHE/oci"
+rm -rf "$CACHE/oci.old"
 du -sh "$CACHE/oci" >&2
-echo "images in $CACHE/oci (tags debian-base debian-python debian-scipy) after $(( $(date +%s) - start ))s" >&2
+echo "images in $CACHE/oci (tags debian-base debian-python debian-scipy debian-torch debian-weights) after $(( $(date +%s) - start ))s" >&2
