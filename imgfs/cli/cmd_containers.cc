@@ -71,7 +71,8 @@ bool WaitGone(pid_t pid, uint64_t start, std::chrono::milliseconds timeout) {
 }  // namespace
 
 Result<int> RunPs(const ArgList& argv) {
-  FlagSet flags("imgfs ps [--store DIR] [--json] [--prune]", {FlagSet::Syntax::kGnu, /*interleaved=*/true});
+  FlagSet flags("imgfs ps [--store DIR] [--json] [--prune]",
+                {FlagSet::Syntax::kGnu, /*interleaved=*/true});
   flags.Bool("json");
   flags.Bool("prune");
   flags.Bool("all", {"a"});  // accepted: exited detached containers are always listed
@@ -82,9 +83,7 @@ Result<int> RunPs(const ArgList& argv) {
   if (flags.GetBool("prune")) {
     for (const ContainerRecord& r : all) {
       if (r.LiveStatus() == "running") continue;
-      std::error_code ec;
-      std::filesystem::remove_all(store + "/containers/" + r.id, ec);
-      if (ec) return Status::FromErrno(ec.value(), "remove container " + r.id);
+      RETURN_IF_ERROR(RemoveContainer(store, r));
       std::printf("%s\n", r.id.c_str());
     }
     return 0;
@@ -121,7 +120,8 @@ Result<int> RunPs(const ArgList& argv) {
 }
 
 Result<int> RunStop(const ArgList& argv) {
-  FlagSet flags("imgfs stop [--store DIR] [-t SECONDS] ID...", {FlagSet::Syntax::kGnu, /*interleaved=*/true});
+  FlagSet flags("imgfs stop [--store DIR] [-t SECONDS] ID...",
+                {FlagSet::Syntax::kGnu, /*interleaved=*/true});
   flags.String("time", "10", {"t"});
   ASSIGN_OR_RETURN(std::vector<std::string> positional, Parse(flags, argv));
   const std::vector<std::string>& ids = positional;
@@ -144,7 +144,7 @@ Result<int> RunStop(const ArgList& argv) {
       signal_monitor();
       if (!WaitGone(r.monitor_pid, r.monitor_start, std::chrono::seconds(30)))
         return Status::Unavailable("container " + id + " did not stop within " +
-                                        std::to_string(seconds + 30) + " s");
+                                   std::to_string(seconds + 30) + " s");
     }
     std::printf("%s\n", id.c_str());
   }
@@ -161,8 +161,8 @@ Result<int> RunLogs(const ArgList& argv) {
   ASSIGN_OR_RETURN(ContainerRecord r, Find(store, ids[0]));
   if (!r.detached)
     return Status::InvalidArgument("container " + r.id +
-                                      " runs in the foreground: its output goes to the terminal "
-                                      "of its imgfs run");
+                                   " runs in the foreground: its output goes to the terminal "
+                                   "of its imgfs run");
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(store + "/containers/" + r.id + "/log", O_RDONLY));
   char buf[65536];
   for (;;) {

@@ -397,6 +397,8 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   record.monitor_pid = ::getpid();
   record.monitor_start = ProcessStartTime(record.monitor_pid);
   record.detached = ready_fd >= 0;
+  record.runtime = c.runtime;
+  record.runtime_root = c.runtime_root;
   RETURN_IF_ERROR(WriteRecord(c.dir, record));
   c.rootfs = c.dir + "/rootfs";
   for (const char* sub : {"/rootfs", "/upper", "/work"})

@@ -1,10 +1,16 @@
 #include "imgfs/cli/containers.h"
 
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "core/fd.h"
+#include "imgfs/daemon/mount_point.h"
 
 namespace imgfs::cli {
 
@@ -37,7 +43,9 @@ Status WriteRecord(const std::string& dir, const ContainerRecord& r) {
                       {"status", r.status},
                       {"exit_code", r.exit_code},
                       {"finished", r.finished},
-                      {"detached", r.detached}};
+                      {"detached", r.detached},
+                      {"runtime", r.runtime},
+                      {"runtime_root", r.runtime_root}};
   // Not fsynced: the record is for ps/stop/logs; after a machine crash it reads as "gone".
   return WriteFileAtomic(dir + "/state.json", j.dump(), 0600, /*durable=*/false);
 }
@@ -58,6 +66,8 @@ Result<ContainerRecord> ReadRecord(const std::string& dir) {
     r.exit_code = j.at("exit_code").get<int>();
     r.finished = j.at("finished").get<int64_t>();
     r.detached = j.at("detached").get<bool>();
+    r.runtime = j.value("runtime", "");
+    r.runtime_root = j.value("runtime_root", "");
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(dir + "/state.json: " + e.what());
   }
@@ -75,6 +85,35 @@ std::vector<ContainerRecord> ListContainers(const std::string& store) {
     return a.created != b.created ? a.created < b.created : a.id < b.id;
   });
   return out;
+}
+
+Status RemoveContainer(const std::string& store, const ContainerRecord& r) {
+  if (r.LiveStatus() == "running")
+    return Status::InvalidArgument("container " + r.id + " is running; imgfs stop it first");
+  ASSIGN_OR_RETURN(std::string dir, ContainerDir(store, r.id));
+  if (r.LiveStatus() == "gone" && !r.runtime.empty() && r.runtime_root == store + "/runtime") {
+    // The runtime's own delete; its output is of no use here (nothing to delete is fine).
+    pid_t pid = ::fork();
+    if (pid < 0) return Status::FromErrno(errno, "fork");
+    if (pid == 0) {
+      int null_fd = ::open("/dev/null", O_RDWR);
+      if (null_fd >= 0) ::dup2(null_fd, 1), ::dup2(null_fd, 2);
+      ::execlp(r.runtime.c_str(), r.runtime.c_str(), "--root", r.runtime_root.c_str(), "delete",
+               "--force", r.id.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  const std::string rootfs = dir + "/rootfs";
+  for (const daemon::MountEntry& e : daemon::ReadMountTable()) {
+    if (e.point == rootfs && ::umount2(rootfs.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0)
+      return Status::FromErrno(errno, "unmount " + rootfs);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) return Status::FromErrno(ec.value(), "remove " + dir);
+  return Status::Ok();
 }
 
 uint64_t ProcessStartTime(pid_t pid) {

@@ -24,11 +24,12 @@ struct ContainerRecord {
   std::vector<std::string> command;
   int64_t created = 0;  // unix seconds
   pid_t monitor_pid = 0;
-  uint64_t monitor_start = 0;  // the monitor's start time in clock ticks since boot
-  std::string status = "created";  // created, running, exited
-  int exit_code = 0;               // when exited: the container's, or 128+signal
-  int64_t finished = 0;            // when exited: unix seconds
-  bool detached = false;           // -d: output in `log`; the record stays after exit
+  uint64_t monitor_start = 0;         // the monitor's start time in clock ticks since boot
+  std::string status = "created";     // created, running, exited
+  int exit_code = 0;                  // when exited: the container's, or 128+signal
+  int64_t finished = 0;               // when exited: unix seconds
+  bool detached = false;              // -d: output in `log`; the record stays after exit
+  std::string runtime, runtime_root;  // what ran it: `RUNTIME --root ROOT delete --force ID`
 
   // "running" while the monitor lives, "exited" once written, "gone" when the monitor died
   // without writing it.
@@ -44,6 +45,11 @@ Status WriteRecord(const std::string& dir, const ContainerRecord& record);
 Result<ContainerRecord> ReadRecord(const std::string& dir);
 // Every container of STORE with a readable record, by creation time.
 std::vector<ContainerRecord> ListContainers(const std::string& store);
+
+// Removes a container that is not running (exited, or gone: its monitor was killed before it
+// could clean up): the runtime's state (`delete --force`), the overlay at DIR/rootfs if still
+// mounted (detached, that exact path only), then DIR. Refuses a running one.
+Status RemoveContainer(const std::string& store, const ContainerRecord& record);
 
 // The start time of PID (clock ticks since boot), 0 when it does not exist.
 uint64_t ProcessStartTime(pid_t pid);

@@ -96,8 +96,9 @@ inline constexpr char kRunUsage[] =
 inline constexpr char kPsUsage[] =
     "imgfs ps [--store DIR] [--json] [--prune]\n"
     "  lists the containers of imgfs run in the store: running ones (foreground or -d) and\n"
-    "  detached ones that exited (with their exit code). --prune removes the records of those\n"
-    "  that are not running and prints their IDs.\n";
+    "  detached ones that exited (with their exit code). --prune removes those that are not\n"
+    "  running and prints their IDs; for one whose imgfs run was killed (status gone) that\n"
+    "  includes the runtime's state and its overlay.\n";
 
 inline constexpr char kStopUsage[] =
     "imgfs stop [--store DIR] [-t SECONDS] ID...\n"

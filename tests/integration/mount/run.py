@@ -14,6 +14,8 @@ one line each, leaving nothing behind. -d prints the container's ID once it runs
 lists it running, `imgfs logs` shows its stdout and stderr, `imgfs stop` stops it (SIGTERM, its
 trap's exit code; SIGKILL after -t for one that ignores SIGTERM) and removes its overlay, the
 record stays exited until `imgfs ps --prune`; a -d run that fails is one line and leaves nothing.
+`imgfs run` killed with SIGKILL leaves a record that ps shows as gone; ps --prune removes its
+container (runtime state), overlay and directory.
 --keep-warm 1: the image's mount stays while a container uses it (past several idle periods)
 and is dropped by the daemon once the container is gone; mounts with the default stay.
 """
@@ -242,6 +244,24 @@ def main():
                                                                          p.stderr))
             return diffs + leftovers(store)
 
+        def killed_run_pruned():
+            proc = subprocess.Popen([s.binary, "run", "--store", store, "--name", "orphan",
+                                     "app", "echo started; exec sleep 300"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            line = proc.stdout.readline()
+            ml.check(line == "started\n", "the container did not start: %r" % line)
+            proc.kill()
+            proc.wait()
+            diffs = []
+            if ps().get("orphan", {}).get("status") != "gone":
+                diffs.append("ps after SIGKILL of imgfs run: %r" % ps().get("orphan"))
+            if not leftovers(store):
+                diffs.append("nothing left behind by a killed imgfs run: the case proves nothing")
+            p = cli("ps", "--prune")
+            if p.stdout.split() != ["orphan"]:
+                diffs.append("ps --prune: %r %r" % (p.stdout, p.stderr))
+            return diffs + leftovers(store)
+
         def keep_warm():
             s.convert("dir:" + rootfs, store, "warm")
             image_mounts = lambda: [m for m in ml.mounted_paths()  # noqa: E731
@@ -277,6 +297,8 @@ def main():
         ml.run_case(report, "-t: stdin, stdout and stderr are a terminal", tty)
         ml.run_case(report, "failures are one line and leave nothing", failures_leave_nothing)
         ml.run_case(report, "-d, ps, logs, stop, ps --prune", detached)
+        ml.run_case(report, "a killed imgfs run: ps says gone, ps --prune cleans up",
+                    killed_run_pruned)
         ml.run_case(report, "--keep-warm: kept while used, dropped when idle", keep_warm)
         # The image mounts the runs left up belong to the session: unmount them.
         for mp in ml.mounted_paths():
