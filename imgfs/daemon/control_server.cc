@@ -1,5 +1,6 @@
 #include "imgfs/daemon/control_server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,7 +52,10 @@ Result<std::unique_ptr<Server>> Server::Listen(ServerOptions options, std::vecto
 }
 
 Server::Server(ServerOptions options, std::vector<Route> routes, UniqueFd listener)
-    : options_(std::move(options)), routes_(std::move(routes)), listener_(std::move(listener)) {}
+    : options_(std::move(options)),
+      routes_(std::move(routes)),
+      listener_(std::move(listener)),
+      reserve_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 Server::~Server() {
   Close();
@@ -61,6 +65,18 @@ Server::~Server() {
 void Server::AcceptOne() {
   while (listener_.valid()) {
     UniqueFd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn.valid() && (errno == EMFILE || errno == ENFILE) && reserve_.valid()) {
+      reserve_.Reset();
+      conn.Reset(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (conn.valid()) {
+        IMGFS_LOG(Warning) << "control socket: out of file descriptors; refusing a request";
+        WriteResponse(conn.get(), ErrorResponse(Status::Unavailable(
+                                      "the imgfs daemon is out of file descriptors; try again")));
+        conn.Reset();
+      }
+      reserve_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      continue;
+    }
     if (!conn.valid()) return;  // EAGAIN: none left (or a client that hung up already)
     ::setsockopt(conn.get(), SOL_SOCKET, SO_SNDTIMEO, &kSendTimeout, sizeof kSendTimeout);
     // Who it is, before any request byte is looked at. A refused caller still has its request

@@ -88,6 +88,10 @@ class Server {
   const ServerOptions options_;
   const std::vector<Route> routes_;
   UniqueFd listener_;
+  // A descriptor held back for when the process runs out of them (EMFILE): let go to accept the
+  // waiting connection and answer 503, so that it leaves the backlog instead of making poll
+  // report it forever (a busy loop), then taken again.
+  UniqueFd reserve_;
   std::list<Connection> connections_;  // touched by the main-loop thread only
 };
 

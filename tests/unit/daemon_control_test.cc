@@ -345,6 +345,36 @@ TEST(ControlServerTest, BeyondTheConnectionLimitCallersGet503) {
   EXPECT_NE(ServerHarness::ReadAll(hog.get()).find("200 OK"), std::string::npos);
 }
 
+TEST(ControlServerTest, OutOfDescriptorsCallersGet503AndTheLoopGoesOn) {
+  ServerHarness h({{"GET", "/x", [](const nlohmann::json&) -> Result<control::Response> {
+                      return control::Response{};
+                    }}});
+  // The caller's socket first (connect needs no new descriptor), then every descriptor taken
+  // under a low soft limit, so the server's accept() fails with EMFILE.
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, h.path().c_str());
+  UniqueFd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  timeval timeout{10, 0};  // without the reserve descriptor no answer ever comes: fail, not hang
+  ::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = 256;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<UniqueFd> hogs;
+  for (UniqueFd fd; (fd = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC))).valid();)
+    hogs.push_back(std::move(fd));
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_TRUE(WriteFull(client.get(), std::string("GET /x HTTP/1.0\r\n\r\n")).ok());
+  std::string r = ServerHarness::ReadAll(client.get());
+  hogs.clear();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_NE(r.find("HTTP/1.0 503"), std::string::npos) << r;
+  EXPECT_NE(r.find("file descriptors"), std::string::npos) << r;
+  EXPECT_NE(h.Ask("GET /x HTTP/1.0\r\n\r\n").find("200 OK"), std::string::npos);
+}
+
 // In a child that is not root (root ignores RLIMIT_NPROC) and may start almost no threads:
 // the pool starts what it can, runs every task, and does not abort.
 TEST(ThreadPoolTest, ThreadsThatCannotStartAreAnErrorNotAnAbort) {
