@@ -134,14 +134,13 @@ Result<int> RunStop(const ArgList& argv) {
       std::printf("%s\n", id.c_str());  // already stopped: as podman, not an error
       continue;
     }
-    // The monitor passes SIGTERM on to the container; a second one makes it kill the container.
-    // Nothing else is ever signalled: the PID is the monitor's only while its start time matches.
-    auto signal_monitor = [&r] {
-      if (ProcessStartTime(r.monitor_pid) == r.monitor_start) ::kill(r.monitor_pid, SIGTERM);
-    };
-    signal_monitor();
-    if (!WaitGone(r.monitor_pid, r.monitor_start, std::chrono::seconds(seconds))) {
-      signal_monitor();
+    // SIGTERM to the monitor, which passes it on to the container; after SECONDS the runtime
+    // kills it (as the monitor's own stop timeout would). The PID is the monitor's only while
+    // its start time matches: nothing else is ever signalled.
+    if (seconds > 0 && ProcessStartTime(r.monitor_pid) == r.monitor_start)
+      ::kill(r.monitor_pid, SIGTERM);
+    if (seconds == 0 || !WaitGone(r.monitor_pid, r.monitor_start, std::chrono::seconds(seconds))) {
+      (void)RuntimeCommand(store, r, {"kill", r.id, "KILL"});
       if (!WaitGone(r.monitor_pid, r.monitor_start, std::chrono::seconds(30)))
         return Status::Unavailable("container " + id + " did not stop within " +
                                    std::to_string(seconds + 30) + " s");

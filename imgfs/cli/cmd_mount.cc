@@ -118,41 +118,42 @@ Result<daemon::MountRequest> RequestFromArgs(const Args& args) {
   return daemon::MountRequest::FromJson(j);
 }
 
-// `mount docker://HOST/REPO:TAG MNT`: the image is the index of the tag's imgfs artifact, the
-// remote its repository. `--remote docker://HOST/REPO`: the remote as given. Either way the
-// registry flags travel in the remote URL to the daemon, which reads the packs; credentials come
-// from the credential files (the daemon's environment), never over its socket.
 Status ResolveRegistryImage(Args* args) {
-  std::string& image = args->positional[0];
-  const bool image_in_registry = registry::IsRegistryReference(image);
-  const bool remote_registry = registry::IsRegistryReference(args->Get("remote"));
-  if (!image_in_registry && !remote_registry) {
+  if (!registry::IsRegistryReference(args->positional[0]) &&
+      !registry::IsRegistryReference(args->Get("remote"))) {
     if (args->Has("plain-http") || args->Has("tls-verify"))
       return Status::InvalidArgument("--plain-http and --tls-verify are for registries");
     return Status::Ok();
   }
   ASSIGN_OR_RETURN(registry::ClientOptions options, RegistryOptionsFromArgs(*args));
-  if (image_in_registry) {
-    if (args->Has("remote"))
-      return Status::InvalidArgument(
-          "a docker:// image is read from its own repository; drop "
-          "--remote");
-    ASSIGN_OR_RETURN(registry::Reference ref, registry::ParseReference(image));
-    ASSIGN_OR_RETURN(auto client,
-                     registry::RegistryClient::Open(ref.host, ref.repository, options));
-    ASSIGN_OR_RETURN(registry::PulledImage found,
-                     registry::PullFromRegistry(*client, ref, args->Get("platform", "linux/amd64"),
-                                                /*with_index=*/false));
-    image = found.index_digest.ToString();
-    args->values["remote"] = registry::RegistryRemoteUrl(ref, options);
-    return Status::Ok();
-  }
-  ASSIGN_OR_RETURN(auto parsed, registry::ParseRegistryRemoteUrl(args->Get("remote"), options));
-  args->values["remote"] = registry::RegistryRemoteUrl(parsed.first, parsed.second);
+  std::string remote = args->Get("remote");
+  RETURN_IF_ERROR(ResolveRegistryMount(&args->positional[0], &remote, options,
+                                       args->Get("platform", "linux/amd64")));
+  args->values["remote"] = remote;
   return Status::Ok();
 }
 
 }  // namespace
+
+Status ResolveRegistryMount(std::string* image, std::string* remote,
+                            const registry::ClientOptions& options, const std::string& platform) {
+  if (registry::IsRegistryReference(*image)) {
+    if (!remote->empty())
+      return Status::InvalidArgument(
+          "a docker:// image is read from its own repository; drop --remote");
+    ASSIGN_OR_RETURN(registry::Reference ref, registry::ParseReference(*image));
+    ASSIGN_OR_RETURN(auto client,
+                     registry::RegistryClient::Open(ref.host, ref.repository, options));
+    ASSIGN_OR_RETURN(registry::PulledImage found,
+                     registry::PullFromRegistry(*client, ref, platform, /*with_index=*/false));
+    *image = found.index_digest.ToString();
+    *remote = registry::RegistryRemoteUrl(ref, options);
+  } else if (registry::IsRegistryReference(*remote)) {
+    ASSIGN_OR_RETURN(auto parsed, registry::ParseRegistryRemoteUrl(*remote, options));
+    *remote = registry::RegistryRemoteUrl(parsed.first, parsed.second);
+  }
+  return Status::Ok();
+}
 
 Result<int> RunMount(const ArgList& argv_in) {
   ArgList argv = argv_in;

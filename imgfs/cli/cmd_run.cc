@@ -33,6 +33,7 @@
 #include "imgfs/cli/config.h"
 #include "imgfs/cli/containers.h"
 #include "imgfs/cli/control_client.h"
+#include "imgfs/cli/registry_flags.h"
 #include "imgfs/cli/run_config.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
@@ -370,6 +371,19 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   request.ca_file = flags.IsSet("ca-file") ? flags.GetString("ca-file") : config.Get("ca_file");
   request.trace = flags.IsSet("trace") ? flags.GetString("trace") : config.Get("trace.mode");
   ASSIGN_OR_RETURN(request.idle_unmount, ParseKeepWarm(flags.GetString("keep-warm")));
+  if (registry::IsRegistryReference(request.image) ||
+      registry::IsRegistryReference(request.remote)) {
+    Args registry_args;  // the registry flags, read by the one function that reads them
+    for (const char* name : {"creds", "tls-verify", "ca-file"})
+      if (flags.IsSet(name)) registry_args.values[name] = flags.GetString(name);
+    if (flags.GetBool("plain-http")) registry_args.switches.insert("plain-http");
+    ASSIGN_OR_RETURN(registry::ClientOptions registry_options,
+                     RegistryOptionsFromArgs(registry_args));
+    RETURN_IF_ERROR(ResolveRegistryMount(&request.image, &request.remote, registry_options,
+                                         flags.GetString("platform")));
+  } else if (flags.GetBool("plain-http") || flags.IsSet("tls-verify")) {
+    return Status::InvalidArgument("--plain-http and --tls-verify are for registries");
+  }
   ASSIGN_OR_RETURN(uint64_t cache_size,
                    ParseSize(flags.IsSet("cache-size") ? flags.GetString("cache-size")
                                                        : config.Get("cache_size"),
@@ -584,6 +598,10 @@ Result<int> RunRun(const ArgList& argv) {
   flags.String("gpus");
   flags.String("cdi-root");
   flags.String("keep-warm", kDefaultKeepWarm);
+  flags.String("creds");
+  flags.String("tls-verify");
+  flags.String("platform", "linux/amd64");
+  flags.Bool("plain-http");
   flags.String("stop-timeout", "10");
   flags.Bool("read-only");
   flags.Bool("keep");

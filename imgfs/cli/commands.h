@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "imgfs/daemon/mount_manager.h"
 #include "imgfs/local_store.h"
+#include "imgfs/registry/registry_client.h"
 
 namespace imgfs::cli {
 
@@ -46,6 +47,13 @@ struct Args;
 Result<std::string> MountThroughDaemon(const std::string& store,
                                        const daemon::MountRequest& request, uint64_t cache_size,
                                        bool set_cache_size);
+// `mount`/`run` of a registry image: IMAGE docker://HOST/REPO:TAG becomes the index digest of the
+// tag's imgfs artifact (found by `imgfs push`'s referrers tag) and REMOTE its repository (REMOTE
+// must be empty then); a docker:// REMOTE is normalized. The registry options travel in the
+// remote URL to the daemon, which reads the packs; credentials come from the credential files
+// (the daemon's environment), never over its socket. Anything else is left as it is.
+Status ResolveRegistryMount(std::string* image, std::string* remote,
+                            const registry::ClientOptions& options, const std::string& platform);
 // The store a command works on: --store DIR, else $IMGFS_STORE, else /var/lib/imgfs.
 std::string StorePath(const Args& args);
 // Whether a failure to open the store for writing is because a running daemon holds it (then

@@ -87,24 +87,39 @@ std::vector<ContainerRecord> ListContainers(const std::string& store) {
   return out;
 }
 
+Status RuntimeCommand(const std::string& store, const ContainerRecord& r,
+                      const std::vector<std::string>& args) {
+  // Only the store's own runtime root: a record is root's, but is still not trusted to name
+  // another container's state.
+  if (r.runtime.empty() || r.runtime_root != store + "/runtime")
+    return Status::InvalidArgument("container " + r.id + ": its record names no runtime here");
+  std::vector<std::string> argv = {r.runtime, "--root", r.runtime_root};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::FromErrno(errno, "fork");
+  if (pid == 0) {
+    int null_fd = ::open("/dev/null", O_RDWR);
+    if (null_fd >= 0) ::dup2(null_fd, 1), ::dup2(null_fd, 2);
+    std::vector<char*> c_argv;
+    for (const std::string& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
+    c_argv.push_back(nullptr);
+    ::execvp(c_argv[0], c_argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Status::Internal(r.runtime + " " + args[0] + " " + r.id + " failed");
+  return Status::Ok();
+}
+
 Status RemoveContainer(const std::string& store, const ContainerRecord& r) {
   if (r.LiveStatus() == "running")
     return Status::InvalidArgument("container " + r.id + " is running; imgfs stop it first");
   ASSIGN_OR_RETURN(std::string dir, ContainerDir(store, r.id));
-  if (r.LiveStatus() == "gone" && !r.runtime.empty() && r.runtime_root == store + "/runtime") {
-    // The runtime's own delete; its output is of no use here (nothing to delete is fine).
-    pid_t pid = ::fork();
-    if (pid < 0) return Status::FromErrno(errno, "fork");
-    if (pid == 0) {
-      int null_fd = ::open("/dev/null", O_RDWR);
-      if (null_fd >= 0) ::dup2(null_fd, 1), ::dup2(null_fd, 2);
-      ::execlp(r.runtime.c_str(), r.runtime.c_str(), "--root", r.runtime_root.c_str(), "delete",
-               "--force", r.id.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  }
+  // The runtime's own delete; nothing to delete is fine.
+  if (r.LiveStatus() == "gone") (void)RuntimeCommand(store, r, {"delete", "--force", r.id});
   const std::string rootfs = dir + "/rootfs";
   for (const daemon::MountEntry& e : daemon::ReadMountTable()) {
     if (e.point == rootfs && ::umount2(rootfs.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0)

@@ -46,6 +46,11 @@ Result<ContainerRecord> ReadRecord(const std::string& dir);
 // Every container of STORE with a readable record, by creation time.
 std::vector<ContainerRecord> ListContainers(const std::string& store);
 
+// Runs `RUNTIME --root STORE/runtime ARGS...` for the record's container (its output
+// discarded); refuses a record whose runtime root is not STORE's.
+Status RuntimeCommand(const std::string& store, const ContainerRecord& record,
+                      const std::vector<std::string>& args);
+
 // Removes a container that is not running (exited, or gone: its monitor was killed before it
 // could clean up): the runtime's state (`delete --force`), the overlay at DIR/rootfs if still
 // mounted (detached, that exact path only), then DIR. Refuses a running one.

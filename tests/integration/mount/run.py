@@ -14,6 +14,8 @@ one line each, leaving nothing behind. -d prints the container's ID once it runs
 lists it running, `imgfs logs` shows its stdout and stderr, `imgfs stop` stops it (SIGTERM, its
 trap's exit code; SIGKILL after -t for one that ignores SIGTERM) and removes its overlay, the
 record stays exited until `imgfs ps --prune`; a -d run that fails is one line and leaves nothing.
+`imgfs run --plain-http docker://HOST/REPO:TAG` runs the image from the artifact imgfs push put
+beside it in a real registry (docker-registry on 127.0.0.1), on an empty store.
 `imgfs run` killed with SIGKILL leaves a record that ps shows as gone; ps --prune removes its
 container (runtime state), overlay and directory.
 --keep-warm 1: the image's mount stays while a container uses it (past several idle periods)
@@ -22,6 +24,7 @@ and is dropped by the daemon once the container is gone; mounts with the default
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -244,6 +247,27 @@ def main():
                                                                          p.stderr))
             return diffs + leftovers(store)
 
+        def from_registry():
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__))), "registry"))
+            import registry_lib as rl
+            if not all(shutil.which(t) for t in ("docker-registry", "skopeo")):
+                return ["docker-registry or skopeo missing (tools/dev.sh deps installs them)"]
+            reg = rl.Registry(s.dir, "run-reg")
+            try:
+                rl.skopeo_copy("oci:%s:v1" % layout, reg.ref("app:v1"))
+                s.run("push", "app", reg.ref("app:v1"), "--plain-http", store=store)
+                empty = s.store("from-registry")
+                p = run("--plain-http", reg.ref("app:v1"), "echo registry-ok", st=empty)
+                diffs = [] if p.returncode == 0 and p.stdout == "registry-ok\n" else [
+                    "exit %d, out %r, err %r" % (p.returncode, p.stdout, p.stderr)]
+                p = run(reg.ref("app:v1"), "true", st=empty)  # https against a plain registry
+                if p.returncode != 125 or len(p.stderr.strip().splitlines()) != 1:
+                    diffs.append("without --plain-http: exit %d, %r" % (p.returncode, p.stderr))
+                return diffs + leftovers(empty)
+            finally:
+                reg.stop()
+
         def killed_run_pruned():
             proc = subprocess.Popen([s.binary, "run", "--store", store, "--name", "orphan",
                                      "app", "echo started; exec sleep 300"],
@@ -297,6 +321,7 @@ def main():
         ml.run_case(report, "-t: stdin, stdout and stderr are a terminal", tty)
         ml.run_case(report, "failures are one line and leave nothing", failures_leave_nothing)
         ml.run_case(report, "-d, ps, logs, stop, ps --prune", detached)
+        ml.run_case(report, "docker:// image from a real registry, empty store", from_registry)
         ml.run_case(report, "a killed imgfs run: ps says gone, ps --prune cleans up",
                     killed_run_pruned)
         ml.run_case(report, "--keep-warm: kept while used, dropped when idle", keep_warm)
