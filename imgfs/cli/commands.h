@@ -29,6 +29,7 @@ Result<int> RunUmount(const ArgList& argv);
 Result<int> RunStats(const ArgList& argv);
 Result<int> RunConfig(const ArgList& argv);
 Result<int> RunRun(const ArgList& argv);
+Result<int> RunSnapshotter(const ArgList& argv);
 // `imgfs daemon` (the library's daemon is imgfs::RunDaemon in imgfs/daemon/daemon.h).
 Result<int> RunDaemonCommand(const ArgList& argv);
 

@@ -38,6 +38,7 @@ constexpr Command kCommands[] = {
     {"daemon", nullptr, imgfs::cli::RunDaemonCommand, imgfs::cli::kDaemonUsage},
     {"config", nullptr, imgfs::cli::RunConfig, imgfs::cli::kConfigUsage},
     {"run", nullptr, imgfs::cli::RunRun, imgfs::cli::kRunUsage},
+    {"snapshotter", nullptr, imgfs::cli::RunSnapshotter, imgfs::cli::kSnapshotterUsage},
 };
 
 constexpr char kUsage[] =
@@ -63,6 +64,7 @@ constexpr char kUsage[] =
     "  daemon                         serve a store's mounts (started by mount)\n"
     "  run IMAGE [COMMAND...] [flags]  run a container from IMAGE, lazily (see imgfs run --help)\n"
     "  config show [--json]           the effective configuration and where each value came from\n"
+    "  snapshotter [--address PATH]   containerd's snapshotter (proxy plugin) over the store\n"
     "\n"
     "IMAGE is a name given with --tag or an index digest (or a unique prefix of one).\n"
     "imgfs COMMAND --help shows a command's flags.\n"

@@ -1,6 +1,6 @@
 // The gRPC face of the Snapshotter: containerd.services.snapshots.v1.Snapshots on a Unix
 // socket, as containerd's proxy_plugins expect. The only file that includes gRPC and the
-// generated code (grpc_service.cc). Errors keep their message and map to gRPC codes that
+// generated code (with grpc_client.cc). Errors keep their message and map to gRPC codes that
 // containerd turns back into its errdefs (NotFound, AlreadyExists, InvalidArgument,
 // Unavailable...). List ignores its filters and returns every snapshot (containerd's metadata
 // layer filters what it reads back). Thread-safe: requests run on gRPC's threads.

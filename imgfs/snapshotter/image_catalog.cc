@@ -63,6 +63,17 @@ Result<CatalogImage> CatalogImageFromMetadata(std::string_view metadata_json) {
   return image;
 }
 
+Result<CatalogImage> LoadStoreImage(const std::string& store_path, const std::string& name) {
+  ASSIGN_OR_RETURN(auto store, store::LocalStore::Open(store_path, /*read_only=*/true));
+  ASSIGN_OR_RETURN(Digest digest, store->Resolve(name));
+  ASSIGN_OR_RETURN(std::shared_ptr<const ImageIndex> index, store->GetIndex(digest));
+  ASSIGN_OR_RETURN(CatalogImage image, CatalogImageFromMetadata(index->metadata()));
+  image.index = digest.ToString();
+  if (image.chain_ids.empty())
+    return Status::InvalidArgument("image " + name + " records no layers (diff IDs)");
+  return image;
+}
+
 StoreCatalog::StoreCatalog(std::string store_path, registry::ClientOptions registry,
                            std::string default_remote)
     : store_path_(std::move(store_path)),

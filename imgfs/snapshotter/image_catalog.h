@@ -52,6 +52,10 @@ std::optional<RemoteLayer> MatchLayer(const std::vector<CatalogImage>& images,
 // records no config, e.g. one converted from a directory).
 [[nodiscard]] Result<CatalogImage> CatalogImageFromMetadata(std::string_view metadata_json);
 
+// The image NAME (a ref name or index digest) of the store at STORE_PATH, opened read-only.
+[[nodiscard]] Result<CatalogImage> LoadStoreImage(const std::string& store_path,
+                                                  const std::string& name);
+
 class ImageCatalog {
  public:
   virtual ~ImageCatalog() = default;

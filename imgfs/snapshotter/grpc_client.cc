@@ -1,0 +1,109 @@
+#include "imgfs/snapshotter/grpc_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+
+#include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h"
+
+namespace imgfs::snapshotter {
+
+namespace {
+
+namespace v1 = ::containerd::services::snapshots::v1;
+
+constexpr std::chrono::seconds kDeadline{60};
+
+Status FromGrpc(const grpc::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = what + ": " + s.error_message();
+  switch (s.error_code()) {
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return Status::AlreadyExists(msg);
+    case grpc::StatusCode::NOT_FOUND:
+      return Status::NotFound(msg);
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Status::InvalidArgument(msg);
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Status::Unavailable(msg + " (gRPC " + std::to_string(s.error_code()) + ")");
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return Status::Unimplemented(msg);
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return Status::PermissionDenied(msg);
+    default:
+      return Status::Internal(msg + " (gRPC code " + std::to_string(s.error_code()) + ")");
+  }
+}
+
+}  // namespace
+
+struct SnapshotsClient::Impl {
+  std::unique_ptr<v1::Snapshots::Stub> stub;
+  std::string snapshotter;
+  std::string ns;
+
+  void Setup(grpc::ClientContext* ctx) const {
+    ctx->set_deadline(std::chrono::system_clock::now() + kDeadline);
+    ctx->AddMetadata("containerd-namespace", ns);
+  }
+};
+
+SnapshotsClient::SnapshotsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SnapshotsClient::~SnapshotsClient() = default;
+
+Result<std::unique_ptr<SnapshotsClient>> SnapshotsClient::Connect(const std::string& socket,
+                                                                  std::string snapshotter,
+                                                                  std::string ns) {
+  if (socket.empty()) return Status::InvalidArgument("no socket to connect to");
+  auto impl = std::make_unique<Impl>();
+  impl->stub = v1::Snapshots::NewStub(
+      grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+  impl->snapshotter = std::move(snapshotter);
+  impl->ns = std::move(ns);
+  return std::unique_ptr<SnapshotsClient>(new SnapshotsClient(std::move(impl)));
+}
+
+Status SnapshotsClient::Prepare(const std::string& key, const std::string& parent,
+                                const Labels& labels) {
+  grpc::ClientContext ctx;
+  impl_->Setup(&ctx);
+  v1::PrepareSnapshotRequest req;
+  req.set_snapshotter(impl_->snapshotter);
+  req.set_key(key);
+  req.set_parent(parent);
+  for (const auto& [k, v] : labels) (*req.mutable_labels())[k] = v;
+  v1::PrepareSnapshotResponse resp;
+  return FromGrpc(impl_->stub->Prepare(&ctx, req, &resp), "prepare " + key);
+}
+
+Status SnapshotsClient::Remove(const std::string& key) {
+  grpc::ClientContext ctx;
+  impl_->Setup(&ctx);
+  v1::RemoveSnapshotRequest req;
+  req.set_snapshotter(impl_->snapshotter);
+  req.set_key(key);
+  google::protobuf::Empty resp;
+  return FromGrpc(impl_->stub->Remove(&ctx, req, &resp), "remove " + key);
+}
+
+Result<SnapshotInfo> SnapshotsClient::Stat(const std::string& key) {
+  grpc::ClientContext ctx;
+  impl_->Setup(&ctx);
+  v1::StatSnapshotRequest req;
+  req.set_snapshotter(impl_->snapshotter);
+  req.set_key(key);
+  v1::StatSnapshotResponse resp;
+  RETURN_IF_ERROR(FromGrpc(impl_->stub->Stat(&ctx, req, &resp), "stat " + key));
+  SnapshotInfo info;
+  info.name = resp.info().name();
+  info.parent = resp.info().parent();
+  info.kind = resp.info().kind() == v1::VIEW     ? Kind::kView
+              : resp.info().kind() == v1::ACTIVE ? Kind::kActive
+                                                 : Kind::kCommitted;
+  info.labels = Labels(resp.info().labels().begin(), resp.info().labels().end());
+  return info;
+}
+
+}  // namespace imgfs::snapshotter
