@@ -74,10 +74,8 @@ class DaemonMounter final : public snapshotter::ImageMounter {
 
 // imgfs snapshotter unpack IMAGE: registers IMAGE's layers with containerd as remote snapshots.
 Result<int> RunUnpack(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv,
-                                        {"store", "containerd", "namespace", "snapshotter",
-                                         "label"},
-                                        {}));
+  ASSIGN_OR_RETURN(
+      Args args, ParseArgs(argv, {"store", "containerd", "namespace", "snapshotter", "label"}, {}));
   if (args.positional.size() != 2) return UsageError(kSnapshotterUsage);
   snapshotter::Labels extra;
   if (args.Has("label")) {
@@ -89,10 +87,10 @@ Result<int> RunUnpack(const ArgList& argv) {
   }
   ASSIGN_OR_RETURN(snapshotter::CatalogImage image,
                    snapshotter::LoadStoreImage(StorePath(args), args.positional[1]));
-  ASSIGN_OR_RETURN(auto client, snapshotter::SnapshotsClient::Connect(
-                                    args.Get("containerd", "/run/containerd/containerd.sock"),
-                                    args.Get("snapshotter", "imgfs"),
-                                    args.Get("namespace", "default")));
+  ASSIGN_OR_RETURN(auto client,
+                   snapshotter::SnapshotsClient::Connect(
+                       args.Get("containerd", "/run/containerd/containerd.sock"),
+                       args.Get("snapshotter", "imgfs"), args.Get("namespace", "default")));
   ASSIGN_OR_RETURN(std::string chain, snapshotter::UnpackRemote(*client, image, extra));
   std::printf("%s\n", chain.c_str());
   return 0;
@@ -102,10 +100,10 @@ Result<int> RunUnpack(const ArgList& argv) {
 
 Result<int> RunSnapshotter(const ArgList& argv) {
   if (!argv.empty() && argv[0] == "unpack") return RunUnpack(argv);
-  ASSIGN_OR_RETURN(Args args,
-                   ParseArgs(argv, WithRegistryFlags({"address", "store", "log-level"},
-                                                     kRegistryValueFlags),
-                             kRegistrySwitches));
+  ASSIGN_OR_RETURN(
+      Args args,
+      ParseArgs(argv, WithRegistryFlags({"address", "store", "log-level"}, kRegistryValueFlags),
+                kRegistrySwitches));
   if (!args.positional.empty()) return UsageError(kSnapshotterUsage);
   if (args.Has("log-level")) {
     ASSIGN_OR_RETURN(LogLevel level, ParseLogLevel(args.Get("log-level")));
@@ -131,9 +129,9 @@ Result<int> RunSnapshotter(const ArgList& argv) {
 
   snapshotter::StoreCatalog catalog(store, std::move(registry), GlobalConfig().Get("remote"));
   DaemonMounter mounter(store);
-  ASSIGN_OR_RETURN(auto snapshots, snapshotter::Snapshotter::Open(store + "/snapshotter",
-                                                                  store + "/mounts", &catalog,
-                                                                  &mounter));
+  ASSIGN_OR_RETURN(auto snapshots,
+                   snapshotter::Snapshotter::Open(store + "/snapshotter", store + "/mounts",
+                                                  &catalog, &mounter));
   ASSIGN_OR_RETURN(auto server, snapshotter::GrpcServer::Start(snapshots.get(), address));
   IMGFS_LOG(Info) << "snapshotter serving " << address << " for store " << store;
   std::thread waiter([&] {

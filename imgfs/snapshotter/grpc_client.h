@@ -17,8 +17,9 @@ class SnapshotsClient {
  public:
   // SOCKET: a Unix socket path. SNAPSHOTTER: the name containerd knows the snapshotter by
   // ("imgfs"); NAMESPACE: containerd's namespace ("default").
-  [[nodiscard]] static Result<std::unique_ptr<SnapshotsClient>> Connect(
-      const std::string& socket, std::string snapshotter, std::string ns);
+  [[nodiscard]] static Result<std::unique_ptr<SnapshotsClient>> Connect(const std::string& socket,
+                                                                        std::string snapshotter,
+                                                                        std::string ns);
   ~SnapshotsClient();
 
   // Statuses carry the server's message and its gRPC code: ALREADY_EXISTS is kAlreadyExists,

@@ -2,8 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/log.h"

@@ -20,7 +20,8 @@ Result<std::string> UnpackRemote(SnapshotsClient& client, const CatalogImage& im
       (void)client.Remove(key);
       return Status::InvalidArgument("layer " + std::to_string(k + 1) + " (" + chain +
                                      ") is not served lazily: is the snapshotter imgfs, and is "
-                                     "image " + image.index + " in its store?");
+                                     "image " +
+                                     image.index + " in its store?");
     }
     if (prepared.code() != Code::kAlreadyExists) return prepared;
     parent = chain;

@@ -21,9 +21,8 @@ Result<Kind> ParseKind(const std::string& s) {
 }
 
 nlohmann::json ToJson(const SnapshotInfo& s) {
-  nlohmann::json j = {{"name", s.name},         {"parent", s.parent},
-                      {"kind", KindName(s.kind)}, {"labels", s.labels},
-                      {"created", s.created_ns}, {"updated", s.updated_ns},
+  nlohmann::json j = {{"name", s.name},     {"parent", s.parent},      {"kind", KindName(s.kind)},
+                      {"labels", s.labels}, {"created", s.created_ns}, {"updated", s.updated_ns},
                       {"id", s.id}};
   if (s.remote)
     j["remote"] = {{"index", s.remote->index},
@@ -190,8 +189,7 @@ Result<SnapshotInfo> SnapshotTable::Commit(const std::string& name, const std::s
 }
 
 Result<SnapshotInfo> SnapshotTable::Update(const SnapshotInfo& info,
-                                           const std::vector<std::string>& fields,
-                                           int64_t now_ns) {
+                                           const std::vector<std::string>& fields, int64_t now_ns) {
   auto it = snapshots_.find(info.name);
   if (it == snapshots_.end()) return Status::NotFound("snapshot " + info.name + " not found");
   Labels labels = it->second.labels;

@@ -71,8 +71,7 @@ class SnapshotTable {
   // Updates KEY's labels: FIELDS empty replaces them all; else each "labels" (all) or
   // "labels.NAME" (one; removed when absent from INFO) is applied. Saved.
   [[nodiscard]] Result<SnapshotInfo> Update(const SnapshotInfo& info,
-                                            const std::vector<std::string>& fields,
-                                            int64_t now_ns);
+                                            const std::vector<std::string>& fields, int64_t now_ns);
   // Removes KEY, returning what it was. InvalidArgument when it has children. Saved.
   [[nodiscard]] Result<SnapshotInfo> Remove(const std::string& key);
 

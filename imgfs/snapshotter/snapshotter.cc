@@ -63,8 +63,7 @@ Result<Usage> DiskUsage(const std::string& path) {
 }
 
 Snapshotter::Snapshotter(std::string root, std::string mounts_dir, SnapshotTable table,
-                         ImageCatalog* catalog, ImageMounter* mounter,
-                         std::function<int64_t()> now)
+                         ImageCatalog* catalog, ImageMounter* mounter, std::function<int64_t()> now)
     : root_(std::move(root)),
       mounts_dir_(std::move(mounts_dir)),
       catalog_(catalog),
@@ -74,8 +73,7 @@ Snapshotter::Snapshotter(std::string root, std::string mounts_dir, SnapshotTable
 
 Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(const std::string& root,
                                                        const std::string& mounts_dir,
-                                                       ImageCatalog* catalog,
-                                                       ImageMounter* mounter,
+                                                       ImageCatalog* catalog, ImageMounter* mounter,
                                                        std::function<int64_t()> now) {
   if (root.empty() || root[0] != '/' || root.find_first_of(",:") != std::string::npos ||
       mounts_dir.find_first_of(",:") != std::string::npos)
@@ -165,7 +163,8 @@ Result<std::vector<Mount>> Snapshotter::MountsOf(const SnapshotInfo& s) {
       const std::string mp = ImageMountPoint(*a.remote);
       RETURN_IF_ERROR(MakeDir(mounts_dir_, 0700));
       RETURN_IF_ERROR(MakeDir(mp, 0755));
-      if (!mounter_) return Status::Unavailable("no daemon to mount imgfs image " + a.remote->index);
+      if (!mounter_)
+        return Status::Unavailable("no daemon to mount imgfs image " + a.remote->index);
       Status mounted = mounter_->Mount(a.remote->index, a.remote->remote, mp);
       if (!mounted.ok()) return mounted.WithContext("imgfs image " + a.remote->index);
       lowers.push_back(mp);
@@ -194,8 +193,7 @@ Result<std::vector<Mount>> Snapshotter::Mounts(const std::string& key) {
   return MountsOf(s);
 }
 
-Status Snapshotter::Commit(const std::string& name, const std::string& key,
-                           const Labels& labels) {
+Status Snapshotter::Commit(const std::string& name, const std::string& key, const Labels& labels) {
   std::lock_guard lock(mu_);
   return table_.Commit(name, key, labels, now_()).status();
 }
@@ -207,7 +205,8 @@ Status Snapshotter::Remove(const std::string& key) {
     const std::string mp = ImageMountPoint(*removed.remote);
     bool still_used = false;
     for (const SnapshotInfo& s : table_.List())
-      if (s.remote && ImageMountPoint(*s.remote) == mp) still_used = true;
+      if (s.remote && s.remote->layers == s.remote->total && ImageMountPoint(*s.remote) == mp)
+        still_used = true;
     if (!still_used) {
       Status unmounted = mounter_->Unmount(mp);
       if (!unmounted.ok() && unmounted.code() != Code::kNotFound)

@@ -73,8 +73,7 @@ class Snapshotter {
   // serves lazily: records a committed remote snapshot under that name and answers
   // AlreadyExists (containerd then skips the layer's download and unpack).
   [[nodiscard]] Result<std::vector<Mount>> Prepare(const std::string& key,
-                                                   const std::string& parent,
-                                                   const Labels& labels);
+                                                   const std::string& parent, const Labels& labels);
   [[nodiscard]] Result<std::vector<Mount>> View(const std::string& key, const std::string& parent,
                                                 const Labels& labels);
   [[nodiscard]] Result<std::vector<Mount>> Mounts(const std::string& key);
@@ -93,8 +92,8 @@ class Snapshotter {
   std::string ImageMountPoint(const RemoteLayer& remote) const;
 
  private:
-  Snapshotter(std::string root, std::string mounts_dir, SnapshotTable table,
-              ImageCatalog* catalog, ImageMounter* mounter, std::function<int64_t()> now);
+  Snapshotter(std::string root, std::string mounts_dir, SnapshotTable table, ImageCatalog* catalog,
+              ImageMounter* mounter, std::function<int64_t()> now);
   Result<std::vector<Mount>> Create(const std::string& key, const std::string& parent, Kind kind,
                                     const Labels& labels);
   // REQUIRES: mu_ held.

@@ -1,6 +1,8 @@
 // The snapshotter's logic without containerd: the snapshot table (rules, persistence, a
 // restart), chain IDs, which layers are remote, and the mounts of snapshot chains, with a fake
 // catalog and mounter in a temporary directory.
+#include "imgfs/snapshotter/snapshotter.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -13,7 +15,6 @@
 #include "imgfs/snapshotter/chain_id.h"
 #include "imgfs/snapshotter/image_catalog.h"
 #include "imgfs/snapshotter/snapshot_table.h"
-#include "imgfs/snapshotter/snapshotter.h"
 
 namespace imgfs::snapshotter {
 namespace {
@@ -22,7 +23,8 @@ const std::string kA = "sha256:" + std::string(64, 'a');
 const std::string kB = "sha256:" + std::string(64, 'b');
 const std::string kC = "sha256:" + std::string(64, 'c');
 // sha256("<A> <B>") and sha256("<that> <C>"), computed outside this code.
-const std::string kChainAB = "sha256:ccd722928bd92476ba1745586fed6e45a102504185ad88cd89e01ff116fd146c";
+const std::string kChainAB =
+    "sha256:ccd722928bd92476ba1745586fed6e45a102504185ad88cd89e01ff116fd146c";
 const std::string kChainABC =
     "sha256:c1377126441fb2f5ec2c21ae2a60255331d639e830f0ee1b40a36e52d4c40588";
 
@@ -76,10 +78,9 @@ TEST(SnapshotTableTest, EnforcesContainerdRules) {
   EXPECT_TRUE(table->Remove("base").ok());
   EXPECT_TRUE(table->List().empty());
   // Labels: containerd's 4096-byte bound.
-  EXPECT_EQ(table->Create("big", "", Kind::kActive, {{"k", std::string(4096, 'v')}}, 6)
-                .status()
-                .code(),
-            Code::kInvalidArgument);
+  EXPECT_EQ(
+      table->Create("big", "", Kind::kActive, {{"k", std::string(4096, 'v')}}, 6).status().code(),
+      Code::kInvalidArgument);
 }
 
 TEST(SnapshotTableTest, UpdatesOnlyLabelsByFieldPath) {
@@ -107,8 +108,8 @@ TEST(SnapshotTableTest, SurvivesARestartAndRefusesACorruptFile) {
     ASSERT_TRUE(table.ok());
     ASSERT_TRUE(table->Create("a", "", Kind::kActive, {{"containerd.io/gc.root", "x"}}, 7).ok());
     ASSERT_TRUE(table->Commit("A", "a", {}, 8).ok());
-    ASSERT_TRUE(table->CreateRemote(kChainAB, "A", {}, {"sha256:idx", "docker://r/x", 2, 2}, 9)
-                    .ok());
+    ASSERT_TRUE(
+        table->CreateRemote(kChainAB, "A", {}, {"sha256:idx", "docker://r/x", 2, 2}, 9).ok());
   }
   auto again = SnapshotTable::Load(path);
   ASSERT_TRUE(again.ok()) << again.status().message();
@@ -121,11 +122,13 @@ TEST(SnapshotTableTest, SurvivesARestartAndRefusesACorruptFile) {
   // New ids never reuse old ones.
   auto next = again->Create("n", "", Kind::kActive, {}, 10);
   ASSERT_TRUE(next.ok());
-  for (const SnapshotInfo& s : again->List())
-    if (s.name != "n") EXPECT_NE(s.id, next->id);
+  for (const SnapshotInfo& s : again->List()) {
+    if (s.name == "n") continue;
+    EXPECT_NE(s.id, next->id);
+  }
 
-  ASSERT_TRUE(WriteFileAtomic(path, "{\"version\":1,\"next_id\":1,\"snapshots\":[{\"name\":1}]}")
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(path, "{\"version\":1,\"next_id\":1,\"snapshots\":[{\"name\":1}]}").ok());
   EXPECT_EQ(SnapshotTable::Load(path).status().code(), Code::kCorruption);
   ASSERT_TRUE(WriteFileAtomic(path, "not json").ok());
   EXPECT_EQ(SnapshotTable::Load(path).status().code(), Code::kCorruption);
