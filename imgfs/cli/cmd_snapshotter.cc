@@ -91,8 +91,15 @@ Result<int> RunUnpack(const ArgList& argv) {
                    snapshotter::SnapshotsClient::Connect(
                        args.Get("containerd", "/run/containerd/containerd.sock"),
                        args.Get("snapshotter", "imgfs"), args.Get("namespace", "default")));
-  ASSIGN_OR_RETURN(std::string chain, snapshotter::UnpackRemote(*client, image, extra));
-  std::printf("%s\n", chain.c_str());
+  // The layers stay in a lease for an hour: containerd's garbage collector keeps them until the
+  // image record (its unpack step labels the config) refers to them.
+  RETURN_IF_ERROR(client->UseLease(std::chrono::hours(1)));
+  Result<std::string> chain = snapshotter::UnpackRemote(*client, image, extra);
+  if (!chain.ok()) {
+    (void)client->DropLease();
+    return chain.status();
+  }
+  std::printf("%s\n", chain->c_str());
   return 0;
 }
 

@@ -5,6 +5,7 @@
 // Every call has a deadline (60 s). Thread-safe (gRPC stubs are).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,12 @@ class SnapshotsClient {
 
   // Statuses carry the server's message and its gRPC code: ALREADY_EXISTS is kAlreadyExists,
   // NOT_FOUND kNotFound, UNAVAILABLE (also a socket nobody answers) kUnavailable.
+  // Makes every later call part of a new containerd lease that expires after TTL (the
+  // containerd.io/gc.expire label): what it creates survives containerd's garbage collector
+  // until then. Unimplemented when the server is not containerd.
+  [[nodiscard]] Status UseLease(std::chrono::seconds ttl);
+  // Deletes the lease UseLease made (what only it held goes at the next collection).
+  [[nodiscard]] Status DropLease();
   [[nodiscard]] Status Prepare(const std::string& key, const std::string& parent,
                                const Labels& labels);
   [[nodiscard]] Status Remove(const std::string& key);

@@ -15,8 +15,9 @@ Debian's docker-registry on 127.0.0.1 with its access log on:
   restart    a running container keeps serving across a snapshotter restart (exec reads a file
              through its rootfs), state comes back from the snapshotter's metadata, and a new
              container starts after it
-  cleanup    after the containers and images are removed (`ctr images rm --sync`: containerd's
-             GC calls Remove and Cleanup), no snapshot, directory or mount is left
+  cleanup    after the containers, unpack's lease and the images are removed (`ctr images rm
+             --sync`: containerd's GC calls Remove and Cleanup), no snapshot, directory or
+             mount is left
   registry   a Prepare whose CRI image-ref label names an unreachable registry fails through
              containerd with an "unavailable" gRPC error naming it
 """
@@ -284,6 +285,9 @@ def main():
             check("imgfs snapshotter unpack registers the layers with containerd",
                   unpacked.returncode == 0 and unpacked.stdout.startswith("sha256:"),
                   unpacked.stdout + unpacked.stderr)
+            leases = run(ctr + ["leases", "ls"]).stdout
+            check("unpack holds the layers in an expiring containerd lease",
+                  re.search(r"imgfs-unpack-\S+.*containerd.io/gc.expire=", leases), leases)
             run(ctr + ["images", "import", "--base-name", host + "/lazy", "--snapshotter", "imgfs",
                        tar])
             out = run(ctr + ["run", "--rm", "--snapshotter", "imgfs", host + "/lazy:1", "c-lazy",
@@ -335,6 +339,9 @@ def main():
             run(ctr + ["task", "rm", "-f", "c-long"], check_rc=False)
             run(ctr + ["containers", "rm", "c-long"], check_rc=False)
             containers.remove("c-long")
+            for line in run(ctr + ["leases", "ls"]).stdout.splitlines():
+                if line.startswith("imgfs-unpack-"):
+                    run(ctr + ["leases", "rm", line.split()[0]])
             run(ctr + ["images", "rm", "--sync", host + "/plain:1", host + "/lazy:1"])
             left = run(ctr + ["snapshots", "--snapshotter", "imgfs", "ls"]).stdout
             with open(store + "/snapshotter/metadata.json") as f:
