@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "core/numbers.h"
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/config.h"
@@ -41,7 +42,8 @@ namespace {
 // Image mounts through the store's daemon (started when none runs), shared with imgfs run.
 class DaemonMounter final : public snapshotter::ImageMounter {
  public:
-  explicit DaemonMounter(std::string store) : store_(std::move(store)) {}
+  DaemonMounter(std::string store, uint64_t cache_size)
+      : store_(std::move(store)), cache_size_(cache_size) {}
 
   Status Mount(const std::string& index, const std::string& remote,
                const std::string& mountpoint) override {
@@ -59,7 +61,7 @@ class DaemonMounter final : public snapshotter::ImageMounter {
     request.remote = remote;
     request.ca_file = config.Get("ca_file");
     request.trace = config.Get("trace.mode");
-    return MountThroughDaemon(store_, request, 0, false).status();
+    return MountThroughDaemon(store_, request, cache_size_, false).status();
   }
 
   Status Unmount(const std::string& mountpoint) override {
@@ -70,6 +72,7 @@ class DaemonMounter final : public snapshotter::ImageMounter {
 
  private:
   const std::string store_;
+  const uint64_t cache_size_;  // for a daemon it starts
 };
 
 // imgfs snapshotter unpack IMAGE: registers IMAGE's layers with containerd as remote snapshots.
@@ -135,7 +138,9 @@ Result<int> RunSnapshotter(const ArgList& argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   snapshotter::StoreCatalog catalog(store, std::move(registry), GlobalConfig().Get("remote"));
-  DaemonMounter mounter(store);
+  ASSIGN_OR_RETURN(uint64_t cache_size, ParseSize(GlobalConfig().Get("cache_size"), "cache_size",
+                                                  daemon::kMaxCacheSize));
+  DaemonMounter mounter(store, cache_size);
   ASSIGN_OR_RETURN(auto snapshots,
                    snapshotter::Snapshotter::Open(store + "/snapshotter", store + "/mounts",
                                                   &catalog, &mounter));

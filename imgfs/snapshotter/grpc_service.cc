@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/fd.h"
 #include "core/log.h"
 #include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h"
 
@@ -162,14 +163,14 @@ class Service final : public v1::Snapshots::Service {
 
 // Whether something listens on the Unix socket at PATH.
 bool SocketAnswers(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return false;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   path.copy(addr.sun_path, sizeof addr.sun_path - 1);
-  bool answers = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return answers;
+  return RetryOnEintr([&] {
+           return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+         }) == 0;
 }
 
 }  // namespace
