@@ -142,8 +142,16 @@ Result<std::optional<RemoteLayer>> StoreCatalog::Find(const std::string& chain_i
   const std::string key = image_ref + "@" + Label(labels, kCriManifestLabel);
   auto cached = from_registry_.find(key);
   if (cached == from_registry_.end()) {
-    ASSIGN_OR_RETURN(std::optional<CatalogImage> image, RegistryImage(image_ref));
-    cached = from_registry_.emplace(key, std::move(image)).first;
+    Result<std::optional<CatalogImage>> image = RegistryImage(image_ref);
+    // A registry that cannot be reached fails the Prepare (the caller may retry); any other
+    // failure (credentials, a malformed artifact) leaves the image to be unpacked as usual.
+    if (!image.ok() && image.status().code() == Code::kUnavailable) return image.status();
+    if (!image.ok()) {
+      IMGFS_LOG(Warning) << image.status().message() << "; unpacking " << image_ref
+                         << " without imgfs";
+      image = std::optional<CatalogImage>();
+    }
+    cached = from_registry_.emplace(key, std::move(*image)).first;
   }
   if (!cached->second) return std::optional<RemoteLayer>();
   return MatchLayer({*cached->second}, chain_id, labels);

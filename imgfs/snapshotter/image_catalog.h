@@ -13,10 +13,11 @@
 // The images known: the store's named images (`imgfs pull docker://...` or `imgfs convert`),
 // and, when the labels carry "containerd.io/snapshot/cri.image-ref", the imgfs artifact of that
 // reference in its registry (found as `imgfs pull` finds it; the daemon fetches the index again
-// by digest when it mounts).
+// by digest when it mounts). A registry that cannot be reached is an error (Unavailable); any
+// other failure there (credentials, no or a malformed artifact) means "not an imgfs image".
 //
-// Everything read from a registry or an index is untrusted; errors are Statuses (a registry
-// that cannot be reached: Unavailable). Thread-safe (StoreCatalog serializes its calls).
+// Everything read from a registry or an index is untrusted; errors are Statuses. Thread-safe
+// (StoreCatalog serializes its calls).
 #pragma once
 
 #include <map>
