@@ -4,8 +4,8 @@ here (own root, state, sockets, config with proxy_plugins) in a private mount na
 Debian's docker-registry on 127.0.0.1 with its access log on:
 
   ordinary   `ctr images pull --snapshotter imgfs` of an image without an imgfs index unpacks
-             it through the snapshotter (Prepare, Commit of every layer); `ctr run
-             --snapshotter imgfs` prints the image's file
+             it through the snapshotter (Prepare, Commit of every layer; `ctr snapshots usage`
+             counts the busybox layer); `ctr run --snapshotter imgfs` prints the image's file
   lazy       an image converted and pushed with imgfs (artifact next to it), pulled into the
              node's store (`imgfs pull`, index only); `imgfs snapshotter unpack` registers its
              layers with containerd (Prepare with containerd.io/snapshot.ref answers "already
@@ -268,6 +268,11 @@ def main():
             snaps = run(ctr + ["snapshots", "--snapshotter", "imgfs", "ls"]).stdout
             check("the ordinary image's layers are committed snapshots",
                   len(re.findall(r"\sCommitted", snaps)) == 2, snaps)
+            usage = run(ctr + ["snapshots", "--snapshotter", "imgfs", "usage"]).stdout
+            sizes = [float(m) * {"KiB": 1 << 10, "MiB": 1 << 20, "B": 1}.get(u, 0)
+                     for m, u in re.findall(r"\s([0-9.]+)\s*(B|KiB|MiB)\s", usage)]
+            check("Usage counts the busybox layer's blocks (kubelet's disk accounting)",
+                  any(s >= 1 << 20 for s in sizes), usage)
 
             # lazy: converted and pushed with imgfs, only the index pulled to the node.
             lazy = make_image(w, "lazy", [{"/lazy-base": "l"}, {"/marker": "lazy-marker\n"}])
