@@ -25,6 +25,9 @@ PACKAGES=(
   libssl-dev libxxhash-dev librocksdb-dev libzstd-dev zlib1g-dev nlohmann-json3-dev
   libarchive-dev libgtest-dev libgmock-dev libfuse3-dev fuse3 libcurl4-openssl-dev
   libcap-dev libseccomp-dev libtomlplusplus-dev libisal-dev
+  # the containerd snapshotter: gRPC, and the snapshots API's .proto files (with gogo.proto)
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
   # the real tools tests compare against or drive
   umoci skopeo debootstrap zstd gzip tar python3 busybox-static bc hyperfine curl attr jq
   runc crun containerd podman iproute2 procps psmisc nginx-light openssl

@@ -33,6 +33,7 @@ Result<int> RunRun(const ArgList& argv);
 Result<int> RunPs(const ArgList& argv);
 Result<int> RunStop(const ArgList& argv);
 Result<int> RunLogs(const ArgList& argv);
+Result<int> RunSnapshotter(const ArgList& argv);
 // `imgfs daemon` (the library's daemon is imgfs::RunDaemon in imgfs/daemon/daemon.h).
 Result<int> RunDaemonCommand(const ArgList& argv);
 

@@ -41,6 +41,7 @@ constexpr Command kCommands[] = {
     {"ps", nullptr, imgfs::cli::RunPs, imgfs::cli::kPsUsage},
     {"stop", nullptr, imgfs::cli::RunStop, imgfs::cli::kStopUsage},
     {"logs", nullptr, imgfs::cli::RunLogs, imgfs::cli::kLogsUsage},
+    {"snapshotter", nullptr, imgfs::cli::RunSnapshotter, imgfs::cli::kSnapshotterUsage},
 };
 
 constexpr char kUsage[] =
@@ -69,6 +70,7 @@ constexpr char kUsage[] =
     "  stop ID... [-t SECONDS]        stop containers of imgfs run\n"
     "  logs ID [-f]                   the output of a container started with imgfs run -d\n"
     "  config show [--json]           the effective configuration and where each value came from\n"
+    "  snapshotter [--address PATH]   containerd's snapshotter (proxy plugin) over the store\n"
     "\n"
     "IMAGE is a name given with --tag or an index digest (or a unique prefix of one).\n"
     "imgfs COMMAND --help shows a command's flags.\n"

@@ -63,6 +63,20 @@ inline constexpr char kDaemonUsage[] =
     "  store's owner only); usually started by `imgfs mount`, or at boot by\n"
     "  imgfs-daemon.service. --metrics-address also serves GET /metrics (Prometheus) over TCP.\n";
 
+inline constexpr char kSnapshotterUsage[] =
+    "imgfs snapshotter [--address PATH] [--store DIR] [--log-level LEVEL] [REGISTRY FLAGS]\n"
+    "  serves containerd's snapshots API on PATH (default /run/imgfs/snapshotter.sock) for a\n"
+    "  proxy_plugins entry: overlay snapshots for every image, lazily mounted imgfs images for\n"
+    "  the layers of images with an imgfs index (docs/snapshotter.md). State lives in\n"
+    "  STORE/snapshotter; image mounts go through the store's daemon.\n"
+    "  REGISTRY FLAGS (how artifacts are found and read): --creds USER:PASS  --plain-http\n"
+    "  --tls-verify=false  --ca-file PEM\n"
+    "imgfs snapshotter unpack IMAGE [--store DIR] [--containerd SOCKET] [--namespace NS]\n"
+    "                  [--snapshotter NAME] [--label KEY=VALUE]\n"
+    "  registers the layers of IMAGE (in the store, e.g. from imgfs pull) with containerd as\n"
+    "  lazily served snapshots of the snapshotter NAME (default imgfs), as containerd's unpacker\n"
+    "  does for a remote snapshotter: no layer is downloaded; prints the image's chain ID\n";
+
 inline constexpr char kConfigUsage[] =
     "imgfs config show [--json] [--config FILE]\n"
     "  prints the effective configuration: each key, its value and where it came from\n"

@@ -47,6 +47,8 @@ check "bash completion: a subcommand's flags" test "$(complete_line imgfs 'imgfs
 check "bash completion: runc-lite commands" test "$(complete_line runc-lite 'runc-lite de')" = delete
 check "systemd-analyze verify imgfs-daemon.service" \
   systemd-analyze verify /usr/lib/systemd/system/imgfs-daemon.service
+check "systemd-analyze verify imgfs-snapshotter.service" \
+  systemd-analyze verify /usr/lib/systemd/system/imgfs-snapshotter.service
 
 # A small real image: busybox and a file, converted, mounted lazily, read back.
 mkdir -p "$T/src/bin" "$T/src/etc" "$T/mnt"

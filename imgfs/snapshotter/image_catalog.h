@@ -1,0 +1,92 @@
+// Which layers imgfs can serve lazily: the answer to a Prepare that carries containerd's
+// "containerd.io/snapshot.ref" label (the chain ID of the layer being unpacked).
+//
+// An imgfs index records the image config it was converted from (its rootfs.diff_ids, hence
+// every chain ID of the image) and the source manifest digest. A layer is remote when an image
+// known to the catalog has that chain ID and either
+//   - it is the image's whole chain (its top layer: whatever the lower snapshots hold, the lazy
+//     mount is the complete image), or
+//   - the pull names the image's manifest in a label ("containerd.io/snapshot/cri.manifest-digest",
+//     which containerd's CRI plugin passes, or "containerd.io/snapshot/imgfs.manifest-digest"):
+//     then every layer of exactly that image is remote, so nothing is downloaded. A prefix of
+//     some other image is never claimed (its layers above would have no lower content).
+// The images known: the store's named images (`imgfs pull docker://...` or `imgfs convert`),
+// and, when the labels carry "containerd.io/snapshot/cri.image-ref", the imgfs artifact of that
+// reference in its registry (found as `imgfs pull` finds it; the daemon fetches the index again
+// by digest when it mounts). A registry that cannot be reached is an error (Unavailable); any
+// other failure there (credentials, no or a malformed artifact) means "not an imgfs image".
+//
+// Everything read from a registry or an index is untrusted; errors are Statuses. Thread-safe
+// (StoreCatalog serializes its calls).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "imgfs/registry/registry_client.h"
+#include "imgfs/snapshotter/snapshot_table.h"
+
+namespace imgfs::snapshotter {
+
+inline constexpr char kSnapshotRefLabel[] = "containerd.io/snapshot.ref";
+inline constexpr char kCriImageRefLabel[] = "containerd.io/snapshot/cri.image-ref";
+inline constexpr char kCriManifestLabel[] = "containerd.io/snapshot/cri.manifest-digest";
+inline constexpr char kImgfsManifestLabel[] = "containerd.io/snapshot/imgfs.manifest-digest";
+
+struct CatalogImage {
+  std::string index;            // index digest
+  std::string remote;           // remote store URL ("" when the store holds every chunk)
+  std::string manifest_digest;  // the source image manifest ("" when unknown)
+  std::vector<std::string> chain_ids;
+};
+
+// The matching rule above over IMAGES. Pure.
+std::optional<RemoteLayer> MatchLayer(const std::vector<CatalogImage>& images,
+                                      const std::string& chain_id, const Labels& labels);
+
+// What an index's metadata says: its chain IDs and source manifest (empty when the index
+// records no config, e.g. one converted from a directory).
+[[nodiscard]] Result<CatalogImage> CatalogImageFromMetadata(std::string_view metadata_json);
+
+// The image NAME (a ref name or index digest) of the store at STORE_PATH, opened read-only.
+[[nodiscard]] Result<CatalogImage> LoadStoreImage(const std::string& store_path,
+                                                  const std::string& name);
+
+class ImageCatalog {
+ public:
+  virtual ~ImageCatalog() = default;
+  // The imgfs image layer that the snapshot CHAIN_ID of a pull with LABELS is, if any.
+  [[nodiscard]] virtual Result<std::optional<RemoteLayer>> Find(const std::string& chain_id,
+                                                                const Labels& labels) = 0;
+};
+
+// The catalog of a store (opened read-only at each look-up, beside its daemon) and of the
+// registries named by CRI labels.
+class StoreCatalog : public ImageCatalog {
+ public:
+  // REGISTRY: how registries are reached (--plain-http, credentials...); DEFAULT_REMOTE: the
+  // remote of images the store names without a registry reference (the configured `remote`).
+  StoreCatalog(std::string store_path, registry::ClientOptions registry,
+               std::string default_remote);
+  Result<std::optional<RemoteLayer>> Find(const std::string& chain_id,
+                                          const Labels& labels) override;
+
+ private:
+  Result<std::vector<CatalogImage>> StoreImages();
+  Result<std::optional<CatalogImage>> RegistryImage(const std::string& image_ref);
+
+  const std::string store_path_;
+  const registry::ClientOptions registry_;
+  const std::string default_remote_;
+  std::mutex mu_;
+  // By index digest (an index never changes); by CRI image reference + manifest digest.
+  std::map<std::string, CatalogImage> parsed_;                        // GUARDED_BY(mu_)
+  std::map<std::string, std::optional<CatalogImage>> from_registry_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace imgfs::snapshotter

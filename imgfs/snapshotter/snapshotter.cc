@@ -1,0 +1,262 @@
+#include "imgfs/snapshotter/snapshotter.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <utility>
+
+#include "core/digest.h"
+#include "core/log.h"
+
+namespace imgfs::snapshotter {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Status MakeDir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
+    return Status::FromErrno(errno, "mkdir " + path);
+  return Status::Ok();
+}
+
+Status RemoveTree(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) return Status::FromErrno(ec.value(), "remove " + path);
+  return Status::Ok();
+}
+
+int64_t WallClockNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Result<Usage> DiskUsage(const std::string& path) {
+  struct stat root;
+  if (::lstat(path.c_str(), &root) != 0) return Status::FromErrno(errno, "stat " + path);
+  Usage usage{static_cast<int64_t>(root.st_blocks) * 512, 1};
+  std::set<std::pair<dev_t, ino_t>> linked;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
+  if (ec) return Status::FromErrno(ec.value(), "read " + path);
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return Status::FromErrno(ec.value(), "walk " + path);
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0) continue;  // gone meanwhile
+    if (S_ISDIR(st.st_mode) && st.st_dev != root.st_dev) {
+      it.disable_recursion_pending();  // another filesystem mounted inside
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && !linked.emplace(st.st_dev, st.st_ino).second)
+      continue;
+    usage.size += static_cast<int64_t>(st.st_blocks) * 512;
+    ++usage.inodes;
+  }
+  if (ec) return Status::FromErrno(ec.value(), "walk " + path);
+  return usage;
+}
+
+Snapshotter::Snapshotter(std::string root, std::string mounts_dir, SnapshotTable table,
+                         ImageCatalog* catalog, ImageMounter* mounter, std::function<int64_t()> now)
+    : root_(std::move(root)),
+      mounts_dir_(std::move(mounts_dir)),
+      catalog_(catalog),
+      mounter_(mounter),
+      now_(now ? std::move(now) : WallClockNs),
+      table_(std::move(table)) {}
+
+Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(const std::string& root,
+                                                       const std::string& mounts_dir,
+                                                       ImageCatalog* catalog, ImageMounter* mounter,
+                                                       std::function<int64_t()> now) {
+  if (root.empty() || root[0] != '/' || root.find_first_of(",:") != std::string::npos ||
+      mounts_dir.find_first_of(",:") != std::string::npos)
+    return Status::InvalidArgument("snapshotter root " + root +
+                                   " must be absolute, without ',' or ':' (overlay options)");
+  RETURN_IF_ERROR(MakeDir(root, 0700));
+  if (::chmod(root.c_str(), 0700) != 0) return Status::FromErrno(errno, "chmod " + root);
+  RETURN_IF_ERROR(MakeDir(root + "/snapshots", 0700));
+  ASSIGN_OR_RETURN(SnapshotTable table, SnapshotTable::Load(root + "/metadata.json"));
+  return std::unique_ptr<Snapshotter>(
+      new Snapshotter(root, mounts_dir, std::move(table), catalog, mounter, std::move(now)));
+}
+
+std::string Snapshotter::Dir(uint64_t id) const {
+  return root_ + "/snapshots/" + std::to_string(id);
+}
+
+std::string Snapshotter::ImageMountPoint(const RemoteLayer& remote) const {
+  // The key `imgfs run` gives the mount of an image named by its index digest.
+  return mounts_dir_ + "/" + Sha256(remote.index + "\n" + remote.remote).Hex().substr(0, 16);
+}
+
+Result<std::vector<Mount>> Snapshotter::Prepare(const std::string& key, const std::string& parent,
+                                                const Labels& labels) {
+  return Create(key, parent, Kind::kActive, labels);
+}
+
+Result<std::vector<Mount>> Snapshotter::View(const std::string& key, const std::string& parent,
+                                             const Labels& labels) {
+  return Create(key, parent, Kind::kView, labels);
+}
+
+Result<std::vector<Mount>> Snapshotter::Create(const std::string& key, const std::string& parent,
+                                               Kind kind, const Labels& labels) {
+  std::lock_guard lock(mu_);
+  auto target = labels.find(kSnapshotRefLabel);
+  if (kind == Kind::kActive && target != labels.end() && catalog_) {
+    const std::string& name = target->second;
+    if (table_.Get(name).ok())
+      return Status::AlreadyExists("target snapshot " + name + " already exists");
+    ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote, catalog_->Find(name, labels));
+    if (remote) {
+      ASSIGN_OR_RETURN(SnapshotInfo s, table_.CreateRemote(name, parent, labels, *remote, now_()));
+      IMGFS_LOG(Info) << "snapshot " << name << ": layer " << remote->layers << " of "
+                      << remote->total << " of imgfs image " << remote->index << ", lazily";
+      return Status::AlreadyExists("target snapshot " + name + " is served lazily by imgfs");
+    }
+  }
+  if (!parent.empty()) {
+    // Only a whole image can be a lower layer: a snapshot on layer k of n would lack the rest.
+    ASSIGN_OR_RETURN(SnapshotInfo p, table_.Get(parent));
+    if (p.remote && p.remote->layers != p.remote->total)
+      return Status::InvalidArgument("parent " + parent + " is layer " +
+                                     std::to_string(p.remote->layers) + " of " +
+                                     std::to_string(p.remote->total) + " of imgfs image " +
+                                     p.remote->index + ", which is only served whole");
+  }
+  // The directory exists before the record that names it (Cleanup removes one left alone).
+  RETURN_IF_ERROR(table_.CheckCreate(key, parent, labels));
+  const std::string dir = Dir(table_.next_id());
+  Status made = MakeDir(dir, 0755);
+  if (made.ok()) made = MakeDir(dir + "/fs", 0755);
+  if (made.ok() && kind == Kind::kActive) made = MakeDir(dir + "/work", 0700);
+  if (made.ok()) {
+    Result<SnapshotInfo> s = table_.Create(key, parent, kind, labels, now_());
+    made = s.status();
+    if (s.ok()) {
+      Result<std::vector<Mount>> mounts = MountsOf(*s);
+      if (mounts.ok()) return mounts;
+      made = mounts.status();
+      (void)table_.Remove(key);
+    }
+  }
+  (void)RemoveTree(dir);
+  return made;
+}
+
+Result<std::vector<Mount>> Snapshotter::MountsOf(const SnapshotInfo& s) {
+  if (s.kind == Kind::kCommitted)
+    return Status::InvalidArgument("snapshot " + s.name + " is committed: it has no mounts");
+  ASSIGN_OR_RETURN(std::vector<SnapshotInfo> ancestors, table_.Ancestors(s.name));
+  std::vector<std::string> lowers;
+  for (const SnapshotInfo& a : ancestors) {
+    if (a.remote) {
+      if (a.remote->layers != a.remote->total)
+        return Status::InvalidArgument("snapshot " + a.name + " is part of an imgfs image");
+      const std::string mp = ImageMountPoint(*a.remote);
+      RETURN_IF_ERROR(MakeDir(mounts_dir_, 0700));
+      RETURN_IF_ERROR(MakeDir(mp, 0755));
+      if (!mounter_)
+        return Status::Unavailable("no daemon to mount imgfs image " + a.remote->index);
+      Status mounted = mounter_->Mount(a.remote->index, a.remote->remote, mp);
+      if (!mounted.ok()) return mounted.WithContext("imgfs image " + a.remote->index);
+      lowers.push_back(mp);
+      break;  // the image is whole: nothing below it shows
+    }
+    lowers.push_back(Dir(a.id) + "/fs");
+  }
+  const std::string dir = Dir(s.id);
+  if (lowers.empty()) {
+    return std::vector<Mount>{
+        {"bind", dir + "/fs", {s.kind == Kind::kActive ? "rw" : "ro", "rbind"}}};
+  }
+  std::string lowerdir = "lowerdir=";
+  for (size_t i = 0; i < lowers.size(); ++i) lowerdir += (i ? ":" : "") + lowers[i];
+  if (s.kind == Kind::kView) {
+    if (lowers.size() == 1) return std::vector<Mount>{{"bind", lowers[0], {"ro", "rbind"}}};
+    return std::vector<Mount>{{"overlay", "overlay", {lowerdir}}};
+  }
+  return std::vector<Mount>{
+      {"overlay", "overlay", {"workdir=" + dir + "/work", "upperdir=" + dir + "/fs", lowerdir}}};
+}
+
+Result<std::vector<Mount>> Snapshotter::Mounts(const std::string& key) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SnapshotInfo s, table_.Get(key));
+  return MountsOf(s);
+}
+
+Status Snapshotter::Commit(const std::string& name, const std::string& key, const Labels& labels) {
+  std::lock_guard lock(mu_);
+  return table_.Commit(name, key, labels, now_()).status();
+}
+
+Status Snapshotter::Remove(const std::string& key) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SnapshotInfo removed, table_.Remove(key));
+  if (removed.remote && removed.remote->layers == removed.remote->total && mounter_) {
+    const std::string mp = ImageMountPoint(*removed.remote);
+    bool still_used = false;
+    for (const SnapshotInfo& s : table_.List())
+      if (s.remote && s.remote->layers == s.remote->total && ImageMountPoint(*s.remote) == mp)
+        still_used = true;
+    if (!still_used) {
+      Status unmounted = mounter_->Unmount(mp);
+      if (!unmounted.ok() && unmounted.code() != Code::kNotFound)
+        IMGFS_LOG(Warning) << "unmounting " << mp << ": " << unmounted.message();
+    }
+  }
+  return RemoveTree(Dir(removed.id));
+}
+
+Result<SnapshotInfo> Snapshotter::Stat(const std::string& key) {
+  std::lock_guard lock(mu_);
+  return table_.Get(key);
+}
+
+Result<SnapshotInfo> Snapshotter::Update(const SnapshotInfo& info,
+                                         const std::vector<std::string>& fields) {
+  std::lock_guard lock(mu_);
+  return table_.Update(info, fields, now_());
+}
+
+Result<Usage> Snapshotter::GetUsage(const std::string& key) {
+  std::string dir;
+  {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(SnapshotInfo s, table_.Get(key));
+    if (s.remote) return Usage{};  // nothing of it is on this snapshot's disk
+    dir = Dir(s.id) + "/fs";
+  }
+  return DiskUsage(dir);  // not under the lock: a large tree takes a while
+}
+
+std::vector<SnapshotInfo> Snapshotter::List() {
+  std::lock_guard lock(mu_);
+  return table_.List();
+}
+
+Status Snapshotter::Cleanup() {
+  std::lock_guard lock(mu_);
+  std::set<std::string> owned;
+  for (uint64_t id : table_.Ids()) owned.insert(std::to_string(id));
+  std::error_code ec;
+  for (fs::directory_iterator it(root_ + "/snapshots", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename();
+    if (owned.count(name)) continue;
+    IMGFS_LOG(Info) << "cleanup: removing " << it->path().string();
+    RETURN_IF_ERROR(RemoveTree(it->path()));
+  }
+  if (ec) return Status::FromErrno(ec.value(), "read " + root_ + "/snapshots");
+  return Status::Ok();
+}
+
+}  // namespace imgfs::snapshotter

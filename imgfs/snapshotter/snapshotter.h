@@ -1,0 +1,116 @@
+// containerd's snapshotter contract (snapshots.Snapshotter) for imgfs, without gRPC: ordinary
+// overlay snapshots for every image, and remote snapshots for the layers of images imgfs serves
+// lazily (image_catalog.h).
+//
+// On disk, under ROOT (STORE/snapshotter, 0700):
+//   metadata.json        the snapshot table (snapshot_table.h), rewritten before each answer
+//   snapshots/ID/fs      a snapshot's directory (the upper dir while active)
+//   snapshots/ID/work    overlay's work dir
+// A remote snapshot's fs stays empty: its content is the image, mounted read-only and lazily by
+// the store's daemon at STORE/mounts/KEY (the same mount point `imgfs run` uses for that index
+// and remote, so both share one mount). Mounts of an active or view snapshot are what containerd
+// mounts itself:
+//   no parent               bind of fs (rw, or ro for a view)
+//   active, parents         overlay: upperdir=fs, workdir=work, lowerdir=the parents' fs dirs,
+//                           nearest first, ending at the first remote ancestor's image mount
+//   view, one lower         bind ro of that lower; more: overlay with lowerdirs only
+// The image of a remote ancestor is mounted (through the daemon) when Prepare, View or Mounts
+// names a snapshot above it; Remove of the last remote snapshot of an image unmounts it.
+//
+// Crash safety: a directory is created before its record is saved and deleted after its record
+// is gone; Cleanup deletes directories that no record names. Restarting the snapshotter loses
+// nothing: containers' mounts belong to containerd and the daemon, not to this process.
+//
+// Thread-safe: one mutex serializes every operation (a mount through the daemon, which may wait
+// on a remote, holds it).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "imgfs/snapshotter/image_catalog.h"
+#include "imgfs/snapshotter/snapshot_table.h"
+
+namespace imgfs::snapshotter {
+
+struct Mount {
+  std::string type;    // "bind" or "overlay"
+  std::string source;  // a directory, or "overlay"
+  std::vector<std::string> options;
+};
+
+// Mounts imgfs images through the store's daemon (the CLI passes MountThroughDaemon).
+class ImageMounter {
+ public:
+  virtual ~ImageMounter() = default;
+  // Makes INDEX (chunks from REMOTE) mounted at MOUNTPOINT, an existing directory; nothing to do
+  // when the store's daemon already serves it there.
+  [[nodiscard]] virtual Status Mount(const std::string& index, const std::string& remote,
+                                     const std::string& mountpoint) = 0;
+  [[nodiscard]] virtual Status Unmount(const std::string& mountpoint) = 0;
+};
+
+struct Usage {
+  int64_t size = 0;    // bytes allocated (blocks), hard links counted once
+  int64_t inodes = 0;  // files, directories and links
+};
+
+class Snapshotter {
+ public:
+  // ROOT: the snapshotter's directory (created 0700); MOUNTS_DIR: where image mounts go
+  // (STORE/mounts). CATALOG and MOUNTER must outlive the snapshotter. NOW: wall-clock
+  // nanoseconds since the epoch (tests pass a fixed one).
+  [[nodiscard]] static Result<std::unique_ptr<Snapshotter>> Open(
+      const std::string& root, const std::string& mounts_dir, ImageCatalog* catalog,
+      ImageMounter* mounter, std::function<int64_t()> now = nullptr);
+
+  // A new active snapshot on PARENT. With the snapshot.ref label naming a layer the catalog
+  // serves lazily: records a committed remote snapshot under that name and answers
+  // AlreadyExists (containerd then skips the layer's download and unpack).
+  [[nodiscard]] Result<std::vector<Mount>> Prepare(const std::string& key,
+                                                   const std::string& parent, const Labels& labels);
+  [[nodiscard]] Result<std::vector<Mount>> View(const std::string& key, const std::string& parent,
+                                                const Labels& labels);
+  [[nodiscard]] Result<std::vector<Mount>> Mounts(const std::string& key);
+  [[nodiscard]] Status Commit(const std::string& name, const std::string& key,
+                              const Labels& labels);
+  [[nodiscard]] Status Remove(const std::string& key);
+  [[nodiscard]] Result<SnapshotInfo> Stat(const std::string& key);
+  [[nodiscard]] Result<SnapshotInfo> Update(const SnapshotInfo& info,
+                                            const std::vector<std::string>& fields);
+  [[nodiscard]] Result<Usage> GetUsage(const std::string& key);
+  std::vector<SnapshotInfo> List();
+  // Deletes the directories no snapshot owns (left by a crash between the two steps above).
+  [[nodiscard]] Status Cleanup();
+
+  // Where the image of a remote layer is mounted.
+  std::string ImageMountPoint(const RemoteLayer& remote) const;
+
+ private:
+  Snapshotter(std::string root, std::string mounts_dir, SnapshotTable table, ImageCatalog* catalog,
+              ImageMounter* mounter, std::function<int64_t()> now);
+  Result<std::vector<Mount>> Create(const std::string& key, const std::string& parent, Kind kind,
+                                    const Labels& labels);
+  // REQUIRES: mu_ held.
+  Result<std::vector<Mount>> MountsOf(const SnapshotInfo& s);
+  std::string Dir(uint64_t id) const;
+
+  const std::string root_;
+  const std::string mounts_dir_;
+  ImageCatalog* const catalog_;
+  ImageMounter* const mounter_;
+  const std::function<int64_t()> now_;
+  std::mutex mu_;
+  SnapshotTable table_;  // GUARDED_BY(mu_)
+};
+
+// Sums the blocks and counts the inodes of the tree at PATH (not crossing mounts, links not
+// followed, hard links once).
+[[nodiscard]] Result<Usage> DiskUsage(const std::string& path);
+
+}  // namespace imgfs::snapshotter

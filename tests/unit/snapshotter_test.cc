@@ -1,0 +1,301 @@
+// The snapshotter's logic without containerd: the snapshot table (rules, persistence, a
+// restart), chain IDs, which layers are remote, and the mounts of snapshot chains, with a fake
+// catalog and mounter in a temporary directory.
+#include "imgfs/snapshotter/snapshotter.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/fd.h"
+#include "imgfs/snapshotter/chain_id.h"
+#include "imgfs/snapshotter/image_catalog.h"
+#include "imgfs/snapshotter/snapshot_table.h"
+
+namespace imgfs::snapshotter {
+namespace {
+
+const std::string kA = "sha256:" + std::string(64, 'a');
+const std::string kB = "sha256:" + std::string(64, 'b');
+const std::string kC = "sha256:" + std::string(64, 'c');
+// sha256("<A> <B>") and sha256("<that> <C>"), computed outside this code.
+const std::string kChainAB =
+    "sha256:ccd722928bd92476ba1745586fed6e45a102504185ad88cd89e01ff116fd146c";
+const std::string kChainABC =
+    "sha256:c1377126441fb2f5ec2c21ae2a60255331d639e830f0ee1b40a36e52d4c40588";
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/snapshotter_test.XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(ChainIdTest, FollowsTheImageSpec) {
+  auto ids = ChainIds({kA, kB, kC});
+  ASSERT_TRUE(ids.ok()) << ids.status().message();
+  EXPECT_EQ(*ids, (std::vector<std::string>{kA, kChainAB, kChainABC}));
+  EXPECT_FALSE(ChainIds({"md5:abc"}).ok());
+}
+
+TEST(SnapshotTableTest, EnforcesContainerdRules) {
+  TempDir dir;
+  auto table = SnapshotTable::Load(dir.path() + "/metadata.json");
+  ASSERT_TRUE(table.ok());
+  ASSERT_TRUE(table->Create("base-active", "", Kind::kActive, {}, 1).ok());
+  // An active snapshot is no parent; a missing one neither.
+  EXPECT_EQ(table->Create("x", "base-active", Kind::kActive, {}, 2).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(table->Create("x", "nope", Kind::kActive, {}, 2).status().code(), Code::kNotFound);
+  EXPECT_EQ(table->Create("base-active", "", Kind::kView, {}, 2).status().code(),
+            Code::kAlreadyExists);
+  auto committed = table->Commit("base", "base-active", {{"l", "v"}}, 3);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ(committed->kind, Kind::kCommitted);
+  EXPECT_FALSE(table->Get("base-active").ok());
+  // Committing keeps the directory.
+  auto child = table->Create("child", "base", Kind::kActive, {}, 4);
+  ASSERT_TRUE(child.ok());
+  EXPECT_NE(child->id, committed->id);
+  EXPECT_EQ(table->Commit("c2", "base", {}, 5).status().code(), Code::kInvalidArgument);
+  // No removing a parent; children first.
+  EXPECT_EQ(table->Remove("base").status().code(), Code::kInvalidArgument);
+  auto ancestors = table->Ancestors("child");
+  ASSERT_TRUE(ancestors.ok());
+  ASSERT_EQ(ancestors->size(), 1u);
+  EXPECT_EQ((*ancestors)[0].name, "base");
+  EXPECT_TRUE(table->Remove("child").ok());
+  EXPECT_TRUE(table->Remove("base").ok());
+  EXPECT_TRUE(table->List().empty());
+  // Labels: containerd's 4096-byte bound.
+  EXPECT_EQ(
+      table->Create("big", "", Kind::kActive, {{"k", std::string(4096, 'v')}}, 6).status().code(),
+      Code::kInvalidArgument);
+}
+
+TEST(SnapshotTableTest, UpdatesOnlyLabelsByFieldPath) {
+  auto table = SnapshotTable::Load("");
+  ASSERT_TRUE(table.ok());
+  ASSERT_TRUE(table->Create("s", "", Kind::kActive, {{"a", "1"}, {"b", "2"}}, 1).ok());
+  SnapshotInfo in;
+  in.name = "s";
+  in.labels = {{"a", "10"}, {"c", "3"}};
+  auto one = table->Update(in, {"labels.a", "labels.b"}, 2);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->labels, (Labels{{"a", "10"}}));  // b absent from the request: removed
+  auto all = table->Update(in, {}, 3);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->labels, in.labels);
+  EXPECT_EQ(all->updated_ns, 3);
+  EXPECT_EQ(table->Update(in, {"parent"}, 4).status().code(), Code::kInvalidArgument);
+}
+
+TEST(SnapshotTableTest, SurvivesARestartAndRefusesACorruptFile) {
+  TempDir dir;
+  const std::string path = dir.path() + "/metadata.json";
+  {
+    auto table = SnapshotTable::Load(path);
+    ASSERT_TRUE(table.ok());
+    ASSERT_TRUE(table->Create("a", "", Kind::kActive, {{"containerd.io/gc.root", "x"}}, 7).ok());
+    ASSERT_TRUE(table->Commit("A", "a", {}, 8).ok());
+    ASSERT_TRUE(
+        table->CreateRemote(kChainAB, "A", {}, {"sha256:idx", "docker://r/x", 2, 2}, 9).ok());
+  }
+  auto again = SnapshotTable::Load(path);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  auto remote = again->Get(kChainAB);
+  ASSERT_TRUE(remote.ok());
+  ASSERT_TRUE(remote->remote.has_value());
+  EXPECT_EQ(remote->remote->index, "sha256:idx");
+  EXPECT_EQ(remote->parent, "A");
+  EXPECT_EQ(remote->created_ns, 9);
+  // New ids never reuse old ones.
+  auto next = again->Create("n", "", Kind::kActive, {}, 10);
+  ASSERT_TRUE(next.ok());
+  for (const SnapshotInfo& s : again->List()) {
+    if (s.name == "n") continue;
+    EXPECT_NE(s.id, next->id);
+  }
+
+  ASSERT_TRUE(
+      WriteFileAtomic(path, "{\"version\":1,\"next_id\":1,\"snapshots\":[{\"name\":1}]}").ok());
+  EXPECT_EQ(SnapshotTable::Load(path).status().code(), Code::kCorruption);
+  ASSERT_TRUE(WriteFileAtomic(path, "not json").ok());
+  EXPECT_EQ(SnapshotTable::Load(path).status().code(), Code::kCorruption);
+}
+
+TEST(ImageCatalogTest, ClaimsWholeImagesOrThePulledImage) {
+  std::vector<CatalogImage> images = {{"sha256:i", "docker://r/x", "sha256:m", {kA, kChainAB}}};
+  // The top layer: whatever is below, the lazy mount is the whole image.
+  auto top = MatchLayer(images, kChainAB, {});
+  ASSERT_TRUE(top.has_value());
+  EXPECT_EQ(top->layers, 2u);
+  EXPECT_EQ(top->total, 2u);
+  // A lower layer only when the pull names this image's manifest.
+  EXPECT_FALSE(MatchLayer(images, kA, {}).has_value());
+  EXPECT_FALSE(MatchLayer(images, kA, {{kCriManifestLabel, "sha256:other"}}).has_value());
+  auto lower = MatchLayer(images, kA, {{kCriManifestLabel, "sha256:m"}});
+  ASSERT_TRUE(lower.has_value());
+  EXPECT_EQ(lower->layers, 1u);
+  EXPECT_TRUE(MatchLayer(images, kA, {{kImgfsManifestLabel, "sha256:m"}}).has_value());
+  EXPECT_FALSE(MatchLayer(images, kChainABC, {}).has_value());
+}
+
+TEST(ImageCatalogTest, ReadsChainIdsFromIndexMetadata) {
+  auto image = CatalogImageFromMetadata(
+      R"({"manifest_digest":"sha256:m","config":{"rootfs":{"type":"layers","diff_ids":[")" + kA +
+      "\",\"" + kB + "\"]}}}");
+  ASSERT_TRUE(image.ok()) << image.status().message();
+  EXPECT_EQ(image->chain_ids, (std::vector<std::string>{kA, kChainAB}));
+  EXPECT_EQ(image->manifest_digest, "sha256:m");
+  auto none = CatalogImageFromMetadata(R"({"source":"dir:/x"})");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->chain_ids.empty());
+  EXPECT_FALSE(CatalogImageFromMetadata("[").ok());
+  EXPECT_FALSE(CatalogImageFromMetadata(R"({"config":{"rootfs":{"diff_ids":[7]}}})").ok());
+}
+
+class FakeCatalog : public ImageCatalog {
+ public:
+  Result<std::optional<RemoteLayer>> Find(const std::string& chain_id,
+                                          const Labels& labels) override {
+    if (!error.ok()) return error;
+    return MatchLayer(images, chain_id, labels);
+  }
+  std::vector<CatalogImage> images;
+  Status error;
+};
+
+class FakeMounter : public ImageMounter {
+ public:
+  Status Mount(const std::string& index, const std::string&, const std::string& mp) override {
+    mounted.insert(mp);
+    return Status::Ok();
+  }
+  Status Unmount(const std::string& mp) override {
+    return mounted.erase(mp) ? Status::Ok() : Status::NotFound(mp);
+  }
+  std::set<std::string> mounted;
+};
+
+std::string Option(const Mount& m, const std::string& prefix) {
+  for (const std::string& o : m.options)
+    if (o.rfind(prefix, 0) == 0) return o.substr(prefix.size());
+  return "";
+}
+
+TEST(SnapshotterTest, OrdinaryChainsAreOverlays) {
+  TempDir dir;
+  FakeCatalog catalog;
+  FakeMounter mounter;
+  auto s = Snapshotter::Open(dir.path() + "/sn", dir.path() + "/mounts", &catalog, &mounter,
+                             [] { return int64_t{42}; });
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  auto first = (*s)->Prepare("extract-1 " + kA, "", {{kSnapshotRefLabel, kA}});
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].type, "bind");
+  EXPECT_EQ((*first)[0].options, (std::vector<std::string>{"rw", "rbind"}));
+  const std::string base_fs = (*first)[0].source;
+  struct stat st;
+  ASSERT_EQ(::stat(base_fs.c_str(), &st), 0);
+  ASSERT_TRUE((*s)->Commit(kA, "extract-1 " + kA, {{kSnapshotRefLabel, kA}}).ok());
+  ASSERT_TRUE(WriteFileAtomic(base_fs + "/file", std::string(10000, 'x')).ok());
+
+  auto container = (*s)->Prepare("ctr", kA, {});
+  ASSERT_TRUE(container.ok());
+  ASSERT_EQ(container->size(), 1u);
+  const Mount& m = (*container)[0];
+  EXPECT_EQ(m.type, "overlay");
+  EXPECT_EQ(Option(m, "lowerdir="), base_fs);
+  EXPECT_FALSE(Option(m, "upperdir=").empty());
+  EXPECT_FALSE(Option(m, "workdir=").empty());
+  auto view = (*s)->View("v", kA, {});
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ((*view)[0].type, "bind");
+  EXPECT_EQ((*view)[0].source, base_fs);
+  EXPECT_EQ((*view)[0].options[0], "ro");
+
+  auto usage = (*s)->GetUsage(kA);
+  ASSERT_TRUE(usage.ok());
+  EXPECT_EQ(usage->inodes, 2);
+  EXPECT_GE(usage->size, 10000);
+  auto info = (*s)->Stat("ctr");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->created_ns, 42);
+
+  EXPECT_EQ((*s)->Remove(kA).code(), Code::kInvalidArgument);  // has children
+  ASSERT_TRUE((*s)->Remove("ctr").ok());
+  ASSERT_TRUE((*s)->Remove("v").ok());
+  ASSERT_TRUE((*s)->Remove(kA).ok());
+  EXPECT_NE(::stat(base_fs.c_str(), &st), 0);
+
+  // A directory no record owns (a crash between the two steps) goes at Cleanup.
+  ASSERT_EQ(::mkdir((dir.path() + "/sn/snapshots/999").c_str(), 0700), 0);
+  ASSERT_TRUE((*s)->Cleanup().ok());
+  EXPECT_NE(::stat((dir.path() + "/sn/snapshots/999").c_str(), &st), 0);
+}
+
+TEST(SnapshotterTest, RemoteLayersAreAlreadyThereAndMountedLazily) {
+  TempDir dir;
+  FakeCatalog catalog;
+  catalog.images = {{"sha256:idx", "docker://r/x", "sha256:m", {kA, kChainAB}}};
+  FakeMounter mounter;
+  const std::string root = dir.path() + "/sn";
+  {
+    auto s = Snapshotter::Open(root, dir.path() + "/mounts", &catalog, &mounter);
+    ASSERT_TRUE(s.ok());
+    const Labels pull = {{kSnapshotRefLabel, kA}, {kCriManifestLabel, "sha256:m"}};
+    EXPECT_EQ((*s)->Prepare("extract-1 " + kA, "", pull).status().code(), Code::kAlreadyExists);
+    Labels second = pull;
+    second[kSnapshotRefLabel] = kChainAB;
+    EXPECT_EQ((*s)->Prepare("extract-2 " + kChainAB, kA, second).status().code(),
+              Code::kAlreadyExists);
+    // containerd then finds the target by its label among committed snapshots.
+    auto top = (*s)->Stat(kChainAB);
+    ASSERT_TRUE(top.ok());
+    EXPECT_EQ(top->kind, Kind::kCommitted);
+    EXPECT_EQ(top->parent, kA);
+    EXPECT_EQ(top->labels.at(kSnapshotRefLabel), kChainAB);
+    EXPECT_TRUE(mounter.mounted.empty());  // nothing mounted until a container needs it
+    // A second pull of the same layer: already exists, and nothing new.
+    EXPECT_EQ((*s)->Prepare("extract-3 " + kA, "", pull).status().code(), Code::kAlreadyExists);
+    // No one builds on part of an image.
+    EXPECT_EQ((*s)->Prepare("on-part", kA, {}).status().code(), Code::kInvalidArgument);
+  }
+  // After a restart: the container's rootfs is an overlay on the image mount.
+  auto s = Snapshotter::Open(root, dir.path() + "/mounts", &catalog, &mounter);
+  ASSERT_TRUE(s.ok());
+  auto container = (*s)->Prepare("ctr", kChainAB, {});
+  ASSERT_TRUE(container.ok()) << container.status().message();
+  const std::string mp = (*s)->ImageMountPoint({"sha256:idx", "docker://r/x", 2, 2});
+  EXPECT_EQ(Option((*container)[0], "lowerdir="), mp);
+  EXPECT_EQ(mounter.mounted, std::set<std::string>{mp});
+  auto usage = (*s)->GetUsage(kChainAB);
+  ASSERT_TRUE(usage.ok());
+  EXPECT_EQ(usage->size, 0);
+  // Removing the last snapshot of the image unmounts it.
+  ASSERT_TRUE((*s)->Remove("ctr").ok());
+  ASSERT_TRUE((*s)->Remove(kChainAB).ok());
+  EXPECT_TRUE(mounter.mounted.empty());
+  ASSERT_TRUE((*s)->Remove(kA).ok());
+
+  // A catalog that cannot reach its registry fails the Prepare with its reason.
+  catalog.error = Status::Unavailable("registry down");
+  auto failed = (*s)->Prepare("extract-9 " + kA, "", {{kSnapshotRefLabel, kA}});
+  EXPECT_EQ(failed.status().code(), Code::kUnavailable);
+  EXPECT_TRUE((*s)->List().empty());
+}
+
+}  // namespace
+}  // namespace imgfs::snapshotter
