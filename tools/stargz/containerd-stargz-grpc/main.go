@@ -83,7 +83,9 @@ func registryHosts(cfg *Config) source.RegistryHosts {
 			if m.RequestTimeoutSec > 0 {
 				timeout = time.Duration(m.RequestTimeoutSec) * time.Second
 			}
-			client := &http.Client{Timeout: timeout}
+			// The library's fetcher uses Client.Transport directly, so it must be set.
+			client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(),
+				Timeout: timeout}
 			h := docker.RegistryHost{
 				Client:       client,
 				Authorizer:   docker.NewDockerAuthorizer(docker.WithAuthClient(client)),
