@@ -33,6 +33,8 @@ PACKAGES=(
   clang libclang-rt-14-dev clang-format lld
   # the package: man pages from --help, Depends from the linked libraries, the unit checker
   help2man dpkg-dev systemd bash-completion
+  # stargz-snapshotter for coldstart-bench, built from Debian's Go sources by tools/stargz/build.sh
+  golang-go golang-github-containerd-stargz-snapshotter-dev
 )
 
 deps() {

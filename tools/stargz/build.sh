@@ -26,7 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-export GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= CGO_ENABLED=1
+# CGO off: no C compiler needed (golang-go only recommends gcc) and static binaries.
+export GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= CGO_ENABLED=0
 # The build cache lives beside the output unless the caller set one.
 export GOCACHE=${GOCACHE:-$out/.gocache}
 jobs=${GO_JOBS:-2}
