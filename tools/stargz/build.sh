@@ -36,5 +36,6 @@ echo "build.sh: ctr-remote ($(go version))" >&2
 go build -p "$jobs" -o "$out/ctr-remote" github.com/containerd/stargz-snapshotter/cmd/ctr-remote
 echo "build.sh: containerd-stargz-grpc" >&2
 (cd "$here/containerd-stargz-grpc" && go build -p "$jobs" -o "$out/containerd-stargz-grpc" .)
-"$out/containerd-stargz-grpc" -h 2>&1 | grep -q -- -address
+usage=$("$out/containerd-stargz-grpc" -h 2>&1 || true)
+grep -q -- -address <<<"$usage"
 echo "build.sh: built $out/ctr-remote $out/containerd-stargz-grpc" >&2

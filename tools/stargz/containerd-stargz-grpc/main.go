@@ -144,6 +144,23 @@ func loadConfig(path string) (*Config, error) {
 	return &cfg, nil
 }
 
+// listen opens the Unix socket at ADDRESS, replacing a socket a killed daemon left there;
+// anything else at the path is not ours to remove.
+func listen(address string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(address), 0o700); err != nil {
+		return nil, err
+	}
+	if st, err := os.Lstat(address); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket", address)
+		}
+		if err := os.Remove(address); err != nil {
+			return nil, err
+		}
+	}
+	return net.Listen("unix", address)
+}
+
 func main() {
 	address := flag.String("address", "/run/containerd-stargz-grpc/containerd-stargz-grpc.sock",
 		"Unix socket to serve the snapshots API on")
@@ -174,22 +191,10 @@ func main() {
 		fail("snapshotter: %v", err)
 	}
 
-	if err := os.MkdirAll(filepath.Dir(*address), 0o700); err != nil {
-		fail("socket dir: %v", err)
-	}
-	// A socket left by a killed daemon would make Listen fail; anything else at the path is
-	// not ours to remove.
-	if st, err := os.Lstat(*address); err == nil {
-		if st.Mode()&os.ModeSocket == 0 {
-			fail("%s exists and is not a socket", *address)
-		}
-		if err := os.Remove(*address); err != nil {
-			fail("%v", err)
-		}
-	}
-	lis, err := net.Listen("unix", *address)
+	lis, err := listen(*address)
 	if err != nil {
-		fail("listen: %v", err)
+		sn.Close() // it may have remounted snapshots restored from an earlier run
+		fail("%v", err)
 	}
 	rpc := grpc.NewServer()
 	snapshotsapi.RegisterSnapshotsServer(rpc, snapshotservice.FromSnapshotter(sn))
