@@ -36,6 +36,8 @@ PACKAGES=(
   clang libclang-rt-14-dev clang-format lld
   # the package: man pages from --help, Depends from the linked libraries, the unit checker
   help2man dpkg-dev systemd bash-completion
+  # (stargz-snapshotter for coldstart-bench: tools/stargz/build.sh installs its Go sources itself;
+  # CI does not build it)
 )
 
 deps() {
