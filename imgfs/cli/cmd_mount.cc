@@ -333,6 +333,10 @@ Result<int> RunDaemonCommand(const ArgList& argv) {
     // of the daemon it starts (imgfs/daemon/supervisor.h).
     daemon::SupervisorOptions supervisor;
     supervisor.worker_args = WorkerArgs(args);
+    ASSIGN_OR_RETURN(uint64_t restarts,
+                     ParseUint64(config.Get("daemon.max_restarts"), 0, daemon::kMaxDaemonRestarts,
+                                 "daemon.max_restarts"));
+    supervisor.max_restarts = static_cast<unsigned>(restarts);
     if (args.Has("ready-fd")) {
       ASSIGN_OR_RETURN(uint64_t fd, ParseUint64(args.Get("ready-fd"), 3, INT_MAX, "--ready-fd"));
       supervisor.ready_fd = static_cast<int>(fd);

@@ -48,6 +48,8 @@
 namespace imgfs::daemon {
 
 inline constexpr char kSupervisedByFlag[] = "--supervised-by";
+// The bound of SupervisorOptions::max_restarts (config daemon.max_restarts).
+inline constexpr unsigned kMaxDaemonRestarts = 1000;
 
 struct SupervisorOptions {
   // The worker's command line (argv[0] first); "--supervised-by FD" is inserted after its first
@@ -56,6 +58,8 @@ struct SupervisorOptions {
   // A pipe the first worker writes one byte to once it listens (`imgfs mount` waits on it):
   // passed to the first worker only, as "--ready-fd N". -1: none. Taken over (closed).
   int ready_fd = -1;
+  // Crashes tolerated within `restart_window`; one more and the supervisor gives up. 0: a crash
+  // is never survived. Planned hand-overs (upgrades) do not count.
   unsigned max_restarts = 5;
   std::chrono::seconds restart_window{60};
 };

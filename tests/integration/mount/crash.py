@@ -17,8 +17,9 @@ and restart"). Runs in a private mount namespace below its own scratch dir.
               its reads finishing, from the last before the kill to the first after the new
               worker answers /stats (read-ahead may hide part of the outage).
   upgrade     the same readers while `imgfs daemon --upgrade` hands the mounts to the installed
-              binary three times (a planned hand-over: the worker drains its control requests and
-              exits, the supervisor starts the binary now at its path).
+              binary UPGRADES times (default 3, --upgrades): a planned hand-over, the worker
+              drains its control requests and exits, the supervisor starts the binary now at its
+              path.
   http-inflight
               an image mounted by digest from countserver.py on 127.0.0.1 with an empty store;
               every GET waits 1.5 s. A read is started; once the daemon's /stats shows the remote
@@ -26,6 +27,8 @@ and restart"). Runs in a private mount namespace below its own scratch dir.
               worker is killed. The read must complete with the right bytes (without the kernel's
               resend it would wait forever: the reader is given 60 s), and the server must have
               seen the range asked twice (the dead worker's and the new one's).
+  give-up     daemon.max_restarts = 1: the first kill of the worker is survived, the second makes
+              the supervisor give up: the mount is dead (ENOTCONN), the log says so.
   whole-daemon
               supervisor and worker both killed: the mount is dead (ENOTCONN) and the next mount
               of the point replaces it (the fallback, imgfs/daemon/mount_point.h).
@@ -174,14 +177,20 @@ def read_source(src, rel):
 
 
 def main():
-    args = itest.parse_args(__doc__.splitlines()[1], extra=lambda p: p.add_argument(
-        "--kills", type=int, default=5, help="kills of the worker in the readers case"))
+    def extra(p):
+        p.add_argument("--kills", type=int, default=5, help="kills of the worker (readers)")
+        p.add_argument("--upgrades", type=int, default=3, help="hand-overs (upgrade)")
+
+    args = itest.parse_args(__doc__.splitlines()[1], extra=extra)
     ml.need_fuse()
     if not shutil.which("unshare"):
         itest.skip("unshare (util-linux) is not installed")
     rc = in_private_namespace(sys.argv[1:])
     if rc is not None:
         return rc
+    # The supervisor gives up at the sixth crash within a minute by default; the readers case
+    # kills more often than that when asked to.
+    os.environ["IMGFS_DAEMON_MAX_RESTARTS"] = str(max(5, args.kills))
     report = ml.Report()
     with ml.Session("crash", os.path.abspath(args.imgfs)) as s:
         src = s.path("src")
@@ -330,10 +339,41 @@ def main():
             s.umount(mp)
             return diffs
 
+        def give_up():
+            """daemon.max_restarts = 1: the first crash is survived, the second is not."""
+            os.environ["IMGFS_DAEMON_MAX_RESTARTS"] = "1"
+            try:
+                mp, _ = s.mount("crash", store)
+            finally:
+                os.environ["IMGFS_DAEMON_MAX_RESTARTS"] = str(max(5, args.kills))
+            supervisor = s.daemon_pid(store)
+            pid = worker_pid(store)
+            os.kill(pid, signal.SIGKILL)
+            new = wait_for("a new worker", lambda: (lambda p: p if p != pid else None)(
+                worker_pid(store)))
+            diffs = []
+            if read_source(src, "data/b.bin") != open(os.path.join(mp, "data/b.bin"), "rb").read():
+                diffs.append("b.bin differs after the first crash")
+            os.kill(new, signal.SIGKILL)
+            wait_for("the supervisor to give up", lambda: not os.path.exists(
+                "/proc/%d" % supervisor))
+            try:
+                os.statvfs(mp)
+                diffs.append("the mount still answers after the supervisor gave up")
+            except OSError as e:
+                if e.errno != errno.ENOTCONN:
+                    diffs.append("statfs after the supervisor gave up: %s" % e)
+            if "giving up" not in s.daemon_log(store):
+                diffs.append("no 'giving up' line in the daemon's log")
+            s.run("umount", mp, store=store, timeout=60)
+            s.mounts.pop(mp, None)
+            return diffs
+
         ml.run_case(report, "readers", lambda: readers("kill", args.kills))
-        ml.run_case(report, "upgrade", lambda: readers("upgrade", 3))
+        ml.run_case(report, "upgrade", lambda: readers("upgrade", args.upgrades))
         ml.run_case(report, "http-inflight", http_inflight)
         ml.run_case(report, "whole-daemon", whole_daemon)
+        ml.run_case(report, "give-up", give_up)
     report.exit()
 
 
