@@ -187,7 +187,11 @@ Status RunDaemon(const DaemonOptions& options) {
   server_options.socket_path = DaemonSocketPath(options.store_path);
   server_options.owner = owner;
   server_options.on_done = [&state] { state.Wake(); };
-  ASSIGN_OR_RETURN(auto server, control::Server::Listen(server_options, Routes(state)));
+  ASSIGN_OR_RETURN(auto server, control::Server::Listen(server_options, Routes(state),
+                                                        link ? link->TakeListener() : UniqueFd()));
+  // Kept by the supervisor: while this process restarts, clients queue instead of failing (and
+  // starting a second daemon for the store).
+  if (link) link->HoldListener(server->fd());
   std::unique_ptr<MetricsListener> metrics;
   if (!options.metrics_address.empty()) {
     ASSIGN_OR_RETURN(metrics, MetricsListener::Listen(options.metrics_address,
@@ -226,8 +230,12 @@ Status RunDaemon(const DaemonOptions& options) {
     if (fds[0].revents & POLLIN) server->AcceptOne();
   }
   // Stop taking requests first, so a new `imgfs mount` starts a fresh daemon instead of talking
-  // to this one while it winds down.
-  server->Close();
+  // to this one while it winds down; on a hand-over they wait for the next daemon instead.
+  if (state.upgrade) {
+    server->StopAccepting();
+  } else {
+    server->Close();
+  }
   if (size_t busy = server->active()) {
     IMGFS_LOG(Info) << "waiting for " << busy << " request(s) to finish";
   }

@@ -79,8 +79,8 @@ std::string InstalledPath() {
   return path;
 }
 
-// Applies one message of the worker to `held` and `intent`.
-void Apply(FdMessage msg, std::map<uint64_t, Held>* held, Intent* intent) {
+// Applies one message of the worker to `held`, `listener` and `intent`.
+void Apply(FdMessage msg, std::map<uint64_t, Held>* held, UniqueFd* listener, Intent* intent) {
   nlohmann::json j = nlohmann::json::parse(msg.text, nullptr, false);
   const std::string op = j.is_object() ? j.value("op", "") : "";
   const uint64_t id = j.is_object() && j.contains("id") && j["id"].is_number_unsigned()
@@ -88,6 +88,8 @@ void Apply(FdMessage msg, std::map<uint64_t, Held>* held, Intent* intent) {
                           : 0;
   if (op == "hold" && id && msg.fd.valid()) {
     (*held)[id] = Held{j.value("record", nlohmann::json::object()), std::move(msg.fd)};
+  } else if (op == "listener" && msg.fd.valid()) {
+    *listener = std::move(msg.fd);
   } else if (op == "release" && id) {
     held->erase(id);
   } else if (op == "exit") {
@@ -116,6 +118,7 @@ int RunSupervisor(SupervisorOptions options) {
   const std::string installed = InstalledPath();
   std::string program = "/proc/self/exe";
   std::map<uint64_t, Held> held;
+  UniqueFd listener;  // the worker's control socket, kept across its restarts
   std::deque<std::chrono::steady_clock::time_point> crashes;
   unsigned restarts = 0;
   bool stopping = false;
@@ -133,6 +136,8 @@ int RunSupervisor(SupervisorOptions options) {
       if (Status s = SendFdMessage(worker.sock.get(), take.dump(), h.fuse_fd.get()); !s.ok())
         IMGFS_LOG(Warning) << "supervisor: handing a mount over: " << s.message();
     }
+    if (listener.valid())
+      (void)SendFdMessage(worker.sock.get(), R"({"op":"listener"})", listener.get());
     nlohmann::json hello = {{"op", "ready"}, {"restarts", restarts}, {"next_id", next_id}};
     (void)SendFdMessage(worker.sock.get(), hello.dump());
 
@@ -145,7 +150,7 @@ int RunSupervisor(SupervisorOptions options) {
       if (fds[1].revents) {
         auto msg = ReceiveFdMessage(worker.sock.get());
         if (msg.ok()) {
-          Apply(std::move(msg).value(), &held, &intent);
+          Apply(std::move(msg).value(), &held, &listener, &intent);
         } else {
           sock_open = false;  // the worker is gone or going: wait for SIGCHLD
         }
@@ -167,7 +172,7 @@ int RunSupervisor(SupervisorOptions options) {
       if (!sock_open || ::poll(&p, 1, 0) != 1) break;
       auto msg = ReceiveFdMessage(worker.sock.get());
       if (!msg.ok()) break;
-      Apply(std::move(msg).value(), &held, &intent);
+      Apply(std::move(msg).value(), &held, &listener, &intent);
     }
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (intent.exit || stopping) return code;
@@ -207,6 +212,10 @@ Result<std::unique_ptr<SupervisorLink>> SupervisorLink::Connect(int fd) {
       link->next_id_ = std::max<uint64_t>(1, j.value("next_id", uint64_t{1}));
       return link;
     }
+    if (op == "listener" && msg.fd.valid()) {
+      link->listener_ = std::move(msg.fd);
+      continue;
+    }
     if (op != "take" || !msg.fd.valid() || !j.contains("id") || !j["id"].is_number_unsigned())
       return Status::IOError("the supervisor sent a message this daemon does not understand");
     link->handed_.push_back(
@@ -217,6 +226,16 @@ Result<std::unique_ptr<SupervisorLink>> SupervisorLink::Connect(int fd) {
 std::vector<SupervisorLink::Handed> SupervisorLink::TakeHanded() {
   std::lock_guard<std::mutex> lock(mu_);
   return std::move(handed_);
+}
+
+UniqueFd SupervisorLink::TakeListener() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::move(listener_);
+}
+
+void SupervisorLink::HoldListener(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  (void)SendFdMessage(sock_.get(), R"({"op":"listener"})", fd);
 }
 
 Result<uint64_t> SupervisorLink::Hold(const nlohmann::json& record, int fuse_fd) {

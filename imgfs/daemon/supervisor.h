@@ -16,7 +16,10 @@
 // Protocol: JSON text datagrams on a SOCK_SEQPACKET socketpair (imgfs/daemon/fd_message.h).
 //   supervisor -> worker, at its start:  {"op":"take","id":N,"record":{...}} + fd, one per held
 //                                        mount, then {"op":"ready","restarts":R,"next_id":M}
-//   worker -> supervisor:                {"op":"hold","id":N,"record":{...}} + fd
+//                                        ({"op":"listener"} + fd first, when it holds one)
+//   worker -> supervisor:                {"op":"listener"} + fd  (the control socket, kept so
+//                                        that clients queue while the worker restarts)
+//                                        {"op":"hold","id":N,"record":{...}} + fd
 //                                        {"op":"release","id":N}
 //                                        {"op":"exit"}  (exiting on purpose: so does the
 //                                        supervisor)
@@ -83,6 +86,10 @@ class SupervisorLink {
 
   // The mounts handed over at start (once; later calls get nothing).
   std::vector<Handed> TakeHanded();
+  // The control socket an earlier worker listened on, if the supervisor kept one (once).
+  UniqueFd TakeListener();
+  // Has the supervisor keep a duplicate of the listening control socket for the next worker.
+  void HoldListener(int fd);
   // How many times the supervisor restarted a worker before this one.
   unsigned restarts() const { return restarts_; }
   // Has the supervisor hold a duplicate of `fuse_fd` for the mount `record` describes; returns
@@ -99,10 +106,11 @@ class SupervisorLink {
   explicit SupervisorLink(UniqueFd sock) : sock_(std::move(sock)) {}
 
   UniqueFd sock_;
-  std::mutex mu_;          // one sender at a time; next_id_
-  uint64_t next_id_ = 1;   // GUARDED_BY(mu_)
-  unsigned restarts_ = 0;  // set by Connect
-  std::vector<Handed> handed_;
+  std::mutex mu_;               // one sender at a time; next_id_
+  uint64_t next_id_ = 1;        // GUARDED_BY(mu_)
+  unsigned restarts_ = 0;       // set by Connect
+  std::vector<Handed> handed_;  // GUARDED_BY(mu_) after Connect
+  UniqueFd listener_;           // GUARDED_BY(mu_) after Connect
 };
 
 }  // namespace imgfs::daemon

@@ -132,10 +132,13 @@ TEST(SupervisorLink, TakesHandedMountsThenHoldsAndReleases) {
                             nlohmann::json({{"op", "take"}, {"id", 4}, {"record", record}}).dump(),
                             w.get())
                   .ok());
+  ASSERT_TRUE(SendFdMessage(s.a.get(), R"({"op":"listener"})", r.get()).ok());
   ASSERT_TRUE(SendFdMessage(s.a.get(), R"({"op":"ready","restarts":3,"next_id":5})").ok());
   auto link = SupervisorLink::Connect(s.b.Release());
   ASSERT_TRUE(link.ok()) << link.status().message();
   EXPECT_EQ((*link)->restarts(), 3u);
+  EXPECT_TRUE((*link)->TakeListener().valid());
+  EXPECT_FALSE((*link)->TakeListener().valid());
   auto handed = (*link)->TakeHanded();
   ASSERT_EQ(handed.size(), 1u);
   EXPECT_EQ(handed[0].id, 4u);

@@ -11,7 +11,8 @@ and restart"). Runs in a private mount namespace below its own scratch dir.
               three files open across every kill and reads them at random offsets. The worker is
               killed with SIGKILL KILLS times (default 5, --kills), each time after both readers
               made progress; every byte read is compared, no read may fail, /stats must show a new
-              worker pid and the restart count. Afterwards the mount is still served (a full read
+              worker pid and the restart count, and a client of the control socket right after
+              the kill must wait for the new worker, not be refused. Afterwards the mount is still served (a full read
               and `imgfs stats`), and `imgfs umount` stops supervisor and worker. The pause a
               reader sees at each kill is printed, not asserted: the longest time between two of
               its reads finishing, from the last before the kill to the first after the new
@@ -221,13 +222,24 @@ def main():
                     big.wait_reads(20)
                     held.wait_reads(20)
                     t_kill = time.monotonic()
+                    new = None
                     if how == "kill":
                         os.kill(pid, signal.SIGKILL)
+                        wait_for("the killed worker to be reaped",
+                                 lambda: not os.path.exists("/proc/%d" % pid))
+                        # The supervisor keeps the control socket listening: a client waits for
+                        # the new worker, it is never refused (nor starts a second daemon).
+                        try:
+                            new = daemon_stats(store)["daemon"]
+                        except OSError as e:
+                            diffs.append("kill %d: the control socket refused a client while "
+                                         "the worker restarted: %s" % (k + 1, e))
                     else:
                         s.run("daemon", "--upgrade", store=store, timeout=60)
-                    new = wait_for("a new worker after %s %d" % (how, k + 1),
-                                   lambda: (lambda d: d if d["pid"] != pid else None)(
-                                       daemon_stats(store)["daemon"]))
+                    if not new or new["pid"] == pid:
+                        new = wait_for("a new worker after %s %d" % (how, k + 1),
+                                       lambda: (lambda d: d if d["pid"] != pid else None)(
+                                           daemon_stats(store)["daemon"]))
                     if new["restarts"] != k + 1:
                         diffs.append("after %s %d /stats says restarts=%d"
                                      % (how, k + 1, new["restarts"]))
