@@ -120,6 +120,7 @@ std::vector<control::Route> Routes(DaemonState& d) {
 std::string DaemonSocketPath(const std::string& store_path) { return store_path + "/imgfs.sock"; }
 
 Status RunDaemon(const DaemonOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
   // A client that hangs up before its answer (Ctrl-C of `imgfs convert`) must cost a failed
   // write, not the daemon and every mount it serves.
   ::signal(SIGPIPE, SIG_IGN);
@@ -173,8 +174,17 @@ Status RunDaemon(const DaemonOptions& options) {
       }
     }
     if (link->restarts() > 0) {
-      IMGFS_LOG(Warning) << "restarted by the supervisor (restart " << link->restarts() << "); "
-                         << adopted << " mount(s) taken over";
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+      if (link->upgrade()) {
+        IMGFS_LOG(Info) << "took over " << adopted << " mount(s) from the daemon it replaces, "
+                        << ms << " ms after start";
+      } else {
+        IMGFS_LOG(Warning) << "restarted by the supervisor after a crash (restart "
+                           << link->restarts() << "); " << adopted << " mount(s) taken over " << ms
+                           << " ms after start";
+      }
     }
   }
   StoreAdmin admin(*store, fetcher, [&] { return mounts.MountedIndexes(); });

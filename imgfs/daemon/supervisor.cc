@@ -122,6 +122,7 @@ int RunSupervisor(SupervisorOptions options) {
   std::deque<std::chrono::steady_clock::time_point> crashes;
   unsigned restarts = 0;
   bool stopping = false;
+  bool handed_over = false;  // the last worker ended on purpose (an upgrade), not by a crash
   for (;;) {
     auto started = StartWorker(program, options.worker_args, ready.get(), old_mask);
     ready.Reset();  // the first worker has it; later ones were not waited for
@@ -138,7 +139,8 @@ int RunSupervisor(SupervisorOptions options) {
     }
     if (listener.valid())
       (void)SendFdMessage(worker.sock.get(), R"({"op":"listener"})", listener.get());
-    nlohmann::json hello = {{"op", "ready"}, {"restarts", restarts}, {"next_id", next_id}};
+    nlohmann::json hello = {
+        {"op", "ready"}, {"restarts", restarts}, {"next_id", next_id}, {"upgrade", handed_over}};
     (void)SendFdMessage(worker.sock.get(), hello.dump());
 
     Intent intent;
@@ -181,8 +183,10 @@ int RunSupervisor(SupervisorOptions options) {
       IMGFS_LOG(Info) << "supervisor: the daemon (pid " << worker.pid << ") handed over; starting "
                       << installed << " with " << held.size() << " mount(s)";
       program = installed;
+      handed_over = true;
       continue;
     }
+    handed_over = false;
     program = "/proc/self/exe";
     if (!WIFSIGNALED(status) && held.empty()) return code;
     const auto now = std::chrono::steady_clock::now();
@@ -209,6 +213,7 @@ Result<std::unique_ptr<SupervisorLink>> SupervisorLink::Connect(int fd) {
     const std::string op = j.is_object() ? j.value("op", "") : "";
     if (op == "ready") {
       link->restarts_ = j.value("restarts", 0u);
+      link->upgrade_ = j.value("upgrade", false);
       link->next_id_ = std::max<uint64_t>(1, j.value("next_id", uint64_t{1}));
       return link;
     }

@@ -15,7 +15,8 @@
 //
 // Protocol: JSON text datagrams on a SOCK_SEQPACKET socketpair (imgfs/daemon/fd_message.h).
 //   supervisor -> worker, at its start:  {"op":"take","id":N,"record":{...}} + fd, one per held
-//                                        mount, then {"op":"ready","restarts":R,"next_id":M}
+//                                        mount, then {"op":"ready","restarts":R,"next_id":M,
+//                                        "upgrade":B}
 //                                        ({"op":"listener"} + fd first, when it holds one)
 //   worker -> supervisor:                {"op":"listener"} + fd  (the control socket, kept so
 //                                        that clients queue while the worker restarts)
@@ -92,6 +93,8 @@ class SupervisorLink {
   void HoldListener(int fd);
   // How many times the supervisor restarted a worker before this one.
   unsigned restarts() const { return restarts_; }
+  // Whether the worker before this one handed over on purpose (an upgrade), not crashed.
+  bool upgrade() const { return upgrade_; }
   // Has the supervisor hold a duplicate of `fuse_fd` for the mount `record` describes; returns
   // the id to release it by. An error means the mount will not survive a crash of this process.
   [[nodiscard]] Result<uint64_t> Hold(const nlohmann::json& record, int fuse_fd);
@@ -109,6 +112,7 @@ class SupervisorLink {
   std::mutex mu_;               // one sender at a time; next_id_
   uint64_t next_id_ = 1;        // GUARDED_BY(mu_)
   unsigned restarts_ = 0;       // set by Connect
+  bool upgrade_ = false;        // set by Connect
   std::vector<Handed> handed_;  // GUARDED_BY(mu_) after Connect
   UniqueFd listener_;           // GUARDED_BY(mu_) after Connect
 };
