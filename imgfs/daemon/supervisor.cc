@@ -114,7 +114,8 @@ int RunSupervisor(SupervisorOptions options) {
     return 1;
   }
   UniqueFd ready(options.ready_fd);
-  // Crashed workers are replaced by this very program; an upgrade starts what is installed now.
+  // The first worker runs this very program, a crashed one is replaced by the program it ran,
+  // and an upgrade starts what is installed at this program's path now.
   const std::string installed = InstalledPath();
   std::string program = "/proc/self/exe";
   std::map<uint64_t, Held> held;
@@ -186,8 +187,7 @@ int RunSupervisor(SupervisorOptions options) {
       handed_over = true;
       continue;
     }
-    handed_over = false;
-    program = "/proc/self/exe";
+    handed_over = false;  // (a crashed worker is replaced by the program it ran)
     if (!WIFSIGNALED(status) && held.empty()) return code;
     const auto now = std::chrono::steady_clock::now();
     crashes.push_back(now);

@@ -57,7 +57,7 @@ inline constexpr unsigned kMaxDaemonRestarts = 1000;
 
 struct SupervisorOptions {
   // The worker's command line (argv[0] first); "--supervised-by FD" is inserted after its first
-  // two words ("imgfs daemon"). Executed as /proc/self/exe.
+  // two words ("imgfs daemon"). The first worker runs /proc/self/exe; see RunSupervisor.
   std::vector<std::string> worker_args;
   // A pipe the first worker writes one byte to once it listens (`imgfs mount` waits on it):
   // passed to the first worker only, as "--ready-fd N". -1: none. Taken over (closed).
