@@ -12,11 +12,12 @@ and restart"). Runs in a private mount namespace below its own scratch dir.
               killed with SIGKILL KILLS times (default 5, --kills), each time after both readers
               made progress; every byte read is compared, no read may fail, /stats must show a new
               worker pid and the restart count, and a client of the control socket right after
-              the kill must wait for the new worker, not be refused. Afterwards the mount is still served (a full read
-              and `imgfs stats`), and `imgfs umount` stops supervisor and worker. The pause a
-              reader sees at each kill is printed, not asserted: the longest time between two of
-              its reads finishing, from the last before the kill to the first after the new
-              worker answers /stats (read-ahead may hide part of the outage).
+              the kill must wait for the new worker, not be refused. Afterwards the mount is
+              still served (a full read and `imgfs stats`), and `imgfs umount` stops supervisor
+              and worker. The pause a reader sees at each kill is printed, not asserted: the
+              longest time between two of its reads finishing, from the last before the kill to
+              the first after the new worker answers /stats (read-ahead may hide part of the
+              outage).
   upgrade     the same readers while `imgfs daemon --upgrade` hands the mounts to the installed
               binary UPGRADES times (default 3, --upgrades): a planned hand-over, the worker
               drains its control requests and exits, the supervisor starts the binary now at its
@@ -30,6 +31,9 @@ and restart"). Runs in a private mount namespace below its own scratch dir.
               seen the range asked twice (the dead worker's and the new one's).
   give-up     daemon.max_restarts = 1: the first kill of the worker is survived, the second makes
               the supervisor give up: the mount is dead (ENOTCONN), the log says so.
+  unsupervised
+              `imgfs daemon --no-supervise` is one process, says so in /stats, and refuses
+              `--upgrade` with one line.
   whole-daemon
               supervisor and worker both killed: the mount is dead (ENOTCONN) and the next mount
               of the point replaces it (the fallback, imgfs/daemon/mount_point.h).
@@ -381,11 +385,38 @@ def main():
             s.mounts.pop(mp, None)
             return diffs
 
+        def unsupervised():
+            """--no-supervise: one process, /stats says so, --upgrade is refused in one line."""
+            alone = s.store("alone")
+            proc = subprocess.Popen([s.binary, "daemon", "--no-supervise", "--store", alone,
+                                     "--exit-when-idle"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            diffs = []
+            try:
+                info = wait_for("the unsupervised daemon's socket",
+                                lambda: daemon_stats(alone)["daemon"])
+                if info["supervised"] or info["pid"] != proc.pid:
+                    diffs.append("/stats of --no-supervise: %r (pid %d)" % (info, proc.pid))
+                p = s.run("daemon", "--upgrade", store=alone, check=False, timeout=60)
+                err = p.stderr.strip()
+                if p.returncode == 0 or "supervisor" not in err or "\n" in err:
+                    diffs.append("--upgrade of an unsupervised daemon: rc %d, %r"
+                                 % (p.returncode, err))
+                ml.control_exchange(os.path.join(alone, "imgfs.sock"),
+                                    b"POST /shutdown HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
+                proc.wait(30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            return diffs
+
         ml.run_case(report, "readers", lambda: readers("kill", args.kills))
         ml.run_case(report, "upgrade", lambda: readers("upgrade", args.upgrades))
         ml.run_case(report, "http-inflight", http_inflight)
-        ml.run_case(report, "whole-daemon", whole_daemon)
         ml.run_case(report, "give-up", give_up)
+        ml.run_case(report, "unsupervised", unsupervised)
+        ml.run_case(report, "whole-daemon", whole_daemon)
     report.exit()
 
 
