@@ -34,11 +34,19 @@ done
 
 WORK=$(mktemp -d /var/tmp/imgfs-bench-mount.XXXXXX)
 MOUNTS=() STORES=()
-daemon_pid() {  # STORE -> pid of "imgfs daemon --store STORE ..."
+daemon_pid() {  # STORE -> pid of "imgfs daemon --store STORE ..." (the supervisor)
   local p
   for p in /proc/[0-9]*; do
     [ "$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" | cut -d' ' -f2-4)" = "daemon --store $1" ] &&
       { echo "${p#/proc/}"; return; }
+  done
+  return 0
+}
+worker_pid() {  # STORE -> pid of the daemon serving it: "imgfs daemon --supervised-by FD ..."
+  local p c
+  for p in /proc/[0-9]*; do
+    c=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
+    case "$c" in "imgfs daemon --supervised-by "*"--store $1 "*) echo "${p#/proc/}"; return ;; esac
   done
   return 0
 }
@@ -158,7 +166,7 @@ for what in "find|wc" "find -printf (lstat)"; do
   summary "$what host fs" s "${host[@]}"
   echo "  ratio mount/host (medians): $(python3 -c "print('%.2f' % ($(median "${fuse[@]}") / $(median "${host[@]}")))")"
 done
-pid=$(daemon_pid "$WORK/store-scipy")
+pid=$(worker_pid "$WORK/store-scipy")
 rss_metadata=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 do_umount "$mp"
 
@@ -179,7 +187,7 @@ for i in $(seq "$ROUNDS"); do
   served+=("$(echo "$js" | field 'j["metrics"]["bytes_served"]/1e6')")
   mount_s=$(python3 -c "print($m - $t)")
   if [ "$i" = 1 ]; then
-    pid=$(daemon_pid "$WORK/store-lazy$i")
+    pid=$(worker_pid "$WORK/store-lazy$i")
     rss_lazy=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
   fi
   do_umount "$mp"

@@ -24,6 +24,7 @@
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/mount_point.h"
 #include "imgfs/daemon/store_dir.h"
+#include "imgfs/daemon/supervisor.h"
 #include "imgfs/registry/registry_pull.h"
 
 namespace imgfs::cli {
@@ -263,12 +264,54 @@ Result<int> RunStats(const ArgList& argv) {
   return Status::NotFound(mp + " is not an imgfs mount of this store's daemon");
 }
 
+namespace {
+
+// The command line of the supervised daemon: this one's flags, less the ready pipe (the
+// supervisor passes it to the first daemon only) and with the configuration file named again.
+std::vector<std::string> WorkerArgs(const Args& args) {
+  std::vector<std::string> out = {"imgfs", "daemon"};
+  for (const auto& [name, value] : args.values)
+    if (name != "ready-fd") out.insert(out.end(), {"--" + name, value});
+  for (const std::string& name : args.switches) out.push_back("--" + name);
+  const Config& config = GlobalConfig();
+  if (config.explicit_file()) out.insert(out.end(), {"--config", config.file()});
+  return out;
+}
+
+// imgfs daemon --upgrade: the store's daemon hands its mounts to the binary installed now
+// (POST /upgrade); waits until the new one answers, 30 s at most.
+Result<int> UpgradeDaemon(const std::string& store) {
+  const std::string socket = daemon::DaemonSocketPath(store);
+  ASSIGN_OR_RETURN(nlohmann::json before, ControlCall(socket, "POST", "/upgrade"));
+  const int64_t old_pid = before.value("pid", int64_t{0});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto stats = ControlCall(socket, "GET", "/stats");
+    if (stats.ok() && stats->contains("daemon")) {
+      const int64_t pid = (*stats)["daemon"].value("pid", int64_t{0});
+      if (pid != old_pid && pid != 0) {
+        std::printf("daemon %lld handed %zu mount(s) to daemon %lld\n",
+                    static_cast<long long>(old_pid), (*stats)["mounts"].size(),
+                    static_cast<long long>(pid));
+        return 0;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::Unavailable("the daemon of " + store + " did not come back within 30 s; see " +
+                             "its log");
+}
+
+}  // namespace
+
 Result<int> RunDaemonCommand(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv,
-                                        {"store", "cache-size", "log-file", "log-max-size",
-                                         "log-level", "log-format", "metrics-address", "ready-fd"},
-                                        {"exit-when-idle"}));
+  ASSIGN_OR_RETURN(Args args,
+                   ParseArgs(argv,
+                             {"store", "cache-size", "log-file", "log-max-size", "log-level",
+                              "log-format", "metrics-address", "ready-fd", "supervised-by"},
+                             {"exit-when-idle", "no-supervise", "upgrade"}));
   if (!args.positional.empty()) return UsageError(kDaemonUsage);
+  if (args.Has("upgrade")) return UpgradeDaemon(StorePath(args));
   const Config& config = GlobalConfig();
   ASSIGN_OR_RETURN(LogLevel level, ParseLogLevel(config.FlagOr(args, "log-level", "log.level")));
   ASSIGN_OR_RETURN(LogFormat format,
@@ -286,6 +329,27 @@ Result<int> RunDaemonCommand(const ArgList& argv) {
   ASSIGN_OR_RETURN(options.cache_size, ParseSize(config.FlagOr(args, "cache-size", "cache_size"),
                                                  "--cache-size", daemon::kMaxCacheSize));
   options.exit_when_idle = args.Has("exit-when-idle");
+  if (!args.Has("supervised-by") && !args.Has("no-supervise")) {
+    // This process becomes the supervisor that keeps the FUSE connections open across a crash
+    // of the daemon it starts (imgfs/daemon/supervisor.h).
+    daemon::SupervisorOptions supervisor;
+    supervisor.worker_args = WorkerArgs(args);
+    ASSIGN_OR_RETURN(uint64_t restarts,
+                     ParseUint64(config.Get("daemon.max_restarts"), 0, daemon::kMaxDaemonRestarts,
+                                 "daemon.max_restarts"));
+    supervisor.max_restarts = static_cast<unsigned>(restarts);
+    if (args.Has("ready-fd")) {
+      ASSIGN_OR_RETURN(uint64_t fd, ParseUint64(args.Get("ready-fd"), 3, INT_MAX, "--ready-fd"));
+      supervisor.ready_fd = static_cast<int>(fd);
+      ::fcntl(supervisor.ready_fd, F_SETFD, FD_CLOEXEC);
+    }
+    return daemon::RunSupervisor(std::move(supervisor));
+  }
+  if (args.Has("supervised-by")) {
+    ASSIGN_OR_RETURN(uint64_t fd,
+                     ParseUint64(args.Get("supervised-by"), 3, INT_MAX, "--supervised-by"));
+    options.supervisor_fd = static_cast<int>(fd);
+  }
   if (args.Has("ready-fd")) {
     // `imgfs mount` waits on this pipe: one byte once the socket listens. Taken out of the
     // process's descriptors so nothing the daemon starts inherits it.

@@ -15,7 +15,16 @@
 namespace imgfs::cli {
 namespace {
 
-enum class Kind { kPath, kText, kSize, kTraceMode, kTraceSeconds, kLogLevel, kLogFormat };
+enum class Kind {
+  kPath,
+  kText,
+  kSize,
+  kTraceMode,
+  kTraceSeconds,
+  kLogLevel,
+  kLogFormat,
+  kRestarts
+};
 
 struct Key {
   const char* name;
@@ -37,6 +46,7 @@ constexpr Key kKeys[] = {
     {"log.file", "", "IMGFS_LOG_FILE", Kind::kPath},
     {"log.max_size", "16M", "IMGFS_LOG_MAX_SIZE", Kind::kSize},
     {"metrics.address", "", "IMGFS_METRICS_ADDRESS", Kind::kText},
+    {"daemon.max_restarts", "5", "IMGFS_DAEMON_MAX_RESTARTS", Kind::kRestarts},
 };
 
 const Key* FindKey(const std::string& name) {
@@ -65,6 +75,8 @@ Status Check(const Key& key, const std::string& value) {
       return ParseLogLevel(value).status();
     case Kind::kLogFormat:
       return ParseLogFormat(value).status();
+    case Kind::kRestarts:
+      return ParseUint64(value, 0, daemon::kMaxDaemonRestarts, key.name).status();
   }
   return Status::Ok();
 }

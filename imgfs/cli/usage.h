@@ -58,10 +58,15 @@ inline constexpr char kStatsUsage[] =
 inline constexpr char kDaemonUsage[] =
     "imgfs daemon [--store DIR] [--cache-size BYTES] [--exit-when-idle] [--log-file FILE]\n"
     "             [--log-max-size BYTES] [--log-level LEVEL] [--log-format text|json]\n"
-    "             [--metrics-address HOST:PORT]\n"
+    "             [--metrics-address HOST:PORT] [--no-supervise]\n"
+    "imgfs daemon --upgrade [--store DIR]\n"
     "  serves the store's mounts and its control socket STORE/imgfs.sock (root and the\n"
     "  store's owner only); usually started by `imgfs mount`, or at boot by\n"
-    "  imgfs-daemon.service. --metrics-address also serves GET /metrics (Prometheus) over TCP.\n";
+    "  imgfs-daemon.service. --metrics-address also serves GET /metrics (Prometheus) over TCP.\n"
+    "  A small supervisor process holds the mounts' FUSE connections and restarts the daemon if\n"
+    "  it dies, which then takes them over (readers pause, see no error); --no-supervise runs\n"
+    "  the daemon alone, whose crash leaves its mounts dead. --upgrade asks the store's running\n"
+    "  daemon to hand its mounts to the imgfs binary installed now (the same pause).\n";
 
 inline constexpr char kSnapshotterUsage[] =
     "imgfs snapshotter [--address PATH] [--store DIR] [--log-level LEVEL] [REGISTRY FLAGS]\n"

@@ -27,10 +27,33 @@ Result<uid_t> PeerUid(int fd) {
   return cred.uid;
 }
 
+// Whether `fd` is a socket listening at `path`, reachable there (not replaced or removed).
+bool ListensAt(int fd, const std::string& path) {
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+    return false;
+  sockaddr_un bound{};
+  socklen_t bound_len = sizeof bound;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0 ||
+      bound.sun_family != AF_UNIX || path != bound.sun_path)
+    return false;
+  // Clients connect by path: it must still be a socket.
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Server>> Server::Listen(ServerOptions options, std::vector<Route> routes) {
+Result<std::unique_ptr<Server>> Server::Listen(ServerOptions options, std::vector<Route> routes,
+                                               UniqueFd inherited) {
   const std::string& path = options.socket_path;
+  if (inherited.valid() && ListensAt(inherited.get(), path)) {
+    ::fcntl(inherited.get(), F_SETFL, ::fcntl(inherited.get(), F_GETFL) | O_NONBLOCK);
+    return std::unique_ptr<Server>(
+        new Server(std::move(options), std::move(routes), std::move(inherited)));
+  }
+  inherited.Reset();
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path)

@@ -56,9 +56,13 @@ struct ServerOptions {
 class Server {
  public:
   // Binds the socket (replacing a stale one: the caller holds the store's lock, so no other
-  // daemon serves it), makes it 0600 and listens.
+  // daemon serves it), makes it 0600 and listens. `inherited`, when valid, is the listening
+  // socket of an earlier daemon of the store, kept by its supervisor (imgfs/daemon/supervisor.h)
+  // so that clients queue instead of failing while the daemon restarts: it is used as it is if
+  // it listens at `socket_path`, else closed and a new socket bound.
   [[nodiscard]] static Result<std::unique_ptr<Server>> Listen(ServerOptions options,
-                                                              std::vector<Route> routes);
+                                                              std::vector<Route> routes,
+                                                              UniqueFd inherited = {});
   ~Server();  // Close(), then Drain()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -71,6 +75,9 @@ class Server {
   size_t active();
   // Stops listening and removes the socket file; connections in flight go on.
   void Close();
+  // Stops accepting but leaves the socket listening for the next daemon (a hand-over): clients
+  // queue in its backlog until that one accepts.
+  void StopAccepting() { listener_.Reset(); }
   // Waits for every connection in flight.
   void Drain();
 

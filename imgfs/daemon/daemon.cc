@@ -18,6 +18,7 @@
 #include "imgfs/daemon/request_fields.h"
 #include "imgfs/daemon/store_admin.h"
 #include "imgfs/daemon/store_dir.h"
+#include "imgfs/daemon/supervisor.h"
 
 namespace imgfs::daemon {
 namespace {
@@ -35,8 +36,10 @@ struct DaemonState {
   ChunkFetcher& fetcher;
   StoreAdmin& admin;
   std::atomic<bool> shutdown{false};
+  std::atomic<bool> upgrade{false};      // hand the mounts to the installed binary and exit
   std::atomic<bool> mount_tried{false};  // a mount request has been answered
   UniqueFd wake;                         // eventfd: the main loop has something to look at
+  SupervisorLink* link = nullptr;        // null: unsupervised
 
   void Wake() {
     const uint64_t one = 1;
@@ -77,7 +80,14 @@ std::vector<control::Route> Routes(DaemonState& d) {
          d.fetcher.SetCacheSize(size);
          return Json(nlohmann::json::object());
        }},
-      {"GET", "/stats", [&d](Body) -> Result<Response> { return Json(d.mounts.StatsJson(), 2); }},
+      {"GET", "/stats",
+       [&d](Body) -> Result<Response> {
+         nlohmann::json stats = d.mounts.StatsJson();
+         stats["daemon"] = {{"pid", ::getpid()},
+                            {"supervised", d.link != nullptr},
+                            {"restarts", d.link ? d.link->restarts() : 0u}};
+         return Json(stats, 2);
+       }},
       {"GET", "/metrics",
        [&d](Body) -> Result<Response> {
          return Response{200, "text/plain; version=0.0.4", d.mounts.Prometheus()};
@@ -86,6 +96,16 @@ std::vector<control::Route> Routes(DaemonState& d) {
       {"POST", "/rm", admin("POST /rm")},
       {"POST", "/gc", admin("POST /gc")},
       {"POST", "/repack", admin("POST /repack")},
+      {"POST", "/upgrade",
+       [&d](Body) -> Result<Response> {
+         if (!d.link)
+           return Status::InvalidArgument(
+               "this daemon runs without a supervisor (--no-supervise, imgfs mount -f): it "
+               "cannot hand its mounts over");
+         d.upgrade = true;
+         d.Wake();
+         return Json({{"pid", ::getpid()}});
+       }},
       {"POST", "/shutdown",
        [&d](Body) -> Result<Response> {
          d.shutdown = true;
@@ -100,6 +120,7 @@ std::vector<control::Route> Routes(DaemonState& d) {
 std::string DaemonSocketPath(const std::string& store_path) { return store_path + "/imgfs.sock"; }
 
 Status RunDaemon(const DaemonOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
   // A client that hangs up before its answer (Ctrl-C of `imgfs convert`) must cost a failed
   // write, not the daemon and every mount it serves.
   ::signal(SIGPIPE, SIG_IGN);
@@ -114,6 +135,11 @@ Status RunDaemon(const DaemonOptions& options) {
 
   // Private whatever the umask or the mode it was left in; refused when someone else owns it.
   ASSIGN_OR_RETURN(uid_t owner, SecureStoreDir(options.store_path));
+  // Declared before everything that may tell it about a mount, so it outlives them.
+  std::unique_ptr<SupervisorLink> link;
+  if (options.supervisor_fd >= 0) {
+    ASSIGN_OR_RETURN(link, SupervisorLink::Connect(options.supervisor_fd));
+  }
   if (options.cache_size > kMaxCacheSize)
     return Status::InvalidArgument("cache size must be at most " + std::to_string(kMaxCacheSize));
 
@@ -130,9 +156,40 @@ Status RunDaemon(const DaemonOptions& options) {
   fo.cache_size = options.cache_size;
   ChunkFetcher fetcher(*store, fo);
   RETURN_IF_ERROR(fetcher.LoadCacheState());
-  MountManager mounts(*store, fetcher, MountSource(options.store_path));
+  MountManager mounts(*store, fetcher, MountSource(options.store_path), link.get());
+  // The mounts of the daemon that died: served again before anything else, since readers wait.
+  size_t adopted = 0;
+  if (link) {
+    for (SupervisorLink::Handed& handed : link->TakeHanded()) {
+      const nlohmann::json* point = handed.record.is_object() && handed.record.contains("request")
+                                        ? &handed.record["request"]
+                                        : nullptr;
+      if (point && point->is_object() && point->contains("mountpoint"))
+        point = &(*point)["mountpoint"];
+      if (Status s = mounts.Adopt(std::move(handed)); s.ok()) {
+        ++adopted;
+      } else {
+        IMGFS_LOG(Error) << "the mount at " << (point ? point->dump() : "?")
+                         << " cannot be taken over: " << s.message();
+      }
+    }
+    if (link->restarts() > 0) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+      if (link->upgrade()) {
+        IMGFS_LOG(Info) << "took over " << adopted << " mount(s) from the daemon it replaces, "
+                        << ms << " ms after start";
+      } else {
+        IMGFS_LOG(Warning) << "restarted by the supervisor after a crash (restart "
+                           << link->restarts() << "); " << adopted << " mount(s) taken over " << ms
+                           << " ms after start";
+      }
+    }
+  }
   StoreAdmin admin(*store, fetcher, [&] { return mounts.MountedIndexes(); });
-  DaemonState state{mounts, fetcher, admin, {}, {}, {}};
+  DaemonState state{mounts, fetcher, admin, {}, {}, {}, {}, link.get()};
+  if (adopted) state.mount_tried = true;
   state.wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!state.wake.valid()) return Status::FromErrno(errno, "eventfd");
 
@@ -140,7 +197,11 @@ Status RunDaemon(const DaemonOptions& options) {
   server_options.socket_path = DaemonSocketPath(options.store_path);
   server_options.owner = owner;
   server_options.on_done = [&state] { state.Wake(); };
-  ASSIGN_OR_RETURN(auto server, control::Server::Listen(server_options, Routes(state)));
+  ASSIGN_OR_RETURN(auto server, control::Server::Listen(server_options, Routes(state),
+                                                        link ? link->TakeListener() : UniqueFd()));
+  // Kept by the supervisor: while this process restarts, clients queue instead of failing (and
+  // starting a second daemon for the store).
+  if (link) link->HoldListener(server->fd());
   std::unique_ptr<MetricsListener> metrics;
   if (!options.metrics_address.empty()) {
     ASSIGN_OR_RETURN(metrics, MetricsListener::Listen(options.metrics_address,
@@ -176,17 +237,38 @@ Status RunDaemon(const DaemonOptions& options) {
       uint64_t count;
       (void)!::read(state.wake.get(), &count, sizeof count);
     }
-    if (state.shutdown) break;
+    if (state.shutdown || state.upgrade) break;
     if (fds[0].revents & POLLIN) server->AcceptOne();
   }
   // Stop taking requests first, so a new `imgfs mount` starts a fresh daemon instead of talking
-  // to this one while it winds down.
-  server->Close();
+  // to this one while it winds down; on a hand-over they wait for the next daemon instead.
+  if (state.upgrade) {
+    server->StopAccepting();
+  } else {
+    server->Close();
+  }
   if (size_t busy = server->active()) {
     IMGFS_LOG(Info) << "waiting for " << busy << " request(s) to finish";
   }
   server->Drain();
+  if (state.upgrade) {
+    // A planned hand-over: the mounts stay, their connections held by the supervisor; the FUSE
+    // requests being served now are resent to the next daemon, as after a crash. What was
+    // written to the store is made durable first; the process then ends at once, since the
+    // serving threads cannot be stopped without answering or unmounting.
+    if (Status s = store->SyncChunks(); !s.ok()) {
+      IMGFS_LOG(Warning) << "before the hand-over: " << s.message();
+    }
+    if (Status s = link->RequestRestart(); s.ok()) {
+      IMGFS_LOG(Info) << "handing " << mounts.size() << " mount(s) to the installed binary";
+      ::_exit(0);
+    } else {
+      IMGFS_LOG(Error) << "the supervisor cannot be told of the hand-over (" << s.message()
+                       << "); unmounting instead";
+    }
+  }
   mounts.UnmountAll();
+  if (link) link->AnnounceExit();
   return Status::Ok();
 }
 

@@ -5,7 +5,8 @@
 //                  "prefetch_threads"} -> {"digest"}
 //   POST /umount  {"mountpoint"}
 //   POST /cache   {"cache_size": BYTES}
-//   GET  /stats   per-mount and cache counters as JSON
+//   GET  /stats   per-mount and cache counters as JSON; "daemon": its pid, whether it is
+//                 supervised and how often its supervisor restarted it
 //   GET  /metrics Prometheus text exposition (curl --unix-socket STORE/imgfs.sock http://x/metrics)
 //   POST /convert {"source","tag","platform","threads","chunk_min","chunk_avg","chunk_max",
 //                  "plain_http","tls_skip_verify"}  (the last two 0/1, for docker:// sources)
@@ -15,6 +16,8 @@
 //   POST /repack  {"image","tag"} -> {"digest",...}
 //                 (the last four: what `imgfs convert`, `rm`, `gc` and `repack` do while a daemon
 //                 holds the store; imgfs/daemon/store_admin.h)
+//   POST /upgrade the daemon exits and its supervisor starts the binary installed now, which
+//                 takes the mounts over (as after a crash); 400 when unsupervised
 //   POST /shutdown
 // Numbers are checked against their bounds: trace_seconds 1..86400, prefetch_threads 1..64,
 // cache_size 0..kMaxCacheSize (0: no limit), convert's in CheckConvertOptions (store_admin.h).
@@ -44,14 +47,18 @@ struct DaemonOptions {
   std::optional<MountRequest> mount;  // mounted before serving requests (imgfs mount -f)
   // HOST:PORT of a read-only Prometheus endpoint (GET /metrics over TCP); "" for none.
   std::string metrics_address;
+  // The worker's end of the socketpair to its supervisor (imgfs/daemon/supervisor.h), or -1:
+  // unsupervised, a crash leaves the mounts dead. Taken over.
+  int supervisor_fd = -1;
   // Called once the socket is listening and the initial mount (if any) is up.
   std::function<void(const Result<Digest>&)> on_ready;
 };
 
 std::string DaemonSocketPath(const std::string& store_path);
 
-// Makes the store private (imgfs/daemon/store_dir.h), then runs until SIGINT/SIGTERM, POST
-// /shutdown, or (exit_when_idle) idleness; then unmounts everything. Blocks SIGINT/SIGTERM/SIGHUP
+// Makes the store private (imgfs/daemon/store_dir.h), takes over the mounts a supervisor hands
+// it (those of a daemon that died), then runs until SIGINT/SIGTERM, POST /shutdown, or
+// (exit_when_idle) idleness; then unmounts everything. Blocks SIGINT/SIGTERM/SIGHUP
 // in the calling thread and those it starts.
 Status RunDaemon(const DaemonOptions& options);
 

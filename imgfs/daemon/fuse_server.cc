@@ -2,6 +2,7 @@
 #include "imgfs/daemon/fuse_server.h"
 
 #include <fuse_lowlevel.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -22,7 +23,22 @@ namespace {
 // Images are immutable: the kernel may cache names and attributes for a day.
 constexpr double kCacheTimeout = 86400.0;
 
-ImageFs& Fs(fuse_req_t req) { return *static_cast<ImageFs*>(fuse_req_userdata(req)); }
+}  // namespace
+
+// The session's userdata is its FuseMount; its friend reaches the filesystem and records INIT.
+struct FuseCallbacks {
+  static ImageFs& Fs(void* userdata) { return *static_cast<FuseMount*>(userdata)->fs_; }
+  static void RecordInit(void* userdata, const FuseInitParams& params) {
+    auto* m = static_cast<FuseMount*>(userdata);
+    std::lock_guard<std::mutex> lock(m->init_mu_);
+    m->init_ = params;
+    m->init_cv_.notify_all();
+  }
+};
+
+namespace {
+
+ImageFs& Fs(fuse_req_t req) { return FuseCallbacks::Fs(fuse_req_userdata(req)); }
 
 // Every callback is a noexcept trampoline that always replies.
 // Runs BODY, turning exceptions into error replies; what it logs names the mount and image.
@@ -56,7 +72,33 @@ bool FillEntry(ImageFs& fs, uint64_t ino, fuse_entry_param* e) {
 // A kernel property, the same for every mount of the daemon.
 std::atomic<bool> g_no_opendir{false};
 
-void OpInit(void*, fuse_conn_info* conn) noexcept {
+// libfuse's capability bits and ours (the kernel's names clash with libfuse's, fuse_takeover.h).
+constexpr std::pair<uint64_t, uint32_t> kFeatures[] = {
+    {FUSE_CAP_ASYNC_READ, FuseInitParams::kAsyncRead},
+    {FUSE_CAP_READDIRPLUS, FuseInitParams::kReaddirplus},
+    {FUSE_CAP_READDIRPLUS_AUTO, FuseInitParams::kReaddirplusAuto},
+    {FUSE_CAP_CACHE_SYMLINKS, FuseInitParams::kCacheSymlinks},
+    {FUSE_CAP_NO_OPENDIR_SUPPORT, FuseInitParams::kNoOpendirSupport},
+    {FUSE_CAP_PARALLEL_DIROPS, FuseInitParams::kParallelDirops},
+    {FUSE_CAP_AUTO_INVAL_DATA, FuseInitParams::kAutoInvalData},
+    {FUSE_CAP_ASYNC_DIO, FuseInitParams::kAsyncDio},
+    {FUSE_CAP_ATOMIC_O_TRUNC, FuseInitParams::kAtomicOTrunc},
+    {FUSE_CAP_EXPORT_SUPPORT, FuseInitParams::kExportSupport},
+    {FUSE_CAP_DONT_MASK, FuseInitParams::kDontMask},
+    {FUSE_CAP_POSIX_LOCKS, FuseInitParams::kPosixLocks},
+    {FUSE_CAP_FLOCK_LOCKS, FuseInitParams::kFlockLocks},
+    {FUSE_CAP_EXPLICIT_INVAL_DATA, FuseInitParams::kExplicitInvalData},
+};
+
+void OpInit(void* userdata, fuse_conn_info* conn) noexcept {
+  // Kept for a daemon that takes this connection over after a crash (fuse_takeover.h).
+  FuseInitParams params;
+  params.proto_major = conn->proto_major;
+  params.proto_minor = conn->proto_minor;
+  params.max_readahead = conn->max_readahead;
+  for (const auto& [cap, feature] : kFeatures)
+    if (conn->capable & cap) params.features |= feature;
+  FuseCallbacks::RecordInit(userdata, params);
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
@@ -269,12 +311,7 @@ const fuse_lowlevel_ops kOps = [] {
 
 }  // namespace
 
-Result<std::unique_ptr<FuseMount>> FuseMount::Start(ImageFs* fs, const std::string& mountpoint,
-                                                    const std::string& source,
-                                                    std::function<void()> on_exit) {
-  std::unique_ptr<FuseMount> m(new FuseMount());
-  m->mountpoint_ = mountpoint;
-  m->on_exit_ = std::move(on_exit);
+Status FuseMount::NewSession(const std::string& source) {
   // default_permissions: the kernel checks modes and owners as on any filesystem;
   // allow_other: container processes of any uid may read.
   // fsname: the mount's source in /proc/self/mountinfo, where `imgfs umount` and `imgfs stats`
@@ -290,8 +327,45 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Start(ImageFs* fs, const std::stri
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-  m->session_ = fuse_session_new(&args, &kOps, sizeof kOps, fs);
-  if (!m->session_) return Status::Internal("fuse_session_new failed");
+  session_ = fuse_session_new(&args, &kOps, sizeof kOps, this);
+  if (!session_) return Status::Internal("fuse_session_new failed");
+  return Status::Ok();
+}
+
+Status FuseMount::StartLoop() {
+  try {
+    loop_ = std::thread([this] {
+      fuse_loop_config* cfg = fuse_loop_cfg_create();
+      // Every thread reads the one descriptor the supervisor holds (see the header).
+      fuse_loop_cfg_set_clone_fd(cfg, 0);
+      fuse_loop_cfg_set_max_threads(cfg, 32);
+      fuse_loop_cfg_set_idle_threads(cfg, 8);
+      int rc = fuse_session_loop_mt(session_, cfg);
+      fuse_loop_cfg_destroy(cfg);
+      if (rc != 0) {
+        IMGFS_LOG(Debug) << "FUSE loop for " << mountpoint_ << " ended: " << rc;
+      }
+      {
+        std::lock_guard<std::mutex> lock(init_mu_);
+        finished_ = true;
+        init_cv_.notify_all();
+      }
+      if (on_exit_) on_exit_();
+    });
+  } catch (const std::system_error& e) {  // out of threads: the destructor unmounts again
+    return Status::Unavailable("cannot start serving " + mountpoint_ + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<FuseMount>> FuseMount::Start(ImageFs* fs, const std::string& mountpoint,
+                                                    const std::string& source,
+                                                    std::function<void()> on_exit) {
+  std::unique_ptr<FuseMount> m(new FuseMount());
+  m->fs_ = fs;
+  m->mountpoint_ = mountpoint;
+  m->on_exit_ = std::move(on_exit);
+  RETURN_IF_ERROR(m->NewSession(source));
   if (fuse_session_mount(m->session_, mountpoint.c_str()) != 0) {
     fuse_session_destroy(m->session_);
     m->session_ = nullptr;
@@ -299,31 +373,67 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Start(ImageFs* fs, const std::stri
                            " (is /dev/fuse available and the mountpoint a directory?)");
   }
   RaiseReadAhead(mountpoint);
-  FuseMount* self = m.get();
-  try {
-    m->loop_ = std::thread([self] {
-      fuse_loop_config* cfg = fuse_loop_cfg_create();
-      fuse_loop_cfg_set_clone_fd(cfg, 1);
-      fuse_loop_cfg_set_max_threads(cfg, 32);
-      fuse_loop_cfg_set_idle_threads(cfg, 8);
-      int rc = fuse_session_loop_mt(self->session_, cfg);
-      fuse_loop_cfg_destroy(cfg);
-      if (rc != 0) {
-        IMGFS_LOG(Debug) << "FUSE loop for " << self->mountpoint_ << " ended: " << rc;
-      }
-      self->finished_ = true;
-      if (self->on_exit_) self->on_exit_();
-    });
-  } catch (const std::system_error& e) {  // out of threads: m's destructor unmounts again
-    return Status::Unavailable("cannot start serving " + mountpoint + ": " + e.what());
-  }
+  RETURN_IF_ERROR(m->StartLoop());
   return m;
+}
+
+Result<std::unique_ptr<FuseMount>> FuseMount::Adopt(ImageFs* fs, UniqueFd fuse_fd,
+                                                    const std::string& mountpoint,
+                                                    const std::string& source,
+                                                    const FuseInitParams& init,
+                                                    std::function<void()> on_exit) {
+  std::unique_ptr<FuseMount> m(new FuseMount());
+  m->fs_ = fs;
+  m->mountpoint_ = mountpoint;
+  m->on_exit_ = std::move(on_exit);
+  RETURN_IF_ERROR(m->NewSession(source));
+  // libfuse serves a descriptor named /dev/fd/N instead of mounting (and then owns it).
+  const std::string dev = "/dev/fd/" + std::to_string(fuse_fd.get());
+  if (fuse_session_mount(m->session_, dev.c_str()) != 0) {
+    fuse_session_destroy(m->session_);
+    m->session_ = nullptr;
+    return Status::Internal("libfuse does not take the FUSE descriptor of " + mountpoint);
+  }
+  fuse_fd.Release();
+  const std::string request = SynthesizedInitRequest(init);
+  fuse_buf buf;
+  std::memset(&buf, 0, sizeof buf);
+  buf.size = request.size();
+  buf.mem = const_cast<char*>(request.data());
+  fuse_session_process_buf(m->session_, &buf);
+  if (fuse_session_exited(m->session_) || !m->WaitForInit(std::chrono::milliseconds(0)).ok())
+    return Status::Internal("libfuse refused the INIT replayed for " + mountpoint);
+  Status resend = RequestResend(fuse_session_fd(m->session_));
+  if (resend.code() == Code::kUnimplemented) {
+    IMGFS_LOG(Warning) << mountpoint << ": " << resend.message();
+  } else if (!resend.ok()) {
+    return Status::IOError("the FUSE connection of " + mountpoint +
+                           " is gone: " + resend.message());
+  }
+  // Served from here on: an unmount is this daemon's to do (until now a failure leaves the
+  // mount point alone).
+  m->adopted_ = true;
+  RETURN_IF_ERROR(m->StartLoop());
+  return m;
+}
+
+int FuseMount::fuse_fd() const { return session_ ? fuse_session_fd(session_) : -1; }
+
+Result<FuseInitParams> FuseMount::WaitForInit(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(init_mu_);
+  init_cv_.wait_for(lock, timeout, [this] { return init_.has_value() || finished_.load(); });
+  if (!init_) return Status::Unavailable("no FUSE_INIT on " + mountpoint_);
+  return *init_;
 }
 
 void FuseMount::Unmount() {
   if (!session_ || unmounted_.exchange(true)) return;
   fuse_session_exit(session_);
-  fuse_session_unmount(session_);
+  if (!adopted_) return fuse_session_unmount(session_);
+  // libfuse did not mount it, so it does not unmount it: detached here, as libfuse would.
+  if (::umount2(mountpoint_.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL) {
+    IMGFS_LOG(Warning) << "unmount " << mountpoint_ << ": " << std::strerror(errno);
+  }
 }
 
 FuseMount::~FuseMount() {

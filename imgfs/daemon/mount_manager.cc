@@ -36,6 +36,7 @@ struct MountManager::Mounted {
   // UnmountIdle's view (under MountManager::mu_): the read count when it last moved, and when.
   uint64_t idle_reads = 0;
   std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
+  uint64_t held_id = 0;        // the supervisor's id of its FUSE connection; 0: not held
 };
 
 Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
@@ -72,8 +73,9 @@ nlohmann::json MountRequest::ToJson() const {
           {"idle_unmount", idle_unmount ? nlohmann::json(*idle_unmount) : nlohmann::json()}};
 }
 
-MountManager::MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source)
-    : store_(store), fetcher_(fetcher), source_(std::move(source)) {}
+MountManager::MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source,
+                           SupervisorLink* link)
+    : store_(store), fetcher_(fetcher), source_(std::move(source)), link_(link) {}
 
 MountManager::~MountManager() { UnmountAll(); }
 
@@ -118,18 +120,7 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
   auto m = std::make_unique<Mounted>();
   m->request = request;
   m->request.mountpoint = real;
-  if (!request.remote.empty()) {
-    remote::RemoteOptions options;
-    options.ca_file = request.ca_file;
-    if (registry::IsRegistryReference(request.remote)) {
-      ASSIGN_OR_RETURN(m->remote, registry::OpenRegistryRemoteStore(request.remote, options));
-    } else {
-      ASSIGN_OR_RETURN(m->remote, remote::OpenRemoteStore(request.remote, options));
-    }
-  }
-  ASSIGN_OR_RETURN(m->index, ResolveImage(request.image, m->remote.get()));
-  nlohmann::json meta = nlohmann::json::parse(m->index->metadata(), nullptr, false);
-  if (meta.is_object() && meta.contains("config")) m->image_config = meta["config"];
+  RETURN_IF_ERROR(OpenImage(*m));
   if (request.trace == "record")
     m->trace = std::make_shared<TraceRecorder>(std::chrono::seconds(request.trace_seconds));
   m->fs = std::make_unique<ImageFs>(m->index, fetcher_, m->remote.get(), m->trace);
@@ -141,6 +132,7 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
     ScopedLogFields fields(&m->fs->log_fields());
     IMGFS_LOG(Info) << "mounted" << (m->remote ? " from " + m->remote->Describe() : "");
   }
+  HoldConnection(*m);
   try {
     if (request.trace == "replay") StartPrefetch(*m);
     if (m->trace) {
@@ -205,10 +197,92 @@ void MountManager::StartPrefetch(Mounted& m) {
   }
 }
 
+Status MountManager::OpenImage(Mounted& m) {
+  const MountRequest& request = m.request;
+  if (!request.remote.empty()) {
+    remote::RemoteOptions options;
+    options.ca_file = request.ca_file;
+    if (registry::IsRegistryReference(request.remote)) {
+      ASSIGN_OR_RETURN(m.remote, registry::OpenRegistryRemoteStore(request.remote, options));
+    } else {
+      ASSIGN_OR_RETURN(m.remote, remote::OpenRemoteStore(request.remote, options));
+    }
+  }
+  ASSIGN_OR_RETURN(m.index, ResolveImage(request.image, m.remote.get()));
+  nlohmann::json meta = nlohmann::json::parse(m.index->metadata(), nullptr, false);
+  if (meta.is_object() && meta.contains("config")) m.image_config = meta["config"];
+  return Status::Ok();
+}
+
+void MountManager::HoldConnection(Mounted& m) {
+  if (!link_) return;
+  ScopedLogFields fields(&m.fs->log_fields());
+  // The kernel's INIT is the first request of the connection, answered by now or very soon.
+  auto init = m.fuse->WaitForInit(std::chrono::seconds(10));
+  if (!init.ok()) {
+    IMGFS_LOG(Warning) << "this mount will not survive a daemon crash: " << init.status().message();
+    return;
+  }
+  // The image by digest: a name may point elsewhere by the time a new daemon takes over.
+  MountRequest pinned = m.request;
+  pinned.image = m.index->digest().ToString();
+  nlohmann::json record = {{"request", pinned.ToJson()}, {"init", init->ToJson()}};
+  auto id = link_->Hold(record, m.fuse->fuse_fd());
+  if (!id.ok()) {
+    IMGFS_LOG(Warning) << "this mount will not survive a daemon crash: " << id.status().message();
+    return;
+  }
+  m.held_id = *id;
+}
+
+Status MountManager::Adopt(SupervisorLink::Handed handed) {
+  auto m = std::make_unique<Mounted>();
+  m->held_id = handed.id;
+  auto adopt = [&]() -> Status {
+    const nlohmann::json& record = handed.record;
+    if (!record.is_object() || !record.contains("request") || !record.contains("init"))
+      return Status::InvalidArgument("the supervisor's record of the mount is incomplete");
+    ASSIGN_OR_RETURN(m->request, MountRequest::FromJson(record["request"]));
+    ASSIGN_OR_RETURN(FuseInitParams init, FuseInitParams::FromJson(record["init"]));
+    RETURN_IF_ERROR(OpenImage(*m));
+    const std::string& point = m->request.mountpoint;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (mounts_.count(point)) return Status::AlreadyExists(point + " is already mounted");
+    }
+    m->fs = std::make_unique<ImageFs>(m->index, fetcher_, m->remote.get(), nullptr);
+    m->fs->set_log_fields({{"mount", point}, {"image", m->index->digest().ToString()}});
+    Mounted* raw = m.get();
+    ASSIGN_OR_RETURN(m->fuse, FuseMount::Adopt(m->fs.get(), std::move(handed.fuse_fd), point,
+                                               source_, init, [raw] { raw->cv.notify_all(); }));
+    return Status::Ok();
+  };
+  Status adopted = Status::Ok();
+  try {
+    adopted = adopt();
+  } catch (const nlohmann::json::exception& e) {  // a field of the wrong type
+    adopted =
+        Status::InvalidArgument(std::string("the supervisor's record of the mount: ") + e.what());
+  }
+  if (!adopted.ok()) {  // nothing was served: the connection is let go, the mount left alone
+    if (link_) link_->Release(handed.id);
+    return adopted;
+  }
+  {
+    ScopedLogFields fields(&m->fs->log_fields());
+    IMGFS_LOG(Info) << "taken over from the daemon that ended";
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  mounts_[m->request.mountpoint] = std::move(m);
+  return Status::Ok();
+}
+
 void MountManager::Stop(Mounted& m) {
   m.stopping = true;
   m.cv.notify_all();
   m.fuse.reset();  // unmounts and waits for the FUSE threads
+  if (link_ && m.held_id) link_->Release(m.held_id);
+  m.held_id = 0;
   for (auto& t : m.workers) t.join();
   m.workers.clear();
 }

@@ -18,6 +18,7 @@
 #include "imgfs/daemon/chunk_fetcher.h"
 #include "imgfs/daemon/fuse_server.h"
 #include "imgfs/daemon/image_fs.h"
+#include "imgfs/daemon/supervisor.h"
 #include "imgfs/local_store.h"
 #include "imgfs/remote_store.h"
 
@@ -48,8 +49,11 @@ struct MountRequest {
 class MountManager {
  public:
   // SOURCE is every mount's source in mountinfo: "imgfs:" and the store's path, by which the
-  // CLI finds the daemon serving a mount point (MountSource).
-  MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source = "imgfs");
+  // CLI finds the daemon serving a mount point (MountSource). `link` (may be null: unsupervised)
+  // is told of every mount and given its FUSE descriptor, so the mount outlives a crash of this
+  // process (imgfs/daemon/supervisor.h); it must outlive this.
+  MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source = "imgfs",
+               SupervisorLink* link = nullptr);
   ~MountManager();  // unmounts everything
 
   // Resolves the image (fetching its index from the remote by digest when the local store lacks
@@ -59,6 +63,10 @@ class MountManager {
   // once with AlreadyExists. A dead FUSE mount left at the point (a daemon that crashed) is
   // detached and replaced (imgfs/daemon/mount_point.h).
   Result<Digest> Mount(const MountRequest& request);
+  // Serves a mount an earlier daemon made, handed over by the supervisor after that daemon died:
+  // the image named by digest in the record, the FUSE connection taken over (no trace recorded
+  // or replayed again). On failure the supervisor is told to let the connection go.
+  Status Adopt(SupervisorLink::Handed handed);
   Status Unmount(const std::string& mountpoint);
   void UnmountAll();
   // Cleans up mounts whose FUSE session ended underneath (an external umount).
@@ -79,12 +87,17 @@ class MountManager {
   struct Mounted;
   Result<std::shared_ptr<const ImageIndex>> ResolveImage(const std::string& image,
                                                          remote::RemoteStore* remote);
+  // The mount's remote and image (index, image config), as Mount and Adopt share them.
+  Status OpenImage(Mounted& m);
+  // Tells the supervisor about a new mount (a warning when that fails: it still serves).
+  void HoldConnection(Mounted& m);
   void StartPrefetch(Mounted& m);
   void Stop(Mounted& m);
 
   store::LocalStore& store_;
   ChunkFetcher& fetcher_;
   const std::string source_;
+  SupervisorLink* const link_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint
   std::set<std::string> pending_;  // GUARDED_BY(mu_): mount points being mounted now

@@ -156,7 +156,36 @@ class Session:
             raise CommandFailed("curl /metrics", proc)
         return proc.stdout
 
+    def daemon_pids(self, store):
+        """The supervisor and the worker serving STORE (imgfs/daemon/supervisor.h): supervisors
+        first, so that killing in this order never leaves a supervisor to restart a worker."""
+        pids = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    argv = [a.decode(errors="replace") for a in f.read().split(b"\0")]
+            except OSError:
+                continue
+            if argv[1:2] == ["daemon"] and any(
+                    argv[i:i + 2] == ["--store", store] for i in range(2, len(argv) - 1)):
+                pids.append(("--supervised-by" in argv, int(name)))
+        return [pid for _, pid in sorted(pids)]
+
+    def kill_daemon(self, store):
+        """SIGKILL to supervisor and worker: the whole daemon dies, its mounts go dead."""
+        pids = self.daemon_pids(store)
+        check(pids, "no daemon process found for " + store)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 10
+        while any(os.path.exists("/proc/%d" % p) for p in pids) and time.time() < deadline:
+            time.sleep(0.05)
+        return pids
+
     def daemon_pid(self, store):
+        """The daemon's supervisor (the worker it starts has --supervised-by FD after "daemon")."""
         want = ["daemon", "--store", store]
         for name in os.listdir("/proc"):
             if not name.isdigit():
@@ -194,6 +223,8 @@ class Session:
         for store in self.stores:
             pid = self.daemon_pid(store)
             if pid:
+                kill_pid(pid)
+            for pid in self.daemon_pids(store):  # a worker whose supervisor is gone
                 kill_pid(pid)
         for mp in mounted_paths():
             if mp.startswith(self.dir + "/"):
