@@ -459,6 +459,20 @@ Result<std::vector<LocalStore::CachedChunk>> LocalStore::ListCachedChunks() {
   return out;
 }
 
+Result<std::vector<LocalStore::ChunkInfo>> LocalStore::ListChunks() {
+  std::vector<ChunkInfo> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, (*impl_)[kChunkMeta]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ChunkMeta m;
+    if (it->key().size() != 32 || !DecodeMeta(it->value().ToStringView(), &m))
+      return Status::Corruption("chunk record " + it->key().ToString(true) + " is malformed");
+    out.push_back({Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())), m.raw,
+                   m.stored, m.cached()});
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "scan chunks"));
+  return out;
+}
+
 Status LocalStore::PutTrace(const Digest& index_digest, std::string_view trace) {
   rocksdb::WriteOptions wo;
   wo.sync = true;

@@ -90,6 +90,14 @@ class LocalStore : public ChunkStore {
     uint64_t stored_order;  // larger: stored later (0 for chunks kept in RocksDB)
   };
   Result<std::vector<CachedChunk>> ListCachedChunks();
+  // Every chunk record, pinned and cached (for `imgfs verify`).
+  struct ChunkInfo {
+    Digest digest;
+    uint32_t raw_length;
+    uint32_t stored_length;
+    bool cached;
+  };
+  Result<std::vector<ChunkInfo>> ListChunks();
 
   // Access traces, keyed by index digest: what a workload read at start-up.
   Status PutTrace(const Digest& index_digest, std::string_view trace);

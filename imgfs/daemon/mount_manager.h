@@ -42,8 +42,10 @@ struct MountRequest {
 class MountManager {
  public:
   // SOURCE is every mount's source in mountinfo: "imgfs:" and the store's path, by which the
-  // CLI finds the daemon serving a mount point (MountSource).
-  MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source = "imgfs");
+  // CLI finds the daemon serving a mount point (MountSource). REMOTE_OPTIONS are every mount's
+  // remote settings (timeouts, retries); each mount counts its remote's retries in its metrics.
+  MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source = "imgfs",
+               remote::RemoteOptions remote_options = {});
   ~MountManager();  // unmounts everything
 
   // Resolves the image (fetching its index from the remote by digest when the local store lacks
@@ -66,14 +68,17 @@ class MountManager {
 
  private:
   struct Mounted;
+  // REFETCHES counts index downloads that failed their digest and were made again.
   Result<std::shared_ptr<const ImageIndex>> ResolveImage(const std::string& image,
-                                                         remote::RemoteStore* remote);
+                                                         remote::RemoteStore* remote,
+                                                         std::atomic<uint64_t>* refetches);
   void StartPrefetch(Mounted& m);
   void Stop(Mounted& m);
 
   store::LocalStore& store_;
   ChunkFetcher& fetcher_;
   const std::string source_;
+  const remote::RemoteOptions remote_options_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint
   std::set<std::string> pending_;  // GUARDED_BY(mu_): mount points being mounted now
