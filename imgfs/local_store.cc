@@ -435,6 +435,35 @@ Status LocalStore::DeleteChunk(const Digest& digest) {
   return impl_->Remove(digest, *m, "delete");
 }
 
+Status LocalStore::DiscardChunks(const std::vector<Digest>& digests) {
+  rocksdb::WriteBatch batch;
+  std::vector<DataFiles::Extent> extents;
+  for (const Digest& d : digests) {
+    auto m = impl_->GetMeta(d);
+    if (m.status().code() == Code::kNotFound) continue;
+    RETURN_IF_ERROR(m.status());
+    if (m->cached()) continue;
+    batch.Delete((*impl_)[kChunkMeta], DigestKey(d));
+    if (m->in_file()) {
+      extents.push_back(m->extent);
+    } else {
+      batch.Delete((*impl_)[kChunks], DigestKey(d));
+    }
+  }
+  if (batch.Count() == 0) return Status::Ok();
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  RETURN_IF_ERROR(FromRocks(impl_->Write([&] { return impl_->db->Write(wo, &batch); }),
+                            "discard " + std::to_string(digests.size()) + " chunks"));
+  for (const DataFiles::Extent& e : extents) impl_->data->Release(e);
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return FromRocks(impl_->Write([&] {
+    return impl_->db->Flush(fo, {(*impl_)[kChunks], (*impl_)[kChunkMeta]});
+  }),
+                   "discard chunks: flush");
+}
+
 Result<uint64_t> LocalStore::EvictChunk(const Digest& digest) {
   auto m = impl_->GetMeta(digest);
   if (m.status().code() == Code::kNotFound) return uint64_t{0};
