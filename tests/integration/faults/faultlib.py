@@ -84,16 +84,20 @@ class FaultProxy:
         return json.loads(self._call("GET", "/_faultproxy/stats"))
 
 
-def real_image_tree(workdir):
+def real_image_tree(workdir, prune=()):
     """(directory, description) of a real image's root: Debian bookworm minbase (built by
     debootstrap from Debian packages, cached at DEBIAN_TAR by the mount tests) when present,
-    else a busybox root with random files made here (and said so)."""
+    less the subtrees in PRUNE, else a busybox root with random files made here (and said
+    so)."""
     root = os.path.join(workdir, "image-root")
     os.makedirs(root)
     if os.path.exists(DEBIAN_TAR):
         subprocess.run(["tar", "-xf", DEBIAN_TAR, "-C", root, "--numeric-owner",
                         "--exclude=./dev/*"], check=True)
-        return root, "Debian bookworm minbase (%s)" % DEBIAN_TAR
+        for p in prune:
+            shutil.rmtree(os.path.join(root, p), ignore_errors=True)
+        return root, "Debian bookworm minbase (%s)%s" % (
+            DEBIAN_TAR, " without " + ", ".join(prune) if prune else "")
     itest.need_tools("busybox")
     for d in ("bin", "etc", "data", "tmp", "proc", "sys", "dev"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
