@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/digest.h"
 #include "core/status.h"
@@ -31,6 +32,14 @@ class ChunkStore : public ChunkSource {
   virtual Status PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) = 0;
   // Removes a chunk (a conversion taking back what it stored but does not publish).
   virtual Status DeleteChunk(const Digest& digest) = 0;
+  // Takes back the chunks a failed conversion stored, which no index names; it must work on a
+  // full disk too (the usual reason a conversion failed). By default, DeleteChunk on each.
+  virtual Status DiscardChunks(const std::vector<Digest>& digests) {
+    Status first;
+    for (const Digest& d : digests)
+      if (Status s = DeleteChunk(d); !s.ok() && first.ok()) first = s;
+    return first;
+  }
 };
 
 }  // namespace imgfs

@@ -36,8 +36,15 @@ void HttpResponseReader::OnHeaderLine(std::string_view line) {
       code = 0;
     status_ = static_cast<long>(code);
     have_content_range_ = false;
+    retry_after_seconds_ = -1;
     body_.clear();
     stream_pos_ = 0;
+    return;
+  }
+  if (StartsWithNoCase(line, "retry-after:")) {
+    uint64_t secs = 0;
+    if (ParseU64(Trim(line.substr(12)), &secs))
+      retry_after_seconds_ = static_cast<int64_t>(std::min<uint64_t>(secs, 86400));
     return;
   }
   if (!StartsWithNoCase(line, "content-range:")) return;

@@ -36,6 +36,8 @@ class HttpResponseReader {
   // True when the transfer was stopped because a 200 to a Range request delivered the slice.
   bool sliced() const { return sliced_; }
   long status() const { return status_; }
+  // The delay a "Retry-After: SECONDS" header asked for (an HTTP date is not taken), or -1.
+  int64_t retry_after_seconds() const { return retry_after_seconds_; }
 
   // The verdict once the transport finished without error. NAME prefixes messages. Statuses:
   // NotFound (404/410), Unavailable (408/429/5xx, retryable), PermissionDenied (401/403),
@@ -50,6 +52,7 @@ class HttpResponseReader {
   long status_ = 0;
   bool have_content_range_ = false;
   uint64_t range_first_ = 0, range_last_ = 0;
+  int64_t retry_after_seconds_ = -1;
   std::string body_;
   uint64_t stream_pos_ = 0;  // body bytes received from the current response
   bool sliced_ = false;

@@ -435,6 +435,35 @@ Status LocalStore::DeleteChunk(const Digest& digest) {
   return impl_->Remove(digest, *m, "delete");
 }
 
+Status LocalStore::DiscardChunks(const std::vector<Digest>& digests) {
+  rocksdb::WriteBatch batch;
+  std::vector<DataFiles::Extent> extents;
+  for (const Digest& d : digests) {
+    auto m = impl_->GetMeta(d);
+    if (m.status().code() == Code::kNotFound) continue;
+    RETURN_IF_ERROR(m.status());
+    if (m->cached()) continue;
+    batch.Delete((*impl_)[kChunkMeta], DigestKey(d));
+    if (m->in_file()) {
+      extents.push_back(m->extent);
+    } else {
+      batch.Delete((*impl_)[kChunks], DigestKey(d));
+    }
+  }
+  if (batch.Count() == 0) return Status::Ok();
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  RETURN_IF_ERROR(FromRocks(impl_->Write([&] { return impl_->db->Write(wo, &batch); }),
+                            "discard " + std::to_string(digests.size()) + " chunks"));
+  for (const DataFiles::Extent& e : extents) impl_->data->Release(e);
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return FromRocks(impl_->Write([&] {
+    return impl_->db->Flush(fo, {(*impl_)[kChunks], (*impl_)[kChunkMeta]});
+  }),
+                   "discard chunks: flush");
+}
+
 Result<uint64_t> LocalStore::EvictChunk(const Digest& digest) {
   auto m = impl_->GetMeta(digest);
   if (m.status().code() == Code::kNotFound) return uint64_t{0};
@@ -454,6 +483,20 @@ Result<std::vector<LocalStore::CachedChunk>> LocalStore::ListCachedChunks() {
     const uint64_t order = m.in_file() ? (uint64_t{m.extent.file} << 40) | m.extent.offset : 0;
     out.push_back(
         {Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())), m.stored, order});
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "scan chunks"));
+  return out;
+}
+
+Result<std::vector<LocalStore::ChunkInfo>> LocalStore::ListChunks() {
+  std::vector<ChunkInfo> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, (*impl_)[kChunkMeta]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ChunkMeta m;
+    if (it->key().size() != 32 || !DecodeMeta(it->value().ToStringView(), &m))
+      return Status::Corruption("chunk record " + it->key().ToString(true) + " is malformed");
+    out.push_back({Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())), m.raw,
+                   m.stored, m.cached()});
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "scan chunks"));
   return out;

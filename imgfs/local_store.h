@@ -79,6 +79,12 @@ class LocalStore : public ChunkStore {
   Result<bool> HasAnyChunk(const Digest& digest);
   // Removes a chunk whatever its kind (a corrupt local copy, a conversion's leftovers).
   Status DeleteChunk(const Digest& digest) override;
+  // A failed conversion's pinned chunks: their records are deleted as they were written
+  // (without the WAL, so a full disk does not stop it), their bytes freed, then the deletions
+  // flushed (there is room by then). Cached chunks among them are left alone. A crash before
+  // that flush can bring back records of such chunks, flushed earlier, whose bytes are gone:
+  // `imgfs verify` reports them and `imgfs gc` removes them (no index names them).
+  Status DiscardChunks(const std::vector<Digest>& digests) override;
 
   // The daemon's cache of fetched chunks. A cached chunk never replaces a pinned one.
   Status PutCachedChunk(const Digest& digest, uint32_t raw_length, std::string_view stored);
@@ -90,6 +96,14 @@ class LocalStore : public ChunkStore {
     uint64_t stored_order;  // larger: stored later (0 for chunks kept in RocksDB)
   };
   Result<std::vector<CachedChunk>> ListCachedChunks();
+  // Every chunk record, pinned and cached (for `imgfs verify`).
+  struct ChunkInfo {
+    Digest digest;
+    uint32_t raw_length;
+    uint32_t stored_length;
+    bool cached;
+  };
+  Result<std::vector<ChunkInfo>> ListChunks();
 
   // Access traces, keyed by index digest: what a workload read at start-up.
   Status PutTrace(const Digest& index_digest, std::string_view trace);

@@ -8,10 +8,14 @@
 // alive between calls, so a busy reader reuses warm TCP/TLS connections. A call waits for a free
 // handle. Every attempt is bounded by connect_timeout, a deadline (request_timeout plus the size
 // at min_transfer_rate) and a low-speed cut-off; refused/reset connections, timeouts, 408, 429
-// and 5xx are retried with doubling backoff up to max_attempts, then reported as Unavailable.
+// and 5xx are retried with doubling backoff (at least a Retry-After's seconds, up to max_backoff)
+// up to max_attempts and within call_timeout, then reported as Unavailable; a ranged answer that
+// is not the range (short, wrong Content-Range) is retried the same way and stays Corruption.
+// Each retry is reported to RemoteOptions::on_retry with its cause.
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -230,46 +234,85 @@ class HttpRemoteStore final : public RemoteStore {
     return Execute(req).status();
   }
 
-  // Runs `req` with retries. Transient failures become Unavailable once attempts run out.
+  // Why an attempt failed, for the retry that follows it.
+  struct AttemptInfo {
+    RetryCause cause = RetryCause::kNetwork;
+    int64_t retry_after_s = -1;  // what the server asked us to wait, or -1
+  };
+
+  // Runs `req` with retries, within max_attempts and call_timeout. Transient failures become
+  // Unavailable once the attempts or the time run out; an answer that is not the range asked
+  // for (short, wrong Content-Range) is retried too and stays Corruption when it persists.
   Result<Response> Execute(const Request& req) {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    const bool bounded = options_.call_timeout.count() > 0;
+    const auto end = start + options_.call_timeout;
     std::chrono::milliseconds backoff = options_.initial_backoff;
     for (int attempt = 1;; ++attempt) {
-      Result<Response> r = Attempt(req);
-      if (r.ok() || !r.status().retryable()) return r;
-      if (attempt >= options_.max_attempts) {
-        if (attempt == 1) return r;
-        return Status::Unavailable(r.status().message() + " (" + std::to_string(attempt) +
-                                   " attempts)");
+      AttemptInfo info;
+      std::chrono::milliseconds left{0};
+      if (bounded) left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+      Result<Response> r = Attempt(req, bounded ? &left : nullptr, &info);
+      if (r.ok() && req.ranged && r->body.size() != req.length) {
+        r = Status::Corruption(Name(req) + ": got " + std::to_string(r->body.size()) + " of " +
+                               std::to_string(req.length) + " bytes");
       }
+      if (r.ok()) return r;
+      const bool bad_answer = r.status().code() == Code::kCorruption;
+      if (bad_answer) info.cause = RetryCause::kBadAnswer;
+      if (!r.status().retryable() && !bad_answer) return r;
+      auto wait = backoff;
+      if (info.retry_after_s >= 0)
+        wait = std::max(wait, std::min<std::chrono::milliseconds>(
+                                  std::chrono::seconds(info.retry_after_s), options_.max_backoff));
       static thread_local std::minstd_rand rng(std::random_device{}());
-      auto jitter = std::chrono::milliseconds(
+      wait += std::chrono::milliseconds(
           std::uniform_int_distribution<int64_t>(0, backoff.count() / 4)(rng));
-      std::this_thread::sleep_for(backoff + jitter);
+      const bool out_of_time = bounded && Clock::now() + wait >= end;
+      if (attempt >= options_.max_attempts || out_of_time) {
+        if (attempt == 1 || bad_answer) return r;
+        return Status::Unavailable(r.status().message() + " (" + std::to_string(attempt) +
+                                   " attempts" + (out_of_time ? ", out of time" : "") + ")");
+      }
+      if (options_.on_retry) options_.on_retry(info.cause);
+      std::this_thread::sleep_for(wait);
       backoff = std::min(backoff * 2, options_.max_backoff);
     }
   }
 
-  // One attempt. Transient failures are Unavailable; everything else is final.
-  Result<Response> Attempt(const Request& req) {
+  // One attempt, bounded by `left` too when given. Transient failures are Unavailable;
+  // everything else is final.
+  Result<Response> Attempt(const Request& req, const std::chrono::milliseconds* left,
+                           AttemptInfo* info) {
+    if (left && left->count() <= 0)
+      return Status::Unavailable(Name(req) + ": no time left for another attempt");
     EasyHandle h = pool_.Acquire();
     if (!h) return Status::ResourceExhausted(Name(req) + ": curl_easy_init failed");
     Transfer t(req, ExpectedBody{req.ranged, req.offset, req.length, req.max_body});
     char errbuf[CURL_ERROR_SIZE] = {};
     Slist headers;
-    CURLcode rc = Setup(h.get(), req, &t, errbuf, &headers);
+    CURLcode rc = Setup(h.get(), req, &t, errbuf, &headers, left);
     if (rc == CURLE_OK) rc = curl_easy_perform(h.get());
     // Back to the pool even after a failure: curl closes a connection left in a bad state
     // (an aborted transfer, a timeout) and reconnects on the handle's next use.
     pool_.Release(std::move(h));
+    info->retry_after_s = t.response.retry_after_seconds();
+    if (rc == CURLE_OPERATION_TIMEDOUT) info->cause = RetryCause::kTimeout;
+    const long status = t.response.status();
+    if (rc == CURLE_OK && status == 429) info->cause = RetryCause::kThrottled;
+    if (rc == CURLE_OK && (status == 408 || status >= 500)) info->cause = RetryCause::kServerError;
     return Classify(req, rc, errbuf, std::move(t));
   }
 
-  CURLcode Setup(CURL* h, const Request& req, Transfer* t, char* errbuf, Slist* headers) {
+  CURLcode Setup(CURL* h, const Request& req, Transfer* t, char* errbuf, Slist* headers,
+                 const std::chrono::milliseconds* left) {
     curl_easy_reset(h);  // keeps the connection cache
     uint64_t size = req.method == Method::kPut ? req.upload.size() : req.ranged ? req.length : 0;
     int64_t deadline_ms = options_.request_timeout.count();
     if (options_.min_transfer_rate > 0)
       deadline_ms += static_cast<int64_t>(size * 1000 / options_.min_transfer_rate);
+    if (left) deadline_ms = std::min<int64_t>(deadline_ms, std::max<int64_t>(1, left->count()));
     long low_speed_s = static_cast<long>((options_.request_timeout.count() + 999) / 1000);
     CURLcode rc = CURLE_OK;
     auto set = [&](CURLoption opt, auto value) {

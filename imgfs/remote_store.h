@@ -8,13 +8,16 @@
 //
 // Nothing read from a remote is trusted: callers verify digests of what they fetch (the index's
 // SHA-256, each chunk's SHA-256). Implementations bound every operation by timeouts and retry
-// transient failures (connection refused/reset, 5xx, timeouts) with exponential backoff; after
-// the bound they return Unavailable (retryable). A 404 is NotFound. Thread-safe: many threads may
-// issue reads at once, and HTTP connections are reused across calls.
+// transient failures (connection refused/reset, 408/429/5xx, timeouts) with exponential backoff,
+// waiting at least what a Retry-After header of a 429/503 asks (up to max_backoff); after the
+// bound (max_attempts, call_timeout) they return Unavailable (retryable). A 404 is NotFound.
+// Every retry is reported to on_retry with its cause. Thread-safe: many threads may issue reads
+// at once, and HTTP connections are reused across calls.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +26,18 @@
 #include "core/status.h"
 
 namespace imgfs::remote {
+
+// Why a remote call was tried again.
+enum class RetryCause {
+  kNetwork,      // refused, reset, cut short (the connection, not the server's answer)
+  kTimeout,      // connect timeout, deadline or low-speed cut-off (a stall)
+  kServerError,  // 408 or 5xx
+  kThrottled,    // 429
+  kBadAnswer,    // an answer that is not what was asked (short, wrong range, failed digest)
+};
+inline constexpr int kRetryCauseCount = 5;
+// "network", "timeout", "server_error", "throttled", "bad_answer".
+const char* RetryCauseName(RetryCause cause);
 
 struct RemoteOptions {
   std::chrono::milliseconds connect_timeout{2000};
@@ -39,6 +54,11 @@ struct RemoteOptions {
   uint64_t low_speed_limit = 1024;  // bytes per second
   // https: a PEM file of the certificate authorities to trust instead of the system's.
   std::string ca_file;
+  // Bound on one call, every attempt and wait included: no attempt starts, and none runs, past
+  // it. 0: max_attempts and the per-attempt bounds alone limit a call.
+  std::chrono::milliseconds call_timeout{0};
+  // Called on the calling thread before each retry, with its cause. May be empty.
+  std::function<void(RetryCause)> on_retry;
 };
 
 class RemoteStore {

@@ -62,7 +62,7 @@ Result<ConvertResult> ConvertImage(std::string_view source, const ConvertOptions
   Status finished = writer.Finish();  // always drain the workers
   if (!built.ok() || !finished.ok()) {
     // Take back every chunk this conversion added: the store is left as it was.
-    for (const Digest& d : writer.new_chunks()) (void)store.DeleteChunk(d);
+    (void)store.DiscardChunks(writer.new_chunks());
     return built.ok() ? finished : built.status();
   }
   result.image = std::move(built).value();

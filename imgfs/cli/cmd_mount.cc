@@ -253,6 +253,19 @@ Result<int> RunStats(const ArgList& argv) {
     std::printf("fetched      %s in %llu requests, %llu failed, %llu failed verification\n",
                 HumanBytes(u("bytes_fetched")).c_str(), (unsigned long long)u("fetch_requests"),
                 (unsigned long long)u("fetch_errors"), (unsigned long long)u("verify_failures"));
+    std::string causes;
+    if (x.contains("retries") && x.at("retries").is_object()) {
+      const nlohmann::json& by_cause = x.at("retries");
+      for (auto it = by_cause.begin(); it != by_cause.end(); ++it) {
+        const uint64_t n = it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+        if (n > 0) causes += (causes.empty() ? " (" : ", ") + it.key() + " " + std::to_string(n);
+      }
+    }
+    std::printf("retries      %llu%s\n", (unsigned long long)u("retries_total"),
+                (causes.empty() ? causes : causes + ")").c_str());
+    if (u("cache_write_failures") > 0)
+      std::printf("not cached   %llu chunks the store could not take, served from memory\n",
+                  (unsigned long long)u("cache_write_failures"));
     std::printf("prefetch     %llu of %llu chunks\n", (unsigned long long)u("prefetch_done"),
                 (unsigned long long)u("prefetch_total"));
     const auto& c = all["cache"];
@@ -305,11 +318,11 @@ Result<int> UpgradeDaemon(const std::string& store) {
 }  // namespace
 
 Result<int> RunDaemonCommand(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args,
-                   ParseArgs(argv,
-                             {"store", "cache-size", "log-file", "log-max-size", "log-level",
-                              "log-format", "metrics-address", "ready-fd", "supervised-by"},
-                             {"exit-when-idle", "no-supervise", "upgrade"}));
+  ASSIGN_OR_RETURN(Args args, ParseArgs(argv,
+                                        {"store", "cache-size", "log-file", "log-max-size",
+                                         "log-level", "log-format", "metrics-address", "ready-fd",
+                                         "supervised-by", "remote-timeout"},
+                                        {"exit-when-idle", "no-supervise", "upgrade"}));
   if (!args.positional.empty()) return UsageError(kDaemonUsage);
   if (args.Has("upgrade")) return UpgradeDaemon(StorePath(args));
   const Config& config = GlobalConfig();
@@ -328,6 +341,10 @@ Result<int> RunDaemonCommand(const ArgList& argv) {
   options.metrics_address = config.FlagOr(args, "metrics-address", "metrics.address");
   ASSIGN_OR_RETURN(options.cache_size, ParseSize(config.FlagOr(args, "cache-size", "cache_size"),
                                                  "--cache-size", daemon::kMaxCacheSize));
+  ASSIGN_OR_RETURN(uint64_t remote_timeout,
+                   ParseUint64(config.FlagOr(args, "remote-timeout", "remote_timeout"), 1,
+                               daemon::kMaxRemoteTimeoutSeconds, "--remote-timeout"));
+  options.remote_timeout = std::chrono::seconds(remote_timeout);
   options.exit_when_idle = args.Has("exit-when-idle");
   if (!args.Has("supervised-by") && !args.Has("no-supervise")) {
     // This process becomes the supervisor that keeps the FUSE connections open across a crash

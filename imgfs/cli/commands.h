@@ -22,6 +22,7 @@ Result<int> RunExport(const ArgList& argv);
 Result<int> RunList(const ArgList& argv);
 Result<int> RunRemove(const ArgList& argv);
 Result<int> RunGc(const ArgList& argv);
+Result<int> RunVerify(const ArgList& argv);
 Result<int> RunPush(const ArgList& argv);
 Result<int> RunPull(const ArgList& argv);
 Result<int> RunRepack(const ArgList& argv);

@@ -21,6 +21,7 @@ enum class Kind {
   kSize,
   kTraceMode,
   kTraceSeconds,
+  kRemoteTimeout,
   kLogLevel,
   kLogFormat,
   kRestarts
@@ -39,6 +40,7 @@ constexpr Key kKeys[] = {
     {"remote", "", "IMGFS_REMOTE", Kind::kText},
     {"ca_file", "", "IMGFS_CA_FILE", Kind::kPath},
     {"credentials_file", "", "REGISTRY_AUTH_FILE", Kind::kPath},
+    {"remote_timeout", "30", "IMGFS_REMOTE_TIMEOUT", Kind::kRemoteTimeout},
     {"trace.mode", "off", "IMGFS_TRACE", Kind::kTraceMode},
     {"trace.seconds", "30", "IMGFS_TRACE_SECONDS", Kind::kTraceSeconds},
     {"log.level", "info", "IMGFS_LOG_LEVEL", Kind::kLogLevel},
@@ -71,6 +73,8 @@ Status Check(const Key& key, const std::string& value) {
       return Status::InvalidArgument("'" + value + "': want off, record or replay");
     case Kind::kTraceSeconds:
       return ParseUint64(value, 1, daemon::MountRequest::kMaxTraceSeconds, key.name).status();
+    case Kind::kRemoteTimeout:
+      return ParseUint64(value, 1, daemon::kMaxRemoteTimeoutSeconds, key.name).status();
     case Kind::kLogLevel:
       return ParseLogLevel(value).status();
     case Kind::kLogFormat:

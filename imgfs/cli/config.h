@@ -9,6 +9,9 @@
 //   remote = ""                     # $IMGFS_REMOTE             --remote (mount)
 //   ca_file = ""                    # $IMGFS_CA_FILE            --ca-file
 //   credentials_file = ""           # $REGISTRY_AUTH_FILE       registry credentials (auth.json)
+//   remote_timeout = 30             # $IMGFS_REMOTE_TIMEOUT     daemon --remote-timeout: seconds
+//                                   #                           a read waits on the remote
+//                                   (1..3600)
 //   [trace]  mode = "off"           # $IMGFS_TRACE              --trace
 //            seconds = 30           # $IMGFS_TRACE_SECONDS      --trace-seconds
 //   [log]    level = "info"         # $IMGFS_LOG_LEVEL          --log-level

@@ -18,6 +18,7 @@ inline constexpr CommandExample kExamples[] = {
     {"ls", "imgfs ls; imgfs ls --mounts --json"},
     {"rm", "imgfs rm python && imgfs gc"},
     {"gc", "imgfs gc --store /srv/imgfs"},
+    {"verify", "imgfs verify --store /srv/imgfs || echo damaged"},
     {"push", "imgfs push python file:///srv/images"},
     {"repack", "imgfs repack python --tag python-repacked"},
     {"mount", "imgfs mount sha256:4f1c... /mnt/python --remote file:///srv/images --trace replay"},

@@ -29,6 +29,7 @@ constexpr Command kCommands[] = {
     {"ls", "list", imgfs::cli::RunList, imgfs::cli::kListUsage},
     {"rm", nullptr, imgfs::cli::RunRemove, imgfs::cli::kRemoveUsage},
     {"gc", nullptr, imgfs::cli::RunGc, imgfs::cli::kGcUsage},
+    {"verify", nullptr, imgfs::cli::RunVerify, imgfs::cli::kVerifyUsage},
     {"push", nullptr, imgfs::cli::RunPush, imgfs::cli::kPushUsage},
     {"pull", nullptr, imgfs::cli::RunPull, imgfs::cli::kPullUsage},
     {"repack", nullptr, imgfs::cli::RunRepack, imgfs::cli::kRepackUsage},

@@ -29,6 +29,10 @@ inline constexpr char kListUsage[] =
     "  --mounts  every imgfs mount on this node, its store and image, whichever daemon serves it\n";
 inline constexpr char kRemoveUsage[] = "imgfs rm IMAGE... [--store DIR]\n";
 inline constexpr char kGcUsage[] = "imgfs gc [--store DIR]\n";
+inline constexpr char kVerifyUsage[] =
+    "imgfs verify [--store DIR] [--json]\n"
+    "  checks every chunk (present, XXH3, SHA-256), index and ref of the store; exit 1 and one\n"
+    "  line per problem when something is wrong. Read-only: runs beside the store's daemon.\n";
 inline constexpr char kPushUsage[] =
     "imgfs push IMAGE DEST [--store DIR] [--trace FILE] [--ca-file PEM] [REGISTRY FLAGS]\n"
     "  DEST: file:///DIR | http(s)://URL | docker://HOST[:PORT]/REPO[:TAG]\n"
@@ -58,7 +62,7 @@ inline constexpr char kStatsUsage[] =
 inline constexpr char kDaemonUsage[] =
     "imgfs daemon [--store DIR] [--cache-size BYTES] [--exit-when-idle] [--log-file FILE]\n"
     "             [--log-max-size BYTES] [--log-level LEVEL] [--log-format text|json]\n"
-    "             [--metrics-address HOST:PORT] [--no-supervise]\n"
+    "             [--metrics-address HOST:PORT] [--remote-timeout SECONDS] [--no-supervise]\n"
     "imgfs daemon --upgrade [--store DIR]\n"
     "  serves the store's mounts and its control socket STORE/imgfs.sock (root and the\n"
     "  store's owner only); usually started by `imgfs mount`, or at boot by\n"
@@ -66,7 +70,9 @@ inline constexpr char kDaemonUsage[] =
     "  A small supervisor process holds the mounts' FUSE connections and restarts the daemon if\n"
     "  it dies, which then takes them over (readers pause, see no error); --no-supervise runs\n"
     "  the daemon alone, whose crash leaves its mounts dead. --upgrade asks the store's running\n"
-    "  daemon to hand its mounts to the imgfs binary installed now (the same pause).\n";
+    "  daemon to hand its mounts to the imgfs binary installed now (the same pause).\n"
+    "  --remote-timeout: a read of data the node lacks fails with EIO after this long without\n"
+    "  the remote (default 30; remote_timeout in the config, $IMGFS_REMOTE_TIMEOUT).\n";
 
 inline constexpr char kSnapshotterUsage[] =
     "imgfs snapshotter [--address PATH] [--store DIR] [--log-level LEVEL] [REGISTRY FLAGS]\n"

@@ -310,8 +310,9 @@ Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chun
   const ChunkRecord r = index.Chunk(chunk);
   const PackRecord pack = index.Pack(r.pack);
   std::string refetched;
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  for (int attempt = 0; attempt < kVerifyAttempts; ++attempt) {
     if (attempt > 0) {
+      metrics.CountRetry(remote::RetryCause::kBadAnswer);
       if (Status s = budget.Check(clock_); !s.ok())
         return s.WithContext("refetch chunk " + r.digest.ToString());
       auto t0 = std::chrono::steady_clock::now();
@@ -332,11 +333,17 @@ Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chun
     if (!DecodeChunk(stored, r.length, r.digest, &decoded).ok()) {
       metrics.verify_failures++;
       IMGFS_LOG(Warning) << "chunk " << r.digest.ToString() << " from " << remote.Describe()
-                         << " failed verification" << (attempt == 0 ? "; fetching it again" : "");
+                         << " failed verification"
+                         << (attempt + 1 < kVerifyAttempts ? "; fetching it again" : "");
       continue;
     }
     if (Status s = store_.PutCachedChunk(r.digest, r.length, stored); !s.ok()) {
-      IMGFS_LOG(Warning) << "not caching " << r.digest.ToString() << ": " << s.message();
+      // Served from memory all the same; counted, and logged once per outage-ish burst.
+      uint64_t n = ++metrics.cache_write_failures;
+      ++cache_metrics_.cache_write_failures;
+      if ((n & (n - 1)) == 0)
+        IMGFS_LOG(Warning) << "not caching " << r.digest.ToString() << " (" << n
+                           << " chunk(s) so far on this mount): " << s.message();
     } else {
       TrackCached(r.digest, stored.size());
     }
@@ -346,7 +353,7 @@ Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chun
     return bytes;
   }
   return Status::Corruption("chunk " + r.digest.ToString() + " from " + remote.Describe() +
-                            " failed verification twice");
+                            " failed verification " + std::to_string(kVerifyAttempts) + " times");
 }
 
 void ChunkFetcher::Complete(const ChunkKey& key, const Result<ChunkBytes>& result) {

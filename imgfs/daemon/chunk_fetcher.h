@@ -11,8 +11,11 @@
 //   trace) grouped into runs that are contiguous in a pack, one range request per run of up to
 //   max_range_bytes. Nothing beyond what was asked for is fetched.
 // - Verification: every fetched chunk's SHA-256 is checked before it is used or committed; a
-//   chunk that fails is fetched once more on its own, then reported as Corruption (EIO). Local
-//   copies are guarded by the store's XXH3 checksum; a corrupt one is dropped and refetched.
+//   chunk that fails is fetched again on its own (kVerifyAttempts fetches in all, each refetch
+//   counted as a bad_answer retry), then reported as Corruption (EIO). Local copies are guarded
+//   by the store's XXH3 checksum; a corrupt one is dropped and refetched.
+// - A verified chunk the local store cannot take (a full disk) is served from memory and
+//   counted (cache_write_failures); the read does not fail.
 // - Deadlines: a request's remote fetches share one RequestBudget (chunk_reader.h). A chunk
 //   whose fetch failed as unavailable is not fetched again for unavailable_hold (it fails at
 //   once unless it is local by then), so the kernel's immediate retry of a failed read does not
@@ -55,6 +58,10 @@ struct FetcherOptions {
 
 class ChunkFetcher : public ChunkReader {
  public:
+  // Fetches of one chunk before a digest mismatch is final: a remote that flips bits now and
+  // then costs a refetch, one that always serves wrong bytes an EIO after three requests.
+  static constexpr int kVerifyAttempts = 3;
+
   // `clock` must outlive the fetcher.
   ChunkFetcher(store::LocalStore& store, const FetcherOptions& options,
                Clock& clock = Clock::Real());

@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
@@ -154,9 +155,16 @@ Status RunDaemon(const DaemonOptions& options) {
   std::unique_ptr<store::LocalStore> store = std::move(opened).value();
   FetcherOptions fo;
   fo.cache_size = options.cache_size;
+  fo.request_deadline = options.remote_timeout;
   ChunkFetcher fetcher(*store, fo);
   RETURN_IF_ERROR(fetcher.LoadCacheState());
-  MountManager mounts(*store, fetcher, MountSource(options.store_path), link.get());
+  remote::RemoteOptions remote_options;
+  remote_options.call_timeout = options.remote_timeout;
+  // Room for at least three attempts within the bound (a stalled one is cut at this too).
+  remote_options.request_timeout =
+      std::min(remote_options.request_timeout,
+               std::max(options.remote_timeout / 3, std::chrono::milliseconds(1000)));
+  MountManager mounts(*store, fetcher, MountSource(options.store_path), remote_options, link.get());
   // The mounts of the daemon that died: served again before anything else, since readers wait.
   size_t adopted = 0;
   if (link) {

@@ -26,6 +26,7 @@
 // taken, 413 request too large, 503 too busy.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -37,10 +38,15 @@
 namespace imgfs::daemon {
 
 inline constexpr uint64_t kMaxCacheSize = uint64_t{1} << 60;
+inline constexpr unsigned kMaxRemoteTimeoutSeconds = 3600;
 
 struct DaemonOptions {
   std::string store_path;
   uint64_t cache_size = 0;  // 0: no limit; at most kMaxCacheSize
+  // The longest one read waits on a remote: no remote call starts for a read after this, and
+  // each call (retries included) ends by it, so a read of data the node lacks fails with EIO
+  // within it when the remote is gone or hangs. 1 s..kMaxRemoteTimeoutSeconds.
+  std::chrono::milliseconds remote_timeout{30000};
   // Exit once no mount is left and no request is in flight, after the first mount request has
   // been answered (failed or not) or, when none comes, a minute after start.
   bool exit_when_idle = false;

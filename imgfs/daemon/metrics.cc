@@ -12,6 +12,12 @@ void Metrics::ObserveFetch(std::chrono::steady_clock::duration d) {
   latency_sum_us += static_cast<uint64_t>(secs * 1e6);
 }
 
+uint64_t Metrics::TotalRetries() const {
+  uint64_t n = 0;
+  for (const auto& r : retries) n += r.load();
+  return n;
+}
+
 namespace {
 
 struct Counter {
@@ -37,6 +43,8 @@ constexpr Counter kCounters[] = {
     {"prefetch_total", "chunks a replayed trace asked for", &Metrics::prefetch_total},
     {"prefetch_done", "trace chunks prefetched so far", &Metrics::prefetch_done},
     {"cached_bytes", "stored bytes of evictable cached chunks", &Metrics::cached_bytes},
+    {"cache_write_failures", "fetched chunks the local store could not take (served from memory)",
+     &Metrics::cache_write_failures},
 };
 
 }  // namespace
@@ -49,6 +57,11 @@ nlohmann::json Metrics::ToJson() const {
     hist.push_back({{"le", i < kLatencyBounds.size() ? nlohmann::json(kLatencyBounds[i])
                                                      : nlohmann::json("+Inf")},
                     {"count", latency_buckets[i].load()}});
+  nlohmann::json retries = nlohmann::json::object();
+  for (int i = 0; i < remote::kRetryCauseCount; ++i)
+    retries[remote::RetryCauseName(static_cast<remote::RetryCause>(i))] = this->retries[i].load();
+  j["retries"] = retries;
+  j["retries_total"] = TotalRetries();
   j["fetch_latency"] = {{"buckets", hist}, {"sum_seconds", latency_sum_us.load() / 1e6}};
   return j;
 }
@@ -73,6 +86,16 @@ std::string Metrics::ToPrometheus(
     for (const auto& [labels, m] : series)
       out += std::string("imgfs_") + c.name + labels + " " + std::to_string((m->*c.field).load()) +
              "\n";
+  }
+  out +=
+      "# HELP imgfs_remote_retries remote attempts made again, by cause\n"
+      "# TYPE imgfs_remote_retries counter\n";
+  for (const auto& [labels, m] : series) {
+    std::string inner = labels.size() > 2 ? labels.substr(1, labels.size() - 2) + "," : "";
+    for (int i = 0; i < remote::kRetryCauseCount; ++i)
+      out += "imgfs_remote_retries{" + inner + "cause=\"" +
+             remote::RetryCauseName(static_cast<remote::RetryCause>(i)) + "\"} " +
+             std::to_string(m->retries[i].load()) + "\n";
   }
   out +=
       "# HELP imgfs_fetch_latency_seconds remote range request latency\n"

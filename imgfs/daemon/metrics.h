@@ -1,5 +1,6 @@
 // Counters of one daemon (or one mount): reads, bytes, cache hits and misses, fetches, a fetch
-// latency histogram, prefetch progress, evictions, errors. Lock-free; safe from any thread.
+// latency histogram, prefetch progress, evictions, errors, remote retries by cause, fetched chunks
+// that could not be cached (served from memory). Lock-free; safe from any thread.
 #pragma once
 
 #include <array>
@@ -10,6 +11,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "imgfs/remote_store.h"
 
 namespace imgfs::daemon {
 
@@ -33,10 +36,18 @@ struct Metrics {
   std::atomic<uint64_t> prefetch_total{0};  // chunks a replayed trace asked for
   std::atomic<uint64_t> prefetch_done{0};
   std::atomic<uint64_t> cached_bytes{0};  // stored bytes of evictable cached chunks
+  // Fetched and verified chunks the local store could not take (a full disk, say): served from
+  // memory only.
+  std::atomic<uint64_t> cache_write_failures{0};
+  // Remote attempts made again, by remote::RetryCause (the remote store's own retries, and the
+  // fetcher's refetches of a chunk that failed its digest or of a wrong answer: bad_answer).
+  std::array<std::atomic<uint64_t>, remote::kRetryCauseCount> retries{};
   std::array<std::atomic<uint64_t>, kLatencyBounds.size() + 1> latency_buckets{};
   std::atomic<uint64_t> latency_sum_us{0};
 
   void ObserveFetch(std::chrono::steady_clock::duration d);
+  void CountRetry(remote::RetryCause cause) { retries[static_cast<size_t>(cause)]++; }
+  uint64_t TotalRetries() const;
   nlohmann::json ToJson() const;
   // Prometheus text exposition of several series (labels like {mount="/mnt/x"}, or empty), each
   // metric family once with its HELP and TYPE and then every series' sample, as `promtool check

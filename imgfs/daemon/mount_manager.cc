@@ -3,6 +3,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <cstring>
 #include <system_error>
 
@@ -25,6 +26,10 @@ struct MountManager::Mounted {
   // builds its container from; read once at mount.
   nlohmann::json image_config;
   std::unique_ptr<remote::RemoteStore> remote;
+  // Where the remote's retries are counted: the mount's metrics once fs exists; before that
+  // (fetching the index, on the mounting thread only) early_retries, folded in then.
+  std::atomic<Metrics*> metrics{nullptr};
+  std::array<std::atomic<uint64_t>, remote::kRetryCauseCount> early_retries{};
   std::shared_ptr<TraceRecorder> trace;
   std::unique_ptr<ImageFs> fs;
   std::unique_ptr<FuseMount> fuse;
@@ -36,7 +41,7 @@ struct MountManager::Mounted {
   // UnmountIdle's view (under MountManager::mu_): the read count when it last moved, and when.
   uint64_t idle_reads = 0;
   std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
-  uint64_t held_id = 0;        // the supervisor's id of its FUSE connection; 0: not held
+  uint64_t held_id = 0;  // the supervisor's id of its FUSE connection; 0: not held
 };
 
 Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
@@ -74,13 +79,17 @@ nlohmann::json MountRequest::ToJson() const {
 }
 
 MountManager::MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source,
-                           SupervisorLink* link)
-    : store_(store), fetcher_(fetcher), source_(std::move(source)), link_(link) {}
+                           remote::RemoteOptions remote_options, SupervisorLink* link)
+    : store_(store),
+      fetcher_(fetcher),
+      source_(std::move(source)),
+      remote_options_(std::move(remote_options)),
+      link_(link) {}
 
 MountManager::~MountManager() { UnmountAll(); }
 
-Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(const std::string& image,
-                                                                     remote::RemoteStore* remote) {
+Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(
+    const std::string& image, remote::RemoteStore* remote, std::atomic<uint64_t>* refetches) {
   auto local = store_.Resolve(image);
   if (local.ok()) return store_.GetIndex(*local);
   if (!remote) return local.status();
@@ -89,10 +98,18 @@ Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(const std::
     return Status::InvalidArgument("image " + image +
                                    " is not in the local store; name a remote image by its digest");
   const Digest digest = *parsed;
-  ASSIGN_OR_RETURN(std::string bytes, remote->ReadBlob(digest, kMaxIndexSize));
-  if (Sha256(bytes) != digest)
-    return Status::Corruption("index " + digest.ToString() + " from " + remote->Describe() +
-                              " does not match its digest");
+  // An answer that is not the index (bytes flipped or cut on the way) is asked for again, as a
+  // chunk that fails its digest is.
+  std::string bytes;
+  for (int attempt = 1;; ++attempt) {
+    ASSIGN_OR_RETURN(bytes, remote->ReadBlob(digest, kMaxIndexSize));
+    if (Sha256(bytes) == digest) break;
+    if (attempt >= ChunkFetcher::kVerifyAttempts)
+      return Status::Corruption("index " + digest.ToString() + " from " + remote->Describe() +
+                                " does not match its digest (" + std::to_string(attempt) +
+                                " tries)");
+    (*refetches)++;
+  }
   ASSIGN_OR_RETURN(auto index, ImageIndex::Parse(std::move(bytes)));
   RETURN_IF_ERROR(store_.PublishIndex(*index, digest.ToString()));
   return index;
@@ -125,6 +142,9 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
     m->trace = std::make_shared<TraceRecorder>(std::chrono::seconds(request.trace_seconds));
   m->fs = std::make_unique<ImageFs>(m->index, fetcher_, m->remote.get(), m->trace);
   m->fs->set_log_fields({{"mount", real}, {"image", m->index->digest().ToString()}});
+  for (size_t i = 0; i < m->early_retries.size(); ++i)
+    m->fs->metrics().retries[i] += m->early_retries[i].exchange(0);
+  m->metrics.store(&m->fs->metrics());
   Mounted* raw = m.get();
   ASSIGN_OR_RETURN(m->fuse,
                    FuseMount::Start(m->fs.get(), real, source_, [raw] { raw->cv.notify_all(); }));
@@ -200,15 +220,26 @@ void MountManager::StartPrefetch(Mounted& m) {
 Status MountManager::OpenImage(Mounted& m) {
   const MountRequest& request = m.request;
   if (!request.remote.empty()) {
-    remote::RemoteOptions options;
+    remote::RemoteOptions options = remote_options_;
     options.ca_file = request.ca_file;
+    // Retries before the filesystem (and its metrics) exists are kept and added to it later.
+    Mounted* counted = &m;
+    options.on_retry = [counted](remote::RetryCause cause) {
+      if (Metrics* metrics = counted->metrics.load()) {
+        metrics->CountRetry(cause);
+      } else {
+        counted->early_retries[static_cast<size_t>(cause)]++;
+      }
+    };
     if (registry::IsRegistryReference(request.remote)) {
       ASSIGN_OR_RETURN(m.remote, registry::OpenRegistryRemoteStore(request.remote, options));
     } else {
       ASSIGN_OR_RETURN(m.remote, remote::OpenRemoteStore(request.remote, options));
     }
   }
-  ASSIGN_OR_RETURN(m.index, ResolveImage(request.image, m.remote.get()));
+  ASSIGN_OR_RETURN(
+      m.index, ResolveImage(request.image, m.remote.get(),
+                            &m.early_retries[static_cast<size_t>(remote::RetryCause::kBadAnswer)]));
   nlohmann::json meta = nlohmann::json::parse(m.index->metadata(), nullptr, false);
   if (meta.is_object() && meta.contains("config")) m.image_config = meta["config"];
   return Status::Ok();
@@ -252,6 +283,9 @@ Status MountManager::Adopt(SupervisorLink::Handed handed) {
     }
     m->fs = std::make_unique<ImageFs>(m->index, fetcher_, m->remote.get(), nullptr);
     m->fs->set_log_fields({{"mount", point}, {"image", m->index->digest().ToString()}});
+    for (size_t i = 0; i < m->early_retries.size(); ++i)
+      m->fs->metrics().retries[i] += m->early_retries[i].exchange(0);
+    m->metrics.store(&m->fs->metrics());
     Mounted* raw = m.get();
     ASSIGN_OR_RETURN(m->fuse, FuseMount::Adopt(m->fs.get(), std::move(handed.fuse_fd), point,
                                                source_, init, [raw] { raw->cv.notify_all(); }));

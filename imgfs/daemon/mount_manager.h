@@ -49,11 +49,12 @@ struct MountRequest {
 class MountManager {
  public:
   // SOURCE is every mount's source in mountinfo: "imgfs:" and the store's path, by which the
-  // CLI finds the daemon serving a mount point (MountSource). `link` (may be null: unsupervised)
-  // is told of every mount and given its FUSE descriptor, so the mount outlives a crash of this
-  // process (imgfs/daemon/supervisor.h); it must outlive this.
+  // CLI finds the daemon serving a mount point (MountSource). REMOTE_OPTIONS are every mount's
+  // remote settings (timeouts, retries); each mount counts its remote's retries in its metrics.
+  // `link` (may be null: unsupervised) is told of every mount and given its FUSE descriptor, so
+  // the mount outlives a crash of this process (imgfs/daemon/supervisor.h); it must outlive this.
   MountManager(store::LocalStore& store, ChunkFetcher& fetcher, std::string source = "imgfs",
-               SupervisorLink* link = nullptr);
+               remote::RemoteOptions remote_options = {}, SupervisorLink* link = nullptr);
   ~MountManager();  // unmounts everything
 
   // Resolves the image (fetching its index from the remote by digest when the local store lacks
@@ -85,8 +86,10 @@ class MountManager {
 
  private:
   struct Mounted;
+  // REFETCHES counts index downloads that failed their digest and were made again.
   Result<std::shared_ptr<const ImageIndex>> ResolveImage(const std::string& image,
-                                                         remote::RemoteStore* remote);
+                                                         remote::RemoteStore* remote,
+                                                         std::atomic<uint64_t>* refetches);
   // The mount's remote and image (index, image config), as Mount and Adopt share them.
   Status OpenImage(Mounted& m);
   // Tells the supervisor about a new mount (a warning when that fails: it still serves).
@@ -97,6 +100,7 @@ class MountManager {
   store::LocalStore& store_;
   ChunkFetcher& fetcher_;
   const std::string source_;
+  const remote::RemoteOptions remote_options_;
   SupervisorLink* const link_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint

@@ -40,6 +40,27 @@ const char* const kManifestAccept =
     "application/vnd.docker.distribution.manifest.list.v2+json, "
     "application/vnd.docker.distribution.manifest.v2+json";
 
+// The cause of a retryable failure, from what StatusOfResponse and the transport say.
+remote::RetryCause RetryCauseOf(const Status& s) {
+  const std::string& m = s.message();
+  if (s.code() == Code::kCorruption) return remote::RetryCause::kBadAnswer;
+  if (m.find("HTTP 429") != std::string::npos) return remote::RetryCause::kThrottled;
+  if (m.find("HTTP ") != std::string::npos) return remote::RetryCause::kServerError;
+  if (m.find("timed out") != std::string::npos || m.find("Timeout") != std::string::npos)
+    return remote::RetryCause::kTimeout;
+  return remote::RetryCause::kNetwork;
+}
+
+// A "Retry-After: SECONDS" header's delay; 0 when absent or a date.
+std::chrono::seconds RetryAfterOf(const Result<HttpResponse>& r) {
+  if (!r.ok()) return std::chrono::seconds(0);
+  const std::string v = r->Header("retry-after");
+  if (v.empty()) return std::chrono::seconds(0);
+  Result<uint64_t> secs = ParseUint64(v, 0, UINT64_MAX, "Retry-After");
+  if (!secs.ok()) return std::chrono::seconds(0);
+  return std::chrono::seconds(std::min<uint64_t>(*secs, 3600));
+}
+
 Status StatusOfResponse(const HttpResponse& r, const std::string& what) {
   std::string msg = what + ": HTTP " + std::to_string(r.status);
   std::string text = RegistryErrorText(r.body);
@@ -80,11 +101,15 @@ std::string RegistryClient::Absolute(const std::string& location) const {
   return origin + "/" + location;
 }
 
-void RegistryClient::Backoff(std::chrono::milliseconds* backoff) {
+void RegistryClient::Backoff(std::chrono::milliseconds* backoff, const Status& cause,
+                             std::chrono::seconds retry_after) {
+  if (options_.on_retry) options_.on_retry(RetryCauseOf(cause));
   static thread_local std::minstd_rand rng(std::random_device{}());
   auto jitter = std::chrono::milliseconds(
       std::uniform_int_distribution<int64_t>(0, backoff->count() / 4)(rng));
-  std::this_thread::sleep_for(*backoff + jitter);
+  auto wait = std::max<std::chrono::milliseconds>(
+      *backoff, std::min<std::chrono::milliseconds>(retry_after, options_.max_backoff));
+  std::this_thread::sleep_for(wait + jitter);
   *backoff = std::min(*backoff * 2, options_.max_backoff);
 }
 
@@ -145,7 +170,7 @@ Status RegistryClient::FetchToken(const Challenge& bearer) {
     }
     if (r.ok()) failed = StatusOfResponse(*r, what);
     if (!failed.retryable() || attempt >= options_.max_attempts) return failed.WithContext(what);
-    Backoff(&backoff);
+    Backoff(&backoff, failed, RetryAfterOf(r));
   }
 }
 
@@ -211,7 +236,7 @@ Result<HttpResponse> RegistryClient::Send(const HttpRequest& req) {
                                    " attempts)");
       return r;
     }
-    Backoff(&backoff);
+    Backoff(&backoff, r.ok() ? StatusOfResponse(*r, "registry") : r.status(), RetryAfterOf(r));
   }
 }
 
@@ -287,7 +312,7 @@ Result<std::string> RegistryClient::GetBlobRange(const Digest& digest, uint64_t 
   for (int attempt = 1;; ++attempt) {
     Result<std::string> r = RangeOnce(digest, offset, length, what);
     if (r.ok() || !r.status().retryable() || attempt >= options_.max_attempts) return r;
-    Backoff(&backoff);
+    Backoff(&backoff, r.status());
   }
 }
 
@@ -425,7 +450,8 @@ Status RegistryClient::StreamBlob(const Digest& digest, uint64_t offset, uint64_
       if (!r.ok()) return r.status();
       return StatusOfResponse(*r, what);
     }
-    if (delivered == before) Backoff(&backoff);
+    if (delivered == before)
+      Backoff(&backoff, r.ok() ? StatusOfResponse(*r, what) : r.status(), RetryAfterOf(r));
   }
 }
 

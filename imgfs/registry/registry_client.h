@@ -39,6 +39,7 @@
 #include "imgfs/registry/auth.h"
 #include "imgfs/registry/http_transport.h"
 #include "imgfs/registry/reference.h"
+#include "imgfs/remote_store.h"
 
 namespace imgfs::registry {
 
@@ -53,6 +54,8 @@ struct ClientOptions {
   std::chrono::milliseconds max_backoff{5000};
   uint64_t upload_chunk_size = 16u << 20;  // blobs larger than this go up in PATCH chunks
   Clock* clock = &Clock::Real();           // token lifetimes, redirect reuse (tests: FakeClock)
+  // Called before each retry with its cause (imgfs stats and metrics count them). May be empty.
+  std::function<void(remote::RetryCause)> on_retry;
 };
 
 struct FetchedManifest {
@@ -121,7 +124,9 @@ class RegistryClient {
   Result<HttpResponse> SendAuthed(HttpRequest req);
   // SendAuthed with retries of transient failures.
   Result<HttpResponse> Send(const HttpRequest& req);
-  void Backoff(std::chrono::milliseconds* backoff);
+  // Waits before a retry (at least RETRY_AFTER when positive, up to max_backoff) and reports it.
+  void Backoff(std::chrono::milliseconds* backoff, const Status& cause,
+               std::chrono::seconds retry_after = std::chrono::seconds(0));
   // Answers a 401's challenges: fetches a token or sets up Basic auth.
   Status Authenticate(const HttpResponse& challenge_response, const std::string& failed_auth);
   Result<std::string> CurrentAuthorization();

@@ -96,6 +96,7 @@ Result<std::unique_ptr<remote::RemoteStore>> OpenRegistryRemoteStore(
   base.max_attempts = remote_options.max_attempts;
   base.initial_backoff = remote_options.initial_backoff;
   base.max_backoff = remote_options.max_backoff;
+  base.on_retry = remote_options.on_retry;
   ASSIGN_OR_RETURN(auto parsed, ParseRegistryRemoteUrl(url, std::move(base)));
   ASSIGN_OR_RETURN(
       std::unique_ptr<RegistryClient> client,

@@ -79,7 +79,7 @@ Result<bool> RegistryClient::PutBlob(const Digest& digest, std::string_view data
     Status s = UploadOnce(digest, data);
     if (s.ok()) return true;
     if (!s.retryable() || attempt >= options_.max_attempts) return s;
-    Backoff(&backoff);
+    Backoff(&backoff, s);
   }
 }
 

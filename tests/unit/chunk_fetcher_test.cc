@@ -315,6 +315,7 @@ TEST_F(ChunkFetcherTest, WrongBytesOnceAreRefetchedAndThenServed) {
   EXPECT_EQ(metrics_.verify_failures, 2u);
   EXPECT_EQ(remote_.range_calls(), 4);
   EXPECT_EQ(metrics_.fetch_requests, 4u);
+  EXPECT_EQ(metrics_.retries[static_cast<size_t>(remote::RetryCause::kBadAnswer)], 2u);
 }
 
 TEST_F(ChunkFetcherTest, WrongBytesInACoalescedRangeRefetchOnlyThatChunk) {
@@ -341,8 +342,9 @@ TEST_F(ChunkFetcherTest, AlwaysWrongBytesAreCorruptionAndNeverCommitted) {
     EXPECT_FALSE(got.status().retryable());
     EXPECT_FALSE(HasAny(c));
   }
-  EXPECT_EQ(metrics_.verify_failures, 4u);  // each chunk: the first try and the one refetch
-  EXPECT_EQ(remote_.range_calls(), 4);
+  // Each chunk: the first try and two refetches.
+  EXPECT_EQ(metrics_.verify_failures, 2u * daemon::ChunkFetcher::kVerifyAttempts);
+  EXPECT_EQ(remote_.range_calls(), 2 * daemon::ChunkFetcher::kVerifyAttempts);
   EXPECT_EQ(ListedCachedBytes(), 0u);
   EXPECT_EQ(fetcher->cache_metrics().cached_bytes, 0u);
   // Not remembered as good: a later Get tries again and fails again.

@@ -35,6 +35,27 @@ TEST(HttpResponseReader, PartialContentOfTheRangeAskedFor) {
   EXPECT_EQ(*body, "abcde");
 }
 
+TEST(HttpResponseReader, RetryAfterSecondsAreKeptDatesAndJunkAreNot) {
+  HttpResponseReader r(Ranged(0, 5));
+  EXPECT_EQ(r.retry_after_seconds(), -1);
+  r.OnHeaderLine("HTTP/1.1 429 Too Many Requests\r\n");
+  r.OnHeaderLine("retry-after:  7 \r\n");
+  EXPECT_EQ(r.retry_after_seconds(), 7);
+  EXPECT_EQ(std::move(r).Finish("GET x").status().code(), Code::kUnavailable);
+  HttpResponseReader d(Ranged(0, 5));
+  d.OnHeaderLine("HTTP/1.1 503 Service Unavailable\r\n");
+  d.OnHeaderLine("Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n");
+  EXPECT_EQ(d.retry_after_seconds(), -1);
+  d.OnHeaderLine("Retry-After: 99999999999999999999\r\n");
+  EXPECT_EQ(d.retry_after_seconds(), -1);
+  // A new response (after a redirect) forgets the previous one's header.
+  HttpResponseReader n(Ranged(0, 5));
+  n.OnHeaderLine("HTTP/1.1 503 x\r\n");
+  n.OnHeaderLine("Retry-After: 3\r\n");
+  n.OnHeaderLine("HTTP/1.1 206 Partial Content\r\n");
+  EXPECT_EQ(n.retry_after_seconds(), -1);
+}
+
 TEST(HttpResponseReader, PartialContentOfAnotherRangeIsCorruption) {
   HttpResponseReader r(Ranged(100, 5));
   r.OnHeaderLine("HTTP/1.1 206 Partial Content\r\n");

@@ -8,8 +8,8 @@ tools/mkimage.py built:
               same tree from a Docker schema 2 copy (skopeo --format v2s2); a
               2-platform index with --platform; missing tags, missing repositories and https to
               a plain-http registry fail with one clear line
-  broken      through cutproxy.py, which breaks every blob's first download halfway: the client
-              resumes with Range and the digest is still the same
+  broken      through faultproxy.py --cut-first, which breaks every blob's first download
+              halfway: the client resumes with Range and the digest is still the same
   https       a registry with a certificate from a CA made for the run: refused without
               --ca-file, converted with it and with --tls-verify=false
   basic       htpasswd: no credentials and wrong ones are refused; --creds and
@@ -118,10 +118,10 @@ def main():
 
             # -- broken transfers resume ------------------------------------------------------
             proxy_port = rl.free_port()
-            proxy_log = wd("cutproxy.log")
-            proxy = rl.Process([sys.executable, os.path.join(HERE, "cutproxy.py"), "--port",
+            proxy_log = wd("faultproxy.log")
+            proxy = rl.Process([sys.executable, rl.FAULTPROXY, "--cut-first", "--port",
                                 str(proxy_port), "--upstream", reg.host, "--log", proxy_log],
-                               wd("cutproxy.out"), proxy_port)
+                               wd("faultproxy.out"), proxy_port)
             try:
                 got = convert("docker://127.0.0.1:%d/imgfs/features:v1" % proxy_port,
                               "--plain-http").stdout.strip()

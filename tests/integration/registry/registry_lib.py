@@ -1,7 +1,8 @@
 """Running Debian's CNCF distribution registry (`docker-registry`, 2.8) for the tests: each one
 on 127.0.0.1 with its own config and storage below the test's work dir, anonymous, with htpasswd
-basic auth or with token auth (tokenserver.py); never the system service. Also cutproxy.py, a
-proxy that breaks blob transfers halfway.
+basic auth or with token auth (tokenserver.py); never the system service. FAULTPROXY is the tests' fault-injecting
+proxy (../faultproxy.py: --cut-first breaks each blob's first transfer halfway, --redirect, and
+faults drawn at a rate).
 """
 
 import os
@@ -16,6 +17,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import itest  # noqa: E402
+
+FAULTPROXY = os.path.join(os.path.dirname(HERE), "faultproxy.py")
 
 ISSUER = "imgfs-test-issuer"
 SERVICE = "imgfs-test-registry"
@@ -69,7 +72,7 @@ class Registry:
     """One registry; auth is None, ("htpasswd", user, password) or ("token", user, password,
     bad_first)."""
 
-    def __init__(self, workdir, name, auth=None, storage=None, tls=False):
+    def __init__(self, workdir, name, auth=None, storage=None, tls=False, token_args=()):
         self.dir = os.path.join(workdir, name)
         self.storage = storage or os.path.join(self.dir, "storage")
         os.makedirs(self.dir)
@@ -97,7 +100,8 @@ class Registry:
             self.token = Process([sys.executable, os.path.join(HERE, "tokenserver.py"),
                                   "--port", str(token_port), "--key", key, "--bad-key", bad,
                                   "--issuer", ISSUER, "--users", "%s:%s" % (auth[1], auth[2]),
-                                  "--bad-first", str(auth[3]), "--log", self.token_log],
+                                  "--bad-first", str(auth[3]), "--log", self.token_log,
+                                  *token_args],
                                  os.path.join(self.dir, "tokenserver.log"), token_port)
             auth_yaml = ("auth:\n  token:\n    realm: http://127.0.0.1:%d/token\n"
                          "    service: %s\n    issuer: %s\n    rootcertbundle: %s\n" %

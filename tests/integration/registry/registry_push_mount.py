@@ -9,8 +9,8 @@ registry (Debian's docker-registry 2.8) on 127.0.0.1, with an image that `skopeo
          artifact and `skopeo copy` copies it to an OCI layout with the same manifest digest;
          a push to another repository with --mount-from mounts the blobs
   pull   fetches index and trace into an empty store by the image's tag
-  mount  `imgfs mount docker://.../app:v1` (through cutproxy.py, which logs every request) gives
-         the same tree as the converted image, packs read with Range requests; `imgfs mount
+  mount  `imgfs mount docker://.../app:v1` (through faultproxy.py --cut-first, which logs every
+         request) gives the same tree as the converted image, packs read with Range requests; `imgfs mount
          DIGEST --remote docker://.../app --trace replay` finds the trace through imgfs-<hex>;
          with the proxy answering ranged blob GETs with 307 (as a registry redirects to blob
          storage) the target is followed and reused; `imgfs convert docker://...` into a store
@@ -135,10 +135,10 @@ def main():
 
             # -- mount through a logging proxy ---------------------------------------------
             proxy_port = rl.free_port()
-            proxy_log = s.path("cutproxy.log")
-            proxy = rl.Process([sys.executable, os.path.join(HERE, "cutproxy.py"), "--port",
+            proxy_log = s.path("faultproxy.log")
+            proxy = rl.Process([sys.executable, rl.FAULTPROXY, "--cut-first", "--port",
                                 str(proxy_port), "--upstream", reg.host, "--log", proxy_log],
-                               s.path("cutproxy.out"), proxy_port)
+                               s.path("faultproxy.out"), proxy_port)
             via = "docker://127.0.0.1:%d/" % proxy_port
             ref_tree = s.path("exported")
             s.run("export", "app", ref_tree, store=a)
@@ -183,7 +183,7 @@ def main():
             proxy.stop()
             proxy_port = rl.free_port()
             redirect_log = s.path("redirect.log")
-            proxy = rl.Process([sys.executable, os.path.join(HERE, "cutproxy.py"), "--port",
+            proxy = rl.Process([sys.executable, rl.FAULTPROXY, "--port",
                                 str(proxy_port), "--upstream", reg.host, "--log", redirect_log,
                                 "--redirect"], s.path("redirect.out"), proxy_port)
             e = s.store("e")

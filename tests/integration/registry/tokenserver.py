@@ -6,9 +6,13 @@ GET /token?service=S&scope=repository:NAME:ACTIONS answers {"token", "access_tok
 the key by its libtrust key ID, which the registry finds in its rootcertbundle. With --users
 USER:PASS the request must carry that Basic authorization (401 otherwise). --bad-first N signs
 the first N tokens with a key the registry does not trust (the client must fetch again on the
-registry's 401). Every request is appended to --log as one line: "token <scope> <ok|bad|denied>".
+registry's 401). --lifetime L: the registry accepts each token for about L seconds (its exp
+claim is L - 60 s ahead, since distribution allows 60 s of clock skew past exp); --advertised
+A: the expires_in the client is told (default: L), so A > L makes tokens die unannounced.
+Every request is appended to --log as one line: "token <scope> <ok|bad|denied>".
 
   tokenserver.py --port P --key KEY.pem --bad-key BAD.pem --issuer I [--users U:P] [--bad-first N]
+                 [--lifetime L] [--advertised A]
 """
 
 import argparse
@@ -49,6 +53,8 @@ def main():
     p.add_argument("--users", default="")
     p.add_argument("--bad-first", type=int, default=0)
     p.add_argument("--log", required=True)
+    p.add_argument("--lifetime", type=int, default=0, help="seconds; 0: 600, as before")
+    p.add_argument("--advertised", type=int, default=0)
     args = p.parse_args()
     kid = libtrust_key_id(args.key)
     bad_kid = kid  # the registry looks the key up by this id: the signature will not verify
@@ -85,7 +91,8 @@ def main():
                                "actions": parts[2].split(",")})
             now = int(time.time())
             claims = {"iss": args.issuer, "sub": args.users.split(":")[0],
-                      "aud": q.get("service", [""])[0], "exp": now + 600, "nbf": now - 30,
+                      "aud": q.get("service", [""])[0],
+                      "exp": now + (args.lifetime - 60 if args.lifetime else 600), "nbf": now - 90,
                       "iat": now, "jti": os.urandom(8).hex(), "access": access}
             with lock:
                 bad = state["bad_left"] > 0
@@ -96,7 +103,8 @@ def main():
                              b64url(json.dumps(claims).encode())).encode()
             token = signing_input.decode() + "." + b64url(
                 sign(args.bad_key if bad else args.key, signing_input))
-            body = json.dumps({"token": token, "access_token": token, "expires_in": 600,
+            advertised = args.advertised or args.lifetime or 600
+            body = json.dumps({"token": token, "access_token": token, "expires_in": advertised,
                                "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                           time.gmtime(now))}).encode()
             self.log("token %s %s" % (scope, "bad" if bad else "ok"))
