@@ -92,7 +92,7 @@ void Server::AcceptOne() {
       reserve_.Reset();
       conn.Reset(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (conn.valid()) {
-        IMGFS_LOG(Warning) << "control socket: out of file descriptors; refusing a request";
+        ++refused_without_fds_;  // logged later: logging itself may need descriptors
         WriteResponse(conn.get(), ErrorResponse(Status::Unavailable(
                                       "the imgfs daemon is out of file descriptors; try again")));
         conn.Reset();
@@ -101,6 +101,11 @@ void Server::AcceptOne() {
       continue;
     }
     if (!conn.valid()) return;  // EAGAIN: none left (or a client that hung up already)
+    if (refused_without_fds_ > 0) {
+      IMGFS_LOG(Warning) << "control socket: refused " << refused_without_fds_
+                         << " request(s) while out of file descriptors";
+      refused_without_fds_ = 0;
+    }
     ::setsockopt(conn.get(), SOL_SOCKET, SO_SNDTIMEO, &kSendTimeout, sizeof kSendTimeout);
     // Who it is, before any request byte is looked at. A refused caller still has its request
     // read (bounded as any other) so that it gets the 403 rather than a reset connection.

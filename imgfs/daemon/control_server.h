@@ -99,6 +99,7 @@ class Server {
   // waiting connection and answer 503, so that it leaves the backlog instead of making poll
   // report it forever (a busy loop), then taken again.
   UniqueFd reserve_;
+  size_t refused_without_fds_ = 0;     // since the last accepted connection
   std::list<Connection> connections_;  // touched by the main-loop thread only
 };
 

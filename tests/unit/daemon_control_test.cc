@@ -346,6 +346,11 @@ TEST(ControlServerTest, BeyondTheConnectionLimitCallersGet503) {
 }
 
 TEST(ControlServerTest, OutOfDescriptorsCallersGet503AndTheLoopGoesOn) {
+#ifdef IMGFS_SANITIZED
+  // UBSan's vptr check needs a pipe to test memory, so with every descriptor taken it reports
+  // false errors anywhere in the process; the unsanitized build runs this test.
+  GTEST_SKIP() << "needs free descriptors under UBSan";
+#endif
   ServerHarness h({{"GET", "/x", [](const nlohmann::json&) -> Result<control::Response> {
                       return control::Response{};
                     }}});
