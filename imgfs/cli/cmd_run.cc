@@ -89,6 +89,16 @@ Result<std::string> RandomId() {
   return id;
 }
 
+// In a forked child: execs the runtime's ARGV, or says why not and exits 125.
+[[noreturn]] void ExecRuntime(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  std::fprintf(stderr, "imgfs run: exec %s: %s\n", args[0], std::strerror(errno));
+  ::_exit(kRunFailed);
+}
+
 // Runs ARGV to completion with its output captured (for `RUNTIME spec`, `RUNTIME delete`).
 Result<std::string> RunCaptured(const std::vector<std::string>& argv, const std::string& cwd) {
   int out[2];
@@ -257,12 +267,7 @@ Result<int> RunDetached(Container& c, std::vector<std::string> argv, int ready_f
     if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
     ::dup2(log_fd.get(), STDOUT_FILENO);
     ::dup2(log_fd.get(), STDERR_FILENO);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "imgfs run: exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(kRunFailed);
+    ExecRuntime(argv);
   }
   c.runtime_started = true;
   int status = 0;
@@ -498,12 +503,7 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
       int null_fd = ::open("/dev/null", O_RDONLY);
       if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
     }
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "imgfs run: exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(kRunFailed);
+    ExecRuntime(argv);
   }
   c.runtime_started = true;
   ::setpgid(pid, pid);
