@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <optional>
 #include <thread>
 
 #include "core/fd.h"
@@ -14,6 +15,8 @@ namespace imgfs::cri {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kStatusEvery = 10;
 
 // Follows a CRI log file that may not exist yet, copying each completed line to stdout or
 // stderr.
@@ -108,24 +111,29 @@ Result<int> RunPod(CriClient& client, const PodRunOptions& o) {
   mark("start");
   LogFollower log(o.pod.log_directory + "/" + o.container.log_path);
   bool first = false;
-  for (;;) {
-    // The state first: output written before the exit is in the file when the state says so.
-    ASSIGN_OR_RETURN(ContainerInfo info, client.ContainerStatus(id));
+  for (uint64_t round = 0;; ++round) {
+    // The log every round (a read), the state every kStatusEvery rounds (an RPC that costs
+    // containerd CPU the container may need); the state first: output written before the exit
+    // is in the file when the state says so.
+    std::optional<ContainerInfo> info;
+    if (round % kStatusEvery == 0) {
+      ASSIGN_OR_RETURN(info, client.ContainerStatus(id));
+    }
     ASSIGN_OR_RETURN(bool wrote, log.Poll());
     if (wrote && !first) {
       first = true;
       mark("first output");
     }
-    if (info.state == ContainerState::kExited) {
+    if (info && info->state == ContainerState::kExited) {
       log.Finish();
       mark("exit");
-      if (!info.reason.empty() && info.reason != "Completed")
-        IMGFS_LOG(Info) << "container " << id << ": " << info.reason << " " << info.message;
-      return info.exit_code;
+      if (!info->reason.empty() && info->reason != "Completed")
+        IMGFS_LOG(Info) << "container " << id << ": " << info->reason << " " << info->message;
+      return info->exit_code;
     }
-    if (info.state == ContainerState::kUnknown)
-      return Status::Internal("container " + id + " is in an unknown state: " + info.reason + " " +
-                              info.message);
+    if (info && info->state == ContainerState::kUnknown)
+      return Status::Internal("container " + id + " is in an unknown state: " + info->reason + " " +
+                              info->message);
     std::this_thread::sleep_for(o.poll);
   }
 }

@@ -22,7 +22,7 @@ struct PodRunOptions {
   bool pull = false;  // PullImage first
   bool keep = false;  // leave the container and pod (and their log directory) behind
   bool timings = false;
-  std::chrono::milliseconds poll{2};  // how often the log and the state are looked at
+  std::chrono::milliseconds poll{2};  // how often the log is read (the state: 10x less often)
 };
 
 // Returns the container's exit code. The pod and container are removed afterwards (unless
