@@ -15,6 +15,7 @@
 #include "imgfs/cli/config.h"
 #include "imgfs/cli/control_client.h"
 #include "imgfs/cli/registry_flags.h"
+#include "imgfs/cli/run_config.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/mount_point.h"
@@ -39,11 +40,13 @@ Result<int> RunSnapshotter(const ArgList&) {
 
 namespace {
 
-// Image mounts through the store's daemon (started when none runs), shared with imgfs run.
+// Image mounts through the store's daemon (started when none runs), shared with imgfs run. A
+// mount it makes carries the keep-warm policy (`--keep-warm`, as imgfs run's): the daemon drops
+// it after that long without reads once nothing uses it; the snapshotter never unmounts.
 class DaemonMounter final : public snapshotter::ImageMounter {
  public:
-  DaemonMounter(std::string store, uint64_t cache_size)
-      : store_(std::move(store)), cache_size_(cache_size) {}
+  DaemonMounter(std::string store, uint64_t cache_size, std::optional<unsigned> keep_warm)
+      : store_(std::move(store)), cache_size_(cache_size), keep_warm_(keep_warm) {}
 
   Status Mount(const std::string& index, const std::string& remote,
                const std::string& mountpoint) override {
@@ -61,18 +64,14 @@ class DaemonMounter final : public snapshotter::ImageMounter {
     request.remote = remote;
     request.ca_file = config.Get("ca_file");
     request.trace = config.Get("trace.mode");
+    request.idle_unmount = keep_warm_;
     return MountThroughDaemon(store_, request, cache_size_, false).status();
-  }
-
-  Status Unmount(const std::string& mountpoint) override {
-    return ControlCall(daemon::DaemonSocketPath(store_), "POST", "/umount",
-                       {{"mountpoint", mountpoint}})
-        .status();
   }
 
  private:
   const std::string store_;
   const uint64_t cache_size_;  // for a daemon it starts
+  const std::optional<unsigned> keep_warm_;
 };
 
 // imgfs snapshotter unpack IMAGE: registers IMAGE's layers with containerd as remote snapshots.
@@ -110,10 +109,11 @@ Result<int> RunUnpack(const ArgList& argv) {
 
 Result<int> RunSnapshotter(const ArgList& argv) {
   if (!argv.empty() && argv[0] == "unpack") return RunUnpack(argv);
-  ASSIGN_OR_RETURN(
-      Args args,
-      ParseArgs(argv, WithRegistryFlags({"address", "store", "log-level"}, kRegistryValueFlags),
-                kRegistrySwitches));
+  ASSIGN_OR_RETURN(Args args,
+                   ParseArgs(argv,
+                             WithRegistryFlags({"address", "store", "log-level", "keep-warm"},
+                                               kRegistryValueFlags),
+                             kRegistrySwitches));
   if (!args.positional.empty()) return UsageError(kSnapshotterUsage);
   if (args.Has("log-level")) {
     ASSIGN_OR_RETURN(LogLevel level, ParseLogLevel(args.Get("log-level")));
@@ -140,7 +140,9 @@ Result<int> RunSnapshotter(const ArgList& argv) {
   snapshotter::StoreCatalog catalog(store, std::move(registry), GlobalConfig().Get("remote"));
   ASSIGN_OR_RETURN(uint64_t cache_size, ParseSize(GlobalConfig().Get("cache_size"), "cache_size",
                                                   daemon::kMaxCacheSize));
-  DaemonMounter mounter(store, cache_size);
+  ASSIGN_OR_RETURN(std::optional<unsigned> keep_warm,
+                   ParseKeepWarm(args.Get("keep-warm", kDefaultKeepWarm)));
+  DaemonMounter mounter(store, cache_size, keep_warm);
   ASSIGN_OR_RETURN(auto snapshots,
                    snapshotter::Snapshotter::Open(store + "/snapshotter", store + "/mounts",
                                                   &catalog, &mounter));

@@ -75,11 +75,13 @@ inline constexpr char kDaemonUsage[] =
     "  the remote (default 30; remote_timeout in the config, $IMGFS_REMOTE_TIMEOUT).\n";
 
 inline constexpr char kSnapshotterUsage[] =
-    "imgfs snapshotter [--address PATH] [--store DIR] [--log-level LEVEL] [REGISTRY FLAGS]\n"
+    "imgfs snapshotter [--address PATH] [--store DIR] [--log-level LEVEL] [--keep-warm DURATION]\n"
+    "                  [REGISTRY FLAGS]\n"
     "  serves containerd's snapshots API on PATH (default /run/imgfs/snapshotter.sock) for a\n"
     "  proxy_plugins entry: overlay snapshots for every image, lazily mounted imgfs images for\n"
     "  the layers of images with an imgfs index (docs/snapshotter.md). State lives in\n"
-    "  STORE/snapshotter; image mounts go through the store's daemon.\n"
+    "  STORE/snapshotter; image mounts go through the store's daemon, which drops one after\n"
+    "  DURATION without reads once nothing uses it (default 10m, as imgfs run; \"forever\").\n"
     "  REGISTRY FLAGS (how artifacts are found and read): --creds USER:PASS  --plain-http\n"
     "  --tls-verify=false  --ca-file PEM\n"
     "imgfs snapshotter unpack IMAGE [--store DIR] [--containerd SOCKET] [--namespace NS]\n"

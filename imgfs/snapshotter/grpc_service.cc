@@ -126,10 +126,13 @@ class Service final : public v1::Snapshots::Service {
     if (updated.ok()) ToProto(*updated, resp->mutable_info());
     return Answer("update " + info.name, updated.status());
   }
-  grpc::Status List(ServerContext*, const v1::ListSnapshotsRequest*,
+  grpc::Status List(ServerContext*, const v1::ListSnapshotsRequest* req,
                     grpc::ServerWriter<v1::ListSnapshotsResponse>* writer) override {
+    Result<std::vector<SnapshotInfo>> list =
+        s_->List(std::vector<std::string>(req->filters().begin(), req->filters().end()));
+    if (!list.ok()) return Answer("list", list.status());
     v1::ListSnapshotsResponse batch;
-    for (const SnapshotInfo& s : s_->List()) {
+    for (const SnapshotInfo& s : *list) {
       ToProto(s, batch.add_info());
       if (batch.info_size() == 100) {
         if (!writer->Write(batch)) return grpc::Status(grpc::StatusCode::CANCELLED, "list");

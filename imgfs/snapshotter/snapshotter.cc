@@ -9,6 +9,7 @@
 
 #include "core/digest.h"
 #include "core/log.h"
+#include "imgfs/snapshotter/snapshot_filter.h"
 
 namespace imgfs::snapshotter {
 
@@ -106,91 +107,127 @@ Result<std::vector<Mount>> Snapshotter::View(const std::string& key, const std::
   return Create(key, parent, Kind::kView, labels);
 }
 
-Result<std::vector<Mount>> Snapshotter::Create(const std::string& key, const std::string& parent,
-                                               Kind kind, const Labels& labels) {
-  std::lock_guard lock(mu_);
-  auto target = labels.find(kSnapshotRefLabel);
-  if (kind == Kind::kActive && target != labels.end() && catalog_) {
-    const std::string& name = target->second;
+Status Snapshotter::CreateRemoteIfServed(const std::string& name, const std::string& parent,
+                                         const Labels& labels) {
+  {
+    std::lock_guard lock(mu_);
     if (table_.Get(name).ok())
       return Status::AlreadyExists("target snapshot " + name + " already exists");
-    ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote, catalog_->Find(name, labels));
-    if (remote) {
-      ASSIGN_OR_RETURN(SnapshotInfo s, table_.CreateRemote(name, parent, labels, *remote, now_()));
-      IMGFS_LOG(Info) << "snapshot " << name << ": layer " << remote->layers << " of "
-                      << remote->total << " of imgfs image " << remote->index << ", lazily";
-      return Status::AlreadyExists("target snapshot " + name + " is served lazily by imgfs");
-    }
   }
-  if (!parent.empty()) {
-    // Only a whole image can be a lower layer: a snapshot on layer k of n would lack the rest.
-    ASSIGN_OR_RETURN(SnapshotInfo p, table_.Get(parent));
-    if (p.remote && p.remote->layers != p.remote->total)
-      return Status::InvalidArgument("parent " + parent + " is layer " +
-                                     std::to_string(p.remote->layers) + " of " +
-                                     std::to_string(p.remote->total) + " of imgfs image " +
-                                     p.remote->index + ", which is only served whole");
-  }
-  // The directory exists before the record that names it (Cleanup removes one left alone).
-  RETURN_IF_ERROR(table_.CheckCreate(key, parent, labels));
-  const std::string dir = Dir(table_.next_id());
-  Status made = MakeDir(dir, 0755);
-  if (made.ok()) made = MakeDir(dir + "/fs", 0755);
-  if (made.ok() && kind == Kind::kActive) made = MakeDir(dir + "/work", 0700);
-  if (made.ok()) {
-    Result<SnapshotInfo> s = table_.Create(key, parent, kind, labels, now_());
-    made = s.status();
-    if (s.ok()) {
-      Result<std::vector<Mount>> mounts = MountsOf(*s);
-      if (mounts.ok()) return mounts;
-      made = mounts.status();
-      (void)table_.Remove(key);
-    }
-  }
-  (void)RemoveTree(dir);
-  return made;
+  // The catalog may ask a registry: without the mutex.
+  ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote, catalog_->Find(name, labels));
+  if (!remote) return Status::Ok();
+  std::lock_guard lock(mu_);
+  // Another Prepare of the same layer may have recorded it meanwhile: the table decides.
+  Result<SnapshotInfo> s = table_.CreateRemote(name, parent, labels, *remote, now_());
+  if (!s.ok()) return s.status();
+  IMGFS_LOG(Info) << "snapshot " << name << ": layer " << remote->layers << " of " << remote->total
+                  << " of imgfs image " << remote->index << ", lazily";
+  return Status::AlreadyExists("target snapshot " + name + " is served lazily by imgfs");
 }
 
-Result<std::vector<Mount>> Snapshotter::MountsOf(const SnapshotInfo& s) {
+Result<std::vector<Mount>> Snapshotter::Create(const std::string& key, const std::string& parent,
+                                               Kind kind, const Labels& labels) {
+  auto target = labels.find(kSnapshotRefLabel);
+  if (kind == Kind::kActive && target != labels.end() && catalog_)
+    RETURN_IF_ERROR(CreateRemoteIfServed(target->second, parent, labels));
+  MountPlan plan;
+  uint64_t id = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (!parent.empty()) {
+      // Only a whole image can be a lower layer: a snapshot on layer k of n would lack the rest.
+      ASSIGN_OR_RETURN(SnapshotInfo p, table_.Get(parent));
+      if (p.remote && p.remote->layers != p.remote->total)
+        return Status::InvalidArgument("parent " + parent + " is layer " +
+                                       std::to_string(p.remote->layers) + " of " +
+                                       std::to_string(p.remote->total) + " of imgfs image " +
+                                       p.remote->index + ", which is only served whole");
+    }
+    // The directory exists before the record that names it (Cleanup removes one left alone).
+    RETURN_IF_ERROR(table_.CheckCreate(key, parent, labels));
+    const std::string dir = Dir(table_.next_id());
+    Status made = MakeDir(dir, 0755);
+    if (made.ok()) made = MakeDir(dir + "/fs", 0755);
+    if (made.ok() && kind == Kind::kActive) made = MakeDir(dir + "/work", 0700);
+    Result<SnapshotInfo> s =
+        made.ok() ? table_.Create(key, parent, kind, labels, now_()) : Result<SnapshotInfo>(made);
+    Result<MountPlan> planned = s.ok() ? PlanMounts(*s) : Result<MountPlan>(s.status());
+    if (!planned.ok()) {
+      if (s.ok()) (void)table_.Remove(key);
+      (void)RemoveTree(dir);
+      return planned.status();
+    }
+    plan = std::move(*planned);
+    id = s->id;
+  }
+  Status mounted = MountImage(plan);
+  if (mounted.ok()) return std::move(plan.mounts);
+  // Undo, unless someone removed or replaced the record meanwhile.
+  std::lock_guard lock(mu_);
+  Result<SnapshotInfo> s = table_.Get(key);
+  if (s.ok() && s->id == id && !table_.HasChildren(key) && table_.Remove(key).ok())
+    (void)RemoveTree(Dir(id));
+  return mounted;
+}
+
+Result<Snapshotter::MountPlan> Snapshotter::PlanMounts(const SnapshotInfo& s) {
   if (s.kind == Kind::kCommitted)
     return Status::InvalidArgument("snapshot " + s.name + " is committed: it has no mounts");
   ASSIGN_OR_RETURN(std::vector<SnapshotInfo> ancestors, table_.Ancestors(s.name));
+  MountPlan plan;
   std::vector<std::string> lowers;
   for (const SnapshotInfo& a : ancestors) {
     if (a.remote) {
       if (a.remote->layers != a.remote->total)
         return Status::InvalidArgument("snapshot " + a.name + " is part of an imgfs image");
-      const std::string mp = ImageMountPoint(*a.remote);
-      RETURN_IF_ERROR(MakeDir(mounts_dir_, 0700));
-      RETURN_IF_ERROR(MakeDir(mp, 0755));
       if (!mounter_)
         return Status::Unavailable("no daemon to mount imgfs image " + a.remote->index);
-      Status mounted = mounter_->Mount(a.remote->index, a.remote->remote, mp);
-      if (!mounted.ok()) return mounted.WithContext("imgfs image " + a.remote->index);
-      lowers.push_back(mp);
+      plan.image = *a.remote;
+      lowers.push_back(ImageMountPoint(*a.remote));
       break;  // the image is whole: nothing below it shows
     }
     lowers.push_back(Dir(a.id) + "/fs");
   }
   const std::string dir = Dir(s.id);
   if (lowers.empty()) {
-    return std::vector<Mount>{
-        {"bind", dir + "/fs", {s.kind == Kind::kActive ? "rw" : "ro", "rbind"}}};
+    plan.mounts = {{"bind", dir + "/fs", {s.kind == Kind::kActive ? "rw" : "ro", "rbind"}}};
+    return plan;
   }
   std::string lowerdir = "lowerdir=";
   for (size_t i = 0; i < lowers.size(); ++i) lowerdir += (i ? ":" : "") + lowers[i];
   if (s.kind == Kind::kView) {
-    if (lowers.size() == 1) return std::vector<Mount>{{"bind", lowers[0], {"ro", "rbind"}}};
-    return std::vector<Mount>{{"overlay", "overlay", {lowerdir}}};
+    if (lowers.size() == 1) {
+      plan.mounts = {{"bind", lowers[0], {"ro", "rbind"}}};
+    } else {
+      plan.mounts = {{"overlay", "overlay", {lowerdir}}};
+    }
+    return plan;
   }
-  return std::vector<Mount>{
+  plan.mounts = {
       {"overlay", "overlay", {"workdir=" + dir + "/work", "upperdir=" + dir + "/fs", lowerdir}}};
+  return plan;
+}
+
+Status Snapshotter::MountImage(const MountPlan& plan) {
+  if (!plan.image) return Status::Ok();
+  const std::string mp = ImageMountPoint(*plan.image);
+  RETURN_IF_ERROR(MakeDir(mounts_dir_, 0700));
+  RETURN_IF_ERROR(MakeDir(mp, 0755));
+  Status mounted = mounter_->Mount(plan.image->index, plan.image->remote, mp);
+  if (!mounted.ok()) return mounted.WithContext("imgfs image " + plan.image->index);
+  return Status::Ok();
 }
 
 Result<std::vector<Mount>> Snapshotter::Mounts(const std::string& key) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(SnapshotInfo s, table_.Get(key));
-  return MountsOf(s);
+  MountPlan plan;
+  {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(SnapshotInfo s, table_.Get(key));
+    ASSIGN_OR_RETURN(plan, PlanMounts(s));
+  }
+  RETURN_IF_ERROR(MountImage(plan));
+  return std::move(plan.mounts);
 }
 
 Status Snapshotter::Commit(const std::string& name, const std::string& key, const Labels& labels) {
@@ -199,21 +236,15 @@ Status Snapshotter::Commit(const std::string& name, const std::string& key, cons
 }
 
 Status Snapshotter::Remove(const std::string& key) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(SnapshotInfo removed, table_.Remove(key));
-  if (removed.remote && removed.remote->layers == removed.remote->total && mounter_) {
-    const std::string mp = ImageMountPoint(*removed.remote);
-    bool still_used = false;
-    for (const SnapshotInfo& s : table_.List())
-      if (s.remote && s.remote->layers == s.remote->total && ImageMountPoint(*s.remote) == mp)
-        still_used = true;
-    if (!still_used) {
-      Status unmounted = mounter_->Unmount(mp);
-      if (!unmounted.ok() && unmounted.code() != Code::kNotFound)
-        IMGFS_LOG(Warning) << "unmounting " << mp << ": " << unmounted.message();
-    }
+  uint64_t id;
+  {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(SnapshotInfo removed, table_.Remove(key));
+    id = removed.id;
   }
-  return RemoveTree(Dir(removed.id));
+  // The record is gone (saved); ids are never reused, so the directory is ours alone. An image
+  // mount stays: the daemon drops it when idle and unused (its keep-warm policy).
+  return RemoveTree(Dir(id));
 }
 
 Result<SnapshotInfo> Snapshotter::Stat(const std::string& key) {
@@ -238,9 +269,17 @@ Result<Usage> Snapshotter::GetUsage(const std::string& key) {
   return DiskUsage(dir);  // not under the lock: a large tree takes a while
 }
 
-std::vector<SnapshotInfo> Snapshotter::List() {
-  std::lock_guard lock(mu_);
-  return table_.List();
+Result<std::vector<SnapshotInfo>> Snapshotter::List(const std::vector<std::string>& filters) {
+  ASSIGN_OR_RETURN(SnapshotFilter filter, SnapshotFilter::Parse(filters));
+  std::vector<SnapshotInfo> all;
+  {
+    std::lock_guard lock(mu_);
+    all = table_.List();
+  }
+  std::vector<SnapshotInfo> out;
+  for (SnapshotInfo& s : all)
+    if (filter.Matches(s)) out.push_back(std::move(s));
+  return out;
 }
 
 Status Snapshotter::Cleanup() {

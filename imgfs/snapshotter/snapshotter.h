@@ -15,20 +15,28 @@
 //                           nearest first, ending at the first remote ancestor's image mount
 //   view, one lower         bind ro of that lower; more: overlay with lowerdirs only
 // The image of a remote ancestor is mounted (through the daemon) when Prepare, View or Mounts
-// names a snapshot above it; Remove of the last remote snapshot of an image unmounts it.
+// names a snapshot above it, with the store's keep-warm policy (ImageMounter): the daemon drops
+// the mount once it has been idle that long and nothing uses it (no overlay on it, no open file,
+// no cwd in it). Remove never unmounts an image itself: the same mount may serve `imgfs run`
+// containers and other snapshots, and the daemon is the one that knows.
 //
 // Crash safety: a directory is created before its record is saved and deleted after its record
 // is gone; Cleanup deletes directories that no record names. Restarting the snapshotter loses
 // nothing: containers' mounts belong to containerd and the daemon, not to this process.
 //
-// Thread-safe: one mutex serializes every operation (a mount through the daemon, which may wait
-// on a remote, holds it).
+// Thread-safe. One mutex guards the table and the directories; it is never held across a slow
+// call: the catalog's look-up (which may ask a registry) and the image mount through the daemon
+// (which may fetch an index) run without it, so Stat, List, Commit and other Prepares go on
+// meanwhile. The table stays consistent: a remote Prepare checks again under the mutex before
+// it records (a concurrent Prepare of the same layer makes one of them AlreadyExists, the
+// answer containerd expects); a Prepare whose image mount fails removes the record it made.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,7 +52,9 @@ struct Mount {
   std::vector<std::string> options;
 };
 
-// Mounts imgfs images through the store's daemon (the CLI passes MountThroughDaemon).
+// Mounts imgfs images through the store's daemon (the CLI's DaemonMounter). The mounter, not the
+// snapshotter, chooses the mount's idle policy (the store's keep-warm), so the daemon unmounts
+// what nobody uses. May be called from several threads at once.
 class ImageMounter {
  public:
   virtual ~ImageMounter() = default;
@@ -52,7 +62,6 @@ class ImageMounter {
   // when the store's daemon already serves it there.
   [[nodiscard]] virtual Status Mount(const std::string& index, const std::string& remote,
                                      const std::string& mountpoint) = 0;
-  [[nodiscard]] virtual Status Unmount(const std::string& mountpoint) = 0;
 };
 
 struct Usage {
@@ -84,7 +93,10 @@ class Snapshotter {
   [[nodiscard]] Result<SnapshotInfo> Update(const SnapshotInfo& info,
                                             const std::vector<std::string>& fields);
   [[nodiscard]] Result<Usage> GetUsage(const std::string& key);
-  std::vector<SnapshotInfo> List();
+  // The snapshots that match FILTERS (containerd's syntax, snapshot_filter.h; none: all).
+  // InvalidArgument for a filter that does not parse.
+  [[nodiscard]] Result<std::vector<SnapshotInfo>> List(
+      const std::vector<std::string>& filters = {});
   // Deletes the directories no snapshot owns (left by a crash between the two steps above).
   [[nodiscard]] Status Cleanup();
 
@@ -94,10 +106,22 @@ class Snapshotter {
  private:
   Snapshotter(std::string root, std::string mounts_dir, SnapshotTable table, ImageCatalog* catalog,
               ImageMounter* mounter, std::function<int64_t()> now);
+  // The mounts of a snapshot, and the image (if any) that must be mounted first.
+  struct MountPlan {
+    std::vector<Mount> mounts;
+    std::optional<RemoteLayer> image;
+  };
   Result<std::vector<Mount>> Create(const std::string& key, const std::string& parent, Kind kind,
                                     const Labels& labels);
+  // Records NAME as a remote snapshot when the catalog serves it: then AlreadyExists (as also
+  // when NAME exists already); Ok when the catalog does not serve it (an ordinary unpack
+  // follows). REQUIRES: mu_ not held (it asks the catalog).
+  Status CreateRemoteIfServed(const std::string& name, const std::string& parent,
+                              const Labels& labels);
   // REQUIRES: mu_ held.
-  Result<std::vector<Mount>> MountsOf(const SnapshotInfo& s);
+  Result<MountPlan> PlanMounts(const SnapshotInfo& s);
+  // Mounts PLAN's image. REQUIRES: mu_ not held (it waits on the daemon).
+  Status MountImage(const MountPlan& plan);
   std::string Dir(uint64_t id) const;
 
   const std::string root_;

@@ -8,8 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "core/fd.h"
 #include "imgfs/snapshotter/chain_id.h"
@@ -179,13 +182,62 @@ class FakeCatalog : public ImageCatalog {
 class FakeMounter : public ImageMounter {
  public:
   Status Mount(const std::string& index, const std::string&, const std::string& mp) override {
+    std::lock_guard lock(mu);
     mounted.insert(mp);
+    ++mounts;
     return Status::Ok();
   }
-  Status Unmount(const std::string& mp) override {
-    return mounted.erase(mp) ? Status::Ok() : Status::NotFound(mp);
-  }
+  std::mutex mu;
   std::set<std::string> mounted;
+  int mounts = 0;
+};
+
+// A gate a fake's call waits at until the test opens it; the test waits until a call arrived.
+class Gate {
+ public:
+  void Arrive() {
+    std::unique_lock lock(mu_);
+    arrived_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+  }
+  void WaitArrived() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return arrived_; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool arrived_ = false;
+  bool open_ = false;
+};
+
+// A catalog whose look-up (a registry, in the real one) waits at a gate.
+class SlowCatalog : public FakeCatalog {
+ public:
+  Result<std::optional<RemoteLayer>> Find(const std::string& chain_id,
+                                          const Labels& labels) override {
+    gate.Arrive();
+    return FakeCatalog::Find(chain_id, labels);
+  }
+  Gate gate;
+};
+
+// A mounter whose mount (the daemon fetching an index) waits at a gate.
+class SlowMounter : public FakeMounter {
+ public:
+  Status Mount(const std::string& index, const std::string& remote,
+               const std::string& mp) override {
+    gate.Arrive();
+    return FakeMounter::Mount(index, remote, mp);
+  }
+  Gate gate;
 };
 
 std::string Option(const Mount& m, const std::string& prefix) {
@@ -284,17 +336,121 @@ TEST(SnapshotterTest, RemoteLayersAreAlreadyThereAndMountedLazily) {
   auto usage = (*s)->GetUsage(kChainAB);
   ASSERT_TRUE(usage.ok());
   EXPECT_EQ(usage->size, 0);
-  // Removing the last snapshot of the image unmounts it.
+  // Removing the last snapshot of the image leaves its mount to the daemon's keep-warm policy
+  // (an `imgfs run` container may be using it).
   ASSERT_TRUE((*s)->Remove("ctr").ok());
   ASSERT_TRUE((*s)->Remove(kChainAB).ok());
-  EXPECT_TRUE(mounter.mounted.empty());
   ASSERT_TRUE((*s)->Remove(kA).ok());
+  EXPECT_EQ(mounter.mounted, std::set<std::string>{mp});
 
   // A catalog that cannot reach its registry fails the Prepare with its reason.
   catalog.error = Status::Unavailable("registry down");
   auto failed = (*s)->Prepare("extract-9 " + kA, "", {{kSnapshotRefLabel, kA}});
   EXPECT_EQ(failed.status().code(), Code::kUnavailable);
-  EXPECT_TRUE((*s)->List().empty());
+  auto left = (*s)->List();
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty());
+}
+
+TEST(SnapshotterTest, ASlowRegistryLookUpBlocksNoOtherCall) {
+  TempDir dir;
+  SlowCatalog catalog;
+  catalog.images = {{"sha256:idx", "docker://r/x", "sha256:m", {kA, kChainAB}}};
+  FakeMounter mounter;
+  auto s = Snapshotter::Open(dir.path() + "/sn", dir.path() + "/mounts", &catalog, &mounter);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Prepare("other", "", {}).ok());  // no snapshot.ref: no look-up
+  const Labels pull = {{kSnapshotRefLabel, kA}, {kCriManifestLabel, "sha256:m"}};
+  std::thread remote([&] {
+    EXPECT_EQ((*s)->Prepare("extract-1 " + kA, "", pull).status().code(), Code::kAlreadyExists);
+  });
+  catalog.gate.WaitArrived();
+  // While the look-up waits: the other calls go on (they would deadlock here under one lock).
+  EXPECT_TRUE((*s)->Stat("other").ok());
+  ASSERT_TRUE((*s)->Commit("other-c", "other", {}).ok());
+  auto list = (*s)->List();
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 1u);
+  EXPECT_TRUE((*s)->Prepare("ordinary", "other-c", {}).ok());
+  catalog.gate.Open();
+  remote.join();
+  auto top = (*s)->Stat(kA);
+  ASSERT_TRUE(top.ok());
+  EXPECT_TRUE(top->remote.has_value());
+}
+
+TEST(SnapshotterTest, ASlowImageMountBlocksNoOtherCallAndAFailedOneLeavesNothing) {
+  TempDir dir;
+  FakeCatalog catalog;
+  catalog.images = {{"sha256:idx", "", "", {kA}}};
+  SlowMounter mounter;
+  auto s = Snapshotter::Open(dir.path() + "/sn", dir.path() + "/mounts", &catalog, &mounter);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->Prepare("x " + kA, "", {{kSnapshotRefLabel, kA}}).status().code(),
+            Code::kAlreadyExists);
+  std::thread container([&] { EXPECT_TRUE((*s)->Prepare("ctr", kA, {}).ok()); });
+  mounter.gate.WaitArrived();
+  EXPECT_TRUE((*s)->Stat("ctr").ok());  // recorded before the mount
+  EXPECT_TRUE((*s)->Prepare("plain", "", {}).ok());
+  mounter.gate.Open();
+  container.join();
+  EXPECT_EQ(mounter.mounts, 1);
+
+  // A mount that fails: the Prepare fails with its reason, and no record or directory stays.
+  class FailingMounter : public ImageMounter {
+    Status Mount(const std::string&, const std::string&, const std::string&) override {
+      return Status::Unavailable("index fetch failed");
+    }
+  } failing;
+  auto t = Snapshotter::Open(dir.path() + "/sn2", dir.path() + "/mounts", &catalog, &failing);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ((*t)->Prepare("x " + kA, "", {{kSnapshotRefLabel, kA}}).status().code(),
+            Code::kAlreadyExists);
+  EXPECT_EQ((*t)->Prepare("ctr", kA, {}).status().code(), Code::kUnavailable);
+  EXPECT_FALSE((*t)->Stat("ctr").ok());
+  std::error_code ec;
+  size_t dirs = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator(dir.path() + "/sn2/snapshots", ec))
+    ++dirs;
+  EXPECT_EQ(dirs, 0u);
+}
+
+TEST(SnapshotterTest, ListHonoursContainerdFilters) {
+  TempDir dir;
+  FakeCatalog catalog;
+  FakeMounter mounter;
+  auto s = Snapshotter::Open(dir.path() + "/sn", dir.path() + "/mounts", &catalog, &mounter);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Prepare("a", "", {}).ok());
+  ASSERT_TRUE((*s)->Commit("A", "a", {{"containerd.io/gc.root", "x"}}).ok());
+  ASSERT_TRUE((*s)->Prepare("b", "A", {{"team", "red"}}).ok());
+  ASSERT_TRUE((*s)->View("v", "A", {}).ok());
+  auto names = [&](std::vector<std::string> filters) {
+    std::vector<std::string> out;
+    auto list = (*s)->List(filters);
+    EXPECT_TRUE(list.ok()) << list.status().message();
+    if (list.ok())
+      for (const SnapshotInfo& i : *list) out.push_back(i.name);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(names({}), (V{"A", "b", "v"}));
+  EXPECT_EQ(names({"parent==A"}), (V{"b", "v"}));
+  EXPECT_EQ(names({"kind==committed"}), (V{"A"}));
+  EXPECT_EQ(names({"parent==A,kind==view"}), (V{"v"}));             // all of
+  EXPECT_EQ(names({"kind==committed", "name==v"}), (V{"A", "v"}));  // any of
+  EXPECT_EQ(names({"labels.\"containerd.io/gc.root\""}), (V{"A"}));
+  EXPECT_EQ(names({"labels.team==red"}), (V{"b"}));
+  EXPECT_EQ(names({"labels.team!=red"}), (V{"A", "v"}));  // absent is not equal
+  EXPECT_EQ(names({"name~=^[ab]$"}), (V{"b"}));
+  EXPECT_EQ(names({"name~=/^(A|v)$/"}), (V{"A", "v"}));
+  EXPECT_EQ(names({"parent"}), (V{"A", "b", "v"}));  // always present, as containerd's
+  EXPECT_EQ(names({"name==\"b\""}), (V{"b"}));
+  for (const char* bad : {"kind==", "==x", "name=x", "labels.\"open", "name~=[", "a b"}) {
+    auto list = (*s)->List({bad});
+    EXPECT_EQ(list.status().code(), Code::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ Debian's docker-registry on 127.0.0.1 with its access log on:
              container starts after it
   cleanup    after the containers, unpack's lease and the images are removed (`ctr images rm
              --sync`: containerd's GC calls Remove and Cleanup), no snapshot, directory or
-             mount is left
+             mount is left but the image's mount, which the daemon keeps warm (and still serves)
   registry   a Prepare whose CRI image-ref label names an unreachable registry fails through
              containerd with an "unavailable" gRPC error naming it
 """
@@ -76,10 +76,10 @@ def wait_socket(path, proc, seconds=30):
     return False
 
 
-def make_image(w, name, files):
+def make_image(w, name, files, entrypoint=None):
     """An OCI layout W/NAME (tag 1) with one layer per dict of FILES (path: text), busybox in
-    the first. Written here with Python's tarfile (umoci insert leaves the last file's padding
-    out of its layer)."""
+    the first, and ENTRYPOINT (a list) in its config when given. Written here with Python's
+    tarfile (umoci insert leaves the last file's padding out of its layer)."""
     layout = w(name)
     os.makedirs(layout + "/blobs/sha256")
 
@@ -106,9 +106,12 @@ def make_image(w, name, files):
         diff_ids.append("sha256:" + hashlib.sha256(raw.getvalue()).hexdigest())
         layers.append(dict(blob(gzip.compress(raw.getvalue(), mtime=0)),
                            mediaType="application/vnd.oci.image.layer.v1.tar+gzip"))
+    image_config = {"Env": ["PATH=/bin"]}
+    if entrypoint:
+        image_config["Entrypoint"] = entrypoint
     config = blob(json.dumps({
         "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/bin"]},
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode())
     config["mediaType"] = "application/vnd.oci.image.config.v1+json"
     manifest = blob(json.dumps({"schemaVersion": 2,
@@ -196,6 +199,19 @@ def blob_gets(log_path, start, digests):
         f.seek(start)
         text = f.read()
     return [l for l in text.splitlines() if "GET /v2/" in l and any(d in l for d in digests)]
+
+
+def release_image_mounts(imgfs, store):
+    """Unmounts the image mounts the snapshotter left to the store's daemon (its keep-warm
+    policy keeps them), so the daemon, which started for them, exits when idle: it lives in this
+    mount namespace and would otherwise keep it, and itself, alive after the test."""
+    mounts = os.path.join(store, "mounts")
+    for m in (os.listdir(mounts) if os.path.isdir(mounts) else []):
+        subprocess.run([imgfs, "umount", os.path.join(mounts, m), "--store", store],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    deadline = time.time() + 20
+    while time.time() < deadline and os.path.exists(os.path.join(store, "imgfs.sock")):
+        time.sleep(0.05)
 
 
 def mounts_under(path):
@@ -354,6 +370,13 @@ def main():
             dirs = os.listdir(store + "/snapshotter/snapshots")
             mounted = mounts_under(w.path)
             mounted = [m for m in mounted if "/registry" not in m]
+            # The image mount is the daemon's: Remove leaves it to the keep-warm policy (an
+            # `imgfs run` container may be using it), and it still serves.
+            images = [m.split()[0] for m in mounted if m.startswith(store + "/mounts/")]
+            mounted = [m for m in mounted if not m.startswith(store + "/mounts/")]
+            check("Remove leaves the image mount to the daemon, still serving",
+                  len(images) == 1 and
+                  open(images[0] + "/marker").read() == "lazy-marker\n", images)
             check("nothing left after Remove and Cleanup",
                   len(left.strip().splitlines()) <= 1 and not table["snapshots"] and not dirs and
                   not mounted, "ctr: %s\ntable: %s\ndirs: %s\nmounts: %s" %
@@ -372,6 +395,7 @@ def main():
                 containerd.kill()
             snap.stop()
             empty.stop()
+            release_image_mounts(args.imgfs, store)
             registry.stop()
             if FAILED:
                 for name in ("snapshotter.log", "snapshotter-empty.log", "ctd/log",
