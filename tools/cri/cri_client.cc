@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "imgfs/snapshotter/grpc_status.h"
 #include "tools/cri/cri_api.grpc.pb.h"
 
 namespace imgfs::cri {
@@ -12,30 +13,7 @@ namespace v1 = ::runtime::v1;
 
 constexpr std::chrono::seconds kQuickDeadline{60};
 
-// "WHAT: MESSAGE (gRPC CODE)", with the Status code that matches.
-Status FromGrpc(const grpc::Status& s, const std::string& what) {
-  if (s.ok()) return Status::Ok();
-  const std::string msg = what + ": " + s.error_message() + " (gRPC code " +
-                          std::to_string(static_cast<int>(s.error_code())) + ")";
-  switch (s.error_code()) {
-    case grpc::StatusCode::NOT_FOUND:
-      return Status::NotFound(msg);
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return Status::AlreadyExists(msg);
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return Status::InvalidArgument(msg);
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return Status::Unavailable(msg);
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return Status::Unimplemented(msg);
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return Status::PermissionDenied(msg);
-    default:
-      return Status::Internal(msg);
-  }
-}
+using ::imgfs::snapshotter::FromGrpc;
 
 void ToProto(const PodSpec& pod, v1::PodSandboxConfig* c) {
   c->mutable_metadata()->set_name(pod.name);
