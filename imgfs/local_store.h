@@ -111,6 +111,9 @@ class LocalStore : public ChunkStore {
 
   // Makes every chunk written so far durable. Call before publishing an index that names them.
   Status SyncChunks();
+  // ChunkStore: starts flushing the chunk records in the background (SyncChunks then waits for
+  // that flush rather than doing all of it).
+  void StartSync() override;
   // Stores an index and points `ref_name` at it, atomically and durably.
   Status PublishIndex(const ImageIndex& index, const std::string& ref_name);
   Result<std::shared_ptr<const ImageIndex>> GetIndex(const Digest& digest);

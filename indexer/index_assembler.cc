@@ -1,6 +1,10 @@
 #include "indexer/index_assembler.h"
 
+#include <deque>
+#include <memory>
 #include <unordered_map>
+
+#include "core/async_hasher.h"
 
 namespace imgfs::indexer {
 namespace {
@@ -25,26 +29,37 @@ void Number(const Inode& dir, Numbering& n) {
 
 Status LayOutPacks(std::vector<ChunkRecord>& records, ChunkSource& chunks,
                    const PackingOptions& options, ImageIndexWriter& writer) {
-  Sha256Hasher pack_hash;
+  // Each pack is hashed on a thread of its own while this one reads the next pack's chunks; at
+  // most kHashersAhead packs are hashing at once (each holds at most 8 MiB queued).
+  constexpr size_t kHashersAhead = 4;
+  std::deque<std::pair<std::unique_ptr<AsyncSha256>, uint64_t>> hashing;  // pack, its size
+  std::unique_ptr<AsyncSha256> pack_hash;
   uint64_t pack_size = 0;
   uint32_t pack_no = 0;
+  auto finish_oldest = [&] {
+    writer.AddPack({hashing.front().first->Finish(), hashing.front().second});
+    hashing.pop_front();
+  };
   auto close_pack = [&] {
-    writer.AddPack({pack_hash.Finish(), pack_size});
+    hashing.emplace_back(std::move(pack_hash), pack_size);
     pack_size = 0;
     ++pack_no;
+    if (hashing.size() >= kHashersAhead) finish_oldest();
   };
   for (ChunkRecord& r : records) {
     ASSIGN_OR_RETURN(std::string stored, chunks.GetStoredChunk(r.digest));
     if (stored.empty() || stored.size() > r.length)
       return Status::Corruption("chunk " + r.digest.ToString() + ": stored form has a bad length");
     if (pack_size > 0 && pack_size + stored.size() > options.target_pack_size) close_pack();
+    if (!pack_hash) pack_hash = std::make_unique<AsyncSha256>();
     r.stored_length = static_cast<uint32_t>(stored.size());
     r.pack = pack_no;
     r.pack_offset = pack_size;
-    pack_hash.Update(stored);
     pack_size += stored.size();
+    pack_hash->Update(std::move(stored));
   }
   if (pack_size > 0) close_pack();
+  while (!hashing.empty()) finish_oldest();
   for (const ChunkRecord& r : records) writer.AddChunk(r);
   return Status::Ok();
 }

@@ -1,7 +1,8 @@
 // Turns a merged FsTree whose file contents are chunked and stored into a serialized image
 // index: numbers inodes, lays chunks out into packs, and computes each pack's digest from the
 // stored chunk bytes.
-// Thread-safety: runs on its calling thread; safe to call concurrently for different trees.
+// Thread-safety: runs on its calling thread (packs are hashed on helper threads it starts and
+// joins); safe to call concurrently for different trees.
 #pragma once
 
 #include <string>
