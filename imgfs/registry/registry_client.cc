@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
 
 #include "core/numbers.h"
@@ -101,16 +100,10 @@ std::string RegistryClient::Absolute(const std::string& location) const {
   return origin + "/" + location;
 }
 
-void RegistryClient::Backoff(std::chrono::milliseconds* backoff, const Status& cause,
+void RegistryClient::Backoff(remote::RetryBackoff* backoff, const Status& cause,
                              std::chrono::seconds retry_after) {
   if (options_.on_retry) options_.on_retry(RetryCauseOf(cause));
-  static thread_local std::minstd_rand rng(std::random_device{}());
-  auto jitter = std::chrono::milliseconds(
-      std::uniform_int_distribution<int64_t>(0, backoff->count() / 4)(rng));
-  auto wait = std::max<std::chrono::milliseconds>(
-      *backoff, std::min<std::chrono::milliseconds>(retry_after, options_.max_backoff));
-  std::this_thread::sleep_for(wait + jitter);
-  *backoff = std::min(*backoff * 2, options_.max_backoff);
+  std::this_thread::sleep_for(backoff->Next(retry_after));
 }
 
 Result<std::optional<Credentials>> RegistryClient::GetCredentials() {
@@ -155,7 +148,7 @@ Status RegistryClient::FetchToken(const Challenge& bearer) {
     req.headers.push_back("Authorization: Basic " +
                           Base64Encode(creds->username + ":" + creds->password));
   const std::string what = "token for " + Describe() + " from " + RedactUrl(realm);
-  std::chrono::milliseconds backoff = options_.initial_backoff;
+  remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
     Result<HttpResponse> r = transport_->Execute(req);
     Status failed = r.ok() ? Status::Ok() : r.status();
@@ -226,7 +219,7 @@ Result<HttpResponse> RegistryClient::SendAuthed(HttpRequest req) {
 }
 
 Result<HttpResponse> RegistryClient::Send(const HttpRequest& req) {
-  std::chrono::milliseconds backoff = options_.initial_backoff;
+  remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
     Result<HttpResponse> r = SendAuthed(req);
     bool again = r.ok() ? Retryable(r->status) : r.status().retryable();
@@ -308,7 +301,7 @@ Result<std::string> RegistryClient::GetBlobRange(const Digest& digest, uint64_t 
   if (length == 0) return std::string();
   if (length > (1ull << 30) || offset > UINT64_MAX - length)
     return Status::InvalidArgument(what + ": range refused");
-  std::chrono::milliseconds backoff = options_.initial_backoff;
+  remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
     Result<std::string> r = RangeOnce(digest, offset, length, what);
     if (r.ok() || !r.status().retryable() || attempt >= options_.max_attempts) return r;
@@ -432,7 +425,7 @@ Status RegistryClient::StreamBlob(const Digest& digest, uint64_t offset, uint64_
     delivered += piece.size();
     return sink(piece);
   };
-  std::chrono::milliseconds backoff = options_.initial_backoff;
+  remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   int failures = 0;
   while (true) {
     req.headers.clear();

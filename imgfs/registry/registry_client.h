@@ -40,6 +40,7 @@
 #include "imgfs/registry/http_transport.h"
 #include "imgfs/registry/reference.h"
 #include "imgfs/remote_store.h"
+#include "imgfs/retry_backoff.h"
 
 namespace imgfs::registry {
 
@@ -124,8 +125,8 @@ class RegistryClient {
   Result<HttpResponse> SendAuthed(HttpRequest req);
   // SendAuthed with retries of transient failures.
   Result<HttpResponse> Send(const HttpRequest& req);
-  // Waits before a retry (at least RETRY_AFTER when positive, up to max_backoff) and reports it.
-  void Backoff(std::chrono::milliseconds* backoff, const Status& cause,
+  // Reports a retry and waits as `backoff` says (at least RETRY_AFTER, up to max_backoff).
+  void Backoff(remote::RetryBackoff* backoff, const Status& cause,
                std::chrono::seconds retry_after = std::chrono::seconds(0));
   // Answers a 401's challenges: fetches a token or sets up Basic auth.
   Status Authenticate(const HttpResponse& challenge_response, const std::string& failed_auth);
