@@ -31,6 +31,7 @@ import importlib.machinery
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +61,26 @@ def wait_arrival(run, mp, store, timeout=300):
             return time.time() - t0, m  # a daemon without prefetch_us: the poller's clock
         time.sleep(0.05)
     raise RuntimeError("the replayed start-up set did not arrive in %d s" % timeout)
+
+
+def daemon_cpu_seconds(store):
+    """User + system CPU seconds of the store's daemon so far (its /stats names its pid)."""
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(os.path.join(store, "imgfs.sock"))
+        sock.sendall(b"GET /stats HTTP/1.0\r\n\r\n")
+        reply = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            reply += data
+        sock.close()
+        pid = json.loads(reply.split(b"\r\n\r\n", 1)[1])["daemon"]["pid"]
+        fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, KeyError, IndexError):
+        return 0.0
 
 
 def main():
@@ -123,8 +144,10 @@ def main():
                 t0 = time.time()
                 mount(store, image, mp, *extra, "--trace",
                       "replay" if mode == "arrival" else "off" if mode == "floor" else mode)
+                cpu = 0.0
                 if mode == "arrival":
                     took, m = wait_arrival(run, mp, store)
+                    cpu = daemon_cpu_seconds(store)
                 else:
                     subprocess.run(["chroot", mp] + program, check=True,
                                    stdout=subprocess.DEVNULL)
@@ -133,7 +156,7 @@ def main():
                         "metrics", {})
                 results[mode].append((took, m.get("bytes_served", 0), m.get("bytes_fetched", 0),
                                       m.get("fetch_requests", 0),
-                                      m.get("fetch_latency", {}).get("sum_seconds", 0)))
+                                      m.get("fetch_latency", {}).get("sum_seconds", 0), cpu))
                 umount(mp, store)
         print("machine: %d cores, load %s; network: %s" %
               (os.cpu_count(), open("/proc/loadavg").read().split()[0], net.shaping))
@@ -149,8 +172,9 @@ def main():
             if served and mode in ("off", "replay"):
                 line += "  (fetched/read %.2fx)" % (fetched / served)
             if mode == "arrival" and reqs:
-                line += "  (a request took %.0f ms on average)" % (
-                    1000 * statistics.median(x[4] for x in rows) / reqs)
+                line += "  (a request took %.0f ms on average; daemon CPU %.2f s)" % (
+                    1000 * statistics.median(x[4] for x in rows) / reqs,
+                    statistics.median(x[5] for x in rows))
             if mode == "arrival" and CSB.PROFILES[args.profile]:
                 delay, rate = CSB.PROFILES[args.profile]
                 rtt = 2 * float(delay.rstrip("ms")) / 1000
