@@ -21,6 +21,12 @@ class ChunkSource {
   // Returns the stored form of a chunk. NotFound if absent; Corruption if the local copy fails
   // its checksum (the caller may refetch). Thread-safe.
   virtual Result<std::string> GetStoredChunk(const Digest& digest) = 0;
+  // The length of a chunk's stored form; a source that knows it without reading the bytes
+  // says so cheaply. By default, GetStoredChunk's size. Thread-safe.
+  virtual Result<uint32_t> GetStoredLength(const Digest& digest) {
+    ASSIGN_OR_RETURN(std::string stored, GetStoredChunk(digest));
+    return static_cast<uint32_t>(stored.size());
+  }
 };
 
 class ChunkStore : public ChunkSource {

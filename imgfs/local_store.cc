@@ -360,6 +360,11 @@ Result<std::string> LocalStore::GetStoredChunk(const Digest& digest) {
   return std::string(*bytes);
 }
 
+Result<uint32_t> LocalStore::GetStoredLength(const Digest& digest) {
+  ASSIGN_OR_RETURN(ChunkMeta m, impl_->GetMeta(digest));
+  return m.stored;
+}
+
 void LocalStore::WillNeed(const std::vector<Digest>& digests) {
   std::vector<DataFiles::Extent> extents;
   for (const Digest& d : digests) {
