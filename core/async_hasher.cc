@@ -15,10 +15,29 @@ AsyncSha256::~AsyncSha256() {
 
 void AsyncSha256::Update(const void* data, size_t len) {
   if (len == 0) return;
-  std::string piece(static_cast<const char*>(data), len);
   std::unique_lock<std::mutex> lock(mu_);
   room_cv_.wait(lock, [&] { return queued_bytes_ < kMaxQueued; });
+  std::string piece;
+  if (!spare_.empty()) {
+    piece = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  lock.unlock();
+  // A recycled buffer keeps its capacity: no allocation (and no fresh pages to fault in) per
+  // piece.
+  piece.assign(static_cast<const char*>(data), len);
+  lock.lock();
   queued_bytes_ += len;
+  queue_.push_back(std::move(piece));
+  lock.unlock();
+  work_cv_.notify_one();
+}
+
+void AsyncSha256::Update(std::string&& piece) {
+  if (piece.empty()) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  room_cv_.wait(lock, [&] { return queued_bytes_ < kMaxQueued; });
+  queued_bytes_ += piece.size();
   queue_.push_back(std::move(piece));
   lock.unlock();
   work_cv_.notify_one();
@@ -43,6 +62,7 @@ void AsyncSha256::Loop() {
     lock.lock();
     busy_ = false;
     queued_bytes_ -= piece.size();
+    if (spare_.size() < kMaxSpare) spare_.push_back(std::move(piece));
     room_cv_.notify_all();
   }
 }

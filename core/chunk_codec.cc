@@ -21,16 +21,20 @@ ZstdContexts& ThreadContexts() {
 
 }  // namespace
 
-std::string EncodeChunk(std::span<const uint8_t> raw, int level) {
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compressCCtx(ThreadContexts().cctx, out.data(), out.size(), raw.data(),
+std::string_view EncodeChunk(std::span<const uint8_t> raw, std::string* scratch, int level) {
+  // zstd is fastest with room for its worst case (no bounds checks on the way).
+  const size_t bound = ZSTD_compressBound(raw.size());
+  if (scratch->size() < bound) scratch->resize(bound);
+  size_t n = ZSTD_compressCCtx(ThreadContexts().cctx, scratch->data(), scratch->size(), raw.data(),
                                raw.size(), level);
-  if (ZSTD_isError(n) || n >= raw.size()) {
-    out.assign(reinterpret_cast<const char*>(raw.data()), raw.size());
-  } else {
-    out.resize(n);
-  }
-  return out;
+  if (ZSTD_isError(n) || n >= raw.size())
+    return std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size());
+  return std::string_view(scratch->data(), n);
+}
+
+std::string EncodeChunk(std::span<const uint8_t> raw, int level) {
+  std::string scratch;
+  return std::string(EncodeChunk(raw, &scratch, level));
 }
 
 Status DecompressChunk(std::string_view stored, uint32_t raw_length, std::string* out) {

@@ -20,6 +20,12 @@ inline constexpr int kChunkZstdLevel = 1;
 // Returns the stored form of `raw`. Thread-safe.
 std::string EncodeChunk(std::span<const uint8_t> raw, int level = kChunkZstdLevel);
 
+// The same without an allocation per chunk: returns a view of `*scratch` (compressed) or of
+// `raw` itself (stored raw), valid while both are unchanged. `*scratch` keeps its capacity
+// between calls, so a caller encoding many chunks reuses one buffer. Thread-safe.
+std::string_view EncodeChunk(std::span<const uint8_t> raw, std::string* scratch,
+                             int level = kChunkZstdLevel);
+
 // Decodes a stored chunk into `out` (resized to raw_length) and checks that its SHA-256 equals
 // `digest`. Corruption if it does not decode to exactly raw_length bytes or the digest differs.
 Status DecodeChunk(std::string_view stored, uint32_t raw_length, const Digest& digest,

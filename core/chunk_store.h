@@ -21,6 +21,12 @@ class ChunkSource {
   // Returns the stored form of a chunk. NotFound if absent; Corruption if the local copy fails
   // its checksum (the caller may refetch). Thread-safe.
   virtual Result<std::string> GetStoredChunk(const Digest& digest) = 0;
+  // The length of a chunk's stored form; a source that knows it without reading the bytes
+  // says so cheaply. By default, GetStoredChunk's size. Thread-safe.
+  virtual Result<uint32_t> GetStoredLength(const Digest& digest) {
+    ASSIGN_OR_RETURN(std::string stored, GetStoredChunk(digest));
+    return static_cast<uint32_t>(stored.size());
+  }
 };
 
 class ChunkStore : public ChunkSource {
@@ -32,6 +38,10 @@ class ChunkStore : public ChunkSource {
   virtual Status PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) = 0;
   // Removes a chunk (a conversion taking back what it stored but does not publish).
   virtual Status DeleteChunk(const Digest& digest) = 0;
+  // A hint that no chunk writes follow for a while (a conversion has stored all its chunks): the
+  // store may start making them durable in the background. It promises nothing; the store's own
+  // sync is what makes chunks durable. By default, nothing.
+  virtual void StartSync() {}
   // Takes back the chunks a failed conversion stored, which no index names; it must work on a
   // full disk too (the usual reason a conversion failed). By default, DeleteChunk on each.
   virtual Status DiscardChunks(const std::vector<Digest>& digests) {

@@ -1,6 +1,8 @@
 // What the two curl adapters share (the http(s):// remote store, remote_http.cc, and the registry
-// transport, registry/http_transport.cc): owning handles, curl's one-time global set-up, and a
-// bounded pool of easy handles whose idle ones keep their connections for reuse.
+// transport, registry/http_transport.cc): owning handles, curl's one-time global set-up, a
+// bounded pool of easy handles whose idle ones keep their connections for reuse, which curl
+// failures are transient, the proxy exceptions and URL redaction. (Their retry schedule is
+// retry_backoff.h.)
 // Only those two files include it (and so curl). Thread-safety: GlobalInit and HandlePool are
 // thread-safe; handles are used by one thread at a time.
 #pragma once
@@ -8,8 +10,10 @@
 #include <curl/curl.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "core/status.h"
@@ -34,6 +38,50 @@ inline Status GlobalInit() {
   if (rc != CURLE_OK)
     return Status::Internal(std::string("curl_global_init: ") + curl_easy_strerror(rc));
   return Status::Ok();
+}
+
+// Curl failures that another attempt may not meet: the network or the server, not the request.
+inline bool IsTransientError(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_QUIC_CONNECT_ERROR:
+    case CURLE_AGAIN:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// CURLOPT_NOPROXY: loopback always, and whatever no_proxy / NO_PROXY name.
+inline std::string NoProxyList() {
+  std::string list = "localhost,127.0.0.1,::1";
+  for (const char* var : {"no_proxy", "NO_PROXY"}) {
+    const char* v = std::getenv(var);
+    if (v && *v) return std::string(v) + "," + list;
+  }
+  return list;
+}
+
+// Hides "user:password@" in a URL for messages.
+inline std::string RedactUrl(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  size_t host = scheme + 3;
+  size_t end = url.find('/', host);
+  size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+  if (at == std::string::npos || at < host) return url;
+  return url.substr(0, host) + "***@" + url.substr(at + 1);
 }
 
 // At most `max` easy handles in use at once; idle ones keep their connections for reuse.

@@ -28,6 +28,9 @@ constexpr uint64_t kAlign = 4096;
 constexpr uint64_t kRollBytes = 256u << 20;  // start a new file past this size
 constexpr uint64_t kMapBytes = 1u << 30;     // address space mapped per file; appends stay below
 constexpr size_t kMaxAppend = 64u << 20;
+// Appends start the writeback of each this many bytes of a file once they are filled, so that
+// Sync() finds little left to write.
+constexpr uint64_t kWritebackBytes = 8u << 20;
 
 uint64_t AlignUp(uint64_t v) { return (v + kAlign - 1) & ~(kAlign - 1); }
 uint64_t AlignDown(uint64_t v) { return v & ~(kAlign - 1); }
@@ -249,6 +252,12 @@ Result<DataFiles::Extent> DataFiles::Append(std::string_view bytes) {
   }
   uint64_t end = at + bytes.size(), seen = f->size.load();
   while (seen < end && !f->size.compare_exchange_weak(seen, end)) {
+  }
+  if (at / kWritebackBytes != end / kWritebackBytes) {
+    // Only a start: appends still in flight there are written back by Sync().
+    const uint64_t from = (end / kWritebackBytes - 1) * kWritebackBytes;
+    (void)::sync_file_range(fd->get(), static_cast<off_t>(from),
+                            static_cast<off_t>(kWritebackBytes), SYNC_FILE_RANGE_WRITE);
   }
   return Extent{f->id, at, static_cast<uint32_t>(bytes.size())};
 }

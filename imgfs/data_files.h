@@ -9,7 +9,8 @@
 //   error or a file truncated underneath becomes an error for that chunk, not a dead process.
 // - A mapped extent is leased: Release() of an extent somebody still reads is deferred until the
 //   last view of it is gone, so a reply being built never sees a hole.
-// - Appends become durable with Sync().
+// - Appends become durable with Sync(). The writeback of each 8 MiB of a file starts once
+//   appends have filled it, so Sync() after a long run of appends has little left to wait for.
 // - Files are 0600 and the directory 0700: the store is its owner's alone.
 // Thread-safe.
 #pragma once

@@ -236,6 +236,8 @@ struct LocalStore::Impl {
       return Status::Corruption("chunk " + digest.ToString() + ": malformed record in the store");
     return m;
   }
+  // The stored form of the chunk that `m` describes, checked against its XXH3.
+  Result<SharedBytes> ReadStored(const Digest& digest, const ChunkMeta& m);
   // Runs a RocksDB write (a put, a batch, a flush, a compaction). After a write failed for lack
   // of space, RocksDB refuses every later one with that background error, even once space is
   // free again, until it is resumed: a refused write resumes the database (which succeeds only
@@ -330,12 +332,16 @@ Result<SharedBytes> LocalStore::ReadChunk(const Digest& digest, uint32_t raw_len
   if (m.raw != raw_length)
     return Status::InvalidArgument("chunk " + digest.ToString() + " is " + std::to_string(m.raw) +
                                    " bytes in the store, not " + std::to_string(raw_length));
+  return impl_->ReadStored(digest, m);
+}
+
+Result<SharedBytes> LocalStore::Impl::ReadStored(const Digest& digest, const ChunkMeta& m) {
   if (!m.in_file()) {
     // Our XXH3 guards the record, so RocksDB's own CRC pass over it is skipped.
     rocksdb::ReadOptions ro;
     ro.verify_checksums = false;
     rocksdb::PinnableSlice value;
-    RETURN_IF_ERROR(FromRocks(impl_->db->Get(ro, (*impl_)[kChunks], DigestKey(digest), &value),
+    RETURN_IF_ERROR(FromRocks(db->Get(ro, cf[kChunks], DigestKey(digest), &value),
                               "chunk " + digest.ToString()));
     if (value.size() < kRecordHeader ||
         LoadU64(reinterpret_cast<const uint8_t*>(value.data())) !=
@@ -343,15 +349,20 @@ Result<SharedBytes> LocalStore::ReadChunk(const Digest& digest, uint32_t raw_len
       return Status::Corruption("chunk " + digest.ToString() + ": local copy fails its checksum");
     return SharedBytes(std::string(value.data() + kRecordHeader, value.size() - kRecordHeader));
   }
-  auto bytes = impl_->data->Map(m.extent, m.xxh3);
+  auto bytes = data->Map(m.extent, m.xxh3);
   if (!bytes.ok()) return bytes.status().WithContext("chunk " + digest.ToString() + ": local copy");
   return bytes;
 }
 
 Result<std::string> LocalStore::GetStoredChunk(const Digest& digest) {
   ASSIGN_OR_RETURN(ChunkMeta m, impl_->GetMeta(digest));
-  ASSIGN_OR_RETURN(SharedBytes bytes, ReadChunk(digest, m.raw));
+  ASSIGN_OR_RETURN(SharedBytes bytes, impl_->ReadStored(digest, m));
   return std::string(*bytes);
+}
+
+Result<uint32_t> LocalStore::GetStoredLength(const Digest& digest) {
+  ASSIGN_OR_RETURN(ChunkMeta m, impl_->GetMeta(digest));
+  return m.stored;
 }
 
 void LocalStore::WillNeed(const std::vector<Digest>& digests) {
@@ -517,6 +528,13 @@ Result<std::string> LocalStore::GetTrace(const Digest& index_digest) {
   RETURN_IF_ERROR(FromRocks(impl_->db->Get({}, (*impl_)[kTraces], DigestKey(index_digest), &value),
                             "trace of " + index_digest.ToString()));
   return value;
+}
+
+void LocalStore::StartSync() {
+  rocksdb::FlushOptions fo;
+  fo.wait = false;
+  fo.allow_write_stall = true;  // never waits: a hint
+  (void)impl_->db->Flush(fo, {(*impl_)[kChunks], (*impl_)[kChunkMeta]});
 }
 
 Status LocalStore::SyncChunks() {

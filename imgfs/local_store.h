@@ -70,6 +70,8 @@ class LocalStore : public ChunkStore {
 
   // ChunkStore
   Result<std::string> GetStoredChunk(const Digest& digest) override;
+  // From the chunk's record alone.
+  Result<uint32_t> GetStoredLength(const Digest& digest) override;
   // True only for a pinned chunk: a conversion re-stores cached chunks as pinned.
   Result<bool> HasChunk(const Digest& digest) override;
   // Stores a pinned chunk.
@@ -111,6 +113,9 @@ class LocalStore : public ChunkStore {
 
   // Makes every chunk written so far durable. Call before publishing an index that names them.
   Status SyncChunks();
+  // ChunkStore: starts flushing the chunk records in the background (SyncChunks then waits for
+  // that flush rather than doing all of it).
+  void StartSync() override;
   // Stores an index and points `ref_name` at it, atomically and durably.
   Status PublishIndex(const ImageIndex& index, const std::string& ref_name);
   Result<std::shared_ptr<const ImageIndex>> GetIndex(const Digest& digest);

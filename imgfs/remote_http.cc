@@ -21,7 +21,6 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +28,7 @@
 #include "imgfs/curl_handles.h"
 #include "imgfs/http_response.h"
 #include "imgfs/remote_backends.h"
+#include "imgfs/retry_backoff.h"
 
 namespace imgfs::remote::internal {
 namespace {
@@ -36,6 +36,9 @@ namespace {
 using curl::EasyHandle;
 using curl::GlobalInit;
 using curl::HandlePool;
+using curl::IsTransientError;
+using curl::NoProxyList;
+using curl::RedactUrl;
 using curl::Slist;
 
 enum class Method { kGet, kHead, kPut };
@@ -106,49 +109,6 @@ int SeekCallback(void* user, curl_off_t offset, int origin) noexcept {
     return CURL_SEEKFUNC_CANTSEEK;
   t->upload_pos = static_cast<size_t>(offset);
   return CURL_SEEKFUNC_OK;
-}
-
-// Curl failures that another attempt may not meet: the network or the server, not the request.
-bool IsTransientCurlError(CURLcode rc) {
-  switch (rc) {
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_HTTP3:
-    case CURLE_QUIC_CONNECT_ERROR:
-    case CURLE_AGAIN:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Hides "user:password@" in URLs that end up in messages.
-std::string RedactUrl(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  size_t host = scheme + 3;
-  size_t end = url.find('/', host);
-  size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
-  if (at == std::string::npos || at < host) return url;
-  return url.substr(0, host) + "***@" + url.substr(at + 1);
-}
-
-std::string NoProxyList() {
-  std::string list = "localhost,127.0.0.1,::1";
-  for (const char* var : {"no_proxy", "NO_PROXY"}) {
-    const char* v = std::getenv(var);
-    if (v && *v) return std::string(v) + "," + list;
-  }
-  return list;
 }
 
 class HttpRemoteStore final : public RemoteStore {
@@ -248,7 +208,7 @@ class HttpRemoteStore final : public RemoteStore {
     const auto start = Clock::now();
     const bool bounded = options_.call_timeout.count() > 0;
     const auto end = start + options_.call_timeout;
-    std::chrono::milliseconds backoff = options_.initial_backoff;
+    RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
     for (int attempt = 1;; ++attempt) {
       AttemptInfo info;
       std::chrono::milliseconds left{0};
@@ -262,13 +222,8 @@ class HttpRemoteStore final : public RemoteStore {
       const bool bad_answer = r.status().code() == Code::kCorruption;
       if (bad_answer) info.cause = RetryCause::kBadAnswer;
       if (!r.status().retryable() && !bad_answer) return r;
-      auto wait = backoff;
-      if (info.retry_after_s >= 0)
-        wait = std::max(wait, std::min<std::chrono::milliseconds>(
-                                  std::chrono::seconds(info.retry_after_s), options_.max_backoff));
-      static thread_local std::minstd_rand rng(std::random_device{}());
-      wait += std::chrono::milliseconds(
-          std::uniform_int_distribution<int64_t>(0, backoff.count() / 4)(rng));
+      const auto wait =
+          backoff.Next(std::chrono::seconds(std::max<int64_t>(0, info.retry_after_s)));
       const bool out_of_time = bounded && Clock::now() + wait >= end;
       if (attempt >= options_.max_attempts || out_of_time) {
         if (attempt == 1 || bad_answer) return r;
@@ -277,7 +232,6 @@ class HttpRemoteStore final : public RemoteStore {
       }
       if (options_.on_retry) options_.on_retry(info.cause);
       std::this_thread::sleep_for(wait);
-      backoff = std::min(backoff * 2, options_.max_backoff);
     }
   }
 
@@ -384,7 +338,7 @@ class HttpRemoteStore final : public RemoteStore {
     if (rc == CURLE_WRITE_ERROR && t.response.sliced()) rc = CURLE_OK;
     if (rc != CURLE_OK) {
       std::string msg = Name(req) + ": " + (*errbuf ? errbuf : curl_easy_strerror(rc));
-      if (IsTransientCurlError(rc)) return Status::Unavailable(msg);
+      if (IsTransientError(rc)) return Status::Unavailable(msg);
       if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
         return Status::InvalidArgument(msg);
       return Status::IOError(msg);

@@ -70,6 +70,16 @@ class RemoteStore {
   // A short or long answer is Corruption.
   virtual Result<std::string> ReadBlobRange(const Digest& digest, uint64_t offset,
                                             uint64_t length) = 0;
+  // The same range handed to `sink` in order, so that a caller can use the first bytes before
+  // the last have come. On success the sink has seen exactly `length` bytes, each once (a
+  // retried attempt resumes where the sink stopped). On failure the sink may have seen a part.
+  // The sink's error ends the read and is returned. The sink must not call this store (it runs
+  // while a connection is held). By default: ReadBlobRange, then one call.
+  virtual Status StreamBlobRange(const Digest& digest, uint64_t offset, uint64_t length,
+                                 const std::function<Status(std::string_view)>& sink) {
+    ASSIGN_OR_RETURN(std::string bytes, ReadBlobRange(digest, offset, length));
+    return sink(bytes);
+  }
   // The whole blob, refused when larger than max_size. Not verified here.
   virtual Result<std::string> ReadBlob(const Digest& digest, uint64_t max_size) = 0;
   // Uploads a blob; a no-op when one with this digest exists already. REQUIRES: data's SHA-256

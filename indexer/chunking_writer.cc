@@ -10,12 +10,17 @@ namespace {
 constexpr size_t kSegmentSize = 4u << 20;   // bytes read per step of a large file
 constexpr uint64_t kBatchBytes = 1u << 20;  // small files are grouped up to this size
 constexpr uint64_t kMaxInflightBytes = 64u << 20;
+// Segments of this size or more get a whole kSegmentSize buffer from a pool: buffers that size
+// are mmapped by malloc, and a fresh mapping costs a page fault per 4 KiB on first use.
+constexpr size_t kPooledMin = 256u << 10;
+constexpr size_t kMaxSpareBuffers = kMaxInflightBytes / kSegmentSize + 2;
 
 }  // namespace
 
 // Bytes of one file, cut into chunks, waiting for or done by a worker.
 struct ChunkingWriter::Segment {
-  std::unique_ptr<uint8_t[]> data;
+  std::unique_ptr<uint8_t[]> data;  // `capacity` bytes: pooled when kPooledMin or more
+  size_t capacity = 0;
   size_t length = 0;
   std::vector<uint32_t> cuts;    // chunk lengths, in order
   std::vector<ChunkSpan> spans;  // filled by the worker
@@ -37,13 +42,13 @@ Result<std::shared_ptr<FileContent>> ChunkingWriter::AddFile(ByteSource& src, ui
   std::vector<std::shared_ptr<Segment>> segments;
 
   uint64_t remaining = size;
-  std::unique_ptr<uint8_t[]> carry;
   size_t carry_len = 0;
   while (remaining > 0 || carry_len > 0) {
     auto seg = std::make_shared<Segment>();
     size_t want = static_cast<size_t>(std::min<uint64_t>(kSegmentSize, carry_len + remaining));
-    seg->data.reset(new uint8_t[want]);
-    if (carry_len) std::memcpy(seg->data.get(), carry.get(), carry_len);
+    seg->data = TakeBuffer(want);
+    seg->capacity = want;
+    if (carry_len) std::memcpy(seg->data.get(), carry_.data(), carry_len);
     size_t have = carry_len;
     while (have < want) {
       ASSIGN_OR_RETURN(size_t n, src.Read({seg->data.get() + have, want - have}));
@@ -61,12 +66,12 @@ Result<std::shared_ptr<FileContent>> ChunkingWriter::AddFile(ByteSource& src, ui
       pos += len;
     }
     carry_len = have - pos;
-    if (carry_len) {
-      carry.reset(new uint8_t[carry_len]);
-      std::memcpy(carry.get(), seg->data.get() + pos, carry_len);
-    }
+    if (carry_len) carry_.assign(seg->data.get() + pos, seg->data.get() + have);
     seg->length = pos;
-    if (pos == 0) continue;
+    if (pos == 0) {
+      GiveBackBuffer(std::move(seg->data), seg->capacity);
+      continue;
+    }
 
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -92,7 +97,28 @@ void ChunkingWriter::SubmitPending() {
   pending_bytes_ = 0;
 }
 
+std::unique_ptr<uint8_t[]> ChunkingWriter::TakeBuffer(size_t size) {
+  if (size < kPooledMin) return std::unique_ptr<uint8_t[]>(new uint8_t[size]);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!spare_buffers_.empty()) {
+      std::unique_ptr<uint8_t[]> b = std::move(spare_buffers_.back());
+      spare_buffers_.pop_back();
+      return b;
+    }
+  }
+  return std::unique_ptr<uint8_t[]>(new uint8_t[kSegmentSize]);
+}
+
+void ChunkingWriter::GiveBackBuffer(std::unique_ptr<uint8_t[]> buffer, size_t size) {
+  if (size < kPooledMin) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (spare_buffers_.size() < kMaxSpareBuffers) spare_buffers_.push_back(std::move(buffer));
+}
+
 void ChunkingWriter::ProcessSegment(Segment& seg) {
+  // One compression buffer per worker thread, kept for the conversion's life.
+  thread_local std::string scratch;
   ChunkingStats local;
   size_t pos = 0;
   seg.spans.reserve(seg.cuts.size());
@@ -109,7 +135,7 @@ void ChunkingWriter::ProcessSegment(Segment& seg) {
     auto has = store_.HasChunk(digest);
     Status s = has.status();
     if (s.ok() && !*has) {
-      std::string stored = EncodeChunk(raw);
+      std::string_view stored = EncodeChunk(raw, &scratch);
       s = store_.PutChunk(digest, len, stored);
       if (s.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
@@ -124,7 +150,7 @@ void ChunkingWriter::ProcessSegment(Segment& seg) {
       break;
     }
   }
-  seg.data.reset();
+  GiveBackBuffer(std::move(seg.data), seg.capacity);
   {
     std::lock_guard<std::mutex> lock(mu_);
     inflight_bytes_ -= seg.length;

@@ -45,6 +45,9 @@ class ChunkingWriter : public ContentWriter {
   struct Segment;
   void SubmitPending();
   void ProcessSegment(Segment& seg);
+  // A buffer of at least `size` bytes; a large one from (and back to) the pool of spares.
+  std::unique_ptr<uint8_t[]> TakeBuffer(size_t size);
+  void GiveBackBuffer(std::unique_ptr<uint8_t[]> buffer, size_t size);
   void RecordError(const Status& s);
 
   ChunkStore& store_;
@@ -54,17 +57,19 @@ class ChunkingWriter : public ContentWriter {
   // Segments not yet submitted (small files are batched into one task).
   std::vector<std::shared_ptr<Segment>> pending_;
   uint64_t pending_bytes_ = 0;
+  std::vector<uint8_t> carry_;  // the uncut tail of the segment before, reused between files
   // Every segment of every file, to assemble chunk lists in Finish().
   std::vector<std::pair<std::shared_ptr<FileContent>, std::vector<std::shared_ptr<Segment>>>>
       files_;
 
   mutable std::mutex mu_;
-  std::condition_variable room_cv_;              // in-flight bytes dropped
-  uint64_t inflight_bytes_ = 0;                  // GUARDED_BY(mu_)
-  std::unordered_set<Digest, DigestHash> seen_;  // GUARDED_BY(mu_)
-  std::vector<Digest> new_chunks_;               // GUARDED_BY(mu_)
-  Status error_;                                 // GUARDED_BY(mu_)
-  ChunkingStats stats_;                          // GUARDED_BY(mu_)
+  std::condition_variable room_cv_;                        // in-flight bytes dropped
+  uint64_t inflight_bytes_ = 0;                            // GUARDED_BY(mu_)
+  std::unordered_set<Digest, DigestHash> seen_;            // GUARDED_BY(mu_)
+  std::vector<Digest> new_chunks_;                         // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<uint8_t[]>> spare_buffers_;  // GUARDED_BY(mu_)
+  Status error_;                                           // GUARDED_BY(mu_)
+  ChunkingStats stats_;                                    // GUARDED_BY(mu_)
 };
 
 }  // namespace imgfs::indexer

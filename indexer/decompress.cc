@@ -193,7 +193,9 @@ Result<std::span<const uint8_t>> LayerStream::Next() {
   if (piece.empty()) {
     done_ = true;
   } else {
-    uncompressed_hash_.Update(piece.data(), piece.size());
+    // An uncompressed blob is its own diff_id: its bytes are hashed once, as the blob's.
+    if (*compression_ != oci::Compression::kNone)
+      uncompressed_hash_.Update(piece.data(), piece.size());
     stats_.uncompressed_bytes += piece.size();
   }
   return piece;
@@ -205,7 +207,9 @@ Result<LayerStreamStats> LayerStream::Finish() {
     (void)piece;
   }
   stats_.compressed_digest = compressed_hash_.Finish();
-  stats_.uncompressed_digest = uncompressed_hash_.Finish();
+  stats_.uncompressed_digest = *compression_ == oci::Compression::kNone
+                                   ? stats_.compressed_digest
+                                   : uncompressed_hash_.Finish();
   return stats_;
 }
 

@@ -1,5 +1,8 @@
 #include "indexer/index_assembler.h"
 
+#include <atomic>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 
 namespace imgfs::indexer {
@@ -25,26 +28,66 @@ void Number(const Inode& dir, Numbering& n) {
 
 Status LayOutPacks(std::vector<ChunkRecord>& records, ChunkSource& chunks,
                    const PackingOptions& options, ImageIndexWriter& writer) {
-  Sha256Hasher pack_hash;
-  uint64_t pack_size = 0;
-  uint32_t pack_no = 0;
-  auto close_pack = [&] {
-    writer.AddPack({pack_hash.Finish(), pack_size});
-    pack_size = 0;
-    ++pack_no;
+  // Packs are cut by stored lengths alone; then each pack's chunks are read and hashed on a
+  // thread of its own (at most kPackThreads at once), the assembling thread among them.
+  struct Pack {
+    size_t first = 0, end = 0;  // records [first, end)
+    uint64_t size = 0;
+    Digest digest;
+    Status status;
   };
-  for (ChunkRecord& r : records) {
-    ASSIGN_OR_RETURN(std::string stored, chunks.GetStoredChunk(r.digest));
-    if (stored.empty() || stored.size() > r.length)
+  std::vector<Pack> packs;
+  uint64_t pack_size = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    ChunkRecord& r = records[i];
+    ASSIGN_OR_RETURN(uint32_t stored, chunks.GetStoredLength(r.digest));
+    if (stored == 0 || stored > r.length)
       return Status::Corruption("chunk " + r.digest.ToString() + ": stored form has a bad length");
-    if (pack_size > 0 && pack_size + stored.size() > options.target_pack_size) close_pack();
-    r.stored_length = static_cast<uint32_t>(stored.size());
-    r.pack = pack_no;
+    if (packs.empty() || (pack_size > 0 && pack_size + stored > options.target_pack_size)) {
+      if (!packs.empty()) packs.back().size = pack_size;
+      packs.push_back({i, i, 0, {}, Status::Ok()});
+      pack_size = 0;
+    }
+    r.stored_length = stored;
+    r.pack = static_cast<uint32_t>(packs.size() - 1);
     r.pack_offset = pack_size;
-    pack_hash.Update(stored);
-    pack_size += stored.size();
+    packs.back().end = i + 1;
+    pack_size += stored;
   }
-  if (pack_size > 0) close_pack();
+  if (!packs.empty()) packs.back().size = pack_size;
+
+  auto hash_pack = [&](Pack& p) {
+    Sha256Hasher hasher;
+    for (size_t i = p.first; i < p.end; ++i) {
+      Result<std::string> stored = chunks.GetStoredChunk(records[i].digest);
+      if (stored.ok() && stored->size() != records[i].stored_length)
+        stored = Status::Corruption("chunk " + records[i].digest.ToString() +
+                                    ": stored form changed length while packing");
+      if (!stored.ok()) {
+        p.status = stored.status();
+        return;
+      }
+      hasher.Update(*stored);
+    }
+    p.digest = hasher.Finish();
+  };
+  constexpr size_t kPackThreads = 4;
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < packs.size();) hash_pack(packs[i]);
+  };
+  std::vector<std::thread> helpers;
+  try {
+    for (size_t t = 1; t < std::min(kPackThreads, packs.size()); ++t) helpers.emplace_back(worker);
+  } catch (const std::system_error&) {  // out of threads: fewer helpers (or none) do it all
+  }
+  worker();
+  for (std::thread& t : helpers) t.join();
+
+  for (const Pack& p : packs) {
+    RETURN_IF_ERROR(p.status);
+    writer.AddPack({p.digest, p.size});
+  }
   for (const ChunkRecord& r : records) writer.AddChunk(r);
   return Status::Ok();
 }

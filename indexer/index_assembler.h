@@ -1,7 +1,8 @@
 // Turns a merged FsTree whose file contents are chunked and stored into a serialized image
 // index: numbers inodes, lays chunks out into packs, and computes each pack's digest from the
 // stored chunk bytes.
-// Thread-safety: runs on its calling thread; safe to call concurrently for different trees.
+// Thread-safety: runs on its calling thread (packs are read and hashed on up to three helper
+// threads it starts and joins); safe to call concurrently for different trees.
 #pragma once
 
 #include <string>
@@ -24,9 +25,10 @@ struct TreeCounts {
   uint64_t file_bytes = 0;                                 // sum of regular-file sizes
 };
 
-// Lays `records` (digest and length set) out into packs in the order given, reading each chunk's
-// stored form from `chunks` to size it and hash its pack; fills in stored_length, pack and
-// pack_offset, and adds the packs and then the chunks to `writer` in that order.
+// Lays `records` (digest and length set) out into packs in the order given, sizing each chunk
+// by its stored length and hashing each pack from the chunks' stored forms in `chunks` (packs
+// in parallel); fills in stored_length, pack and pack_offset, and adds the packs and then the
+// chunks to `writer` in that order.
 Status LayOutPacks(std::vector<ChunkRecord>& records, ChunkSource& chunks,
                    const PackingOptions& options, ImageIndexWriter& writer);
 

@@ -262,27 +262,56 @@ void ChunkFetcher::FetchRange(const ImageIndex& index, uint32_t first, uint32_t 
     for (const ChunkKey& k : keys) Complete(k, s);
     return;
   }
+  // Each chunk is verified, stored and handed to its waiters as soon as its bytes are in, while
+  // the rest of the range is still on the way.
+  std::string partial;  // the bytes of chunk `next` that came so far, when split across pieces
+  uint32_t next = first;
+  uint64_t received = 0;
+  std::vector<uint32_t> unverified;  // failed verification: fetched again on their own below
+  auto sink = [&](std::string_view piece) -> Status {
+    received += piece.size();
+    metrics.bytes_fetched += piece.size();
+    while (!piece.empty() && next <= last) {
+      const ChunkRecord r = index.Chunk(next);
+      std::string_view stored;
+      if (partial.empty() && piece.size() >= r.stored_length) {
+        stored = piece.substr(0, r.stored_length);  // whole in this piece: no copy
+        piece.remove_prefix(r.stored_length);
+      } else {
+        const size_t take = std::min<size_t>(r.stored_length - partial.size(), piece.size());
+        partial.append(piece.data(), take);
+        piece.remove_prefix(take);
+        if (partial.size() < r.stored_length) break;
+        stored = partial;
+      }
+      Result<ChunkBytes> bytes = Commit(index, next, remote, metrics, stored, /*again=*/true);
+      if (bytes.ok()) {
+        Complete(KeyOf(r), bytes);
+      } else {
+        unverified.push_back(next);
+      }
+      partial.clear();
+      ++next;
+    }
+    return Status::Ok();
+  };
   auto t0 = std::chrono::steady_clock::now();
   metrics.fetch_requests++;
-  auto data = remote.ReadBlobRange(pack.digest, start, length);
+  Status s = remote.StreamBlobRange(pack.digest, start, length, sink);
   metrics.ObserveFetch(std::chrono::steady_clock::now() - t0);
-  if (data.ok() && data->size() != length)
-    data = Status::Corruption("the remote answered " + std::to_string(data->size()) +
-                              " bytes for a range of " + std::to_string(length));
-  if (!data.ok()) {
+  if (s.ok() && received != length)
+    s = Status::Corruption("the remote answered " + std::to_string(received) +
+                           " bytes for a range of " + std::to_string(length));
+  if (!s.ok()) {
     metrics.fetch_errors++;
-    Status s = data.status().WithContext("fetch pack " + pack.digest.ToString() + " from " +
-                                         remote.Describe());
-    RemoteFailed(keys, s, budget);
-    for (const ChunkKey& k : keys) Complete(k, s);
-    return;
+    s = s.WithContext("fetch pack " + pack.digest.ToString() + " from " + remote.Describe());
+    std::vector<ChunkKey> rest;
+    for (uint32_t n = next; n <= last; ++n) rest.push_back(KeyOf(index.Chunk(n)));
+    RemoteFailed(rest, s, budget);
+    for (const ChunkKey& k : rest) Complete(k, s);
   }
-  metrics.bytes_fetched += data->size();
-  for (uint32_t n = first; n <= last; ++n) {
-    ChunkRecord r = index.Chunk(n);
-    std::string_view stored(data->data() + (r.pack_offset - start), r.stored_length);
-    Complete(KeyOf(r), FetchOne(index, n, remote, metrics, stored, budget));
-  }
+  for (uint32_t n : unverified)
+    Complete(KeyOf(index.Chunk(n)), Refetch(index, n, remote, metrics, budget));
 }
 
 Status ChunkFetcher::HeldFailure(const ChunkKey& key) {
@@ -304,53 +333,56 @@ void ChunkFetcher::RemoteFailed(const std::vector<ChunkKey>& keys, const Status&
   for (const ChunkKey& k : keys) failed_[k] = {until, s};
 }
 
-Result<ChunkBytes> ChunkFetcher::FetchOne(const ImageIndex& index, uint32_t chunk,
-                                          remote::RemoteStore& remote, Metrics& metrics,
-                                          std::string_view stored, RequestBudget& budget) {
+Result<ChunkBytes> ChunkFetcher::Commit(const ImageIndex& index, uint32_t chunk,
+                                        remote::RemoteStore& remote, Metrics& metrics,
+                                        std::string_view stored, bool again) {
+  const ChunkRecord r = index.Chunk(chunk);
+  std::string decoded;
+  if (Status s = DecodeChunk(stored, r.length, r.digest, &decoded); !s.ok()) {
+    metrics.verify_failures++;
+    IMGFS_LOG(Warning) << "chunk " << r.digest.ToString() << " from " << remote.Describe()
+                       << " failed verification" << (again ? "; fetching it again" : "");
+    return s;
+  }
+  if (Status s = store_.PutCachedChunk(r.digest, r.length, stored); !s.ok()) {
+    // Served from memory all the same; counted, and logged once per outage-ish burst.
+    uint64_t n = ++metrics.cache_write_failures;
+    ++cache_metrics_.cache_write_failures;
+    if ((n & (n - 1)) == 0)
+      IMGFS_LOG(Warning) << "not caching " << r.digest.ToString() << " (" << n
+                         << " chunk(s) so far on this mount): " << s.message();
+  } else {
+    TrackCached(r.digest, stored.size());
+  }
+  ChunkBytes bytes(std::move(decoded));
+  Remember(r.digest, bytes);
+  EvictIfNeeded();
+  return bytes;
+}
+
+Result<ChunkBytes> ChunkFetcher::Refetch(const ImageIndex& index, uint32_t chunk,
+                                         remote::RemoteStore& remote, Metrics& metrics,
+                                         RequestBudget& budget) {
   const ChunkRecord r = index.Chunk(chunk);
   const PackRecord pack = index.Pack(r.pack);
-  std::string refetched;
-  for (int attempt = 0; attempt < kVerifyAttempts; ++attempt) {
-    if (attempt > 0) {
-      metrics.CountRetry(remote::RetryCause::kBadAnswer);
-      if (Status s = budget.Check(clock_); !s.ok())
-        return s.WithContext("refetch chunk " + r.digest.ToString());
-      auto t0 = std::chrono::steady_clock::now();
-      metrics.fetch_requests++;
-      auto again = remote.ReadBlobRange(pack.digest, r.pack_offset, r.stored_length);
-      metrics.ObserveFetch(std::chrono::steady_clock::now() - t0);
-      if (!again.ok()) {
-        metrics.fetch_errors++;
-        Status s = again.status().WithContext("refetch chunk " + r.digest.ToString());
-        RemoteFailed({KeyOf(r)}, s, budget);
-        return s;
-      }
-      metrics.bytes_fetched += again->size();
-      refetched = std::move(*again);
-      stored = refetched;
+  for (int attempt = 1; attempt < kVerifyAttempts; ++attempt) {
+    metrics.CountRetry(remote::RetryCause::kBadAnswer);
+    if (Status s = budget.Check(clock_); !s.ok())
+      return s.WithContext("refetch chunk " + r.digest.ToString());
+    auto t0 = std::chrono::steady_clock::now();
+    metrics.fetch_requests++;
+    auto again = remote.ReadBlobRange(pack.digest, r.pack_offset, r.stored_length);
+    metrics.ObserveFetch(std::chrono::steady_clock::now() - t0);
+    if (!again.ok()) {
+      metrics.fetch_errors++;
+      Status s = again.status().WithContext("refetch chunk " + r.digest.ToString());
+      RemoteFailed({KeyOf(r)}, s, budget);
+      return s;
     }
-    std::string decoded;
-    if (!DecodeChunk(stored, r.length, r.digest, &decoded).ok()) {
-      metrics.verify_failures++;
-      IMGFS_LOG(Warning) << "chunk " << r.digest.ToString() << " from " << remote.Describe()
-                         << " failed verification"
-                         << (attempt + 1 < kVerifyAttempts ? "; fetching it again" : "");
-      continue;
-    }
-    if (Status s = store_.PutCachedChunk(r.digest, r.length, stored); !s.ok()) {
-      // Served from memory all the same; counted, and logged once per outage-ish burst.
-      uint64_t n = ++metrics.cache_write_failures;
-      ++cache_metrics_.cache_write_failures;
-      if ((n & (n - 1)) == 0)
-        IMGFS_LOG(Warning) << "not caching " << r.digest.ToString() << " (" << n
-                           << " chunk(s) so far on this mount): " << s.message();
-    } else {
-      TrackCached(r.digest, stored.size());
-    }
-    ChunkBytes bytes(std::move(decoded));
-    Remember(r.digest, bytes);
-    EvictIfNeeded();
-    return bytes;
+    metrics.bytes_fetched += again->size();
+    Result<ChunkBytes> bytes =
+        Commit(index, chunk, remote, metrics, *again, attempt + 1 < kVerifyAttempts);
+    if (bytes.ok()) return bytes;
   }
   return Status::Corruption("chunk " + r.digest.ToString() + " from " + remote.Describe() +
                             " failed verification " + std::to_string(kVerifyAttempts) + " times");

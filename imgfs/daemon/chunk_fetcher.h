@@ -9,7 +9,8 @@
 //   fetch; the others wait for its result.
 // - Coalescing: Ensure() fetches the missing chunks of one request (a read's chunks, a run of a
 //   trace) grouped into runs that are contiguous in a pack, one range request per run of up to
-//   max_range_bytes. Nothing beyond what was asked for is fetched.
+//   max_range_bytes. Nothing beyond what was asked for is fetched. A range streams: each chunk
+//   is verified, stored and handed to its waiters as soon as its bytes are in.
 // - Verification: every fetched chunk's SHA-256 is checked before it is used or committed; a
 //   chunk that fails is fetched again on its own (kVerifyAttempts fetches in all, each refetch
 //   counted as a bad_answer retry), then reported as Corruption (EIO). Local copies are guarded
@@ -126,8 +127,13 @@ class ChunkFetcher : public ChunkReader {
   // Fetches chunks [first, last] of one pack, which this thread has claimed.
   void FetchRange(const ImageIndex& index, uint32_t first, uint32_t last,
                   remote::RemoteStore& remote, Metrics& metrics, RequestBudget& budget);
-  Result<ChunkBytes> FetchOne(const ImageIndex& index, uint32_t chunk, remote::RemoteStore& remote,
-                              Metrics& metrics, std::string_view stored, RequestBudget& budget);
+  // Verifies a fetched chunk's stored bytes, then stores it and keeps it in memory. Corruption
+  // (counted and logged; `again`: a refetch follows) when it fails its digest.
+  Result<ChunkBytes> Commit(const ImageIndex& index, uint32_t chunk, remote::RemoteStore& remote,
+                            Metrics& metrics, std::string_view stored, bool again);
+  // Fetches a chunk that failed verification on its own, up to kVerifyAttempts fetches in all.
+  Result<ChunkBytes> Refetch(const ImageIndex& index, uint32_t chunk, remote::RemoteStore& remote,
+                             Metrics& metrics, RequestBudget& budget);
   // The failure a recent fetch of `key` met, while it is held (unavailable_hold); else OK.
   Status HeldFailure(const ChunkKey& key);
   // A remote failure: remembered for the request, and for the chunks when retryable.

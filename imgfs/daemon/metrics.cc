@@ -42,6 +42,8 @@ constexpr Counter kCounters[] = {
     {"bytes_evicted", "stored bytes evicted from the local cache", &Metrics::bytes_evicted},
     {"prefetch_total", "chunks a replayed trace asked for", &Metrics::prefetch_total},
     {"prefetch_done", "trace chunks prefetched so far", &Metrics::prefetch_done},
+    {"prefetch_us", "microseconds a trace replay took to fetch its last chunk (0 until then)",
+     &Metrics::prefetch_us},
     {"cached_bytes", "stored bytes of evictable cached chunks", &Metrics::cached_bytes},
     {"cache_write_failures", "fetched chunks the local store could not take (served from memory)",
      &Metrics::cache_write_failures},

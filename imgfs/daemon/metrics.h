@@ -35,6 +35,9 @@ struct Metrics {
   std::atomic<uint64_t> bytes_evicted{0};
   std::atomic<uint64_t> prefetch_total{0};  // chunks a replayed trace asked for
   std::atomic<uint64_t> prefetch_done{0};
+  // Microseconds from the start of a trace replay until its last chunk was done; 0 until then.
+  // The daemon's own clock: no poller's delay in it.
+  std::atomic<uint64_t> prefetch_us{0};
   std::atomic<uint64_t> cached_bytes{0};  // stored bytes of evictable cached chunks
   // Fetched and verified chunks the local store could not take (a full disk, say): served from
   // memory only.

@@ -3,7 +3,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <system_error>
 
@@ -202,15 +204,24 @@ void MountManager::StartPrefetch(Mounted& m) {
   // together in a pack (as a trace-ordered repack lays them) come in one range request.
   constexpr size_t kBatch = 32;
   auto next = std::make_shared<std::atomic<size_t>>(0);
+  const auto start = std::chrono::steady_clock::now();
   for (unsigned t = 0; t < m.request.prefetch_threads; ++t) {
-    m.workers.emplace_back([&m, chunks, next] {
+    m.workers.emplace_back([&m, chunks, next, start] {
       ScopedLogFields fields(&m.fs->log_fields());
+      Metrics& metrics = m.fs->metrics();
       for (size_t i; !m.stopping && (i = next->fetch_add(kBatch)) < chunks->size();) {
         std::vector<uint32_t> batch(chunks->begin() + i,
                                     chunks->begin() + std::min(i + kBatch, chunks->size()));
         Status s = m.fs->Prefetch(batch);
         if (!s.ok()) {
           IMGFS_LOG(Debug) << "prefetch: " << s.message();
+        }
+        if (metrics.prefetch_done.load() >= chunks->size()) {
+          auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+          uint64_t unset = 0;
+          metrics.prefetch_us.compare_exchange_strong(unset, std::max<uint64_t>(1, us));
         }
       }
     });

@@ -21,6 +21,8 @@ constexpr size_t kMaxHeaderBytes = 256u << 10;
 using remote::curl::EasyHandle;
 using remote::curl::GlobalInit;
 using remote::curl::HandlePool;
+using remote::curl::IsTransientError;
+using remote::curl::NoProxyList;
 using remote::curl::Slist;
 
 // State of one attempt, shared with the curl callbacks (which never throw).
@@ -124,35 +126,6 @@ int SeekCallback(void* user, curl_off_t offset, int origin) noexcept {
   return CURL_SEEKFUNC_OK;
 }
 
-bool IsTransientCurlError(CURLcode rc) {
-  switch (rc) {
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_AGAIN:
-      return true;
-    default:
-      return false;
-  }
-}
-
-std::string NoProxyList() {
-  std::string list = "localhost,127.0.0.1,::1";
-  for (const char* var : {"no_proxy", "NO_PROXY"}) {
-    const char* v = std::getenv(var);
-    if (v && *v) return std::string(v) + "," + list;
-  }
-  return list;
-}
-
 class CurlTransport final : public HttpTransport {
  public:
   explicit CurlTransport(const TransportOptions& options)
@@ -177,7 +150,7 @@ class CurlTransport final : public HttpTransport {
     if (!t.stop.ok()) return t.stop.WithContext(name);
     if (rc != CURLE_OK) {
       std::string msg = name + ": " + (*errbuf ? errbuf : curl_easy_strerror(rc));
-      if (IsTransientCurlError(rc)) return Status::Unavailable(msg);
+      if (IsTransientError(rc)) return Status::Unavailable(msg);
       if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
         return Status::InvalidArgument(msg);
       return Status::IOError(msg);
@@ -281,15 +254,7 @@ std::string UrlEncode(std::string_view s) {
   return out;
 }
 
-std::string RedactUrl(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  size_t host = scheme + 3;
-  size_t end = url.find('/', host);
-  size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
-  if (at == std::string::npos || at < host) return url;
-  return url.substr(0, host) + "***@" + url.substr(at + 1);
-}
+std::string RedactUrl(const std::string& url) { return remote::curl::RedactUrl(url); }
 
 Result<std::unique_ptr<HttpTransport>> NewCurlTransport(const TransportOptions& options) {
   RETURN_IF_ERROR(GlobalInit());

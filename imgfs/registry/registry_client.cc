@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
 
 #include "core/numbers.h"
@@ -101,16 +100,10 @@ std::string RegistryClient::Absolute(const std::string& location) const {
   return origin + "/" + location;
 }
 
-void RegistryClient::Backoff(std::chrono::milliseconds* backoff, const Status& cause,
+void RegistryClient::Backoff(remote::RetryBackoff* backoff, const Status& cause,
                              std::chrono::seconds retry_after) {
   if (options_.on_retry) options_.on_retry(RetryCauseOf(cause));
-  static thread_local std::minstd_rand rng(std::random_device{}());
-  auto jitter = std::chrono::milliseconds(
-      std::uniform_int_distribution<int64_t>(0, backoff->count() / 4)(rng));
-  auto wait = std::max<std::chrono::milliseconds>(
-      *backoff, std::min<std::chrono::milliseconds>(retry_after, options_.max_backoff));
-  std::this_thread::sleep_for(wait + jitter);
-  *backoff = std::min(*backoff * 2, options_.max_backoff);
+  std::this_thread::sleep_for(backoff->Next(retry_after));
 }
 
 Result<std::optional<Credentials>> RegistryClient::GetCredentials() {
@@ -155,7 +148,7 @@ Status RegistryClient::FetchToken(const Challenge& bearer) {
     req.headers.push_back("Authorization: Basic " +
                           Base64Encode(creds->username + ":" + creds->password));
   const std::string what = "token for " + Describe() + " from " + RedactUrl(realm);
-  std::chrono::milliseconds backoff = options_.initial_backoff;
+  remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
     Result<HttpResponse> r = transport_->Execute(req);
     Status failed = r.ok() ? Status::Ok() : r.status();
@@ -226,7 +219,7 @@ Result<HttpResponse> RegistryClient::SendAuthed(HttpRequest req) {
 }
 
 Result<HttpResponse> RegistryClient::Send(const HttpRequest& req) {
-  std::chrono::milliseconds backoff = options_.initial_backoff;
+  remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
     Result<HttpResponse> r = SendAuthed(req);
     bool again = r.ok() ? Retryable(r->status) : r.status().retryable();
@@ -303,66 +296,85 @@ Result<std::string> RegistryClient::GetBlob(const Digest& digest, uint64_t max_s
 
 Result<std::string> RegistryClient::GetBlobRange(const Digest& digest, uint64_t offset,
                                                  uint64_t length) {
+  std::string out;
+  if (length <= (1ull << 30)) out.reserve(length);
+  RETURN_IF_ERROR(StreamBlobRange(digest, offset, length, [&](std::string_view piece) {
+    out.append(piece);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status RegistryClient::StreamBlobRange(const Digest& digest, uint64_t offset, uint64_t length,
+                                       const std::function<Status(std::string_view)>& sink) {
   const std::string what = "blob " + digest.ToString() + " of " + Describe() + " (bytes " +
                            std::to_string(offset) + "+" + std::to_string(length) + ")";
-  if (length == 0) return std::string();
+  if (length == 0) return Status::Ok();
   if (length > (1ull << 30) || offset > UINT64_MAX - length)
     return Status::InvalidArgument(what + ": range refused");
-  std::chrono::milliseconds backoff = options_.initial_backoff;
+  RangeProgress range{offset, length, 0, &sink, Status::Ok()};
+  remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
-    Result<std::string> r = RangeOnce(digest, offset, length, what);
-    if (r.ok() || !r.status().retryable() || attempt >= options_.max_attempts) return r;
-    Backoff(&backoff, r.status());
+    Status s = RangeOnce(digest, what, &range);
+    if (s.ok() || !range.sink_error.ok()) return s;
+    if (!s.retryable() || attempt >= options_.max_attempts) return s;
+    Backoff(&backoff, s);
   }
 }
 
-Result<std::string> RegistryClient::RangeOnce(const Digest& digest, uint64_t offset,
-                                              uint64_t length, const std::string& what) {
+Status RegistryClient::RangeOnce(const Digest& digest, const std::string& what,
+                                 RangeProgress* range) {
   if (std::optional<std::string> target = CachedRedirect(digest)) {
-    Result<std::string> r = RangeFrom(*target, /*authed=*/false, offset, length, what, nullptr);
-    if (r.ok()) return r;
+    Status s = RangeFrom(*target, /*authed=*/false, what, range, nullptr);
+    if (s.ok() || !range->sink_error.ok()) return s;
     ForgetRedirect(digest);  // expired, revoked or gone: the registry says where it is now
   }
   const std::string url = BaseUrl() + "/blobs/" + digest.ToString();
   std::string location;
-  Result<std::string> r = RangeFrom(url, /*authed=*/true, offset, length, what, &location);
-  if (!r.ok() || location.empty()) return r;
+  Status s = RangeFrom(url, /*authed=*/true, what, range, &location);
+  if (!s.ok() || location.empty()) return s;
   std::string target = Absolute(location);
   RememberRedirect(digest, target);
-  return RangeFrom(target, /*authed=*/false, offset, length, what, nullptr);
+  return RangeFrom(target, /*authed=*/false, what, range, nullptr);
 }
 
-Result<std::string> RegistryClient::RangeFrom(const std::string& url, bool authed, uint64_t offset,
-                                              uint64_t length, const std::string& what,
-                                              std::string* location) {
+Status RegistryClient::RangeFrom(const std::string& url, bool authed, const std::string& what,
+                                 RangeProgress* range, std::string* location) {
+  // This attempt asks for what the sink has not had yet.
+  const uint64_t from = range->offset + range->delivered;
+  const uint64_t end = range->offset + range->length;
   HttpRequest req;
   req.url = url;
   req.follow_redirects = location == nullptr;  // the registry's redirect: ours to remember
-  req.headers.push_back("Range: bytes=" + std::to_string(offset) + "-" +
-                        std::to_string(offset + length - 1));
-  req.expected_bytes = length;
-  // A server that ignores Range sends the whole blob: keep our slice of it.
-  std::string out;
-  uint64_t pos = 0;
+  req.headers.push_back("Range: bytes=" + std::to_string(from) + "-" + std::to_string(end - 1));
+  req.expected_bytes = end - from;
+  uint64_t pos = 0;  // a 200's position in the whole blob
   bool slice_done = false;
+  auto deliver = [&](std::string_view piece) -> Status {
+    if (Status s = (*range->sink)(piece); !s.ok()) {
+      range->sink_error = s;
+      return s;
+    }
+    range->delivered += piece.size();
+    return Status::Ok();
+  };
+  // A server that ignores Range sends the whole blob: keep our slice of it.
   req.on_body = [&](const HttpResponse& head, std::string_view piece) -> Status {
     if (head.status == 206) {
       if (pos == 0) {
         std::string cr = head.Header("content-range");
-        std::string want = "bytes " + std::to_string(offset) + "-";
+        std::string want = "bytes " + std::to_string(from) + "-";
         if (!cr.empty() && !cr.starts_with(want))
           return Status::Corruption(what + ": Content-Range \"" + cr.substr(0, 80) +
                                     "\" is not the range asked for");
       }
-      if (out.size() + piece.size() > length)
-        return Status::Corruption(what + ": the server sent more bytes than asked");
-      out.append(piece);
       pos += piece.size();
-      return Status::Ok();
+      if (range->delivered + piece.size() > range->length)
+        return Status::Corruption(what + ": the server sent more bytes than asked");
+      return deliver(piece);
     }
-    const uint64_t end = offset + length;
-    const uint64_t from = std::max(pos, offset), to = std::min<uint64_t>(pos + piece.size(), end);
-    if (from < to) out.append(piece.substr(from - pos, to - from));
+    const uint64_t lo = std::max(pos, from), hi = std::min<uint64_t>(pos + piece.size(), end);
+    if (lo < hi) RETURN_IF_ERROR(deliver(piece.substr(lo - pos, hi - lo)));
     pos += piece.size();
     if (pos >= end) {
       slice_done = true;
@@ -371,19 +383,20 @@ Result<std::string> RegistryClient::RangeFrom(const std::string& url, bool authe
     return Status::Ok();
   };
   Result<HttpResponse> r = authed ? SendAuthed(req) : transport_->Execute(req);
-  if (!r.ok() && slice_done && out.size() == length) return out;
+  if (!range->sink_error.ok()) return range->sink_error;
+  if (!r.ok() && slice_done && range->delivered == range->length) return Status::Ok();
   if (!r.ok()) return r.status();
   const long s = r->status;
   if (location && (s == 301 || s == 302 || s == 303 || s == 307 || s == 308)) {
     *location = r->Header("location");
     if (location->empty())
       return Status::IOError(what + ": HTTP " + std::to_string(s) + " without a Location");
-    return std::string();
+    return Status::Ok();
   }
   if (s != 206 && s != 200) return StatusOfResponse(*r, what);
-  if (out.size() != length)
-    return Status::Corruption(what + ": got " + std::to_string(out.size()) + " bytes");
-  return out;
+  if (range->delivered != range->length)
+    return Status::Corruption(what + ": got " + std::to_string(range->delivered) + " bytes");
+  return Status::Ok();
 }
 
 std::optional<std::string> RegistryClient::CachedRedirect(const Digest& digest) {
@@ -432,7 +445,7 @@ Status RegistryClient::StreamBlob(const Digest& digest, uint64_t offset, uint64_
     delivered += piece.size();
     return sink(piece);
   };
-  std::chrono::milliseconds backoff = options_.initial_backoff;
+  remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   int failures = 0;
   while (true) {
     req.headers.clear();

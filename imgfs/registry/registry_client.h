@@ -40,6 +40,7 @@
 #include "imgfs/registry/http_transport.h"
 #include "imgfs/registry/reference.h"
 #include "imgfs/remote_store.h"
+#include "imgfs/retry_backoff.h"
 
 namespace imgfs::registry {
 
@@ -102,6 +103,11 @@ class RegistryClient {
   // followed without our Authorization header, and its target reused for later ranges of that
   // blob for kRedirectReuse, or until it fails once (then the registry is asked again).
   Result<std::string> GetBlobRange(const Digest& digest, uint64_t offset, uint64_t length);
+  // The same range handed to `sink` in order as it arrives. A retried attempt resumes where the
+  // last one stopped, so the sink sees each byte once, and on success exactly `length` bytes.
+  // The sink's error ends the read (no retry) and is returned.
+  Status StreamBlobRange(const Digest& digest, uint64_t offset, uint64_t length,
+                         const std::function<Status(std::string_view)>& sink);
   // The blob's bytes from `offset` on, in order, piece by piece to `sink`, resuming after broken
   // transfers. More than max_size bytes in all is Corruption. The sink's error ends the stream.
   Status StreamBlob(const Digest& digest, uint64_t offset, uint64_t max_size,
@@ -124,8 +130,8 @@ class RegistryClient {
   Result<HttpResponse> SendAuthed(HttpRequest req);
   // SendAuthed with retries of transient failures.
   Result<HttpResponse> Send(const HttpRequest& req);
-  // Waits before a retry (at least RETRY_AFTER when positive, up to max_backoff) and reports it.
-  void Backoff(std::chrono::milliseconds* backoff, const Status& cause,
+  // Reports a retry and waits as `backoff` says (at least RETRY_AFTER, up to max_backoff).
+  void Backoff(remote::RetryBackoff* backoff, const Status& cause,
                std::chrono::seconds retry_after = std::chrono::seconds(0));
   // Answers a 401's challenges: fetches a token or sets up Basic auth.
   Status Authenticate(const HttpResponse& challenge_response, const std::string& failed_auth);
@@ -133,13 +139,21 @@ class RegistryClient {
   Result<std::optional<Credentials>> GetCredentials();
   Status FetchToken(const Challenge& bearer);
   Status UploadOnce(const Digest& digest, std::string_view data);
-  // One try of GetBlobRange; retryable failures are Unavailable.
-  Result<std::string> RangeOnce(const Digest& digest, uint64_t offset, uint64_t length,
-                                const std::string& what);
-  // A Range GET of `url`, with our authorization (the registry) or without (a redirect target).
-  // With `location`, a redirect is not followed: its target is stored there (and "" returned).
-  Result<std::string> RangeFrom(const std::string& url, bool authed, uint64_t offset,
-                                uint64_t length, const std::string& what, std::string* location);
+  // Where a range read stands: the bytes of [offset, offset + length) the sink has had.
+  struct RangeProgress {
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    uint64_t delivered = 0;
+    const std::function<Status(std::string_view)>* sink = nullptr;
+    Status sink_error;  // the sink's own failure: final
+  };
+  // One try of the rest of a range; retryable failures are Unavailable.
+  Status RangeOnce(const Digest& digest, const std::string& what, RangeProgress* range);
+  // A Range GET of the rest of `range` from `url`, with our authorization (the registry) or
+  // without (a redirect target). With `location`, a redirect is not followed: its target is
+  // stored there (and nothing delivered).
+  Status RangeFrom(const std::string& url, bool authed, const std::string& what,
+                   RangeProgress* range, std::string* location);
   std::optional<std::string> CachedRedirect(const Digest& digest);
   void RememberRedirect(const Digest& digest, std::string url);
   void ForgetRedirect(const Digest& digest);

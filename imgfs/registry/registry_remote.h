@@ -31,6 +31,10 @@ class RegistryRemoteStore final : public remote::RemoteStore {
                                     uint64_t length) override {
     return client_->GetBlobRange(digest, offset, length);
   }
+  Status StreamBlobRange(const Digest& digest, uint64_t offset, uint64_t length,
+                         const std::function<Status(std::string_view)>& sink) override {
+    return client_->StreamBlobRange(digest, offset, length, sink);
+  }
   Result<std::string> ReadBlob(const Digest& digest, uint64_t max_size) override {
     return client_->GetBlob(digest, max_size);
   }

@@ -73,7 +73,7 @@ Result<bool> RegistryClient::MountBlob(const Digest& digest, const std::string& 
 Result<bool> RegistryClient::PutBlob(const Digest& digest, std::string_view data) {
   ASSIGN_OR_RETURN(bool present, HasBlob(digest));
   if (present) return false;
-  std::chrono::milliseconds backoff = options_.initial_backoff;
+  remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
     // A failed session is abandoned whole: the registry drops unfinished uploads.
     Status s = UploadOnce(digest, data);

@@ -233,6 +233,29 @@ TEST_F(ChunkFetcherTest, EnsureFetchesContiguousChunksInOneRange) {
   EXPECT_FALSE(HasAny(4)) << "nothing beyond what was asked for is fetched";
 }
 
+TEST_F(ChunkFetcherTest, AChunkIsStoredAndServedBeforeTheRestOfItsRangeHasCome) {
+  BuildMixedImage();
+  auto fetcher = MakeFetcher();
+  bool checked = false;
+  // The range of chunks 0-2 arrives as chunk 0 and one byte of chunk 1, then the rest.
+  remote_.SplitStreams(Rec(0).stored_length + 1, [&] {
+    checked = true;
+    EXPECT_TRUE(HasAny(0)) << "chunk 0 waited for the rest of its range";
+    EXPECT_FALSE(HasAny(1));
+    if (!HasAny(0)) return;  // a Get would wait for this very fetch
+    daemon::Metrics reader;
+    auto got = fetcher->Get(*index_, 0, &remote_, reader);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(**got == builder_.raw(0));
+    EXPECT_EQ(reader.memory_hits, 1u);
+  });
+  fetcher->Ensure(*index_, {0, 1, 2}, &remote_, metrics_);
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(remote_.range_calls(), 1);
+  for (uint32_t c = 0; c < 3; ++c) ExpectGet(*fetcher, c, &remote_);
+  EXPECT_EQ(remote_.range_calls(), 1);
+}
+
 TEST_F(ChunkFetcherTest, EnsureIgnoresOrderAndDuplicates) {
   BuildMixedImage();
   auto fetcher = MakeFetcher();

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -113,6 +114,17 @@ class FakeRemote : public remote::RemoteStore {
     return out;
   }
 
+  // ReadBlobRange handed over in one piece, or in two (split `split_at` bytes in) with
+  // between_pieces() called after the first, when SplitStreams set that.
+  Status StreamBlobRange(const Digest& digest, uint64_t offset, uint64_t length,
+                         const std::function<Status(std::string_view)>& sink) override {
+    ASSIGN_OR_RETURN(std::string bytes, ReadBlobRange(digest, offset, length));
+    if (!between_pieces_ || split_at_ >= bytes.size()) return sink(bytes);
+    RETURN_IF_ERROR(sink(std::string_view(bytes).substr(0, split_at_)));
+    between_pieces_();
+    return sink(std::string_view(bytes).substr(split_at_));
+  }
+
   Result<std::string> ReadBlob(const Digest& digest, uint64_t max_size) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++calls_;
@@ -191,6 +203,12 @@ class FakeRemote : public remote::RemoteStore {
     hold_ = false;
     cv_.notify_all();
   }
+  // Streamed ranges come in two pieces from now on, split `at` bytes in, with `between` run
+  // after the first. REQUIRES: no range read is running.
+  void SplitStreams(uint64_t at, std::function<void()> between) {
+    split_at_ = at;
+    between_pieces_ = std::move(between);
+  }
   // The next `times` ranges covering byte `offset` of `blob` get it flipped; -1: every range.
   void InjectWrongByte(const Digest& blob, uint64_t offset, int times) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -234,6 +252,8 @@ class FakeRemote : public remote::RemoteStore {
   Clock::duration hang_for_{};
   std::map<Digest, std::string> blobs_;
   std::map<Digest, std::string> traces_;
+  uint64_t split_at_ = 0;                 // set while no range read runs
+  std::function<void()> between_pieces_;  // likewise
   std::vector<RangeRequest> ranges_;
   std::vector<Injection> injections_;
   int calls_ = 0;

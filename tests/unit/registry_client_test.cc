@@ -238,6 +238,45 @@ TEST_F(RegistryClientTest, RangeFollowsAndReusesRedirects) {
   EXPECT_EQ(registry, 2);
 }
 
+TEST_F(RegistryClientTest, AStreamedRangeResumesWhereABrokenTransferStopped) {
+  auto client = Open();
+  const std::string blob = Blob();
+  int calls = 0;
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    // The first answer breaks after 8 bytes; the retry must ask for the rest only.
+    if (++calls == 1) {
+      EXPECT_EQ(Header(req, "Range"), "bytes=10-29");
+      return {206, {{"content-range", "bytes 10-29/300"}}, blob.substr(10, 20), 8};
+    }
+    EXPECT_EQ(Header(req, "Range"), "bytes=18-29");
+    return {206, {{"content-range", "bytes 18-29/300"}}, blob.substr(18, 12)};
+  };
+  std::string got;
+  Status s = client->StreamBlobRange(Sha256(blob), 10, 20, [&](std::string_view piece) {
+    got.append(piece);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(got, blob.substr(10, 20)) << "each byte handed over once";
+}
+
+TEST_F(RegistryClientTest, TheSinksErrorEndsAStreamedRangeWithoutARetry) {
+  auto client = Open();
+  const std::string blob = Blob();
+  int calls = 0;
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    ++calls;
+    return {206, {}, blob.substr(10, 20)};
+  };
+  Status s = client->StreamBlobRange(Sha256(blob), 10, 20, [](std::string_view) {
+    return Status::Unavailable("the consumer gave up");
+  });
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_NE(s.message().find("the consumer gave up"), std::string::npos) << s.ToString();
+  EXPECT_EQ(calls, 1);
+}
+
 TEST_F(RegistryClientTest, CrossRepositoryMount) {
   auto client = Open();
   long answer = 201;
