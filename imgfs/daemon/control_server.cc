@@ -89,16 +89,20 @@ void Server::AcceptOne() {
   while (listener_.valid()) {
     UniqueFd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn.valid() && (errno == EMFILE || errno == ENFILE) && reserve_.valid()) {
+      // accept() takes a descriptor before it looks at the queue: EMFILE may mean nobody waits.
       reserve_.Reset();
       conn.Reset(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (conn.valid()) {
-        ++refused_without_fds_;  // logged later: logging itself may need descriptors
+      reserve_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (!conn.valid()) return;  // nobody waited (looping on would spin while short)
+      if (!reserve_.valid()) {    // still short: this caller is told so, the loop goes on
+        ++refused_without_fds_;   // logged later: logging itself may need descriptors
         WriteResponse(conn.get(), ErrorResponse(Status::Unavailable(
                                       "the imgfs daemon is out of file descriptors; try again")));
         conn.Reset();
+        reserve_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        continue;
       }
-      reserve_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-      continue;
+      // Descriptors came back meanwhile: this caller is served as any other.
     }
     if (!conn.valid()) return;  // EAGAIN: none left (or a client that hung up already)
     if (refused_without_fds_ > 0) {
