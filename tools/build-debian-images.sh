@@ -69,18 +69,21 @@ start=$(date +%s)
 for name in "${ORDER[@]}"; do rootfs_tar "$name" >/dev/null; done
 echo "rootfs tars ready after $(( $(date +%s) - start ))s" >&2
 
-# Layer tars: base whole, then the diffs between consecutive roots.
-layers=("$CACHE/base.tar")
+# Layer tars: base whole, then the diffs between consecutive roots; a diff is made again only
+# when one of its two roots is newer (rewriting it every run made every layout stale).
 prev=base
-extract "$CACHE/base.tar" "$WORK/root-base"
 for name in "${ORDER[@]:1}"; do
-  extract "$CACHE/$name.tar" "$WORK/root-$name"
-  echo "diff $prev -> $name: $($MKIMAGE diff --lower "$WORK/root-$prev" --upper "$WORK/root-$name" \
-        --out "$CACHE/layer-$name.tar")" >&2
-  rm -rf "$WORK/root-$prev"
+  layer="$CACHE/layer-$name.tar"
+  if [ ! -f "$layer" ] || [ "$CACHE/$prev.tar" -nt "$layer" ] || [ "$CACHE/$name.tar" -nt "$layer" ]; then
+    extract "$CACHE/$prev.tar" "$WORK/root-$prev"
+    extract "$CACHE/$name.tar" "$WORK/root-$name"
+    echo "diff $prev -> $name: $($MKIMAGE diff --lower "$WORK/root-$prev" \
+          --upper "$WORK/root-$name" --out "$layer.tmp")" >&2
+    mv "$layer.tmp" "$layer"
+    rm -rf "$WORK/root-$prev" "$WORK/root-$name"
+  fi
   prev=$name
 done
-rm -rf "$WORK/root-$prev"
 
 # The weights layer: 1 GiB that no compressor shrinks, reproducible.
 if [ ! -f "$CACHE/layer-weights.tar" ]; then
