@@ -5,8 +5,9 @@
 #   tools/dev.sh build      configure and build into build/ (BUILD_DIR overrides), -Werror
 #   tools/dev.sh test       what CI runs: deps, the format check, core/ built and tested alone,
 #                           the unit tests in a Debug + ASan/UBSan + LTO (-Wodr) build, 5 s
-#                           of every fuzzer, then the main build (programs, no unit tests: they
-#                           have just run sanitized), the package and every other ctest test
+#                           of every fuzzer, then the main build (programs; of the unit tests
+#                           only those with a case the sanitized build skips), the package and
+#                           every other ctest test
 #   tools/dev.sh sanitize   only the Debug + ASan/UBSan + LTO build and its unit tests (build-asan/)
 #   tools/dev.sh core       only core/ alone (build-core/)
 #   tools/dev.sh fuzz [S]   build the libFuzzer targets with clang into build-fuzz/; with S, run
