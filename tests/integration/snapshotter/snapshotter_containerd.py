@@ -201,6 +201,16 @@ def blob_gets(log_path, start, digests):
     return [l for l in text.splitlines() if "GET /v2/" in l and any(d in l for d in digests)]
 
 
+def stop_containerd(proc):
+    """SIGTERM, then SIGKILL after 30 s; reaped either way."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def release_image_mounts(imgfs, store):
     """Unmounts the image mounts the snapshotter left to the store's daemon (its keep-warm
     policy keeps them), so the daemon, which started for them, exits when idle: it lives in this
@@ -388,11 +398,7 @@ def main():
                 run(ctr + ["task", "kill", "-s", "KILL", c], check_rc=False)
                 run(ctr + ["task", "rm", "-f", c], check_rc=False)
                 run(ctr + ["containers", "rm", c], check_rc=False)
-            containerd.send_signal(signal.SIGTERM)
-            try:
-                containerd.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                containerd.kill()
+            stop_containerd(containerd)
             snap.stop()
             empty.stop()
             release_image_mounts(args.imgfs, store)

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -167,12 +166,7 @@ def main():
         except Exception as e:  # noqa: BLE001
             check("the run went through", False, e)
         finally:
-            containerd.send_signal(signal.SIGTERM)
-            try:
-                containerd.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                containerd.kill()
-                containerd.wait()
+            sc.stop_containerd(containerd)
             ctd_log.close()
             snap.stop()
             sc.release_image_mounts(args.imgfs, store)
