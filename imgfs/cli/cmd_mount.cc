@@ -318,11 +318,12 @@ Result<int> UpgradeDaemon(const std::string& store) {
 }  // namespace
 
 Result<int> RunDaemonCommand(const ArgList& argv) {
-  ASSIGN_OR_RETURN(Args args, ParseArgs(argv,
-                                        {"store", "cache-size", "log-file", "log-max-size",
-                                         "log-level", "log-format", "metrics-address", "ready-fd",
-                                         "supervised-by", "remote-timeout"},
-                                        {"exit-when-idle", "no-supervise", "upgrade"}));
+  ASSIGN_OR_RETURN(
+      Args args,
+      ParseArgs(argv,
+                {"store", "cache-size", "memory-cache", "log-file", "log-max-size", "log-level",
+                 "log-format", "metrics-address", "ready-fd", "supervised-by", "remote-timeout"},
+                {"exit-when-idle", "no-supervise", "upgrade"}));
   if (!args.positional.empty()) return UsageError(kDaemonUsage);
   if (args.Has("upgrade")) return UpgradeDaemon(StorePath(args));
   const Config& config = GlobalConfig();
@@ -341,6 +342,11 @@ Result<int> RunDaemonCommand(const ArgList& argv) {
   options.metrics_address = config.FlagOr(args, "metrics-address", "metrics.address");
   ASSIGN_OR_RETURN(options.cache_size, ParseSize(config.FlagOr(args, "cache-size", "cache_size"),
                                                  "--cache-size", daemon::kMaxCacheSize));
+  ASSIGN_OR_RETURN(options.memory_cache,
+                   ParseSize(config.FlagOr(args, "memory-cache", "memory_cache"), "--memory-cache",
+                             daemon::kMaxCacheSize));
+  if (options.memory_cache < daemon::kMinMemoryCache)
+    return Status::InvalidArgument("--memory-cache: at least 1M");
   ASSIGN_OR_RETURN(uint64_t remote_timeout,
                    ParseUint64(config.FlagOr(args, "remote-timeout", "remote_timeout"), 1,
                                daemon::kMaxRemoteTimeoutSeconds, "--remote-timeout"));

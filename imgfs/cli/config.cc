@@ -37,6 +37,7 @@ struct Key {
 constexpr Key kKeys[] = {
     {"store", "/var/lib/imgfs", "IMGFS_STORE", Kind::kPath},
     {"cache_size", "0", "IMGFS_CACHE_SIZE", Kind::kSize},
+    {"memory_cache", "256M", "IMGFS_MEMORY_CACHE", Kind::kSize},
     {"remote", "", "IMGFS_REMOTE", Kind::kText},
     {"ca_file", "", "IMGFS_CA_FILE", Kind::kPath},
     {"credentials_file", "", "REGISTRY_AUTH_FILE", Kind::kPath},

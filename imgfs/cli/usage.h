@@ -60,9 +60,10 @@ inline constexpr char kStatsUsage[] =
     "imgfs stats MOUNTPOINT [--json] [--store DIR]\n"
     "  without --store, the daemon is the one of the store the mount names\n";
 inline constexpr char kDaemonUsage[] =
-    "imgfs daemon [--store DIR] [--cache-size BYTES] [--exit-when-idle] [--log-file FILE]\n"
-    "             [--log-max-size BYTES] [--log-level LEVEL] [--log-format text|json]\n"
-    "             [--metrics-address HOST:PORT] [--remote-timeout SECONDS] [--no-supervise]\n"
+    "imgfs daemon [--store DIR] [--cache-size BYTES] [--memory-cache BYTES] [--exit-when-idle]\n"
+    "             [--log-file FILE] [--log-max-size BYTES] [--log-level LEVEL]\n"
+    "             [--log-format text|json] [--metrics-address HOST:PORT]\n"
+    "             [--remote-timeout SECONDS] [--no-supervise]\n"
     "imgfs daemon --upgrade [--store DIR]\n"
     "  serves the store's mounts and its control socket STORE/imgfs.sock (root and the\n"
     "  store's owner only); usually started by `imgfs mount`, or at boot by\n"
@@ -72,7 +73,9 @@ inline constexpr char kDaemonUsage[] =
     "  the daemon alone, whose crash leaves its mounts dead. --upgrade asks the store's running\n"
     "  daemon to hand its mounts to the imgfs binary installed now (the same pause).\n"
     "  --remote-timeout: a read of data the node lacks fails with EIO after this long without\n"
-    "  the remote (default 30; remote_timeout in the config, $IMGFS_REMOTE_TIMEOUT).\n";
+    "  the remote (default 30; remote_timeout in the config, $IMGFS_REMOTE_TIMEOUT).\n"
+    "  --memory-cache: decoded chunks kept in memory, where a trace replay decodes ahead of\n"
+    "  the program (default 256M; memory_cache in the config, $IMGFS_MEMORY_CACHE).\n";
 
 inline constexpr char kSnapshotterUsage[] =
     "imgfs snapshotter [--address PATH] [--store DIR] [--log-level LEVEL] [--keep-warm DURATION]\n"

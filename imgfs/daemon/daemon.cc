@@ -156,6 +156,7 @@ Status RunDaemon(const DaemonOptions& options) {
   FetcherOptions fo;
   fo.cache_size = options.cache_size;
   fo.request_deadline = options.remote_timeout;
+  fo.memory_cache_bytes = options.memory_cache;
   ChunkFetcher fetcher(*store, fo);
   RETURN_IF_ERROR(fetcher.LoadCacheState());
   remote::RemoteOptions remote_options;

@@ -39,10 +39,16 @@ namespace imgfs::daemon {
 
 inline constexpr uint64_t kMaxCacheSize = uint64_t{1} << 60;
 inline constexpr unsigned kMaxRemoteTimeoutSeconds = 3600;
+// A trace replay decodes ahead of the program into this memory; torch's start-up set is ~340 MB
+// and 64 MiB let the replay evict what the program had yet to read (docs/BENCHMARKS.md).
+inline constexpr uint64_t kDefaultMemoryCache = uint64_t{256} << 20;
+inline constexpr uint64_t kMinMemoryCache = uint64_t{1} << 20;
 
 struct DaemonOptions {
   std::string store_path;
   uint64_t cache_size = 0;  // 0: no limit; at most kMaxCacheSize
+  // Decoded chunks kept in memory (FetcherOptions::memory_cache_bytes); kMinMemoryCache at least.
+  uint64_t memory_cache = kDefaultMemoryCache;
   // The longest one read waits on a remote: no remote call starts for a read after this, and
   // each call (retries included) ends by it, so a read of data the node lacks fails with EIO
   // within it when the remote is gone or hangs. 1 s..kMaxRemoteTimeoutSeconds.

@@ -200,6 +200,15 @@ void MountManager::StartPrefetch(Mounted& m) {
     return;
   }
   m.fs->metrics().prefetch_total = chunks->size();
+  {
+    // The kernel reads every local chunk of the trace at once, in file order, instead of one
+    // chunk per worker at a time: a cold store's replay of the numpy image's 641 chunks took
+    // 130-145 ms, 75-100 ms with this (issued from a worker instead: 110-125 ms).
+    std::vector<Digest> digests;
+    digests.reserve(chunks->size());
+    for (uint32_t c : *chunks) digests.push_back(m.index->Chunk(c).digest);
+    store_.WillNeed(digests);
+  }
   // Workers take the trace in order, a batch at a time; a batch's missing chunks that lie
   // together in a pack (as a trace-ordered repack lays them) come in one range request.
   constexpr size_t kBatch = 32;

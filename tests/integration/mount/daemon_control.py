@@ -403,7 +403,9 @@ def main():
                    (["convert", "dir:" + src, "--chunk-size", "3000"], "--chunk-size"),
                    (["mount", "a", victim, "--cache-size", "x"], "--cache-size"),
                    (["mount", "a", victim, "--cache-size", "99999999999T"], "--cache-size"),
-                   (["mount", "a", victim, "--trace-seconds", "-1"], "--trace-seconds")]
+                   (["mount", "a", victim, "--trace-seconds", "-1"], "--trace-seconds"),
+                   (["daemon", "--memory-cache", "lots"], "--memory-cache"),
+                   (["daemon", "--memory-cache", "0"], "--memory-cache")]
             for argv, flag in cli:
                 p = s.run(*argv, store=store, check=False, timeout=60)
                 err = p.stderr.strip()
