@@ -192,6 +192,11 @@ Result<int> RunMount(const ArgList& argv_in) {
   return 0;
 }
 
+Status EnsureDaemon(const std::string& store, uint64_t cache_size) {
+  if (ControlRequest(daemon::DaemonSocketPath(store), "GET", "/stats").ok()) return Status::Ok();
+  return SpawnDaemon(store, cache_size);
+}
+
 Result<std::string> MountThroughDaemon(const std::string& store,
                                        const daemon::MountRequest& request, uint64_t cache_size,
                                        bool set_cache_size) {

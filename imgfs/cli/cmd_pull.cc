@@ -1,12 +1,14 @@
 // imgfs pull docker://HOST/REPO[:TAG|@DIGEST] [--store DIR] [--tag NAME] [--platform OS/ARCH]
-//            [registry flags]
+//            [registry flags]; through the store's daemon when one holds the store
 #include <cstdio>
 
 #include "imgfs/cli/args.h"
 #include "imgfs/cli/commands.h"
+#include "imgfs/cli/control_client.h"
 #include "imgfs/cli/registry_flags.h"
 #include "imgfs/cli/usage.h"
-#include "imgfs/registry/registry_pull.h"
+#include "imgfs/daemon/daemon.h"
+#include "imgfs/daemon/store_admin.h"
 
 namespace imgfs::cli {
 
@@ -18,17 +20,30 @@ Result<int> RunPull(const ArgList& argv) {
   if (args.positional.size() != 1) return UsageError(kPullUsage);
   ASSIGN_OR_RETURN(registry::Reference ref, registry::ParseReference(args.positional[0]));
   ASSIGN_OR_RETURN(registry::ClientOptions options, RegistryOptionsFromArgs(args));
-  ASSIGN_OR_RETURN(auto store, OpenStoreFromFlag(args.Get("store")));
-  ASSIGN_OR_RETURN(auto client,
-                   registry::RegistryClient::Open(ref.host, ref.repository, std::move(options)));
-  ASSIGN_OR_RETURN(registry::PulledImage pulled,
-                   registry::PullFromRegistry(*client, ref, args.Get("platform", "linux/amd64")));
-  if (pulled.trace) RETURN_IF_ERROR(store->PutTrace(pulled.index_digest, *pulled.trace));
-  RETURN_IF_ERROR(store->PublishIndex(*pulled.index, args.Get("tag", ref.ToString())));
-  std::printf("%s\n", pulled.index_digest.ToString().c_str());
+  const std::string platform = args.Get("platform", "linux/amd64");
+  const std::string tag = args.Get("tag", ref.ToString());
+  auto store = OpenStoreFromFlag(args.Get("store"));
+  nlohmann::json pulled;
+  if (store.ok()) {
+    ASSIGN_OR_RETURN(registry::PulledImage p,
+                     daemon::PullAndPublish(**store, args.positional[0], options, platform, tag));
+    pulled = daemon::PullReply(p);
+  } else {
+    // The store's daemon holds it: the daemon pulls, with its own credentials.
+    const std::string socket = daemon::DaemonSocketPath(StorePath(args));
+    if (!DaemonHolds(store.status(), socket)) return store.status();
+    if (args.Has("creds") || args.Has("ca-file"))
+      return Status::InvalidArgument(
+          "the imgfs daemon of this store pulls for it and reads registry credentials from its "
+          "credential files only: drop --creds/--ca-file, or pull into another --store");
+    ASSIGN_OR_RETURN(pulled,
+                     ControlCall(socket, "POST", "/pull",
+                                 daemon::PullRequest(args.positional[0], options, platform, tag)));
+  }
+  std::printf("%s\n", pulled.value("digest", "").c_str());
   std::fprintf(stderr, "pulled the index%s of %s (artifact %s); packs are read when mounted\n",
-               pulled.trace ? " and trace" : "", ref.ToString().c_str(),
-               pulled.artifact.ToString().c_str());
+               pulled.value("trace", false) ? " and trace" : "", ref.ToString().c_str(),
+               pulled.value("artifact", "").c_str());
   return 0;
 }
 

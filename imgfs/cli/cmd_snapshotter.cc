@@ -143,6 +143,12 @@ Result<int> RunSnapshotter(const ArgList& argv) {
   ASSIGN_OR_RETURN(std::optional<unsigned> keep_warm,
                    ParseKeepWarm(args.Get("keep-warm", kDefaultKeepWarm)));
   DaemonMounter mounter(store, cache_size, keep_warm);
+  // The store's daemon up before the first pull, as imgfs-daemon.service keeps it on a node:
+  // a lazy image's mount starts at its pull and should not wait for a daemon to start. One
+  // started here exits a minute after start when no mount came, as one `imgfs mount` starts.
+  if (Status s = EnsureDaemon(store, cache_size); !s.ok())
+    IMGFS_LOG(Warning) << "starting the store's daemon: " << s.message()
+                       << " (tried again at the first mount)";
   ASSIGN_OR_RETURN(auto snapshots,
                    snapshotter::Snapshotter::Open(store + "/snapshotter", store + "/mounts",
                                                   &catalog, &mounter));

@@ -44,6 +44,8 @@ Result<std::unique_ptr<store::LocalStore>> OpenStoreFromFlag(const std::string& 
                                                              bool read_only = false);
 
 struct Args;
+// Starts STORE's daemon (as `imgfs mount` does: it exits once idle) unless one answers.
+Status EnsureDaemon(const std::string& store, uint64_t cache_size);
 // Mounts REQUEST through STORE's daemon, starting one when none answers (with CACHE_SIZE; an
 // answering daemon gets it only when SET_CACHE_SIZE). Returns the image's index digest.
 Result<std::string> MountThroughDaemon(const std::string& store,

@@ -97,6 +97,7 @@ std::vector<control::Route> Routes(DaemonState& d) {
       {"POST", "/rm", admin("POST /rm")},
       {"POST", "/gc", admin("POST /gc")},
       {"POST", "/repack", admin("POST /repack")},
+      {"POST", "/pull", admin("POST /pull")},
       {"POST", "/upgrade",
        [&d](Body) -> Result<Response> {
          if (!d.link)

@@ -109,7 +109,7 @@ StoreAdmin::StoreAdmin(store::LocalStore& store, ChunkFetcher& fetcher,
 
 bool StoreAdmin::Handles(const std::string& route) {
   return route == "POST /convert" || route == "POST /rm" || route == "POST /gc" ||
-         route == "POST /repack";
+         route == "POST /repack" || route == "POST /pull";
 }
 
 Result<nlohmann::json> StoreAdmin::Run(const std::string& route, const nlohmann::json& body) {
@@ -118,6 +118,7 @@ Result<nlohmann::json> StoreAdmin::Run(const std::string& route, const nlohmann:
   if (route == "POST /rm") return Remove(body);
   if (route == "POST /gc") return CollectGarbage();
   if (route == "POST /repack") return Repack(body);
+  if (route == "POST /pull") return Pull(body);
   return Status::NotFound("no such request: " + route);
 }
 
@@ -156,6 +157,46 @@ Result<nlohmann::json> StoreAdmin::Repack(const nlohmann::json& body) {
   const std::string image = body.value("image", "");
   ASSIGN_OR_RETURN(RepackResult r, RepackAndPublish(store_, image, body.value("tag", image)));
   return RepackReply(r);
+}
+
+Result<registry::PulledImage> PullAndPublish(store::LocalStore& store, const std::string& image,
+                                             registry::ClientOptions options,
+                                             const std::string& platform, const std::string& tag) {
+  ASSIGN_OR_RETURN(registry::Reference ref, registry::ParseReference(image));
+  ASSIGN_OR_RETURN(auto client,
+                   registry::RegistryClient::Open(ref.host, ref.repository, std::move(options)));
+  ASSIGN_OR_RETURN(registry::PulledImage pulled,
+                   registry::PullFromRegistry(*client, ref, platform));
+  if (pulled.trace) RETURN_IF_ERROR(store.PutTrace(pulled.index_digest, *pulled.trace));
+  RETURN_IF_ERROR(store.PublishIndex(*pulled.index, tag.empty() ? ref.ToString() : tag));
+  return pulled;
+}
+
+nlohmann::json PullRequest(const std::string& image, const registry::ClientOptions& options,
+                           const std::string& platform, const std::string& tag) {
+  nlohmann::json j = {{"image", image}, {"platform", platform}, {"tag", tag}};
+  if (auto ref = registry::ParseReference(image); ref.ok())
+    j["remote"] = registry::RegistryRemoteUrl(*ref, options);
+  return j;
+}
+
+nlohmann::json PullReply(const registry::PulledImage& pulled) {
+  return {{"digest", pulled.index_digest.ToString()},
+          {"artifact", pulled.artifact.ToString()},
+          {"trace", pulled.trace.has_value()}};
+}
+
+Result<nlohmann::json> StoreAdmin::Pull(const nlohmann::json& body) {
+  const std::string image = body.value("image", "");
+  ASSIGN_OR_RETURN(registry::Reference ref, registry::ParseReference(image));
+  // The options are those a remote URL carries; the host and repository must be the image's.
+  ASSIGN_OR_RETURN(auto remote, registry::ParseRegistryRemoteUrl(body.value("remote", ""), {}));
+  if (remote.first.host != ref.host || remote.first.repository != ref.repository)
+    return Status::InvalidArgument("pull of " + image + " with the options of another repository");
+  ASSIGN_OR_RETURN(registry::PulledImage pulled,
+                   PullAndPublish(store_, image, std::move(remote.second),
+                                  body.value("platform", "linux/amd64"), body.value("tag", "")));
+  return PullReply(pulled);
 }
 
 Result<nlohmann::json> StoreAdmin::CollectGarbage() {

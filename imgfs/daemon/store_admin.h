@@ -1,8 +1,8 @@
 // Writing to a store that a daemon holds: RocksDB admits one writing process, so `imgfs convert`,
-// `rm`, `gc` and `repack` on a store whose daemon serves mounts are done by the daemon itself
-// (POST /convert, /rm, /gc, /repack on its socket), one at a time, each on its own thread so that
-// mounts, reads and stats go on meanwhile. Garbage collection keeps the images mounted right now,
-// named or not.
+// `rm`, `gc`, `repack` and `pull` on a store whose daemon serves mounts are done by the daemon
+// itself (POST /convert, /rm, /gc, /repack, /pull on its socket), one at a time, each on its own
+// thread so that mounts, reads and stats go on meanwhile. Garbage collection keeps the images
+// mounted right now, named or not.
 #pragma once
 
 #include <mutex>
@@ -12,6 +12,7 @@
 
 #include "imgfs/daemon/chunk_fetcher.h"
 #include "imgfs/local_store.h"
+#include "imgfs/registry/registry_pull.h"
 #include "indexer/convert.h"
 
 namespace imgfs::daemon {
@@ -30,6 +31,17 @@ struct RepackResult {
 Result<RepackResult> RepackAndPublish(store::LocalStore& store, const std::string& image,
                                       const std::string& tag);
 nlohmann::json RepackReply(const RepackResult& r);
+
+// `imgfs pull`: fetches the index and trace of IMAGE's imgfs artifact (docker://...) from its
+// registry with OPTIONS and publishes the index under `tag` (the CLI's path and the daemon's).
+Result<registry::PulledImage> PullAndPublish(store::LocalStore& store, const std::string& image,
+                                             registry::ClientOptions options,
+                                             const std::string& platform, const std::string& tag);
+// A pull request as JSON for the daemon: the registry options travel as a remote URL
+// (registry_remote.h: plain-http, tls-verify); credentials never do, the daemon reads its own.
+nlohmann::json PullRequest(const std::string& image, const registry::ClientOptions& options,
+                           const std::string& platform, const std::string& tag);
+nlohmann::json PullReply(const registry::PulledImage& pulled);
 
 // Bounds on what a conversion may be asked for, from a flag or a request:
 //   threads     0 (one per core) or 1..kMaxConvertThreads;
@@ -51,7 +63,7 @@ class StoreAdmin {
              std::function<std::vector<Digest>()> mounted);
 
   static bool Handles(const std::string& route);
-  // Runs "POST /convert", "/rm", "/gc" or "/repack"; blocks while another one runs.
+  // Runs "POST /convert", "/rm", "/gc", "/repack" or "/pull"; blocks while another one runs.
   Result<nlohmann::json> Run(const std::string& route, const nlohmann::json& body);
 
  private:
@@ -59,6 +71,7 @@ class StoreAdmin {
   Result<nlohmann::json> Remove(const nlohmann::json& body);
   Result<nlohmann::json> CollectGarbage();
   Result<nlohmann::json> Repack(const nlohmann::json& body);
+  Result<nlohmann::json> Pull(const nlohmann::json& body);
 
   store::LocalStore& store_;
   ChunkFetcher& fetcher_;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <system_error>
 #include <utility>
 
 #include "core/digest.h"
@@ -123,6 +124,7 @@ Status Snapshotter::CreateRemoteIfServed(const std::string& name, const std::str
   if (!s.ok()) return s.status();
   IMGFS_LOG(Info) << "snapshot " << name << ": layer " << remote->layers << " of " << remote->total
                   << " of imgfs image " << remote->index << ", lazily";
+  if (remote->layers == remote->total) MountAhead(*remote);
   return Status::AlreadyExists("target snapshot " + name + " is served lazily by imgfs");
 }
 
@@ -209,13 +211,64 @@ Result<Snapshotter::MountPlan> Snapshotter::PlanMounts(const SnapshotInfo& s) {
   return plan;
 }
 
+Snapshotter::~Snapshotter() {
+  std::vector<AheadThread> threads;
+  {
+    std::lock_guard lock(ahead_mu_);
+    threads.swap(ahead_threads_);
+  }
+  for (AheadThread& t : threads) t.thread.join();
+}
+
+void Snapshotter::MountAhead(const RemoteLayer& remote) {
+  if (!mounter_) return;
+  const std::string mp = ImageMountPoint(remote);
+  auto result = std::make_shared<std::promise<Status>>();
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::lock_guard lock(ahead_mu_);
+  std::erase_if(ahead_threads_, [](AheadThread& t) {
+    if (!t.done->load()) return false;
+    t.thread.join();
+    return true;
+  });
+  if (ahead_.count(mp)) return;
+  ahead_[mp] = result->get_future().share();
+  try {
+    std::thread t([this, remote, mp, result, done] {
+      Status s = MountNow(remote);
+      if (!s.ok()) IMGFS_LOG(Info) << "mounting " << mp << " ahead: " << s.message();
+      {
+        std::lock_guard lock(ahead_mu_);
+        ahead_.erase(mp);
+      }
+      result->set_value(std::move(s));
+      done->store(true);
+    });
+    ahead_threads_.push_back({std::move(t), done});
+  } catch (const std::system_error&) {  // no thread: the container's Prepare mounts it
+    ahead_.erase(mp);
+  }
+}
+
 Status Snapshotter::MountImage(const MountPlan& plan) {
   if (!plan.image) return Status::Ok();
-  const std::string mp = ImageMountPoint(*plan.image);
+  std::shared_future<Status> ahead;
+  {
+    std::lock_guard lock(ahead_mu_);
+    if (auto it = ahead_.find(ImageMountPoint(*plan.image)); it != ahead_.end()) ahead = it->second;
+  }
+  // Two mounts of one mount point at once: the daemon would refuse the second (409). When the
+  // one ahead succeeded, the mounter finds the mount and returns at once.
+  if (ahead.valid()) ahead.wait();
+  return MountNow(*plan.image);
+}
+
+Status Snapshotter::MountNow(const RemoteLayer& image) {
+  const std::string mp = ImageMountPoint(image);
   RETURN_IF_ERROR(MakeDir(mounts_dir_, 0700));
   RETURN_IF_ERROR(MakeDir(mp, 0755));
-  Status mounted = mounter_->Mount(plan.image->index, plan.image->remote, mp);
-  if (!mounted.ok()) return mounted.WithContext("imgfs image " + plan.image->index);
+  Status mounted = mounter_->Mount(image.index, image.remote, mp);
+  if (!mounted.ok()) return mounted.WithContext("imgfs image " + image.index);
   return Status::Ok();
 }
 

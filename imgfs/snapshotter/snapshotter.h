@@ -15,10 +15,13 @@
 //                           nearest first, ending at the first remote ancestor's image mount
 //   view, one lower         bind ro of that lower; more: overlay with lowerdirs only
 // The image of a remote ancestor is mounted (through the daemon) when Prepare, View or Mounts
-// names a snapshot above it, with the store's keep-warm policy (ImageMounter): the daemon drops
-// the mount once it has been idle that long and nothing uses it (no overlay on it, no open file,
-// no cwd in it). Remove never unmounts an image itself: the same mount may serve `imgfs run`
-// containers and other snapshots, and the daemon is the one that knows.
+// names a snapshot above it; the mount starts earlier, on a thread of its own, as soon as the
+// image's top layer is recorded as a remote snapshot (the pull), so the index, the mount and
+// the start of its trace replay overlap the pod sandbox and the container's creation, and the
+// container's Prepare waits only for what is left of it; with the store's keep-warm policy
+// (ImageMounter): the daemon drops the mount once it has been idle that long and nothing uses it
+// (no overlay on it, no open file, no cwd in it). Remove never unmounts an image itself: the same
+// mount may serve `imgfs run` containers and other snapshots, and the daemon is the one that knows.
 //
 // Crash safety: a directory is created before its record is saved and deleted after its record
 // is gone; Cleanup deletes directories that no record names. Restarting the snapshotter loses
@@ -32,12 +35,16 @@
 // answer containerd expects); a Prepare whose image mount fails removes the record it made.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/status.h"
@@ -77,6 +84,8 @@ class Snapshotter {
   [[nodiscard]] static Result<std::unique_ptr<Snapshotter>> Open(
       const std::string& root, const std::string& mounts_dir, ImageCatalog* catalog,
       ImageMounter* mounter, std::function<int64_t()> now = nullptr);
+  // Waits for the mounts started ahead (their threads).
+  ~Snapshotter();
 
   // A new active snapshot on PARENT. With the snapshot.ref label naming a layer the catalog
   // serves lazily: records a committed remote snapshot under that name and answers
@@ -120,8 +129,13 @@ class Snapshotter {
                               const Labels& labels);
   // REQUIRES: mu_ held.
   Result<MountPlan> PlanMounts(const SnapshotInfo& s);
-  // Mounts PLAN's image. REQUIRES: mu_ not held (it waits on the daemon).
+  // Mounts PLAN's image, after waiting for a mount of it started ahead. REQUIRES: mu_ not held
+  // (it waits on the daemon).
   Status MountImage(const MountPlan& plan);
+  Status MountNow(const RemoteLayer& image);
+  // Starts mounting the image of REMOTE, its top layer, on a thread; nothing when one is under
+  // way. Its result only informs: MountImage mounts again when it failed.
+  void MountAhead(const RemoteLayer& remote);
   std::string Dir(uint64_t id) const;
 
   const std::string root_;
@@ -131,6 +145,14 @@ class Snapshotter {
   const std::function<int64_t()> now_;
   std::mutex mu_;
   SnapshotTable table_;  // GUARDED_BY(mu_)
+  std::mutex ahead_mu_;  // never held across a mount
+  // Mount points being mounted ahead, until done.
+  std::map<std::string, std::shared_future<Status>> ahead_;  // GUARDED_BY(ahead_mu_)
+  struct AheadThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<AheadThread> ahead_threads_;  // GUARDED_BY(ahead_mu_); joined once done
 };
 
 // Sums the blocks and counts the inodes of the tree at PATH (not crossing mounts, links not

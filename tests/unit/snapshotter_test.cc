@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -187,6 +189,10 @@ class FakeMounter : public ImageMounter {
     ++mounts;
     return Status::Ok();
   }
+  int Mounts() {
+    std::lock_guard lock(mu);
+    return mounts;
+  }
   std::mutex mu;
   std::set<std::string> mounted;
   int mounts = 0;
@@ -309,6 +315,7 @@ TEST(SnapshotterTest, RemoteLayersAreAlreadyThereAndMountedLazily) {
     ASSERT_TRUE(s.ok());
     const Labels pull = {{kSnapshotRefLabel, kA}, {kCriManifestLabel, "sha256:m"}};
     EXPECT_EQ((*s)->Prepare("extract-1 " + kA, "", pull).status().code(), Code::kAlreadyExists);
+    EXPECT_EQ(mounter.Mounts(), 0);  // part of an image: nothing to mount
     Labels second = pull;
     second[kSnapshotRefLabel] = kChainAB;
     EXPECT_EQ((*s)->Prepare("extract-2 " + kChainAB, kA, second).status().code(),
@@ -319,12 +326,14 @@ TEST(SnapshotterTest, RemoteLayersAreAlreadyThereAndMountedLazily) {
     EXPECT_EQ(top->kind, Kind::kCommitted);
     EXPECT_EQ(top->parent, kA);
     EXPECT_EQ(top->labels.at(kSnapshotRefLabel), kChainAB);
-    EXPECT_TRUE(mounter.mounted.empty());  // nothing mounted until a container needs it
     // A second pull of the same layer: already exists, and nothing new.
     EXPECT_EQ((*s)->Prepare("extract-3 " + kA, "", pull).status().code(), Code::kAlreadyExists);
     // No one builds on part of an image.
     EXPECT_EQ((*s)->Prepare("on-part", kA, {}).status().code(), Code::kInvalidArgument);
-  }
+  }  // (the snapshotter's end waits for the mount started ahead at the top layer)
+  const std::string ahead = dir.path() + "/mounts/";
+  ASSERT_EQ(mounter.mounted.size(), 1u);
+  EXPECT_EQ(mounter.mounted.begin()->rfind(ahead, 0), 0u) << *mounter.mounted.begin();
   // After a restart: the container's rootfs is an overlay on the image mount.
   auto s = Snapshotter::Open(root, dir.path() + "/mounts", &catalog, &mounter);
   ASSERT_TRUE(s.ok());
@@ -386,15 +395,25 @@ TEST(SnapshotterTest, ASlowImageMountBlocksNoOtherCallAndAFailedOneLeavesNothing
   SlowMounter mounter;
   auto s = Snapshotter::Open(dir.path() + "/sn", dir.path() + "/mounts", &catalog, &mounter);
   ASSERT_TRUE(s.ok());
+  // The pull of the image's top layer starts its mount ahead, which waits at the gate.
   EXPECT_EQ((*s)->Prepare("x " + kA, "", {{kSnapshotRefLabel, kA}}).status().code(),
             Code::kAlreadyExists);
-  std::thread container([&] { EXPECT_TRUE((*s)->Prepare("ctr", kA, {}).ok()); });
   mounter.gate.WaitArrived();
-  EXPECT_TRUE((*s)->Stat("ctr").ok());  // recorded before the mount
+  std::atomic<bool> prepared{false};
+  std::thread container([&] {
+    EXPECT_TRUE((*s)->Prepare("ctr", kA, {}).ok());
+    prepared = true;
+  });
+  // The container's snapshot is recorded at once; its Prepare waits for the mount under way.
+  while (!(*s)->Stat("ctr").ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_TRUE((*s)->Prepare("plain", "", {}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(prepared);
+  EXPECT_EQ(mounter.Mounts(), 0);  // no second mount of the same point beside the first
   mounter.gate.Open();
   container.join();
-  EXPECT_EQ(mounter.mounts, 1);
+  // The mount ahead, then the container's own (which the real mounter finds done).
+  EXPECT_EQ(mounter.Mounts(), 2);
 
   // A mount that fails: the Prepare fails with its reason, and no record or directory stays.
   class FailingMounter : public ImageMounter {

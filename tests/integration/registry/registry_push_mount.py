@@ -159,6 +159,14 @@ def main():
                       check=False)
             check("--creds is not sent to the daemon", p.returncode != 0 and
                   "credential files" in p.stderr, p.stderr)
+            p = s.run("pull", reg.ref("app:v1"), "--plain-http", "--tag", "pulled-held", store=c)
+            listed = s.run("ls", store=c).stdout
+            check("pull through the store's daemon", p.stdout.strip() == digest and
+                  "pulled-held" in listed, p.stdout + p.stderr + listed)
+            p = s.run("pull", reg.ref("app:v1"), "--plain-http", "--creds", "a:b", store=c,
+                      check=False)
+            check("pull sends no --creds to the daemon", p.returncode != 0 and
+                  "credential files" in p.stderr, p.stderr)
             s.umount(mp)
             with open(proxy_log) as f:
                 log = f.read().splitlines()
