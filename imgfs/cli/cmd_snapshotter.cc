@@ -19,6 +19,7 @@
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/mount_point.h"
+#include "imgfs/daemon/store_admin.h"
 #include "imgfs/daemon/store_dir.h"
 
 #ifdef IMGFS_HAVE_SNAPSHOTTER
@@ -137,9 +138,21 @@ Result<int> RunSnapshotter(const ArgList& argv) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  snapshotter::StoreCatalog catalog(store, std::move(registry), GlobalConfig().Get("remote"));
   ASSIGN_OR_RETURN(uint64_t cache_size, ParseSize(GlobalConfig().Get("cache_size"), "cache_size",
                                                   daemon::kMaxCacheSize));
+  // A CRI pull's artifact goes into the store through its daemon (the mount then finds index
+  // and trace there).
+  auto puller = [store, cache_size](
+                    const std::string& image,
+                    const registry::ClientOptions& options) -> Result<snapshotter::PulledIndex> {
+    RETURN_IF_ERROR(EnsureDaemon(store, cache_size));
+    ASSIGN_OR_RETURN(nlohmann::json reply,
+                     ControlCall(daemon::DaemonSocketPath(store), "POST", "/pull",
+                                 daemon::PullRequest(image, options, "linux/amd64", "")));
+    return snapshotter::PulledIndex{reply.value("digest", ""), reply.value("metadata", "")};
+  };
+  snapshotter::StoreCatalog catalog(store, std::move(registry), GlobalConfig().Get("remote"),
+                                    puller);
   ASSIGN_OR_RETURN(std::optional<unsigned> keep_warm,
                    ParseKeepWarm(args.Get("keep-warm", kDefaultKeepWarm)));
   DaemonMounter mounter(store, cache_size, keep_warm);

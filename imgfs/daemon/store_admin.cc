@@ -183,7 +183,8 @@ nlohmann::json PullRequest(const std::string& image, const registry::ClientOptio
 nlohmann::json PullReply(const registry::PulledImage& pulled) {
   return {{"digest", pulled.index_digest.ToString()},
           {"artifact", pulled.artifact.ToString()},
-          {"trace", pulled.trace.has_value()}};
+          {"trace", pulled.trace.has_value()},
+          {"metadata", pulled.index ? std::string(pulled.index->metadata()) : std::string()}};
 }
 
 Result<nlohmann::json> StoreAdmin::Pull(const nlohmann::json& body) {

@@ -6,6 +6,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include "core/fd.h"
 #include "core/log.h"
 #include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h"
@@ -79,44 +81,52 @@ void ToProto(const SnapshotInfo& s, v1::Info* out) {
   for (const auto& [k, v] : s.labels) (*out->mutable_labels())[k] = v;
 }
 
-// Every call logs its failure at debug level (containerd logs what it gets back) and answers.
+// Every call logs its time and failure at debug level (containerd logs what it gets back) and
+// answers.
 class Service final : public v1::Snapshots::Service {
  public:
   explicit Service(Snapshotter* s) : s_(s) {}
 
   grpc::Status Prepare(ServerContext*, const v1::PrepareSnapshotRequest* req,
                        v1::PrepareSnapshotResponse* resp) override {
+    const Clock::time_point start = Clock::now();
     Result<std::vector<Mount>> m = s_->Prepare(req->key(), req->parent(), FromProto(req->labels()));
     if (m.ok()) ToProto(*m, resp->mutable_mounts());
-    return Answer("prepare " + req->key(), m.status());
+    return Answer(start, "prepare " + req->key(), m.status());
   }
   grpc::Status View(ServerContext*, const v1::ViewSnapshotRequest* req,
                     v1::ViewSnapshotResponse* resp) override {
+    const Clock::time_point start = Clock::now();
     Result<std::vector<Mount>> m = s_->View(req->key(), req->parent(), FromProto(req->labels()));
     if (m.ok()) ToProto(*m, resp->mutable_mounts());
-    return Answer("view " + req->key(), m.status());
+    return Answer(start, "view " + req->key(), m.status());
   }
   grpc::Status Mounts(ServerContext*, const v1::MountsRequest* req,
                       v1::MountsResponse* resp) override {
+    const Clock::time_point start = Clock::now();
     Result<std::vector<Mount>> m = s_->Mounts(req->key());
     if (m.ok()) ToProto(*m, resp->mutable_mounts());
-    return Answer("mounts " + req->key(), m.status());
+    return Answer(start, "mounts " + req->key(), m.status());
   }
   grpc::Status Commit(ServerContext*, const v1::CommitSnapshotRequest* req, Empty*) override {
-    return Answer("commit " + req->key(),
+    const Clock::time_point start = Clock::now();
+    return Answer(start, "commit " + req->key(),
                   s_->Commit(req->name(), req->key(), FromProto(req->labels())));
   }
   grpc::Status Remove(ServerContext*, const v1::RemoveSnapshotRequest* req, Empty*) override {
-    return Answer("remove " + req->key(), s_->Remove(req->key()));
+    const Clock::time_point start = Clock::now();
+    return Answer(start, "remove " + req->key(), s_->Remove(req->key()));
   }
   grpc::Status Stat(ServerContext*, const v1::StatSnapshotRequest* req,
                     v1::StatSnapshotResponse* resp) override {
+    const Clock::time_point start = Clock::now();
     Result<SnapshotInfo> info = s_->Stat(req->key());
     if (info.ok()) ToProto(*info, resp->mutable_info());
-    return Answer("stat " + req->key(), info.status());
+    return Answer(start, "stat " + req->key(), info.status());
   }
   grpc::Status Update(ServerContext*, const v1::UpdateSnapshotRequest* req,
                       v1::UpdateSnapshotResponse* resp) override {
+    const Clock::time_point start = Clock::now();
     SnapshotInfo info;
     info.name = req->info().name();
     info.labels = FromProto(req->info().labels());
@@ -124,13 +134,14 @@ class Service final : public v1::Snapshots::Service {
                                     req->update_mask().paths().end());
     Result<SnapshotInfo> updated = s_->Update(info, fields);
     if (updated.ok()) ToProto(*updated, resp->mutable_info());
-    return Answer("update " + info.name, updated.status());
+    return Answer(start, "update " + info.name, updated.status());
   }
   grpc::Status List(ServerContext*, const v1::ListSnapshotsRequest* req,
                     grpc::ServerWriter<v1::ListSnapshotsResponse>* writer) override {
+    const Clock::time_point start = Clock::now();
     Result<std::vector<SnapshotInfo>> list =
         s_->List(std::vector<std::string>(req->filters().begin(), req->filters().end()));
-    if (!list.ok()) return Answer("list", list.status());
+    if (!list.ok()) return Answer(start, "list", list.status());
     v1::ListSnapshotsResponse batch;
     for (const SnapshotInfo& s : *list) {
       ToProto(s, batch.add_info());
@@ -145,20 +156,25 @@ class Service final : public v1::Snapshots::Service {
   }
   grpc::Status Usage(ServerContext*, const v1::UsageRequest* req,
                      v1::UsageResponse* resp) override {
+    const Clock::time_point start = Clock::now();
     Result<snapshotter::Usage> u = s_->GetUsage(req->key());
     if (u.ok()) {
       resp->set_size(u->size);
       resp->set_inodes(u->inodes);
     }
-    return Answer("usage " + req->key(), u.status());
+    return Answer(start, "usage " + req->key(), u.status());
   }
   grpc::Status Cleanup(ServerContext*, const v1::CleanupRequest*, Empty*) override {
-    return Answer("cleanup", s_->Cleanup());
+    const Clock::time_point start = Clock::now();
+    return Answer(start, "cleanup", s_->Cleanup());
   }
 
  private:
-  static grpc::Status Answer(const std::string& what, const Status& s) {
-    if (!s.ok()) IMGFS_LOG(Debug) << what << ": " << s.message();
+  using Clock = std::chrono::steady_clock;
+  static grpc::Status Answer(Clock::time_point start, const std::string& what, const Status& s) {
+    IMGFS_LOG(Debug) << what << ": "
+                     << std::chrono::duration<double, std::milli>(Clock::now() - start).count()
+                     << " ms" << (s.ok() ? "" : ", " + s.message());
     return ToGrpc(s);
   }
   Snapshotter* s_;

@@ -75,10 +75,11 @@ Result<CatalogImage> LoadStoreImage(const std::string& store_path, const std::st
 }
 
 StoreCatalog::StoreCatalog(std::string store_path, registry::ClientOptions registry,
-                           std::string default_remote)
+                           std::string default_remote, RegistryPuller puller)
     : store_path_(std::move(store_path)),
       registry_(std::move(registry)),
-      default_remote_(std::move(default_remote)) {}
+      default_remote_(std::move(default_remote)),
+      puller_(std::move(puller)) {}
 
 Result<std::vector<CatalogImage>> StoreCatalog::StoreImages() {
   struct stat st;
@@ -117,6 +118,24 @@ Result<std::vector<CatalogImage>> StoreCatalog::StoreImages() {
 
 Result<std::optional<CatalogImage>> StoreCatalog::RegistryImage(const std::string& image_ref) {
   ASSIGN_OR_RETURN(registry::Reference ref, registry::ParseReference("docker://" + image_ref));
+  if (puller_) {
+    Result<PulledIndex> pulled = puller_(ref.ToString(), registry_);
+    Status failed = pulled.status();
+    if (pulled.ok()) {
+      Result<CatalogImage> image = CatalogImageFromMetadata(pulled->metadata);
+      if (image.ok() && !image->chain_ids.empty()) {
+        image->index = pulled->digest;
+        image->remote = registry::RegistryRemoteUrl(ref, registry_);
+        return std::optional<CatalogImage>(std::move(*image));
+      }
+      failed = image.ok() ? Status::InvalidArgument("the index records no layers") : image.status();
+    }
+    if (failed.code() == Code::kNotFound) return std::optional<CatalogImage>();
+    if (failed.code() == Code::kUnavailable) return failed.WithContext(image_ref);
+    IMGFS_LOG(Info) << "pulling " << image_ref
+                    << " through the store's daemon: " << failed.message()
+                    << "; reading its artifact here";
+  }
   Result<std::unique_ptr<registry::RegistryClient>> client =
       registry::RegistryClient::Open(ref.host, ref.repository, registry_);
   if (!client.ok()) return client.status().WithContext(image_ref);
@@ -135,12 +154,16 @@ Result<std::optional<CatalogImage>> StoreCatalog::RegistryImage(const std::strin
 Result<std::optional<RemoteLayer>> StoreCatalog::Find(const std::string& chain_id,
                                                       const Labels& labels) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(std::vector<CatalogImage> images, StoreImages());
-  if (std::optional<RemoteLayer> found = MatchLayer(images, chain_id, labels)) return found;
   const std::string image_ref = Label(labels, kCriImageRefLabel);
-  if (image_ref.empty()) return std::optional<RemoteLayer>();
   const std::string key = image_ref + "@" + Label(labels, kCriManifestLabel);
   auto cached = from_registry_.find(key);
+  // The layers of a CRI pull after its first: the image is known (no store to open).
+  if (!image_ref.empty() && cached != from_registry_.end() && cached->second)
+    if (std::optional<RemoteLayer> found = MatchLayer({*cached->second}, chain_id, labels))
+      return found;
+  ASSIGN_OR_RETURN(std::vector<CatalogImage> images, StoreImages());
+  if (std::optional<RemoteLayer> found = MatchLayer(images, chain_id, labels)) return found;
+  if (image_ref.empty()) return std::optional<RemoteLayer>();
   if (cached == from_registry_.end()) {
     Result<std::optional<CatalogImage>> image = RegistryImage(image_ref);
     // A registry that cannot be reached fails the Prepare (the caller may retry); any other

@@ -12,14 +12,19 @@
 //     some other image is never claimed (its layers above would have no lower content).
 // The images known: the store's named images (`imgfs pull docker://...` or `imgfs convert`),
 // and, when the labels carry "containerd.io/snapshot/cri.image-ref", the imgfs artifact of that
-// reference in its registry (found as `imgfs pull` finds it; the daemon fetches the index again
-// by digest when it mounts). A registry that cannot be reached is an error (Unavailable); any
-// other failure there (credentials, no or a malformed artifact) means "not an imgfs image".
+// reference in its registry (found as `imgfs pull` finds it). With a puller (the CLI's: the
+// store's daemon's POST /pull) the index and trace are pulled into the store under that
+// reference, so the mount that follows reads them locally; without one, or when it fails for
+// another reason than an unreachable registry or a missing artifact, the catalog reads the
+// artifact itself and the daemon fetches the index again by digest when it mounts. A registry that
+// cannot be reached is an error (Unavailable); any other failure there (credentials, no or a
+// malformed artifact) means "not an imgfs image".
 //
 // Everything read from a registry or an index is untrusted; errors are Statuses. Thread-safe
 // (StoreCatalog serializes its calls).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,12 +72,23 @@ class ImageCatalog {
 
 // The catalog of a store (opened read-only at each look-up, beside its daemon) and of the
 // registries named by CRI labels.
+// Pulls the imgfs artifact of IMAGE (docker://...) into the store, named IMAGE, with OPTIONS'
+// plain-http and tls-verify; returns its index digest and the index's metadata. NotFound: IMAGE
+// has no imgfs artifact.
+struct PulledIndex {
+  std::string digest;
+  std::string metadata;
+};
+using RegistryPuller =
+    std::function<Result<PulledIndex>(const std::string& image, const registry::ClientOptions&)>;
+
 class StoreCatalog : public ImageCatalog {
  public:
   // REGISTRY: how registries are reached (--plain-http, credentials...); DEFAULT_REMOTE: the
-  // remote of images the store names without a registry reference (the configured `remote`).
-  StoreCatalog(std::string store_path, registry::ClientOptions registry,
-               std::string default_remote);
+  // remote of images the store names without a registry reference (the configured `remote`);
+  // PULLER: may be null.
+  StoreCatalog(std::string store_path, registry::ClientOptions registry, std::string default_remote,
+               RegistryPuller puller = nullptr);
   Result<std::optional<RemoteLayer>> Find(const std::string& chain_id,
                                           const Labels& labels) override;
 
@@ -83,6 +99,7 @@ class StoreCatalog : public ImageCatalog {
   const std::string store_path_;
   const registry::ClientOptions registry_;
   const std::string default_remote_;
+  const RegistryPuller puller_;
   std::mutex mu_;
   // By index digest (an index never changes); by CRI image reference + manifest digest.
   std::map<std::string, CatalogImage> parsed_;                        // GUARDED_BY(mu_)
