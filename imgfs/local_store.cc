@@ -513,9 +513,10 @@ Result<std::vector<LocalStore::ChunkInfo>> LocalStore::ListChunks() {
   return out;
 }
 
-Status LocalStore::PutTrace(const Digest& index_digest, std::string_view trace) {
+Status LocalStore::PutTrace(const Digest& index_digest, std::string_view trace,
+                            Durability durability) {
   rocksdb::WriteOptions wo;
-  wo.sync = true;
+  wo.sync = durability == Durability::kSynced;
   return FromRocks(impl_->Write([&] {
     return impl_->db->Put(wo, (*impl_)[kTraces], DigestKey(index_digest),
                           rocksdb::Slice(trace.data(), trace.size()));
@@ -547,7 +548,8 @@ Status LocalStore::SyncChunks() {
                    "flush chunks");
 }
 
-Status LocalStore::PublishIndex(const ImageIndex& index, const std::string& ref_name) {
+Status LocalStore::PublishIndex(const ImageIndex& index, const std::string& ref_name,
+                                Durability durability) {
   if (ref_name.empty()) return Status::InvalidArgument("empty image name");
   auto bytes = index.bytes();
   rocksdb::WriteBatch batch;
@@ -555,7 +557,7 @@ Status LocalStore::PublishIndex(const ImageIndex& index, const std::string& ref_
             rocksdb::Slice(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   batch.Put((*impl_)[kRefs], ref_name, index.digest().ToString());
   rocksdb::WriteOptions wo;
-  wo.sync = true;
+  wo.sync = durability == Durability::kSynced;
   return FromRocks(impl_->Write([&] { return impl_->db->Write(wo, &batch); }), "publish index");
 }
 

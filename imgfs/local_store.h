@@ -108,7 +108,12 @@ class LocalStore : public ChunkStore {
   Result<std::vector<ChunkInfo>> ListChunks();
 
   // Access traces, keyed by index digest: what a workload read at start-up.
-  Status PutTrace(const Digest& index_digest, std::string_view trace);
+  // kSynced: written when the call returns. kRefetchable (what was fetched from a remote and
+  // names no chunk of the store's own): not waiting for the disk; a crash may lose the write
+  // (it is fetched again), never half of it.
+  enum class Durability { kSynced, kRefetchable };
+  Status PutTrace(const Digest& index_digest, std::string_view trace,
+                  Durability durability = Durability::kSynced);
   Result<std::string> GetTrace(const Digest& index_digest);
 
   // Makes every chunk written so far durable. Call before publishing an index that names them.
@@ -116,8 +121,9 @@ class LocalStore : public ChunkStore {
   // ChunkStore: starts flushing the chunk records in the background (SyncChunks then waits for
   // that flush rather than doing all of it).
   void StartSync() override;
-  // Stores an index and points `ref_name` at it, atomically and durably.
-  Status PublishIndex(const ImageIndex& index, const std::string& ref_name);
+  // Stores an index and points `ref_name` at it, atomically and durably (see Durability).
+  Status PublishIndex(const ImageIndex& index, const std::string& ref_name,
+                      Durability durability = Durability::kSynced);
   Result<std::shared_ptr<const ImageIndex>> GetIndex(const Digest& digest);
   // NAME is a ref name, a full index digest ("sha256:..."), or a unique hex prefix of one.
   Result<Digest> Resolve(const std::string& name);

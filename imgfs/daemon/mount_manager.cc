@@ -113,7 +113,9 @@ Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(
     (*refetches)++;
   }
   ASSIGN_OR_RETURN(auto index, ImageIndex::Parse(std::move(bytes)));
-  RETURN_IF_ERROR(store_.PublishIndex(*index, digest.ToString()));
+  // Not synced: ~20 ms of an empty node's mount, and a crash costs only a second fetch.
+  RETURN_IF_ERROR(
+      store_.PublishIndex(*index, digest.ToString(), store::LocalStore::Durability::kRefetchable));
   return index;
 }
 

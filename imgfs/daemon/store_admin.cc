@@ -167,8 +167,12 @@ Result<registry::PulledImage> PullAndPublish(store::LocalStore& store, const std
                    registry::RegistryClient::Open(ref.host, ref.repository, std::move(options)));
   ASSIGN_OR_RETURN(registry::PulledImage pulled,
                    registry::PullFromRegistry(*client, ref, platform));
-  if (pulled.trace) RETURN_IF_ERROR(store.PutTrace(pulled.index_digest, *pulled.trace));
-  RETURN_IF_ERROR(store.PublishIndex(*pulled.index, tag.empty() ? ref.ToString() : tag));
+  // Both can be pulled again: not synced (~20 ms of a CRI pull).
+  constexpr auto kRefetchable = store::LocalStore::Durability::kRefetchable;
+  if (pulled.trace)
+    RETURN_IF_ERROR(store.PutTrace(pulled.index_digest, *pulled.trace, kRefetchable));
+  RETURN_IF_ERROR(
+      store.PublishIndex(*pulled.index, tag.empty() ? ref.ToString() : tag, kRefetchable));
   return pulled;
 }
 

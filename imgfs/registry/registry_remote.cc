@@ -111,7 +111,8 @@ Result<FoundArtifact> FindArtifact(RegistryClient& client, const Reference& ref,
   Result<Artifact> direct = ParseArtifactManifest(top.bytes, kMaxManifest);
   if (direct.ok()) return FoundArtifact{std::move(*direct), top.digest};
   if (direct.status().code() != Code::kNotFound) return direct.status().WithContext(ref.ToString());
-  ASSIGN_OR_RETURN(ResolvedManifest image, ResolveManifest(client, ref, platform, kMaxManifest));
+  ASSIGN_OR_RETURN(ResolvedManifest image,
+                   ResolveFetchedManifest(client, std::move(top), platform, kMaxManifest));
   const Digest subject = image.manifest.digest;
   // The referrers API (OCI distribution 1.1) first; registry 2.8 answers 404 and sends us to
   // the tag fallback, as does an answer without an imgfs artifact.

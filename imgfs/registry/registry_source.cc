@@ -226,9 +226,15 @@ class RegistrySource : public indexer::ImageSource {
 
 Result<ResolvedManifest> ResolveManifest(RegistryClient& client, const Reference& ref,
                                          const std::string& platform, uint64_t max_json_size) {
+  ASSIGN_OR_RETURN(FetchedManifest m, client.GetManifest(ref.ManifestReference(), max_json_size));
+  return ResolveFetchedManifest(client, std::move(m), platform, max_json_size);
+}
+
+Result<ResolvedManifest> ResolveFetchedManifest(RegistryClient& client, FetchedManifest m,
+                                                const std::string& platform,
+                                                uint64_t max_json_size) {
   ASSIGN_OR_RETURN(oci::Platform wanted, oci::Platform::Parse(platform));
   ResolvedManifest out;
-  ASSIGN_OR_RETURN(FetchedManifest m, client.GetManifest(ref.ManifestReference(), max_json_size));
   out.top_digest = m.digest;
   for (int depth = 0; LooksLikeIndex(m); ++depth) {
     if (depth >= kMaxIndexDepth) return Status::InvalidArgument("image indexes nested too deeply");

@@ -49,5 +49,9 @@ struct ResolvedManifest {
 };
 Result<ResolvedManifest> ResolveManifest(RegistryClient& client, const Reference& ref,
                                          const std::string& platform, uint64_t max_json_size);
+// The same from TOP, the manifest or index the reference named, already fetched.
+Result<ResolvedManifest> ResolveFetchedManifest(RegistryClient& client, FetchedManifest top,
+                                                const std::string& platform,
+                                                uint64_t max_json_size);
 
 }  // namespace imgfs::registry
