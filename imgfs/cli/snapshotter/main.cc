@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   // Writes to a daemon that went away (its socket) are errors we report.
   std::signal(SIGPIPE, SIG_IGN);
   imgfs::cli::ArgList args(argv + 1, argv + argc);
-  if (args.size() == 1 && (args[0] == "--version" || args[0] == "version")) {
+  if (args.size() == 1 && args[0] == "--version") {
     std::printf("imgfs-snapshotter %s (commit %s)\n", imgfs::kVersion, imgfs::kGitCommit);
     return 0;
   }
