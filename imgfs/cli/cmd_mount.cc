@@ -19,6 +19,7 @@
 #include "imgfs/cli/commands.h"
 #include "imgfs/cli/config.h"
 #include "imgfs/cli/control_client.h"
+#include "imgfs/cli/programs.h"
 #include "imgfs/cli/registry_flags.h"
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
@@ -36,9 +37,9 @@ std::string StorePath(const Args& args) {
 
 namespace {
 
-// Starts `imgfs daemon --store DIR --exit-when-idle` detached, logging to the configured log
-// file (default STORE/daemon.log), and waits (15 s at most) until it says it listens: a byte on
-// a pipe (--ready-fd), or the pipe's end when it died first.
+// Starts `imgfs daemon --store DIR --exit-when-idle` (ImgfsProgram()) detached, logging to the
+// configured log file (default STORE/daemon.log), and waits (15 s at most) until it says it
+// listens: a byte on a pipe (--ready-fd), or the pipe's end when it died first.
 Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
   RETURN_IF_ERROR(daemon::SecureStoreDir(store).status());
   const Config& config = GlobalConfig();
@@ -61,6 +62,7 @@ Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  const std::string& program = ImgfsProgram();
   pid_t pid = ::fork();
   if (pid < 0) return Status::FromErrno(errno, "fork");
   if (pid == 0) {
@@ -71,7 +73,7 @@ Status SpawnDaemon(const std::string& store, uint64_t cache_size) {
     if (log_fd >= 0) ::dup2(log_fd, 1), ::dup2(log_fd, 2);
     if (::fork() != 0) ::_exit(0);           // the daemon is not our child: no zombie, no session
     ::fcntl(ready_write.get(), F_SETFD, 0);  // the daemon keeps the pipe's write end
-    ::execv("/proc/self/exe", argv.data());
+    ::execvp(program.c_str(), argv.data());
     ::_exit(127);
   }
   ready_write.Reset();

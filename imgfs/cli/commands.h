@@ -34,7 +34,9 @@ Result<int> RunRun(const ArgList& argv);
 Result<int> RunPs(const ArgList& argv);
 Result<int> RunStop(const ArgList& argv);
 Result<int> RunLogs(const ArgList& argv);
-Result<int> RunSnapshotter(const ArgList& argv);
+// `imgfs snapshotter`: execs imgfs-snapshotter (beside this program, else in PATH) with ARGV as
+// given, --config included; returns only when it cannot (Unimplemented when it is not there).
+Result<int> ExecSnapshotter(const ArgList& argv);
 // `imgfs daemon` (the library's daemon is imgfs::RunDaemon in imgfs/daemon/daemon.h).
 Result<int> RunDaemonCommand(const ArgList& argv);
 

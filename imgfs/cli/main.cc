@@ -1,6 +1,4 @@
 // imgfs: convert OCI images into deduplicated chunks and serve them lazily.
-#include <stdlib.h>
-
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -8,9 +6,8 @@
 
 #include "core/log.h"
 #include "core/version.h"
+#include "imgfs/cli/command_main.h"
 #include "imgfs/cli/commands.h"
-#include "imgfs/cli/config.h"
-#include "imgfs/cli/examples.h"
 #include "imgfs/cli/usage.h"
 
 namespace {
@@ -42,7 +39,7 @@ constexpr Command kCommands[] = {
     {"ps", nullptr, imgfs::cli::RunPs, imgfs::cli::kPsUsage},
     {"stop", nullptr, imgfs::cli::RunStop, imgfs::cli::kStopUsage},
     {"logs", nullptr, imgfs::cli::RunLogs, imgfs::cli::kLogsUsage},
-    {"snapshotter", nullptr, imgfs::cli::RunSnapshotter, imgfs::cli::kSnapshotterUsage},
+    {"snapshotter", nullptr, imgfs::cli::ExecSnapshotter, imgfs::cli::kSnapshotterUsage},
 };
 
 constexpr char kUsage[] =
@@ -79,33 +76,6 @@ constexpr char kUsage[] =
     "Every command takes --config FILE (else $IMGFS_CONFIG, else /etc/imgfs/config.toml).\n"
     "imgfs --version prints the version and the git commit it was built from.\n";
 
-// Takes --config FILE / --config=FILE out of ARGS (before any "--"), loads the configuration and
-// applies what is process-wide: the log level and format, the registry credentials file.
-imgfs::Status LoadConfig(imgfs::cli::ArgList& args) {
-  std::string path;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--") break;
-    if (args[i] == "--config" && i + 1 < args.size()) {
-      path = args[i + 1];
-      args.erase(args.begin() + i, args.begin() + i + 2);
-      --i;
-    } else if (args[i].rfind("--config=", 0) == 0) {
-      path = args[i].substr(9);
-      args.erase(args.begin() + i);
-      --i;
-    } else if (args[i] == "--config") {
-      return imgfs::Status::InvalidArgument("--config needs a FILE");
-    }
-  }
-  ASSIGN_OR_RETURN(imgfs::cli::Config config, imgfs::cli::Config::Load(path));
-  imgfs::SetLogLevel(*imgfs::ParseLogLevel(config.Get("log.level")));
-  imgfs::SetLogFormat(*imgfs::ParseLogFormat(config.Get("log.format")));
-  const std::string& credentials = config.Get("credentials_file");
-  if (!credentials.empty()) ::setenv("REGISTRY_AUTH_FILE", credentials.c_str(), 1);
-  imgfs::cli::SetGlobalConfig(std::move(config));
-  return imgfs::Status::Ok();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -130,28 +100,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   // `run` parses its own flags: what follows its IMAGE is the container's command, whose
-  // --help or --config are not ours.
-  const bool own_flags = command == "run";
-  for (const std::string& a : args) {
-    if (a == "--" || own_flags) break;
-    if (a == "--help" || a == "-h") {
-      std::printf("usage: %s", found->usage);
-      for (const imgfs::cli::CommandExample& e : imgfs::cli::kExamples)
-        if (e.command == found->name)
-          std::printf("example:\n  %.*s\n", static_cast<int>(e.text.size()), e.text.data());
-      return 0;
-    }
-  }
-  imgfs::cli::ArgList config_args;
-  if (imgfs::Status s = LoadConfig(own_flags ? config_args : args); !s.ok()) {
-    std::fprintf(stderr, "imgfs %s: %s\n", command.c_str(), s.message().c_str());
-    return 2;
-  }
-  auto run = found->run;
-  imgfs::Result<int> rc = run(args);
-  if (!rc.ok()) {
-    std::fprintf(stderr, "imgfs %s: %s\n", command.c_str(), rc.status().message().c_str());
-    return rc.status().code() == imgfs::Code::kInvalidArgument ? 2 : 1;
-  }
-  return *rc;
+  // --help or --config are not ours. imgfs-snapshotter loads the configuration itself.
+  using imgfs::cli::ConfigSource;
+  const ConfigSource config = command == "run"           ? ConfigSource::kEnvironment
+                              : command == "snapshotter" ? ConfigSource::kNone
+                                                         : ConfigSource::kArgs;
+  if (config != ConfigSource::kEnvironment &&
+      imgfs::cli::PrintHelpIfAsked(found->name, found->usage, args))
+    return 0;
+  return imgfs::cli::RunCommand(found->name, found->run, std::move(args), config);
 }

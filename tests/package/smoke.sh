@@ -29,6 +29,10 @@ trap cleanup EXIT
 check "imgfs --version names a commit" bash -c "/usr/bin/imgfs --version | grep -q 'commit [0-9a-f]'"
 check "runc-lite --version names a commit" bash -c "/usr/bin/runc-lite --version | grep -q '^commit: [0-9a-f]'"
 check "imgfs-gpu --version" /usr/bin/imgfs-gpu --version
+check "imgfs snapshotter runs the installed imgfs-snapshotter" \
+  bash -c "/usr/bin/imgfs snapshotter --version | grep -q '^imgfs-snapshotter .*commit [0-9a-f]'"
+check "imgfs links no gRPC, protobuf or abseil" \
+  bash -c "L=\$(ldd /usr/bin/imgfs) && grep -q libfuse3 <<<\"\$L\" && ! grep -qE 'grpc|absl|protobuf' <<<\"\$L\""
 check "imgfs-gpu-hook --version" /usr/bin/imgfs-gpu-hook --version
 check "coldstart-bench --help" bash -c "/usr/bin/coldstart-bench --help | grep -q -- --quick"
 check "the config is installed and valid" bash -c "/usr/bin/imgfs config show | grep -q '^# file: /etc/imgfs/config.toml'"
