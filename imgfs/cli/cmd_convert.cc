@@ -84,10 +84,7 @@ Result<int> RunConvert(const ArgList& argv) {
   } else {
     const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
-    if (args.Has("creds") || args.Has("ca-file"))
-      return Status::InvalidArgument(
-          "the imgfs daemon of this store converts for it and reads registry credentials from "
-          "its credential files only: drop --creds/--ca-file, or convert into another --store");
+    RETURN_IF_ERROR(NoCredentialsForDaemon(args, "converts"));
     // The daemon serving mounts from this store holds it: it converts (no progress bar).
     if (tty)
       std::fprintf(stderr, "converting in the imgfs daemon of %s\n", StorePath(args).c_str());

@@ -32,10 +32,7 @@ Result<int> RunPull(const ArgList& argv) {
     // The store's daemon holds it: the daemon pulls, with its own credentials.
     const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
-    if (args.Has("creds") || args.Has("ca-file"))
-      return Status::InvalidArgument(
-          "the imgfs daemon of this store pulls for it and reads registry credentials from its "
-          "credential files only: drop --creds/--ca-file, or pull into another --store");
+    RETURN_IF_ERROR(NoCredentialsForDaemon(args, "pulls"));
     ASSIGN_OR_RETURN(pulled,
                      ControlCall(socket, "POST", "/pull",
                                  daemon::PullRequest(args.positional[0], options, platform, tag)));
