@@ -71,6 +71,12 @@ bool FillEntry(ImageFs& fs, uint64_t ino, fuse_entry_param* e) {
 // (cache_readdir), which only helps a directory listed twice; dentries and attributes stay cached.
 // A kernel property, the same for every mount of the daemon.
 std::atomic<bool> g_no_opendir{false};
+// The same for files (FUSE_NO_OPEN_SUPPORT, Linux 3.x+): OpOpen answers ENOSYS once and the
+// kernel opens files itself, keeping their page cache (FOPEN_KEEP_CACHE, as OpOpen asked) and
+// sending neither OPEN nor RELEASE. `import numpy` opens ~600 files: a second container of a
+// mounted image ran it in 136 ms, against 93 ms on ext4, before this. Nothing is lost: the mount
+// is read-only, so the kernel refuses every open for writing itself (EROFS).
+std::atomic<bool> g_no_open{false};
 
 // libfuse's capability bits and ours (the kernel's names clash with libfuse's, fuse_takeover.h).
 constexpr std::pair<uint64_t, uint32_t> kFeatures[] = {
@@ -79,6 +85,7 @@ constexpr std::pair<uint64_t, uint32_t> kFeatures[] = {
     {FUSE_CAP_READDIRPLUS_AUTO, FuseInitParams::kReaddirplusAuto},
     {FUSE_CAP_CACHE_SYMLINKS, FuseInitParams::kCacheSymlinks},
     {FUSE_CAP_NO_OPENDIR_SUPPORT, FuseInitParams::kNoOpendirSupport},
+    {FUSE_CAP_NO_OPEN_SUPPORT, FuseInitParams::kNoOpenSupport},
     {FUSE_CAP_PARALLEL_DIROPS, FuseInitParams::kParallelDirops},
     {FUSE_CAP_AUTO_INVAL_DATA, FuseInitParams::kAutoInvalData},
     {FUSE_CAP_ASYNC_DIO, FuseInitParams::kAsyncDio},
@@ -104,6 +111,10 @@ void OpInit(void* userdata, fuse_conn_info* conn) noexcept {
   if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
     conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
     g_no_opendir = true;
+  }
+  if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) {
+    conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+    g_no_open = true;
   }
   conn->max_readahead = 1u << 20;
   // libfuse derives the kernel's max_pages (the largest read request) from max_write: 1 MiB
@@ -206,6 +217,7 @@ void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   Guard(req, [&] {
     if (int err = Fs(req).CheckOpen(ino, fi->flags)) return (void)fuse_reply_err(req, err);
+    if (g_no_open) return (void)fuse_reply_err(req, ENOSYS);  // no per-open state to keep
     fi->keep_cache = 1;  // immutable: keep the page cache across opens
     fuse_reply_open(req, fi);
   });

@@ -31,6 +31,7 @@ constexpr std::pair<uint32_t, uint32_t> kKernelFlags[] = {
     {FuseInitParams::kPosixLocks, FUSE_POSIX_LOCKS},
     {FuseInitParams::kFlockLocks, FUSE_FLOCK_LOCKS},
     {FuseInitParams::kExplicitInvalData, FUSE_EXPLICIT_INVAL_DATA},
+    {FuseInitParams::kNoOpenSupport, FUSE_NO_OPEN_SUPPORT},
 };
 
 }  // namespace

@@ -40,6 +40,7 @@ struct FuseInitParams {
     kPosixLocks = 1u << 11,
     kFlockLocks = 1u << 12,
     kExplicitInvalData = 1u << 13,
+    kNoOpenSupport = 1u << 14,
   };
   uint32_t proto_major = 0;
   uint32_t proto_minor = 0;
