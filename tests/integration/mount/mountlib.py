@@ -137,8 +137,11 @@ class Session:
             deadline = time.time() + 20
             while os.path.exists("/proc/%d" % pid) and time.time() < deadline:
                 time.sleep(0.05)
+            # (The log's end says why: a worker restarted by its supervisor, a request in
+            # flight, a slow teardown.)
             check(not os.path.exists("/proc/%d" % pid),
-                  "daemon %d still running 20 s after its last umount" % pid)
+                  "daemon %d still running 20 s after its last umount; its log ends: %s"
+                  % (pid, " | ".join(self.daemon_log(store).splitlines()[-8:])))
 
     def stats(self, mp):
         out = self.run("stats", mp, "--json", store=self.mounts[mp], timeout=30).stdout
