@@ -84,7 +84,7 @@ Result<int> RunConvert(const ArgList& argv) {
   } else {
     const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
-    RETURN_IF_ERROR(NoCredentialsForDaemon(args, "converts"));
+    RETURN_IF_ERROR(NoCredentialsForDaemon(args, "convert"));
     // The daemon serving mounts from this store holds it: it converts (no progress bar).
     if (tty)
       std::fprintf(stderr, "converting in the imgfs daemon of %s\n", StorePath(args).c_str());

@@ -21,7 +21,7 @@ Result<int> RunPull(const ArgList& argv) {
   ASSIGN_OR_RETURN(registry::Reference ref, registry::ParseReference(args.positional[0]));
   ASSIGN_OR_RETURN(registry::ClientOptions options, RegistryOptionsFromArgs(args));
   const std::string platform = args.Get("platform", "linux/amd64");
-  const std::string tag = args.Get("tag", ref.ToString());
+  const std::string tag = args.Get("tag");  // "": named after the reference
   auto store = OpenStoreFromFlag(args.Get("store"));
   nlohmann::json pulled;
   if (store.ok()) {
@@ -32,7 +32,7 @@ Result<int> RunPull(const ArgList& argv) {
     // The store's daemon holds it: the daemon pulls, with its own credentials.
     const std::string socket = daemon::DaemonSocketPath(StorePath(args));
     if (!DaemonHolds(store.status(), socket)) return store.status();
-    RETURN_IF_ERROR(NoCredentialsForDaemon(args, "pulls"));
+    RETURN_IF_ERROR(NoCredentialsForDaemon(args, "pull"));
     ASSIGN_OR_RETURN(pulled,
                      ControlCall(socket, "POST", "/pull",
                                  daemon::PullRequest(args.positional[0], options, platform, tag)));

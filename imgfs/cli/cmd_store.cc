@@ -46,11 +46,10 @@ bool DaemonHolds(const Status& open_error, const std::string& socket) {
 
 Status NoCredentialsForDaemon(const Args& args, const std::string& verb) {
   if (!args.Has("creds") && !args.Has("ca-file")) return Status::Ok();
-  const std::string infinitive = verb.substr(0, verb.size() - 1);  // "converts" -> "convert"
   return Status::InvalidArgument("the imgfs daemon of this store " + verb +
-                                 " for it and reads registry credentials from its credential "
+                                 "s for it and reads registry credentials from its credential "
                                  "files only: drop --creds/--ca-file, or " +
-                                 infinitive + " into another --store");
+                                 verb + " into another --store");
 }
 
 namespace {

@@ -65,7 +65,7 @@ std::string StorePath(const Args& args);
 // Whether a failure to open the store for writing is because a running daemon holds it (then
 // convert, rm and gc go through the daemon's socket).
 bool DaemonHolds(const Status& open_error, const std::string& socket);
-// What the daemon does for a command (VERB: "converts", "pulls") it does with its own credential
+// What the daemon does for a command (VERB: "convert", "pull") it does with its own credential
 // files: InvalidArgument when ARGS carry --creds or --ca-file, else OK.
 Status NoCredentialsForDaemon(const Args& args, const std::string& verb);
 

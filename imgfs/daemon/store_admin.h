@@ -33,7 +33,8 @@ Result<RepackResult> RepackAndPublish(store::LocalStore& store, const std::strin
 nlohmann::json RepackReply(const RepackResult& r);
 
 // `imgfs pull`: fetches the index and trace of IMAGE's imgfs artifact (docker://...) from its
-// registry with OPTIONS and publishes the index under `tag` (the CLI's path and the daemon's).
+// registry with OPTIONS and publishes the index under `tag`, or the reference when it is empty
+// (the CLI's path and the daemon's).
 Result<registry::PulledImage> PullAndPublish(store::LocalStore& store, const std::string& image,
                                              registry::ClientOptions options,
                                              const std::string& platform, const std::string& tag);

@@ -224,17 +224,17 @@ void Snapshotter::MountAhead(const RemoteLayer& remote) {
   if (!mounter_) return;
   const std::string mp = ImageMountPoint(remote);
   auto result = std::make_shared<std::promise<Status>>();
-  auto done = std::make_shared<std::atomic<bool>>(false);
   std::lock_guard lock(ahead_mu_);
   std::erase_if(ahead_threads_, [](AheadThread& t) {
-    if (!t.done->load()) return false;
+    if (t.result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
     t.thread.join();
     return true;
   });
   if (ahead_.count(mp)) return;
-  ahead_[mp] = result->get_future().share();
+  std::shared_future<Status> future = result->get_future().share();
+  ahead_[mp] = future;
   try {
-    std::thread t([this, remote, mp, result, done] {
+    std::thread t([this, remote, mp, result] {
       Status s = MountNow(remote);
       if (!s.ok()) IMGFS_LOG(Info) << "mounting " << mp << " ahead: " << s.message();
       {
@@ -242,9 +242,8 @@ void Snapshotter::MountAhead(const RemoteLayer& remote) {
         ahead_.erase(mp);
       }
       result->set_value(std::move(s));
-      done->store(true);
     });
-    ahead_threads_.push_back({std::move(t), done});
+    ahead_threads_.push_back({std::move(t), std::move(future)});
   } catch (const std::system_error&) {  // no thread: the container's Prepare mounts it
     ahead_.erase(mp);
   }

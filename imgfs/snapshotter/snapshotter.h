@@ -35,7 +35,6 @@
 // answer containerd expects); a Prepare whose image mount fails removes the record it made.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -150,9 +149,9 @@ class Snapshotter {
   std::map<std::string, std::shared_future<Status>> ahead_;  // GUARDED_BY(ahead_mu_)
   struct AheadThread {
     std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
+    std::shared_future<Status> result;  // ready: the thread is ending, joined at the next mount
   };
-  std::vector<AheadThread> ahead_threads_;  // GUARDED_BY(ahead_mu_); joined once done
+  std::vector<AheadThread> ahead_threads_;  // GUARDED_BY(ahead_mu_)
 };
 
 // Sums the blocks and counts the inodes of the tree at PATH (not crossing mounts, links not
