@@ -102,6 +102,7 @@ class ImageIndex {
   InodeAttrs Attrs(uint32_t ino) const;
   std::string_view SymlinkTarget(uint32_t ino) const;
   std::vector<std::pair<std::string_view, std::string_view>> Xattrs(uint32_t ino) const;
+  uint64_t xattr_count() const { return xattr_count_; }  // of every inode together
 
   uint32_t DirEntryCount(uint32_t ino) const;
   DirEntryView DirEntry(uint32_t ino, uint32_t i) const;  // i < DirEntryCount(ino)

@@ -9,8 +9,14 @@ the index: 0 pack bytes at the server, bytes_fetched = cache_misses = 0. Reading
 fetch exactly the stored bytes of that file's chunks (from the index, docs/index-format.md):
 every GET lies inside those chunks, every chunk is fetched, and the daemon's bytes_fetched agrees
 with the server.
+
+Xattrs: the image's are served (a name it lacks: ENODATA). An image without a single xattr
+answers getxattr with ENOSYS once, so the kernel answers every later one itself: EOPNOTSUPP, also
+through an overlay on the mount, while listxattr still lists nothing and the overlay reads as
+the image.
 """
 
+import errno
 import os
 import random
 import shutil
@@ -150,6 +156,51 @@ def main():
         ml.run_case(report, "read-big-file", read_case("data/big.bin"))
         ml.run_case(report, "read-compressible-file", read_case("data/text.log"))
         ml.run_case(report, "read-small-file", read_case("many/d3/f17"))
+
+        def xattrs_case():
+            diffs = []
+            got = os.getxattr(os.path.join(mp, "data/mid.bin"), "user.kind")
+            if got != b"mid":
+                diffs.append("user.kind of data/mid.bin is %r, not b'mid'" % got)
+            try:
+                os.getxattr(os.path.join(mp, "data/mid.bin"), "user.absent")
+                diffs.append("an absent xattr was served")
+            except OSError as e:
+                if e.errno != errno.ENODATA:
+                    diffs.append("absent xattr: %s, expected ENODATA" % e)
+            plain = s.path("plain")
+            os.makedirs(os.path.join(plain, "etc"))
+            with open(os.path.join(plain, "etc", "conf"), "w") as f:
+                f.write("plain\n")
+            plain_store = s.store("plain")
+            pmp, _ = s.mount(s.convert("dir:" + plain, plain_store, "plain"), plain_store)
+            ov = s.path("ov")
+            for d in ("upper", "work", "root"):
+                os.makedirs(os.path.join(ov, d))
+            subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                            "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (pmp, ov, ov),
+                            os.path.join(ov, "root")], check=True)
+            try:
+                for root in (pmp, os.path.join(ov, "root")):
+                    path = os.path.join(root, "etc", "conf")
+                    with open(path) as f:
+                        if f.read() != "plain\n":
+                            diffs.append("%s reads wrong" % path)
+                    if os.listxattr(path):
+                        diffs.append("%s lists xattrs %r" % (path, os.listxattr(path)))
+                    for _ in range(2):
+                        try:
+                            os.getxattr(path, "user.any")
+                            diffs.append("%s: getxattr succeeded" % path)
+                        except OSError as e:
+                            if e.errno != errno.EOPNOTSUPP:
+                                diffs.append("%s: getxattr %s, expected EOPNOTSUPP" % (path, e))
+            finally:
+                subprocess.run(["umount", os.path.join(ov, "root")], check=True)
+                s.umount(pmp)
+            return diffs
+
+        ml.run_case(report, "xattrs", xattrs_case)
         s.umount(mp)
     report.exit()
 
