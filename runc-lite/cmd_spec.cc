@@ -4,6 +4,7 @@
 #include "core/fd.h"
 #include "runc-lite/command.h"
 #include "runc-lite/spec.h"
+#include "runc-lite/spec_default.h"
 
 namespace imgfs::runc {
 namespace {

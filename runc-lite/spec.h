@@ -203,7 +203,5 @@ Result<Process> ParseProcess(const std::string& json_text);
 // A bundle config already read (path names it in errors); requires a process with args.
 Result<Spec> ParseBundleSpec(const std::string& text, const std::string& path);
 Result<Spec> LoadBundleSpec(const std::string& bundle);
-// The config.json that `runc-lite spec` writes (runc's default, rootless=false).
-std::string DefaultSpecJson();
 
 }  // namespace imgfs::runc

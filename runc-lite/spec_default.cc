@@ -1,7 +1,7 @@
 // DefaultSpecJson(): the config.json `runc-lite spec` writes (runc's default for root).
-#include <nlohmann/json.hpp>
+#include "runc-lite/spec_default.h"
 
-#include "runc-lite/spec.h"
+#include <nlohmann/json.hpp>
 
 namespace imgfs::runc {
 

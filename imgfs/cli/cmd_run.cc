@@ -38,6 +38,7 @@
 #include "imgfs/cli/usage.h"
 #include "imgfs/daemon/daemon.h"
 #include "imgfs/daemon/mount_point.h"
+#include "runc-lite/spec_default.h"
 
 extern char** environ;
 
@@ -429,10 +430,16 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
   c.overlay_mounted = true;
   timings.Step("overlay");
 
-  // The OCI config: the runtime's default, the image's config, the flags.
-  ASSIGN_OR_RETURN(std::string spec_text,
-                   RunCaptured({c.runtime, "spec", "--bundle", c.dir}, c.dir));
-  ASSIGN_OR_RETURN(std::string spec_file, ReadFileToString(c.dir + "/config.json", 4u << 20));
+  // The OCI config: the runtime's default, the image's config, the flags. The runc-lite this
+  // imgfs came with has its default built in here (a fork and exec less at every start); any
+  // other runtime writes its own (`RUNTIME spec`).
+  std::string spec_file;
+  if (flags.IsSet("runtime")) {
+    RETURN_IF_ERROR(RunCaptured({c.runtime, "spec", "--bundle", c.dir}, c.dir).status());
+    ASSIGN_OR_RETURN(spec_file, ReadFileToString(c.dir + "/config.json", 4u << 20));
+  } else {
+    spec_file = runc::DefaultSpecJson();
+  }
   nlohmann::json spec = nlohmann::json::parse(spec_file, nullptr, false);
   if (!spec.is_object()) return Status::Internal(c.runtime + " spec wrote no JSON object");
   const nlohmann::json& image_config = mounted.image_config;

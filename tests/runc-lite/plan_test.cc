@@ -10,6 +10,7 @@
 
 #include "runc-lite/mount_options.h"
 #include "runc-lite/plan_builder.h"
+#include "runc-lite/spec_default.h"
 
 namespace imgfs::runc {
 namespace {

@@ -16,6 +16,7 @@
 #include "runc-lite/plan_builder.h"
 #include "runc-lite/seccomp.h"
 #include "runc-lite/spawn.h"
+#include "runc-lite/spec_default.h"
 
 namespace imgfs::runc {
 namespace {

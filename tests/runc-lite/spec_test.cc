@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "runc-lite/plan_builder.h"
+#include "runc-lite/spec_default.h"
 
 namespace imgfs::runc {
 namespace {

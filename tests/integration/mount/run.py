@@ -18,6 +18,8 @@ record stays exited until `imgfs ps --prune`; a -d run that fails is one line an
 beside it in a real registry (docker-registry on 127.0.0.1), on an empty store.
 `imgfs run` killed with SIGKILL leaves a record that ps shows as gone; ps --prune removes its
 container (runtime state), overlay and directory.
+--runtime PATH: a runtime of one's own is asked for its default config (`PATH spec`) and runs
+the container; without it imgfs run builds on runc-lite's default itself.
 --keep-warm 1: the image's mount stays while a container uses it (past several idle periods)
 and is dropped by the daemon once the container is gone; mounts with the default stay.
 """
@@ -324,6 +326,36 @@ def main():
         ml.run_case(report, "docker:// image from a real registry, empty store", from_registry)
         ml.run_case(report, "a killed imgfs run: ps says gone, ps --prune cleans up",
                     killed_run_pruned)
+        def own_runtime():
+            # runc-lite as imgfs finds it: beside imgfs (installed), else in the build tree.
+            runc_lite = os.path.join(os.path.dirname(s.binary), "runc-lite")
+            if not os.access(runc_lite, os.X_OK):
+                runc_lite = os.path.join(os.path.dirname(os.path.dirname(s.binary)),
+                                         "runc-lite", "runc-lite")
+            log = s.path("runtime.log")
+            wrapper = s.path("my-runtime")
+            with open(wrapper, "w") as f:
+                f.write('#!/bin/sh\necho "$@" >> %s\n%s "$@" || exit\n'
+                        'if [ "$1" = spec ]; then\n  %s -c "import json, sys\n'
+                        'p = sys.argv[1] + \'/config.json\'\nc = json.load(open(p))\n'
+                        'c[\'process\'][\'rlimits\'][0].update(soft=777, hard=777)\n'
+                        'json.dump(c, open(p, \'w\'))" "$3"\nfi\n'
+                        % (log, runc_lite, sys.executable))
+            os.chmod(wrapper, 0o755)
+            p = run("--runtime", wrapper, "app", "ulimit -n")
+            own = open(log).read().split("\n")
+            q = run("app", "ulimit -n")
+            diffs = []
+            if p.returncode != 0 or p.stdout != "777\n":
+                diffs.append("--runtime: exit %d, out %r, err %r" % (p.returncode, p.stdout,
+                                                                     p.stderr))
+            if not own[0].startswith("spec --bundle") or not any(" run " in l for l in own):
+                diffs.append("the runtime was called as %r" % own)
+            if q.returncode != 0 or q.stdout != "1024\n":
+                diffs.append("default runtime: exit %d, out %r" % (q.returncode, q.stdout))
+            return diffs + leftovers(store)
+
+        ml.run_case(report, "--runtime: its own default config, then run", own_runtime)
         ml.run_case(report, "--keep-warm: kept while used, dropped when idle", keep_warm)
         # The image mounts the runs left up belong to the session: unmount them.
         for mp in ml.mounted_paths():
