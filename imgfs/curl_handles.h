@@ -1,10 +1,10 @@
 // What the two curl adapters share (the http(s):// remote store, remote_http.cc, and the registry
-// transport, registry/http_transport.cc): owning handles, curl's one-time global set-up, a
-// bounded pool of easy handles whose idle ones keep their connections for reuse, which curl
-// failures are transient, the proxy exceptions and URL redaction. (Their retry schedule is
-// retry_backoff.h.)
-// Only those two files include it (and so curl). Thread-safety: GlobalInit and HandlePool are
-// thread-safe; handles are used by one thread at a time.
+// transport, registry/http_transport.cc): libcurl itself, loaded when first needed, owning
+// handles, curl's one-time global set-up, a bounded pool of easy handles whose idle ones keep
+// their connections for reuse, which curl failures are transient, the proxy exceptions and URL
+// redaction. (Their retry schedule is retry_backoff.h.)
+// Only those two files and curl_library.cc include it (and so curl's header). Thread-safety:
+// GlobalInit and HandlePool are thread-safe; handles are used by one thread at a time.
 #pragma once
 
 #include <curl/curl.h>
@@ -20,25 +20,38 @@
 
 namespace imgfs::remote::curl {
 
+// The libcurl functions the adapters call. libcurl is opened (dlopen of libcurl.so.4) by the
+// first GlobalInit, not linked: with the ~35 libraries it brings (TLS, Kerberos, LDAP, ...) it
+// cost every imgfs start ~3 ms of dynamic loading, which the commands that never reach the
+// network (a run of a mounted image, stats, ls, a daemon serving local chunks) no longer pay.
+struct Library {
+  CURLcode (*global_init)(long flags);
+  const char* (*easy_strerror)(CURLcode code);
+  CURL* (*easy_init)();
+  void (*easy_cleanup)(CURL* handle);
+  void (*easy_reset)(CURL* handle);
+  CURLcode (*easy_setopt)(CURL* handle, CURLoption option, ...);
+  CURLcode (*easy_perform)(CURL* handle);
+  CURLcode (*easy_getinfo)(CURL* handle, CURLINFO info, ...);
+  curl_slist* (*slist_append)(curl_slist* list, const char* item);
+  void (*slist_free_all)(curl_slist* list);
+};
+
+// libcurl loaded and curl_global_init run, once per process (thread-safe); on failure, what
+// failed, in one line (every later call returns the same).
+Status GlobalInit();
+// The functions; only after GlobalInit() returned Ok (every handle is made after it).
+const Library& Lib();
+
 struct EasyDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
+  void operator()(CURL* h) const { Lib().easy_cleanup(h); }
 };
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { Lib().slist_free_all(l); }
 };
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-// curl_global_init, once per process.
-inline Status GlobalInit() {
-  static std::once_flag once;
-  static CURLcode rc = CURLE_OK;
-  std::call_once(once, [] { rc = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (rc != CURLE_OK)
-    return Status::Internal(std::string("curl_global_init: ") + curl_easy_strerror(rc));
-  return Status::Ok();
-}
 
 // Curl failures that another attempt may not meet: the network or the server, not the request.
 inline bool IsTransientError(CURLcode rc) {
@@ -100,7 +113,7 @@ class HandlePool {
       return h;
     }
     lock.unlock();
-    EasyHandle h(curl_easy_init());
+    EasyHandle h(Lib().easy_init());
     if (!h) Release(nullptr);
     return h;
   }

@@ -37,6 +37,7 @@ using curl::EasyHandle;
 using curl::GlobalInit;
 using curl::HandlePool;
 using curl::IsTransientError;
+using curl::Lib;
 using curl::NoProxyList;
 using curl::RedactUrl;
 using curl::Slist;
@@ -247,7 +248,7 @@ class HttpRemoteStore final : public RemoteStore {
     char errbuf[CURL_ERROR_SIZE] = {};
     Slist headers;
     CURLcode rc = Setup(h.get(), req, &t, errbuf, &headers, left);
-    if (rc == CURLE_OK) rc = curl_easy_perform(h.get());
+    if (rc == CURLE_OK) rc = Lib().easy_perform(h.get());
     // Back to the pool even after a failure: curl closes a connection left in a bad state
     // (an aborted transfer, a timeout) and reconnects on the handle's next use.
     pool_.Release(std::move(h));
@@ -261,7 +262,7 @@ class HttpRemoteStore final : public RemoteStore {
 
   CURLcode Setup(CURL* h, const Request& req, Transfer* t, char* errbuf, Slist* headers,
                  const std::chrono::milliseconds* left) {
-    curl_easy_reset(h);  // keeps the connection cache
+    Lib().easy_reset(h);  // keeps the connection cache
     uint64_t size = req.method == Method::kPut ? req.upload.size() : req.ranged ? req.length : 0;
     int64_t deadline_ms = options_.request_timeout.count();
     if (options_.min_transfer_rate > 0)
@@ -270,7 +271,7 @@ class HttpRemoteStore final : public RemoteStore {
     long low_speed_s = static_cast<long>((options_.request_timeout.count() + 999) / 1000);
     CURLcode rc = CURLE_OK;
     auto set = [&](CURLoption opt, auto value) {
-      if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, value);
+      if (rc == CURLE_OK) rc = Lib().easy_setopt(h, opt, value);
     };
     set(CURLOPT_URL, req.url.c_str());
     set(CURLOPT_ERRORBUFFER, errbuf);
@@ -318,9 +319,9 @@ class HttpRemoteStore final : public RemoteStore {
         set(CURLOPT_SEEKDATA, t);
         curl_slist* l = nullptr;
         for (const char* hdr : {"Expect:", "Content-Type: application/octet-stream"}) {
-          curl_slist* next = curl_slist_append(l, hdr);
+          curl_slist* next = Lib().slist_append(l, hdr);
           if (!next) {
-            curl_slist_free_all(l);
+            Lib().slist_free_all(l);
             return CURLE_OUT_OF_MEMORY;
           }
           l = next;
@@ -337,7 +338,7 @@ class HttpRemoteStore final : public RemoteStore {
     RETURN_IF_ERROR(t.response.StopReason(Name(req)));
     if (rc == CURLE_WRITE_ERROR && t.response.sliced()) rc = CURLE_OK;
     if (rc != CURLE_OK) {
-      std::string msg = Name(req) + ": " + (*errbuf ? errbuf : curl_easy_strerror(rc));
+      std::string msg = Name(req) + ": " + (*errbuf ? errbuf : Lib().easy_strerror(rc));
       if (IsTransientError(rc)) return Status::Unavailable(msg);
       if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
         return Status::InvalidArgument(msg);

@@ -22,6 +22,7 @@ using remote::curl::EasyHandle;
 using remote::curl::GlobalInit;
 using remote::curl::HandlePool;
 using remote::curl::IsTransientError;
+using remote::curl::Lib;
 using remote::curl::NoProxyList;
 using remote::curl::Slist;
 
@@ -139,17 +140,17 @@ class CurlTransport final : public HttpTransport {
     char errbuf[CURL_ERROR_SIZE] = {};
     Slist headers;
     CURLcode rc = Setup(h.get(), req, &t, errbuf, &headers);
-    if (rc == CURLE_OK) rc = curl_easy_perform(h.get());
+    if (rc == CURLE_OK) rc = Lib().easy_perform(h.get());
     if (rc == CURLE_OK) {
       char* url = nullptr;
-      if (curl_easy_getinfo(h.get(), CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
+      if (Lib().easy_getinfo(h.get(), CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
         t.response.effective_url = url;
     }
     // Back to the pool even after a failure: curl drops a connection left in a bad state.
     pool_.Release(std::move(h));
     if (!t.stop.ok()) return t.stop.WithContext(name);
     if (rc != CURLE_OK) {
-      std::string msg = name + ": " + (*errbuf ? errbuf : curl_easy_strerror(rc));
+      std::string msg = name + ": " + (*errbuf ? errbuf : Lib().easy_strerror(rc));
       if (IsTransientError(rc)) return Status::Unavailable(msg);
       if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
         return Status::InvalidArgument(msg);
@@ -160,10 +161,10 @@ class CurlTransport final : public HttpTransport {
 
  private:
   CURLcode Setup(CURL* h, const HttpRequest& req, Transfer* t, char* errbuf, Slist* headers) {
-    curl_easy_reset(h);  // keeps the connection cache
+    Lib().easy_reset(h);  // keeps the connection cache
     CURLcode rc = CURLE_OK;
     auto set = [&](CURLoption opt, auto value) {
-      if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, value);
+      if (rc == CURLE_OK) rc = Lib().easy_setopt(h, opt, value);
     };
     set(CURLOPT_URL, req.url.c_str());
     set(CURLOPT_ERRORBUFFER, errbuf);
@@ -220,9 +221,9 @@ class CurlTransport final : public HttpTransport {
     std::vector<std::string> all = req.headers;
     all.push_back("Expect:");
     for (const std::string& hdr : all) {
-      curl_slist* next = curl_slist_append(l, hdr.c_str());
+      curl_slist* next = Lib().slist_append(l, hdr.c_str());
       if (!next) {
-        curl_slist_free_all(l);
+        Lib().slist_free_all(l);
         return CURLE_OUT_OF_MEMORY;
       }
       l = next;

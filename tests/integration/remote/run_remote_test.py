@@ -233,6 +233,23 @@ def cli_push(imgfs, work, url, root_dir, env, ca=None):
     p = imgfs_cmd("push", "no-such-image", url)
     if p.returncode == 0:
         fail("pushing an unknown image should fail")
+    # libcurl is opened at the first network use, not linked: without a loadable one, local
+    # commands still work and a push fails with one line saying what is missing.
+    broken = os.path.join(work, "broken-lib")
+    os.makedirs(broken, exist_ok=True)
+    open(os.path.join(broken, "libcurl.so.4"), "w").close()  # not a library
+    saved = dict(env)
+    env["LD_LIBRARY_PATH"] = broken
+    try:
+        if imgfs_cmd("ls").returncode != 0:
+            fail("imgfs ls needs no libcurl, yet failed with an unloadable one")
+        p = imgfs_cmd("push", "app", url, *tls_args)
+        if p.returncode == 0 or "cannot load libcurl" not in p.stderr or \
+                len(p.stderr.strip().splitlines()) != 1:
+            fail("a push without a loadable libcurl should fail in one line saying so")
+    finally:
+        env.clear()
+        env.update(saved)
     return digest, src
 
 
