@@ -72,6 +72,35 @@ TEST_F(LocalStoreTest, ChunksRoundTripAndSurviveReopen) {
   EXPECT_EQ(store->GetStoredChunk(Sha256("absent")).status().code(), Code::kNotFound);
 }
 
+// A store is created with one sync per file behind a CREATING marker: none is left once Open
+// returns. A marker that is left (the creation was cut short: nothing can have been stored)
+// makes the next Open start the database over, and a read-only Open see no store yet.
+TEST_F(LocalStoreTest, AnUnfinishedCreationIsStartedOver) {
+  Digest d = Sha256("hello");
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/CREATING"));
+    ASSERT_TRUE(store->PutChunk(d, 5, "hello").ok());
+  }
+  {
+    auto store = Open();  // an existing store is opened as it is
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(*store->HasChunk(d));
+  }
+  std::ofstream(dir_ + "/CREATING").close();
+  std::ofstream(dir_ + "/000123.dbtmp") << "half-written";
+  auto read_only = store::LocalStore::Open(dir_, /*read_only=*/true);
+  EXPECT_EQ(read_only.status().code(), Code::kNotFound) << read_only.status().ToString();
+  auto store = Open();
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/CREATING"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/000123.dbtmp"));
+  EXPECT_FALSE(*store->HasChunk(d));  // a new database
+  ASSERT_TRUE(store->PutChunk(d, 5, "hello").ok());
+  EXPECT_TRUE(*store->HasChunk(d));
+}
+
 TEST_F(LocalStoreTest, ABitFlippedOnDiskIsCorruptionNeverWrongBytes) {
   // 20000 bytes: large enough for the data files (smaller chunks stay in RocksDB).
   const std::string bytes(20000, 'h');
