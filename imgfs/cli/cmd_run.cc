@@ -469,7 +469,9 @@ Result<int> Run(FlagSet& flags, const std::vector<std::string>& positional, int 
       return Status::InvalidArgument("--gpus " + flags.GetString("gpus") + " (devices " +
                                      options.gpus + "): " + injected.status().message());
   }
-  RETURN_IF_ERROR(WriteFileAtomic(c.dir + "/config.json", built->dump(2), 0600));
+  // Not synced: a bundle does not outlive the machine's crash (its container dies with it).
+  RETURN_IF_ERROR(WriteFileAtomic(c.dir + "/config.json", built->dump(2), 0600,
+                                  /*durable=*/false));
   timings.Step("config");
 
   // Run it: the runtime in a process group of its own, in the terminal's foreground, so Ctrl-C
