@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """delay_proxy: a TCP proxy that holds every byte for DELAY_MS in each direction, preserving
 order and throughput, the way netem's delay would (for kernels without sch_netem). Used by
-coldstart-bench; one process serves any number of connections.
+coldstart-bench when the C++ one (delay_proxy.cc, build/tools/imgfs-delay-proxy) is not built;
+one process serves any number of connections.
 
   delay_proxy.py LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS    (listens on 127.0.0.1)
 """

@@ -7,7 +7,7 @@ program `python3 -c 'import numpy'`; --image python: one gzip layer of --tar, pr
 `chroot MNT PROGRAM`), repacked in trace order, and pushed with its trace to a registry
 (docker-registry). With --profile dc|slow the registry runs in a network namespace behind a veth
 pair shaped as coldstart-bench does it (tc netem; on a kernel without sch_netem a token bucket for
-the rate and tools/bench/delay_proxy.py for the delay); --profile loopback: 127.0.0.1, no shaping.
+the rate and a delaying proxy, tools/bench/delay_proxy.cc or .py, for the delay); --profile loopback: 127.0.0.1, no shaping.
 
 Then, ROUNDS times each, from an empty store and a dropped page cache:
   off, replay   `imgfs mount docker://...` (--trace off / replay), then PROGRAM in the mount: time
