@@ -1,5 +1,7 @@
 #include "indexer/chunking_writer.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
 
 #include "core/chunk_codec.h"
@@ -7,29 +9,81 @@
 namespace imgfs::indexer {
 namespace {
 
-constexpr size_t kSegmentSize = 4u << 20;   // bytes read per step of a large file
+constexpr size_t kSlabSize = 4u << 20;      // bytes read per step of a large file
 constexpr uint64_t kBatchBytes = 1u << 20;  // small files are grouped up to this size
 constexpr uint64_t kMaxInflightBytes = 64u << 20;
-// Segments of this size or more get a whole kSegmentSize buffer from a pool: buffers that size
-// are mmapped by malloc, and a fresh mapping costs a page fault per 4 KiB on first use.
-constexpr size_t kPooledMin = 256u << 10;
-constexpr size_t kMaxSpareBuffers = kMaxInflightBytes / kSegmentSize + 2;
+// Slabs kept for reuse: enough for every byte in flight plus the open slab.
+constexpr size_t kMaxSpareSlabs = kMaxInflightBytes / kSlabSize + 2;
+
+// The memory of a slab, its pages faulted in by one call rather than one fault each.
+class SlabMemory {
+ public:
+  SlabMemory() {
+    void* p = ::mmap(nullptr, kSlabSize, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    bytes_ = static_cast<uint8_t*>(p);
+  }
+  ~SlabMemory() { ::munmap(bytes_, kSlabSize); }
+  SlabMemory(const SlabMemory&) = delete;
+  SlabMemory& operator=(const SlabMemory&) = delete;
+  uint8_t* get() const { return bytes_; }
+
+ private:
+  uint8_t* bytes_;
+};
 
 }  // namespace
 
+struct ChunkingWriter::SlabPool {
+  std::mutex mu;
+  std::vector<std::unique_ptr<SlabMemory>> spare;  // GUARDED_BY(mu)
+};
+
+// A buffer of kSlabSize bytes that returns to its pool when the last segment in it is done.
+struct ChunkingWriter::Slab {
+  std::unique_ptr<SlabMemory> bytes;
+  std::shared_ptr<SlabPool> pool;
+
+  explicit Slab(std::shared_ptr<SlabPool> p) : pool(std::move(p)) {
+    {
+      std::lock_guard<std::mutex> lock(pool->mu);
+      if (!pool->spare.empty()) {
+        bytes = std::move(pool->spare.back());
+        pool->spare.pop_back();
+      }
+    }
+    if (!bytes) bytes = std::make_unique<SlabMemory>();
+  }
+  ~Slab() {
+    std::lock_guard<std::mutex> lock(pool->mu);
+    if (pool->spare.size() < kMaxSpareSlabs) pool->spare.push_back(std::move(bytes));
+  }
+};
+
 // Bytes of one file, cut into chunks, waiting for or done by a worker.
 struct ChunkingWriter::Segment {
-  std::unique_ptr<uint8_t[]> data;  // `capacity` bytes: pooled when kPooledMin or more
-  size_t capacity = 0;
+  std::shared_ptr<Slab> slab;  // holds `data`; dropped once the worker is done
+  uint8_t* data = nullptr;
   size_t length = 0;
   std::vector<uint32_t> cuts;    // chunk lengths, in order
   std::vector<ChunkSpan> spans;  // filled by the worker
 };
 
 ChunkingWriter::ChunkingWriter(ChunkStore& store, const ChunkerParams& params, unsigned threads)
-    : store_(store), params_(params), pool_(threads) {}
+    : store_(store), params_(params), pool_(threads), slab_pool_(std::make_shared<SlabPool>()) {}
 
 ChunkingWriter::~ChunkingWriter() { pool_.Wait(); }
+
+void ChunkingWriter::PlaceSegment(Segment& seg, size_t size) {
+  if (!open_slab_ || kSlabSize - open_used_ < size) {
+    open_slab_ = std::make_shared<Slab>(slab_pool_);
+    open_used_ = 0;
+  }
+  seg.slab = open_slab_;
+  seg.data = open_slab_->bytes->get() + open_used_;
+  open_used_ += size;
+}
 
 Result<std::shared_ptr<FileContent>> ChunkingWriter::AddFile(ByteSource& src, uint64_t size) {
   {
@@ -45,13 +99,12 @@ Result<std::shared_ptr<FileContent>> ChunkingWriter::AddFile(ByteSource& src, ui
   size_t carry_len = 0;
   while (remaining > 0 || carry_len > 0) {
     auto seg = std::make_shared<Segment>();
-    size_t want = static_cast<size_t>(std::min<uint64_t>(kSegmentSize, carry_len + remaining));
-    seg->data = TakeBuffer(want);
-    seg->capacity = want;
-    if (carry_len) std::memcpy(seg->data.get(), carry_.data(), carry_len);
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kSlabSize, carry_len + remaining));
+    PlaceSegment(*seg, want);
+    if (carry_len) std::memcpy(seg->data, carry_.data(), carry_len);
     size_t have = carry_len;
     while (have < want) {
-      ASSIGN_OR_RETURN(size_t n, src.Read({seg->data.get() + have, want - have}));
+      ASSIGN_OR_RETURN(size_t n, src.Read({seg->data + have, want - have}));
       if (n == 0)
         return Status::Corruption("file content ends after " + std::to_string(size - remaining) +
                                   " of " + std::to_string(size) + " bytes");
@@ -61,17 +114,16 @@ Result<std::shared_ptr<FileContent>> ChunkingWriter::AddFile(ByteSource& src, ui
     const bool at_end = remaining == 0;
     size_t pos = 0;
     while (pos < have && (at_end || have - pos >= params_.max_size)) {
-      size_t len = NextChunkLength({seg->data.get() + pos, have - pos}, params_);
+      size_t len = NextChunkLength({seg->data + pos, have - pos}, params_);
       seg->cuts.push_back(static_cast<uint32_t>(len));
       pos += len;
     }
     carry_len = have - pos;
-    if (carry_len) carry_.assign(seg->data.get() + pos, seg->data.get() + have);
+    if (carry_len) carry_.assign(seg->data + pos, seg->data + have);
+    // The uncut tail goes on in the next segment: its room here is the open slab's again.
+    open_used_ -= want - pos;
     seg->length = pos;
-    if (pos == 0) {
-      GiveBackBuffer(std::move(seg->data), seg->capacity);
-      continue;
-    }
+    if (pos == 0) continue;
 
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -97,25 +149,6 @@ void ChunkingWriter::SubmitPending() {
   pending_bytes_ = 0;
 }
 
-std::unique_ptr<uint8_t[]> ChunkingWriter::TakeBuffer(size_t size) {
-  if (size < kPooledMin) return std::unique_ptr<uint8_t[]>(new uint8_t[size]);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!spare_buffers_.empty()) {
-      std::unique_ptr<uint8_t[]> b = std::move(spare_buffers_.back());
-      spare_buffers_.pop_back();
-      return b;
-    }
-  }
-  return std::unique_ptr<uint8_t[]>(new uint8_t[kSegmentSize]);
-}
-
-void ChunkingWriter::GiveBackBuffer(std::unique_ptr<uint8_t[]> buffer, size_t size) {
-  if (size < kPooledMin) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (spare_buffers_.size() < kMaxSpareBuffers) spare_buffers_.push_back(std::move(buffer));
-}
-
 void ChunkingWriter::ProcessSegment(Segment& seg) {
   // One compression buffer per worker thread, kept for the conversion's life.
   thread_local std::string scratch;
@@ -123,7 +156,7 @@ void ChunkingWriter::ProcessSegment(Segment& seg) {
   size_t pos = 0;
   seg.spans.reserve(seg.cuts.size());
   for (uint32_t len : seg.cuts) {
-    std::span<const uint8_t> raw(seg.data.get() + pos, len);
+    std::span<const uint8_t> raw(seg.data + pos, len);
     pos += len;
     Digest digest = Sha256(raw.data(), raw.size());
     seg.spans.push_back({digest, len});
@@ -150,7 +183,7 @@ void ChunkingWriter::ProcessSegment(Segment& seg) {
       break;
     }
   }
-  GiveBackBuffer(std::move(seg.data), seg.capacity);
+  seg.slab.reset();
   {
     std::lock_guard<std::mutex> lock(mu_);
     inflight_bytes_ -= seg.length;

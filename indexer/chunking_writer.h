@@ -1,6 +1,10 @@
 // The ContentWriter of a conversion: cuts each file into content-defined chunks on the calling
 // thread, then hashes, deduplicates, compresses and stores them on a worker pool, so layer
 // decompression and chunk work overlap.
+// File bytes are copied once, into slabs: 4 MiB buffers recycled through a pool, which a large
+// file's segment fills alone and many small files share, so the conversion does not allocate
+// (nor fault in fresh pages) per file; a new slab's pages are faulted in by one call. A slab goes
+// back to the pool when its last segment is done.
 //
 // Thread-safety: AddFile and Finish are called from one thread (the conversion's), never
 // concurrently; the pool threads touch only a segment's own buffers and the members marked
@@ -42,12 +46,14 @@ class ChunkingWriter : public ContentWriter {
   std::vector<Digest> new_chunks() const;
 
  private:
+  struct SlabPool;
+  struct Slab;
   struct Segment;
   void SubmitPending();
   void ProcessSegment(Segment& seg);
-  // A buffer of at least `size` bytes; a large one from (and back to) the pool of spares.
-  std::unique_ptr<uint8_t[]> TakeBuffer(size_t size);
-  void GiveBackBuffer(std::unique_ptr<uint8_t[]> buffer, size_t size);
+  // Room for `size` bytes (at most a slab): the rest of the open slab, or a new one. Sets
+  // seg.slab and seg.data.
+  void PlaceSegment(Segment& seg, size_t size);
   void RecordError(const Status& s);
 
   ChunkStore& store_;
@@ -58,18 +64,20 @@ class ChunkingWriter : public ContentWriter {
   std::vector<std::shared_ptr<Segment>> pending_;
   uint64_t pending_bytes_ = 0;
   std::vector<uint8_t> carry_;  // the uncut tail of the segment before, reused between files
+  std::shared_ptr<SlabPool> slab_pool_;  // shared with the slabs, which return to it
+  std::shared_ptr<Slab> open_slab_;      // where the next segment goes if it fits
+  size_t open_used_ = 0;                 // bytes of open_slab_ handed out
   // Every segment of every file, to assemble chunk lists in Finish().
   std::vector<std::pair<std::shared_ptr<FileContent>, std::vector<std::shared_ptr<Segment>>>>
       files_;
 
   mutable std::mutex mu_;
-  std::condition_variable room_cv_;                        // in-flight bytes dropped
-  uint64_t inflight_bytes_ = 0;                            // GUARDED_BY(mu_)
-  std::unordered_set<Digest, DigestHash> seen_;            // GUARDED_BY(mu_)
-  std::vector<Digest> new_chunks_;                         // GUARDED_BY(mu_)
-  std::vector<std::unique_ptr<uint8_t[]>> spare_buffers_;  // GUARDED_BY(mu_)
-  Status error_;                                           // GUARDED_BY(mu_)
-  ChunkingStats stats_;                                    // GUARDED_BY(mu_)
+  std::condition_variable room_cv_;              // in-flight bytes dropped
+  uint64_t inflight_bytes_ = 0;                  // GUARDED_BY(mu_)
+  std::unordered_set<Digest, DigestHash> seen_;  // GUARDED_BY(mu_)
+  std::vector<Digest> new_chunks_;               // GUARDED_BY(mu_)
+  Status error_;                                 // GUARDED_BY(mu_)
+  ChunkingStats stats_;                          // GUARDED_BY(mu_)
 };
 
 }  // namespace imgfs::indexer

@@ -92,6 +92,43 @@ TEST(ChunkingWriterTest, StoresFilesOnceAndReassemblesThem) {
   EXPECT_EQ(static_cast<uint64_t>(store.puts_), store.chunks_.size());  // each stored once
 }
 
+// Small files share buffers with each other and with the pieces of large files around them;
+// every file must still come back byte for byte, however the sizes fall.
+TEST(ChunkingWriterTest, MixedSizesReassemble) {
+  MemoryStore store;
+  indexer::ChunkingWriter writer(store, ChunkerParams{}, 2);
+  std::mt19937 rng(7);
+  const std::string pool = RandomString(10 << 20, 2);
+  std::vector<std::string> files;
+  std::vector<std::shared_ptr<indexer::FileContent>> contents;
+  for (int i = 0; i < 150; ++i) {
+    size_t size;
+    switch (rng() % 4) {
+      case 0:
+        size = rng() % 100;
+        break;
+      case 1:
+        size = rng() % (300 << 10);
+        break;
+      case 2:
+        size = (4 << 20) - 1000 + rng() % 2000;
+        break;  // about one buffer
+      default:
+        size = rng() % (9 << 20);
+        break;
+    }
+    files.push_back(pool.substr(rng() % (pool.size() - size), size));
+    StringSource src(files.back(), 1 + rng() % 300000);
+    auto c = writer.AddFile(src, size);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    contents.push_back(*c);
+  }
+  ASSERT_TRUE(writer.Finish().ok());
+  for (size_t i = 0; i < files.size(); ++i) {
+    ASSERT_EQ(Reassemble(store, *contents[i]), files[i]) << "file " << i;
+  }
+}
+
 TEST(ChunkingWriterTest, ShortStreamIsAnError) {
   MemoryStore store;
   indexer::ChunkingWriter writer(store, ChunkerParams{}, 1);
