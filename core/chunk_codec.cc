@@ -25,8 +25,11 @@ std::string_view EncodeChunk(std::span<const uint8_t> raw, std::string* scratch,
   // zstd is fastest with room for its worst case (no bounds checks on the way).
   const size_t bound = ZSTD_compressBound(raw.size());
   if (scratch->size() < bound) scratch->resize(bound);
-  size_t n = ZSTD_compressCCtx(ThreadContexts().cctx, scratch->data(), scratch->size(), raw.data(),
-                               raw.size(), level);
+  ZSTD_CCtx* cctx = ThreadContexts().cctx;
+  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+  if (level == kChunkZstdLevel) ZSTD_CCtx_setParameter(cctx, ZSTD_c_hashLog, kChunkZstdHashLog);
+  size_t n = ZSTD_compress2(cctx, scratch->data(), scratch->size(), raw.data(), raw.size());
   if (ZSTD_isError(n) || n >= raw.size())
     return std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size());
   return std::string_view(scratch->data(), n);
