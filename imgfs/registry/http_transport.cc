@@ -17,6 +17,7 @@ namespace {
 
 constexpr size_t kMaxErrorBody = 4096;
 constexpr size_t kMaxHeaderBytes = 256u << 10;
+constexpr long kStreamBufferSize = 512L << 10;  // CURL_MAX_READ_SIZE before curl 7.88
 
 using remote::curl::EasyHandle;
 using remote::curl::GlobalInit;
@@ -170,7 +171,11 @@ class CurlTransport final : public HttpTransport {
     set(CURLOPT_ERRORBUFFER, errbuf);
     set(CURLOPT_NOSIGNAL, 1L);
     set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-    if (!req.on_body) {
+    if (req.on_body) {
+      // A streamed body (a layer) is received in large reads: one per 512 KiB at best, rather
+      // than per curl's default 16 KiB (curl still hands it over 16 KiB at a time).
+      set(CURLOPT_BUFFERSIZE, kStreamBufferSize);
+    } else {
       int64_t deadline_ms = options_.request_timeout.count();
       if (options_.min_transfer_rate > 0)
         deadline_ms +=
