@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/digest.h"
+#include "core/shared_bytes.h"
 #include "core/status.h"
 
 namespace imgfs {
@@ -21,6 +22,12 @@ class ChunkSource {
   // Returns the stored form of a chunk. NotFound if absent; Corruption if the local copy fails
   // its checksum (the caller may refetch). Thread-safe.
   virtual Result<std::string> GetStoredChunk(const Digest& digest) = 0;
+  // The same bytes without a copy where the source has them in memory (a mapped local file),
+  // valid while the returned value lives. By default, GetStoredChunk's. Thread-safe.
+  virtual Result<SharedBytes> GetStoredView(const Digest& digest) {
+    ASSIGN_OR_RETURN(std::string stored, GetStoredChunk(digest));
+    return SharedBytes(std::move(stored));
+  }
   // The length of a chunk's stored form; a source that knows it without reading the bytes
   // says so cheaply. By default, GetStoredChunk's size. Thread-safe.
   virtual Result<uint32_t> GetStoredLength(const Digest& digest) {

@@ -502,6 +502,11 @@ Result<std::string> LocalStore::GetStoredChunk(const Digest& digest) {
   return std::string(*bytes);
 }
 
+Result<SharedBytes> LocalStore::GetStoredView(const Digest& digest) {
+  ASSIGN_OR_RETURN(ChunkMeta m, impl_->GetMeta(digest));
+  return impl_->ReadStored(digest, m);
+}
+
 Result<uint32_t> LocalStore::GetStoredLength(const Digest& digest) {
   ASSIGN_OR_RETURN(ChunkMeta m, impl_->GetMeta(digest));
   return m.stored;

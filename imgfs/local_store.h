@@ -70,6 +70,8 @@ class LocalStore : public ChunkStore {
 
   // ChunkStore
   Result<std::string> GetStoredChunk(const Digest& digest) override;
+  // Checked against its XXH3, like ReadChunk.
+  Result<SharedBytes> GetStoredView(const Digest& digest) override;
   // From the chunk's record alone.
   Result<uint32_t> GetStoredLength(const Digest& digest) override;
   // True only for a pinned chunk: a conversion re-stores cached chunks as pinned.

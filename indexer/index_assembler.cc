@@ -59,15 +59,15 @@ Status LayOutPacks(std::vector<ChunkRecord>& records, ChunkSource& chunks,
   auto hash_pack = [&](Pack& p) {
     Sha256Hasher hasher;
     for (size_t i = p.first; i < p.end; ++i) {
-      Result<std::string> stored = chunks.GetStoredChunk(records[i].digest);
-      if (stored.ok() && stored->size() != records[i].stored_length)
+      Result<SharedBytes> stored = chunks.GetStoredView(records[i].digest);
+      if (stored.ok() && (*stored)->size() != records[i].stored_length)
         stored = Status::Corruption("chunk " + records[i].digest.ToString() +
                                     ": stored form changed length while packing");
       if (!stored.ok()) {
         p.status = stored.status();
         return;
       }
-      hasher.Update(*stored);
+      hasher.Update(**stored);
     }
     p.digest = hasher.Finish();
   };
