@@ -13,39 +13,61 @@ AsyncSha256::~AsyncSha256() {
   worker_.join();
 }
 
+void AsyncSha256::Enqueue(Piece piece, std::unique_lock<std::mutex>& lock) {
+  piece.ticket = ++last_ticket_;
+  queue_.push_back(std::move(piece));
+  lock.unlock();
+  work_cv_.notify_one();
+}
+
 void AsyncSha256::Update(const void* data, size_t len) {
   if (len == 0) return;
   std::unique_lock<std::mutex> lock(mu_);
   room_cv_.wait(lock, [&] { return queued_bytes_ < kMaxQueued; });
-  std::string piece;
+  Piece piece;
   if (!spare_.empty()) {
-    piece = std::move(spare_.back());
+    piece.owned = std::move(spare_.back());
     spare_.pop_back();
   }
   lock.unlock();
   // A recycled buffer keeps its capacity: no allocation (and no fresh pages to fault in) per
   // piece.
-  piece.assign(static_cast<const char*>(data), len);
+  piece.owned.assign(static_cast<const char*>(data), len);
+  piece.length = len;
   lock.lock();
   queued_bytes_ += len;
-  queue_.push_back(std::move(piece));
-  lock.unlock();
-  work_cv_.notify_one();
+  Enqueue(std::move(piece), lock);
 }
 
-void AsyncSha256::Update(std::string&& piece) {
-  if (piece.empty()) return;
+void AsyncSha256::Update(std::string&& bytes) {
+  if (bytes.empty()) return;
   std::unique_lock<std::mutex> lock(mu_);
   room_cv_.wait(lock, [&] { return queued_bytes_ < kMaxQueued; });
-  queued_bytes_ += piece.size();
-  queue_.push_back(std::move(piece));
-  lock.unlock();
-  work_cv_.notify_one();
+  Piece piece;
+  piece.length = bytes.size();
+  piece.owned = std::move(bytes);
+  queued_bytes_ += piece.length;
+  Enqueue(std::move(piece), lock);
+}
+
+uint64_t AsyncSha256::UpdateView(const void* data, size_t len) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (len == 0) return last_ticket_;
+  Piece piece;
+  piece.view = static_cast<const char*>(data);
+  piece.length = len;
+  Enqueue(std::move(piece), lock);
+  return last_ticket_;
+}
+
+void AsyncSha256::WaitHashed(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(mu_);
+  room_cv_.wait(lock, [&] { return hashed_ticket_ >= ticket; });
 }
 
 Digest AsyncSha256::Finish() {
   std::unique_lock<std::mutex> lock(mu_);
-  room_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  room_cv_.wait(lock, [&] { return hashed_ticket_ == last_ticket_; });
   return hasher_.Finish();
 }
 
@@ -54,15 +76,16 @@ void AsyncSha256::Loop() {
   for (;;) {
     work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;
-    std::string piece = std::move(queue_.front());
+    Piece piece = std::move(queue_.front());
     queue_.pop_front();
-    busy_ = true;
     lock.unlock();
-    hasher_.Update(piece.data(), piece.size());
+    hasher_.Update(piece.view ? piece.view : piece.owned.data(), piece.length);
     lock.lock();
-    busy_ = false;
-    queued_bytes_ -= piece.size();
-    if (spare_.size() < kMaxSpare) spare_.push_back(std::move(piece));
+    hashed_ticket_ = piece.ticket;
+    if (!piece.view) {
+      queued_bytes_ -= piece.length;
+      if (spare_.size() < kMaxSpare) spare_.push_back(std::move(piece.owned));
+    }
     room_cv_.notify_all();
   }
 }

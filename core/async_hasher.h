@@ -1,11 +1,14 @@
 // SHA-256 of a byte stream computed on its own thread, so the thread producing the stream (say,
-// decompressing a layer) does not also pay for hashing it. Update() copies the bytes into a
-// bounded queue (it blocks while 8 MiB are waiting), in buffers recycled from pieces already
-// hashed; Finish() waits for the queue to drain.
+// decompressing a layer) does not also pay for hashing it. Pieces are hashed in the order given.
+// Update() copies the bytes into a bounded queue (it blocks while 8 MiB are waiting), in buffers
+// recycled from pieces already hashed; UpdateView() queues the caller's bytes without a copy,
+// and the caller keeps them unchanged until WaitHashed() of the ticket it got says they are
+// done. Finish() waits for the queue to drain.
 // One producer thread.
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -26,20 +29,34 @@ class AsyncSha256 {
   void Update(const void* data, size_t len);
   // The same for bytes the caller gives up: queued without a copy.
   void Update(std::string&& piece);
+  // Queues [data, data + len) without a copy and returns its ticket. REQUIRES: the bytes stay
+  // unchanged until WaitHashed(ticket) has returned (or Finish()).
+  uint64_t UpdateView(const void* data, size_t len);
+  // Blocks until the piece with this ticket, and every piece before it, is hashed. Ticket 0
+  // (nothing queued) returns at once.
+  void WaitHashed(uint64_t ticket);
   Digest Finish();
 
  private:
+  struct Piece {
+    std::string owned;  // the bytes, unless `view` is set
+    const char* view = nullptr;
+    size_t length = 0;
+    uint64_t ticket = 0;
+  };
   void Loop();
+  void Enqueue(Piece piece, std::unique_lock<std::mutex>& lock);
 
   static constexpr size_t kMaxQueued = 8u << 20;
   static constexpr size_t kMaxSpare = 16;  // hashed pieces kept for reuse
   Sha256Hasher hasher_;                    // used by the worker only
   std::mutex mu_;
   std::condition_variable work_cv_, room_cv_;
-  std::deque<std::string> queue_;   // GUARDED_BY(mu_)
+  std::deque<Piece> queue_;         // GUARDED_BY(mu_)
   std::vector<std::string> spare_;  // GUARDED_BY(mu_): hashed pieces, their buffers reused
-  size_t queued_bytes_ = 0;         // GUARDED_BY(mu_)
-  bool busy_ = false;               // GUARDED_BY(mu_): the worker is hashing a piece
+  size_t queued_bytes_ = 0;         // GUARDED_BY(mu_): copied bytes waiting
+  uint64_t last_ticket_ = 0;        // GUARDED_BY(mu_): the ticket of the last piece queued
+  uint64_t hashed_ticket_ = 0;      // GUARDED_BY(mu_): pieces up to this ticket are hashed
   bool stop_ = false;               // GUARDED_BY(mu_)
   std::thread worker_;              // last: started once everything above exists
 };

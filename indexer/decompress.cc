@@ -67,13 +67,17 @@ LayerStream::~LayerStream() = default;
 Status LayerStream::FillInput() {
   in_pos_ = in_len_ = 0;
   while (in_len_ == 0 && !in_eof_) {
-    ASSIGN_OR_RETURN(size_t n, blob_->Read({in_.data(), buffer_size_}));
+    in_slot_ = (in_slot_ + 1) % kRing;
+    HashedBuffer& b = in_ring_[in_slot_];
+    compressed_hash_.WaitHashed(b.ticket);
+    in_ = b.bytes.data();
+    ASSIGN_OR_RETURN(size_t n, blob_->Read({in_, buffer_size_}));
     if (n == 0) {
       in_eof_ = true;
       break;
     }
     in_len_ = n;
-    compressed_hash_.Update(in_.data(), n);
+    b.ticket = compressed_hash_.UpdateView(in_, n);
     stats_.compressed_bytes += n;
     if (on_read_) on_read_(n);
   }
@@ -83,12 +87,12 @@ Status LayerStream::FillInput() {
 Status LayerStream::Init() {
   initialized_ = true;
   // Room for the few bytes igzip reads past the end of a gzip member (DecompressGzip).
-  in_.resize(buffer_size_ + kGzipReadAhead);
+  for (HashedBuffer& b : in_ring_) b.bytes.resize(buffer_size_ + kGzipReadAhead);
   RETURN_IF_ERROR(FillInput());
-  if (!compression_) compression_ = SniffCompression({in_.data(), in_len_});
+  if (!compression_) compression_ = SniffCompression({in_, in_len_});
   codec_ = std::make_unique<Codec>();
   if (*compression_ == oci::Compression::kNone) return Status::Ok();
-  out_.resize(buffer_size_);
+  for (HashedBuffer& b : out_ring_) b.bytes.resize(buffer_size_);
   if (*compression_ == oci::Compression::kGzip) {
     isal_inflate_init(&codec_->z);
   } else {
@@ -100,14 +104,14 @@ Status LayerStream::Init() {
 
 Result<size_t> LayerStream::DecompressGzip() {
   inflate_state& z = codec_->z;
-  z.next_out = out_.data();
-  z.avail_out = static_cast<uint32_t>(out_.size());
+  z.next_out = out_;
+  z.avail_out = static_cast<uint32_t>(buffer_size_);
   while (true) {
     if (in_pos_ == in_len_ && !in_eof_) RETURN_IF_ERROR(FillInput());
     if (!codec_->member_active) {
       if (in_pos_ == in_len_) {  // the end of the blob, between members
         if (codec_->members == 0) return Status::Corruption("empty gzip stream");
-        return out_.size() - z.avail_out;
+        return buffer_size_ - z.avail_out;
       }
       if (in_[in_pos_] != 0x1f) return Status::Corruption("trailing garbage after gzip stream");
       isal_inflate_reset(&z);
@@ -115,7 +119,7 @@ Result<size_t> LayerStream::DecompressGzip() {
       codec_->member_active = true;
       ++codec_->members;
     }
-    z.next_in = in_.data() + in_pos_;
+    z.next_in = in_ + in_pos_;
     z.avail_in = static_cast<uint32_t>(in_len_ - in_pos_);
     const uint32_t out_before = z.avail_out;
     int ret = isal_inflate(&z);
@@ -131,33 +135,40 @@ Result<size_t> LayerStream::DecompressGzip() {
       // keeps multi-member layers right with a version that does not.
       const size_t extra = static_cast<size_t>(z.read_in_length) / 8;
       if (extra > kGzipReadAhead) return Status::Internal("igzip read ahead too far");
-      if (extra > in_pos_) {
-        std::memmove(in_.data() + extra, in_.data() + in_pos_, in_len_ - in_pos_);
-        in_len_ = in_len_ - in_pos_ + extra;
-        in_pos_ = extra;
+      // The buffer is being hashed: it is changed (rarely) only once that is done.
+      bool in_place = extra <= in_pos_;
+      for (size_t i = 0; in_place && i < extra; ++i)
+        in_place = in_[in_pos_ - extra + i] == static_cast<uint8_t>(z.read_in >> (8 * i));
+      if (!in_place) {
+        compressed_hash_.WaitHashed(in_ring_[in_slot_].ticket);
+        if (extra > in_pos_) {
+          std::memmove(in_ + extra, in_ + in_pos_, in_len_ - in_pos_);
+          in_len_ = in_len_ - in_pos_ + extra;
+          in_pos_ = extra;
+        }
+        for (size_t i = 0; i < extra; ++i)
+          in_[in_pos_ - extra + i] = static_cast<uint8_t>(z.read_in >> (8 * i));
       }
       in_pos_ -= extra;
-      for (size_t i = 0; i < extra; ++i)
-        in_[in_pos_ + i] = static_cast<uint8_t>(z.read_in >> (8 * i));
       z.read_in = 0;
       z.read_in_length = 0;
     } else if (in_pos_ == in_len_ && in_eof_ && z.avail_out == out_before) {
       return Status::Corruption("truncated gzip stream");
     }
-    if (z.avail_out == 0) return out_.size();
-    if (z.avail_out != out_.size() && in_pos_ == in_len_ && !in_eof_) {
-      return out_.size() - z.avail_out;  // hand out what we have before blocking on more input
+    if (z.avail_out == 0) return buffer_size_;
+    if (z.avail_out != buffer_size_ && in_pos_ == in_len_ && !in_eof_) {
+      return buffer_size_ - z.avail_out;  // hand out what we have before blocking on more input
     }
   }
 }
 
 Result<size_t> LayerStream::DecompressZstd() {
-  ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+  ZSTD_outBuffer out{out_, buffer_size_, 0};
   while (true) {
     if (in_pos_ == in_len_ && !in_eof_) RETURN_IF_ERROR(FillInput());
     bool at_end = in_pos_ == in_len_ && in_eof_;
     if (at_end && codec_->zstd_last == 0) return size_t{0};  // ended on a frame boundary
-    ZSTD_inBuffer in{in_.data(), in_len_, in_pos_};
+    ZSTD_inBuffer in{in_, in_len_, in_pos_};
     size_t r = ZSTD_decompressStream(codec_->zstd, &out, &in);
     if (ZSTD_isError(r)) {
       return Status::Corruption(std::string("corrupt zstd stream: ") + ZSTD_getErrorName(r));
@@ -169,6 +180,12 @@ Result<size_t> LayerStream::DecompressZstd() {
   }
 }
 
+void LayerStream::NextOutput() {
+  out_slot_ = (out_slot_ + 1) % kRing;
+  uncompressed_hash_.WaitHashed(out_ring_[out_slot_].ticket);
+  out_ = out_ring_[out_slot_].bytes.data();
+}
+
 Result<std::span<const uint8_t>> LayerStream::Next() {
   if (done_) return std::span<const uint8_t>();
   if (!initialized_) RETURN_IF_ERROR(Init());
@@ -176,17 +193,19 @@ Result<std::span<const uint8_t>> LayerStream::Next() {
   switch (*compression_) {
     case oci::Compression::kNone:
       if (in_pos_ == in_len_) RETURN_IF_ERROR(FillInput());
-      piece = {in_.data() + in_pos_, in_len_ - in_pos_};
+      piece = {in_ + in_pos_, in_len_ - in_pos_};
       in_pos_ = in_len_;
       break;
     case oci::Compression::kGzip: {
+      NextOutput();
       ASSIGN_OR_RETURN(size_t n, DecompressGzip());
-      piece = {out_.data(), n};
+      piece = {out_, n};
       break;
     }
     case oci::Compression::kZstd: {
+      NextOutput();
       ASSIGN_OR_RETURN(size_t n, DecompressZstd());
-      piece = {out_.data(), n};
+      piece = {out_, n};
       break;
     }
   }
@@ -195,7 +214,7 @@ Result<std::span<const uint8_t>> LayerStream::Next() {
   } else {
     // An uncompressed blob is its own diff_id: its bytes are hashed once, as the blob's.
     if (*compression_ != oci::Compression::kNone)
-      uncompressed_hash_.Update(piece.data(), piece.size());
+      out_ring_[out_slot_].ticket = uncompressed_hash_.UpdateView(piece.data(), piece.size());
     stats_.uncompressed_bytes += piece.size();
   }
   return piece;

@@ -74,8 +74,18 @@ class LayerStream {
   Result<LayerStreamStats> Finish();
 
  private:
+  // A buffer the hashers read without a copy: it is written again only once the bytes it held
+  // are hashed (`ticket`, AsyncSha256::WaitHashed).
+  struct HashedBuffer {
+    std::vector<uint8_t> bytes;
+    uint64_t ticket = 0;
+  };
+  // Enough buffers that the reading thread rarely waits for a hasher.
+  static constexpr size_t kRing = 4;
+
   Status Init();
-  Status FillInput();  // refills in_ when it is empty; sets in_eof_ at the end
+  Status FillInput();  // refills in_ when it is empty (the next input buffer); sets in_eof_
+  void NextOutput();   // moves out_ to the next output buffer, once it is hashed
   Result<size_t> DecompressGzip();
   Result<size_t> DecompressZstd();
 
@@ -85,13 +95,17 @@ class LayerStream {
   size_t buffer_size_;
   bool initialized_ = false;
   bool done_ = false;
-  std::vector<uint8_t> in_;
+  HashedBuffer in_ring_[kRing];  // compressed bytes, hashed as read
+  size_t in_slot_ = 0;
+  uint8_t* in_ = nullptr;  // in_ring_[in_slot_]
   size_t in_pos_ = 0;
   size_t in_len_ = 0;
   bool in_eof_ = false;
-  std::vector<uint8_t> out_;
-  // Both digests are computed on their own threads: this stream's reader (inflate, tar parsing,
-  // chunk cutting) is the conversion's critical path.
+  HashedBuffer out_ring_[kRing];  // uncompressed pieces handed out by Next(), hashed too
+  size_t out_slot_ = 0;
+  uint8_t* out_ = nullptr;  // out_ring_[out_slot_]
+  // Both digests are computed on their own threads, from the buffers themselves: this stream's
+  // reader (inflate, tar parsing, chunk cutting) is the conversion's critical path.
   AsyncSha256 compressed_hash_;
   AsyncSha256 uncompressed_hash_;
   LayerStreamStats stats_;

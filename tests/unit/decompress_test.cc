@@ -1,9 +1,12 @@
 // LayerStream's gzip path (ISA-L igzip): multi-member streams at every buffer alignment (igzip
 // reads past a member's end; those bytes must come back), and the damaged streams it must refuse.
+// Every stream's two digests are checked too: they are computed from the stream's own buffers,
+// which small buffer sizes recycle many times over.
 #include "indexer/decompress.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <random>
 #include <string>
@@ -33,10 +36,10 @@ std::string Random(size_t n, unsigned seed, bool compressible) {
   return s;
 }
 
-Result<std::string> Inflate(const std::string& blob, size_t buffer_size) {
+Result<std::string> Inflate(const std::string& blob, size_t buffer_size,
+                            oci::Compression compression = oci::Compression::kGzip) {
   auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size());
-  LayerStream stream(std::make_unique<MemorySource>(bytes), oci::Compression::kGzip, {},
-                     buffer_size);
+  LayerStream stream(std::make_unique<MemorySource>(bytes), compression, {}, buffer_size);
   std::string out;
   while (true) {
     ASSIGN_OR_RETURN(auto piece, stream.Next());
@@ -46,6 +49,8 @@ Result<std::string> Inflate(const std::string& blob, size_t buffer_size) {
   ASSIGN_OR_RETURN(LayerStreamStats stats, stream.Finish());
   EXPECT_EQ(stats.compressed_bytes, blob.size());
   EXPECT_EQ(stats.uncompressed_bytes, out.size());
+  EXPECT_EQ(stats.compressed_digest, Sha256(blob));
+  EXPECT_EQ(stats.uncompressed_digest, Sha256(out));
   return out;
 }
 
@@ -63,6 +68,20 @@ TEST(GzipStream, MultiMemberAtEveryAlignment) {
     Result<std::string> got = Inflate(blob, buffer);
     ASSERT_TRUE(got.ok()) << "buffer " << buffer << ": " << got.status().ToString();
     EXPECT_EQ(*got, want) << "buffer " << buffer;
+  }
+}
+
+TEST(LayerStreamTest, ZstdAndPlainStreamsAndTheirDigests) {
+  const std::string data = Random(300000, 6, true) + Random(50000, 7, false);
+  std::string zst(ZSTD_compressBound(data.size()), '\0');
+  zst.resize(ZSTD_compress(zst.data(), zst.size(), data.data(), data.size(), 3));
+  for (size_t buffer : {64, 4096, 1 << 20}) {
+    Result<std::string> got = Inflate(zst, buffer, oci::Compression::kZstd);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, data);
+    got = Inflate(data, buffer, oci::Compression::kNone);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, data);
   }
 }
 
