@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/chunk_codec.h"
+#include "core/sha256_batch.h"
 
 namespace imgfs::indexer {
 namespace {
@@ -152,13 +153,22 @@ void ChunkingWriter::SubmitPending() {
 void ChunkingWriter::ProcessSegment(Segment& seg) {
   // One compression buffer per worker thread, kept for the conversion's life.
   thread_local std::string scratch;
-  ChunkingStats local;
+  thread_local std::vector<std::span<const uint8_t>> raws;
+  thread_local std::vector<Digest> digests;
+  raws.clear();
   size_t pos = 0;
-  seg.spans.reserve(seg.cuts.size());
   for (uint32_t len : seg.cuts) {
-    std::span<const uint8_t> raw(seg.data + pos, len);
+    raws.emplace_back(seg.data + pos, len);
     pos += len;
-    Digest digest = Sha256(raw.data(), raw.size());
+  }
+  digests.resize(raws.size());
+  Sha256Batch(raws, digests);  // the segment's chunks two at a time
+  ChunkingStats local;
+  seg.spans.reserve(seg.cuts.size());
+  for (size_t i = 0; i < raws.size(); ++i) {
+    const std::span<const uint8_t> raw = raws[i];
+    const uint32_t len = seg.cuts[i];
+    const Digest& digest = digests[i];
     seg.spans.push_back({digest, len});
     local.chunks++;
     {
