@@ -143,31 +143,42 @@ Result<std::shared_ptr<FileContent>> ChunkingWriter::AddFile(ByteSource& src, ui
 
 void ChunkingWriter::SubmitPending() {
   if (pending_.empty()) return;
-  pool_.Submit([this, batch = std::move(pending_)]() {
-    for (const auto& seg : batch) ProcessSegment(*seg);
-  });
+  pool_.Submit([this, batch = std::move(pending_)]() { ProcessBatch(batch); });
   pending_.clear();
   pending_bytes_ = 0;
 }
 
-void ChunkingWriter::ProcessSegment(Segment& seg) {
-  // One compression buffer per worker thread, kept for the conversion's life.
-  thread_local std::string scratch;
+void ChunkingWriter::ProcessBatch(const std::vector<std::shared_ptr<Segment>>& batch) {
+  // Kept per worker thread, for the conversion's life.
   thread_local std::vector<std::span<const uint8_t>> raws;
   thread_local std::vector<Digest> digests;
   raws.clear();
-  size_t pos = 0;
-  for (uint32_t len : seg.cuts) {
-    raws.emplace_back(seg.data + pos, len);
-    pos += len;
+  for (const auto& seg : batch) {
+    size_t pos = 0;
+    for (uint32_t len : seg->cuts) {
+      raws.emplace_back(seg->data + pos, len);
+      pos += len;
+    }
   }
   digests.resize(raws.size());
-  Sha256Batch(raws, digests);  // the segment's chunks two at a time
+  Sha256Batch(raws, digests);
+  size_t first = 0;
+  for (const auto& seg : batch) {
+    ProcessSegment(*seg, std::span<const Digest>(digests).subspan(first, seg->cuts.size()));
+    first += seg->cuts.size();
+  }
+}
+
+void ChunkingWriter::ProcessSegment(Segment& seg, std::span<const Digest> digests) {
+  // One compression buffer per worker thread, kept for the conversion's life.
+  thread_local std::string scratch;
   ChunkingStats local;
   seg.spans.reserve(seg.cuts.size());
-  for (size_t i = 0; i < raws.size(); ++i) {
-    const std::span<const uint8_t> raw = raws[i];
+  size_t pos = 0;
+  for (size_t i = 0; i < seg.cuts.size(); ++i) {
     const uint32_t len = seg.cuts[i];
+    const std::span<const uint8_t> raw(seg.data + pos, len);
+    pos += len;
     const Digest& digest = digests[i];
     seg.spans.push_back({digest, len});
     local.chunks++;

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <unordered_set>
 #include <vector>
 
@@ -50,7 +51,11 @@ class ChunkingWriter : public ContentWriter {
   struct Slab;
   struct Segment;
   void SubmitPending();
-  void ProcessSegment(Segment& seg);
+  // The chunks of a batch of segments: their digests all at once (Sha256Batch pairs them up),
+  // then each segment's chunks deduplicated, compressed and stored.
+  void ProcessBatch(const std::vector<std::shared_ptr<Segment>>& batch);
+  // REQUIRES: digests[i] is the SHA-256 of the segment's chunk i.
+  void ProcessSegment(Segment& seg, std::span<const Digest> digests);
   // Room for `size` bytes (at most a slab): the rest of the open slab, or a new one. Sets
   // seg.slab and seg.data.
   void PlaceSegment(Segment& seg, size_t size);

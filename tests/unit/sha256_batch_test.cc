@@ -22,7 +22,8 @@ std::vector<Digest> Batch(const std::vector<std::string>& messages) {
 // FIPS 180-2 examples: what any SHA-256 must give, whatever lane a message lands in.
 TEST(Sha256BatchTest, KnownAnswers) {
   const std::vector<std::string> messages = {
-      "abc", "", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", std::string(1000000, 'a')};
+      "abc", "", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+      std::string(1000000, 'a')};
   const std::vector<std::string> want = {
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
