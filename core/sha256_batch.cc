@@ -50,6 +50,16 @@ struct Lane {
   alignas(16) uint8_t tail[128];
 };
 
+// The initial hash value (a b c d / e f g h), as ABEF / CDGH.
+IMGFS_SHA_NI void Reset(Lane& lane) {
+  __m128i abcd = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kInitial[0]));
+  __m128i efgh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kInitial[4]));
+  abcd = _mm_shuffle_epi32(abcd, 0xB1);  // CDAB
+  efgh = _mm_shuffle_epi32(efgh, 0x1B);  // EFGH
+  lane.abef = _mm_alignr_epi8(abcd, efgh, 8);
+  lane.cdgh = _mm_blend_epi16(efgh, abcd, 0xF0);
+}
+
 IMGFS_SHA_NI void Start(Lane& lane, std::span<const uint8_t> message, size_t index) {
   const uint64_t length = message.size();
   lane.index = index;
@@ -64,13 +74,7 @@ IMGFS_SHA_NI void Start(Lane& lane, std::span<const uint8_t> message, size_t ind
   const uint64_t bits = length * 8;
   uint8_t* end = lane.tail + lane.tail_blocks * 64;
   for (int i = 0; i < 8; ++i) end[-1 - i] = static_cast<uint8_t>(bits >> (8 * i));
-  // a b c d / e f g h -> ABEF / CDGH
-  __m128i abcd = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kInitial[0]));
-  __m128i efgh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kInitial[4]));
-  abcd = _mm_shuffle_epi32(abcd, 0xB1);  // CDAB
-  efgh = _mm_shuffle_epi32(efgh, 0x1B);  // EFGH
-  lane.abef = _mm_alignr_epi8(abcd, efgh, 8);
-  lane.cdgh = _mm_blend_epi16(efgh, abcd, 0xF0);
+  Reset(lane);
 }
 
 IMGFS_SHA_NI void Store(const Lane& lane, Digest* out) {
@@ -214,6 +218,140 @@ void BatchShaNi(std::span<const std::span<const uint8_t>> messages, std::span<Di
 #endif  // IMGFS_HAVE_SHA_NI_CODE
 
 }  // namespace
+
+struct Sha256Lane::State {
+  bool sha_ni = Sha256BatchHasShaNi();
+  Sha256Hasher fallback;  // used without SHA-NI
+#ifdef IMGFS_HAVE_SHA_NI_CODE
+  Lane lane;
+  // Bytes of a block not yet whole (lane.tail serves as the buffer); 64 means a whole block
+  // waits to be hashed.
+  size_t carry = 0;
+  uint64_t total = 0;
+
+  // Readies the lane's next blocks from `*data` (or from a block filled from it) and says how
+  // many; 0 when `*data` ran out first (its bytes are kept in the carry).
+  size_t Ready(std::span<const uint8_t>* data) {
+    if (carry > 0 && carry < 64) {
+      const size_t take = std::min(64 - carry, data->size());
+      std::memcpy(lane.tail + carry, data->data(), take);
+      carry += take;
+      total += take;
+      *data = data->subspan(take);
+    }
+    if (carry == 64) {
+      lane.next = lane.tail;
+      lane.blocks = 1;
+      return 1;
+    }
+    if (carry > 0) return 0;
+    const size_t whole = data->size() / 64;
+    if (whole == 0) {
+      std::memcpy(lane.tail, data->data(), data->size());
+      carry = data->size();
+      total += data->size();
+      *data = {};
+      return 0;
+    }
+    lane.next = data->data();
+    lane.blocks = whole;
+    return whole;
+  }
+  // After `n` readied blocks were hashed.
+  void Consumed(std::span<const uint8_t>* data, size_t n) {
+    if (carry == 64) {
+      carry = 0;
+      return;
+    }
+    total += n * 64;
+    *data = data->subspan(n * 64);
+  }
+#endif
+};
+
+Sha256Lane::Sha256Lane() : s_(std::make_unique<State>()) {
+#ifdef IMGFS_HAVE_SHA_NI_CODE
+  if (s_->sha_ni) Reset(s_->lane);
+#endif
+}
+
+Sha256Lane::~Sha256Lane() = default;
+
+void Sha256Lane::Update(std::span<const uint8_t> data) {
+  State& s = *s_;
+  if (!s.sha_ni) {
+    s.fallback.Update(data);
+    return;
+  }
+#ifdef IMGFS_HAVE_SHA_NI_CODE
+  while (!data.empty() || s.carry == 64) {
+    const size_t n = s.Ready(&data);
+    if (n == 0) break;
+    Compress1(s.lane, n);
+    s.Consumed(&data, n);
+  }
+#endif
+}
+
+void Sha256Lane::UpdateBoth(Sha256Lane& x, std::span<const uint8_t>* a, Sha256Lane& y,
+                            std::span<const uint8_t>* b) {
+  if (!x.s_->sha_ni) {
+    x.Update(*a);
+    y.Update(*b);
+    *a = {};
+    *b = {};
+    return;
+  }
+#ifdef IMGFS_HAVE_SHA_NI_CODE
+  State& s = *x.s_;
+  State& t = *y.s_;
+  while (!a->empty() && !b->empty()) {
+    const size_t n = s.Ready(a);
+    const size_t m = t.Ready(b);
+    if (n == 0 || m == 0) {  // one ran out inside a block: the other goes on alone
+      if (n) {
+        Compress1(s.lane, n);
+        s.Consumed(a, n);
+      }
+      if (m) {
+        Compress1(t.lane, m);
+        t.Consumed(b, m);
+      }
+      continue;
+    }
+    const size_t both = std::min(n, m);
+    Compress2(s.lane, t.lane, both);
+    s.Consumed(a, both);
+    t.Consumed(b, both);
+  }
+#endif
+}
+
+Digest Sha256Lane::Finish() {
+  State& s = *s_;
+  Digest d;
+  if (!s.sha_ni) return s.fallback.Finish();
+#ifdef IMGFS_HAVE_SHA_NI_CODE
+  std::span<const uint8_t> none;
+  Update(none);  // a whole block waiting
+  // The rest, 0x80, zeros and the length in bits, in one or two blocks.
+  const size_t rest = s.carry;
+  const size_t blocks = rest + 1 + 8 <= 64 ? 1 : 2;
+  std::memset(s.lane.tail + rest, 0, sizeof s.lane.tail - rest);
+  s.lane.tail[rest] = 0x80;
+  const uint64_t bits = s.total * 8;
+  uint8_t* end = s.lane.tail + blocks * 64;
+  for (int i = 0; i < 8; ++i) end[-1 - i] = static_cast<uint8_t>(bits >> (8 * i));
+  s.lane.next = s.lane.tail;
+  s.lane.blocks = blocks;
+  Compress1(s.lane, blocks);
+  Store(s.lane, &d);
+  Reset(s.lane);
+  s.carry = 0;
+  s.total = 0;
+#endif
+  return d;
+}
 
 bool Sha256BatchHasShaNi() {
 #ifdef IMGFS_HAVE_SHA_NI_CODE

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "core/digest.h"
@@ -17,7 +18,31 @@ namespace imgfs {
 // out[i] = Sha256(messages[i]). REQUIRES: out.size() == messages.size().
 void Sha256Batch(std::span<const std::span<const uint8_t>> messages, std::span<Digest> out);
 
-// Whether Sha256Batch uses its SHA-NI path on this CPU (for tests and benchmarks).
+// Whether Sha256Batch and Sha256Lane use their SHA-NI path on this CPU (for tests and
+// benchmarks).
 bool Sha256BatchHasShaNi();
+
+// One SHA-256 stream (Sha256Hasher's equal) that can be advanced in lockstep with another: two
+// packs, or a layer's compressed and uncompressed bytes. Without SHA-NI, an OpenSSL stream.
+// Not thread-safe; one per stream.
+class Sha256Lane {
+ public:
+  Sha256Lane();
+  ~Sha256Lane();
+  Sha256Lane(const Sha256Lane&) = delete;
+  Sha256Lane& operator=(const Sha256Lane&) = delete;
+
+  void Update(std::span<const uint8_t> data);
+  // Hashes *a into x and *b into y together until at least one of them is used up, and moves
+  // both spans past what they gave (what is left of the other is for a later call).
+  static void UpdateBoth(Sha256Lane& x, std::span<const uint8_t>* a, Sha256Lane& y,
+                         std::span<const uint8_t>* b);
+  // The digest of everything given since the last Finish (or construction); starts anew.
+  Digest Finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
 
 }  // namespace imgfs

@@ -1,9 +1,12 @@
 #include "indexer/index_assembler.h"
 
 #include <atomic>
+#include <span>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
+
+#include "core/sha256_batch.h"
 
 namespace imgfs::indexer {
 namespace {
@@ -28,8 +31,8 @@ void Number(const Inode& dir, Numbering& n) {
 
 Status LayOutPacks(std::vector<ChunkRecord>& records, ChunkSource& chunks,
                    const PackingOptions& options, ImageIndexWriter& writer) {
-  // Packs are cut by stored lengths alone; then each pack's chunks are read and hashed on a
-  // thread of its own (at most kPackThreads at once), the assembling thread among them.
+  // Packs are cut by stored lengths alone; then their chunks are read and hashed on up to
+  // kPackThreads threads, the assembling thread among them.
   struct Pack {
     size_t first = 0, end = 0;  // records [first, end)
     uint64_t size = 0;
@@ -56,29 +59,69 @@ Status LayOutPacks(std::vector<ChunkRecord>& records, ChunkSource& chunks,
   }
   if (!packs.empty()) packs.back().size = pack_size;
 
-  auto hash_pack = [&](Pack& p) {
-    Sha256Hasher hasher;
-    for (size_t i = p.first; i < p.end; ++i) {
-      Result<SharedBytes> stored = chunks.GetStoredView(records[i].digest);
-      if (stored.ok() && (*stored)->size() != records[i].stored_length)
-        stored = Status::Corruption("chunk " + records[i].digest.ToString() +
+  // Each thread hashes two packs at a time, in lockstep where both have bytes at hand
+  // (Sha256Lane), and takes the next pack as soon as one is done.
+  std::atomic<size_t> next{0};
+  struct Cursor {
+    Pack* pack = nullptr;
+    size_t i = 0;                   // the next record to read
+    SharedBytes view;               // the stored chunk being hashed
+    std::span<const uint8_t> left;  // its bytes not hashed yet
+    Sha256Lane lane;
+  };
+  auto take_pack = [&](Cursor& c) {
+    const size_t i = next.fetch_add(1);
+    c.pack = i < packs.size() ? &packs[i] : nullptr;
+    if (c.pack) c.i = c.pack->first;
+  };
+  // Gives `c` bytes to hash, finishing its pack (and taking the next) on the way; false when no
+  // pack is left for it.
+  auto refill = [&](Cursor& c) {
+    while (c.pack) {
+      if (!c.left.empty()) return true;
+      if (c.i == c.pack->end) {
+        c.pack->digest = c.lane.Finish();
+        take_pack(c);
+        continue;
+      }
+      const ChunkRecord& r = records[c.i++];
+      Result<SharedBytes> stored = chunks.GetStoredView(r.digest);
+      if (stored.ok() && (*stored)->size() != r.stored_length)
+        stored = Status::Corruption("chunk " + r.digest.ToString() +
                                     ": stored form changed length while packing");
       if (!stored.ok()) {
-        p.status = stored.status();
-        return;
+        c.pack->status = stored.status();
+        (void)c.lane.Finish();
+        take_pack(c);
+        continue;
       }
-      hasher.Update(**stored);
+      c.view = std::move(*stored);
+      c.left = {reinterpret_cast<const uint8_t*>(c.view->data()), c.view->size()};
     }
-    p.digest = hasher.Finish();
+    return false;
+  };
+  auto worker = [&] {
+    Cursor c[2];
+    take_pack(c[0]);
+    take_pack(c[1]);
+    while (true) {
+      const bool x = refill(c[0]), y = refill(c[1]);
+      if (x && y) {
+        Sha256Lane::UpdateBoth(c[0].lane, &c[0].left, c[1].lane, &c[1].left);
+      } else if (x || y) {
+        Cursor& only = x ? c[0] : c[1];
+        only.lane.Update(only.left);
+        only.left = {};
+      } else {
+        break;
+      }
+    }
   };
   constexpr size_t kPackThreads = 4;
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < packs.size();) hash_pack(packs[i]);
-  };
   std::vector<std::thread> helpers;
   try {
-    for (size_t t = 1; t < std::min(kPackThreads, packs.size()); ++t) helpers.emplace_back(worker);
+    for (size_t t = 1; t < std::min(kPackThreads, (packs.size() + 1) / 2); ++t)
+      helpers.emplace_back(worker);
   } catch (const std::system_error&) {  // out of threads: fewer helpers (or none) do it all
   }
   worker();

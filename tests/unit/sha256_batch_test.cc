@@ -60,5 +60,39 @@ TEST(Sha256BatchTest, EqualsOpenSslForEveryLength) {
     EXPECT_EQ(got[i], Sha256(messages[i])) << "message " << i << " of " << messages[i].size();
 }
 
+// Two streams fed in pieces of every size, in lockstep where both have bytes and alone where
+// not, give the digests of their concatenations; Finish starts a stream anew.
+TEST(Sha256LaneTest, TwoStreamsInPiecesEqualOpenSsl) {
+  std::mt19937_64 rng(13);
+  for (int round = 0; round < 30; ++round) {
+    Sha256Lane x, y;
+    std::string all_x, all_y;
+    for (int step = 0; step < 40; ++step) {
+      auto piece = [&](std::string* all) {
+        const size_t sizes[] = {0, 1, 63, 64, 65, 127, 128, 1000, 70000};
+        std::string p(sizes[rng() % 9] + rng() % 3, '\0');
+        for (auto& c : p) c = static_cast<char>(rng());
+        *all += p;
+        return p;
+      };
+      std::string a = piece(&all_x), b = piece(&all_y);
+      std::span<const uint8_t> sa(reinterpret_cast<const uint8_t*>(a.data()), a.size());
+      std::span<const uint8_t> sb(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+      if (rng() % 4 == 0) {
+        x.Update(sa);
+        y.Update(sb);
+        continue;
+      }
+      Sha256Lane::UpdateBoth(x, &sa, y, &sb);
+      EXPECT_TRUE(sa.empty() || sb.empty());
+      x.Update(sa);
+      y.Update(sb);
+    }
+    EXPECT_EQ(x.Finish(), Sha256(all_x)) << "round " << round;
+    EXPECT_EQ(y.Finish(), Sha256(all_y)) << "round " << round;
+    EXPECT_EQ(x.Finish(), Sha256(""));
+  }
+}
+
 }  // namespace
 }  // namespace imgfs
