@@ -194,6 +194,7 @@ void ChunkingWriter::ProcessSegment(Segment& seg, std::span<const Digest> digest
       if (s.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
         new_chunks_.push_back(digest);
+        new_stored_lengths_.emplace(digest, static_cast<uint32_t>(stored.size()));
       }
       local.new_chunks++;
       local.new_raw_bytes += len;
@@ -239,6 +240,11 @@ Status ChunkingWriter::Finish() {
 std::vector<Digest> ChunkingWriter::new_chunks() const {
   std::lock_guard<std::mutex> lock(mu_);
   return new_chunks_;
+}
+
+std::unordered_map<Digest, uint32_t, DigestHash> ChunkingWriter::new_stored_lengths() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return new_stored_lengths_;
 }
 
 ChunkingStats ChunkingWriter::stats() const {

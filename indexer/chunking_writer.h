@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -45,6 +46,8 @@ class ChunkingWriter : public ContentWriter {
   ChunkingStats stats() const;
   // The chunks this writer added to the store (it did not have them before).
   std::vector<Digest> new_chunks() const;
+  // Their stored lengths, so that laying out packs need not ask the store for each.
+  std::unordered_map<Digest, uint32_t, DigestHash> new_stored_lengths() const;
 
  private:
   struct SlabPool;
@@ -77,12 +80,13 @@ class ChunkingWriter : public ContentWriter {
       files_;
 
   mutable std::mutex mu_;
-  std::condition_variable room_cv_;              // in-flight bytes dropped
-  uint64_t inflight_bytes_ = 0;                  // GUARDED_BY(mu_)
-  std::unordered_set<Digest, DigestHash> seen_;  // GUARDED_BY(mu_)
-  std::vector<Digest> new_chunks_;               // GUARDED_BY(mu_)
-  Status error_;                                 // GUARDED_BY(mu_)
-  ChunkingStats stats_;                          // GUARDED_BY(mu_)
+  std::condition_variable room_cv_;                                      // in-flight bytes dropped
+  uint64_t inflight_bytes_ = 0;                                          // GUARDED_BY(mu_)
+  std::unordered_set<Digest, DigestHash> seen_;                          // GUARDED_BY(mu_)
+  std::vector<Digest> new_chunks_;                                       // GUARDED_BY(mu_)
+  std::unordered_map<Digest, uint32_t, DigestHash> new_stored_lengths_;  // GUARDED_BY(mu_)
+  Status error_;                                                         // GUARDED_BY(mu_)
+  ChunkingStats stats_;                                                  // GUARDED_BY(mu_)
 };
 
 }  // namespace imgfs::indexer

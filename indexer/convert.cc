@@ -3,6 +3,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace imgfs::indexer {
@@ -37,6 +38,29 @@ void CollectChunks(const Inode& dir, std::unordered_set<Digest, DigestHash>* out
       for (const ChunkSpan& s : child->content->chunks) out->insert(s.digest);
   }
 }
+
+// The store, with the stored lengths of the chunks this conversion wrote known beforehand:
+// packs are cut by stored lengths, and the store need not be asked for each.
+class KnownLengths : public ChunkSource {
+ public:
+  KnownLengths(ChunkSource& store, std::unordered_map<Digest, uint32_t, DigestHash> lengths)
+      : store_(store), lengths_(std::move(lengths)) {}
+  Result<std::string> GetStoredChunk(const Digest& digest) override {
+    return store_.GetStoredChunk(digest);
+  }
+  Result<SharedBytes> GetStoredView(const Digest& digest) override {
+    return store_.GetStoredView(digest);
+  }
+  Result<uint32_t> GetStoredLength(const Digest& digest) override {
+    auto it = lengths_.find(digest);
+    if (it != lengths_.end()) return it->second;
+    return store_.GetStoredLength(digest);
+  }
+
+ private:
+  ChunkSource& store_;
+  const std::unordered_map<Digest, uint32_t, DigestHash> lengths_;
+};
 
 void RemoveUnreferenced(const FsTree& tree, const std::vector<Digest>& added, ChunkStore& store,
                         ChunkingStats* stats) {
@@ -73,8 +97,10 @@ Result<ConvertResult> ConvertImage(std::string_view source, const ConvertOptions
   // core the assembly leaves idle).
   store.StartSync();
 
+  // (A length that does not match the store's bytes fails the pack hashing, which checks.)
+  KnownLengths chunks(store, writer.new_stored_lengths());
   ASSIGN_OR_RETURN(std::string bytes,
-                   AssembleIndex(tree, store, MetadataJson(result.image, options.chunker),
+                   AssembleIndex(tree, chunks, MetadataJson(result.image, options.chunker),
                                  options.packing, &result.tree));
   ASSIGN_OR_RETURN(result.index, ImageIndex::Parse(std::move(bytes)));
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
