@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <random>
 #include <set>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/chunk_codec.h"
+#include "core/digest.h"
 
 namespace imgfs {
 namespace {
@@ -27,6 +31,75 @@ std::vector<size_t> Cut(std::span<const uint8_t> data, const ChunkerParams& p) {
     pos += n;
   }
   return cuts;
+}
+
+// Cut points are part of the format (they decide every chunk address): these are what
+// fastcdc-gear-v1 gives on a fixed input, random bytes with a repetitive stretch.
+TEST(ChunkerTest, CutPointsAreStable) {
+  std::mt19937 rng(42);
+  std::vector<uint8_t> v(16 << 20);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  for (size_t i = 8 << 20; i < (10 << 20); ++i)
+    v[i] = static_cast<uint8_t>(i % 251 < 7 ? rng() : 'a' + i % 5);
+  for (auto [p, count, digest] :
+       {std::tuple{ChunkerParams{}, size_t{221},
+                   "9d2e645666c8e0dc890cd771045a9334ed5ab71b463ce228ef47d4bbc475b718"},
+        std::tuple{ChunkerParams{4096, 16384, 65536}, size_t{853},
+                   "3190e7d9b08ca920f12b1a58a2c17b9ad39f6f2c79fc022bb2ae48331c643aca"}}) {
+    std::string lengths;
+    std::vector<size_t> cuts = Cut(v, p);
+    for (size_t n : cuts) lengths += std::to_string(n) + ",";
+    EXPECT_EQ(cuts.size(), count) << p.avg_size;
+    EXPECT_EQ(Sha256(lengths).Hex(), digest) << p.avg_size;
+  }
+}
+
+// The definition, one byte at a time (FastCDC with normalized chunking, level 2).
+size_t ReferenceNextChunkLength(std::span<const uint8_t> data, const ChunkerParams& params,
+                                const std::vector<uint64_t>& gear) {
+  size_t n = std::min<size_t>(data.size(), params.max_size);
+  if (n <= params.min_size) return n;
+  size_t normal = std::min<size_t>(params.avg_size, n);
+  int bits = std::countr_zero(params.avg_size);
+  const uint64_t small = ~0ULL << (64 - (bits + 2)), large = ~0ULL << (64 - (bits - 2));
+  uint64_t fp = 0;
+  for (size_t i = params.min_size; i < n; ++i) {
+    fp = (fp << 1) + gear[data[i]];
+    if ((fp & (i < normal ? small : large)) == 0) return i + 1;
+  }
+  return n;
+}
+
+// The chunker's table, rebuilt as core/chunker.cc builds it (splitmix64 from "imgfscdk").
+std::vector<uint64_t> GearTable() {
+  std::vector<uint64_t> table(256);
+  uint64_t x = 0x696d67667363646bULL;
+  for (auto& v : table) {
+    x += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    v = z ^ (z >> 31);
+  }
+  return table;
+}
+
+// The chunker equals the one-byte-at-a-time definition for every window length around its
+// bounds and for several parameter sets, on random and on repetitive bytes.
+TEST(ChunkerTest, EqualsTheDefinition) {
+  const std::vector<uint64_t> gear = GearTable();
+  std::mt19937 rng(3);
+  for (ChunkerParams p : {ChunkerParams{}, ChunkerParams{4096, 16384, 65536},
+                          ChunkerParams{1000, 4096, 9000}, ChunkerParams{64, 256, 1024}}) {
+    for (int round = 0; round < 300; ++round) {
+      std::vector<uint8_t> data(rng() % (p.max_size + 64));
+      const bool repetitive = round % 3 == 0;
+      for (size_t i = 0; i < data.size(); ++i)
+        data[i] = static_cast<uint8_t>(repetitive && rng() % 64 ? 'a' + i % 3 : rng());
+      ASSERT_EQ(NextChunkLength(data, p), ReferenceNextChunkLength(data, p, gear))
+          << "avg " << p.avg_size << " size " << data.size() << " round " << round;
+    }
+  }
 }
 
 TEST(ChunkerTest, RespectsBoundsAndAverage) {
