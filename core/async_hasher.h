@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/digest.h"
+#include "core/sha256_batch.h"
 
 namespace imgfs {
 
@@ -57,6 +58,40 @@ class AsyncSha256 {
   size_t queued_bytes_ = 0;         // GUARDED_BY(mu_): copied bytes waiting
   uint64_t last_ticket_ = 0;        // GUARDED_BY(mu_): the ticket of the last piece queued
   uint64_t hashed_ticket_ = 0;      // GUARDED_BY(mu_): pieces up to this ticket are hashed
+  bool stop_ = false;               // GUARDED_BY(mu_)
+  std::thread worker_;              // last: started once everything above exists
+};
+
+// Two SHA-256 streams (a layer's compressed and its uncompressed bytes) hashed on one thread of
+// their own, in lockstep while both have bytes waiting (Sha256Lane: two streams on one core cost
+// little more than one). Views only: UpdateView and WaitHashed as in AsyncSha256, per stream.
+// One producer thread.
+class AsyncSha256Pair {
+ public:
+  AsyncSha256Pair();
+  ~AsyncSha256Pair();
+  AsyncSha256Pair(const AsyncSha256Pair&) = delete;
+  AsyncSha256Pair& operator=(const AsyncSha256Pair&) = delete;
+
+  // `stream` is 0 or 1. REQUIRES: the bytes stay unchanged until WaitHashed(stream, ticket).
+  uint64_t UpdateView(int stream, const void* data, size_t len);
+  void WaitHashed(int stream, uint64_t ticket);
+  // The digest of the stream's bytes so far; the stream starts anew.
+  Digest Finish(int stream);
+
+ private:
+  struct Piece {
+    std::span<const uint8_t> bytes;
+    uint64_t ticket = 0;
+  };
+  void Loop();
+
+  Sha256Lane lanes_[2];  // used by the worker, and by Finish once a stream is drained
+  std::mutex mu_;
+  std::condition_variable work_cv_, done_cv_;
+  std::deque<Piece> queues_[2];     // GUARDED_BY(mu_)
+  uint64_t last_ticket_[2] = {};    // GUARDED_BY(mu_)
+  uint64_t hashed_ticket_[2] = {};  // GUARDED_BY(mu_)
   bool stop_ = false;               // GUARDED_BY(mu_)
   std::thread worker_;              // last: started once everything above exists
 };

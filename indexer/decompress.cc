@@ -69,7 +69,7 @@ Status LayerStream::FillInput() {
   while (in_len_ == 0 && !in_eof_) {
     in_slot_ = (in_slot_ + 1) % kRing;
     HashedBuffer& b = in_ring_[in_slot_];
-    compressed_hash_.WaitHashed(b.ticket);
+    hashes_.WaitHashed(kCompressed, b.ticket);
     in_ = b.bytes.data();
     ASSIGN_OR_RETURN(size_t n, blob_->Read({in_, buffer_size_}));
     if (n == 0) {
@@ -77,7 +77,7 @@ Status LayerStream::FillInput() {
       break;
     }
     in_len_ = n;
-    b.ticket = compressed_hash_.UpdateView(in_, n);
+    b.ticket = hashes_.UpdateView(kCompressed, in_, n);
     stats_.compressed_bytes += n;
     if (on_read_) on_read_(n);
   }
@@ -140,7 +140,7 @@ Result<size_t> LayerStream::DecompressGzip() {
       for (size_t i = 0; in_place && i < extra; ++i)
         in_place = in_[in_pos_ - extra + i] == static_cast<uint8_t>(z.read_in >> (8 * i));
       if (!in_place) {
-        compressed_hash_.WaitHashed(in_ring_[in_slot_].ticket);
+        hashes_.WaitHashed(kCompressed, in_ring_[in_slot_].ticket);
         if (extra > in_pos_) {
           std::memmove(in_ + extra, in_ + in_pos_, in_len_ - in_pos_);
           in_len_ = in_len_ - in_pos_ + extra;
@@ -182,7 +182,7 @@ Result<size_t> LayerStream::DecompressZstd() {
 
 void LayerStream::NextOutput() {
   out_slot_ = (out_slot_ + 1) % kRing;
-  uncompressed_hash_.WaitHashed(out_ring_[out_slot_].ticket);
+  hashes_.WaitHashed(kUncompressed, out_ring_[out_slot_].ticket);
   out_ = out_ring_[out_slot_].bytes.data();
 }
 
@@ -214,7 +214,7 @@ Result<std::span<const uint8_t>> LayerStream::Next() {
   } else {
     // An uncompressed blob is its own diff_id: its bytes are hashed once, as the blob's.
     if (*compression_ != oci::Compression::kNone)
-      out_ring_[out_slot_].ticket = uncompressed_hash_.UpdateView(piece.data(), piece.size());
+      out_ring_[out_slot_].ticket = hashes_.UpdateView(kUncompressed, piece.data(), piece.size());
     stats_.uncompressed_bytes += piece.size();
   }
   return piece;
@@ -225,10 +225,10 @@ Result<LayerStreamStats> LayerStream::Finish() {
     ASSIGN_OR_RETURN(auto piece, Next());
     (void)piece;
   }
-  stats_.compressed_digest = compressed_hash_.Finish();
+  stats_.compressed_digest = hashes_.Finish(kCompressed);
   stats_.uncompressed_digest = *compression_ == oci::Compression::kNone
                                    ? stats_.compressed_digest
-                                   : uncompressed_hash_.Finish();
+                                   : hashes_.Finish(kUncompressed);
   return stats_;
 }
 

@@ -74,8 +74,8 @@ class LayerStream {
   Result<LayerStreamStats> Finish();
 
  private:
-  // A buffer the hashers read without a copy: it is written again only once the bytes it held
-  // are hashed (`ticket`, AsyncSha256::WaitHashed).
+  // A buffer the hasher reads without a copy: it is written again only once the bytes it held
+  // are hashed (`ticket`, AsyncSha256Pair::WaitHashed).
   struct HashedBuffer {
     std::vector<uint8_t> bytes;
     uint64_t ticket = 0;
@@ -104,10 +104,10 @@ class LayerStream {
   HashedBuffer out_ring_[kRing];  // uncompressed pieces handed out by Next(), hashed too
   size_t out_slot_ = 0;
   uint8_t* out_ = nullptr;  // out_ring_[out_slot_]
-  // Both digests are computed on their own threads, from the buffers themselves: this stream's
-  // reader (inflate, tar parsing, chunk cutting) is the conversion's critical path.
-  AsyncSha256 compressed_hash_;
-  AsyncSha256 uncompressed_hash_;
+  // Both digests are computed on a thread of their own, together, from the buffers themselves:
+  // this stream's reader (inflate, tar parsing, chunk cutting) is the conversion's critical path.
+  static constexpr int kCompressed = 0, kUncompressed = 1;
+  AsyncSha256Pair hashes_;
   LayerStreamStats stats_;
   struct Codec;
   std::unique_ptr<Codec> codec_;

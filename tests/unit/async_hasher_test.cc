@@ -48,6 +48,35 @@ TEST(AsyncSha256Test, ViewsAreHashedBeforeTheirBuffersAreReused) {
   EXPECT_EQ(hasher.Finish(), Sha256(all));
 }
 
+// Two streams of uneven pieces from rings of reused buffers, as a layer's compressed and
+// uncompressed bytes come: each digest equals that of its own stream, and Finish starts anew.
+TEST(AsyncSha256PairTest, EachStreamGetsItsOwnDigest) {
+  std::mt19937 rng(5);
+  AsyncSha256Pair hasher;
+  for (int round = 0; round < 3; ++round) {
+    std::string all[2];
+    std::vector<std::string> ring[2];
+    std::vector<uint64_t> tickets[2];
+    for (int s = 0; s < 2; ++s) {
+      ring[s].assign(3, std::string(200000, '\0'));
+      tickets[s].assign(3, 0);
+    }
+    for (int i = 0; i < 60; ++i) {
+      const int s = rng() % 3 == 0 ? 0 : 1;  // the second stream is the busier, as inflate's
+      const size_t slot = i % 3;
+      hasher.WaitHashed(s, tickets[s][slot]);
+      std::string& buf = ring[s][slot];
+      const size_t n = rng() % buf.size();
+      for (size_t k = 0; k < n; ++k) buf[k] = static_cast<char>(rng());
+      all[s].append(buf, 0, n);
+      tickets[s][slot] = hasher.UpdateView(s, buf.data(), n);
+    }
+    EXPECT_EQ(hasher.Finish(0), Sha256(all[0]));
+    EXPECT_EQ(hasher.Finish(1), Sha256(all[1]));
+  }
+  EXPECT_EQ(hasher.Finish(1), Sha256(""));
+}
+
 TEST(AsyncSha256Test, EmptyStreamAndReuseAfterFinish) {
   AsyncSha256 hasher;
   EXPECT_EQ(hasher.Finish(), Sha256(""));
