@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <unordered_set>
 
 #include "core/byte_io.h"
@@ -355,15 +356,23 @@ struct LocalStore::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> cf;  // by Family
   std::unique_ptr<DataFiles> data;
 
-  // NotFound when the store has no such chunk.
-  Result<ChunkMeta> GetMeta(const Digest& digest) {
+  // Empty when the store has no such chunk: no error (and no message made) for what a
+  // conversion asks of every chunk it cuts.
+  Result<std::optional<ChunkMeta>> FindMeta(const Digest& digest) {
     rocksdb::PinnableSlice value;
-    RETURN_IF_ERROR(FromRocks(db->Get({}, cf[kChunkMeta], DigestKey(digest), &value),
-                              "chunk " + digest.ToString()));
+    rocksdb::Status s = db->Get({}, cf[kChunkMeta], DigestKey(digest), &value);
+    if (s.IsNotFound()) return std::optional<ChunkMeta>();
+    if (!s.ok()) return FromRocks(s, "chunk " + digest.ToString());
     ChunkMeta m;
     if (!DecodeMeta({value.data(), value.size()}, &m))
       return Status::Corruption("chunk " + digest.ToString() + ": malformed record in the store");
-    return m;
+    return std::optional<ChunkMeta>(m);
+  }
+  // NotFound when the store has no such chunk.
+  Result<ChunkMeta> GetMeta(const Digest& digest) {
+    ASSIGN_OR_RETURN(std::optional<ChunkMeta> m, FindMeta(digest));
+    if (!m) return Status::NotFound("chunk " + digest.ToString());
+    return *m;
   }
   // The stored form of the chunk that `m` describes, checked against its XXH3.
   Result<SharedBytes> ReadStored(const Digest& digest, const ChunkMeta& m);
@@ -483,8 +492,8 @@ Result<SharedBytes> LocalStore::Impl::ReadStored(const Digest& digest, const Chu
     rocksdb::ReadOptions ro;
     ro.verify_checksums = false;
     rocksdb::PinnableSlice value;
-    RETURN_IF_ERROR(FromRocks(db->Get(ro, cf[kChunks], DigestKey(digest), &value),
-                              "chunk " + digest.ToString()));
+    if (rocksdb::Status s = db->Get(ro, cf[kChunks], DigestKey(digest), &value); !s.ok())
+      return FromRocks(s, "chunk " + digest.ToString());
     if (value.size() < kRecordHeader ||
         LoadU64(reinterpret_cast<const uint8_t*>(value.data())) !=
             Xxh3(value.data() + kRecordHeader, value.size() - kRecordHeader))
@@ -522,17 +531,13 @@ void LocalStore::WillNeed(const std::vector<Digest>& digests) {
 }
 
 Result<bool> LocalStore::HasChunk(const Digest& digest) {
-  auto m = impl_->GetMeta(digest);
-  if (m.status().code() == Code::kNotFound) return false;
-  RETURN_IF_ERROR(m.status());
-  return !m->cached();
+  ASSIGN_OR_RETURN(std::optional<ChunkMeta> m, impl_->FindMeta(digest));
+  return m && !m->cached();
 }
 
 Result<bool> LocalStore::HasAnyChunk(const Digest& digest) {
-  auto m = impl_->GetMeta(digest);
-  if (m.status().code() == Code::kNotFound) return false;
-  RETURN_IF_ERROR(m.status());
-  return true;
+  ASSIGN_OR_RETURN(std::optional<ChunkMeta> m, impl_->FindMeta(digest));
+  return m.has_value();
 }
 
 Status LocalStore::PutChunk(const Digest& digest, uint32_t raw_length, std::string_view stored) {
@@ -546,10 +551,9 @@ Status LocalStore::PutCachedChunk(const Digest& digest, uint32_t raw_length,
 
 Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_view stored,
                        bool cached) {
-  auto old = impl_->GetMeta(digest);
-  if (!old.ok() && old.status().code() != Code::kNotFound) return old.status();
+  ASSIGN_OR_RETURN(std::optional<ChunkMeta> old, impl_->FindMeta(digest));
   // A cached chunk never replaces a stored one; a pinned one replaces only a cached one.
-  if (old.ok() && (cached || !old->cached())) return Status::Ok();
+  if (old && (cached || !old->cached())) return Status::Ok();
   ChunkMeta m;
   m.raw = raw_length;
   m.stored = static_cast<uint32_t>(stored.size());
@@ -561,7 +565,7 @@ Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_vi
     if (!extent.ok()) return extent.status().WithContext("store chunk " + digest.ToString());
     m.flags |= kInFileFlag;
     m.extent = *extent;
-    if (old.ok() && !old->in_file()) batch.Delete((*impl_)[kChunks], DigestKey(digest));
+    if (old && !old->in_file()) batch.Delete((*impl_)[kChunks], DigestKey(digest));
   } else {
     std::string record;
     record.reserve(kRecordHeader + stored.size());
@@ -575,14 +579,12 @@ Status LocalStore::Put(const Digest& digest, uint32_t raw_length, std::string_vi
   // record whose bytes did not reach the disk fails its checksum and is refetched.
   rocksdb::WriteOptions wo;
   wo.disableWAL = !cached;
-  if (Status s = FromRocks(impl_->Write([&] { return impl_->db->Write(wo, &batch); }),
-                           "store chunk " + digest.ToString());
-      !s.ok()) {
+  if (rocksdb::Status s = impl_->Write([&] { return impl_->db->Write(wo, &batch); }); !s.ok()) {
     if (m.in_file()) impl_->data->Release(m.extent);
-    return s;
+    return FromRocks(s, "store chunk " + digest.ToString());
   }
   // A cached chunk a conversion stored again as pinned: its old copy goes.
-  if (old.ok() && old->in_file()) impl_->data->Release(old->extent);
+  if (old && old->in_file()) impl_->data->Release(old->extent);
   return Status::Ok();
 }
 
