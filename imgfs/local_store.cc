@@ -8,6 +8,7 @@
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -221,15 +222,21 @@ bool IsCreationFile(const std::string& name) {
 // Creating a store durably with one sync per file (PrivateFileSystem::DeferSyncs). A marker,
 // CREATING, is made durable before RocksDB writes anything and removed once what it wrote is
 // synced; a store that still has it was never finished (nothing can have been stored in it),
-// so its RocksDB files are removed and it is created anew.
+// so its RocksDB files are removed and it is created anew. Creators hold an flock on the store
+// directory from the check to the end, so a second process (two first mounts at once) waits for
+// the first one's creation instead of taking its files for leftovers.
 class CreationGuard {
  public:
   explicit CreationGuard(const std::string& path) : path_(path), marker_(path + "/CREATING") {}
 
-  // Whether PATH needs creating: no database yet, or one whose creation did not finish.
-  bool Needed() const {
-    return ::access((path_ + "/CURRENT").c_str(), F_OK) != 0 ||
-           ::access(marker_.c_str(), F_OK) == 0;
+  // Whether PATH needs creating: no database yet, or one whose creation did not finish. Takes
+  // the creators' lock first when it might (and keeps it until the guard goes).
+  Result<bool> Needed() {
+    if (!Unfinished()) return false;
+    ASSIGN_OR_RETURN(lock_, OpenFile(path_, O_RDONLY | O_DIRECTORY));
+    if (RetryOnEintr([&] { return ::flock(lock_.get(), LOCK_EX); }) != 0)
+      return Status::FromErrno(errno, "lock " + path_);
+    return Unfinished();  // another process may have finished it meanwhile
   }
 
   // Removes what an unfinished creation left and puts the marker down (synced).
@@ -259,6 +266,10 @@ class CreationGuard {
   }
 
  private:
+  bool Unfinished() const {
+    return ::access((path_ + "/CURRENT").c_str(), F_OK) != 0 ||
+           ::access(marker_.c_str(), F_OK) == 0;
+  }
   Result<std::vector<std::string>> CreationFiles() const {
     std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path_.c_str()), ::closedir);
     if (!dir) return Status::FromErrno(errno, "list " + path_);
@@ -274,6 +285,7 @@ class CreationGuard {
   }
 
   const std::string path_, marker_;
+  UniqueFd lock_;
 };
 
 // RocksDB's own log goes to ours (stderr, or the daemon's log) instead of a LOG file in the
@@ -466,7 +478,7 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
     impl->db.reset(raw);
   } else {
     CreationGuard creation(path);
-    const bool creating = creation.Needed();
+    ASSIGN_OR_RETURN(const bool creating, creation.Needed());
     if (creating) {
       RETURN_IF_ERROR(creation.Begin());
       fs->DeferSyncs(true);

@@ -1,13 +1,20 @@
 #include "imgfs/local_store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "core/chunk_codec.h"
+#include "core/fd.h"
 #include "tests/unit/daemon_test_util.h"
 
 namespace imgfs {
@@ -99,6 +106,62 @@ TEST_F(LocalStoreTest, AnUnfinishedCreationIsStartedOver) {
   EXPECT_FALSE(*store->HasChunk(d));  // a new database
   ASSERT_TRUE(store->PutChunk(d, 5, "hello").ok());
   EXPECT_TRUE(*store->HasChunk(d));
+}
+
+// Two first opens of one new store at once (two first mounts): one gets the store, the other
+// is told it is busy, and what the first created is whole (the second waited for its creation
+// instead of taking its files for an unfinished creation's).
+TEST_F(LocalStoreTest, TwoFirstOpensAtOnceLeaveOneWholeStore) {
+  Digest d = Sha256("hello");
+  for (int round = 0; round < 8; ++round) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::unique_ptr<store::LocalStore> opened[2];
+    std::vector<std::thread> threads;
+    for (auto& slot : opened)
+      threads.emplace_back([&] {
+        auto s = store::LocalStore::Open(dir_);
+        if (s.ok()) slot = std::move(s).value();
+      });
+    for (auto& t : threads) t.join();
+    ASSERT_EQ((opened[0] != nullptr) + (opened[1] != nullptr), 1) << "round " << round;
+    store::LocalStore& winner = opened[0] ? *opened[0] : *opened[1];
+    ASSERT_TRUE(winner.PutChunk(d, 5, "hello").ok());
+    ASSERT_TRUE(winner.SyncChunks().ok());
+    opened[0].reset();
+    opened[1].reset();
+    auto again = Open();
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(*again->HasChunk(d)) << "round " << round;
+  }
+}
+
+// A creation in progress in another process (its flock on the store directory, its marker and a
+// first file) is waited for, not taken for an unfinished one: nothing is removed while the lock
+// is held; once it is released (that process died mid-creation), the store is created anew.
+TEST_F(LocalStoreTest, ACreationInProgressIsWaitedFor) {
+  UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY));
+  ASSERT_TRUE(dir.valid());
+  ASSERT_EQ(::flock(dir.get(), LOCK_EX), 0);
+  std::ofstream(dir_ + "/CREATING").close();
+  std::ofstream(dir_ + "/MANIFEST-000001") << "being written";
+  std::atomic<bool> done{false};
+  std::unique_ptr<store::LocalStore> opened;
+  std::thread opener([&] {
+    auto s = store::LocalStore::Open(dir_);
+    if (s.ok()) opened = std::move(s).value();
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the absence of an event
+  EXPECT_FALSE(done);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/MANIFEST-000001"));
+  dir.Reset();  // the creator is gone
+  opener.join();
+  ASSERT_TRUE(opened);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/CREATING"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/MANIFEST-000001"));
+  Digest d = Sha256("hello");
+  EXPECT_TRUE(opened->PutChunk(d, 5, "hello").ok());
 }
 
 TEST_F(LocalStoreTest, ABitFlippedOnDiskIsCorruptionNeverWrongBytes) {
