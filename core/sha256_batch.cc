@@ -1,6 +1,7 @@
 #include "core/sha256_batch.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -353,14 +354,20 @@ Digest Sha256Lane::Finish() {
   return d;
 }
 
+namespace {
+std::atomic<bool> force_openssl{false};
+}  // namespace
+
 bool Sha256BatchHasShaNi() {
 #ifdef IMGFS_HAVE_SHA_NI_CODE
   static const bool has = DetectShaNi();
-  return has;
+  return has && !force_openssl;
 #else
   return false;
 #endif
 }
+
+void Sha256BatchForceOpenSslForTesting(bool force) { force_openssl = force; }
 
 void Sha256Batch(std::span<const std::span<const uint8_t>> messages, std::span<Digest> out) {
   if (!Sha256BatchHasShaNi()) {

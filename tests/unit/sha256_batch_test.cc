@@ -41,7 +41,7 @@ TEST(Sha256BatchTest, KnownAnswers) {
 
 // Every length around the block and padding boundaries, and long messages of uneven lengths,
 // so lanes start, finish and refill at every offset; each digest equals OpenSSL's.
-TEST(Sha256BatchTest, EqualsOpenSslForEveryLength) {
+void ExpectBatchEqualsOpenSslForEveryLength() {
   std::mt19937_64 rng(11);
   std::vector<std::string> messages;
   for (size_t len = 0; len <= 260; ++len) {
@@ -62,7 +62,7 @@ TEST(Sha256BatchTest, EqualsOpenSslForEveryLength) {
 
 // Two streams fed in pieces of every size, in lockstep where both have bytes and alone where
 // not, give the digests of their concatenations; Finish starts a stream anew.
-TEST(Sha256LaneTest, TwoStreamsInPiecesEqualOpenSsl) {
+void ExpectLanesEqualOpenSsl() {
   std::mt19937_64 rng(13);
   for (int round = 0; round < 30; ++round) {
     Sha256Lane x, y;
@@ -92,6 +92,18 @@ TEST(Sha256LaneTest, TwoStreamsInPiecesEqualOpenSsl) {
     EXPECT_EQ(y.Finish(), Sha256(all_y)) << "round " << round;
     EXPECT_EQ(x.Finish(), Sha256(""));
   }
+}
+
+TEST(Sha256BatchTest, EqualsOpenSslForEveryLength) { ExpectBatchEqualsOpenSslForEveryLength(); }
+TEST(Sha256LaneTest, TwoStreamsInPiecesEqualOpenSsl) { ExpectLanesEqualOpenSsl(); }
+
+// The path of CPUs without SHA-NI (OpenSSL, one message at a time), run here on purpose.
+TEST(Sha256BatchTest, TheOpenSslPathGivesTheSameDigests) {
+  Sha256BatchForceOpenSslForTesting(true);
+  EXPECT_FALSE(Sha256BatchHasShaNi());
+  ExpectBatchEqualsOpenSslForEveryLength();
+  ExpectLanesEqualOpenSsl();
+  Sha256BatchForceOpenSslForTesting(false);
 }
 
 }  // namespace
