@@ -10,6 +10,7 @@
 
 #include "core/chunk_codec.h"
 #include "core/digest.h"
+#include "core/zstd_frame.h"
 
 namespace imgfs::remote {
 namespace {
@@ -140,6 +141,15 @@ Status PushImage(const ImageIndex& index, ChunkSource& local, RemoteStore& remot
     RETURN_IF_ERROR(remote.WriteBlob(index.digest(), index_bytes)
                         .WithContext(where + ": index " + index.digest().ToString()));
     st.index_uploaded = true;
+  }
+  Result<bool> has_frame = remote.HasCompressedIndex(index.digest());
+  if (!has_frame.ok()) return has_frame.status().WithContext(where);
+  if (!*has_frame) {
+    const std::string frame = CompressFrame(index_bytes, kIndexFrameZstdLevel);
+    RETURN_IF_ERROR(remote.WriteCompressedIndex(index.digest(), frame)
+                        .WithContext(where + ": compressed index " + index.digest().ToString()));
+    st.compressed_index_uploaded = true;
+    st.compressed_index_bytes = frame.size();
   }
 
   if (trace_or_null) {

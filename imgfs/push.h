@@ -28,6 +28,9 @@ struct PushStats {
   uint64_t pack_bytes_skipped = 0;
   bool index_uploaded = false;  // false: the remote had it already
   uint64_t index_bytes = 0;
+  // The index as one zstd frame (remote_store.h), what readers fetch first.
+  bool compressed_index_uploaded = false;  // false: the remote had it already
+  uint64_t compressed_index_bytes = 0;     // 0 when not uploaded
   bool trace_uploaded = false;
   uint64_t trace_bytes = 0;
 };
@@ -36,7 +39,8 @@ struct PushStats {
 // indexer cuts packs at ~32 MiB plus at most one chunk.
 inline constexpr uint64_t kMaxPushPackSize = 256ull << 20;
 
-// Uploads `index`'s packs, then the index, then `*trace_or_null` (if not null) as its trace.
+// Uploads `index`'s packs, then the index, then its compressed form, then `*trace_or_null` (if
+// not null) as its trace.
 // `local` provides every chunk of every pack the remote lacks. Errors name the pack or chunk:
 // NotFound or Corruption for a missing or damaged local chunk, the remote's status otherwise.
 // `stats` may be null; it is filled as far as the push went, also on error.

@@ -14,6 +14,9 @@ namespace imgfs::remote::internal {
 
 // Object names relative to BASE (no leading slash).
 inline std::string BlobObjectName(const Digest& d) { return "blobs/sha256/" + d.Hex(); }
+inline std::string CompressedIndexObjectName(const Digest& index_digest) {
+  return "indexes/sha256/" + index_digest.Hex();
+}
 inline std::string TraceObjectName(const Digest& index_digest) {
   return "traces/sha256/" + index_digest.Hex();
 }

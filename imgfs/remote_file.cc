@@ -79,6 +79,18 @@ class FileRemoteStore final : public RemoteStore {
     return Exists(PathOf(BlobObjectName(digest)));
   }
 
+  Result<std::string> ReadCompressedIndex(const Digest& index_digest, uint64_t max_size) override {
+    return ReadWhole(PathOf(CompressedIndexObjectName(index_digest)), max_size);
+  }
+
+  Result<bool> HasCompressedIndex(const Digest& index_digest) override {
+    return Exists(PathOf(CompressedIndexObjectName(index_digest)));
+  }
+
+  Status WriteCompressedIndex(const Digest& index_digest, std::string_view frame) override {
+    return WriteObject(PathOf(CompressedIndexObjectName(index_digest)), frame);
+  }
+
   Result<std::string> ReadTrace(const Digest& index_digest, uint64_t max_size) override {
     return ReadWhole(PathOf(TraceObjectName(index_digest)), max_size);
   }

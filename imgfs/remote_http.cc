@@ -158,13 +158,19 @@ class HttpRemoteStore final : public RemoteStore {
   }
 
   Result<bool> HasBlob(const Digest& digest) override {
-    Request req;
-    req.method = Method::kHead;
-    req.url = UrlOf(BlobObjectName(digest));
-    Result<Response> r = Execute(req);
-    if (r.ok()) return true;
-    if (r.status().code() == Code::kNotFound) return false;
-    return r.status();
+    return Exists(UrlOf(BlobObjectName(digest)));
+  }
+
+  Result<std::string> ReadCompressedIndex(const Digest& index_digest, uint64_t max_size) override {
+    return ReadWhole(UrlOf(CompressedIndexObjectName(index_digest)), max_size);
+  }
+
+  Result<bool> HasCompressedIndex(const Digest& index_digest) override {
+    return Exists(UrlOf(CompressedIndexObjectName(index_digest)));
+  }
+
+  Status WriteCompressedIndex(const Digest& index_digest, std::string_view frame) override {
+    return Put(UrlOf(CompressedIndexObjectName(index_digest)), frame);
   }
 
   Result<std::string> ReadTrace(const Digest& index_digest, uint64_t max_size) override {
@@ -185,6 +191,16 @@ class HttpRemoteStore final : public RemoteStore {
     req.max_body = std::min(max_size, kMaxReadSize);
     ASSIGN_OR_RETURN(Response r, Execute(req));
     return std::move(r.body);
+  }
+
+  Result<bool> Exists(const std::string& url) {
+    Request req;
+    req.method = Method::kHead;
+    req.url = url;
+    Result<Response> r = Execute(req);
+    if (r.ok()) return true;
+    if (r.status().code() == Code::kNotFound) return false;
+    return r.status();
   }
 
   Status Put(const std::string& url, std::string_view data) {

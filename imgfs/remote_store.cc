@@ -1,9 +1,31 @@
 // OpenRemoteStore: picks the backend from the URL scheme.
 #include "imgfs/remote_store.h"
 
+#include "core/zstd_frame.h"
 #include "imgfs/remote_backends.h"
 
 namespace imgfs::remote {
+
+namespace {
+
+// One fetch of an index's bytes, not checked: its compressed form while *compressed (cleared
+// when the remote has none), else the blob.
+Result<std::string> FetchIndexOnce(RemoteStore& remote, const Digest& digest, uint64_t max_size,
+                                   bool* compressed) {
+  if (*compressed) {
+    Result<std::string> frame = remote.ReadCompressedIndex(digest, max_size);
+    if (frame.ok()) {
+      Result<std::string> bytes = DecompressFrame(*frame, max_size);
+      if (!bytes.ok()) return bytes.status().WithContext("its compressed form");
+      return bytes;
+    }
+    if (frame.status().code() != Code::kNotFound) return frame.status();
+    *compressed = false;  // pushed by an older imgfs: the blob alone
+  }
+  return remote.ReadBlob(digest, max_size);
+}
+
+}  // namespace
 
 const char* RetryCauseName(RetryCause cause) {
   switch (cause) {
@@ -19,6 +41,24 @@ const char* RetryCauseName(RetryCause cause) {
       return "bad_answer";
   }
   return "?";
+}
+
+Result<std::string> FetchIndex(RemoteStore& remote, const Digest& digest, uint64_t max_size,
+                               int attempts, std::atomic<uint64_t>* refetches) {
+  bool compressed = true;  // until the remote has no such form, or it fails once
+  for (int attempt = 1;; ++attempt) {
+    Result<std::string> bytes = FetchIndexOnce(remote, digest, max_size, &compressed);
+    if (bytes.ok() && Sha256(*bytes) == digest) return bytes;
+    if (!bytes.ok() && bytes.status().code() != Code::kCorruption) return bytes.status();
+    compressed = false;
+    if (attempt >= attempts) {
+      const std::string tries = " (" + std::to_string(attempt) + " tries)";
+      const std::string name = "index " + digest.ToString() + " from " + remote.Describe();
+      if (bytes.ok()) return Status::Corruption(name + " does not match its digest" + tries);
+      return Status::Corruption(name + ": " + bytes.status().message() + tries);
+    }
+    if (refetches) (*refetches)++;
+  }
 }
 
 Result<std::unique_ptr<RemoteStore>> OpenRemoteStore(const std::string& url,

@@ -1,6 +1,8 @@
 // A remote store: where a fleet keeps image indexes, packs and access traces, each an immutable
 // object named by its SHA-256 digest under a base location:
 //   BASE/blobs/sha256/<hex>          indexes and packs (content-addressed)
+//   BASE/indexes/sha256/<index hex>  the index again as one zstd frame, the form readers fetch
+//                                    first (~2.7x fewer bytes; checked by the index's digest)
 //   BASE/traces/sha256/<index hex>   the access trace recorded for an index (a hint: every chunk
 //                                    it names is still verified when fetched)
 // BASE is a file:// directory or an http(s):// URL (a server that accepts PUT, e.g. nginx with
@@ -15,6 +17,7 @@
 // at once, and HTTP connections are reused across calls.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -87,9 +90,26 @@ class RemoteStore {
   virtual Status WriteBlob(const Digest& digest, std::string_view data) = 0;
   virtual Result<bool> HasBlob(const Digest& digest) = 0;
 
+  // The index `index_digest` as one zstd frame (core/zstd_frame.h), refused when the frame is
+  // larger than max_size; NotFound when the remote keeps no such form (an older push). Not
+  // verified here: FetchIndex decodes and checks it.
+  virtual Result<std::string> ReadCompressedIndex(const Digest& index_digest,
+                                                  uint64_t max_size) = 0;
+  virtual Result<bool> HasCompressedIndex(const Digest& index_digest) = 0;
+  // REQUIRES: `frame` decodes to the bytes of index `index_digest`.
+  virtual Status WriteCompressedIndex(const Digest& index_digest, std::string_view frame) = 0;
+
   virtual Result<std::string> ReadTrace(const Digest& index_digest, uint64_t max_size) = 0;
   virtual Status WriteTrace(const Digest& index_digest, std::string_view data) = 0;
 };
+
+// The bytes of index `digest`, their SHA-256 checked: the compressed form when the remote has
+// one (decoded within max_size), else the blob. An answer that is not the index (bytes flipped
+// or cut on the way) is fetched again, up to `attempts` fetches in all, each again counted in
+// *refetches (may be null); a compressed form that fails once is not asked for again. Corruption
+// when no attempt gives the index.
+Result<std::string> FetchIndex(RemoteStore& remote, const Digest& digest, uint64_t max_size,
+                               int attempts, std::atomic<uint64_t>* refetches);
 
 // "file:///abs/dir" or "http://host:port/base" / "https://...". A bare absolute path is taken as
 // file://.

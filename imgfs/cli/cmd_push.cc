@@ -17,12 +17,15 @@ namespace {
 
 void PrintStats(const std::string& where, const remote::PushStats& stats) {
   std::fprintf(stderr,
-               "pushed to %s: %llu packs uploaded (%s), %llu already there (%s), index %s%s\n",
+               "pushed to %s: %llu packs uploaded (%s), %llu already there (%s), index %s%s%s\n",
                where.c_str(), static_cast<unsigned long long>(stats.packs_uploaded),
                HumanBytes(stats.pack_bytes_uploaded).c_str(),
                static_cast<unsigned long long>(stats.packs_skipped),
                HumanBytes(stats.pack_bytes_skipped).c_str(),
                stats.index_uploaded ? "uploaded" : "already there",
+               stats.compressed_index_uploaded
+                   ? (", compressed index " + HumanBytes(stats.compressed_index_bytes)).c_str()
+                   : "",
                stats.trace_uploaded ? (", trace " + HumanBytes(stats.trace_bytes)).c_str() : "");
 }
 

@@ -100,18 +100,8 @@ Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(
     return Status::InvalidArgument("image " + image +
                                    " is not in the local store; name a remote image by its digest");
   const Digest digest = *parsed;
-  // An answer that is not the index (bytes flipped or cut on the way) is asked for again, as a
-  // chunk that fails its digest is.
-  std::string bytes;
-  for (int attempt = 1;; ++attempt) {
-    ASSIGN_OR_RETURN(bytes, remote->ReadBlob(digest, kMaxIndexSize));
-    if (Sha256(bytes) == digest) break;
-    if (attempt >= ChunkFetcher::kVerifyAttempts)
-      return Status::Corruption("index " + digest.ToString() + " from " + remote->Describe() +
-                                " does not match its digest (" + std::to_string(attempt) +
-                                " tries)");
-    (*refetches)++;
-  }
+  ASSIGN_OR_RETURN(std::string bytes, remote::FetchIndex(*remote, digest, kMaxIndexSize,
+                                                         ChunkFetcher::kVerifyAttempts, refetches));
   ASSIGN_OR_RETURN(auto index, ImageIndex::Parse(std::move(bytes)));
   // Not synced: ~20 ms of an empty node's mount, and a crash costs only a second fetch.
   RETURN_IF_ERROR(

@@ -39,6 +39,7 @@ std::string IndexTag(const Digest& index) { return "imgfs-" + index.Hex(); }
 std::string BuildArtifactManifest(const Artifact& a) {
   ordered_json layers = ordered_json::array();
   layers.push_back(Descriptor(a.index));
+  if (a.compressed_index) layers.push_back(Descriptor(*a.compressed_index));
   if (a.trace) layers.push_back(Descriptor(*a.trace));
   for (const BlobRef& p : a.packs) layers.push_back(Descriptor(p));
   ordered_json m = {
@@ -73,6 +74,10 @@ Result<Artifact> ParseArtifactManifest(std::string_view text, size_t max_size) {
       if (have_index) return Status::InvalidArgument("imgfs artifact with two indexes");
       have_index = true;
       a.index = b;
+    } else if (b.media_type == kCompressedIndexLayerType) {
+      if (a.compressed_index)
+        return Status::InvalidArgument("imgfs artifact with two compressed indexes");
+      a.compressed_index = b;
     } else if (b.media_type == kTraceLayerType) {
       if (a.trace) return Status::InvalidArgument("imgfs artifact with two traces");
       a.trace = b;

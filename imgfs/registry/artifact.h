@@ -3,7 +3,9 @@
 // manifest with
 //   artifactType  application/vnd.imgfs.image.v1
 //   config        the empty descriptor (application/vnd.oci.empty.v1+json, "{}")
-//   layers        the index (application/vnd.imgfs.index.v1), then the trace if there is one
+//   layers        the index (application/vnd.imgfs.index.v1), then the index as one zstd frame
+//                 (application/vnd.imgfs.index.v1+zstd, what readers fetch first; artifacts of
+//                 older pushes lack it), then the trace if there is one
 //                 (application/vnd.imgfs.trace.v1), then every pack (application/vnd.imgfs.pack.v1)
 //   subject       the image manifest the index was converted from, when the registry holds it
 //   annotations   dev.imgfs.index.digest = the index digest
@@ -28,6 +30,7 @@ namespace imgfs::registry {
 
 inline constexpr std::string_view kArtifactType = "application/vnd.imgfs.image.v1";
 inline constexpr std::string_view kIndexLayerType = "application/vnd.imgfs.index.v1";
+inline constexpr std::string_view kCompressedIndexLayerType = "application/vnd.imgfs.index.v1+zstd";
 inline constexpr std::string_view kTraceLayerType = "application/vnd.imgfs.trace.v1";
 inline constexpr std::string_view kPackLayerType = "application/vnd.imgfs.pack.v1";
 inline constexpr std::string_view kEmptyConfigType = "application/vnd.oci.empty.v1+json";
@@ -42,6 +45,7 @@ struct BlobRef {
 
 struct Artifact {
   BlobRef index;
+  std::optional<BlobRef> compressed_index;
   std::optional<BlobRef> trace;
   std::vector<BlobRef> packs;
   std::optional<BlobRef> subject;  // an image manifest

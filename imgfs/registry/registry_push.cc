@@ -88,6 +88,7 @@ Result<RegistryPushResult> PushToRegistry(const ImageIndex& index, ChunkSource& 
                       .WithContext("push to " + client->Describe() + ": empty config"));
 
   a.index = {std::string(kIndexLayerType), index.digest(), index.bytes().size()};
+  a.compressed_index = store.written_compressed_index();
   if (trace_or_null) {
     a.trace = store.written_trace();
   } else if (Result<FetchedManifest> previous =

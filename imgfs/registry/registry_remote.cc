@@ -12,18 +12,64 @@ constexpr uint64_t kMaxManifest = 8u << 20;
 
 }  // namespace
 
-Result<std::string> RegistryRemoteStore::ReadTrace(const Digest& index_digest, uint64_t max_size) {
+Result<Artifact> RegistryRemoteStore::ArtifactOf(const Digest& index_digest) {
+  {
+    std::lock_guard lock(mu_);
+    if (last_artifact_ && last_artifact_->index.digest == index_digest) return *last_artifact_;
+  }
+  const std::string where = Describe() + ":" + IndexTag(index_digest);
   ASSIGN_OR_RETURN(FetchedManifest m, client_->GetManifest(IndexTag(index_digest), kMaxManifest));
   Result<Artifact> a = ParseArtifactManifest(m.bytes, kMaxManifest);
-  if (!a.ok()) return a.status().WithContext(Describe() + ":" + IndexTag(index_digest));
+  if (!a.ok()) return a.status().WithContext(where);
   if (a->index.digest != index_digest)
-    return Status::Corruption(Describe() + ":" + IndexTag(index_digest) +
-                              " is the artifact of another index");
-  if (!a->trace) return Status::NotFound(Describe() + ": no trace for " + index_digest.ToString());
-  if (a->trace->size > max_size)
+    return Status::Corruption(where + " is the artifact of another index");
+  std::lock_guard lock(mu_);
+  last_artifact_ = *a;
+  return a;
+}
+
+Result<std::string> RegistryRemoteStore::ReadCompressedIndex(const Digest& index_digest,
+                                                             uint64_t max_size) {
+  ASSIGN_OR_RETURN(Artifact a, ArtifactOf(index_digest));
+  if (!a.compressed_index)
+    return Status::NotFound(Describe() + ": no compressed index for " + index_digest.ToString());
+  if (a.compressed_index->size > max_size)
+    return Status::ResourceExhausted("compressed index " + index_digest.ToString() + " is " +
+                                     std::to_string(a.compressed_index->size) + " bytes");
+  return client_->GetBlob(a.compressed_index->digest, max_size);
+}
+
+Result<bool> RegistryRemoteStore::HasCompressedIndex(const Digest& index_digest) {
+  Result<Artifact> a = ArtifactOf(index_digest);
+  if (!a.ok()) {
+    if (a.status().code() == Code::kNotFound) return false;
+    return a.status();
+  }
+  if (!a->compressed_index) return false;
+  ASSIGN_OR_RETURN(bool has, client_->HasBlob(a->compressed_index->digest));
+  if (has) {
+    std::lock_guard lock(mu_);
+    written_compressed_index_ = a->compressed_index;  // what the push names again
+  }
+  return has;
+}
+
+Status RegistryRemoteStore::WriteCompressedIndex(const Digest& index_digest,
+                                                 std::string_view frame) {
+  const Digest d = Sha256(frame);
+  RETURN_IF_ERROR(WriteBlob(d, frame).WithContext("compressed index " + index_digest.ToString()));
+  std::lock_guard lock(mu_);
+  written_compressed_index_ = BlobRef{std::string(kCompressedIndexLayerType), d, frame.size()};
+  return Status::Ok();
+}
+
+Result<std::string> RegistryRemoteStore::ReadTrace(const Digest& index_digest, uint64_t max_size) {
+  ASSIGN_OR_RETURN(Artifact a, ArtifactOf(index_digest));
+  if (!a.trace) return Status::NotFound(Describe() + ": no trace for " + index_digest.ToString());
+  if (a.trace->size > max_size)
     return Status::ResourceExhausted("trace of " + index_digest.ToString() + " is " +
-                                     std::to_string(a->trace->size) + " bytes");
-  return client_->GetBlob(a->trace->digest, max_size);
+                                     std::to_string(a.trace->size) + " bytes");
+  return client_->GetBlob(a.trace->digest, max_size);
 }
 
 Status RegistryRemoteStore::WriteBlob(const Digest& digest, std::string_view data) {
@@ -49,6 +95,11 @@ Status RegistryRemoteStore::WriteTrace(const Digest& index_digest, std::string_v
 std::optional<BlobRef> RegistryRemoteStore::written_trace() const {
   std::lock_guard lock(mu_);
   return written_trace_;
+}
+
+std::optional<BlobRef> RegistryRemoteStore::written_compressed_index() const {
+  std::lock_guard lock(mu_);
+  return written_compressed_index_;
 }
 
 Result<std::pair<Reference, ClientOptions>> ParseRegistryRemoteUrl(const std::string& url,

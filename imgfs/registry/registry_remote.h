@@ -3,8 +3,10 @@
 // (the query carries --plain-http / --tls-verify=false from the CLI to the daemon). Packs and
 // indexes are the repository's blobs: reads are blob GETs (Range for ReadBlobRange, redirects to
 // blob storage followed), HasBlob a HEAD, WriteBlob an upload (skipped when present). The trace
-// of an index is the trace layer of the imgfs artifact tagged imgfs-<index hex> (artifact.h).
-// WriteTrace uploads the trace blob only; the push (registry_push.h) names it in the artifact.
+// and compressed index of an index are layers of the imgfs artifact tagged imgfs-<index hex>
+// (artifact.h); the artifact last read is kept, so a mount's compressed index and trace cost one
+// manifest GET. WriteTrace and WriteCompressedIndex upload the blob only; the push
+// (registry_push.h) names it in the artifact.
 // Credentials come from the credential files (auth.h) unless ClientOptions has some.
 // Thread-safe.
 #pragma once
@@ -41,21 +43,31 @@ class RegistryRemoteStore final : public remote::RemoteStore {
   // Tries a cross-repository mount from mount_from() first, when set.
   Status WriteBlob(const Digest& digest, std::string_view data) override;
   Result<bool> HasBlob(const Digest& digest) override { return client_->HasBlob(digest); }
+  Result<std::string> ReadCompressedIndex(const Digest& index_digest, uint64_t max_size) override;
+  // Whether the artifact of this index names a compressed index that the repository holds.
+  Result<bool> HasCompressedIndex(const Digest& index_digest) override;
+  Status WriteCompressedIndex(const Digest& index_digest, std::string_view frame) override;
   Result<std::string> ReadTrace(const Digest& index_digest, uint64_t max_size) override;
   Status WriteTrace(const Digest& index_digest, std::string_view data) override;
 
-  // The trace blob the last WriteTrace uploaded.
+  // The blobs the last WriteTrace and WriteCompressedIndex uploaded.
   std::optional<BlobRef> written_trace() const;
+  std::optional<BlobRef> written_compressed_index() const;
   // A repository of the same registry to mount blobs from before uploading them (push).
   void set_mount_from(std::string repository) { mount_from_ = std::move(repository); }
   uint64_t mounted_blobs() const { return mounted_.load(); }
   RegistryClient& client() { return *client_; }
 
  private:
+  // The artifact tagged imgfs-<hex of index_digest>, checked to be that index's.
+  Result<Artifact> ArtifactOf(const Digest& index_digest);
+
   std::shared_ptr<RegistryClient> client_;
   mutable std::mutex mu_;
-  std::optional<BlobRef> written_trace_;  // GUARDED_BY(mu_)
-  std::string mount_from_;                // set before use, then read-only
+  std::optional<BlobRef> written_trace_;             // GUARDED_BY(mu_)
+  std::optional<BlobRef> written_compressed_index_;  // GUARDED_BY(mu_)
+  std::optional<Artifact> last_artifact_;            // GUARDED_BY(mu_); the last ArtifactOf
+  std::string mount_from_;                           // set before use, then read-only
   std::atomic<uint64_t> mounted_{0};
 };
 

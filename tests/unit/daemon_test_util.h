@@ -150,6 +150,31 @@ class FakeRemote : public remote::RemoteStore {
     return blobs_.count(digest) > 0;
   }
 
+  Result<std::string> ReadCompressedIndex(const Digest& index_digest, uint64_t max_size) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++calls_;
+    if (unavailable_) return Status::Unavailable("fake remote is down");
+    auto it = frames_.find(index_digest);
+    if (it == frames_.end()) return Status::NotFound("no compressed index");
+    if (it->second.size() > max_size) return Status::ResourceExhausted("frame too large");
+    return it->second;
+  }
+
+  Result<bool> HasCompressedIndex(const Digest& index_digest) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++calls_;
+    if (unavailable_) return Status::Unavailable("fake remote is down");
+    return frames_.count(index_digest) > 0;
+  }
+
+  Status WriteCompressedIndex(const Digest& index_digest, std::string_view frame) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++calls_;
+    if (unavailable_) return Status::Unavailable("fake remote is down");
+    frames_[index_digest] = std::string(frame);
+    return Status::Ok();
+  }
+
   Result<std::string> ReadTrace(const Digest& index_digest, uint64_t max_size) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++calls_;
@@ -252,6 +277,7 @@ class FakeRemote : public remote::RemoteStore {
   Clock::duration hang_for_{};
   std::map<Digest, std::string> blobs_;
   std::map<Digest, std::string> traces_;
+  std::map<Digest, std::string> frames_;  // compressed indexes, by index digest
   uint64_t split_at_ = 0;                 // set while no range read runs
   std::function<void()> between_pieces_;  // likewise
   std::vector<RangeRequest> ranges_;

@@ -5,12 +5,16 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "core/zstd_frame.h"
 #include "tests/unit/remote_test_util.h"
 
 namespace imgfs {
@@ -69,6 +73,15 @@ class RecordingRemote : public remote::RemoteStore {
     return inner_.WriteBlob(d, data);
   }
   Result<bool> HasBlob(const Digest& d) override { return inner_.HasBlob(d); }
+  Result<std::string> ReadCompressedIndex(const Digest& d, uint64_t max) override {
+    return inner_.ReadCompressedIndex(d, max);
+  }
+  Result<bool> HasCompressedIndex(const Digest& d) override { return inner_.HasCompressedIndex(d); }
+  Status WriteCompressedIndex(const Digest& d, std::string_view frame) override {
+    std::lock_guard lock(mu_);
+    writes_.push_back("compressed index " + d.Hex());
+    return inner_.WriteCompressedIndex(d, frame);
+  }
   Result<std::string> ReadTrace(const Digest& d, uint64_t max) override {
     return inner_.ReadTrace(d, max);
   }
@@ -136,22 +149,26 @@ TEST_F(PushTest, EveryChunkCanBeReadBackThroughRanges) {
   EXPECT_EQ(stats.pack_bytes_uploaded, total);
   EXPECT_TRUE(stats.index_uploaded);
   EXPECT_EQ(stats.index_bytes, index_->bytes().size());
+  EXPECT_TRUE(stats.compressed_index_uploaded);
+  EXPECT_GT(stats.compressed_index_bytes, 0u);
+  EXPECT_LT(stats.compressed_index_bytes, stats.index_bytes);
   EXPECT_FALSE(stats.trace_uploaded);
   ExpectImageReadableFrom(*index_, *remote_);
 }
 
-TEST_F(PushTest, PacksGoFirstThenTheIndexThenTheTrace) {
+TEST_F(PushTest, PacksGoFirstThenTheIndexThenItsCompressedFormThenTheTrace) {
   RecordingRemote rec(*remote_);
   std::string trace = "trace bytes";
   ASSERT_TRUE(remote::PushImage(*index_, *store_, rec, &trace, nullptr).ok());
   std::vector<std::string> writes = rec.writes();
-  ASSERT_EQ(writes.size(), index_->pack_count() + 2u);
+  ASSERT_EQ(writes.size(), index_->pack_count() + 3u);
   std::set<std::string> packs;
   for (uint32_t p = 0; p < index_->pack_count(); ++p)
     packs.insert("blob " + index_->Pack(p).digest.Hex());
   for (uint32_t i = 0; i < index_->pack_count(); ++i)
     EXPECT_TRUE(packs.count(writes[i])) << writes[i];
   EXPECT_EQ(writes[index_->pack_count()], "blob " + index_->digest().Hex());
+  EXPECT_EQ(writes[index_->pack_count() + 1], "compressed index " + index_->digest().Hex());
   EXPECT_EQ(writes.back(), "trace " + index_->digest().Hex());
   EXPECT_EQ(*remote_->ReadTrace(index_->digest(), 100), trace);
 }
@@ -163,6 +180,70 @@ TEST_F(PushTest, SecondPushUploadsNothing) {
   EXPECT_EQ(stats.packs_uploaded, 0u);
   EXPECT_EQ(stats.packs_skipped, index_->pack_count());
   EXPECT_FALSE(stats.index_uploaded);
+  EXPECT_FALSE(stats.compressed_index_uploaded);
+}
+
+// What a reader fetches: the compressed form while it is good, the blob when it is missing
+// (pushed by an older imgfs) or damaged; never bytes other than the index's.
+TEST_F(PushTest, TheIndexIsFetchedCompressedWithTheBlobAsFallback) {
+  ASSERT_TRUE(remote::PushImage(*index_, *store_, *remote_, nullptr, nullptr).ok());
+  const std::string want(reinterpret_cast<const char*>(index_->bytes().data()),
+                         index_->bytes().size());
+  const std::string blob = dir_ + "/remote/blobs/sha256/" + index_->digest().Hex();
+  const std::string frame = dir_ + "/remote/indexes/sha256/" + index_->digest().Hex();
+  ASSERT_TRUE(std::filesystem::exists(frame));
+  auto read_file = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto write_file = [](const std::string& path, const std::string& data) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+  };
+  std::atomic<uint64_t> refetches{0};
+  auto fetch = [&] {
+    return remote::FetchIndex(*remote_, index_->digest(), 1 << 30, 3, &refetches);
+  };
+
+  // The compressed form alone is enough.
+  std::filesystem::rename(blob, blob + ".away");
+  Result<std::string> got = fetch();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, want);
+  EXPECT_EQ(refetches, 0u);
+  std::filesystem::rename(blob + ".away", blob);
+
+  // A damaged frame: the blob, after one refetch.
+  std::string bytes = read_file(frame);
+  bytes[bytes.size() / 2] ^= 0x5a;
+  write_file(frame, bytes);
+  got = fetch();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, want);
+  EXPECT_EQ(refetches, 1u);
+
+  // A frame of other bytes that decodes well: still refused by the digest.
+  write_file(frame, CompressFrame("not the index", 3));
+  got = fetch();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, want);
+  EXPECT_EQ(refetches, 2u);
+
+  // No frame (an older push): the blob, at once.
+  std::filesystem::remove(frame);
+  got = fetch();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(refetches, 2u);
+
+  // Neither good: Corruption after the attempts, naming the index.
+  write_file(frame, CompressFrame("not the index", 3));
+  std::string damaged = want;
+  damaged[100] ^= 1;
+  write_file(blob, damaged);
+  got = fetch();
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kCorruption);
+  EXPECT_NE(got.status().message().find(index_->digest().ToString()), std::string::npos)
+      << got.status().ToString();
 }
 
 TEST_F(PushTest, OnlyMissingPacksAreUploaded) {
@@ -196,10 +277,11 @@ TEST_F(PushTest, ParallelPushUploadsEveryPackOnceThenTheIndex) {
   remote::PushStats stats;
   ASSERT_TRUE(remote::PushImage(*index_, *store_, rec, nullptr, &stats, options).ok());
   std::vector<std::string> writes = rec.writes();
-  ASSERT_EQ(writes.size(), index_->pack_count() + 1u);
-  std::set<std::string> packs(writes.begin(), writes.end() - 1);
+  ASSERT_EQ(writes.size(), index_->pack_count() + 2u);
+  std::set<std::string> packs(writes.begin(), writes.end() - 2);
   EXPECT_EQ(packs.size(), index_->pack_count());  // each once
-  EXPECT_EQ(writes.back(), "blob " + index_->digest().Hex());
+  EXPECT_EQ(writes[index_->pack_count()], "blob " + index_->digest().Hex());
+  EXPECT_EQ(writes.back(), "compressed index " + index_->digest().Hex());
   EXPECT_EQ(stats.packs_uploaded, index_->pack_count());
   ExpectImageReadableFrom(*index_, *remote_);
 }

@@ -154,6 +154,7 @@ TEST(Creds, Flag) {
 TEST(Artifact, RoundTripAndReferrers) {
   Artifact a;
   a.index = {std::string(kIndexLayerType), Sha256("index"), 5};
+  a.compressed_index = BlobRef{std::string(kCompressedIndexLayerType), Sha256("frame"), 3};
   a.trace = BlobRef{std::string(kTraceLayerType), Sha256("trace"), 5};
   a.packs = {{std::string(kPackLayerType), Sha256("p1"), 2},
              {std::string(kPackLayerType), Sha256("p2"), 2}};
@@ -163,6 +164,9 @@ TEST(Artifact, RoundTripAndReferrers) {
   auto parsed = ParseArtifactManifest(json, 1 << 20);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->index.digest, a.index.digest);
+  ASSERT_TRUE(parsed->compressed_index);
+  EXPECT_EQ(parsed->compressed_index->digest, Sha256("frame"));
+  EXPECT_EQ(parsed->compressed_index->size, 3u);
   ASSERT_TRUE(parsed->trace);
   EXPECT_EQ(parsed->trace->digest, a.trace->digest);
   ASSERT_EQ(parsed->packs.size(), 2u);
@@ -182,6 +186,12 @@ TEST(Artifact, RoundTripAndReferrers) {
   EXPECT_EQ(latest->digest, m1);
   EXPECT_EQ(r3->find(m1.ToString()), r3->rfind(m1.ToString()));
   EXPECT_EQ(ReferrersTag(m1), "sha256-" + m1.Hex());
+
+  // An older push's artifact has no compressed index.
+  a.compressed_index.reset();
+  parsed = ParseArtifactManifest(BuildArtifactManifest(a), 1 << 20);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_FALSE(parsed->compressed_index);
 }
 
 TEST(Artifact, RefusesOthersAndGarbage) {
@@ -194,6 +204,13 @@ TEST(Artifact, RefusesOthersAndGarbage) {
         R"({"artifactType":"application/vnd.imgfs.image.v1","layers":[{"mediaType":)"
         R"("application/vnd.imgfs.pack.v1","digest":"sha256:00","size":1}]})"})
     EXPECT_FALSE(ParseArtifactManifest(bad, 1 << 20).ok()) << bad;
+  Artifact two;
+  two.index = {std::string(kIndexLayerType), Sha256("index"), 5};
+  two.compressed_index = BlobRef{std::string(kCompressedIndexLayerType), Sha256("f"), 1};
+  two.packs = {*two.compressed_index};  // a second layer of that type
+  EXPECT_EQ(ParseArtifactManifest(BuildArtifactManifest(two), 1 << 20).status().code(),
+            Code::kInvalidArgument);
+  for (const char* bad : {"[]"}) EXPECT_FALSE(ParseArtifactManifest(bad, 1 << 20).ok()) << bad;
   EXPECT_FALSE(
       AddReferrer(std::string_view("{\"manifests\":5}"), Sha256("a"), 1, Sha256("b")).ok());
   EXPECT_FALSE(LatestImgfsReferrer(R"({"manifests":[{"artifactType":"other"}]})", 1 << 20).ok());

@@ -83,7 +83,16 @@ def main():
             check("skopeo inspect --raw: the artifact",
                   art.get("artifactType") == "application/vnd.imgfs.image.v1" and
                   art["subject"]["digest"] == subject and art["layers"][0]["digest"] == digest and
+                  art["layers"][1]["mediaType"] == "application/vnd.imgfs.index.v1+zstd" and
                   art["config"]["mediaType"] == "application/vnd.oci.empty.v1+json", art)
+            with urllib.request.urlopen("http://%s/v2/app/blobs/%s" %
+                                        (reg.host, art["layers"][1]["digest"])) as r:
+                frame = r.read()
+            unzstd = subprocess.run(["zstd", "-dc"], input=frame, stdout=subprocess.PIPE,
+                                    check=True)
+            check("the compressed index layer is the index as one zstd frame",
+                  "sha256:" + hashlib.sha256(unzstd.stdout).hexdigest() == digest and
+                  len(frame) < len(unzstd.stdout), len(frame))
             ref_index = json.loads(rl.skopeo_inspect(
                 reg.ref("app:sha256-" + subject.split(":")[1]), raw=True))
             check("skopeo inspect --raw: the referrers tag fallback lists it",
@@ -123,9 +132,10 @@ def main():
             # Cross-repository mount: the packs are in app, a push to copy mounts them.
             p = s.run("push", "app", reg.ref("copy:v1"), "--plain-http", "--mount-from", "app",
                       store=a)
-            npacks = len(art["layers"]) - 1
-            check("push --mount-from mounts the packs (and index) instead of uploading",
-                  ("%d blobs mounted from app" % (npacks + 1)) in p.stderr, p.stderr)
+            npacks = sum(1 for l in art["layers"]
+                         if l["mediaType"] == "application/vnd.imgfs.pack.v1")
+            check("push --mount-from mounts the packs and both forms of the index",
+                  ("%d blobs mounted from app" % (npacks + 2)) in p.stderr, p.stderr)
 
             # -- pull ----------------------------------------------------------------------
             b = s.store("b")
