@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 #include <xxhash.h>
+
+#include "core/sha256_batch.h"
 #if defined(__x86_64__)
 #include <xxh_x86dispatch.h>
 #endif
@@ -70,6 +72,14 @@ Digest Sha256Hasher::Finish() {
 }
 
 Digest Sha256(const void* data, size_t len) {
+  // Short messages with core's SHA-NI code (core/sha256_batch.h): a process that hashes a few
+  // bytes (`imgfs run`'s mount key) does not pay OpenSSL's initialization, ~0.8 ms. Long ones
+  // and streams with OpenSSL, ~3% faster on this machine.
+  if (len < kShortSha256Message && Sha256BatchHasShaNi()) {
+    Sha256Lane lane;
+    lane.Update({static_cast<const uint8_t*>(data), len});
+    return lane.Finish();
+  }
   Digest d;
   unsigned int out_len = 0;
   EVP_Digest(data, len, d.bytes.data(), &out_len, EVP_sha256(), nullptr);

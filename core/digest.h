@@ -1,4 +1,5 @@
-// Content addresses: SHA-256 digests (OpenSSL) and XXH3 checksums (xxHash).
+// Content addresses: SHA-256 digests (OpenSSL; messages shorter than kShortSha256Message with
+// core's SHA-NI code where the CPU has it, core/sha256_batch.h) and XXH3 checksums (xxHash).
 #pragma once
 
 #include <array>
@@ -59,6 +60,7 @@ class Sha256Hasher {
   std::unique_ptr<Impl> impl_;
 };
 
+inline constexpr size_t kShortSha256Message = 64 * 1024;
 Digest Sha256(const void* data, size_t len);
 inline Digest Sha256(std::string_view s) { return Sha256(s.data(), s.size()); }
 

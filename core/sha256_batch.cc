@@ -222,7 +222,9 @@ void BatchShaNi(std::span<const std::span<const uint8_t>> messages, std::span<Di
 
 struct Sha256Lane::State {
   bool sha_ni = Sha256BatchHasShaNi();
-  Sha256Hasher fallback;  // used without SHA-NI
+  // Without SHA-NI, an OpenSSL stream; made only then, so that Sha256() of a short message
+  // (which uses a lane) never initializes OpenSSL.
+  std::unique_ptr<Sha256Hasher> fallback;
 #ifdef IMGFS_HAVE_SHA_NI_CODE
   Lane lane;
   // Bytes of a block not yet whole (lane.tail serves as the buffer); 64 means a whole block
@@ -271,8 +273,12 @@ struct Sha256Lane::State {
 };
 
 Sha256Lane::Sha256Lane() : s_(std::make_unique<State>()) {
+  if (!s_->sha_ni) {
+    s_->fallback = std::make_unique<Sha256Hasher>();
+    return;
+  }
 #ifdef IMGFS_HAVE_SHA_NI_CODE
-  if (s_->sha_ni) Reset(s_->lane);
+  Reset(s_->lane);
 #endif
 }
 
@@ -281,7 +287,7 @@ Sha256Lane::~Sha256Lane() = default;
 void Sha256Lane::Update(std::span<const uint8_t> data) {
   State& s = *s_;
   if (!s.sha_ni) {
-    s.fallback.Update(data);
+    s.fallback->Update(data);
     return;
   }
 #ifdef IMGFS_HAVE_SHA_NI_CODE
@@ -331,7 +337,7 @@ void Sha256Lane::UpdateBoth(Sha256Lane& x, std::span<const uint8_t>* a, Sha256La
 Digest Sha256Lane::Finish() {
   State& s = *s_;
   Digest d;
-  if (!s.sha_ni) return s.fallback.Finish();
+  if (!s.sha_ni) return s.fallback->Finish();
 #ifdef IMGFS_HAVE_SHA_NI_CODE
   std::span<const uint8_t> none;
   Update(none);  // a whole block waiting

@@ -21,8 +21,9 @@ void Sha256Batch(std::span<const std::span<const uint8_t>> messages, std::span<D
 // Whether Sha256Batch and Sha256Lane use their SHA-NI path on this CPU (for tests and
 // benchmarks).
 bool Sha256BatchHasShaNi();
-// For tests: with FORCE, Sha256Batch and Sha256Lanes made after the call take the OpenSSL path
-// (the one CPUs without SHA-NI take) even where the CPU has SHA-NI; without, they detect again.
+// For tests: with FORCE, Sha256Batch, Sha256() and the Sha256Lanes made after the call take the
+// OpenSSL path (the one CPUs without SHA-NI take) even where the CPU has SHA-NI; without, they
+// detect again.
 void Sha256BatchForceOpenSslForTesting(bool force);
 
 // One SHA-256 stream (Sha256Hasher's equal) that can be advanced in lockstep with another: two

@@ -201,7 +201,7 @@ Status EnsureDaemon(const std::string& store, uint64_t cache_size) {
 
 Result<std::string> MountThroughDaemon(const std::string& store,
                                        const daemon::MountRequest& request, uint64_t cache_size,
-                                       bool set_cache_size) {
+                                       bool set_cache_size, nlohmann::json* image_config) {
   const std::string socket = daemon::DaemonSocketPath(store);
   Result<nlohmann::json> reply = Status::Unavailable("not asked");
   // Twice at most: a daemon found running may be exiting (its last mount just went away, or a
@@ -216,6 +216,7 @@ Result<std::string> MountThroughDaemon(const std::string& store,
     reply = ControlCall(socket, "POST", "/mount", request.ToJson());
   }
   if (!reply.ok()) return reply.status();
+  if (image_config && reply->contains("image_config")) *image_config = (*reply)["image_config"];
   return reply->value("digest", "");
 }
 

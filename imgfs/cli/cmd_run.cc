@@ -235,8 +235,11 @@ Result<ImageMount> MountImage(const std::string& store, daemon::MountRequest req
   std::filesystem::create_directories(mp, ec);
   if (ec) return Status::FromErrno(ec.value(), "create " + mp);
   request.mountpoint = mp;
-  RETURN_IF_ERROR(MountThroughDaemon(store, request, cache_size, set_cache).status());
-  return MountInfo(store, mp);
+  nlohmann::json image_config;
+  RETURN_IF_ERROR(
+      MountThroughDaemon(store, request, cache_size, set_cache, &image_config).status());
+  if (!image_config.is_null()) return ImageMount{mp, std::move(image_config)};
+  return MountInfo(store, mp);  // a daemon of an older imgfs, which does not say
 }
 
 // Copies the runtime's standard output to ours, noting when its first byte came.

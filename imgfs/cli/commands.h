@@ -49,10 +49,11 @@ struct Args;
 // Starts STORE's daemon (as `imgfs mount` does: it exits once idle) unless one answers.
 Status EnsureDaemon(const std::string& store, uint64_t cache_size);
 // Mounts REQUEST through STORE's daemon, starting one when none answers (with CACHE_SIZE; an
-// answering daemon gets it only when SET_CACHE_SIZE). Returns the image's index digest.
+// answering daemon gets it only when SET_CACHE_SIZE). Returns the image's index digest, and in
+// *IMAGE_CONFIG (may be null) its OCI config when the daemon tells it (null JSON otherwise).
 Result<std::string> MountThroughDaemon(const std::string& store,
                                        const daemon::MountRequest& request, uint64_t cache_size,
-                                       bool set_cache_size);
+                                       bool set_cache_size, nlohmann::json* image_config = nullptr);
 // `mount`/`run` of a registry image: IMAGE docker://HOST/REPO:TAG becomes the index digest of the
 // tag's imgfs artifact (found by `imgfs push`'s referrers tag) and REMOTE its repository (REMOTE
 // must be empty then); a docker:// REMOTE is normalized. The registry options travel in the

@@ -60,14 +60,15 @@ std::vector<control::Route> Routes(DaemonState& d) {
   return {
       {"POST", "/mount",
        [&d](Body body) -> Result<Response> {
+         nlohmann::json image_config;
          auto mounted = [&]() -> Result<Digest> {
            ASSIGN_OR_RETURN(MountRequest request, MountRequest::FromJson(body));
-           return d.mounts.Mount(request);
+           return d.mounts.Mount(request, &image_config);
          }();
          d.mount_tried = true;
          d.Wake();
          if (!mounted.ok()) return mounted.status();
-         return Json({{"digest", mounted->ToString()}});
+         return Json({{"digest", mounted->ToString()}, {"image_config", image_config}});
        }},
       {"POST", "/umount",
        [&d](Body body) -> Result<Response> {

@@ -44,6 +44,9 @@ struct MountManager::Mounted {
   uint64_t idle_reads = 0;
   std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
   uint64_t held_id = 0;  // the supervisor's id of its FUSE connection; 0: not held
+  // The image's file bytes and stored bytes, summed over its ~10^5 inodes and chunks at the
+  // first /stats (under MountManager::mu_), not at every one: `imgfs run` asks at each start.
+  std::optional<std::pair<uint64_t, uint64_t>> sizes;
 };
 
 Result<MountRequest> MountRequest::FromJson(const nlohmann::json& j) {
@@ -109,7 +112,7 @@ Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(
   return index;
 }
 
-Result<Digest> MountManager::Mount(const MountRequest& request) {
+Result<Digest> MountManager::Mount(const MountRequest& request, nlohmann::json* image_config) {
   ASSIGN_OR_RETURN(MountPoint point, ResolveMountPoint(request.mountpoint));
   const std::string real = point.path;
   {
@@ -172,6 +175,7 @@ Result<Digest> MountManager::Mount(const MountRequest& request) {
                                e.what());
   }
   Digest digest = m->index->digest();
+  if (image_config) *image_config = m->image_config;
   std::lock_guard<std::mutex> lock(mu_);
   mounts_[real] = std::move(m);
   return digest;
@@ -420,13 +424,17 @@ nlohmann::json MountManager::StatsJson() {
   std::lock_guard<std::mutex> lock(mu_);
   nlohmann::json mounts = nlohmann::json::array();
   for (auto& [path, m] : mounts_) {
-    uint64_t image_bytes = 0, stored = 0;
-    for (uint32_t i = 0; i < m->index->inode_count(); ++i) {
-      InodeAttrs a = m->index->Attrs(i);
-      if (S_ISREG(a.mode)) image_bytes += a.size;
+    if (!m->sizes) {
+      uint64_t image_bytes = 0, stored = 0;
+      for (uint32_t i = 0; i < m->index->inode_count(); ++i) {
+        InodeAttrs a = m->index->Attrs(i);
+        if (S_ISREG(a.mode)) image_bytes += a.size;
+      }
+      for (uint32_t c = 0; c < m->index->chunk_count(); ++c)
+        stored += m->index->Chunk(c).stored_length;
+      m->sizes.emplace(image_bytes, stored);
     }
-    for (uint32_t c = 0; c < m->index->chunk_count(); ++c)
-      stored += m->index->Chunk(c).stored_length;
+    const auto [image_bytes, stored] = *m->sizes;
     nlohmann::json metrics = m->fs->metrics().ToJson();
     for (const char* k : {"evictions", "bytes_evicted", "cached_bytes"}) metrics.erase(k);
     mounts.push_back({{"mountpoint", path},

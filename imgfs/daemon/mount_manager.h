@@ -63,7 +63,8 @@ class MountManager {
   // while): the mount point is reserved first, so a second mount of the same point fails at
   // once with AlreadyExists. A dead FUSE mount left at the point (a daemon that crashed) is
   // detached and replaced (imgfs/daemon/mount_point.h).
-  Result<Digest> Mount(const MountRequest& request);
+  // `image_config` (may be null) receives the image's OCI config, as /stats would give it.
+  Result<Digest> Mount(const MountRequest& request, nlohmann::json* image_config = nullptr);
   // Serves a mount an earlier daemon made, handed over by the supervisor after that daemon died:
   // the image named by digest in the record, the FUSE connection taken over (no trace recorded
   // or replayed again). On failure the supervisor is told to let the connection go.

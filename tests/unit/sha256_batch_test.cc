@@ -10,6 +10,14 @@
 namespace imgfs {
 namespace {
 
+// The reference: OpenSSL's SHA-256 (Sha256Hasher always streams through it; Sha256() of a
+// short message uses the code under test).
+Digest OpenSsl(std::string_view m) {
+  Sha256Hasher h;
+  h.Update(m);
+  return h.Finish();
+}
+
 std::vector<Digest> Batch(const std::vector<std::string>& messages) {
   std::vector<std::span<const uint8_t>> spans;
   for (const std::string& m : messages)
@@ -57,7 +65,7 @@ void ExpectBatchEqualsOpenSslForEveryLength() {
   std::shuffle(messages.begin(), messages.end(), rng);
   std::vector<Digest> got = Batch(messages);
   for (size_t i = 0; i < messages.size(); ++i)
-    EXPECT_EQ(got[i], Sha256(messages[i])) << "message " << i << " of " << messages[i].size();
+    EXPECT_EQ(got[i], OpenSsl(messages[i])) << "message " << i << " of " << messages[i].size();
 }
 
 // Two streams fed in pieces of every size, in lockstep where both have bytes and alone where
@@ -88,9 +96,9 @@ void ExpectLanesEqualOpenSsl() {
       x.Update(sa);
       y.Update(sb);
     }
-    EXPECT_EQ(x.Finish(), Sha256(all_x)) << "round " << round;
-    EXPECT_EQ(y.Finish(), Sha256(all_y)) << "round " << round;
-    EXPECT_EQ(x.Finish(), Sha256(""));
+    EXPECT_EQ(x.Finish(), OpenSsl(all_x)) << "round " << round;
+    EXPECT_EQ(y.Finish(), OpenSsl(all_y)) << "round " << round;
+    EXPECT_EQ(x.Finish(), OpenSsl(""));
   }
 }
 
@@ -103,6 +111,26 @@ TEST(Sha256BatchTest, TheOpenSslPathGivesTheSameDigests) {
   EXPECT_FALSE(Sha256BatchHasShaNi());
   ExpectBatchEqualsOpenSslForEveryLength();
   ExpectLanesEqualOpenSsl();
+  Sha256BatchForceOpenSslForTesting(false);
+}
+
+// Sha256() of a message shorter than kShortSha256Message takes core's SHA-NI code where the CPU
+// has it; each length around the block and threshold boundaries gives OpenSSL's digest.
+TEST(Sha256BatchTest, ShortMessagesOfSha256AreOpenSslsDigests) {
+  std::mt19937 rng(11);
+  std::string m(kShortSha256Message + 70, '\0');
+  for (char& c : m) c = static_cast<char>(rng());
+  std::vector<size_t> lengths;
+  for (size_t n = 0; n <= 300; ++n) lengths.push_back(n);
+  for (size_t n = kShortSha256Message - 70; n <= kShortSha256Message + 70; ++n)
+    lengths.push_back(n);
+  for (bool force : {false, true}) {
+    Sha256BatchForceOpenSslForTesting(force);
+    for (size_t n : lengths) {
+      std::string_view part(m.data(), n);
+      ASSERT_EQ(Sha256(part), OpenSsl(part)) << "length " << n << (force ? ", forced" : "");
+    }
+  }
   Sha256BatchForceOpenSslForTesting(false);
 }
 
