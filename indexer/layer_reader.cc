@@ -1,11 +1,10 @@
 #include "indexer/layer_reader.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <algorithm>
 #include <cstring>
 #include <limits>
+
+#include "indexer/archive_library.h"
 
 namespace imgfs::indexer {
 
@@ -13,12 +12,14 @@ constexpr size_t kMaxXattrNameLength = 255;
 constexpr size_t kMaxXattrValueSize = 65536;
 
 LayerReader::LayerReader(LayerStream* stream) : stream_(stream) {
-  archive_ = archive_read_new();
-  if (archive_) archive_read_support_format_tar(archive_);
+  open_error_ = LoadArchiveLibrary();
+  if (!open_error_.ok()) return;
+  archive_ = ArchiveLib().archive_read_new();
+  if (archive_) ArchiveLib().archive_read_support_format_tar(archive_);
 }
 
 LayerReader::~LayerReader() {
-  if (archive_) archive_read_free(archive_);
+  if (archive_) ArchiveLib().archive_read_free(archive_);
 }
 
 long LayerReader::ReadCallback(struct archive* a, void* self, const void** buf) {  // NOLINT
@@ -32,7 +33,7 @@ long LayerReader::ReadCallback(struct archive* a, void* self, const void** buf) 
   Result<std::span<const uint8_t>> piece = r->stream_->Next();
   if (!piece.ok()) {
     r->stream_error_ = piece.status();
-    archive_set_error(a, EIO, "%s", piece.status().message().c_str());
+    ArchiveLib().archive_set_error(a, EIO, "%s", piece.status().message().c_str());
     return -1;
   }
   *buf = piece->data();
@@ -41,54 +42,55 @@ long LayerReader::ReadCallback(struct archive* a, void* self, const void** buf) 
 
 Status LayerReader::ArchiveError(std::string_view what) {
   if (!stream_error_.ok()) return stream_error_;
-  const char* msg = archive_ ? archive_error_string(archive_) : nullptr;
+  const char* msg = archive_ ? ArchiveLib().archive_error_string(archive_) : nullptr;
   return Status::Corruption(std::string(what) + ": " + (msg ? msg : "unknown libarchive error"));
 }
 
 Result<bool> LayerReader::NextEntry(TarEntry* out) {
   if (opened_ && !archive_) return false;  // the empty stream
-  if (!archive_) return Status::Internal("archive_read_new failed");
+  if (!archive_)
+    return open_error_.ok() ? Status::Internal("archive_read_new failed") : open_error_;
   if (!opened_) {
     opened_ = true;
     // An empty stream is an empty layer (Go's archive/tar, and so containerd, agree); libarchive
     // would call it an unrecognized format.
     ASSIGN_OR_RETURN(first_, stream_->Next());
     if (first_.empty()) {
-      archive_read_free(archive_);
+      ArchiveLib().archive_read_free(archive_);
       archive_ = nullptr;
       return false;
     }
-    if (archive_read_open(archive_, this, nullptr, &LayerReader::ReadCallback, nullptr) !=
-        ARCHIVE_OK) {
+    if (ArchiveLib().archive_read_open(archive_, this, nullptr, &LayerReader::ReadCallback,
+                                       nullptr) != ARCHIVE_OK) {
       return ArchiveError("reading tar");
     }
   }
   struct archive_entry* e = nullptr;
-  int rc = archive_read_next_header(archive_, &e);
+  int rc = ArchiveLib().archive_read_next_header(archive_, &e);
   if (rc == ARCHIVE_EOF) return false;
   if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return ArchiveError("reading tar header");
 
   *out = TarEntry();
-  const char* path = archive_entry_pathname(e);
+  const char* path = ArchiveLib().archive_entry_pathname(e);
   out->path = path ? path : "";
-  out->mode = archive_entry_perm(e) & 07777;
-  la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+  out->mode = ArchiveLib().archive_entry_perm(e) & 07777;
+  la_int64_t uid = ArchiveLib().archive_entry_uid(e), gid = ArchiveLib().archive_entry_gid(e);
   constexpr la_int64_t kMaxId = std::numeric_limits<uint32_t>::max();
   if (uid < 0 || uid > kMaxId || gid < 0 || gid > kMaxId) {
     return Status::InvalidArgument("entry \"" + out->path + "\": uid/gid out of range");
   }
   out->uid = static_cast<uint32_t>(uid);
   out->gid = static_cast<uint32_t>(gid);
-  if (archive_entry_mtime_is_set(e)) {
-    out->mtime_sec = archive_entry_mtime(e);
-    long nsec = archive_entry_mtime_nsec(e);  // NOLINT
+  if (ArchiveLib().archive_entry_mtime_is_set(e)) {
+    out->mtime_sec = ArchiveLib().archive_entry_mtime(e);
+    long nsec = ArchiveLib().archive_entry_mtime_nsec(e);  // NOLINT
     out->mtime_nsec = (nsec >= 0 && nsec < 1000000000) ? static_cast<uint32_t>(nsec) : 0;
   }
-  archive_entry_xattr_reset(e);
+  ArchiveLib().archive_entry_xattr_reset(e);
   const char* xname;
   const void* xvalue;
   size_t xsize;
-  while (archive_entry_xattr_next(e, &xname, &xvalue, &xsize) == ARCHIVE_OK) {
+  while (ArchiveLib().archive_entry_xattr_next(e, &xname, &xvalue, &xsize) == ARCHIVE_OK) {
     if (!xname) continue;
     // What the kernel takes (XATTR_NAME_MAX, XATTR_SIZE_MAX); no Linux file carries more.
     const size_t name_length = std::strlen(xname);
@@ -101,16 +103,16 @@ Result<bool> LayerReader::NextEntry(TarEntry* out) {
     out->xattrs[xname] = std::string(static_cast<const char*>(xvalue), xvalue ? xsize : 0);
   }
 
-  const char* hardlink = archive_entry_hardlink(e);
+  const char* hardlink = ArchiveLib().archive_entry_hardlink(e);
   if (hardlink) {
     out->type = TarEntryType::kHardlink;
     out->link_target = hardlink;
     return true;
   }
-  switch (archive_entry_filetype(e)) {
+  switch (ArchiveLib().archive_entry_filetype(e)) {
     case AE_IFREG: {
       out->type = TarEntryType::kRegular;
-      la_int64_t size = archive_entry_size(e);
+      la_int64_t size = ArchiveLib().archive_entry_size(e);
       if (size < 0) return Status::InvalidArgument("entry \"" + out->path + "\": negative size");
       out->size = static_cast<uint64_t>(size);
       data_.Reset(out->size);
@@ -121,16 +123,16 @@ Result<bool> LayerReader::NextEntry(TarEntry* out) {
       break;
     case AE_IFLNK: {
       out->type = TarEntryType::kSymlink;
-      const char* target = archive_entry_symlink(e);
+      const char* target = ArchiveLib().archive_entry_symlink(e);
       out->link_target = target ? target : "";
       break;
     }
     case AE_IFCHR:
     case AE_IFBLK:
-      out->type = archive_entry_filetype(e) == AE_IFCHR ? TarEntryType::kCharDevice
-                                                        : TarEntryType::kBlockDevice;
-      out->rdev_major = static_cast<uint32_t>(archive_entry_rdevmajor(e));
-      out->rdev_minor = static_cast<uint32_t>(archive_entry_rdevminor(e));
+      out->type = ArchiveLib().archive_entry_filetype(e) == AE_IFCHR ? TarEntryType::kCharDevice
+                                                                     : TarEntryType::kBlockDevice;
+      out->rdev_major = static_cast<uint32_t>(ArchiveLib().archive_entry_rdevmajor(e));
+      out->rdev_minor = static_cast<uint32_t>(ArchiveLib().archive_entry_rdevminor(e));
       break;
     case AE_IFIFO:
       out->type = TarEntryType::kFifo;
@@ -156,7 +158,7 @@ Result<size_t> LayerReader::EntryData::Read(std::span<uint8_t> buf) {
     const void* p = nullptr;
     size_t len = 0;
     la_int64_t off = 0;
-    int rc = archive_read_data_block(r_->archive_, &p, &len, &off);
+    int rc = ArchiveLib().archive_read_data_block(r_->archive_, &p, &len, &off);
     if (rc == ARCHIVE_EOF) {
       eof_ = true;
     } else if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {

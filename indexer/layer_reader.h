@@ -82,6 +82,7 @@ class LayerReader {
   struct archive* archive_ = nullptr;
   bool opened_ = false;
   std::span<const uint8_t> first_;  // the stream's first piece, read before libarchive starts
+  Status open_error_;               // libarchive could not be loaded
   Status stream_error_;             // the LayerStream failure behind a libarchive read failure
   EntryData data_{this};
 };

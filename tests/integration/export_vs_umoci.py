@@ -127,6 +127,30 @@ def main():
         # A rootfs directory as the source: the umoci tree must come back unchanged.
         root, start = ref("gzip")
         check("dir-source", "dir:" + root, ref_tree=(root, start))
+
+        # libarchive is opened at the first tar, not linked: without a loadable one, commands
+        # that read no tar still work, and convert and export --tar fail in one line each.
+        t0 = time.time()
+        broken = w("broken-lib")
+        os.makedirs(broken)
+        open(os.path.join(broken, "libarchive.so.13"), "w").close()  # not a library
+        env = dict(os.environ, LD_LIBRARY_PATH=broken)
+
+        def run(*argv):
+            return subprocess.run([args.imgfs, *argv, "--store", w("store")], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        diffs = []
+        p = run("ls")
+        if p.returncode != 0 or "gzip" not in p.stdout:
+            diffs.append("imgfs ls needs no libarchive, yet: %s" % p.stderr.strip())
+        for argv in (["convert", "oci:%s:none" % layout, "--tag", "again"],
+                     ["export", "none", "--tar", w("no-lib.tar")]):
+            p = run(*argv)
+            lines = p.stderr.strip().splitlines()
+            if p.returncode == 0 or len(lines) != 1 or "cannot load libarchive" not in lines[0]:
+                diffs.append("%s without a loadable libarchive: rc %d, %r" %
+                             (argv[0], p.returncode, p.stderr))
+        report.case("libarchive-unloadable", diffs, time.time() - t0)
     report.exit()
 
 
