@@ -1,5 +1,6 @@
-// Content addresses: SHA-256 digests (OpenSSL; messages shorter than kShortSha256Message with
-// core's SHA-NI code where the CPU has it, core/sha256_batch.h) and XXH3 checksums (xxHash).
+// Content addresses: SHA-256 digests (OpenSSL's libcrypto, opened at first use; messages shorter
+// than kShortSha256Message with core's SHA-NI code where the CPU has it, core/sha256_batch.h)
+// and XXH3 checksums (xxHash).
 #pragma once
 
 #include <array>

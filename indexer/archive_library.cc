@@ -20,8 +20,8 @@ Status Open() {
         (why ? why : "dlopen failed"));
   }
   std::string missing;
-#define IMGFS_ARCHIVE_BIND(name)                                                             \
-  library.name = reinterpret_cast<decltype(library.name)>(::dlsym(handle, #name));           \
+#define IMGFS_ARCHIVE_BIND(name)                                                   \
+  library.name = reinterpret_cast<decltype(library.name)>(::dlsym(handle, #name)); \
   if (!library.name) missing += std::string(missing.empty() ? "" : ", ") + #name;
   IMGFS_ARCHIVE_FUNCTIONS(IMGFS_ARCHIVE_BIND)
 #undef IMGFS_ARCHIVE_BIND
