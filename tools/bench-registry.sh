@@ -7,7 +7,9 @@
 #   imgfs convert docker://127.0.0.1:PORT/bench/img --plain-http   into an empty store
 #   imgfs convert oci:LAYOUT (the same image on disk)                 the registry's cost
 #   skopeo copy docker://... oci:DIR  then  umoci unpack             (the usual way to a rootfs)
-# MB/s are of uncompressed layer bytes per second of wall time.
+# MB/s are of uncompressed layer bytes per second of wall time. CPU-s is the user + system time of
+# the imgfs convert process (all its threads): the figure that stays comparable when the machine
+# is shared.
 #
 #   tools/bench-registry.sh [ROUNDS] [ROOTFS.tar]
 set -euo pipefail
@@ -54,15 +56,24 @@ bytes=$(stat -c %s "$TAR")
 mb=$(echo "$bytes / 1000000" | bc -l)
 gz=$(du -b "$WORK/layout/blobs/sha256" | cut -f1)
 
+TIMEFORMAT='%U %S'  # what `time` reports: user and system CPU seconds
+cpu() {
+  awk '{print $1 + $2}' | sort -g |
+    awk '{v[NR]=$1} END {printf "%.2f (%.2f-%.2f)", v[int((NR+1)/2)], v[1], v[NR]}'
+}
 stats() { sort -g | awk '{v[NR]=$1} END {printf "%.0f (%.0f-%.0f)", v[int((NR+1)/2)], v[1], v[NR]}'; }
 now() { date +%s.%N; }
-: >"$WORK/t.imgfs"; : >"$WORK/t.oci"; : >"$WORK/t.skopeo"; : >"$WORK/t.umoci"; : >"$WORK/t.both"
+: >"$WORK/t.imgfs"; : >"$WORK/c.imgfs"; : >"$WORK/t.oci"; : >"$WORK/c.oci"; : >"$WORK/t.skopeo"; : >"$WORK/t.umoci"; : >"$WORK/t.both"
 for ((r = 0; r < ROUNDS; r++)); do
   rm -rf "$WORK/store" "$WORK/oci" "$WORK/bundle"; sync; echo 3 >/proc/sys/vm/drop_caches
-  t0=$(now); "$IMGFS" convert "$REF" --plain-http --quiet --store "$WORK/store" >/dev/null; t1=$(now)
+  t0=$(now)
+  { time "$IMGFS" convert "$REF" --plain-http --quiet --store "$WORK/store" >/dev/null; } 2>>"$WORK/c.imgfs"
+  t1=$(now)
   echo "$mb / ($t1 - $t0)" | bc -l >>"$WORK/t.imgfs"
   rm -rf "$WORK/store"; sync; echo 3 >/proc/sys/vm/drop_caches
-  t0=$(now); "$IMGFS" convert "oci:$WORK/layout:img" --quiet --store "$WORK/store" >/dev/null; t1=$(now)
+  t0=$(now)
+  { time "$IMGFS" convert "oci:$WORK/layout:img" --quiet --store "$WORK/store" >/dev/null; } 2>>"$WORK/c.oci"
+  t1=$(now)
   echo "$mb / ($t1 - $t0)" | bc -l >>"$WORK/t.oci"
   sync; echo 3 >/proc/sys/vm/drop_caches
   t0=$(now); skopeo copy --quiet --src-tls-verify=false "$REF" "oci:$WORK/oci:img"; t1=$(now)
@@ -74,8 +85,8 @@ done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'image: %s, %.0f MB uncompressed, %.0f MB gzip, one layer; %d rounds (median, min-max MB/s)\n' \
   "$(basename "$TAR")" "$mb" "$(echo "$gz / 1000000" | bc -l)" "$ROUNDS"
-echo "imgfs convert docker://...          $(stats <"$WORK/t.imgfs") MB/s"
-echo "imgfs convert oci:LAYOUT (same)     $(stats <"$WORK/t.oci") MB/s"
+echo "imgfs convert docker://...          $(stats <"$WORK/t.imgfs") MB/s, $(cpu <"$WORK/c.imgfs") CPU-s"
+echo "imgfs convert oci:LAYOUT (same)     $(stats <"$WORK/t.oci") MB/s, $(cpu <"$WORK/c.oci") CPU-s"
 echo "skopeo copy + umoci unpack          $(stats <"$WORK/t.both") MB/s"
 echo "  skopeo copy alone                 $(stats <"$WORK/t.skopeo") MB/s"
 echo "  umoci unpack alone                $(stats <"$WORK/t.umoci") MB/s"
