@@ -306,10 +306,16 @@ PackRecord ImageIndex::Pack(uint32_t i) const {
 std::string_view ImageIndex::metadata() const { return {bytes_.data() + meta_off_, meta_len_}; }
 
 Result<std::shared_ptr<const ImageIndex>> ImageIndex::Parse(std::string bytes) {
+  const Digest digest = Sha256(bytes);
+  return Parse(std::move(bytes), digest);
+}
+
+Result<std::shared_ptr<const ImageIndex>> ImageIndex::Parse(std::string bytes,
+                                                            const Digest& digest) {
   std::shared_ptr<ImageIndex> index(new ImageIndex());
   index->bytes_ = std::move(bytes);
   RETURN_IF_ERROR(index->Validate().WithContext("image index"));
-  index->digest_ = Sha256(index->bytes_);
+  index->digest_ = digest;
   return std::shared_ptr<const ImageIndex>(std::move(index));
 }
 

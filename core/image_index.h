@@ -92,6 +92,11 @@ class ImageIndex {
  public:
   // Validates every structural invariant listed in docs/index-format.md.
   static Result<std::shared_ptr<const ImageIndex>> Parse(std::string bytes);
+  // The same without hashing the bytes (~5 ms for a 6 MB index), for bytes whose SHA-256 is
+  // known to be `digest`: checked by the caller (a fetched index), or stored under that digest
+  // after such a check (the local store, whose copy the XXH3 trailer still guards). The
+  // structural validation is the same, so hostile bytes are refused as by Parse.
+  static Result<std::shared_ptr<const ImageIndex>> Parse(std::string bytes, const Digest& digest);
 
   const Digest& digest() const { return digest_; }  // SHA-256 of the serialized index
   std::span<const uint8_t> bytes() const {

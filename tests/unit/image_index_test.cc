@@ -101,6 +101,23 @@ TEST(ImageIndexTest, RejectsFlippedBitsByChecksum) {
   }
 }
 
+// Parse with a known digest takes the digest as given and validates exactly as Parse does.
+TEST(ImageIndexTest, AKnownDigestSkipsTheHashNotTheChecks) {
+  const std::string bytes = BuildSample();
+  auto hashed = ImageIndex::Parse(bytes);
+  ASSERT_TRUE(hashed.ok());
+  auto known = ImageIndex::Parse(bytes, (*hashed)->digest());
+  ASSERT_TRUE(known.ok()) << known.status().ToString();
+  EXPECT_EQ((*known)->digest(), (*hashed)->digest());
+  EXPECT_EQ((*known)->inode_count(), (*hashed)->inode_count());
+  for (size_t i = 0; i < bytes.size(); i += 7) {
+    std::string bad = bytes;
+    bad[i] ^= 0x10;
+    EXPECT_FALSE(ImageIndex::Parse(bad, (*hashed)->digest()).ok()) << "byte " << i;
+  }
+  EXPECT_FALSE(ImageIndex::Parse(bytes.substr(0, bytes.size() - 1), (*hashed)->digest()).ok());
+}
+
 TEST(ImageIndexTest, RejectsTruncation) {
   std::string bytes = BuildSample();
   for (size_t n : {size_t{0}, size_t{10}, size_t{100}, bytes.size() - 1})

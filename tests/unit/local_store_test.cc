@@ -190,6 +190,36 @@ TEST_F(LocalStoreTest, ABitFlippedOnDiskIsCorruptionNeverWrongBytes) {
   EXPECT_TRUE(*got == bytes);
 }
 
+// GetIndex checks neither RocksDB's record checksum nor the index's SHA-256 (it was stored under
+// its digest); the index's XXH3 trailer still turns a flipped bit on disk into Corruption.
+TEST_F(LocalStoreTest, ABitFlippedInAStoredIndexIsCorruption) {
+  Digest digest;
+  {
+    auto store = Open();
+    auto index = IndexOf(*store, {"some-chunk"});
+    ASSERT_TRUE(store->SyncChunks().ok());
+    ASSERT_TRUE(store->PublishIndex(*index, "img").ok());
+    digest = index->digest();
+    ASSERT_TRUE(store->GetIndex(digest).ok());
+  }
+  int flipped = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(f)), {});
+    for (size_t at = text.find(std::string("IMGFSIX\0", 8)); at != std::string::npos;
+         at = text.find(std::string("IMGFSIX\0", 8), at + 1)) {
+      f.clear();
+      f.seekp(static_cast<std::streamoff>(at + 40));
+      f.put(static_cast<char>(text[at + 40] ^ 0x04));
+      ++flipped;
+    }
+  }
+  ASSERT_GT(flipped, 0) << "the index's bytes were not found in the store's files";
+  auto store = Open();
+  auto got = store->GetIndex(digest);
+  EXPECT_EQ(got.status().code(), Code::kCorruption) << got.status().ToString();
+}
+
 TEST_F(LocalStoreTest, SmallAndLargeChunksRoundTripAndAreRemoved) {
   auto store = Open();
   const std::string small(100, 's'), large(70000, 'l');
