@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -39,9 +40,14 @@ rocksdb::ReadOptions ScanOptions() {
   return ro;
 }
 
-enum Family { kDefault, kChunks, kChunkMeta, kIndexes, kRefs, kTraces, kFamilies };
-const char* const kFamilyNames[kFamilies] = {"default", "chunks", "chunk_meta",
-                                             "indexes", "refs",   "traces"};
+// "index_keys" holds the digest of every index in "indexes", with an empty value: listing the
+// indexes iterates it, because RocksDB 7's iterators read each blob value (a whole index, MBs)
+// as they reach its key. Stores written before it have the family filled once at the first
+// writable open; kIndexKeysComplete in "default" says that happened.
+enum Family { kDefault, kChunks, kChunkMeta, kIndexes, kRefs, kTraces, kIndexKeys, kFamilies };
+const char* const kFamilyNames[kFamilies] = {"default", "chunks", "chunk_meta", "indexes",
+                                             "refs",    "traces", "index_keys"};
+constexpr const char* kIndexKeysComplete = "index_keys complete";
 
 // Chunk records in "chunk_meta": raw length u32, stored length u32, flags u8, then for chunks in
 // the data files: file u32, offset u64, XXH3-64 of the stored bytes u64. Chunks stored in fewer
@@ -376,8 +382,9 @@ std::string DefaultStorePath() {
 struct LocalStore::Impl {
   std::unique_ptr<rocksdb::Env> env;  // PrivateFileSystem; outlives db
   std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> cf;  // by Family
+  std::vector<rocksdb::ColumnFamilyHandle*> cf;  // by Family (null: not in a read-only store)
   std::unique_ptr<DataFiles> data;
+  bool index_keys_complete = false;  // "index_keys" lists every index
 
   // Empty when the store has no such chunk: no error (and no message made) for what a
   // conversion asks of every chunk it cuts.
@@ -423,9 +430,29 @@ struct LocalStore::Impl {
     return Status::Ok();
   }
 
+  // Fills "index_keys" from "indexes" (once, for a store written before it) and marks it
+  // complete, in one synced batch.
+  Status CompleteIndexKeys() {
+    std::string marker;
+    rocksdb::Status s = db->Get({}, cf[kDefault], kIndexKeysComplete, &marker);
+    if (!s.IsNotFound()) return FromRocks(s, "read the index list's marker");
+    rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ScanOptions(), cf[kIndexes]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Put(cf[kIndexKeys], it->key(), "");
+    RETURN_IF_ERROR(FromRocks(it->status(), "list indexes"));
+    it.reset();
+    batch.Put(cf[kDefault], kIndexKeysComplete, "");
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    RETURN_IF_ERROR(FromRocks(Write([&] { return db->Write(wo, &batch); }), "list indexes"));
+    index_keys_complete = true;
+    return Status::Ok();
+  }
+
   ~Impl() {
     if (!db) return;
-    for (auto* h : cf) (void)db->DestroyColumnFamilyHandle(h);
+    for (auto* h : cf)
+      if (h) (void)db->DestroyColumnFamilyHandle(h);
     (void)db->Close();
   }
   rocksdb::ColumnFamilyHandle* operator[](Family f) const { return cf[f]; }
@@ -482,11 +509,33 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
       return Status::NotFound("no store at " + path +
                               " yet (it is being created, or its "
                               "creation did not finish)");
-    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(db_options, path, families, &impl->cf, &raw);
+    // A store written by an older version may lack a family that a writable open would add:
+    // read-only, only the ones it has are opened.
+    std::vector<std::string> names;
+    std::vector<int> opened;
+    std::vector<rocksdb::ColumnFamilyDescriptor> present;
+    const bool listed = rocksdb::DB::ListColumnFamilies(db_options, path, &names).ok();
+    for (int f = 0; f < kFamilies; ++f) {
+      if (listed && f != kDefault &&
+          std::find(names.begin(), names.end(), kFamilyNames[f]) == names.end())
+        continue;
+      opened.push_back(f);
+      present.push_back(families[f]);
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(db_options, path, present, &handles, &raw);
     if (s.IsIOError() || s.IsInvalidArgument())
       return Status::NotFound("no store at " + path + " (" + s.ToString() + ")");
     RETURN_IF_ERROR(FromRocks(s, "open store " + path));
     impl->db.reset(raw);
+    impl->cf.assign(kFamilies, nullptr);
+    for (size_t i = 0; i < handles.size(); ++i) impl->cf[opened[i]] = handles[i];
+    for (int f : {kChunks, kChunkMeta, kIndexes, kRefs, kTraces})
+      if (!impl->cf[f])
+        return Status::Corruption("store " + path + " has no column family " + kFamilyNames[f]);
+    std::string marker;
+    impl->index_keys_complete =
+        impl->cf[kIndexKeys] && raw->Get({}, impl->cf[kDefault], kIndexKeysComplete, &marker).ok();
   } else {
     CreationGuard creation(path);
     ASSIGN_OR_RETURN(const bool creating, creation.Needed());
@@ -495,9 +544,12 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
       fs->DeferSyncs(true);
     }
     rocksdb::Status s = rocksdb::DB::Open(db_options, path, families, &impl->cf, &raw);
-    fs->DeferSyncs(false);
     impl->db.reset(raw);
+    // (On a new store, its marker goes in with the creation's deferred syncs.)
+    Status listed = s.ok() ? impl->CompleteIndexKeys() : Status::Ok();
+    fs->DeferSyncs(false);
     RETURN_IF_ERROR(FromRocks(s, "open store " + path));
+    RETURN_IF_ERROR(listed);
     if (creating) RETURN_IF_ERROR(creation.Finish());
   }
   ASSIGN_OR_RETURN(impl->data, DataFiles::Open(path + "/data", read_only));
@@ -732,6 +784,7 @@ Status LocalStore::PublishIndex(const ImageIndex& index, const std::string& ref_
   rocksdb::WriteBatch batch;
   batch.Put((*impl_)[kIndexes], DigestKey(index.digest()),
             rocksdb::Slice(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  batch.Put((*impl_)[kIndexKeys], DigestKey(index.digest()), "");
   batch.Put((*impl_)[kRefs], ref_name, index.digest().ToString());
   rocksdb::WriteOptions wo;
   wo.sync = durability == Durability::kSynced;
@@ -781,8 +834,10 @@ Result<std::vector<ImageRef>> LocalStore::ListRefs() {
 
 Result<std::vector<Digest>> LocalStore::ListIndexes() {
   std::vector<Digest> out;
-  rocksdb::ReadOptions ro;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, (*impl_)[kIndexes]));
+  // (Iterating "indexes" itself reads every index: a store opened read-only before its first
+  // writable open with this version has no complete "index_keys" yet.)
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(
+      ScanOptions(), (*impl_)[impl_->index_keys_complete ? kIndexKeys : kIndexes]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->key().size() != 32) return Status::Corruption("malformed index key in store");
     out.push_back(Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data())));
@@ -829,6 +884,7 @@ Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
   for (const Digest& d : indexes) {
     if (!live_indexes.count(d)) {
       batch.Delete((*impl_)[kIndexes], DigestKey(d));
+      batch.Delete((*impl_)[kIndexKeys], DigestKey(d));
       batch.Delete((*impl_)[kTraces], DigestKey(d));
       result.indexes_removed++;
       continue;

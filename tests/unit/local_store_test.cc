@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -10,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -218,6 +221,92 @@ TEST_F(LocalStoreTest, ABitFlippedInAStoredIndexIsCorruption) {
   auto store = Open();
   auto got = store->GetIndex(digest);
   EXPECT_EQ(got.status().code(), Code::kCorruption) << got.status().ToString();
+}
+
+// The digests "index_keys" holds, read with RocksDB itself, or nothing when the store has no
+// such family.
+std::optional<std::set<std::string>> IndexKeysOnDisk(const std::string& dir) {
+  std::vector<std::string> names;
+  if (!rocksdb::DB::ListColumnFamilies({}, dir, &names).ok()) return std::nullopt;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly({}, dir, families, &handles, &db).ok()) return std::nullopt;
+  std::optional<std::set<std::string>> keys;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != "index_keys") continue;
+    keys.emplace();
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, handles[i]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) keys->insert(it->key().ToString());
+  }
+  for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+  delete db;
+  return keys;
+}
+
+// What a store written before "index_keys" looks like: the family and its marker gone.
+void RemoveIndexKeys(const std::string& dir) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open({}, dir, families, &handles, &db).ok());
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == "index_keys") {
+      EXPECT_TRUE(db->DropColumnFamily(handles[i]).ok());
+    }
+  EXPECT_TRUE(db->Delete({}, handles[0], "index_keys complete").ok());
+  for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+  delete db;
+}
+
+std::string KeyOf(const Digest& d) {
+  return std::string(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size());
+}
+
+TEST_F(LocalStoreTest, IndexesAreListedFromTheirKeysAndOlderStoresGetThem) {
+  Digest a, b;
+  {
+    auto store = Open();
+    auto ia = IndexOf(*store, {"chunk-of-a"});
+    auto ib = IndexOf(*store, {"chunk-of-b"});
+    ASSERT_TRUE(store->SyncChunks().ok());
+    ASSERT_TRUE(store->PublishIndex(*ia, "a").ok());
+    ASSERT_TRUE(store->PublishIndex(*ib, "b").ok());
+    a = ia->digest(), b = ib->digest();
+  }
+  const std::set<std::string> both = {KeyOf(a), KeyOf(b)};
+  EXPECT_EQ(IndexKeysOnDisk(dir_), both);
+
+  RemoveIndexKeys(dir_);
+  ASSERT_EQ(IndexKeysOnDisk(dir_), std::nullopt);
+  {
+    // Read-only, an older store is listed from its indexes themselves, and left as it is.
+    auto ro = store::LocalStore::Open(dir_, /*read_only=*/true);
+    ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+    auto listed = (*ro)->ListIndexes();
+    ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+    EXPECT_EQ(std::set<Digest>(listed->begin(), listed->end()), (std::set<Digest>{a, b}));
+    EXPECT_EQ(*(*ro)->Resolve(b.Hex().substr(0, 10)), b);
+  }
+  EXPECT_EQ(IndexKeysOnDisk(dir_), std::nullopt);
+
+  // The first writable open fills the list; collection keeps it in step.
+  auto store = Open();
+  auto listed = store->ListIndexes();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(std::set<Digest>(listed->begin(), listed->end()), (std::set<Digest>{a, b}));
+  ASSERT_TRUE(store->DeleteRef("a").ok());
+  auto gc = store->GarbageCollect();
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->indexes_removed, 1u);
+  EXPECT_EQ(*store->ListIndexes(), std::vector<Digest>{b});
+  EXPECT_EQ(store->Resolve(a.Hex().substr(0, 10)).status().code(), Code::kNotFound);
+  store.reset();
+  EXPECT_EQ(IndexKeysOnDisk(dir_), std::set<std::string>{KeyOf(b)});
 }
 
 TEST_F(LocalStoreTest, SmallAndLargeChunksRoundTripAndAreRemoved) {
