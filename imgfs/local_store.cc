@@ -435,6 +435,7 @@ struct LocalStore::Impl {
   Status CompleteIndexKeys() {
     std::string marker;
     rocksdb::Status s = db->Get({}, cf[kDefault], kIndexKeysComplete, &marker);
+    index_keys_complete = s.ok();
     if (!s.IsNotFound()) return FromRocks(s, "read the index list's marker");
     rocksdb::WriteBatch batch;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ScanOptions(), cf[kIndexes]));
@@ -878,10 +879,15 @@ Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
   std::unordered_set<Digest, DigestHash> live_indexes(keep.begin(), keep.end());
   for (const ImageRef& r : refs) live_indexes.insert(r.index_digest);
 
-  std::unordered_set<Digest, DigestHash> live_chunks;
-  ASSIGN_OR_RETURN(std::vector<Digest> indexes, ListIndexes());
+  // The indexes themselves, not "index_keys", say which chunks are live; the list is put right
+  // where it differs from them.
+  std::unordered_set<Digest, DigestHash> live_chunks, stored;
   rocksdb::WriteBatch batch;
-  for (const Digest& d : indexes) {
+  std::unique_ptr<rocksdb::Iterator> ix(impl_->db->NewIterator(ScanOptions(), (*impl_)[kIndexes]));
+  for (ix->SeekToFirst(); ix->Valid(); ix->Next()) {
+    if (ix->key().size() != 32) return Status::Corruption("malformed index key in store");
+    const Digest d = Digest::FromBytes(reinterpret_cast<const uint8_t*>(ix->key().data()));
+    stored.insert(d);
     if (!live_indexes.count(d)) {
       batch.Delete((*impl_)[kIndexes], DigestKey(d));
       batch.Delete((*impl_)[kIndexKeys], DigestKey(d));
@@ -889,9 +895,18 @@ Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
       result.indexes_removed++;
       continue;
     }
-    ASSIGN_OR_RETURN(auto index, GetIndex(d));
+    batch.Put((*impl_)[kIndexKeys], DigestKey(d), "");
+    ASSIGN_OR_RETURN(auto index, ImageIndex::Parse(ix->value().ToString(), d));
     for (uint32_t i = 0; i < index->chunk_count(); ++i) live_chunks.insert(index->Chunk(i).digest);
   }
+  RETURN_IF_ERROR(FromRocks(ix->status(), "list indexes"));
+  ix.reset(impl_->db->NewIterator(ScanOptions(), (*impl_)[kIndexKeys]));
+  for (ix->SeekToFirst(); ix->Valid(); ix->Next())
+    if (ix->key().size() != 32 ||
+        !stored.count(Digest::FromBytes(reinterpret_cast<const uint8_t*>(ix->key().data()))))
+      batch.Delete((*impl_)[kIndexKeys], ix->key());
+  RETURN_IF_ERROR(FromRocks(ix->status(), "list indexes"));
+  ix.reset();
   std::vector<DataFiles::Extent> live_extents, dead_extents;
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(ScanOptions(), (*impl_)[kChunkMeta]));

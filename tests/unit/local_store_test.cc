@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <thread>
@@ -245,8 +247,12 @@ std::optional<std::set<std::string>> IndexKeysOnDisk(const std::string& dir) {
   return keys;
 }
 
-// What a store written before "index_keys" looks like: the family and its marker gone.
-void RemoveIndexKeys(const std::string& dir) {
+// Opens the store's RocksDB itself, every family, and hands EDIT the database and the handles
+// by family name.
+void EditWithRocksDb(
+    const std::string& dir,
+    const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>&
+        edit) {
   std::vector<std::string> names;
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, dir, &names).ok());
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
@@ -254,13 +260,19 @@ void RemoveIndexKeys(const std::string& dir) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open({}, dir, families, &handles, &db).ok());
-  for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] == "index_keys") {
-      EXPECT_TRUE(db->DropColumnFamily(handles[i]).ok());
-    }
-  EXPECT_TRUE(db->Delete({}, handles[0], "index_keys complete").ok());
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+  for (size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
+  edit(db, by_name);
   for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
   delete db;
+}
+
+// What a store written before "index_keys" looks like: the family and its marker gone.
+void RemoveIndexKeys(const std::string& dir) {
+  EditWithRocksDb(dir, [](rocksdb::DB* db, auto& family) {
+    EXPECT_TRUE(db->DropColumnFamily(family.at("index_keys")).ok());
+    EXPECT_TRUE(db->Delete({}, family.at("default"), "index_keys complete").ok());
+  });
 }
 
 std::string KeyOf(const Digest& d) {
@@ -307,6 +319,38 @@ TEST_F(LocalStoreTest, IndexesAreListedFromTheirKeysAndOlderStoresGetThem) {
   EXPECT_EQ(store->Resolve(a.Hex().substr(0, 10)).status().code(), Code::kNotFound);
   store.reset();
   EXPECT_EQ(IndexKeysOnDisk(dir_), std::set<std::string>{KeyOf(b)});
+}
+
+TEST_F(LocalStoreTest, CollectionTrustsTheIndexesNotTheirListAndMendsIt) {
+  Digest a, b;
+  {
+    auto store = Open();
+    auto ia = IndexOf(*store, {"chunk-of-a"});
+    auto ib = IndexOf(*store, {"chunk-of-b"});
+    ASSERT_TRUE(store->SyncChunks().ok());
+    ASSERT_TRUE(store->PublishIndex(*ia, "a").ok());
+    ASSERT_TRUE(store->PublishIndex(*ib, "b").ok());
+    a = ia->digest(), b = ib->digest();
+  }
+  // The list loses b and gains a digest with no index.
+  const Digest ghost = Sha256("no such index");
+  EditWithRocksDb(dir_, [&](rocksdb::DB* db, auto& family) {
+    EXPECT_TRUE(db->Delete({}, family.at("index_keys"), KeyOf(b)).ok());
+    EXPECT_TRUE(db->Put({}, family.at("index_keys"), KeyOf(ghost), "").ok());
+  });
+  auto store = Open();
+  auto listed = store->ListIndexes();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(std::set<Digest>(listed->begin(), listed->end()), (std::set<Digest>{a, ghost}))
+      << "listed from the indexes, not from their list";
+  auto gc = store->GarbageCollect();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(gc->indexes_removed, 0u);
+  EXPECT_EQ(gc->chunks_removed, 0u) << "b's chunk was taken for garbage";
+  EXPECT_TRUE(*store->HasChunk(Sha256("chunk-of-b")));
+  listed = store->ListIndexes();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(std::set<Digest>(listed->begin(), listed->end()), (std::set<Digest>{a, b}));
 }
 
 TEST_F(LocalStoreTest, SmallAndLargeChunksRoundTripAndAreRemoved) {
