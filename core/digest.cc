@@ -1,15 +1,14 @@
 #include "core/digest.h"
 
-#include <dlfcn.h>
 #include <openssl/evp.h>
 #include <xxhash.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
-#include <type_traits>
 
 #include "core/sha256_batch.h"
+#include "core/shared_library.h"
 #if defined(__x86_64__)
 #include <xxh_x86dispatch.h>
 #endif
@@ -78,25 +77,16 @@ const Crypto& Lib() {
   static Crypto crypto;
   static std::once_flag once;
   std::call_once(once, [] {
-    void* h = ::dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
-    bool missing = h == nullptr;
-    auto bind = [&](auto& fn, const char* name) {
-      if (h) fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
-      missing |= fn == nullptr;
-    };
-    bind(crypto.md_ctx_new, "EVP_MD_CTX_new");
-    bind(crypto.md_ctx_free, "EVP_MD_CTX_free");
-    bind(crypto.sha256, "EVP_sha256");
-    bind(crypto.init, "EVP_DigestInit_ex");
-    bind(crypto.update, "EVP_DigestUpdate");
-    bind(crypto.final, "EVP_DigestFinal_ex");
-    bind(crypto.digest, "EVP_Digest");
-    if (missing) {
-      const char* why = h ? "a SHA-256 function is missing" : ::dlerror();
-      std::fprintf(
-          stderr,
-          "imgfs: cannot load OpenSSL's libcrypto.so.3 for SHA-256 (apt-get install libssl3): %s\n",
-          why ? why : "dlopen failed");
+    SharedLibrary lib("libcrypto.so.3", "libssl3");
+    lib.Bind(crypto.md_ctx_new, "EVP_MD_CTX_new");
+    lib.Bind(crypto.md_ctx_free, "EVP_MD_CTX_free");
+    lib.Bind(crypto.sha256, "EVP_sha256");
+    lib.Bind(crypto.init, "EVP_DigestInit_ex");
+    lib.Bind(crypto.update, "EVP_DigestUpdate");
+    lib.Bind(crypto.final, "EVP_DigestFinal_ex");
+    lib.Bind(crypto.digest, "EVP_Digest");
+    if (Status s = lib.status(); !s.ok()) {
+      std::fprintf(stderr, "imgfs: SHA-256 needs OpenSSL's libcrypto: %s\n", s.message().c_str());
       std::abort();
     }
   });

@@ -65,6 +65,17 @@ class LocalStoreTest : public ::testing::Test {
     return *ImageIndex::Parse(*bytes);
   }
 
+  // Publishes images "a" and "b", a chunk each, and closes the store.
+  void PublishTwoAndClose(Digest* a, Digest* b) {
+    auto store = Open();
+    auto ia = IndexOf(*store, {"chunk-of-a"});
+    auto ib = IndexOf(*store, {"chunk-of-b"});
+    ASSERT_TRUE(store->SyncChunks().ok());
+    ASSERT_TRUE(store->PublishIndex(*ia, "a").ok());
+    ASSERT_TRUE(store->PublishIndex(*ib, "b").ok());
+    *a = ia->digest(), *b = ib->digest();
+  }
+
   std::string dir_;
 };
 
@@ -281,15 +292,7 @@ std::string KeyOf(const Digest& d) {
 
 TEST_F(LocalStoreTest, IndexesAreListedFromTheirKeysAndOlderStoresGetThem) {
   Digest a, b;
-  {
-    auto store = Open();
-    auto ia = IndexOf(*store, {"chunk-of-a"});
-    auto ib = IndexOf(*store, {"chunk-of-b"});
-    ASSERT_TRUE(store->SyncChunks().ok());
-    ASSERT_TRUE(store->PublishIndex(*ia, "a").ok());
-    ASSERT_TRUE(store->PublishIndex(*ib, "b").ok());
-    a = ia->digest(), b = ib->digest();
-  }
+  ASSERT_NO_FATAL_FAILURE(PublishTwoAndClose(&a, &b));
   const std::set<std::string> both = {KeyOf(a), KeyOf(b)};
   EXPECT_EQ(IndexKeysOnDisk(dir_), both);
 
@@ -323,15 +326,7 @@ TEST_F(LocalStoreTest, IndexesAreListedFromTheirKeysAndOlderStoresGetThem) {
 
 TEST_F(LocalStoreTest, CollectionTrustsTheIndexesNotTheirListAndMendsIt) {
   Digest a, b;
-  {
-    auto store = Open();
-    auto ia = IndexOf(*store, {"chunk-of-a"});
-    auto ib = IndexOf(*store, {"chunk-of-b"});
-    ASSERT_TRUE(store->SyncChunks().ok());
-    ASSERT_TRUE(store->PublishIndex(*ia, "a").ok());
-    ASSERT_TRUE(store->PublishIndex(*ib, "b").ok());
-    a = ia->digest(), b = ib->digest();
-  }
+  ASSERT_NO_FATAL_FAILURE(PublishTwoAndClose(&a, &b));
   // The list loses b and gains a digest with no index.
   const Digest ghost = Sha256("no such index");
   EditWithRocksDb(dir_, [&](rocksdb::DB* db, auto& family) {
