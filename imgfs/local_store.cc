@@ -809,7 +809,14 @@ Result<Digest> LocalStore::Resolve(const std::string& name) {
   rocksdb::Status s = impl_->db->Get({}, (*impl_)[kRefs], name, &value);
   if (s.ok()) return Digest::Parse(value);
   if (!s.IsNotFound()) return FromRocks(s, "image " + name);
-  // A digest or a unique prefix of one.
+  // A whole digest is looked up in the list of indexes; a prefix of one (or a whole one in a
+  // store without a complete list) is matched against all.
+  if (auto digest = Digest::Parse(name); digest.ok() && impl_->index_keys_complete) {
+    s = impl_->db->Get({}, (*impl_)[kIndexKeys], DigestKey(*digest), &value);
+    if (s.ok()) return *digest;
+    if (!s.IsNotFound()) return FromRocks(s, "image " + name);
+    return Status::NotFound("image " + name + " not found in the store");
+  }
   std::string hex = name.rfind("sha256:", 0) == 0 ? name.substr(7) : name;
   if (hex.size() >= 6 && hex.find_first_not_of("0123456789abcdef") == std::string::npos) {
     ASSIGN_OR_RETURN(std::vector<Digest> all, ListIndexes());

@@ -9,11 +9,10 @@ namespace imgfs::remote {
 namespace {
 
 // One fetch of an index's bytes, not checked: its compressed form while *compressed (cleared
-// when the remote has none), else the blob.
-Result<std::string> FetchIndexOnce(RemoteStore& remote, const Digest& digest, uint64_t max_size,
-                                   bool* compressed) {
+// when there is none), else the blob.
+Result<std::string> FetchIndexOnce(const IndexForms& forms, uint64_t max_size, bool* compressed) {
   if (*compressed) {
-    Result<std::string> frame = remote.ReadCompressedIndex(digest, max_size);
+    Result<std::string> frame = forms.compressed(max_size);
     if (frame.ok()) {
       Result<std::string> bytes = DecompressFrame(*frame, max_size);
       if (!bytes.ok()) return bytes.status().WithContext("its compressed form");
@@ -22,7 +21,7 @@ Result<std::string> FetchIndexOnce(RemoteStore& remote, const Digest& digest, ui
     if (frame.status().code() != Code::kNotFound) return frame.status();
     *compressed = false;  // pushed by an older imgfs: the blob alone
   }
-  return remote.ReadBlob(digest, max_size);
+  return forms.blob(max_size);
 }
 
 }  // namespace
@@ -43,22 +42,32 @@ const char* RetryCauseName(RetryCause cause) {
   return "?";
 }
 
-Result<std::string> FetchIndex(RemoteStore& remote, const Digest& digest, uint64_t max_size,
+Result<std::string> FetchIndex(const IndexForms& forms, const Digest& digest, uint64_t max_size,
                                int attempts, std::atomic<uint64_t>* refetches) {
-  bool compressed = true;  // until the remote has no such form, or it fails once
+  bool compressed = true;  // until there is no such form, or it fails once
   for (int attempt = 1;; ++attempt) {
-    Result<std::string> bytes = FetchIndexOnce(remote, digest, max_size, &compressed);
+    Result<std::string> bytes = FetchIndexOnce(forms, max_size, &compressed);
     if (bytes.ok() && Sha256(*bytes) == digest) return bytes;
     if (!bytes.ok() && bytes.status().code() != Code::kCorruption) return bytes.status();
     compressed = false;
     if (attempt >= attempts) {
       const std::string tries = " (" + std::to_string(attempt) + " tries)";
-      const std::string name = "index " + digest.ToString() + " from " + remote.Describe();
+      const std::string name = "index " + digest.ToString() + " from " + forms.name;
       if (bytes.ok()) return Status::Corruption(name + " does not match its digest" + tries);
       return Status::Corruption(name + ": " + bytes.status().message() + tries);
     }
     if (refetches) (*refetches)++;
   }
+}
+
+Result<std::string> FetchIndex(RemoteStore& remote, const Digest& digest, uint64_t max_size,
+                               int attempts, std::atomic<uint64_t>* refetches) {
+  const IndexForms forms{
+      remote.Describe(),
+      [&](uint64_t max) { return remote.ReadCompressedIndex(digest, max); },
+      [&](uint64_t max) { return remote.ReadBlob(digest, max); },
+  };
+  return FetchIndex(forms, digest, max_size, attempts, refetches);
 }
 
 Result<std::unique_ptr<RemoteStore>> OpenRemoteStore(const std::string& url,

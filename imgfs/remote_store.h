@@ -103,11 +103,21 @@ class RemoteStore {
   virtual Status WriteTrace(const Digest& index_digest, std::string_view data) = 0;
 };
 
-// The bytes of index `digest`, their SHA-256 checked: the compressed form when the remote has
-// one (decoded within max_size), else the blob. An answer that is not the index (bytes flipped
-// or cut on the way) is fetched again, up to `attempts` fetches in all, each again counted in
+// Where FetchIndex reads an index from: its compressed form (NotFound when there is none) and
+// its blob, each refused beyond max_size; `name` says where, in errors.
+struct IndexForms {
+  std::string name;
+  std::function<Result<std::string>(uint64_t max_size)> compressed, blob;
+};
+
+// The bytes of index `digest`, their SHA-256 checked: the compressed form when there is one
+// (decoded within max_size), else the blob. An answer that is not the index (bytes flipped or
+// cut on the way) is fetched again, up to `attempts` fetches in all, each again counted in
 // *refetches (may be null); a compressed form that fails once is not asked for again. Corruption
 // when no attempt gives the index.
+Result<std::string> FetchIndex(const IndexForms& forms, const Digest& digest, uint64_t max_size,
+                               int attempts, std::atomic<uint64_t>* refetches);
+// The same from a remote store's ReadCompressedIndex and ReadBlob.
 Result<std::string> FetchIndex(RemoteStore& remote, const Digest& digest, uint64_t max_size,
                                int attempts, std::atomic<uint64_t>* refetches);
 

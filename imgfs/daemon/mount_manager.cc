@@ -95,20 +95,10 @@ MountManager::~MountManager() { UnmountAll(); }
 
 Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(
     const std::string& image, remote::RemoteStore* remote, std::atomic<uint64_t>* refetches) {
+  auto local = store_.Resolve(image);
+  if (local.ok()) return store_.GetIndex(*local);
+  if (!remote) return local.status();
   auto parsed = Digest::Parse(image);
-  Status missing;
-  if (parsed.ok()) {
-    // A digest is looked up at once: Resolve would list the store's indexes first, which reads
-    // every index record (RocksDB loads the blob value of each key an iterator passes).
-    auto index = store_.GetIndex(*parsed);
-    if (index.ok() || index.status().code() != Code::kNotFound) return index;
-    missing = Status::NotFound("image " + image + " not found in the store");
-  } else {
-    auto local = store_.Resolve(image);
-    if (local.ok()) return store_.GetIndex(*local);
-    missing = local.status();
-  }
-  if (!remote) return missing;
   if (!parsed.ok())
     return Status::InvalidArgument("image " + image +
                                    " is not in the local store; name a remote image by its digest");

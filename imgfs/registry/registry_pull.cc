@@ -1,25 +1,24 @@
 #include "imgfs/registry/registry_pull.h"
 
-#include "core/zstd_frame.h"
+#include "imgfs/remote_store.h"
 
 namespace imgfs::registry {
 namespace {
 
 // The index's bytes, checked against its digest: from its compressed layer when the artifact
-// has one that decodes to them, else from the index blob (GetBlob checks each blob's digest).
+// has one, else (or when that layer does not decode to the index) from the index blob.
 Result<std::string> FetchIndexOf(RegistryClient& client, const Artifact& artifact) {
-  const BlobRef& ix = artifact.index;
-  if (artifact.compressed_index && artifact.compressed_index->size <= kMaxPulledIndex) {
-    Result<std::string> frame = client.GetBlob(artifact.compressed_index->digest, kMaxPulledIndex);
-    if (frame.ok()) {
-      Result<std::string> bytes = DecompressFrame(*frame, kMaxPulledIndex);
-      if (bytes.ok() && Sha256(*bytes) == ix.digest) return bytes;
-    } else if (frame.status().code() != Code::kNotFound &&
-               frame.status().code() != Code::kCorruption) {
-      return frame.status();
-    }
-  }
-  return client.GetBlob(ix.digest, kMaxPulledIndex);
+  const remote::IndexForms forms{
+      client.Describe(),
+      [&](uint64_t max) -> Result<std::string> {
+        if (!artifact.compressed_index || artifact.compressed_index->size > max)
+          return Status::NotFound("no compressed index");
+        return client.GetBlob(artifact.compressed_index->digest, max);
+      },
+      [&](uint64_t max) { return client.GetBlob(artifact.index.digest, max); },
+  };
+  // Two fetches: the compressed form, then the blob (again, when there is no compressed form).
+  return remote::FetchIndex(forms, artifact.index.digest, kMaxPulledIndex, 2, nullptr);
 }
 
 }  // namespace

@@ -320,6 +320,8 @@ TEST_F(LocalStoreTest, IndexesAreListedFromTheirKeysAndOlderStoresGetThem) {
   EXPECT_EQ(gc->indexes_removed, 1u);
   EXPECT_EQ(*store->ListIndexes(), std::vector<Digest>{b});
   EXPECT_EQ(store->Resolve(a.Hex().substr(0, 10)).status().code(), Code::kNotFound);
+  EXPECT_EQ(store->Resolve(a.ToString()).status().code(), Code::kNotFound);
+  EXPECT_EQ(*store->Resolve(b.ToString()), b);
   store.reset();
   EXPECT_EQ(IndexKeysOnDisk(dir_), std::set<std::string>{KeyOf(b)});
 }
