@@ -3,11 +3,13 @@
 #include <openssl/evp.h>
 #include <xxhash.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
 #include "core/sha256_batch.h"
+#include "core/sha256_portable.h"
 #include "core/shared_library.h"
 #if defined(__x86_64__)
 #include <xxh_x86dispatch.h>
@@ -72,9 +74,14 @@ struct Crypto {
   decltype(&::EVP_Digest) digest = nullptr;
 };
 
-// SHA-256 has no error to return: without libcrypto the process cannot go on, and says why.
-const Crypto& Lib() {
+std::atomic<bool> without_libcrypto_for_testing{false};
+
+// libcrypto's functions, or null where it cannot be loaded. SHA-256 then runs on core's own
+// code: SHA-NI where the CPU has it (as fast), the portable code elsewhere (slower, which is said
+// once on standard error).
+const Crypto* Lib() {
   static Crypto crypto;
+  static bool loaded = false;
   static std::once_flag once;
   std::call_once(once, [] {
     SharedLibrary lib("libcrypto.so.3", "libssl3");
@@ -85,53 +92,87 @@ const Crypto& Lib() {
     lib.Bind(crypto.update, "EVP_DigestUpdate");
     lib.Bind(crypto.final, "EVP_DigestFinal_ex");
     lib.Bind(crypto.digest, "EVP_Digest");
-    if (Status s = lib.status(); !s.ok()) {
-      std::fprintf(stderr, "imgfs: SHA-256 needs OpenSSL's libcrypto: %s\n", s.message().c_str());
-      std::abort();
-    }
+    loaded = lib.status().ok();
+    if (!loaded && !Sha256BatchHasShaNi())
+      std::fprintf(stderr, "imgfs: %s: SHA-256 runs on imgfs's own, slower code\n",
+                   lib.status().message().c_str());
   });
-  return crypto;
+  return loaded && !without_libcrypto_for_testing ? &crypto : nullptr;
 }
 
 }  // namespace
 
+void Sha256ForceWithoutLibcryptoForTesting(bool force) { without_libcrypto_for_testing = force; }
+
+// One of three: an OpenSSL context, core's SHA-NI stream, or the portable one.
 struct Sha256Hasher::Impl {
-  const Crypto& crypto = Lib();
-  EVP_MD_CTX* ctx = crypto.md_ctx_new();
-  ~Impl() { crypto.md_ctx_free(ctx); }
+  const Crypto* crypto = Lib();
+  EVP_MD_CTX* ctx = nullptr;
+  std::unique_ptr<Sha256Lane> lane;  // SHA-NI (a lane without it would come back here)
+  sha256::PortableStream portable;
+
+  Impl() {
+    if (crypto) {
+      ctx = crypto->md_ctx_new();
+      crypto->init(ctx, crypto->sha256(), nullptr);
+    } else if (Sha256BatchHasShaNi()) {
+      lane = std::make_unique<Sha256Lane>();
+    }
+  }
+  ~Impl() {
+    if (ctx) crypto->md_ctx_free(ctx);
+  }
 };
 
-Sha256Hasher::Sha256Hasher() : impl_(std::make_unique<Impl>()) {
-  impl_->crypto.init(impl_->ctx, impl_->crypto.sha256(), nullptr);
-}
+Sha256Hasher::Sha256Hasher() : impl_(std::make_unique<Impl>()) {}
 Sha256Hasher::~Sha256Hasher() = default;
 
 void Sha256Hasher::Update(const void* data, size_t len) {
-  impl_->crypto.update(impl_->ctx, data, len);
+  Impl& i = *impl_;
+  if (i.ctx) {
+    i.crypto->update(i.ctx, data, len);
+    return;
+  }
+  const std::span<const uint8_t> bytes(static_cast<const uint8_t*>(data), len);
+  if (i.lane)
+    i.lane->Update(bytes);
+  else
+    i.portable.Update(bytes);
 }
 
 Digest Sha256Hasher::Finish() {
+  Impl& i = *impl_;
+  if (i.lane) return i.lane->Finish();
+  if (!i.ctx) return i.portable.Finish();
   Digest d;
   unsigned int len = 0;
-  impl_->crypto.final(impl_->ctx, d.bytes.data(), &len);
-  impl_->crypto.init(impl_->ctx, impl_->crypto.sha256(), nullptr);
+  i.crypto->final(i.ctx, d.bytes.data(), &len);
+  i.crypto->init(i.ctx, i.crypto->sha256(), nullptr);
   return d;
 }
 
 Digest Sha256(const void* data, size_t len) {
   // Short messages with core's SHA-NI code (core/sha256_batch.h): a process that hashes a few
   // bytes (`imgfs run`'s mount key) does not pay OpenSSL's initialization, ~0.8 ms. Long ones
-  // and streams with OpenSSL, ~3% faster on this machine.
-  if (len < kShortSha256Message && Sha256BatchHasShaNi()) {
+  // with OpenSSL where it loads, ~3% faster on this machine.
+  const bool sha_ni = Sha256BatchHasShaNi();
+  if (len >= kShortSha256Message || !sha_ni) {
+    if (const Crypto* crypto = Lib()) {
+      Digest d;
+      unsigned int out_len = 0;
+      crypto->digest(data, len, d.bytes.data(), &out_len, crypto->sha256(), nullptr);
+      return d;
+    }
+  }
+  const std::span<const uint8_t> bytes(static_cast<const uint8_t*>(data), len);
+  if (sha_ni) {
     Sha256Lane lane;
-    lane.Update({static_cast<const uint8_t*>(data), len});
+    lane.Update(bytes);
     return lane.Finish();
   }
-  const Crypto& crypto = Lib();
-  Digest d;
-  unsigned int out_len = 0;
-  crypto.digest(data, len, d.bytes.data(), &out_len, crypto.sha256(), nullptr);
-  return d;
+  sha256::PortableStream stream;
+  stream.Update(bytes);
+  return stream.Finish();
 }
 
 uint64_t Xxh3(const void* data, size_t len) {

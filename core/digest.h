@@ -1,6 +1,8 @@
-// Content addresses: SHA-256 digests (OpenSSL's libcrypto, opened at first use; messages shorter
-// than kShortSha256Message with core's SHA-NI code where the CPU has it, core/sha256_batch.h)
-// and XXH3 checksums (xxHash).
+// Content addresses: SHA-256 digests and XXH3 checksums (xxHash).
+// SHA-256 runs on OpenSSL's libcrypto, opened at first use, except for messages shorter than
+// kShortSha256Message where the CPU has SHA-NI (core's code, core/sha256_batch.h). Where
+// libcrypto cannot be loaded, everything runs on core's code: SHA-NI, or portable C++ without it
+// (core/sha256_portable.h; slower, said once on standard error). The digests are the same.
 #pragma once
 
 #include <array>
@@ -64,6 +66,9 @@ class Sha256Hasher {
 inline constexpr size_t kShortSha256Message = 64 * 1024;
 Digest Sha256(const void* data, size_t len);
 inline Digest Sha256(std::string_view s) { return Sha256(s.data(), s.size()); }
+// For tests: with FORCE, Sha256() and the Sha256Hashers made after the call act as if libcrypto
+// could not be loaded; without, as they found it.
+void Sha256ForceWithoutLibcryptoForTesting(bool force);
 
 uint64_t Xxh3(const void* data, size_t len);
 

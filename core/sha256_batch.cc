@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "core/sha256_portable.h"
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -17,18 +19,8 @@ namespace {
 
 #define IMGFS_SHA_NI __attribute__((target("sha,sse4.1,ssse3")))
 
-// FIPS 180-4, 4.2.2 and 5.3.3.
-alignas(16) constexpr uint32_t kK[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-constexpr uint32_t kInitial[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+using sha256::kInitial;
+using sha256::kK;
 
 bool DetectShaNi() {
   unsigned eax, ebx, ecx, edx;
@@ -222,8 +214,8 @@ void BatchShaNi(std::span<const std::span<const uint8_t>> messages, std::span<Di
 
 struct Sha256Lane::State {
   bool sha_ni = Sha256BatchHasShaNi();
-  // Without SHA-NI, an OpenSSL stream; made only then, so that Sha256() of a short message
-  // (which uses a lane) never initializes OpenSSL.
+  // Without SHA-NI, a Sha256Hasher (OpenSSL, or the portable code where libcrypto does not
+  // load); made only then, so that a lane with SHA-NI never initializes OpenSSL.
   std::unique_ptr<Sha256Hasher> fallback;
 #ifdef IMGFS_HAVE_SHA_NI_CODE
   Lane lane;
@@ -361,19 +353,19 @@ Digest Sha256Lane::Finish() {
 }
 
 namespace {
-std::atomic<bool> force_openssl{false};
+std::atomic<bool> without_sha_ni_for_testing{false};
 }  // namespace
 
 bool Sha256BatchHasShaNi() {
 #ifdef IMGFS_HAVE_SHA_NI_CODE
   static const bool has = DetectShaNi();
-  return has && !force_openssl;
+  return has && !without_sha_ni_for_testing;
 #else
   return false;
 #endif
 }
 
-void Sha256BatchForceOpenSslForTesting(bool force) { force_openssl = force; }
+void Sha256ForceWithoutShaNiForTesting(bool force) { without_sha_ni_for_testing = force; }
 
 void Sha256Batch(std::span<const std::span<const uint8_t>> messages, std::span<Digest> out) {
   if (!Sha256BatchHasShaNi()) {

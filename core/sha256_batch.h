@@ -3,7 +3,7 @@
 // One SHA-256 stream is bound by the latency of its rounds (sha256rnds2 with SHA-NI), not by
 // the core's throughput: two messages hashed in lockstep on one core cost little more than one.
 // Where the CPU has SHA-NI, messages are hashed two at a time (each lane takes the next message
-// as soon as its own is done); elsewhere one by one with OpenSSL (core/digest.h). Either way the
+// as soon as its own is done); elsewhere one by one with Sha256() (core/digest.h). Either way the
 // digests are plain SHA-256, equal to Sha256() of each message. Pure function; thread-safe.
 #pragma once
 
@@ -22,12 +22,12 @@ void Sha256Batch(std::span<const std::span<const uint8_t>> messages, std::span<D
 // benchmarks).
 bool Sha256BatchHasShaNi();
 // For tests: with FORCE, Sha256Batch, Sha256() and the Sha256Lanes made after the call take the
-// OpenSSL path (the one CPUs without SHA-NI take) even where the CPU has SHA-NI; without, they
+// path of CPUs without SHA-NI even where the CPU has SHA-NI; without, they
 // detect again.
-void Sha256BatchForceOpenSslForTesting(bool force);
+void Sha256ForceWithoutShaNiForTesting(bool force);
 
 // One SHA-256 stream (Sha256Hasher's equal) that can be advanced in lockstep with another: two
-// packs, or a layer's compressed and uncompressed bytes. Without SHA-NI, an OpenSSL stream.
+// packs, or a layer's compressed and uncompressed bytes. Without SHA-NI, a Sha256Hasher.
 // Not thread-safe; one per stream.
 class Sha256Lane {
  public:

@@ -10,8 +10,8 @@
 namespace imgfs {
 namespace {
 
-// The reference: OpenSSL's SHA-256 (Sha256Hasher always streams through it; Sha256() of a
-// short message uses the code under test).
+// The reference: OpenSSL's SHA-256 (Sha256Hasher streams through it where libcrypto loads;
+// Sha256() of a short message uses the code under test).
 Digest OpenSsl(std::string_view m) {
   Sha256Hasher h;
   h.Update(m);
@@ -107,11 +107,11 @@ TEST(Sha256LaneTest, TwoStreamsInPiecesEqualOpenSsl) { ExpectLanesEqualOpenSsl()
 
 // The path of CPUs without SHA-NI (OpenSSL, one message at a time), run here on purpose.
 TEST(Sha256BatchTest, TheOpenSslPathGivesTheSameDigests) {
-  Sha256BatchForceOpenSslForTesting(true);
+  Sha256ForceWithoutShaNiForTesting(true);
   EXPECT_FALSE(Sha256BatchHasShaNi());
   ExpectBatchEqualsOpenSslForEveryLength();
   ExpectLanesEqualOpenSsl();
-  Sha256BatchForceOpenSslForTesting(false);
+  Sha256ForceWithoutShaNiForTesting(false);
 }
 
 // Sha256() of a message shorter than kShortSha256Message takes core's SHA-NI code where the CPU
@@ -125,13 +125,50 @@ TEST(Sha256BatchTest, ShortMessagesOfSha256AreOpenSslsDigests) {
   for (size_t n = kShortSha256Message - 70; n <= kShortSha256Message + 70; ++n)
     lengths.push_back(n);
   for (bool force : {false, true}) {
-    Sha256BatchForceOpenSslForTesting(force);
+    Sha256ForceWithoutShaNiForTesting(force);
     for (size_t n : lengths) {
       std::string_view part(m.data(), n);
       ASSERT_EQ(Sha256(part), OpenSsl(part)) << "length " << n << (force ? ", forced" : "");
     }
   }
-  Sha256BatchForceOpenSslForTesting(false);
+  Sha256ForceWithoutShaNiForTesting(false);
+}
+
+// Where libcrypto cannot be loaded, every SHA-256 runs on core's code: SHA-NI where the CPU has
+// it, the portable code where not (both forced here). Streams fed in pieces of every size, and
+// whole messages around the block, padding and short-message boundaries, give OpenSSL's digests
+// (computed first, with libcrypto).
+TEST(Sha256Test, WithoutLibcryptoTheDigestsAreTheSame) {
+  std::mt19937_64 rng(17);
+  std::vector<std::string> messages;
+  for (size_t len = 0; len <= 200; ++len) messages.emplace_back(len, '\0');
+  for (size_t len :
+       {kShortSha256Message - 1, kShortSha256Message, kShortSha256Message + 65, size_t{1000000}})
+    messages.emplace_back(len, '\0');
+  for (std::string& m : messages)
+    for (char& c : m) c = static_cast<char>(rng());
+  std::vector<Digest> want;
+  for (const std::string& m : messages) want.push_back(OpenSsl(m));
+
+  for (bool without_sha_ni : {false, true}) {
+    Sha256ForceWithoutLibcryptoForTesting(true);
+    Sha256ForceWithoutShaNiForTesting(without_sha_ni);
+    const std::string path = without_sha_ni ? "portable" : "SHA-NI";
+    for (size_t i = 0; i < messages.size(); ++i) {
+      ASSERT_EQ(Sha256(messages[i]), want[i]) << path << ", length " << messages[i].size();
+      Sha256Hasher h;
+      for (size_t pos = 0; pos < messages[i].size();) {
+        const size_t n = std::min<size_t>(rng() % 150, messages[i].size() - pos);
+        h.Update(std::string_view(messages[i]).substr(pos, n));
+        pos += n;
+      }
+      ASSERT_EQ(h.Finish(), want[i]) << path << ", in pieces, length " << messages[i].size();
+      EXPECT_EQ(h.Finish(), want[0]) << "Finish starts anew";
+    }
+    EXPECT_EQ(Batch(messages), want) << path;
+  }
+  Sha256ForceWithoutLibcryptoForTesting(false);
+  Sha256ForceWithoutShaNiForTesting(false);
 }
 
 }  // namespace
