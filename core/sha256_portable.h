@@ -40,8 +40,8 @@ class PortableStream {
 
   uint32_t h_[8];
   uint8_t block_[64];
-  size_t used_;      // bytes waiting in block_
-  uint64_t total_;   // bytes given
+  size_t used_;     // bytes waiting in block_
+  uint64_t total_;  // bytes given
 };
 
 }  // namespace imgfs::sha256
