@@ -58,7 +58,9 @@ class MountManager {
   ~MountManager();  // unmounts everything
 
   // Resolves the image (fetching its index from the remote by digest when the local store lacks
-  // it, verified against the digest), mounts it, and starts prefetching a replayed trace.
+  // it, verified against the digest), mounts it, and starts prefetching a replayed trace. A
+  // fetched index is written to the local store after the answer, on a thread of the mount
+  // (joined when it stops); until then, mounts of the same image take it from memory.
   // Returns the index digest. Mounts may run concurrently (each may wait on a remote for a
   // while): the mount point is reserved first, so a second mount of the same point fails at
   // once with AlreadyExists. A dead FUSE mount left at the point (a daemon that crashed) is
@@ -87,15 +89,25 @@ class MountManager {
 
  private:
   struct Mounted;
-  // REFETCHES counts index downloads that failed their digest and were made again.
+  // REFETCHES counts index downloads that failed their digest and were made again. FETCHED is
+  // set when the index came from the remote (and is not in the local store yet).
   Result<std::shared_ptr<const ImageIndex>> ResolveImage(const std::string& image,
                                                          remote::RemoteStore* remote,
-                                                         std::atomic<uint64_t>* refetches);
+                                                         std::atomic<uint64_t>* refetches,
+                                                         bool* fetched);
+  // Writes the index a mount fetched into the local store (a warning if that fails: the mount
+  // serves from memory, and the next mount fetches it again).
+  void PublishFetchedIndex(Mounted& m);
   // The mount's remote and image (index, image config), as Mount and Adopt share them.
   Status OpenImage(Mounted& m);
   // Tells the supervisor about a new mount (a warning when that fails: it still serves).
   void HoldConnection(Mounted& m);
-  void StartPrefetch(Mounted& m);
+  // Starts the mount's threads: the one that publishes a fetched index, the trace saver, and
+  // the replay (which fetches the trace first, so the mount's answer does not wait for it).
+  // Throws std::system_error when out of threads.
+  void StartWorkers(Mounted& m);
+  // Fetches the trace and replays it with request.prefetch_threads threads; returns when done.
+  void Replay(Mounted& m);
   void Stop(Mounted& m);
 
   store::LocalStore& store_;
@@ -106,6 +118,8 @@ class MountManager {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint
   std::set<std::string> pending_;  // GUARDED_BY(mu_): mount points being mounted now
+  // Indexes fetched by a mount and being written to the local store.
+  std::map<Digest, std::shared_ptr<const ImageIndex>> publishing_;  // GUARDED_BY(mu_)
   // Unmounted mounts whose threads may still be finishing a remote fetch; joined later so an
   // unmount never waits on the network.
   std::vector<std::thread> retiring_;  // GUARDED_BY(mu_)

@@ -216,6 +216,34 @@ TEST(ImageIndexTest, RefusesAChunkDigestListedTwice) {
       << bytes.status().ToString();
 }
 
+// Chunk digests are compared by their first 8 bytes first: digests that share them (as a hostile
+// index can make many do) are still told apart in full, and a repeat among them is found.
+TEST(ImageIndexTest, ChunkDigestsSharingAPrefixAreToldApart) {
+  auto build = [](int n, int repeat_of, int repeat_at) {
+    ImageIndexWriter w;
+    w.AddPack({Sha256("p"), 10u * n});
+    std::vector<uint32_t> list;
+    for (int i = 0; i < n; ++i) {
+      Digest d;  // the same first 8 bytes (zero) for all; the rest differ
+      d.bytes[31] = static_cast<uint8_t>(i == repeat_at ? repeat_of : i);
+      d.bytes[20] = static_cast<uint8_t>(i == repeat_at ? repeat_of : i) * 7;
+      list.push_back(w.AddChunk({d, 10, 10, 0, 10u * i}));
+    }
+    uint32_t root = w.AddInode({S_IFDIR | 0755});
+    uint32_t f = w.AddInode({S_IFREG | 0644, 0, 0, 1, 10u * n});
+    w.SetDirEntries(root, {{"f", f}});
+    w.SetFileChunks(f, list);
+    return w.Finish();
+  };
+  auto distinct = build(60, -1, -1);
+  ASSERT_TRUE(distinct.ok()) << distinct.status().ToString();
+  ASSERT_TRUE(ImageIndex::Parse(*distinct).ok());
+  auto repeated = build(60, 7, 41);
+  ASSERT_FALSE(repeated.ok());
+  EXPECT_NE(repeated.status().message().find("chunk 41 repeats chunk 7"), std::string::npos)
+      << repeated.status().ToString();
+}
+
 TEST(ImageIndexTest, RefusesImpossibleChunkRecords) {
   struct Case {
     const char* what;

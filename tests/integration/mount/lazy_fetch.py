@@ -10,6 +10,9 @@ fetch exactly the stored bytes of that file's chunks (from the index, docs/index
 every GET lies inside those chunks, every chunk is fetched, and the daemon's bytes_fetched agrees
 with the server.
 
+A second mount of the image fetches no index again, and after the mounts the store lists it
+(the daemon writes a fetched index to the store after the mount has answered).
+
 Xattrs: the image's are served (a name it lacks: ENODATA). An image without a single xattr
 answers getxattr with ENOSYS once, so the kernel answers every later one itself: EOPNOTSUPP, also
 through an overlay on the mount, while listxattr still lists nothing and the overlay reads as
@@ -201,7 +204,28 @@ def main():
             return diffs
 
         ml.run_case(report, "xattrs", xattrs_case)
-        s.umount(mp)
+
+        # The fetched index is written to the store after the mount answers: a second mount of
+        # the image while the first is up fetches no index again (from memory or the store),
+        # and once the daemon is gone the store lists the image.
+        def index_kept_case():
+            index_hex = digest.split(":")[1]
+            srv.reset()
+            mp2, _ = s.mount(digest, s.store("empty"), remote=url)
+            diffs = []
+            again = [r for r in srv.requests() if r[0] == "GET" and index_hex in r[1]]
+            if again:
+                diffs.append("the second mount fetched the index again: %r" % again)
+            s.umount(mp2)
+            s.umount(mp)
+            listed = s.run("ls", store=s.store("empty")).stdout
+            if digest not in listed:
+                diffs.append("after the mounts, the store does not list %s: %r" % (digest, listed))
+            return diffs
+
+        ml.run_case(report, "index-kept", index_kept_case)
+        if ml.is_mounted(mp):
+            s.umount(mp)
     report.exit()
 
 
