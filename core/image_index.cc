@@ -373,18 +373,20 @@ Status ImageIndex::Validate() {
     std::memcpy(&prefix, c.digest.bytes.data(), sizeof prefix);
     seen.emplace_back(prefix, i);
   }
-  // Equal prefixes (rare, unless an index is made to have them) are ordered by whole digest.
+  // Equal prefixes (rare, unless an index is made to have them) are ordered by whole digest,
+  // then position, so the repeat named is always the first two records of a digest.
   std::sort(seen.begin(), seen.end(), [&](const auto& x, const auto& y) {
     if (x.first != y.first) return x.first < y.first;
-    return Chunk(x.second).digest < Chunk(y.second).digest;
+    if (x.second == y.second) return false;
+    const Digest a = Chunk(x.second).digest, b = Chunk(y.second).digest;
+    return a != b ? a < b : x.second < y.second;
   });
   for (size_t i = 1; i < seen.size(); ++i) {
     if (seen[i].first != seen[i - 1].first) continue;
     const Digest d = Chunk(seen[i].second).digest;
     if (d != Chunk(seen[i - 1].second).digest) continue;
-    const auto [first, second] = std::minmax(seen[i - 1].second, seen[i].second);
-    return Status::Corruption("chunk " + std::to_string(second) + " repeats chunk " +
-                              std::to_string(first) + " (" + d.ToString() + ")");
+    return Status::Corruption("chunk " + std::to_string(seen[i].second) + " repeats chunk " +
+                              std::to_string(seen[i - 1].second) + " (" + d.ToString() + ")");
   }
   std::vector<Digest> packs;
   packs.reserve(pack_count_);

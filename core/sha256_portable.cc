@@ -1,5 +1,6 @@
 #include "core/sha256_portable.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace imgfs::sha256 {
@@ -54,6 +55,7 @@ void PortableStream::Compress(const uint8_t* block) {
 
 void PortableStream::Update(std::span<const uint8_t> data) {
   total_ += data.size();
+  if (data.empty()) return;
   if (used_ > 0) {
     const size_t take = std::min(sizeof block_ - used_, data.size());
     std::memcpy(block_ + used_, data.data(), take);
@@ -64,7 +66,7 @@ void PortableStream::Update(std::span<const uint8_t> data) {
     used_ = 0;
   }
   for (; data.size() >= sizeof block_; data = data.subspan(sizeof block_)) Compress(data.data());
-  std::memcpy(block_, data.data(), data.size());
+  if (!data.empty()) std::memcpy(block_, data.data(), data.size());
   used_ = data.size();
 }
 

@@ -45,9 +45,12 @@ namespace {
 // and its worker, two executions) then finds them in the page cache instead of faulting them in
 // from disk a read-ahead window at a time. Best effort: nothing happens on any error.
 void ReadAheadProgram(const std::string& program) {
-  UniqueFd fd(::open(program.c_str(), O_RDONLY | O_CLOEXEC));
+  if (program.find('/') == std::string::npos) return;  // found in PATH by execvp, not here
+  UniqueFd fd(::open(program.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  struct stat st;
   Elf64_Ehdr eh;
-  if (!fd.valid() || ::pread(fd.get(), &eh, sizeof eh, 0) != sizeof eh ||
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      ::pread(fd.get(), &eh, sizeof eh, 0) != sizeof eh ||
       std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
       eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 64)
     return;

@@ -266,7 +266,9 @@ Status RunDaemon(const DaemonOptions& options) {
     // A planned hand-over: the mounts stay, their connections held by the supervisor; the FUSE
     // requests being served now are resent to the next daemon, as after a crash. What was
     // written to the store is made durable first; the process then ends at once, since the
-    // serving threads cannot be stopped without answering or unmounting.
+    // serving threads cannot be stopped without answering or unmounting. Indexes fetched by
+    // the latest mounts are written first, so the next daemon need not fetch them again.
+    mounts.FinishPublishing(std::chrono::seconds(10));
     if (Status s = store->SyncChunks(); !s.ok()) {
       IMGFS_LOG(Warning) << "before the hand-over: " << s.message();
     }

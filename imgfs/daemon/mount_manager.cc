@@ -100,21 +100,37 @@ Result<std::shared_ptr<const ImageIndex>> MountManager::ResolveImage(
   *fetched = false;
   auto local = store_.Resolve(image);
   if (local.ok()) return store_.GetIndex(*local);
-  if (!remote) return local.status();
   auto parsed = Digest::Parse(image);
+  if (parsed.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = publishing_.find(*parsed); it != publishing_.end()) return it->second;
+  }
+  if (!remote) return local.status();
   if (!parsed.ok())
     return Status::InvalidArgument("image " + image +
                                    " is not in the local store; name a remote image by its digest");
   const Digest digest = *parsed;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = publishing_.find(digest); it != publishing_.end()) return it->second;
-  }
   ASSIGN_OR_RETURN(std::string bytes, remote::FetchIndex(*remote, digest, kMaxIndexSize,
                                                          ChunkFetcher::kVerifyAttempts, refetches));
   ASSIGN_OR_RETURN(auto index, ImageIndex::Parse(std::move(bytes), digest));  // FetchIndex checked
-  *fetched = true;
-  return index;
+  // From here until it is written to the store, the index is in publishing_: other mounts take
+  // it from there, and gc counts it as mounted.
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, added] = publishing_.emplace(digest, index);
+  *fetched = added;  // else another mount fetched it at the same time and will write it
+  return it->second;
+}
+
+void MountManager::DonePublishing(const std::shared_ptr<const ImageIndex>& index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = publishing_.find(index->digest()); it != publishing_.end() && it->second == index)
+    publishing_.erase(it);
+  published_cv_.notify_all();
+}
+
+void MountManager::FinishPublishing(std::chrono::milliseconds limit) {
+  std::unique_lock<std::mutex> lock(mu_);
+  published_cv_.wait_for(lock, limit, [this] { return publishing_.empty(); });
 }
 
 void MountManager::PublishFetchedIndex(Mounted& m) {
@@ -151,6 +167,15 @@ Result<Digest> MountManager::Mount(const MountRequest& request, nlohmann::json* 
   m->request = request;
   m->request.mountpoint = real;
   RETURN_IF_ERROR(OpenImage(*m));
+  // A fetched index leaves publishing_ when its writer thread is done, or here if this mount
+  // fails before starting it.
+  struct Unpublished {
+    MountManager* self;
+    std::shared_ptr<const ImageIndex> index;  // null once the writer thread owns it
+    ~Unpublished() {
+      if (index) self->DonePublishing(index);
+    }
+  } unpublished{this, m->fetched_index ? m->index : nullptr};
   if (request.trace == "record")
     m->trace = std::make_shared<TraceRecorder>(std::chrono::seconds(request.trace_seconds));
   m->fs = std::make_unique<ImageFs>(m->index, fetcher_, m->remote.get(), m->trace);
@@ -168,7 +193,8 @@ Result<Digest> MountManager::Mount(const MountRequest& request, nlohmann::json* 
   HoldConnection(*m);
   try {
     StartWorkers(*m);
-  } catch (const std::system_error& e) {  // out of threads: undo this mount, keep the others
+    unpublished.index = nullptr;
+  } catch (const std::exception& e) {  // out of threads: undo this mount, keep the others
     Stop(*m);
     return Status::Unavailable("cannot start the threads of the mount at " + real + ": " +
                                e.what());
@@ -182,23 +208,12 @@ Result<Digest> MountManager::Mount(const MountRequest& request, nlohmann::json* 
 
 void MountManager::StartWorkers(Mounted& m) {
   Mounted* raw = &m;
+  m.workers.reserve(3);  // so that only starting a thread can throw below
   if (m.fetched_index) {
-    const Digest digest = m.index->digest();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      publishing_.emplace(digest, m.index);
-    }
-    try {
-      m.workers.emplace_back([this, raw, digest] {
-        PublishFetchedIndex(*raw);
-        std::lock_guard<std::mutex> lock(mu_);
-        publishing_.erase(digest);
-      });
-    } catch (const std::system_error&) {
-      std::lock_guard<std::mutex> lock(mu_);
-      publishing_.erase(digest);
-      throw;
-    }
+    m.workers.emplace_back([this, raw] {
+      PublishFetchedIndex(*raw);
+      DonePublishing(raw->index);
+    });
   }
   if (m.request.trace == "replay") m.workers.emplace_back([this, raw] { Replay(*raw); });
   if (m.trace) {
@@ -229,6 +244,7 @@ void MountManager::Replay(Mounted& m) {
     auto remote = m.remote->ReadTrace(m.index->digest(), kMaxTraceSize);
     if (remote.ok()) text = std::move(*remote);
   }
+  if (m.stopping) return;  // unmounted while the trace came
   const std::vector<uint32_t> chunks = m.fs->ChunksOf(ParseTrace(text));
   if (chunks.empty()) {
     IMGFS_LOG(Info) << "no trace to replay";
@@ -362,10 +378,14 @@ Status MountManager::Adopt(SupervisorLink::Handed handed) {
         Status::InvalidArgument(std::string("the supervisor's record of the mount: ") + e.what());
   }
   if (!adopted.ok()) {  // nothing was served: the connection is let go, the mount left alone
+    if (m->fetched_index) DonePublishing(m->index);
     if (link_) link_->Release(handed.id);
     return adopted;
   }
-  if (m->fetched_index) PublishFetchedIndex(*m);
+  if (m->fetched_index) {
+    PublishFetchedIndex(*m);
+    DonePublishing(m->index);
+  }
   {
     ScopedLogFields fields(&m->fs->log_fields());
     IMGFS_LOG(Info) << "taken over from the daemon that ended";
@@ -465,6 +485,7 @@ std::vector<Digest> MountManager::MountedIndexes() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Digest> out;
   for (const auto& [mountpoint, m] : mounts_) out.push_back(m->index->digest());
+  for (const auto& [digest, index] : publishing_) out.push_back(digest);
   return out;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -60,7 +61,8 @@ class MountManager {
   // Resolves the image (fetching its index from the remote by digest when the local store lacks
   // it, verified against the digest), mounts it, and starts prefetching a replayed trace. A
   // fetched index is written to the local store after the answer, on a thread of the mount
-  // (joined when it stops); until then, mounts of the same image take it from memory.
+  // (joined when it stops); until then, mounts of the same image take it from memory and
+  // MountedIndexes names it, but store commands (imgfs ls, rm, inspect) do not see it yet.
   // Returns the index digest. Mounts may run concurrently (each may wait on a remote for a
   // while): the mount point is reserved first, so a second mount of the same point fails at
   // once with AlreadyExists. A dead FUSE mount left at the point (a daemon that crashed) is
@@ -81,8 +83,11 @@ class MountManager {
   // cleans them up. Called periodically by the daemon.
   void UnmountIdle();
   size_t size();
-  // The index digests of the images mounted now.
+  // The index digests of the images mounted now, and of those fetched and not yet written.
   std::vector<Digest> MountedIndexes();
+  // Waits (at most LIMIT) until every fetched index is written to the store: before a
+  // hand-over to the next daemon, which would otherwise fetch them again.
+  void FinishPublishing(std::chrono::milliseconds limit);
 
   nlohmann::json StatsJson();
   std::string Prometheus();
@@ -98,13 +103,15 @@ class MountManager {
   // Writes the index a mount fetched into the local store (a warning if that fails: the mount
   // serves from memory, and the next mount fetches it again).
   void PublishFetchedIndex(Mounted& m);
+  // Takes INDEX out of publishing_ (unless another fetch of the same digest owns the entry).
+  void DonePublishing(const std::shared_ptr<const ImageIndex>& index);
   // The mount's remote and image (index, image config), as Mount and Adopt share them.
   Status OpenImage(Mounted& m);
   // Tells the supervisor about a new mount (a warning when that fails: it still serves).
   void HoldConnection(Mounted& m);
   // Starts the mount's threads: the one that publishes a fetched index, the trace saver, and
   // the replay (which fetches the trace first, so the mount's answer does not wait for it).
-  // Throws std::system_error when out of threads.
+  // Throws std::system_error when out of threads (the threads started are in m.workers).
   void StartWorkers(Mounted& m);
   // Fetches the trace and replays it with request.prefetch_threads threads; returns when done.
   void Replay(Mounted& m);
@@ -118,8 +125,9 @@ class MountManager {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Mounted>> mounts_;  // GUARDED_BY(mu_), by mountpoint
   std::set<std::string> pending_;  // GUARDED_BY(mu_): mount points being mounted now
-  // Indexes fetched by a mount and being written to the local store.
+  // Indexes fetched by a mount and not yet written to the local store.
   std::map<Digest, std::shared_ptr<const ImageIndex>> publishing_;  // GUARDED_BY(mu_)
+  std::condition_variable published_cv_;                            // an entry left publishing_
   // Unmounted mounts whose threads may still be finishing a remote fetch; joined later so an
   // unmount never waits on the network.
   std::vector<std::thread> retiring_;  // GUARDED_BY(mu_)

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "core/byte_io.h"
 #include "core/chunker.h"
 #include "core/fd.h"
@@ -219,14 +222,18 @@ TEST(ImageIndexTest, RefusesAChunkDigestListedTwice) {
 // Chunk digests are compared by their first 8 bytes first: digests that share them (as a hostile
 // index can make many do) are still told apart in full, and a repeat among them is found.
 TEST(ImageIndexTest, ChunkDigestsSharingAPrefixAreToldApart) {
-  auto build = [](int n, int repeat_of, int repeat_at) {
+  // Chunk i has digest i (in bytes 20 and 31; bytes 0-7 zero for all), except those in `copies`,
+  // which have chunk `of`'s.
+  auto build = [](int n, int of, std::vector<int> copies) {
     ImageIndexWriter w;
     w.AddPack({Sha256("p"), 10u * n});
     std::vector<uint32_t> list;
     for (int i = 0; i < n; ++i) {
-      Digest d;  // the same first 8 bytes (zero) for all; the rest differ
-      d.bytes[31] = static_cast<uint8_t>(i == repeat_at ? repeat_of : i);
-      d.bytes[20] = static_cast<uint8_t>(i == repeat_at ? repeat_of : i) * 7;
+      const bool copy = std::find(copies.begin(), copies.end(), i) != copies.end();
+      const uint8_t id = static_cast<uint8_t>(copy ? of : i);
+      Digest d;
+      d.bytes[31] = id;
+      d.bytes[20] = static_cast<uint8_t>(id * 7);
       list.push_back(w.AddChunk({d, 10, 10, 0, 10u * i}));
     }
     uint32_t root = w.AddInode({S_IFDIR | 0755});
@@ -235,13 +242,18 @@ TEST(ImageIndexTest, ChunkDigestsSharingAPrefixAreToldApart) {
     w.SetFileChunks(f, list);
     return w.Finish();
   };
-  auto distinct = build(60, -1, -1);
+  auto distinct = build(60, 0, {});
   ASSERT_TRUE(distinct.ok()) << distinct.status().ToString();
   ASSERT_TRUE(ImageIndex::Parse(*distinct).ok());
-  auto repeated = build(60, 7, 41);
+  auto repeated = build(60, 7, {41});
   ASSERT_FALSE(repeated.ok());
-  EXPECT_NE(repeated.status().message().find("chunk 41 repeats chunk 7"), std::string::npos)
+  EXPECT_NE(repeated.status().message().find("chunk 41 repeats chunk 7 "), std::string::npos)
       << repeated.status().ToString();
+  // Three records of one digest: the first two are named, whatever the sort did.
+  auto thrice = build(60, 7, {52, 30});
+  ASSERT_FALSE(thrice.ok());
+  EXPECT_NE(thrice.status().message().find("chunk 30 repeats chunk 7 "), std::string::npos)
+      << thrice.status().ToString();
 }
 
 TEST(ImageIndexTest, RefusesImpossibleChunkRecords) {

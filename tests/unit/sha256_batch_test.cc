@@ -150,6 +150,12 @@ TEST(Sha256Test, WithoutLibcryptoTheDigestsAreTheSame) {
   std::vector<Digest> want;
   for (const std::string& m : messages) want.push_back(OpenSsl(m));
 
+  struct Unforce {  // whatever ASSERT ends the test, later tests get the real paths
+    ~Unforce() {
+      Sha256ForceWithoutLibcryptoForTesting(false);
+      Sha256ForceWithoutShaNiForTesting(false);
+    }
+  } unforce;
   for (bool without_sha_ni : {false, true}) {
     Sha256ForceWithoutLibcryptoForTesting(true);
     Sha256ForceWithoutShaNiForTesting(without_sha_ni);
@@ -167,8 +173,6 @@ TEST(Sha256Test, WithoutLibcryptoTheDigestsAreTheSame) {
     }
     EXPECT_EQ(Batch(messages), want) << path;
   }
-  Sha256ForceWithoutLibcryptoForTesting(false);
-  Sha256ForceWithoutShaNiForTesting(false);
 }
 
 }  // namespace
