@@ -888,15 +888,32 @@ Result<std::vector<std::string>> LocalStore::RemoveImage(const std::string& name
 
 Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
   GcResult result;
-  ASSIGN_OR_RETURN(std::vector<ImageRef> refs, ListRefs());
+  // Names, indexes and chunk records are read as of one moment: an index published meanwhile
+  // (with its name, in one batch) is neither named nor seen, so it is not taken for garbage.
+  struct Snapshot {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* snapshot = db->GetSnapshot();
+    ~Snapshot() { db->ReleaseSnapshot(snapshot); }
+  } at{impl_->db.get()};
+  rocksdb::ReadOptions scan = ScanOptions();
+  scan.snapshot = at.snapshot;
   std::unordered_set<Digest, DigestHash> live_indexes(keep.begin(), keep.end());
-  for (const ImageRef& r : refs) live_indexes.insert(r.index_digest);
+  {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = at.snapshot;
+    std::unique_ptr<rocksdb::Iterator> refs(impl_->db->NewIterator(ro, (*impl_)[kRefs]));
+    for (refs->SeekToFirst(); refs->Valid(); refs->Next()) {
+      ASSIGN_OR_RETURN(Digest d, Digest::Parse(refs->value().ToString()));
+      live_indexes.insert(d);
+    }
+    RETURN_IF_ERROR(FromRocks(refs->status(), "list images"));
+  }
 
   // The indexes themselves, not "index_keys", say which chunks are live; the list is put right
   // where it differs from them.
   std::unordered_set<Digest, DigestHash> live_chunks, stored;
   rocksdb::WriteBatch batch;
-  std::unique_ptr<rocksdb::Iterator> ix(impl_->db->NewIterator(ScanOptions(), (*impl_)[kIndexes]));
+  std::unique_ptr<rocksdb::Iterator> ix(impl_->db->NewIterator(scan, (*impl_)[kIndexes]));
   for (ix->SeekToFirst(); ix->Valid(); ix->Next()) {
     if (ix->key().size() != 32) return Status::Corruption("malformed index key in store");
     const Digest d = Digest::FromBytes(reinterpret_cast<const uint8_t*>(ix->key().data()));
@@ -913,7 +930,7 @@ Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
     for (uint32_t i = 0; i < index->chunk_count(); ++i) live_chunks.insert(index->Chunk(i).digest);
   }
   RETURN_IF_ERROR(FromRocks(ix->status(), "list indexes"));
-  ix.reset(impl_->db->NewIterator(ScanOptions(), (*impl_)[kIndexKeys]));
+  ix.reset(impl_->db->NewIterator(scan, (*impl_)[kIndexKeys]));
   for (ix->SeekToFirst(); ix->Valid(); ix->Next())
     if (ix->key().size() != 32 ||
         !stored.count(Digest::FromBytes(reinterpret_cast<const uint8_t*>(ix->key().data()))))
@@ -921,8 +938,7 @@ Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
   RETURN_IF_ERROR(FromRocks(ix->status(), "list indexes"));
   ix.reset();
   std::vector<DataFiles::Extent> live_extents, dead_extents;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(ScanOptions(), (*impl_)[kChunkMeta]));
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(scan, (*impl_)[kChunkMeta]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->key().size() != 32) continue;
     Digest d = Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data()));

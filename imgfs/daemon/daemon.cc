@@ -198,7 +198,12 @@ Status RunDaemon(const DaemonOptions& options) {
       }
     }
   }
-  StoreAdmin admin(*store, fetcher, [&] { return mounts.MountedIndexes(); });
+  // gc keeps the chunks of the indexes it finds in the store: indexes fetched by the latest
+  // mounts are written there first.
+  StoreAdmin admin(*store, fetcher, [&] {
+    mounts.FinishPublishing(std::chrono::seconds(10));
+    return mounts.MountedIndexes();
+  });
   DaemonState state{mounts, fetcher, admin, {}, {}, {}, {}, link.get()};
   if (adopted) state.mount_tried = true;
   state.wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
