@@ -888,8 +888,8 @@ Result<std::vector<std::string>> LocalStore::RemoveImage(const std::string& name
 
 Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
   GcResult result;
-  // Names, indexes and chunk records are read as of one moment: an index published meanwhile
-  // (with its name, in one batch) is neither named nor seen, so it is not taken for garbage.
+  // Names and indexes are read as of one moment: an index published meanwhile (with its name,
+  // in one batch) is neither named nor seen, so it is not taken for garbage.
   struct Snapshot {
     rocksdb::DB* db;
     const rocksdb::Snapshot* snapshot = db->GetSnapshot();
@@ -938,7 +938,10 @@ Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
   RETURN_IF_ERROR(FromRocks(ix->status(), "list indexes"));
   ix.reset();
   std::vector<DataFiles::Extent> live_extents, dead_extents;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(scan, (*impl_)[kChunkMeta]));
+  // The chunk records as of now, not of the snapshot: the extents they name are what
+  // ReclaimUnreferenced keeps, and a chunk stored since the snapshot must be among them.
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(ScanOptions(), (*impl_)[kChunkMeta]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->key().size() != 32) continue;
     Digest d = Digest::FromBytes(reinterpret_cast<const uint8_t*>(it->key().data()));
