@@ -71,7 +71,6 @@ struct Crypto {
   decltype(&::EVP_DigestInit_ex) init = nullptr;
   decltype(&::EVP_DigestUpdate) update = nullptr;
   decltype(&::EVP_DigestFinal_ex) final = nullptr;
-  decltype(&::EVP_Digest) digest = nullptr;
 };
 
 std::atomic<bool> without_libcrypto_for_testing{false};
@@ -91,7 +90,6 @@ const Crypto* Lib() {
     lib.Bind(crypto.init, "EVP_DigestInit_ex");
     lib.Bind(crypto.update, "EVP_DigestUpdate");
     lib.Bind(crypto.final, "EVP_DigestFinal_ex");
-    lib.Bind(crypto.digest, "EVP_Digest");
     loaded = lib.status().ok();
     if (!loaded && !Sha256BatchHasShaNi())
       std::fprintf(stderr, "imgfs: %s: SHA-256 runs on imgfs's own, slower code\n",
@@ -154,25 +152,15 @@ Digest Sha256Hasher::Finish() {
 Digest Sha256(const void* data, size_t len) {
   // Short messages with core's SHA-NI code (core/sha256_batch.h): a process that hashes a few
   // bytes (`imgfs run`'s mount key) does not pay OpenSSL's initialization, ~0.8 ms. Long ones
-  // with OpenSSL where it loads, ~3% faster on this machine.
-  const bool sha_ni = Sha256BatchHasShaNi();
-  if (len >= kShortSha256Message || !sha_ni) {
-    if (const Crypto* crypto = Lib()) {
-      Digest d;
-      unsigned int out_len = 0;
-      crypto->digest(data, len, d.bytes.data(), &out_len, crypto->sha256(), nullptr);
-      return d;
-    }
-  }
-  const std::span<const uint8_t> bytes(static_cast<const uint8_t*>(data), len);
-  if (sha_ni) {
+  // through Sha256Hasher: OpenSSL where it loads, ~3% faster on this machine.
+  if (len < kShortSha256Message && Sha256BatchHasShaNi()) {
     Sha256Lane lane;
-    lane.Update(bytes);
+    lane.Update({static_cast<const uint8_t*>(data), len});
     return lane.Finish();
   }
-  sha256::PortableStream stream;
-  stream.Update(bytes);
-  return stream.Finish();
+  Sha256Hasher hasher;
+  hasher.Update(data, len);
+  return hasher.Finish();
 }
 
 uint64_t Xxh3(const void* data, size_t len) {

@@ -430,6 +430,9 @@ struct LocalStore::Impl {
     return Status::Ok();
   }
 
+  // The image names, read with RO (gc reads them from its snapshot).
+  Result<std::vector<ImageRef>> Refs(const rocksdb::ReadOptions& ro);
+
   // Fills "index_keys" from "indexes" (once, for a store written before it) and marks it
   // complete, in one synced batch.
   Status CompleteIndexKeys() {
@@ -835,9 +838,11 @@ Result<Digest> LocalStore::Resolve(const std::string& name) {
   return Status::NotFound("image " + name + " not found in the store");
 }
 
-Result<std::vector<ImageRef>> LocalStore::ListRefs() {
+Result<std::vector<ImageRef>> LocalStore::ListRefs() { return impl_->Refs({}); }
+
+Result<std::vector<ImageRef>> LocalStore::Impl::Refs(const rocksdb::ReadOptions& ro) {
   std::vector<ImageRef> out;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, (*impl_)[kRefs]));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf[kRefs]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ASSIGN_OR_RETURN(Digest d, Digest::Parse(it->value().ToString()));
     out.push_back({it->key().ToString(), d});
@@ -890,24 +895,14 @@ Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
   GcResult result;
   // Names and indexes are read as of one moment: an index published meanwhile (with its name,
   // in one batch) is neither named nor seen, so it is not taken for garbage.
-  struct Snapshot {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* snapshot = db->GetSnapshot();
-    ~Snapshot() { db->ReleaseSnapshot(snapshot); }
-  } at{impl_->db.get()};
+  rocksdb::ManagedSnapshot at(impl_->db.get());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = at.snapshot();
   rocksdb::ReadOptions scan = ScanOptions();
-  scan.snapshot = at.snapshot;
+  scan.snapshot = at.snapshot();
+  ASSIGN_OR_RETURN(std::vector<ImageRef> refs, impl_->Refs(ro));
   std::unordered_set<Digest, DigestHash> live_indexes(keep.begin(), keep.end());
-  {
-    rocksdb::ReadOptions ro;
-    ro.snapshot = at.snapshot;
-    std::unique_ptr<rocksdb::Iterator> refs(impl_->db->NewIterator(ro, (*impl_)[kRefs]));
-    for (refs->SeekToFirst(); refs->Valid(); refs->Next()) {
-      ASSIGN_OR_RETURN(Digest d, Digest::Parse(refs->value().ToString()));
-      live_indexes.insert(d);
-    }
-    RETURN_IF_ERROR(FromRocks(refs->status(), "list images"));
-  }
+  for (const ImageRef& r : refs) live_indexes.insert(r.index_digest);
 
   // The indexes themselves, not "index_keys", say which chunks are live; the list is put right
   // where it differs from them.

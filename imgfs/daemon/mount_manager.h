@@ -101,7 +101,7 @@ class MountManager {
                                                          std::atomic<uint64_t>* refetches,
                                                          bool* fetched);
   // Writes the index a mount fetched into the local store (a warning if that fails: the mount
-  // serves from memory, and the next mount fetches it again).
+  // serves from memory, and the next mount fetches it again), then DonePublishing.
   void PublishFetchedIndex(Mounted& m);
   // Takes INDEX out of publishing_ (unless another fetch of the same digest owns the entry).
   void DonePublishing(const std::shared_ptr<const ImageIndex>& index);
