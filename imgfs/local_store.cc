@@ -48,6 +48,9 @@ enum Family { kDefault, kChunks, kChunkMeta, kIndexes, kRefs, kTraces, kIndexKey
 const char* const kFamilyNames[kFamilies] = {"default", "chunks", "chunk_meta", "indexes",
                                              "refs",    "traces", "index_keys"};
 constexpr const char* kIndexKeysComplete = "index_keys complete";
+// "converted " + an index digest in "default": that index was made by a conversion into this
+// store (PublishIndex with Origin::kConverted). Older versions ignore the key.
+std::string ConvertedKey(const Digest& index) { return "converted " + index.ToString(); }
 
 // Chunk records in "chunk_meta": raw length u32, stored length u32, flags u8, then for chunks in
 // the data files: file u32, offset u64, XXH3-64 of the stored bytes u64. Chunks stored in fewer
@@ -788,10 +791,11 @@ Status LocalStore::SyncChunks() {
 }
 
 Status LocalStore::PublishIndex(const ImageIndex& index, const std::string& ref_name,
-                                Durability durability) {
+                                Durability durability, Origin origin) {
   if (ref_name.empty()) return Status::InvalidArgument("empty image name");
   auto bytes = index.bytes();
   rocksdb::WriteBatch batch;
+  if (origin == Origin::kConverted) batch.Put((*impl_)[kDefault], ConvertedKey(index.digest()), "");
   batch.Put((*impl_)[kIndexes], DigestKey(index.digest()),
             rocksdb::Slice(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   batch.Put((*impl_)[kIndexKeys], DigestKey(index.digest()), "");
@@ -799,6 +803,14 @@ Status LocalStore::PublishIndex(const ImageIndex& index, const std::string& ref_
   rocksdb::WriteOptions wo;
   wo.sync = durability == Durability::kSynced;
   return FromRocks(impl_->Write([&] { return impl_->db->Write(wo, &batch); }), "publish index");
+}
+
+Result<bool> LocalStore::ConvertedHere(const Digest& digest) {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get({}, (*impl_)[kDefault], ConvertedKey(digest), &value);
+  if (s.IsNotFound()) return false;
+  RETURN_IF_ERROR(FromRocks(s, "image " + digest.ToString()));
+  return true;
 }
 
 Result<std::shared_ptr<const ImageIndex>> LocalStore::GetIndex(const Digest& digest) {
@@ -917,6 +929,7 @@ Result<GcResult> LocalStore::GarbageCollect(const std::vector<Digest>& keep) {
       batch.Delete((*impl_)[kIndexes], DigestKey(d));
       batch.Delete((*impl_)[kIndexKeys], DigestKey(d));
       batch.Delete((*impl_)[kTraces], DigestKey(d));
+      batch.Delete((*impl_)[kDefault], ConvertedKey(d));
       result.indexes_removed++;
       continue;
     }

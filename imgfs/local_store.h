@@ -123,9 +123,20 @@ class LocalStore : public ChunkStore {
   // ChunkStore: starts flushing the chunk records in the background (SyncChunks then waits for
   // that flush rather than doing all of it).
   void StartSync() override;
-  // Stores an index and points `ref_name` at it, atomically and durably (see Durability).
+  // Where a published index comes from. kConverted: made by a conversion into this store, which
+  // checked every layer against its config's diff_ids, so the chain IDs its metadata names are
+  // true of its files. kFetched: from a remote or registry; its metadata is the publisher's
+  // claim (the snapshotter trusts it only for the pull it was fetched for).
+  enum class Origin { kFetched, kConverted };
+  // Stores an index and points `ref_name` at it, atomically and durably (see Durability). A
+  // kConverted index is recorded as such (ConvertedHere); nothing ever unrecords it while the
+  // index is kept: the digest pins the bytes it vouches for.
   Status PublishIndex(const ImageIndex& index, const std::string& ref_name,
-                      Durability durability = Durability::kSynced);
+                      Durability durability = Durability::kSynced,
+                      Origin origin = Origin::kFetched);
+  // Whether the index was published as kConverted. Stores written before this record existed
+  // have none: their indexes count as fetched until converted again.
+  Result<bool> ConvertedHere(const Digest& digest);
   Result<std::shared_ptr<const ImageIndex>> GetIndex(const Digest& digest);
   // NAME is a ref name, a full index digest ("sha256:..."), or a unique hex prefix of one.
   Result<Digest> Resolve(const std::string& name);

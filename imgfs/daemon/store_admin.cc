@@ -32,7 +32,8 @@ Result<indexer::ConvertResult> ConvertAndPublish(const std::string& source,
   RETURN_IF_ERROR(CheckConvertOptions(options));
   ASSIGN_OR_RETURN(indexer::ConvertResult r, indexer::ConvertImage(source, options, store));
   RETURN_IF_ERROR(store.SyncChunks());
-  RETURN_IF_ERROR(store.PublishIndex(*r.index, tag));
+  RETURN_IF_ERROR(store.PublishIndex(*r.index, tag, store::LocalStore::Durability::kSynced,
+                                     store::LocalStore::Origin::kConverted));
   return r;
 }
 
@@ -50,7 +51,11 @@ Result<RepackResult> RepackAndPublish(store::LocalStore& store, const std::strin
   ASSIGN_OR_RETURN(std::shared_ptr<const ImageIndex> repacked, ImageIndex::Parse(std::move(bytes)));
   // The trace names chunks, not positions: it holds for the new layout as it is.
   RETURN_IF_ERROR(store.PutTrace(repacked->digest(), *trace));
-  RETURN_IF_ERROR(store.PublishIndex(*repacked, tag));
+  // The same files and metadata in another order: as trustworthy as the index it came from.
+  ASSIGN_OR_RETURN(bool converted, store.ConvertedHere(digest));
+  RETURN_IF_ERROR(store.PublishIndex(
+      *repacked, tag, store::LocalStore::Durability::kSynced,
+      converted ? store::LocalStore::Origin::kConverted : store::LocalStore::Origin::kFetched));
   return RepackResult{repacked, order.size()};
 }
 

@@ -20,6 +20,24 @@ std::string Label(const Labels& labels, const std::string& key) {
   return it == labels.end() ? "" : it->second;
 }
 
+// A registry reference as the store names a pulled image ("docker://HOST/REPO:TAG"), from
+// CRI's label (HOST/REPO:TAG); "" when the label is not one.
+std::string CriReference(const Labels& labels) {
+  const std::string label = Label(labels, kCriImageRefLabel);
+  if (label.empty()) return "";
+  Result<registry::Reference> ref = registry::ParseReference("docker://" + label);
+  return ref.ok() ? ref->ToString() : "";
+}
+
+// Whether the pull with LABELS may take IMAGE's word for its chain IDs (image_catalog.h).
+bool Vouched(const CatalogImage& image, const Labels& labels) {
+  if (image.converted_here) return true;
+  if (image.manifest_digest.empty()) return false;
+  if (Label(labels, kImgfsManifestLabel) == image.manifest_digest) return true;
+  return !image.pulled_as.empty() && Label(labels, kCriManifestLabel) == image.manifest_digest &&
+         CriReference(labels) == image.pulled_as;
+}
+
 }  // namespace
 
 std::optional<RemoteLayer> MatchLayer(const std::vector<CatalogImage>& images,
@@ -27,6 +45,7 @@ std::optional<RemoteLayer> MatchLayer(const std::vector<CatalogImage>& images,
   std::string manifest = Label(labels, kImgfsManifestLabel);
   if (manifest.empty()) manifest = Label(labels, kCriManifestLabel);
   for (const CatalogImage& image : images) {
+    if (!Vouched(image, labels)) continue;
     const size_t n = image.chain_ids.size();
     for (size_t k = 0; k < n; ++k) {
       if (image.chain_ids[k] != chain_id) continue;
@@ -69,6 +88,7 @@ Result<CatalogImage> LoadStoreImage(const std::string& store_path, const std::st
   ASSIGN_OR_RETURN(std::shared_ptr<const ImageIndex> index, store->GetIndex(digest));
   ASSIGN_OR_RETURN(CatalogImage image, CatalogImageFromMetadata(index->metadata()));
   image.index = digest.ToString();
+  ASSIGN_OR_RETURN(image.converted_here, store->ConvertedHere(digest));
   if (image.chain_ids.empty())
     return Status::InvalidArgument("image " + name + " records no layers (diff IDs)");
   return image;
@@ -105,11 +125,21 @@ Result<std::vector<CatalogImage>> StoreCatalog::StoreImages() {
       cached = parsed_.emplace(index, std::move(*image)).first;
     }
     CatalogImage image = cached->second;
+    // Asked each time: an index fetched first may be converted here later.
+    Result<bool> converted = store->ConvertedHere(ref.index_digest);
+    if (!converted.ok()) {
+      IMGFS_LOG(Warning) << "image " << ref.name << ": " << converted.status().message();
+      continue;
+    }
+    image.converted_here = *converted;
     // A pulled image is named after its registry reference: its packs are read from there.
     image.remote = default_remote_;
     if (registry::IsRegistryReference(ref.name)) {
       Result<registry::Reference> parsed = registry::ParseReference(ref.name);
-      if (parsed.ok()) image.remote = registry::RegistryRemoteUrl(*parsed, registry_);
+      if (parsed.ok()) {
+        image.remote = registry::RegistryRemoteUrl(*parsed, registry_);
+        image.pulled_as = parsed->ToString();
+      }
     }
     if (!image.chain_ids.empty()) images.push_back(std::move(image));
   }
@@ -126,6 +156,7 @@ Result<std::optional<CatalogImage>> StoreCatalog::RegistryImage(const std::strin
       if (image.ok() && !image->chain_ids.empty()) {
         image->index = pulled->digest;
         image->remote = registry::RegistryRemoteUrl(ref, registry_);
+        image->pulled_as = ref.ToString();
         return std::optional<CatalogImage>(std::move(*image));
       }
       failed = image.ok() ? Status::InvalidArgument("the index records no layers") : image.status();
@@ -148,6 +179,7 @@ Result<std::optional<CatalogImage>> StoreCatalog::RegistryImage(const std::strin
   ASSIGN_OR_RETURN(CatalogImage image, CatalogImageFromMetadata(pulled->index->metadata()));
   image.index = pulled->index_digest.ToString();
   image.remote = registry::RegistryRemoteUrl(ref, registry_);
+  image.pulled_as = ref.ToString();
   return std::optional<CatalogImage>(std::move(image));
 }
 

@@ -3,13 +3,20 @@
 //
 // An imgfs index records the image config it was converted from (its rootfs.diff_ids, hence
 // every chain ID of the image) and the source manifest digest. A layer is remote when an image
-// known to the catalog has that chain ID and either
+// known to the catalog has that chain ID, the image is vouched for (below), and either
 //   - it is the image's whole chain (its top layer: whatever the lower snapshots hold, the lazy
 //     mount is the complete image), or
 //   - the pull names the image's manifest in a label ("containerd.io/snapshot/cri.manifest-digest",
 //     which containerd's CRI plugin passes, or "containerd.io/snapshot/imgfs.manifest-digest"):
 //     then every layer of exactly that image is remote, so nothing is downloaded. A prefix of
 //     some other image is never claimed (its layers above would have no lower content).
+// Vouched for: an image converted into this store (the conversion checked its layers against the
+// config's diff_ids, so its chain IDs are true of its files) for any pull; a fetched one (its
+// metadata is whoever published the artifact's claim) only for the pull it is: the labels name
+// its manifest with "imgfs.manifest-digest" (`imgfs snapshotter unpack`), or with CRI's image
+// reference and manifest labels naming the reference it was pulled as and its manifest. So an
+// artifact that one workload's image pulled into the shared store, claiming the chain IDs of
+// another image, never serves that other image's pulls.
 // The images known: the store's named images (`imgfs pull docker://...` or `imgfs convert`),
 // and, when the labels carry "containerd.io/snapshot/cri.image-ref", the imgfs artifact of that
 // reference in its registry (found as `imgfs pull` finds it). With a puller (the CLI's: the
@@ -48,6 +55,8 @@ struct CatalogImage {
   std::string remote;           // remote store URL ("" when the store holds every chunk)
   std::string manifest_digest;  // the source image manifest ("" when unknown)
   std::vector<std::string> chain_ids;
+  bool converted_here = false;  // converted into the store (else fetched: see above)
+  std::string pulled_as;        // a fetched image's registry reference, "docker://..." ("" if none)
 };
 
 // The matching rule above over IMAGES. Pure.
@@ -59,6 +68,7 @@ std::optional<RemoteLayer> MatchLayer(const std::vector<CatalogImage>& images,
 [[nodiscard]] Result<CatalogImage> CatalogImageFromMetadata(std::string_view metadata_json);
 
 // The image NAME (a ref name or index digest) of the store at STORE_PATH, opened read-only.
+// (Its catalog entry vouches for nothing beyond what the store records.)
 [[nodiscard]] Result<CatalogImage> LoadStoreImage(const std::string& store_path,
                                                   const std::string& name);
 

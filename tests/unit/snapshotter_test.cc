@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "core/fd.h"
+#include "core/image_index.h"
+#include "imgfs/local_store.h"
 #include "imgfs/snapshotter/chain_id.h"
 #include "imgfs/snapshotter/image_catalog.h"
 #include "imgfs/snapshotter/snapshot_table.h"
@@ -140,7 +142,8 @@ TEST(SnapshotTableTest, SurvivesARestartAndRefusesACorruptFile) {
 }
 
 TEST(ImageCatalogTest, ClaimsWholeImagesOrThePulledImage) {
-  std::vector<CatalogImage> images = {{"sha256:i", "docker://r/x", "sha256:m", {kA, kChainAB}}};
+  std::vector<CatalogImage> images = {
+      {"sha256:i", "docker://r/x", "sha256:m", {kA, kChainAB}, /*converted_here=*/true, ""}};
   // The top layer: whatever is below, the lazy mount is the whole image.
   auto top = MatchLayer(images, kChainAB, {});
   ASSERT_TRUE(top.has_value());
@@ -154,6 +157,127 @@ TEST(ImageCatalogTest, ClaimsWholeImagesOrThePulledImage) {
   EXPECT_EQ(lower->layers, 1u);
   EXPECT_TRUE(MatchLayer(images, kA, {{kImgfsManifestLabel, "sha256:m"}}).has_value());
   EXPECT_FALSE(MatchLayer(images, kChainABC, {}).has_value());
+}
+
+// An index fetched into the shared store (an artifact some workload's image named) claims the
+// chain IDs of another image: only the pull it was fetched for takes its word.
+TEST(ImageCatalogTest, AFetchedImageServesOnlyThePullItWasFetchedFor) {
+  const CatalogImage fetched{
+      "sha256:evil",  "docker://evil.example/x", "sha256:m",
+      {kA, kChainAB}, /*converted_here=*/false,  "docker://evil.example/x:1"};
+  const std::vector<CatalogImage> images = {fetched};
+  // Another image's pulls, whole or layer by layer, with or without CRI's labels.
+  EXPECT_FALSE(MatchLayer(images, kChainAB, {}).has_value());
+  EXPECT_FALSE(MatchLayer(images, kChainAB,
+                          {{kCriImageRefLabel, "docker.io/library/python:3"},
+                           {kCriManifestLabel, "sha256:m"}})
+                   .has_value());
+  EXPECT_FALSE(MatchLayer(images, kA,
+                          {{kCriImageRefLabel, "docker.io/library/python:3"},
+                           {kCriManifestLabel, "sha256:m"}})
+                   .has_value());
+  // Its own reference but another manifest (the tag moved on): not this index.
+  EXPECT_FALSE(
+      MatchLayer(images, kChainAB,
+                 {{kCriImageRefLabel, "evil.example/x:1"}, {kCriManifestLabel, "sha256:other"}})
+          .has_value());
+  EXPECT_FALSE(MatchLayer(images, kChainAB, {{kCriImageRefLabel, "evil.example/x:1"}}).has_value());
+  // The pull it was fetched for.
+  auto own = MatchLayer(images, kA,
+                        {{kCriImageRefLabel, "evil.example/x:1"}, {kCriManifestLabel, "sha256:m"}});
+  ASSERT_TRUE(own.has_value());
+  EXPECT_EQ(own->index, "sha256:evil");
+  EXPECT_EQ(own->layers, 1u);
+  // `imgfs snapshotter unpack` of it names its manifest.
+  EXPECT_TRUE(MatchLayer(images, kChainAB, {{kImgfsManifestLabel, "sha256:m"}}).has_value());
+  // A fetched index naming no manifest is nobody's.
+  CatalogImage anonymous = fetched;
+  anonymous.manifest_digest = "";
+  EXPECT_FALSE(MatchLayer({anonymous}, kChainAB, {{kImgfsManifestLabel, ""}}).has_value());
+  // Converted here, its chain IDs were checked against its layers: any pull may use it.
+  CatalogImage converted = fetched;
+  converted.converted_here = true;
+  EXPECT_TRUE(MatchLayer({converted}, kChainAB,
+                         {{kCriImageRefLabel, "docker.io/library/python:3"},
+                          {kCriManifestLabel, "sha256:n"}})
+                  .has_value());
+}
+
+// An empty image whose metadata says it is MANIFEST with layers A and B.
+std::shared_ptr<const ImageIndex> ImageOfAB(const std::string& manifest) {
+  ImageIndexWriter w;
+  w.AddInode({S_IFDIR | 0755});
+  w.SetDirEntries(0, {});
+  w.SetMetadata(R"({"manifest_digest":")" + manifest +
+                R"(","config":{"rootfs":{"type":"layers","diff_ids":[")" + kA + "\",\"" + kB +
+                "\"]}}}");
+  auto bytes = w.Finish();
+  EXPECT_TRUE(bytes.ok()) << bytes.status().message();
+  auto index = ImageIndex::Parse(std::move(*bytes));
+  EXPECT_TRUE(index.ok()) << index.status().message();
+  return *index;
+}
+
+// The same, through a real store: what the catalog vouches for comes from the store's own
+// record of a conversion, not from the index.
+TEST(ImageCatalogTest, TheStoreSaysWhichIndexesWereConvertedHere) {
+  TempDir dir;
+  const std::string path = dir.path() + "/store";
+  const Labels python = {{kCriImageRefLabel, "docker.io/library/python:3"},
+                         {kCriManifestLabel, "sha256:m"}};
+  const Labels evil = {{kCriImageRefLabel, "evil.example/x:1"}, {kCriManifestLabel, "sha256:m"}};
+  std::shared_ptr<const ImageIndex> fetched = ImageOfAB("sha256:m");
+  {
+    auto store = store::LocalStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    ASSERT_TRUE((*store)
+                    ->PublishIndex(*fetched, "docker://evil.example/x:1",
+                                   store::LocalStore::Durability::kRefetchable,
+                                   store::LocalStore::Origin::kFetched)
+                    .ok());
+  }
+  int pulls = 0;
+  auto no_artifact = [&](const std::string&,
+                         const registry::ClientOptions&) -> Result<PulledIndex> {
+    ++pulls;
+    return Status::NotFound("no imgfs artifact");
+  };
+  {
+    StoreCatalog catalog(path, {}, "", no_artifact);
+    // Another image's pull: not served from the fetched index (the registry is asked instead).
+    auto found = catalog.Find(kChainAB, python);
+    ASSERT_TRUE(found.ok()) << found.status().message();
+    EXPECT_FALSE(found->has_value());
+    EXPECT_EQ(pulls, 1);
+    // The pull it was fetched for.
+    found = catalog.Find(kChainAB, evil);
+    ASSERT_TRUE(found.ok()) << found.status().message();
+    ASSERT_TRUE(found->has_value());
+    EXPECT_EQ((*found)->index, fetched->digest().ToString());
+  }
+  // Converted here (another index with the same chain IDs): vouched for any pull.
+  std::shared_ptr<const ImageIndex> converted = ImageOfAB("sha256:n");
+  {
+    auto store = store::LocalStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    ASSERT_TRUE((*store)
+                    ->PublishIndex(*converted, "python", store::LocalStore::Durability::kSynced,
+                                   store::LocalStore::Origin::kConverted)
+                    .ok());
+    EXPECT_TRUE(*(*store)->ConvertedHere(converted->digest()));
+    EXPECT_FALSE(*(*store)->ConvertedHere(fetched->digest()));
+  }
+  StoreCatalog catalog(path, {}, "", no_artifact);
+  auto found = catalog.Find(kChainAB, python);
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->index, converted->digest().ToString());
+  // Once no name keeps it, gc drops the index and the record of its conversion.
+  auto store = store::LocalStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  ASSERT_TRUE((*store)->DeleteRef("python").ok());
+  ASSERT_TRUE((*store)->GarbageCollect().ok());
+  EXPECT_FALSE(*(*store)->ConvertedHere(converted->digest()));
 }
 
 TEST(ImageCatalogTest, ReadsChainIdsFromIndexMetadata) {
@@ -307,7 +431,7 @@ TEST(SnapshotterTest, OrdinaryChainsAreOverlays) {
 TEST(SnapshotterTest, RemoteLayersAreAlreadyThereAndMountedLazily) {
   TempDir dir;
   FakeCatalog catalog;
-  catalog.images = {{"sha256:idx", "docker://r/x", "sha256:m", {kA, kChainAB}}};
+  catalog.images = {{"sha256:idx", "docker://r/x", "sha256:m", {kA, kChainAB}, true, ""}};
   FakeMounter mounter;
   const std::string root = dir.path() + "/sn";
   {
@@ -364,7 +488,7 @@ TEST(SnapshotterTest, RemoteLayersAreAlreadyThereAndMountedLazily) {
 TEST(SnapshotterTest, ASlowRegistryLookUpBlocksNoOtherCall) {
   TempDir dir;
   SlowCatalog catalog;
-  catalog.images = {{"sha256:idx", "docker://r/x", "sha256:m", {kA, kChainAB}}};
+  catalog.images = {{"sha256:idx", "docker://r/x", "sha256:m", {kA, kChainAB}, true, ""}};
   FakeMounter mounter;
   auto s = Snapshotter::Open(dir.path() + "/sn", dir.path() + "/mounts", &catalog, &mounter);
   ASSERT_TRUE(s.ok());
@@ -391,7 +515,7 @@ TEST(SnapshotterTest, ASlowRegistryLookUpBlocksNoOtherCall) {
 TEST(SnapshotterTest, ASlowImageMountBlocksNoOtherCallAndAFailedOneLeavesNothing) {
   TempDir dir;
   FakeCatalog catalog;
-  catalog.images = {{"sha256:idx", "", "", {kA}}};
+  catalog.images = {{"sha256:idx", "", "", {kA}, true, ""}};
   SlowMounter mounter;
   auto s = Snapshotter::Open(dir.path() + "/sn", dir.path() + "/mounts", &catalog, &mounter);
   ASSERT_TRUE(s.ok());
