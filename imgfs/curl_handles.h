@@ -86,15 +86,18 @@ inline std::string NoProxyList() {
   return list;
 }
 
-// Hides "user:password@" in a URL for messages.
+// A URL for messages: "user:password@" hidden, the query (signatures of blob-storage
+// redirects) and fragment dropped.
 inline std::string RedactUrl(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  size_t host = scheme + 3;
-  size_t end = url.find('/', host);
-  size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
-  if (at == std::string::npos || at < host) return url;
-  return url.substr(0, host) + "***@" + url.substr(at + 1);
+  std::string out = url;
+  if (size_t scheme = out.find("://"); scheme != std::string::npos) {
+    size_t host = scheme + 3;
+    size_t end = out.find('/', host);
+    size_t at = out.rfind('@', end == std::string::npos ? out.size() : end);
+    if (at != std::string::npos && at >= host)
+      out = out.substr(0, host) + "***@" + out.substr(at + 1);
+  }
+  return out.substr(0, out.find_first_of("?#"));
 }
 
 // At most `max` easy handles in use at once; idle ones keep their connections for reuse.

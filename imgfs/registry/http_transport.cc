@@ -33,7 +33,8 @@ struct Transfer {
   HttpResponse response;
   size_t header_bytes = 0;
   size_t upload_pos = 0;
-  Status stop;  // why a callback stopped the transfer
+  Status stop;                  // why a callback stopped the transfer
+  bool error_body_cut = false;  // the rest of an error body was not read (not an error)
 };
 
 bool Is2xx(long s) { return s >= 200 && s <= 299; }
@@ -88,7 +89,9 @@ size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) noexcept
     if (!Is2xx(t->response.status)) {  // an error page: keep its start for the message
       size_t room = kMaxErrorBody - std::min(kMaxErrorBody, t->response.body.size());
       t->response.body.append(data, std::min(room, n));
-      return n;
+      if (n <= room) return n;
+      t->error_body_cut = true;  // an endless error page is not read to its end
+      return 0;
     }
     if (t->req->on_body) {
       Status s = t->req->on_body(t->response, std::string_view(data, n));
@@ -142,6 +145,7 @@ class CurlTransport final : public HttpTransport {
     Slist headers;
     CURLcode rc = Setup(h.get(), req, &t, errbuf, &headers);
     if (rc == CURLE_OK) rc = Lib().easy_perform(h.get());
+    if (rc == CURLE_WRITE_ERROR && t.error_body_cut) rc = CURLE_OK;  // the response stands
     if (rc == CURLE_OK) {
       char* url = nullptr;
       if (Lib().easy_getinfo(h.get(), CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
@@ -171,18 +175,21 @@ class CurlTransport final : public HttpTransport {
     set(CURLOPT_ERRORBUFFER, errbuf);
     set(CURLOPT_NOSIGNAL, 1L);
     set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-    if (req.on_body) {
-      // A streamed body (a layer) is received in large reads: one per 512 KiB at best, rather
-      // than per curl's default 16 KiB (curl still hands it over 16 KiB at a time).
-      set(CURLOPT_BUFFERSIZE, kStreamBufferSize);
-    } else {
-      int64_t deadline_ms = options_.request_timeout.count();
+    // A streamed body (a layer) is received in large reads: one per 512 KiB at best, rather
+    // than per curl's default 16 KiB (curl still hands it over 16 KiB at a time).
+    if (req.on_body) set(CURLOPT_BUFFERSIZE, kStreamBufferSize);
+    int64_t deadline_ms = 0;  // none
+    if (!req.on_body || req.expected_bytes > 0) {
+      deadline_ms = options_.request_timeout.count();
       if (options_.min_transfer_rate > 0)
         deadline_ms +=
             static_cast<int64_t>(std::max<uint64_t>(req.expected_bytes, req.body.size()) * 1000 /
                                  options_.min_transfer_rate);
-      set(CURLOPT_TIMEOUT_MS, static_cast<long>(deadline_ms));
     }
+    if (req.time_limit.count() > 0)
+      deadline_ms = deadline_ms > 0 ? std::min<int64_t>(deadline_ms, req.time_limit.count())
+                                    : req.time_limit.count();
+    if (deadline_ms > 0) set(CURLOPT_TIMEOUT_MS, static_cast<long>(deadline_ms));
     if (options_.low_speed_limit > 0) {
       set(CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(options_.low_speed_limit));
       set(CURLOPT_LOW_SPEED_TIME,
@@ -191,12 +198,15 @@ class CurlTransport final : public HttpTransport {
     set(CURLOPT_TCP_KEEPALIVE, 1L);
     set(CURLOPT_FOLLOWLOCATION, req.follow_redirects ? 1L : 0L);
     set(CURLOPT_MAXREDIRS, 5L);
+    // A redirect never downgrades an https registry to clear text.
 #if LIBCURL_VERSION_NUM >= 0x075500
     set(CURLOPT_PROTOCOLS_STR, "http,https");
-    set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    set(CURLOPT_REDIR_PROTOCOLS_STR, options_.http_redirects ? "http,https" : "https");
 #else
     set(CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    set(CURLOPT_REDIR_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    set(CURLOPT_REDIR_PROTOCOLS, options_.http_redirects
+                                     ? static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS)
+                                     : static_cast<long>(CURLPROTO_HTTPS));
 #endif
     set(CURLOPT_NOPROXY, no_proxy_.c_str());
     set(CURLOPT_USERAGENT, "imgfs/0.1");
@@ -261,6 +271,29 @@ std::string UrlEncode(std::string_view s) {
 }
 
 std::string RedactUrl(const std::string& url) { return remote::curl::RedactUrl(url); }
+
+std::string UrlOrigin(std::string_view url) {
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) return "";
+  std::string scheme(url.substr(0, sep));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "http" && scheme != "https") return "";
+  std::string_view authority = url.substr(sep + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (size_t at = authority.rfind('@'); at != std::string_view::npos)
+    authority.remove_prefix(at + 1);
+  std::string_view host = authority, port;
+  size_t colon = authority.rfind(':');
+  if (colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return "";
+  std::string out = scheme + "://";
+  for (char c : host) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  out += ":" + (port.empty() ? std::string(scheme == "https" ? "443" : "80") : std::string(port));
+  return out;
+}
 
 Result<std::unique_ptr<HttpTransport>> NewCurlTransport(const TransportOptions& options) {
   RETURN_IF_ERROR(GlobalInit());

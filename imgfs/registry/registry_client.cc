@@ -76,7 +76,9 @@ Result<std::unique_ptr<RegistryClient>> RegistryClient::Open(
   if (options.max_attempts < 1 || options.upload_chunk_size < 1)
     return Status::InvalidArgument("registry client: invalid options");
   if (!transport) {
-    ASSIGN_OR_RETURN(transport, NewCurlTransport(options.transport));
+    TransportOptions transport_options = options.transport;
+    transport_options.http_redirects = options.plain_http;
+    ASSIGN_OR_RETURN(transport, NewCurlTransport(transport_options));
   }
   return std::unique_ptr<RegistryClient>(
       new RegistryClient(host, repository, std::move(options), std::move(transport)));
