@@ -89,6 +89,7 @@ RegistryClient::RegistryClient(std::string host, std::string repository, ClientO
     : host_(std::move(host)),
       repository_(std::move(repository)),
       options_(std::move(options)),
+      origin_(UrlOrigin(BaseUrl())),
       transport_(std::move(transport)) {}
 
 std::string RegistryClient::BaseUrl() const {
@@ -102,10 +103,40 @@ std::string RegistryClient::Absolute(const std::string& location) const {
   return origin + "/" + location;
 }
 
-void RegistryClient::Backoff(remote::RetryBackoff* backoff, const Status& cause,
-                             std::chrono::seconds retry_after) {
+Result<std::string> RegistryClient::Target(const std::string& location,
+                                           const std::string& what) const {
+  std::string url = Absolute(location);
+  if (!options_.plain_http && !url.starts_with("https://"))
+    return Status::PermissionDenied(what + ": the registry sent us to plain-http " +
+                                    RedactUrl(url.substr(0, 200)) +
+                                    " (allowed only with --plain-http)");
+  return url;
+}
+
+std::optional<Clock::time_point> RegistryClient::CallEnd() const {
+  if (options_.call_timeout.count() <= 0) return std::nullopt;
+  return options_.clock->Now() + options_.call_timeout;
+}
+
+Status RegistryClient::LimitTo(std::optional<Clock::time_point> end, const std::string& what,
+                               HttpRequest* req) const {
+  if (!end) return Status::Ok();
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*end - options_.clock->Now());
+  if (left.count() <= 0)
+    return Status::Unavailable(what + ": out of time (" +
+                               std::to_string(options_.call_timeout.count()) + " ms per call)");
+  req->time_limit = left;
+  return Status::Ok();
+}
+
+bool RegistryClient::Backoff(remote::RetryBackoff* backoff, const Status& cause,
+                             std::chrono::seconds retry_after,
+                             std::optional<Clock::time_point> end) {
+  const auto wait = backoff->Next(retry_after);
+  if (end && options_.clock->Now() + wait >= *end) return false;
   if (options_.on_retry) options_.on_retry(RetryCauseOf(cause));
-  std::this_thread::sleep_for(backoff->Next(retry_after));
+  std::this_thread::sleep_for(wait);
+  return true;
 }
 
 Result<std::optional<Credentials>> RegistryClient::GetCredentials() {
@@ -207,6 +238,13 @@ Result<HttpResponse> RegistryClient::SendAuthed(HttpRequest req) {
     if (!auth.empty()) req.headers.push_back("Authorization: " + auth);
     ASSIGN_OR_RETURN(HttpResponse r, transport_->Execute(req));
     if (r.status != 401) return r;
+    // A redirect (to blob storage) may end at a host that asks for credentials: never ours.
+    const std::string answered_by = UrlOrigin(r.effective_url.empty() ? req.url : r.effective_url);
+    if (answered_by != origin_)
+      return Status::PermissionDenied(Describe() + ": HTTP 401 from " +
+                                      (answered_by.empty() ? "an unknown host" : answered_by) +
+                                      ", where a redirect led; the registry's credentials are "
+                                      "not sent there");
     // Twice at most: a first 401 asks for credentials or a token; one to a token is answered
     // with a fresh token (expired, revoked); a third is final.
     if (round == 2) {
@@ -220,18 +258,23 @@ Result<HttpResponse> RegistryClient::SendAuthed(HttpRequest req) {
   }
 }
 
-Result<HttpResponse> RegistryClient::Send(const HttpRequest& req) {
+Result<HttpResponse> RegistryClient::Send(HttpRequest req) {
+  const std::optional<Clock::time_point> end = CallEnd();
   remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
+    RETURN_IF_ERROR(LimitTo(end, req.method + " " + RedactUrl(req.url), &req));
     Result<HttpResponse> r = SendAuthed(req);
     bool again = r.ok() ? Retryable(r->status) : r.status().retryable();
-    if (!again || attempt >= options_.max_attempts) {
+    bool in_time = again && attempt < options_.max_attempts &&
+                   Backoff(&backoff, r.ok() ? StatusOfResponse(*r, "registry") : r.status(),
+                           RetryAfterOf(r), end);
+    if (!in_time) {
       if (!r.ok() && again && attempt > 1)
         return Status::Unavailable(r.status().message() + " (" + std::to_string(attempt) +
-                                   " attempts)");
+                                   " attempts" +
+                                   (attempt < options_.max_attempts ? ", out of time" : "") + ")");
       return r;
     }
-    Backoff(&backoff, r.ok() ? StatusOfResponse(*r, "registry") : r.status(), RetryAfterOf(r));
   }
 }
 
@@ -314,13 +357,15 @@ Status RegistryClient::StreamBlobRange(const Digest& digest, uint64_t offset, ui
   if (length == 0) return Status::Ok();
   if (length > (1ull << 30) || offset > UINT64_MAX - length)
     return Status::InvalidArgument(what + ": range refused");
-  RangeProgress range{offset, length, 0, &sink, Status::Ok()};
+  RangeProgress range{offset, length, 0, &sink, Status::Ok(), CallEnd()};
   remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
     Status s = RangeOnce(digest, what, &range);
     if (s.ok() || !range.sink_error.ok()) return s;
     if (!s.retryable() || attempt >= options_.max_attempts) return s;
-    Backoff(&backoff, s);
+    if (!Backoff(&backoff, s, std::chrono::seconds(0), range.end))
+      return Status::Unavailable(s.message() + " (" + std::to_string(attempt) +
+                                 " attempts, out of time)");
   }
 }
 
@@ -335,7 +380,7 @@ Status RegistryClient::RangeOnce(const Digest& digest, const std::string& what,
   std::string location;
   Status s = RangeFrom(url, /*authed=*/true, what, range, &location);
   if (!s.ok() || location.empty()) return s;
-  std::string target = Absolute(location);
+  ASSIGN_OR_RETURN(std::string target, Target(location, what));
   RememberRedirect(digest, target);
   return RangeFrom(target, /*authed=*/false, what, range, nullptr);
 }
@@ -349,7 +394,9 @@ Status RegistryClient::RangeFrom(const std::string& url, bool authed, const std:
   req.url = url;
   req.follow_redirects = location == nullptr;  // the registry's redirect: ours to remember
   req.headers.push_back("Range: bytes=" + std::to_string(from) + "-" + std::to_string(end - 1));
-  req.expected_bytes = end - from;
+  // The deadline allows for a server that ignores Range, which sends [0, end) first.
+  req.expected_bytes = end;
+  RETURN_IF_ERROR(LimitTo(range->end, what, &req));
   uint64_t pos = 0;  // a 200's position in the whole blob
   bool slice_done = false;
   auto deliver = [&](std::string_view piece) -> Status {
@@ -428,6 +475,9 @@ Status RegistryClient::StreamBlob(const Digest& digest, uint64_t offset, uint64_
   const std::string what = "blob " + digest.ToString() + " of " + Describe();
   uint64_t delivered = offset;  // the blob's bytes handed to the sink (or skipped) so far
   uint64_t pos = 0;             // position of the current response's next byte in the blob
+  // A server that ignores Range resends what we have: that much has a deadline, at the
+  // transport's minimum rate (the rest is the consumer's pace).
+  Clock::time_point skip_deadline;
   HttpRequest req;
   req.url = BaseUrl() + "/blobs/" + digest.ToString();
   req.on_body = [&](const HttpResponse& head, std::string_view piece) -> Status {
@@ -440,7 +490,12 @@ Status RegistryClient::StreamBlob(const Digest& digest, uint64_t offset, uint64_
     }
     const uint64_t start = pos;
     pos += piece.size();
-    if (pos <= delivered) return Status::Ok();  // a 200 resending what we have
+    if (pos <= delivered) {  // a 200 resending what we have
+      if (options_.clock->Now() > skip_deadline)
+        return Status::Unavailable(what + ": timed out skipping the " + std::to_string(delivered) +
+                                   " bytes already delivered (the server ignores Range)");
+      return Status::Ok();
+    }
     piece.remove_prefix(delivered - std::min(delivered, start));
     if (delivered + piece.size() > max_size)
       return Status::Corruption(what + ": longer than " + std::to_string(max_size) + " bytes");
@@ -454,13 +509,18 @@ Status RegistryClient::StreamBlob(const Digest& digest, uint64_t offset, uint64_
     if (delivered > 0) req.headers.push_back("Range: bytes=" + std::to_string(delivered) + "-");
     pos = 0;
     const uint64_t before = delivered;
+    skip_deadline = options_.clock->Now() + options_.transport.request_timeout;
+    if (options_.transport.min_transfer_rate > 0)
+      skip_deadline +=
+          std::chrono::milliseconds(delivered * 1000 / options_.transport.min_transfer_rate);
     Result<HttpResponse> r = SendAuthed(req);
     if (r.ok() && (r->status == 200 || r->status == 206)) return Status::Ok();
     if (r.ok() && r->status == 416 && delivered > 0)
       return Status::Ok();  // asked past the end: everything was delivered already
     bool again = r.ok() ? Retryable(r->status) : r.status().retryable();
-    // Progress earns a broken stream its attempts back: only failures in a row count.
-    failures = delivered > before ? 1 : failures + 1;
+    // Progress earns a broken stream its attempts back (only failures in a row count), but
+    // only real progress: a server sending a few bytes per connection gets max_attempts.
+    failures = delivered >= before + kStreamProgress ? 1 : failures + 1;
     if (!again || failures >= options_.max_attempts) {
       if (!r.ok()) return r.status();
       return StatusOfResponse(*r, what);

@@ -7,13 +7,18 @@
 // token scoped to this repository (pull, or pull,push); `Basic` challenges are answered with the
 // credentials. Credentials come from ClientOptions::credentials, else from the credential files
 // (auth.h). A token is fetched again shortly before its lifetime ends and whenever the registry
-// answers 401 to it (once per request).
+// answers 401 to it (once per request). Only a 401 from the registry's own origin (scheme, host,
+// port) is answered: one from where a redirect led (blob storage) is PermissionDenied, so the
+// credentials never go to a realm another host names. Likewise an upload's Location on another
+// origin is sent no Authorization, and an http:// one of an https registry is refused.
 //
 // Retries: transport failures another attempt may not meet, 408, 429 and 5xx are retried with
 // doubling backoff up to max_attempts, then Unavailable. A streamed blob resumes with
 // `Range: bytes=N-` from the first byte not yet delivered (a server that ignores Range is
 // skipped forward instead). 404 is NotFound, 401/403 after authenticating PermissionDenied
-// with the registry's error message.
+// with the registry's error message. A streamed blob's broken transfer earns its attempt back
+// only when it delivered kStreamProgress bytes or more. call_timeout bounds every call but
+// StreamBlob, attempts and waits included.
 //
 // Nothing received is trusted: GetManifest and GetBlob verify the SHA-256 of what they return
 // against the digest asked for (or return it, for a tag); StreamBlob does not (its consumer
@@ -53,6 +58,9 @@ struct ClientOptions {
   int max_attempts = 4;
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
+  // Bound on one call but StreamBlob (whose consumer may pause it), every attempt and wait
+  // included: no attempt starts, and none runs, past it. 0: none.
+  std::chrono::milliseconds call_timeout{0};
   uint64_t upload_chunk_size = 16u << 20;  // blobs larger than this go up in PATCH chunks
   Clock* clock = &Clock::Real();           // token lifetimes, redirect reuse (tests: FakeClock)
   // Called before each retry with its cause (imgfs stats and metrics count them). May be empty.
@@ -64,6 +72,9 @@ struct FetchedManifest {
   std::string bytes;
   Digest digest;  // SHA-256 of bytes
 };
+
+// How many new bytes a broken StreamBlob transfer must have delivered to earn its attempt back.
+inline constexpr uint64_t kStreamProgress = 64u << 10;
 
 // How long a blob's redirect target is reused (signed blob-storage URLs live minutes or more).
 inline constexpr std::chrono::seconds kRedirectReuse{60};
@@ -126,13 +137,24 @@ class RegistryClient {
 
   std::string BaseUrl() const;  // "https://host/v2/repo"
   std::string Absolute(const std::string& location) const;
+  // Absolute(location), refused (PermissionDenied) when it is http:// and the registry https.
+  Result<std::string> Target(const std::string& location, const std::string& what) const;
   // One request with authentication (re-authenticating once on 401); no retries.
   Result<HttpResponse> SendAuthed(HttpRequest req);
-  // SendAuthed with retries of transient failures.
-  Result<HttpResponse> Send(const HttpRequest& req);
+  // SendAuthed to the registry's origin; a plain Execute, without Authorization, elsewhere.
+  Result<HttpResponse> SendToLocation(const HttpRequest& req);
+  // SendAuthed with retries of transient failures, within call_timeout.
+  Result<HttpResponse> Send(HttpRequest req);
+  // When a call started now must end (call_timeout); nullopt: unbounded.
+  std::optional<Clock::time_point> CallEnd() const;
+  // Limits `req` to the time left before `end`; Unavailable when none is left.
+  Status LimitTo(std::optional<Clock::time_point> end, const std::string& what,
+                 HttpRequest* req) const;
   // Reports a retry and waits as `backoff` says (at least RETRY_AFTER, up to max_backoff).
-  void Backoff(remote::RetryBackoff* backoff, const Status& cause,
-               std::chrono::seconds retry_after = std::chrono::seconds(0));
+  // False, without waiting, when the wait would end past `end`.
+  bool Backoff(remote::RetryBackoff* backoff, const Status& cause,
+               std::chrono::seconds retry_after = std::chrono::seconds(0),
+               std::optional<Clock::time_point> end = std::nullopt);
   // Answers a 401's challenges: fetches a token or sets up Basic auth.
   Status Authenticate(const HttpResponse& challenge_response, const std::string& failed_auth);
   Result<std::string> CurrentAuthorization();
@@ -145,7 +167,8 @@ class RegistryClient {
     uint64_t length = 0;
     uint64_t delivered = 0;
     const std::function<Status(std::string_view)>* sink = nullptr;
-    Status sink_error;  // the sink's own failure: final
+    Status sink_error;                     // the sink's own failure: final
+    std::optional<Clock::time_point> end;  // of the call (call_timeout)
   };
   // One try of the rest of a range; retryable failures are Unavailable.
   Status RangeOnce(const Digest& digest, const std::string& what, RangeProgress* range);
@@ -161,6 +184,7 @@ class RegistryClient {
   const std::string host_;
   const std::string repository_;
   const ClientOptions options_;
+  const std::string origin_;  // UrlOrigin(BaseUrl())
   const std::unique_ptr<HttpTransport> transport_;
 
   std::mutex mu_;  // guards the auth state below; never held across a request but the token's

@@ -135,8 +135,7 @@ std::string RegistryRemoteUrl(const Reference& repo, const ClientOptions& option
   return url;
 }
 
-Result<std::unique_ptr<remote::RemoteStore>> OpenRegistryRemoteStore(
-    const std::string& url, const remote::RemoteOptions& remote_options) {
+ClientOptions RegistryClientOptions(const remote::RemoteOptions& remote_options) {
   ClientOptions base;
   base.transport.connect_timeout = remote_options.connect_timeout;
   base.transport.request_timeout = remote_options.request_timeout;
@@ -147,8 +146,14 @@ Result<std::unique_ptr<remote::RemoteStore>> OpenRegistryRemoteStore(
   base.max_attempts = remote_options.max_attempts;
   base.initial_backoff = remote_options.initial_backoff;
   base.max_backoff = remote_options.max_backoff;
+  base.call_timeout = remote_options.call_timeout;
   base.on_retry = remote_options.on_retry;
-  ASSIGN_OR_RETURN(auto parsed, ParseRegistryRemoteUrl(url, std::move(base)));
+  return base;
+}
+
+Result<std::unique_ptr<remote::RemoteStore>> OpenRegistryRemoteStore(
+    const std::string& url, const remote::RemoteOptions& remote_options) {
+  ASSIGN_OR_RETURN(auto parsed, ParseRegistryRemoteUrl(url, RegistryClientOptions(remote_options)));
   ASSIGN_OR_RETURN(
       std::unique_ptr<RegistryClient> client,
       RegistryClient::Open(parsed.first.host, parsed.first.repository, std::move(parsed.second)));

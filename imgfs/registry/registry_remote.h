@@ -77,6 +77,8 @@ Result<std::pair<Reference, ClientOptions>> ParseRegistryRemoteUrl(const std::st
 // The remote-store URL of a repository with the options that must travel with it.
 std::string RegistryRemoteUrl(const Reference& repo, const ClientOptions& options);
 
+// The client options that carry a remote store's bounds (timeouts, retries, call_timeout).
+ClientOptions RegistryClientOptions(const remote::RemoteOptions& options);
 Result<std::unique_ptr<remote::RemoteStore>> OpenRegistryRemoteStore(
     const std::string& url, const remote::RemoteOptions& options);
 

@@ -3,6 +3,12 @@
 
 namespace imgfs::registry {
 
+Result<HttpResponse> RegistryClient::SendToLocation(const HttpRequest& req) {
+  // Like containerd's pusher: an upload handed to another origin goes without our credentials.
+  if (UrlOrigin(req.url) == origin_) return SendAuthed(req);
+  return transport_->Execute(req);
+}
+
 Status RegistryClient::PutManifest(const std::string& reference, std::string_view media_type,
                                    std::string_view bytes) {
   HttpRequest req;
@@ -32,12 +38,12 @@ Status RegistryClient::UploadOnce(const Digest& digest, std::string_view data) {
     std::string_view piece = data.substr(offset, chunk);
     HttpRequest patch;
     patch.method = "PATCH";
-    patch.url = Absolute(location);
+    ASSIGN_OR_RETURN(patch.url, Target(location, what));
     patch.headers.push_back("Content-Type: application/octet-stream");
     patch.headers.push_back("Content-Range: " + std::to_string(offset) + "-" +
                             std::to_string(offset + piece.size() - 1));
     patch.body = piece;
-    ASSIGN_OR_RETURN(r, SendAuthed(patch));
+    ASSIGN_OR_RETURN(r, SendToLocation(patch));
     if (r.status != 202)
       return StatusOfResponse(r, what + " (chunk at " + std::to_string(offset) + ")");
     location = r.Header("location");
@@ -46,12 +52,12 @@ Status RegistryClient::UploadOnce(const Digest& digest, std::string_view data) {
   }
   HttpRequest put;
   put.method = "PUT";
-  std::string url = Absolute(location);
+  ASSIGN_OR_RETURN(std::string url, Target(location, what));
   put.url = url + (url.find('?') == std::string::npos ? "?" : "&") +
             "digest=" + UrlEncode(digest.ToString());
   put.headers.push_back("Content-Type: application/octet-stream");
   put.body = data.substr(offset);
-  ASSIGN_OR_RETURN(r, SendAuthed(put));
+  ASSIGN_OR_RETURN(r, SendToLocation(put));
   if (r.status != 201) return StatusOfResponse(r, what);
   return Status::Ok();
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "imgfs/registry/registry_remote.h"
 #include "tests/unit/registry_test_util.h"
 
 namespace imgfs::registry {
@@ -101,6 +102,27 @@ TEST_F(RegistryClientTest, NoCredentialsToAPlainHttpRealmOfAnHttpsRegistry) {
   auto m = client->GetManifest("v1", 1 << 20);
   EXPECT_EQ(m.status().code(), Code::kPermissionDenied);
   EXPECT_EQ(fake_->requests.size(), 1u);  // the realm was not asked
+}
+
+TEST_F(RegistryClientTest, NoCredentialsForAChallengeFromWhereARedirectLed) {
+  ClientOptions options;
+  options.credentials = Credentials{"alice", "pw"};
+  auto client = Open(options);
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    if (req.url.find("/blobs/") == std::string::npos) return {200, {}, R"({"token":"t"})"};
+    // The registry redirected the GET to storage, which asks for a token from its own realm.
+    return {401,
+            {{"www-authenticate", R"(Bearer realm="https://evil.test/token")"}},
+            "",
+            std::string::npos,
+            "https://storage.test/blob?X-Amz-Signature=s3cret"};
+  };
+  auto b = client->GetBlob(Sha256("x"), 1 << 20);
+  EXPECT_EQ(b.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(b.status().message().find("https://storage.test:443"), std::string::npos)
+      << b.status().ToString();
+  EXPECT_EQ(b.status().message().find("s3cret"), std::string::npos) << b.status().ToString();
+  ASSERT_EQ(fake_->requests.size(), 1u) << "the realm was asked: " << fake_->requests[1].url;
 }
 
 TEST_F(RegistryClientTest, ThirdUnauthorizedIsFinal) {
@@ -319,6 +341,143 @@ TEST_F(RegistryClientTest, ChunkedUpload) {
             "https://reg.test:5000/v2/team/app/blobs/uploads/u1?s=2&digest=" +
                 std::string("sha256%3A") + Sha256(blob).Hex());
   EXPECT_EQ(fake_->bodies[2] + fake_->bodies[3] + fake_->bodies[4], blob);
+}
+
+// A registry that wants Basic credentials and hands uploads to `upload_origin`.
+Reply BasicRegistryWithUploadsAt(const HttpRequest& req, const std::string& upload_origin) {
+  const bool registry = req.url.starts_with("https://reg.test:5000/");
+  if (registry && Header(req, "Authorization").empty())
+    return {401, {{"www-authenticate", R"(Basic realm="reg")"}}, ""};
+  if (req.method == "HEAD") return {404, {}, ""};
+  if (req.method == "POST") return {202, {{"location", upload_origin + "/up/u1?s=1"}}, ""};
+  if (req.method == "PATCH") return {202, {{"location", upload_origin + "/up/u1?s=2"}}, ""};
+  return {201, {}, ""};
+}
+
+TEST_F(RegistryClientTest, AnUploadElsewhereGoesWithoutOurAuthorization) {
+  ClientOptions options;
+  options.credentials = Credentials{"alice", "pw"};
+  options.upload_chunk_size = 128;
+  auto client = Open(options);
+  fake_->handler = [&](const HttpRequest& req) {
+    return BasicRegistryWithUploadsAt(req, "https://uploads.test");
+  };
+  const std::string blob = Blob();
+  auto r = client->PutBlob(Sha256(blob), blob);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int elsewhere = 0;
+  for (const HttpRequest& req : fake_->requests) {
+    if (!req.url.starts_with("https://uploads.test/")) continue;
+    ++elsewhere;
+    EXPECT_EQ(Header(req, "Authorization"), "") << req.method << " " << req.url;
+  }
+  EXPECT_EQ(elsewhere, 3);  // PATCH 0-127, PATCH 128-255, PUT
+  EXPECT_EQ(Header(fake_->requests.back(), "Content-Type"), "application/octet-stream");
+}
+
+TEST_F(RegistryClientTest, AnUploadToTheRegistrysOwnOriginKeepsOurAuthorization) {
+  ClientOptions options;
+  options.credentials = Credentials{"alice", "pw"};
+  auto client = Open(options);
+  fake_->handler = [&](const HttpRequest& req) {
+    return BasicRegistryWithUploadsAt(req, "https://REG.test:5000");
+  };
+  ASSERT_TRUE(client->PutBlob(Sha256("x"), "x").ok());
+  EXPECT_EQ(fake_->requests.back().method, "PUT");
+  EXPECT_EQ(Header(fake_->requests.back(), "Authorization"), "Basic " + Base64Encode("alice:pw"));
+}
+
+TEST_F(RegistryClientTest, APlainHttpUploadLocationOfAnHttpsRegistryIsRefused) {
+  ClientOptions options;
+  options.credentials = Credentials{"alice", "pw"};
+  auto client = Open(options);
+  fake_->handler = [&](const HttpRequest& req) {
+    return BasicRegistryWithUploadsAt(req, "http://reg.test:5000");
+  };
+  auto r = client->PutBlob(Sha256("x"), "x");
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("plain-http"), std::string::npos) << r.status().ToString();
+  for (const HttpRequest& req : fake_->requests)
+    EXPECT_FALSE(req.url.starts_with("http://")) << req.method << " " << req.url;
+}
+
+TEST_F(RegistryClientTest, AStreamCreepingForwardRunsOutOfAttempts) {
+  auto client = Open();
+  const std::string blob = Blob();
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    // One byte per connection, then a reset.
+    std::string range = Header(req, "Range");
+    size_t from = range.empty() ? 0 : std::stoul(range.substr(6));
+    return {206,
+            {{"content-range", "bytes " + std::to_string(from) + "-299/300"}},
+            blob.substr(from),
+            1};
+  };
+  Status s =
+      client->StreamBlob(Sha256(blob), 0, 1000, [](std::string_view) { return Status::Ok(); });
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+  EXPECT_EQ(fake_->requests.size(), 4u);  // max_attempts
+}
+
+TEST_F(RegistryClientTest, SkippingWhatAStreamHasIsBounded) {
+  ClientOptions options;
+  options.clock = &clock_;
+  auto client = Open(options);
+  const std::string blob = Blob();
+  int calls = 0;
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    if (++calls == 1) return {200, {}, blob, 100};
+    clock_.Advance(std::chrono::hours(1));  // the resent prefix trickles in
+    return {200, {}, blob};                 // Range ignored
+  };
+  std::string got;
+  Status s = client->StreamBlob(Sha256(blob), 0, 1000, [&](std::string_view p) {
+    got.append(p);
+    return Status::Ok();
+  });
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("skipping the 100 bytes"), std::string::npos) << s.ToString();
+  EXPECT_EQ(got, blob.substr(0, 100));
+}
+
+TEST_F(RegistryClientTest, ARangeReadsDeadlineAllowsForTheBytesBeforeIt) {
+  auto client = Open();
+  const std::string blob = Blob();
+  fake_->handler = [&](const HttpRequest&) -> Reply { return {206, {}, blob.substr(250, 20)}; };
+  ASSERT_TRUE(client->GetBlobRange(Sha256(blob), 250, 20).ok());
+  ASSERT_EQ(fake_->requests.size(), 1u);
+  EXPECT_TRUE(fake_->requests[0].on_body);
+  // A server that ignores Range sends [0, 270): the transport's deadline covers that much.
+  EXPECT_EQ(fake_->requests[0].expected_bytes, 270u);
+}
+
+TEST_F(RegistryClientTest, CallTimeoutBoundsRetriesOfRangesAndBlobs) {
+  ClientOptions options;
+  options.clock = &clock_;
+  options.max_attempts = 10;
+  options.call_timeout = std::chrono::seconds(10);
+  auto client = Open(options);
+  fake_->handler = [&](const HttpRequest&) -> Reply {
+    clock_.Advance(std::chrono::seconds(4));
+    return {503, {}, ""};
+  };
+  Status s = client->GetBlobRange(Sha256("x"), 0, 10).status();
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_NE(s.message().find("out of time"), std::string::npos) << s.ToString();
+  ASSERT_EQ(fake_->requests.size(), 3u);  // at 0, 4 and 8 s; none starts at 12
+  EXPECT_EQ(fake_->requests[0].time_limit, std::chrono::seconds(10));
+  EXPECT_EQ(fake_->requests[2].time_limit, std::chrono::seconds(2));
+
+  s = client->GetBlob(Sha256("x"), 100).status();
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_EQ(fake_->requests.size(), 6u);
+  EXPECT_EQ(fake_->requests[4].time_limit, std::chrono::seconds(6));
+}
+
+TEST(RegistryRemoteStore, TheDaemonsCallTimeoutReachesTheClient) {
+  remote::RemoteOptions remote_options;
+  remote_options.call_timeout = std::chrono::seconds(30);
+  EXPECT_EQ(RegistryClientOptions(remote_options).call_timeout, std::chrono::seconds(30));
 }
 
 }  // namespace

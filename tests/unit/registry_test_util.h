@@ -15,11 +15,20 @@ namespace imgfs::registry {
 
 // Answers requests with a handler; records them. A 2xx body goes to on_body when the request
 // has one, in pieces of `piece` bytes; `break_after` cuts such a body there with Unavailable.
+// `effective_url` is where the answer came from (a followed redirect); empty: the request's URL.
 struct Reply {
-  long status = 200;
+  Reply(long status = 200, std::map<std::string, std::string> headers = {}, std::string body = {},
+        size_t break_after = std::string::npos, std::string effective_url = {})
+      : status(status),
+        headers(std::move(headers)),
+        body(std::move(body)),
+        break_after(break_after),
+        effective_url(std::move(effective_url)) {}
+  long status;
   std::map<std::string, std::string> headers;
   std::string body;
-  size_t break_after = std::string::npos;
+  size_t break_after;
+  std::string effective_url;
 };
 
 class FakeTransport : public HttpTransport {
@@ -60,6 +69,7 @@ class FakeTransport : public HttpTransport {
     HttpResponse r;
     r.status = reply.status;
     r.headers = reply.headers;
+    r.effective_url = reply.effective_url.empty() ? req.url : reply.effective_url;
     if (reply.status < 200 || reply.status > 299 || !req.on_body) {
       r.body = reply.body;
       return r;
