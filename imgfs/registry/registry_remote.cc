@@ -10,6 +10,19 @@ namespace {
 
 constexpr uint64_t kMaxManifest = 8u << 20;
 
+// An artifact found among the referrers of `subject` must name it as its subject: a registry
+// (or whoever writes the referrers tag) cannot hand one image's index to another.
+Status CheckSubject(const Artifact& a, const Digest& artifact, const Digest& subject) {
+  if (!a.subject)
+    return Status::Corruption("artifact " + artifact.ToString() + " is listed as a referrer of " +
+                              subject.ToString() + " but has no subject");
+  if (a.subject->digest != subject)
+    return Status::Corruption("artifact " + artifact.ToString() + " is listed as a referrer of " +
+                              subject.ToString() + " but its subject is " +
+                              a.subject->digest.ToString());
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Artifact> RegistryRemoteStore::ArtifactOf(const Digest& index_digest) {
@@ -179,7 +192,10 @@ Result<FoundArtifact> FindArtifact(RegistryClient& client, const Reference& ref,
       ASSIGN_OR_RETURN(FetchedManifest m,
                        client.GetManifest(found->digest.ToString(), kMaxManifest));
       Result<Artifact> a = ParseArtifactManifest(m.bytes, kMaxManifest);
-      if (a.ok()) return FoundArtifact{std::move(*a), m.digest};
+      if (a.ok()) {
+        RETURN_IF_ERROR(CheckSubject(*a, m.digest, subject).WithContext(ref.ToString()));
+        return FoundArtifact{std::move(*a), m.digest};
+      }
     }
   }
   Result<FetchedManifest> referrers = client.GetManifest(ReferrersTag(subject), kMaxManifest);
@@ -196,6 +212,7 @@ Result<FoundArtifact> FindArtifact(RegistryClient& client, const Reference& ref,
   ASSIGN_OR_RETURN(FetchedManifest m, client.GetManifest(latest->digest.ToString(), kMaxManifest));
   Result<Artifact> a = ParseArtifactManifest(m.bytes, kMaxManifest);
   if (!a.ok()) return a.status().WithContext("artifact " + m.digest.ToString());
+  RETURN_IF_ERROR(CheckSubject(*a, m.digest, subject).WithContext(ref.ToString()));
   return FoundArtifact{std::move(*a), m.digest};
 }
 

@@ -84,7 +84,8 @@ Result<std::unique_ptr<remote::RemoteStore>> OpenRegistryRemoteStore(
 
 // Finds the imgfs artifact for `ref`: the manifest `ref` names when it is one; else the image
 // manifest it resolves to (an index narrowed by `platform`) and the newest imgfs artifact among
-// its referrers (the referrers API, then the tag fallback sha256-<hex>).
+// its referrers (the referrers API, then the tag fallback sha256-<hex>), which must name that
+// manifest as its subject (Corruption otherwise).
 struct FoundArtifact {
   Artifact artifact;
   Digest manifest_digest;  // of the artifact manifest

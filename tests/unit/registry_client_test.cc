@@ -8,9 +8,11 @@
 
 #include <deque>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "imgfs/registry/artifact.h"
 #include "imgfs/registry/registry_remote.h"
 #include "tests/unit/registry_test_util.h"
 
@@ -478,6 +480,66 @@ TEST(RegistryRemoteStore, TheDaemonsCallTimeoutReachesTheClient) {
   remote::RemoteOptions remote_options;
   remote_options.call_timeout = std::chrono::seconds(30);
   EXPECT_EQ(RegistryClientOptions(remote_options).call_timeout, std::chrono::seconds(30));
+}
+
+// The image manifest tagged v1 in FindArtifactTest.
+std::string ImageManifest() {
+  return nlohmann::json{{"schemaVersion", 2},
+                        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                        {"config",
+                         {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                          {"digest", Sha256("{}").ToString()},
+                          {"size", 2}}},
+                        {"layers", nlohmann::json::array()}}
+      .dump();
+}
+
+// FindArtifact over a registry with image manifest "v1" and one imgfs artifact listed in its
+// referrers tag fallback, whose subject is `subject`.
+class FindArtifactTest : public RegistryClientTest {
+ protected:
+  Result<FoundArtifact> Find(const std::optional<Digest>& subject) {
+    const std::string image = ImageManifest();
+    Artifact a;
+    a.index = BlobRef{std::string(kIndexLayerType), Sha256("index"), 5};
+    if (subject) a.subject = BlobRef{"application/vnd.oci.image.manifest.v1+json", *subject, 1};
+    const std::string artifact = BuildArtifactManifest(a);
+    Result<std::string> referrers =
+        AddReferrer(std::nullopt, Sha256(artifact), artifact.size(), Sha256("index"));
+    EXPECT_TRUE(referrers.ok());
+    auto client = Open();
+    fake_->handler = [&](const HttpRequest& req) -> Reply {
+      const std::string type = "application/vnd.oci.image.manifest.v1+json";
+      if (req.url.ends_with("/manifests/v1")) return {200, {{"content-type", type}}, image};
+      if (req.url.ends_with("/manifests/" + ReferrersTag(Sha256(image))))
+        return {200, {{"content-type", "application/vnd.oci.image.index.v1+json"}}, *referrers};
+      if (req.url.ends_with("/manifests/" + Sha256(artifact).ToString()))
+        return {200, {{"content-type", type}}, artifact};
+      return {404, {}, ""};
+    };
+    Reference ref;
+    ref.host = "reg.test:5000";
+    ref.repository = "team/app";
+    ref.tag = "v1";
+    return FindArtifact(*client, ref, "linux/amd64");
+  }
+  const Digest image_ = Sha256(ImageManifest());
+};
+
+TEST_F(FindArtifactTest, TheArtifactMustNameTheManifestAsItsSubject) {
+  Result<FoundArtifact> found = Find(Sha256("another image"));
+  EXPECT_EQ(found.status().code(), Code::kCorruption);
+  EXPECT_NE(found.status().message().find(Sha256("another image").ToString()), std::string::npos)
+      << found.status().ToString();
+  EXPECT_NE(found.status().message().find(image_.ToString()), std::string::npos)
+      << found.status().ToString();
+  EXPECT_EQ(Find(std::nullopt).status().code(), Code::kCorruption);
+}
+
+TEST_F(FindArtifactTest, AnArtifactOfTheManifestIsFound) {
+  Result<FoundArtifact> found = Find(image_);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(found->artifact.index.digest, Sha256("index"));
 }
 
 }  // namespace
