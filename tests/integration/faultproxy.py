@@ -22,14 +22,17 @@ was seen before, so a run's faults do not depend on how threads interleave. Only
 path matches --only (a regex) are faulted.
 
 --mode (also set at run time): faults (as above), down (every connection is reset at once), hang
-(connections are accepted and never answered).
+(connections are accepted and never answered), trickle (the upstream's answer, its body sent at
+--trickle-bps bytes a second), trickle500 (500 with a chunked body that never ends, at
+--trickle-bps).
 
 The same proxy replaces the registry tests' cutproxy: --cut-first cuts the first 200 answer of
 each blob halfway; --redirect answers ranged blob GETs with a 307 to the upstream.
 
 Control (never faulted, never forwarded):
   GET  /_faultproxy/stats   {"requests": N, "faults": {kind: n}, "forwarded": N}
-  POST /_faultproxy/config  JSON with any of rate, kinds, seed, mode, only, delay_ms, stall_ms
+  POST /_faultproxy/config  JSON with any of rate, kinds, seed, mode, only, delay_ms, stall_ms,
+                            trickle_bps
 
 Logs "get DIGEST RANGE", "cut DIGEST BYTES", "redirect DIGEST RANGE", "manifest METHOD REF
 STATUS" and "fault KIND METHOD PATH RANGE" lines to --log.
@@ -64,7 +67,8 @@ class State:
         self.lock = threading.Lock()
         self.config = {"rate": args.rate, "kinds": args.kinds.split(",") if args.kinds else KINDS,
                        "seed": args.seed, "mode": args.mode, "only": args.only,
-                       "delay_ms": args.delay_ms, "stall_ms": args.stall_ms}
+                       "delay_ms": args.delay_ms, "stall_ms": args.stall_ms,
+                       "trickle_bps": args.trickle_bps}
         self.seen = {}
         self.faults = {}
         self.requests = 0
@@ -173,6 +177,13 @@ def make_handler(state):
                 time.sleep(3600)
                 self.reset()
                 return
+            if mode == "trickle500":
+                self.send_response(500)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.trickle(iter(lambda: b"x" * 64, None), chunked=True)
+                return
             rng_header = self.headers.get("Range", "-")
             m = BLOB.match(self.path)
             digest = (m.group(1) or "sha256:" + m.group(2)) if m else None
@@ -224,6 +235,9 @@ def make_handler(state):
             self.end_headers()
             if method == "HEAD":
                 return
+            if mode == "trickle" and ok_body:
+                self.trickle(body[i:i + 64] for i in range(0, len(body), 64))
+                return
             if (kind in ("truncate", "stall") and ok_body) or cut_first:
                 part = len(body) // 2 if kind != "stall" else r.randrange(1, len(body))
                 self.wfile.write(body[:part])
@@ -235,6 +249,19 @@ def make_handler(state):
                 self.reset()
                 return
             self.wfile.write(body)
+
+        def trickle(self, pieces, chunked=False):
+            """Writes PIECES at the configured rate until they or the client end."""
+            with state.lock:
+                bps = state.config["trickle_bps"]
+            try:
+                for piece in pieces:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    self.wfile.flush()
+                    time.sleep(len(piece) / bps)
+            except OSError:
+                pass  # the client gave up: what the tests want
+            self.close_connection = True
 
         def do_GET(self):
             self.forward("GET")
@@ -270,7 +297,9 @@ def main():
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--kinds", default="", help="comma-separated; default: all")
     p.add_argument("--seed", default="1")
-    p.add_argument("--mode", default="faults", choices=["faults", "down", "hang"])
+    p.add_argument("--mode", default="faults",
+                   choices=["faults", "down", "hang", "trickle", "trickle500"])
+    p.add_argument("--trickle-bps", type=int, default=2048)
     p.add_argument("--only", default="", help="fault only paths matching this regex")
     p.add_argument("--delay-ms", type=int, default=300)
     p.add_argument("--stall-ms", type=int, default=0)
