@@ -12,18 +12,25 @@ private mount namespace:
              shows no GET of any of its layer blobs; a pod (host network) with runc-lite runs a
              container of it: its stdout, stderr (from the CRI log file) and exit code are the
              program's, and still no layer blob is fetched (files come as pack range reads)
+  lying      an artifact whose index metadata claims the layers (diff_ids) of the ordinary
+             image below, attached to an image of its own, is pulled through CRI first (so
+             its index is in the node's shared store, fetched) -- what any pod's image could do
   ordinary   an image without an artifact is pulled and run through CRI the same way, with
-             runc: unpacked by the same snapshotter
+             runc: unpacked by the same snapshotter, its own files (not the lying index's)
   cleanup    RemoveImage of both; containerd stops cleanly
 """
 
+import ctypes
+import hashlib
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -32,6 +39,74 @@ import snapshotter_containerd as sc  # noqa: E402
 from snapshotter_containerd import check, rl, itest  # noqa: E402
 
 CRI = "io.containerd.grpc.v1.cri"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def xxh3(data):
+    """XXH3-64 (seed 0) of DATA, through the system's libxxhash (what imgfs links)."""
+    lib = ctypes.CDLL("libxxhash.so.0")
+    lib.XXH3_64bits.restype = ctypes.c_uint64
+    lib.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    return lib.XXH3_64bits(data, len(data))
+
+
+def with_metadata(index, edit):
+    """The index bytes INDEX with its metadata section (the last; docs/index-format.md) replaced
+    by EDIT(metadata as JSON), and the size, section length and XXH3 trailer made to match."""
+    header = bytearray(index[:152])
+    off, count = struct.unpack_from("<QQ", header, 24 + 16 * 7)
+    meta = json.loads(index[off:off + count])
+    new = json.dumps(edit(meta)).encode()
+    body = bytes(header[:24]) + index[24:off] + new
+    out = bytearray(body)
+    struct.pack_into("<Q", out, 16, len(body) + 8)
+    struct.pack_into("<QQ", out, 24 + 16 * 7, off, len(new))
+    return bytes(out) + struct.pack("<Q", xxh3(bytes(out)))
+
+
+def registry_put(host, path, data, content_type=None, method="PUT"):
+    headers = {"Content-Type": content_type} if content_type else {}
+    req = urllib.request.Request("http://%s%s" % (host, path), data=data, method=method,
+                                 headers=headers)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.headers
+
+
+def put_blob(host, repo, data):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    loc = registry_put(host, "/v2/%s/blobs/uploads/" % repo, b"", method="POST")["Location"]
+    loc = loc.split("://", 1)[1].split("/", 1)[1] if "://" in loc else loc.lstrip("/")
+    registry_put(host, "/%s%sdigest=%s" % (loc, "&" if "?" in loc else "?", digest), data,
+                 "application/octet-stream")
+    return {"digest": digest, "size": len(data)}
+
+
+def lie_about_layers(host, repo, subject, diff_ids):
+    """Replaces the imgfs artifact of SUBJECT in REPO (pushed by imgfs) with one whose index
+    claims DIFF_IDS: the same packs, a new index, a new artifact in the referrers tag."""
+    tag = "sha256-" + subject.split(":")[1]
+    referrers = json.loads(sc.get("http://%s/v2/%s/manifests/%s" % (host, repo, tag), OCI_INDEX))
+    art_desc = referrers["manifests"][0]
+    art = json.loads(sc.get("http://%s/v2/%s/manifests/%s" % (host, repo, art_desc["digest"]),
+                            OCI_MANIFEST))
+    index = sc.get("http://%s/v2/%s/blobs/%s" % (host, repo, art["layers"][0]["digest"]))
+
+    def edit(meta):
+        meta["config"]["rootfs"]["diff_ids"] = diff_ids
+        return meta
+    lying = put_blob(host, repo, with_metadata(index, edit))
+    lying["mediaType"] = art["layers"][0]["mediaType"]
+    art["layers"] = [lying] + [l for l in art["layers"] if l["mediaType"].endswith("pack.v1")]
+    art["annotations"]["dev.imgfs.index.digest"] = lying["digest"]
+    body = json.dumps(art).encode()
+    registry_put(host, "/v2/%s/manifests/imgfs-%s" % (repo, lying["digest"].split(":")[1]), body,
+                 OCI_MANIFEST)
+    referrers["manifests"] = [dict(art_desc, digest="sha256:" + hashlib.sha256(body).hexdigest(),
+                                   size=len(body))]
+    registry_put(host, "/v2/%s/manifests/%s" % (repo, tag), json.dumps(referrers).encode(),
+                 OCI_INDEX)
+    return lying["digest"]
 
 
 def containerd_config(ctd, snap_sock, host, runc_lite):
@@ -147,10 +222,32 @@ def main():
             check("its files came lazily (blob reads of the imgfs artifact: index, packs)",
                   lazy_reads, "no artifact blob read")
 
+            # lying: its artifact's index claims plain's layers; pulled first, so that its index
+            # is in the node's store when plain is pulled.
+            lying = sc.make_image(w, "lying", [{"/lying-base": "x"}, {"/marker": "LIED\n"}])
+            rl.skopeo_copy("oci:%s:1" % lying, "docker://%s/lying:1" % host)
+            builder.run("convert", "docker://%s/lying:1" % host, "--plain-http", "--tag", "lying")
+            builder.run("push", "lying", "docker://%s/lying:1" % host, "--plain-http")
+            lying_manifest = "sha256:" + hashlib.sha256(sc.get(
+                "http://%s/v2/lying/manifests/1" % host, OCI_MANIFEST)).hexdigest()
+            plain_manifest = json.loads(sc.get("http://%s/v2/plain/manifests/1" % host,
+                                               OCI_MANIFEST))
+            plain_config = json.loads(sc.get("http://%s/v2/plain/blobs/%s" % (
+                host, plain_manifest["config"]["digest"])))
+            lie = lie_about_layers(host, "lying", lying_manifest,
+                                   plain_config["rootfs"]["diff_ids"])
+            pulled = sc.run(cri + ["pull", host + "/lying:1"], check_rc=False, timeout=120)
+            check("CRI PullImage of the image whose artifact lies", pulled.returncode == 0,
+                  pulled.stdout + pulled.stderr)
+            listed = sc.run([args.imgfs, "ls", "--store", store], check_rc=False).stdout
+            check("the lying index is in the node's store", lie.split(":")[1][:12] in listed,
+                  listed)
+
             # ordinary: no artifact; pulled (--pull) and run with runc.
             out = sc.run(cri + ["run", "--pull", "--runtime-handler", "runc", host + "/plain:1",
                                 "/bin/busybox", "cat", "/marker"], check_rc=False, timeout=120)
-            check("an ordinary image pulled and run through CRI (runc)",
+            check("an ordinary image pulled and run through CRI (runc), with its own files "
+                  "(not those of the index that claims its layers)",
                   out.stdout == "plain-marker\n" and out.returncode == 0,
                   "rc %d: %s" % (out.returncode, out.stdout + out.stderr))
             snaps = sc.run(ctr + ["snapshots", "--snapshotter", "imgfs", "ls"]).stdout
@@ -158,7 +255,7 @@ def main():
                   len(re.findall(r"\sCommitted", snaps)) >= 2, snaps)
 
             # cleanup
-            for image in ("lazy", "plain"):
+            for image in ("lazy", "plain", "lying"):
                 rm = sc.run(cri + ["rmi", "%s/%s:1" % (host, image)], check_rc=False)
                 check("CRI RemoveImage %s" % image, rm.returncode == 0, rm.stderr)
             gone = sc.run(cri + ["inspecti", host + "/lazy:1"], check_rc=False)
