@@ -280,9 +280,8 @@ class HttpRemoteStore final : public RemoteStore {
                  const std::chrono::milliseconds* left) {
     Lib().easy_reset(h);  // keeps the connection cache
     uint64_t size = req.method == Method::kPut ? req.upload.size() : req.ranged ? req.length : 0;
-    int64_t deadline_ms = options_.request_timeout.count();
-    if (options_.min_transfer_rate > 0)
-      deadline_ms += static_cast<int64_t>(size * 1000 / options_.min_transfer_rate);
+    int64_t deadline_ms =
+        TransferTime(options_.request_timeout, size, options_.min_transfer_rate).count();
     if (left) deadline_ms = std::min<int64_t>(deadline_ms, std::max<int64_t>(1, left->count()));
     long low_speed_s = static_cast<long>((options_.request_timeout.count() + 999) / 1000);
     CURLcode rc = CURLE_OK;

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "imgfs/curl_handles.h"
+#include "imgfs/retry_backoff.h"
 
 namespace imgfs::registry {
 namespace {
@@ -179,13 +180,11 @@ class CurlTransport final : public HttpTransport {
     // than per curl's default 16 KiB (curl still hands it over 16 KiB at a time).
     if (req.on_body) set(CURLOPT_BUFFERSIZE, kStreamBufferSize);
     int64_t deadline_ms = 0;  // none
-    if (!req.on_body || req.expected_bytes > 0) {
-      deadline_ms = options_.request_timeout.count();
-      if (options_.min_transfer_rate > 0)
-        deadline_ms +=
-            static_cast<int64_t>(std::max<uint64_t>(req.expected_bytes, req.body.size()) * 1000 /
-                                 options_.min_transfer_rate);
-    }
+    if (!req.on_body || req.expected_bytes > 0)
+      deadline_ms = remote::TransferTime(options_.request_timeout,
+                                         std::max<uint64_t>(req.expected_bytes, req.body.size()),
+                                         options_.min_transfer_rate)
+                        .count();
     if (req.time_limit.count() > 0)
       deadline_ms = deadline_ms > 0 ? std::min<int64_t>(deadline_ms, req.time_limit.count())
                                     : req.time_limit.count();

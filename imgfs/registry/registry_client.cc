@@ -152,7 +152,7 @@ Result<std::optional<Credentials>> RegistryClient::GetCredentials() {
   return credentials_;
 }
 
-Status RegistryClient::FetchToken(const Challenge& bearer) {
+Status RegistryClient::FetchToken(const Challenge& bearer, std::optional<Clock::time_point> end) {
   // REQUIRES: mu_ held (concurrent requests wait for one token instead of each fetching one).
   auto realm_it = bearer.params.find("realm");
   if (realm_it == bearer.params.end() || realm_it->second.empty())
@@ -183,6 +183,7 @@ Status RegistryClient::FetchToken(const Challenge& bearer) {
   const std::string what = "token for " + Describe() + " from " + RedactUrl(realm);
   remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
+    RETURN_IF_ERROR(LimitTo(end, what, &req));
     Result<HttpResponse> r = transport_->Execute(req);
     Status failed = r.ok() ? Status::Ok() : r.status();
     if (r.ok() && r->status >= 200 && r->status <= 299) {
@@ -196,22 +197,26 @@ Status RegistryClient::FetchToken(const Challenge& bearer) {
     }
     if (r.ok()) failed = StatusOfResponse(*r, what);
     if (!failed.retryable() || attempt >= options_.max_attempts) return failed.WithContext(what);
-    Backoff(&backoff, failed, RetryAfterOf(r));
+    if (!Backoff(&backoff, failed, RetryAfterOf(r), end))
+      return Status::Unavailable(failed.WithContext(what).message() + " (" +
+                                 std::to_string(attempt) + " attempts, out of time)");
   }
 }
 
-Result<std::string> RegistryClient::CurrentAuthorization() {
+Result<std::string> RegistryClient::CurrentAuthorization(std::optional<Clock::time_point> end) {
   std::lock_guard lock(mu_);
-  if (bearer_ && options_.clock->Now() >= token_refresh_at_) RETURN_IF_ERROR(FetchToken(*bearer_));
+  if (bearer_ && options_.clock->Now() >= token_refresh_at_)
+    RETURN_IF_ERROR(FetchToken(*bearer_, end));
   return authorization_;
 }
 
-Status RegistryClient::Authenticate(const HttpResponse& r, const std::string& failed_auth) {
+Status RegistryClient::Authenticate(const HttpResponse& r, const std::string& failed_auth,
+                                    std::optional<Clock::time_point> end) {
   std::lock_guard lock(mu_);
   if (authorization_ != failed_auth) return Status::Ok();  // another thread already did
   std::vector<Challenge> challenges = ParseWwwAuthenticate(r.Header("www-authenticate"));
   for (const Challenge& c : challenges)
-    if (c.scheme == "bearer") return FetchToken(c);
+    if (c.scheme == "bearer") return FetchToken(c, end);
   for (const Challenge& c : challenges) {
     if (c.scheme != "basic") continue;
     ASSIGN_OR_RETURN(std::optional<Credentials> creds, GetCredentials());
@@ -230,12 +235,14 @@ Status RegistryClient::Authenticate(const HttpResponse& r, const std::string& fa
   return Status::PermissionDenied(Describe() + ": HTTP 401 without a Bearer or Basic challenge");
 }
 
-Result<HttpResponse> RegistryClient::SendAuthed(HttpRequest req) {
+Result<HttpResponse> RegistryClient::SendAuthed(HttpRequest req,
+                                                std::optional<Clock::time_point> end) {
   const size_t plain_headers = req.headers.size();
   for (int round = 0;; ++round) {
-    ASSIGN_OR_RETURN(std::string auth, CurrentAuthorization());
+    ASSIGN_OR_RETURN(std::string auth, CurrentAuthorization(end));
     req.headers.resize(plain_headers);
     if (!auth.empty()) req.headers.push_back("Authorization: " + auth);
+    RETURN_IF_ERROR(LimitTo(end, req.method + " " + RedactUrl(req.url), &req));
     ASSIGN_OR_RETURN(HttpResponse r, transport_->Execute(req));
     if (r.status != 401) return r;
     // A redirect (to blob storage) may end at a host that asks for credentials: never ours.
@@ -254,7 +261,7 @@ Result<HttpResponse> RegistryClient::SendAuthed(HttpRequest req) {
                                       "token it asked for" +
                                       text.substr(text.find(':') + 1));
     }
-    RETURN_IF_ERROR(Authenticate(r, auth));
+    RETURN_IF_ERROR(Authenticate(r, auth, end));
   }
 }
 
@@ -262,8 +269,7 @@ Result<HttpResponse> RegistryClient::Send(HttpRequest req) {
   const std::optional<Clock::time_point> end = CallEnd();
   remote::RetryBackoff backoff(options_.initial_backoff, options_.max_backoff);
   for (int attempt = 1;; ++attempt) {
-    RETURN_IF_ERROR(LimitTo(end, req.method + " " + RedactUrl(req.url), &req));
-    Result<HttpResponse> r = SendAuthed(req);
+    Result<HttpResponse> r = SendAuthed(req, end);
     bool again = r.ok() ? Retryable(r->status) : r.status().retryable();
     bool in_time = again && attempt < options_.max_attempts &&
                    Backoff(&backoff, r.ok() ? StatusOfResponse(*r, "registry") : r.status(),
@@ -431,7 +437,7 @@ Status RegistryClient::RangeFrom(const std::string& url, bool authed, const std:
     }
     return Status::Ok();
   };
-  Result<HttpResponse> r = authed ? SendAuthed(req) : transport_->Execute(req);
+  Result<HttpResponse> r = authed ? SendAuthed(req, range->end) : transport_->Execute(req);
   if (!range->sink_error.ok()) return range->sink_error;
   if (!r.ok() && slice_done && range->delivered == range->length) return Status::Ok();
   if (!r.ok()) return r.status();
@@ -509,10 +515,9 @@ Status RegistryClient::StreamBlob(const Digest& digest, uint64_t offset, uint64_
     if (delivered > 0) req.headers.push_back("Range: bytes=" + std::to_string(delivered) + "-");
     pos = 0;
     const uint64_t before = delivered;
-    skip_deadline = options_.clock->Now() + options_.transport.request_timeout;
-    if (options_.transport.min_transfer_rate > 0)
-      skip_deadline +=
-          std::chrono::milliseconds(delivered * 1000 / options_.transport.min_transfer_rate);
+    skip_deadline =
+        options_.clock->Now() + remote::TransferTime(options_.transport.request_timeout, delivered,
+                                                     options_.transport.min_transfer_rate);
     Result<HttpResponse> r = SendAuthed(req);
     if (r.ok() && (r->status == 200 || r->status == 206)) return Status::Ok();
     if (r.ok() && r->status == 416 && delivered > 0)

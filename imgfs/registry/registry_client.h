@@ -139,8 +139,10 @@ class RegistryClient {
   std::string Absolute(const std::string& location) const;
   // Absolute(location), refused (PermissionDenied) when it is http:// and the registry https.
   Result<std::string> Target(const std::string& location, const std::string& what) const;
-  // One request with authentication (re-authenticating once on 401); no retries.
-  Result<HttpResponse> SendAuthed(HttpRequest req);
+  // One request with authentication (re-authenticating once on 401); no retries. Every request
+  // it makes (token fetches included) ends by `end` (nullopt: unbounded).
+  Result<HttpResponse> SendAuthed(HttpRequest req,
+                                  std::optional<Clock::time_point> end = std::nullopt);
   // SendAuthed to the registry's origin; a plain Execute, without Authorization, elsewhere.
   Result<HttpResponse> SendToLocation(const HttpRequest& req);
   // SendAuthed with retries of transient failures, within call_timeout.
@@ -156,10 +158,11 @@ class RegistryClient {
                std::chrono::seconds retry_after = std::chrono::seconds(0),
                std::optional<Clock::time_point> end = std::nullopt);
   // Answers a 401's challenges: fetches a token or sets up Basic auth.
-  Status Authenticate(const HttpResponse& challenge_response, const std::string& failed_auth);
-  Result<std::string> CurrentAuthorization();
+  Status Authenticate(const HttpResponse& challenge_response, const std::string& failed_auth,
+                      std::optional<Clock::time_point> end);
+  Result<std::string> CurrentAuthorization(std::optional<Clock::time_point> end);
   Result<std::optional<Credentials>> GetCredentials();
-  Status FetchToken(const Challenge& bearer);
+  Status FetchToken(const Challenge& bearer, std::optional<Clock::time_point> end);
   Status UploadOnce(const Digest& digest, std::string_view data);
   // Where a range read stands: the bytes of [offset, offset + length) the sink has had.
   struct RangeProgress {

@@ -32,9 +32,9 @@ std::string CriReference(const Labels& labels) {
 // Whether the pull with LABELS may take IMAGE's word for its chain IDs (image_catalog.h).
 bool Vouched(const CatalogImage& image, const Labels& labels) {
   if (image.converted_here) return true;
-  if (image.manifest_digest.empty()) return false;
-  if (Label(labels, kImgfsManifestLabel) == image.manifest_digest) return true;
-  return !image.pulled_as.empty() && Label(labels, kCriManifestLabel) == image.manifest_digest &&
+  if (!image.index.empty() && Label(labels, kImgfsIndexLabel) == image.index) return true;
+  return !image.pulled_as.empty() && !image.manifest_digest.empty() &&
+         Label(labels, kCriManifestLabel) == image.manifest_digest &&
          CriReference(labels) == image.pulled_as;
 }
 
@@ -50,7 +50,9 @@ std::optional<RemoteLayer> MatchLayer(const std::vector<CatalogImage>& images,
     for (size_t k = 0; k < n; ++k) {
       if (image.chain_ids[k] != chain_id) continue;
       const bool whole = k + 1 == n;
-      const bool this_image = !manifest.empty() && manifest == image.manifest_digest;
+      const bool this_image =
+          (!manifest.empty() && manifest == image.manifest_digest) ||
+          (!image.index.empty() && Label(labels, kImgfsIndexLabel) == image.index);
       if (whole || this_image)
         return RemoteLayer{image.index, image.remote, static_cast<uint32_t>(k + 1),
                            static_cast<uint32_t>(n)};
@@ -88,7 +90,6 @@ Result<CatalogImage> LoadStoreImage(const std::string& store_path, const std::st
   ASSIGN_OR_RETURN(std::shared_ptr<const ImageIndex> index, store->GetIndex(digest));
   ASSIGN_OR_RETURN(CatalogImage image, CatalogImageFromMetadata(index->metadata()));
   image.index = digest.ToString();
-  ASSIGN_OR_RETURN(image.converted_here, store->ConvertedHere(digest));
   if (image.chain_ids.empty())
     return Status::InvalidArgument("image " + name + " records no layers (diff IDs)");
   return image;

@@ -13,10 +13,13 @@
 // Vouched for: an image converted into this store (the conversion checked its layers against the
 // config's diff_ids, so its chain IDs are true of its files) for any pull; a fetched one (its
 // metadata is whoever published the artifact's claim) only for the pull it is: the labels name
-// its manifest with "imgfs.manifest-digest" (`imgfs snapshotter unpack`), or with CRI's image
-// reference and manifest labels naming the reference it was pulled as and its manifest. So an
+// its index digest with "imgfs.index" (`imgfs snapshotter unpack`), or CRI's image reference and
+// manifest labels name the reference it was pulled as and the manifest its metadata names. So an
 // artifact that one workload's image pulled into the shared store, claiming the chain IDs of
-// another image, never serves that other image's pulls.
+// another image, never serves that other image's pulls. (What this cannot stop: an image whose
+// own config lies about its diff_ids, pulled lazily, defines those chain IDs' snapshots in its
+// containerd namespace for every later pull there, as with any remote snapshotter:
+// docs/snapshotter.md.)
 // The images known: the store's named images (`imgfs pull docker://...` or `imgfs convert`),
 // and, when the labels carry "containerd.io/snapshot/cri.image-ref", the imgfs artifact of that
 // reference in its registry (found as `imgfs pull` finds it). With a puller (the CLI's: the
@@ -49,6 +52,8 @@ inline constexpr char kSnapshotRefLabel[] = "containerd.io/snapshot.ref";
 inline constexpr char kCriImageRefLabel[] = "containerd.io/snapshot/cri.image-ref";
 inline constexpr char kCriManifestLabel[] = "containerd.io/snapshot/cri.manifest-digest";
 inline constexpr char kImgfsManifestLabel[] = "containerd.io/snapshot/imgfs.manifest-digest";
+// The index digest of the image a Prepare is for, as `imgfs snapshotter unpack` names it.
+inline constexpr char kImgfsIndexLabel[] = "containerd.io/snapshot/imgfs.index";
 
 struct CatalogImage {
   std::string index;            // index digest
@@ -67,8 +72,8 @@ std::optional<RemoteLayer> MatchLayer(const std::vector<CatalogImage>& images,
 // records no config, e.g. one converted from a directory).
 [[nodiscard]] Result<CatalogImage> CatalogImageFromMetadata(std::string_view metadata_json);
 
-// The image NAME (a ref name or index digest) of the store at STORE_PATH, opened read-only.
-// (Its catalog entry vouches for nothing beyond what the store records.)
+// The image NAME (a ref name or index digest) of the store at STORE_PATH, opened read-only (what
+// `imgfs snapshotter unpack` registers: it names the index in its labels).
 [[nodiscard]] Result<CatalogImage> LoadStoreImage(const std::string& store_path,
                                                   const std::string& name);
 

@@ -12,6 +12,7 @@ Result<std::string> UnpackRemote(SnapshotsClient& client, const CatalogImage& im
     Labels labels = extra_labels;
     labels[kSnapshotRefLabel] = chain;
     if (!image.manifest_digest.empty()) labels[kImgfsManifestLabel] = image.manifest_digest;
+    labels[kImgfsIndexLabel] = image.index;
     // containerd's unpack key format: "extract-UNIQUE CHAINID".
     const std::string key =
         "extract-imgfs-" + std::to_string(::getpid()) + "-" + std::to_string(k) + " " + chain;

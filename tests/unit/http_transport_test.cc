@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "imgfs/retry_backoff.h"
+
 namespace imgfs::registry {
 namespace {
 
@@ -202,6 +204,17 @@ TEST(Url, RedactHidesCredentialsAndSignatures) {
             "https://***@s.test/b");
   EXPECT_EQ(RedactUrl("https://s.test/b?sig=1"), "https://s.test/b");
   EXPECT_EQ(RedactUrl("https://s.test/b"), "https://s.test/b");
+}
+
+TEST(TransferTime, AddsTheBytesAtTheRateAndSaturates) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(remote::TransferTime(milliseconds(3000), 4u << 20, 1u << 20), milliseconds(7000));
+  EXPECT_EQ(remote::TransferTime(milliseconds(3000), 1536, 1024), milliseconds(4500));
+  EXPECT_EQ(remote::TransferTime(milliseconds(3000), UINT64_MAX, 0), milliseconds(3000));
+  // An end near 2^64 (a hostile offset) must not wrap into a short (or no) deadline.
+  const milliseconds huge = remote::TransferTime(milliseconds(3000), UINT64_MAX - 5, 1u << 20);
+  EXPECT_GT(huge, milliseconds(1) * (uint64_t{1} << 39));
+  EXPECT_EQ(huge, remote::TransferTime(milliseconds(3000), UINT64_MAX, 1));
 }
 
 }  // namespace

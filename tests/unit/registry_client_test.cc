@@ -476,6 +476,27 @@ TEST_F(RegistryClientTest, CallTimeoutBoundsRetriesOfRangesAndBlobs) {
   EXPECT_EQ(fake_->requests[4].time_limit, std::chrono::seconds(6));
 }
 
+// A token server that fails slowly: the token fetch a 401 starts is part of the call and ends
+// with it (it holds the client's lock, so every other request would wait too).
+TEST_F(RegistryClientTest, CallTimeoutBoundsTheTokenFetchToo) {
+  ClientOptions options;
+  options.clock = &clock_;
+  options.max_attempts = 10;
+  options.call_timeout = std::chrono::seconds(10);
+  auto client = Open(options);
+  fake_->handler = [&](const HttpRequest& req) -> Reply {
+    clock_.Advance(std::chrono::seconds(4));
+    if (req.url.starts_with("https://auth.test/")) return {503, {}, ""};
+    return {401, {{"www-authenticate", R"(Bearer realm="https://auth.test/t")"}}, ""};
+  };
+  Status s = client->GetBlob(Sha256("x"), 100).status();
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("out of time"), std::string::npos) << s.ToString();
+  // The blob at 0 s, tokens at 4 and 8 s; none after 10 s.
+  ASSERT_EQ(fake_->requests.size(), 3u);
+  EXPECT_EQ(fake_->requests[2].time_limit, std::chrono::seconds(2));
+}
+
 TEST(RegistryRemoteStore, TheDaemonsCallTimeoutReachesTheClient) {
   remote::RemoteOptions remote_options;
   remote_options.call_timeout = std::chrono::seconds(30);

@@ -188,12 +188,18 @@ TEST(ImageCatalogTest, AFetchedImageServesOnlyThePullItWasFetchedFor) {
   ASSERT_TRUE(own.has_value());
   EXPECT_EQ(own->index, "sha256:evil");
   EXPECT_EQ(own->layers, 1u);
-  // `imgfs snapshotter unpack` of it names its manifest.
-  EXPECT_TRUE(MatchLayer(images, kChainAB, {{kImgfsManifestLabel, "sha256:m"}}).has_value());
-  // A fetched index naming no manifest is nobody's.
+  // `imgfs snapshotter unpack` of it names its index (its lower layers too).
+  EXPECT_TRUE(MatchLayer(images, kA, {{kImgfsIndexLabel, "sha256:evil"}}).has_value());
+  // Naming the manifest it claims is not enough: another image (even one converted here) has it.
+  EXPECT_FALSE(MatchLayer(images, kChainAB, {{kImgfsManifestLabel, "sha256:m"}}).has_value());
+  // A fetched index naming no manifest serves only by its index digest.
   CatalogImage anonymous = fetched;
   anonymous.manifest_digest = "";
   EXPECT_FALSE(MatchLayer({anonymous}, kChainAB, {{kImgfsManifestLabel, ""}}).has_value());
+  EXPECT_FALSE(MatchLayer({anonymous}, kChainAB,
+                          {{kCriImageRefLabel, "evil.example/x:1"}, {kCriManifestLabel, ""}})
+                   .has_value());
+  EXPECT_TRUE(MatchLayer({anonymous}, kChainAB, {{kImgfsIndexLabel, "sha256:evil"}}).has_value());
   // Converted here, its chain IDs were checked against its layers: any pull may use it.
   CatalogImage converted = fetched;
   converted.converted_here = true;
