@@ -50,6 +50,7 @@ constexpr Key kKeys[] = {
     {"log.max_size", "16M", "IMGFS_LOG_MAX_SIZE", Kind::kSize},
     {"metrics.address", "", "IMGFS_METRICS_ADDRESS", Kind::kText},
     {"daemon.max_restarts", "5", "IMGFS_DAEMON_MAX_RESTARTS", Kind::kRestarts},
+    {"snapshotter.registries", "", "IMGFS_SNAPSHOTTER_REGISTRIES", Kind::kText},
 };
 
 const Key* FindKey(const std::string& name) {

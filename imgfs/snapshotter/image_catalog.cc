@@ -96,11 +96,27 @@ Result<CatalogImage> LoadStoreImage(const std::string& store_path, const std::st
 }
 
 StoreCatalog::StoreCatalog(std::string store_path, registry::ClientOptions registry,
-                           std::string default_remote, RegistryPuller puller)
+                           std::string default_remote, RegistryPuller puller,
+                           std::vector<std::string> lazy_registries)
     : store_path_(std::move(store_path)),
       registry_(std::move(registry)),
       default_remote_(std::move(default_remote)),
-      puller_(std::move(puller)) {}
+      puller_(std::move(puller)),
+      lazy_registries_(std::move(lazy_registries)) {}
+
+bool StoreCatalog::LazyFrom(const std::string& reference) const {
+  if (lazy_registries_.empty()) return true;
+  const std::string_view ref = std::string_view(reference).substr(
+      reference.starts_with(registry::kDockerScheme) ? registry::kDockerScheme.size() : 0);
+  for (const std::string& prefix : lazy_registries_) {
+    if (!ref.starts_with(prefix)) continue;
+    // A whole host or repository: "reg.example" is not "reg.example.evil", nor "org/a" "org/ab".
+    if (ref.size() == prefix.size() ||
+        std::string_view("/:@").find(ref[prefix.size()]) != std::string_view::npos)
+      return true;
+  }
+  return false;
+}
 
 Result<std::vector<CatalogImage>> StoreCatalog::StoreImages() {
   struct stat st;
@@ -139,7 +155,8 @@ Result<std::vector<CatalogImage>> StoreCatalog::StoreImages() {
       Result<registry::Reference> parsed = registry::ParseReference(ref.name);
       if (parsed.ok()) {
         image.remote = registry::RegistryRemoteUrl(*parsed, registry_);
-        image.pulled_as = parsed->ToString();
+        // Outside the configured registries, a fetched image answers no CRI pull.
+        if (LazyFrom(parsed->ToString())) image.pulled_as = parsed->ToString();
       }
     }
     if (!image.chain_ids.empty()) images.push_back(std::move(image));
@@ -198,6 +215,13 @@ Result<std::optional<RemoteLayer>> StoreCatalog::Find(const std::string& chain_i
   if (std::optional<RemoteLayer> found = MatchLayer(images, chain_id, labels)) return found;
   if (image_ref.empty()) return std::optional<RemoteLayer>();
   if (cached == from_registry_.end()) {
+    Result<registry::Reference> ref = registry::ParseReference("docker://" + image_ref);
+    if (ref.ok() && !LazyFrom(ref->ToString())) {
+      IMGFS_LOG(Info) << "unpacking " << image_ref
+                      << " without imgfs: its registry is not in snapshotter.registries";
+      from_registry_.emplace(key, std::nullopt);
+      return std::optional<RemoteLayer>();
+    }
     Result<std::optional<CatalogImage>> image = RegistryImage(image_ref);
     // A registry that cannot be reached fails the Prepare (the caller may retry); any other
     // failure (credentials, a malformed artifact) leaves the image to be unpacked as usual.

@@ -101,20 +101,24 @@ class StoreCatalog : public ImageCatalog {
  public:
   // REGISTRY: how registries are reached (--plain-http, credentials...); DEFAULT_REMOTE: the
   // remote of images the store names without a registry reference (the configured `remote`);
-  // PULLER: may be null.
+  // PULLER: may be null. LAZY_REGISTRIES: where CRI pulls may be served from imgfs artifacts
+  // (`snapshotter.registries`: "HOST[:PORT]" or "HOST[:PORT]/REPO" prefixes); empty: any.
   StoreCatalog(std::string store_path, registry::ClientOptions registry, std::string default_remote,
-               RegistryPuller puller = nullptr);
+               RegistryPuller puller = nullptr, std::vector<std::string> lazy_registries = {});
   Result<std::optional<RemoteLayer>> Find(const std::string& chain_id,
                                           const Labels& labels) override;
 
  private:
   Result<std::vector<CatalogImage>> StoreImages();
+  // Whether REFERENCE ("docker://HOST/REPO:TAG") is under one of lazy_registries_.
+  bool LazyFrom(const std::string& reference) const;
   Result<std::optional<CatalogImage>> RegistryImage(const std::string& image_ref);
 
   const std::string store_path_;
   const registry::ClientOptions registry_;
   const std::string default_remote_;
   const RegistryPuller puller_;
+  const std::vector<std::string> lazy_registries_;
   std::mutex mu_;
   // By index digest (an index never changes); by CRI image reference + manifest digest.
   std::map<std::string, CatalogImage> parsed_;                        // GUARDED_BY(mu_)

@@ -286,6 +286,46 @@ TEST(ImageCatalogTest, TheStoreSaysWhichIndexesWereConvertedHere) {
   EXPECT_FALSE(*(*store)->ConvertedHere(converted->digest()));
 }
 
+// `snapshotter.registries`: a fetched image from elsewhere answers no CRI pull, and no
+// registry elsewhere is asked for an artifact.
+TEST(ImageCatalogTest, OnlyTheConfiguredRegistriesServeCriPulls) {
+  TempDir dir;
+  const std::string path = dir.path() + "/store";
+  std::shared_ptr<const ImageIndex> fetched = ImageOfAB("sha256:m");
+  {
+    auto store = store::LocalStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    ASSERT_TRUE((*store)->PublishIndex(*fetched, "docker://evil.example/x:1").ok());
+  }
+  int pulls = 0;
+  auto no_artifact = [&](const std::string&,
+                         const registry::ClientOptions&) -> Result<PulledIndex> {
+    ++pulls;
+    return Status::NotFound("no imgfs artifact");
+  };
+  const Labels evil = {{kCriImageRefLabel, "evil.example/x:1"}, {kCriManifestLabel, "sha256:m"}};
+  const Labels other = {{kCriImageRefLabel, "evil.example.org/y:1"},
+                        {kCriManifestLabel, "sha256:n"}};
+  for (const auto& [registries, served] : std::vector<std::pair<std::vector<std::string>, bool>>{
+           {{}, true},
+           {{"evil.example"}, true},
+           {{"evil.example/x"}, true},
+           {{"reg.internal:5000", "evil.example/xy"}, false},
+           {{"evil.exam"}, false}}) {
+    StoreCatalog catalog(path, {}, "", no_artifact, registries);
+    auto found = catalog.Find(kChainAB, evil);
+    ASSERT_TRUE(found.ok()) << found.status().message();
+    EXPECT_EQ(found->has_value(), served) << ::testing::PrintToString(registries);
+    pulls = 0;
+    ASSERT_TRUE(catalog.Find(kChainAB, other).ok());
+    EXPECT_EQ(pulls, registries.empty() ? 1 : 0) << ::testing::PrintToString(registries);
+    // Named by its index (`imgfs snapshotter unpack`), it is served whatever the list.
+    found = catalog.Find(kChainAB, {{kImgfsIndexLabel, fetched->digest().ToString()}});
+    ASSERT_TRUE(found.ok()) << found.status().message();
+    EXPECT_TRUE(found->has_value());
+  }
+}
+
 TEST(ImageCatalogTest, ReadsChainIdsFromIndexMetadata) {
   auto image = CatalogImageFromMetadata(
       R"({"manifest_digest":"sha256:m","config":{"rootfs":{"type":"layers","diff_ids":[")" + kA +

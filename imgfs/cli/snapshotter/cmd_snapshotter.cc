@@ -24,6 +24,7 @@
 #include "imgfs/daemon/mount_point.h"
 #include "imgfs/daemon/store_admin.h"
 #include "imgfs/daemon/store_dir.h"
+#include "imgfs/registry/reference.h"
 #include "imgfs/snapshotter/grpc_client.h"
 #include "imgfs/snapshotter/grpc_service.h"
 #include "imgfs/snapshotter/remote_unpack.h"
@@ -65,6 +66,30 @@ class DaemonMounter final : public snapshotter::ImageMounter {
   const uint64_t cache_size_;  // for a daemon it starts
   const std::optional<unsigned> keep_warm_;
 };
+
+// `snapshotter.registries`: "HOST[:PORT][/REPO...]" entries, separated by commas or spaces
+// (a "docker://" before one is dropped); empty: any registry.
+Result<std::vector<std::string>> LazyRegistries(const std::string& text) {
+  std::vector<std::string> out;
+  std::string entry;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    const char c = i < text.size() ? text[i] : ',';
+    if (c != ',' && c != ' ' && c != '\t') {
+      entry += c;
+      continue;
+    }
+    if (entry.empty()) continue;
+    if (entry.starts_with(registry::kDockerScheme)) entry.erase(0, registry::kDockerScheme.size());
+    while (entry.ends_with('/')) entry.pop_back();
+    // A reference's host and repository grammar (no tag, no digest), so that prefixes compare.
+    if (entry.empty() || !registry::ParseReference("docker://" + entry + "/x", true).ok())
+      return Status::InvalidArgument("snapshotter.registries: \"" + entry.substr(0, 200) +
+                                     "\" is not HOST[:PORT][/REPOSITORY]");
+    out.push_back(entry);
+    entry.clear();
+  }
+  return out;
+}
 
 // imgfs snapshotter unpack IMAGE: registers IMAGE's layers with containerd as remote snapshots.
 Result<int> RunUnpack(const ArgList& argv) {
@@ -142,8 +167,10 @@ Result<int> RunSnapshotter(const ArgList& argv) {
                                  daemon::PullRequest(image, options, "linux/amd64", "")));
     return snapshotter::PulledIndex{reply.value("digest", ""), reply.value("metadata", "")};
   };
+  ASSIGN_OR_RETURN(std::vector<std::string> lazy_registries,
+                   LazyRegistries(GlobalConfig().Get("snapshotter.registries")));
   snapshotter::StoreCatalog catalog(store, std::move(registry), GlobalConfig().Get("remote"),
-                                    puller);
+                                    puller, std::move(lazy_registries));
   ASSIGN_OR_RETURN(std::optional<unsigned> keep_warm,
                    ParseKeepWarm(args.Get("keep-warm", kDefaultKeepWarm)));
   DaemonMounter mounter(store, cache_size, keep_warm);
