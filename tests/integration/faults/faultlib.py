@@ -84,6 +84,20 @@ class FaultProxy:
         return json.loads(self._call("GET", "/_faultproxy/stats"))
 
 
+def timed_read(path, n=256 << 10):
+    """(seconds, errno or None, bytes) of reading N bytes at the start of PATH."""
+    t0 = time.monotonic()
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, n, 0)
+        finally:
+            os.close(fd)
+        return time.monotonic() - t0, None, data
+    except OSError as e:
+        return time.monotonic() - t0, e.errno, b""
+
+
 def real_image_tree(workdir, prune=()):
     """(directory, description) of a real image's root: Debian bookworm minbase (built by
     debootstrap from Debian packages, cached at DEBIAN_TAR by the mount tests) when present,

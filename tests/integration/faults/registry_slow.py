@@ -30,20 +30,6 @@ BOUND = 4
 FILES = 10
 
 
-def timed_read(path, n=256 << 10):
-    """(seconds, errno or None) of reading N bytes at the start of PATH."""
-    t0 = time.monotonic()
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.pread(fd, n, 0)
-        finally:
-            os.close(fd)
-        return time.monotonic() - t0, None
-    except OSError as e:
-        return time.monotonic() - t0, e.errno
-
-
 def main():
     args = itest.parse_args(__doc__.splitlines()[1])
     ml.need_fuse()
@@ -77,7 +63,7 @@ def main():
 
             def slow(mode, uncached):
                 proxy.config(mode=mode, trickle_bps=2048)
-                took, err = timed_read(f(uncached))
+                took, err, _ = fl.timed_read(f(uncached))
                 print("  %s: uncached read of f%d failed after %.2f s (%s)"
                       % (mode, uncached, took, errno.errorcode.get(err, err) if err else "no error"),
                       flush=True)

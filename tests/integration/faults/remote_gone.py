@@ -27,20 +27,6 @@ from faultlib import ml, itest  # noqa: E402
 BOUND = 4
 
 
-def timed_read(path, n=256 << 10):
-    """(seconds, errno or None, bytes) of reading N bytes at the start of PATH."""
-    t0 = time.monotonic()
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            data = os.pread(fd, n, 0)
-        finally:
-            os.close(fd)
-        return time.monotonic() - t0, None, data
-    except OSError as e:
-        return time.monotonic() - t0, e.errno, b""
-
-
 def main():
     args = itest.parse_args(__doc__.splitlines()[1])
     ml.need_fuse()
@@ -75,7 +61,7 @@ def main():
             if sorted(os.listdir(os.path.join(mp, "d"))) != sorted(os.listdir(
                     os.path.join(src, "d"))):
                 diffs.append("%s: listing differs" % name)
-            took, err, _ = timed_read(f(uncached))
+            took, err, _ = fl.timed_read(f(uncached))
             if err != errno.EIO:
                 diffs.append("%s: uncached read gave %s, expected EIO"
                              % (name, errno.errorcode.get(err, err) if err else "data"))
@@ -106,7 +92,7 @@ def main():
             deadline = time.monotonic() + 30
             took = None
             while time.monotonic() < deadline:
-                _, err, data = timed_read(f(3))
+                _, err, data = fl.timed_read(f(3))
                 if err is None:
                     took = 30 - (deadline - time.monotonic())
                     if data != want(3)[:len(data)]:
