@@ -5,6 +5,7 @@
 #include "imgfs/registry/registry_client.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <deque>
 #include <functional>
@@ -12,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "core/image_index.h"
 #include "imgfs/registry/artifact.h"
+#include "imgfs/registry/registry_pull.h"
 #include "imgfs/registry/registry_remote.h"
 #include "tests/unit/registry_test_util.h"
 
@@ -520,30 +523,44 @@ std::string ImageManifest() {
 class FindArtifactTest : public RegistryClientTest {
  protected:
   Result<FoundArtifact> Find(const std::optional<Digest>& subject) {
-    const std::string image = ImageManifest();
+    auto client = Serve(subject, "index");
+    return FindArtifact(*client, Ref(), "linux/amd64");
+  }
+  // A registry with image manifest "v1" and, in its referrers tag fallback, an imgfs artifact
+  // whose subject is `subject` and whose index blob is `index`.
+  std::unique_ptr<RegistryClient> Serve(const std::optional<Digest>& subject,
+                                        const std::string& index) {
+    image = ImageManifest();
+    index_ = index;
     Artifact a;
-    a.index = BlobRef{std::string(kIndexLayerType), Sha256("index"), 5};
+    a.index = BlobRef{std::string(kIndexLayerType), Sha256(index), uint64_t{index.size()}};
     if (subject) a.subject = BlobRef{"application/vnd.oci.image.manifest.v1+json", *subject, 1};
-    const std::string artifact = BuildArtifactManifest(a);
-    Result<std::string> referrers =
-        AddReferrer(std::nullopt, Sha256(artifact), artifact.size(), Sha256("index"));
-    EXPECT_TRUE(referrers.ok());
+    artifact = BuildArtifactManifest(a);
+    Result<std::string> listed =
+        AddReferrer(std::nullopt, Sha256(artifact), artifact.size(), Sha256(index));
+    EXPECT_TRUE(listed.ok());
+    referrers = *listed;
     auto client = Open();
-    fake_->handler = [&](const HttpRequest& req) -> Reply {
+    fake_->handler = [this](const HttpRequest& req) -> Reply {
       const std::string type = "application/vnd.oci.image.manifest.v1+json";
       if (req.url.ends_with("/manifests/v1")) return {200, {{"content-type", type}}, image};
       if (req.url.ends_with("/manifests/" + ReferrersTag(Sha256(image))))
-        return {200, {{"content-type", "application/vnd.oci.image.index.v1+json"}}, *referrers};
+        return {200, {{"content-type", "application/vnd.oci.image.index.v1+json"}}, referrers};
       if (req.url.ends_with("/manifests/" + Sha256(artifact).ToString()))
         return {200, {{"content-type", type}}, artifact};
+      if (req.url.ends_with("/blobs/" + Sha256(index_).ToString())) return {200, {}, index_};
       return {404, {}, ""};
     };
+    return client;
+  }
+  static Reference Ref() {
     Reference ref;
     ref.host = "reg.test:5000";
     ref.repository = "team/app";
     ref.tag = "v1";
-    return FindArtifact(*client, ref, "linux/amd64");
+    return ref;
   }
+  std::string image, artifact, referrers, index_;
   const Digest image_ = Sha256(ImageManifest());
 };
 
@@ -561,6 +578,28 @@ TEST_F(FindArtifactTest, AnArtifactOfTheManifestIsFound) {
   Result<FoundArtifact> found = Find(image_);
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   EXPECT_EQ(found->artifact.index.digest, Sha256("index"));
+}
+
+// An empty image index whose metadata names MANIFEST as its source.
+std::string IndexFrom(const std::string& manifest) {
+  ImageIndexWriter w;
+  w.AddInode({S_IFDIR | 0755});
+  w.SetDirEntries(0, {});
+  w.SetMetadata(nlohmann::json{{"manifest_digest", manifest}}.dump());
+  return *w.Finish();
+}
+
+TEST_F(FindArtifactTest, APulledIndexMustSayItIsOfTheImageItsArtifactIsAttachedTo) {
+  auto client = Serve(image_, IndexFrom(image_.ToString()));
+  Result<PulledImage> pulled = PullFromRegistry(*client, Ref(), "linux/amd64");
+  ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
+  EXPECT_EQ(pulled->index_digest, Sha256(IndexFrom(image_.ToString())));
+
+  const std::string other = Sha256("another image").ToString();
+  client = Serve(image_, IndexFrom(other));
+  pulled = PullFromRegistry(*client, Ref(), "linux/amd64");
+  EXPECT_EQ(pulled.status().code(), Code::kCorruption) << pulled.status().ToString();
+  EXPECT_NE(pulled.status().message().find(other), std::string::npos) << pulled.status().ToString();
 }
 
 }  // namespace
