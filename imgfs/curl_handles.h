@@ -86,6 +86,17 @@ inline std::string NoProxyList() {
   return list;
 }
 
+// The protocols a transfer may be redirected to: https only, unless clear text was allowed (a
+// redirect never downgrades an https server to clear text). For CURLOPT_REDIR_PROTOCOLS_STR, and
+// the mask for the older CURLOPT_REDIR_PROTOCOLS.
+inline const char* RedirectProtocols(bool allow_http) {
+  return allow_http ? "http,https" : "https";
+}
+inline long RedirectProtocolMask(bool allow_http) {
+  return allow_http ? static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS)
+                    : static_cast<long>(CURLPROTO_HTTPS);
+}
+
 // A URL for messages: "user:password@" hidden, the query (signatures of blob-storage
 // redirects) and fragment dropped.
 inline std::string RedactUrl(const std::string& url) {

@@ -300,15 +300,13 @@ class HttpRemoteStore final : public RemoteStore {
     set(CURLOPT_TCP_KEEPALIVE, 1L);
     set(CURLOPT_FOLLOWLOCATION, 1L);
     set(CURLOPT_MAXREDIRS, 5L);
-    // A redirect never downgrades an https store to clear text.
-    const bool https = base_.starts_with("https://");
+    const bool allow_http = !base_.starts_with("https://");
 #if LIBCURL_VERSION_NUM >= 0x075500
     set(CURLOPT_PROTOCOLS_STR, "http,https");
-    set(CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+    set(CURLOPT_REDIR_PROTOCOLS_STR, curl::RedirectProtocols(allow_http));
 #else
     set(CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    set(CURLOPT_REDIR_PROTOCOLS, https ? static_cast<long>(CURLPROTO_HTTPS)
-                                       : static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    set(CURLOPT_REDIR_PROTOCOLS, curl::RedirectProtocolMask(allow_http));
 #endif
     set(CURLOPT_NOPROXY, no_proxy_.c_str());
     set(CURLOPT_USERAGENT, "imgfs/0.1");

@@ -33,6 +33,11 @@ std::string StringField(const Json& j, const char* key) {
 
 }  // namespace
 
+std::string SourceManifest(std::string_view index_metadata) {
+  nlohmann::json meta = nlohmann::json::parse(index_metadata, nullptr, false);
+  return meta.is_object() ? StringField(meta, "manifest_digest") : "";
+}
+
 std::string ReferrersTag(const Digest& subject) { return "sha256-" + subject.Hex(); }
 std::string IndexTag(const Digest& index) { return "imgfs-" + index.Hex(); }
 

@@ -57,6 +57,10 @@ std::string BuildArtifactManifest(const Artifact& artifact);
 // malformed.
 Result<Artifact> ParseArtifactManifest(std::string_view json, size_t max_size);
 
+// The image manifest an index's metadata says the index was converted from ("" when it names
+// none): what an artifact's subject is.
+std::string SourceManifest(std::string_view index_metadata);
+
 std::string ReferrersTag(const Digest& subject);  // "sha256-<hex>"
 std::string IndexTag(const Digest& index);        // "imgfs-<hex>"
 

@@ -197,15 +197,12 @@ class CurlTransport final : public HttpTransport {
     set(CURLOPT_TCP_KEEPALIVE, 1L);
     set(CURLOPT_FOLLOWLOCATION, req.follow_redirects ? 1L : 0L);
     set(CURLOPT_MAXREDIRS, 5L);
-    // A redirect never downgrades an https registry to clear text.
 #if LIBCURL_VERSION_NUM >= 0x075500
     set(CURLOPT_PROTOCOLS_STR, "http,https");
-    set(CURLOPT_REDIR_PROTOCOLS_STR, options_.http_redirects ? "http,https" : "https");
+    set(CURLOPT_REDIR_PROTOCOLS_STR, remote::curl::RedirectProtocols(options_.http_redirects));
 #else
     set(CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    set(CURLOPT_REDIR_PROTOCOLS, options_.http_redirects
-                                     ? static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS)
-                                     : static_cast<long>(CURLPROTO_HTTPS));
+    set(CURLOPT_REDIR_PROTOCOLS, remote::curl::RedirectProtocolMask(options_.http_redirects));
 #endif
     set(CURLOPT_NOPROXY, no_proxy_.c_str());
     set(CURLOPT_USERAGENT, "imgfs/0.1");

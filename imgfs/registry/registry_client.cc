@@ -103,8 +103,8 @@ std::string RegistryClient::Absolute(const std::string& location) const {
   return origin + "/" + location;
 }
 
-Result<std::string> RegistryClient::Target(const std::string& location,
-                                           const std::string& what) const {
+Result<std::string> RegistryClient::LocationUrl(const std::string& location,
+                                                const std::string& what) const {
   std::string url = Absolute(location);
   if (!options_.plain_http && !url.starts_with("https://"))
     return Status::PermissionDenied(what + ": the registry sent us to plain-http " +
@@ -386,7 +386,7 @@ Status RegistryClient::RangeOnce(const Digest& digest, const std::string& what,
   std::string location;
   Status s = RangeFrom(url, /*authed=*/true, what, range, &location);
   if (!s.ok() || location.empty()) return s;
-  ASSIGN_OR_RETURN(std::string target, Target(location, what));
+  ASSIGN_OR_RETURN(std::string target, LocationUrl(location, what));
   RememberRedirect(digest, target);
   return RangeFrom(target, /*authed=*/false, what, range, nullptr);
 }

@@ -138,7 +138,7 @@ class RegistryClient {
   std::string BaseUrl() const;  // "https://host/v2/repo"
   std::string Absolute(const std::string& location) const;
   // Absolute(location), refused (PermissionDenied) when it is http:// and the registry https.
-  Result<std::string> Target(const std::string& location, const std::string& what) const;
+  Result<std::string> LocationUrl(const std::string& location, const std::string& what) const;
   // One request with authentication (re-authenticating once on 401); no retries. Every request
   // it makes (token fetches included) ends by `end` (nullopt: unbounded).
   Result<HttpResponse> SendAuthed(HttpRequest req,

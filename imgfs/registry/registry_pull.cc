@@ -1,7 +1,5 @@
 #include "imgfs/registry/registry_pull.h"
 
-#include <nlohmann/json.hpp>
-
 #include "imgfs/remote_store.h"
 
 namespace imgfs::registry {
@@ -42,11 +40,7 @@ Result<PulledImage> PullFromRegistry(RegistryClient& client, const Reference& re
     if (!index.ok()) return index.status().WithContext("index " + ix.digest.ToString());
     // The index must say it is of the image its artifact is attached to (FindArtifact checked
     // that attachment): its metadata is what the snapshotter matches pulls against.
-    nlohmann::json meta = nlohmann::json::parse((*index)->metadata(), nullptr, false);
-    const std::string claimed =
-        meta.is_object() && meta.contains("manifest_digest") && meta["manifest_digest"].is_string()
-            ? meta["manifest_digest"].get<std::string>()
-            : "";
+    const std::string claimed = SourceManifest((*index)->metadata());
     if (found.artifact.subject && claimed != found.artifact.subject->digest.ToString())
       return Status::Corruption("index " + ix.digest.ToString() + " of " + ref.ToString() +
                                 " says it was converted from manifest \"" + claimed.substr(0, 100) +

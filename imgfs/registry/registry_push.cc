@@ -1,7 +1,5 @@
 #include "imgfs/registry/registry_push.h"
 
-#include <nlohmann/json.hpp>
-
 #include "core/oci_image.h"
 #include "imgfs/registry/artifact.h"
 #include "imgfs/registry/registry_remote.h"
@@ -14,11 +12,7 @@ constexpr uint64_t kMaxManifest = 8u << 20;
 // The manifest the index was converted from, as the registry holds it; nullopt when the index
 // names none or the repository lacks it.
 Result<std::optional<BlobRef>> FindSubject(RegistryClient& client, const ImageIndex& index) {
-  nlohmann::json meta = nlohmann::json::parse(index.metadata(), nullptr, false);
-  if (meta.is_discarded() || !meta.is_object()) return std::optional<BlobRef>();
-  auto it = meta.find("manifest_digest");
-  if (it == meta.end() || !it->is_string()) return std::optional<BlobRef>();
-  Result<Digest> digest = Digest::Parse(it->get<std::string>());
+  Result<Digest> digest = Digest::Parse(SourceManifest(index.metadata()));
   if (!digest.ok()) return std::optional<BlobRef>();
   Result<FetchedManifest> m = client.GetManifest(digest->ToString(), kMaxManifest);
   if (!m.ok()) {

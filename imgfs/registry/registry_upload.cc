@@ -38,7 +38,7 @@ Status RegistryClient::UploadOnce(const Digest& digest, std::string_view data) {
     std::string_view piece = data.substr(offset, chunk);
     HttpRequest patch;
     patch.method = "PATCH";
-    ASSIGN_OR_RETURN(patch.url, Target(location, what));
+    ASSIGN_OR_RETURN(patch.url, LocationUrl(location, what));
     patch.headers.push_back("Content-Type: application/octet-stream");
     patch.headers.push_back("Content-Range: " + std::to_string(offset) + "-" +
                             std::to_string(offset + piece.size() - 1));
@@ -52,7 +52,7 @@ Status RegistryClient::UploadOnce(const Digest& digest, std::string_view data) {
   }
   HttpRequest put;
   put.method = "PUT";
-  ASSIGN_OR_RETURN(std::string url, Target(location, what));
+  ASSIGN_OR_RETURN(std::string url, LocationUrl(location, what));
   put.url = url + (url.find('?') == std::string::npos ? "?" : "&") +
             "digest=" + UrlEncode(digest.ToString());
   put.headers.push_back("Content-Type: application/octet-stream");

@@ -29,10 +29,14 @@ std::string CriReference(const Labels& labels) {
   return ref.ok() ? ref->ToString() : "";
 }
 
+// Whether LABELS name IMAGE's index (`imgfs snapshotter unpack` of it).
+bool NamesIndex(const CatalogImage& image, const Labels& labels) {
+  return !image.index.empty() && Label(labels, kImgfsIndexLabel) == image.index;
+}
+
 // Whether the pull with LABELS may take IMAGE's word for its chain IDs (image_catalog.h).
 bool Vouched(const CatalogImage& image, const Labels& labels) {
-  if (image.converted_here) return true;
-  if (!image.index.empty() && Label(labels, kImgfsIndexLabel) == image.index) return true;
+  if (image.converted_here || NamesIndex(image, labels)) return true;
   return !image.pulled_as.empty() && !image.manifest_digest.empty() &&
          Label(labels, kCriManifestLabel) == image.manifest_digest &&
          CriReference(labels) == image.pulled_as;
@@ -51,8 +55,7 @@ std::optional<RemoteLayer> MatchLayer(const std::vector<CatalogImage>& images,
       if (image.chain_ids[k] != chain_id) continue;
       const bool whole = k + 1 == n;
       const bool this_image =
-          (!manifest.empty() && manifest == image.manifest_digest) ||
-          (!image.index.empty() && Label(labels, kImgfsIndexLabel) == image.index);
+          (!manifest.empty() && manifest == image.manifest_digest) || NamesIndex(image, labels);
       if (whole || this_image)
         return RemoteLayer{image.index, image.remote, static_cast<uint32_t>(k + 1),
                            static_cast<uint32_t>(n)};
@@ -215,8 +218,7 @@ Result<std::optional<RemoteLayer>> StoreCatalog::Find(const std::string& chain_i
   if (std::optional<RemoteLayer> found = MatchLayer(images, chain_id, labels)) return found;
   if (image_ref.empty()) return std::optional<RemoteLayer>();
   if (cached == from_registry_.end()) {
-    Result<registry::Reference> ref = registry::ParseReference("docker://" + image_ref);
-    if (ref.ok() && !LazyFrom(ref->ToString())) {
+    if (const std::string ref = CriReference(labels); !ref.empty() && !LazyFrom(ref)) {
       IMGFS_LOG(Info) << "unpacking " << image_ref
                       << " without imgfs: its registry is not in snapshotter.registries";
       from_registry_.emplace(key, std::nullopt);
